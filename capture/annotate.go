@@ -1,0 +1,371 @@
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Annotation is what tcplab says about one TCP segment.
+type Annotation struct {
+	Stream int // connection index, 0, 1, … in order of first appearance (Wireshark's tcp.stream)
+	Dir    Dir
+	RelSeq uint32 // seq relative to the sender's initial sequence number
+	RelAck uint32 // ack relative to the receiver's initial sequence number; 0 without ACK
+	Win    int    // window, scaled when both SYNs announced a scale
+	Labels Labels
+	// Client and Server are the TCP states of the two endpoints after the
+	// segment was sent and received.
+	Client, Server State
+}
+
+// Annotator follows TCP connections segment by segment and annotates each
+// segment the way Wireshark's TCP analysis does. It must see the segments
+// in capture order. The zero value is not usable: call NewAnnotator.
+type Annotator struct {
+	conns map[connKey]int32
+	all   []*conn
+}
+
+// NewAnnotator returns an Annotator with no connections.
+func NewAnnotator() *Annotator {
+	return &Annotator{conns: make(map[connKey]int32)}
+}
+
+// connKey names a connection by its endpoints, lower endpoint first, so both
+// directions find the same connection.
+type connKey struct{ a, b netip.AddrPort }
+
+func keyOf(s, d netip.AddrPort) connKey {
+	if s.Compare(d) < 0 {
+		return connKey{s, d}
+	}
+	return connKey{d, s}
+}
+
+// half is the analysis state of one direction of a connection, named after
+// the fields of Wireshark's tcp_analyze_seq_info where it has them.
+type half struct {
+	seen       bool
+	base       uint32 // relative numbering base (the ISN)
+	baseSet    bool
+	synSeen    bool
+	isn        uint32
+	wscale     int8 // announced in this side's SYN; -1 none
+	scale      int8 // shift applied to this side's windows; -1 unknown
+	nextSeq    uint32
+	nextSet    bool
+	nextTime   time.Time
+	maxToAck   uint32 // highest contiguous seq seen, for ack-lost-segment
+	maxSet     bool
+	lastAck    uint32
+	lastAckSet bool
+	lastAckAt  time.Time
+	window     uint16 // raw window of the last segment
+	windowSet  bool
+	lastLabels Labels
+	dupAcks    int
+	finSent    bool
+	finSeq     uint32
+	state      State
+}
+
+type conn struct {
+	stream   int
+	client   netip.AddrPort
+	h        [2]half // indexed by Dir of the sender: 0 client, 1 server
+	synAt    time.Time
+	firstRTT time.Duration
+	sum      ConnSummary
+	histSeen [2]uint16
+	hist     [16]byte // history letters; at most 8 events a direction
+	histLen  int
+}
+
+// ConnSummary is what tcplab says about one whole connection.
+type ConnSummary struct {
+	Stream         int
+	Client, Server netip.AddrPort
+	Segments       int
+	// History is a Zeek conn.log style string: one letter per event, the
+	// first time it happens in a direction (S syn, H syn-ack, A pure ack,
+	// D data, F fin, R rst, T retransmission, W zero window), upper case
+	// when the client sent it, lower case for the server.
+	History string
+	// Closer is the side that sent the first FIN or RST; Closed is false
+	// when neither did.
+	Closer Dir
+	Closed bool
+	// Counts holds how many segments carried each label.
+	Counts [numLabels]int
+	// Client and Server are the endpoints' final states.
+	ClientState, ServerState State
+}
+
+// Count returns how many segments of the connection carried label l.
+func (s *ConnSummary) Count(l Label) int { return s.Counts[l] }
+
+// Conns returns the summaries of all connections seen so far, by stream.
+func (a *Annotator) Conns() []ConnSummary {
+	out := make([]ConnSummary, len(a.all))
+	for i, c := range a.all {
+		out[i] = c.sum
+		out[i].History = string(c.hist[:c.histLen])
+		out[i].ClientState, out[i].ServerState = c.h[0].state, c.h[1].state
+	}
+	return out
+}
+
+// Annotate analyses seg in the context of the segments before it and returns
+// its annotation. It allocates only when seg opens a new connection.
+func (a *Annotator) Annotate(seg *Segment) Annotation {
+	c := a.lookup(seg)
+	dir := ServerToClient
+	if seg.Src == c.client {
+		dir = ClientToServer
+	}
+	fwd, rev := &c.h[dir], &c.h[1-dir]
+	c.sum.Segments++
+
+	if seg.Flags.Has(SYN) {
+		a.onSYN(c, seg, fwd, rev, dir)
+	}
+	if !fwd.baseSet {
+		fwd.base, fwd.baseSet = seg.Seq-1, true
+	}
+	if !rev.baseSet && seg.Flags.Has(ACK) {
+		rev.base, rev.baseSet = seg.Ack-1, true
+	}
+	if c.firstRTT == 0 && !c.synAt.IsZero() && dir == ClientToServer && !seg.Flags.Has(SYN) && seg.Flags.Has(ACK) && fwd.synSeen && rev.synSeen {
+		c.firstRTT = seg.Time.Sub(c.synAt)
+	}
+
+	labels := c.analyse(seg, fwd, rev)
+	if seg.Truncated {
+		labels = labels.With(Truncated)
+	}
+	c.track(seg, fwd, labels)
+	fwd.lastLabels = labels
+	c.transition(seg, fwd, rev, dir)
+	c.record(seg, labels, dir)
+
+	ann := Annotation{Stream: c.stream, Dir: dir, RelSeq: seg.Seq - fwd.base, Labels: labels}
+	if seg.Flags.Has(ACK) {
+		ann.RelAck = seg.Ack - rev.base
+	}
+	ann.Win = int(seg.Window)
+	if fwd.scale > 0 && !seg.Flags.Has(SYN) {
+		ann.Win <<= fwd.scale
+	}
+	ann.Client, ann.Server = c.h[0].state, c.h[1].state
+	return ann
+}
+
+// lookup finds the connection of seg or starts a new one. A SYN with a new
+// initial sequence number on a known 4-tuple starts a new stream, as
+// Wireshark does when a port pair is reused.
+func (a *Annotator) lookup(seg *Segment) *conn {
+	k := keyOf(seg.Src, seg.Dst)
+	if i, ok := a.conns[k]; ok {
+		c := a.all[i]
+		syn := seg.Flags&(SYN|ACK) == SYN
+		if !syn || (c.h[0].synSeen && c.h[0].isn == seg.Seq && c.client == seg.Src) {
+			return c
+		}
+		if c.client == seg.Src && !c.h[0].synSeen && c.sum.Segments == 0 {
+			return c
+		}
+	}
+	c := &conn{stream: len(a.all)}
+	// The client is the SYN sender. Without a SYN, the receiver of a
+	// SYN/ACK is; failing that, the side with the higher port, since
+	// servers mostly listen on the lower, well-known one.
+	switch {
+	case seg.Flags&(SYN|ACK) == SYN:
+		c.client = seg.Src
+	case seg.Flags.Has(SYN | ACK):
+		c.client = seg.Dst
+	case seg.Src.Port() >= seg.Dst.Port():
+		c.client = seg.Src
+	default:
+		c.client = seg.Dst
+	}
+	server := seg.Dst
+	if c.client == seg.Dst {
+		server = seg.Src
+	}
+	c.sum.Stream, c.sum.Client, c.sum.Server = c.stream, c.client, server
+	for i := range c.h {
+		c.h[i].wscale, c.h[i].scale = -1, -1
+	}
+	if seg.Flags.Has(SYN) {
+		c.h[0].state, c.h[1].state = Closed, Listen
+	} else {
+		// Joined mid-stream: assume the connection is established.
+		c.h[0].state, c.h[1].state = Established, Established
+	}
+	a.conns[k] = int32(len(a.all))
+	a.all = append(a.all, c)
+	return c
+}
+
+// onSYN records a SYN's initial sequence number and window scale option.
+func (a *Annotator) onSYN(c *conn, seg *Segment, fwd, rev *half, dir Dir) {
+	if !fwd.synSeen {
+		fwd.synSeen, fwd.isn = true, seg.Seq
+		fwd.base, fwd.baseSet = seg.Seq, true
+		fwd.wscale = seg.Options.WindowScale
+		if dir == ClientToServer {
+			c.synAt = seg.Time
+		}
+	}
+	// Window scaling is in force only when both SYNs carried the option
+	// (RFC 7323 section 2.2); once both SYNs are seen the shift is known.
+	if fwd.synSeen && rev.synSeen {
+		if fwd.wscale >= 0 && rev.wscale >= 0 {
+			fwd.scale, rev.scale = fwd.wscale, rev.wscale
+		} else {
+			fwd.scale, rev.scale = 0, 0
+		}
+	}
+}
+
+// scaledWindow returns h's last window in bytes.
+func (h *half) scaledWindow() uint32 {
+	w := uint32(h.window)
+	if h.scale > 0 {
+		w <<= uint32(h.scale)
+	}
+	return w
+}
+
+// seqLT reports a < b in sequence space (RFC 9293 section 3.4).
+func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
+
+// seqGT reports a > b in sequence space.
+func seqGT(a, b uint32) bool { return int32(a-b) > 0 }
+
+// analyse computes the labels of seg. The order of the checks and where
+// they stop follow Wireshark's tcp_analyze_sequence_number, so that both
+// tools label the same segment the same way.
+func (c *conn) analyse(seg *Segment, fwd, rev *half) Labels {
+	var l Labels
+	flags, n := seg.Flags, uint32(seg.Len)
+	atNext := fwd.nextSet && seg.Seq == fwd.nextSeq
+	sameSeqAck := atNext && fwd.lastAckSet && seg.Ack == fwd.lastAck
+	sameWindow := fwd.windowSet && seg.Window == fwd.window
+	// Linux probes a zero window with an empty segment at snd_una-1
+	// (tcp_xmit_probe_skb); Wireshark calls it a keep-alive. tcplab calls
+	// it what it is when the other side's window is closed.
+	zeroRev := rev.windowSet && rev.window == 0
+
+	if n == 1 && atNext && zeroRev {
+		// A classic one-byte probe: nothing else applies to it.
+		l = l.With(ZeroWindowProbe)
+	} else {
+		l = c.windowLabels(seg, fwd, rev, zeroRev, atNext, sameSeqAck, sameWindow)
+	}
+	if !fwd.lastAckSet || seg.Ack != fwd.lastAck {
+		fwd.dupAcks = 0
+	}
+	if rev.maxSet && seqGT(seg.Ack, rev.maxToAck) && flags.Has(ACK) {
+		l = l.With(ACKLostSegment)
+		rev.maxToAck = rev.nextSeq
+	}
+	if (n > 0 || flags&(SYN|FIN) != 0) && !l.Has(KeepAlive) && !l.Has(ZeroWindowProbe) {
+		l |= c.retransmission(seg, fwd, rev)
+	}
+	return l
+}
+
+// windowLabels computes the labels that depend on windows, gaps and repeated
+// acknowledgements.
+func (c *conn) windowLabels(seg *Segment, fwd, rev *half, zeroRev, atNext, sameSeqAck, sameWindow bool) Labels {
+	var l Labels
+	n := uint32(seg.Len)
+	control := seg.Flags&(SYN|FIN|RST) != 0
+	if seg.Window == 0 && !control {
+		l = l.With(ZeroWindow)
+	}
+	if fwd.nextSet && seqGT(seg.Seq, fwd.nextSeq) && !seg.Flags.Has(RST) {
+		l = l.With(LostSegment)
+	}
+	if n <= 1 && fwd.nextSet && seg.Seq == fwd.nextSeq-1 && !control {
+		if n == 0 && zeroRev {
+			l = l.With(ZeroWindowProbe)
+		} else {
+			l = l.With(KeepAlive)
+		}
+	}
+	if control || n > 0 {
+		if n > 0 && !control && rev.scale >= 0 && rev.lastAckSet && seg.Seq+n == rev.lastAck+rev.scaledWindow() {
+			l = l.With(WindowFull)
+		}
+		return l
+	}
+	if seg.Window != 0 && fwd.windowSet && !sameWindow && sameSeqAck {
+		l = l.With(WindowUpdate)
+	}
+	switch {
+	case seg.Window != 0 && sameWindow && sameSeqAck && rev.lastLabels.Has(KeepAlive):
+		l = l.With(KeepAliveACK)
+	case seg.Window == 0 && sameWindow && atNext && fwd.lastAckSet &&
+		(seg.Ack == fwd.lastAck || seg.Ack == fwd.lastAck+1) && rev.lastLabels.Has(ZeroWindowProbe):
+		l = l.With(ZeroWindowProbeACK)
+	case seg.Window != 0 && sameWindow && sameSeqAck:
+		fwd.dupAcks++
+		l = l.With(DupACK)
+	}
+	return l
+}
+
+// retransmission labels a segment that carries sequence space it does not
+// advance: a fast retransmission, an out-of-order segment, a spurious
+// retransmission or a plain retransmission.
+func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
+	n := uint32(seg.Len)
+	notAdvanced := fwd.nextSet && seqLT(seg.Seq, fwd.nextSeq)
+	// A segment that starts one byte early but carries new data follows a
+	// one-byte zero-window probe; it is not a retransmission.
+	if n > 1 && fwd.nextSet && fwd.nextSeq-1 == seg.Seq {
+		notAdvanced = false
+	}
+	var l Labels
+	// Two or more dup-acks for this seq, within 20 ms: a fast retransmit.
+	if notAdvanced && rev.dupAcks >= 2 && rev.lastAck == seg.Seq && seg.Time.Sub(rev.lastAckAt) < 20*time.Millisecond {
+		return l.With(FastRetransmission).With(Retransmission)
+	}
+	// Within about one round trip of the highest segment: reordered.
+	thres := c.firstRTT
+	if thres == 0 {
+		thres = 3 * time.Millisecond
+	}
+	if notAdvanced && seg.Time.Sub(fwd.nextTime) < thres && fwd.nextSeq != seg.Seq+n {
+		return l.With(OutOfOrder)
+	}
+	if n > 0 && rev.lastAckSet && rev.lastAck != 0 && !seqGT(seg.Seq+n, rev.lastAck) {
+		return l.With(SpuriousRetransmission).With(Retransmission)
+	}
+	if notAdvanced {
+		l = l.With(Retransmission)
+	}
+	return l
+}
+
+// track updates the sequence bookkeeping of the sender after seg. A zero
+// window probe does not advance the next expected sequence number: its byte
+// is not accepted by a closed window.
+func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
+	next := seg.Seq + uint32(seg.Len)
+	if seg.Flags&(SYN|FIN) != 0 {
+		next++
+	}
+	probe := labels.Has(ZeroWindowProbe)
+	if (!fwd.nextSet || seqGT(next, fwd.nextSeq)) && !probe {
+		fwd.nextSeq, fwd.nextSet, fwd.nextTime = next, true, seg.Time
+	}
+	if (!fwd.maxSet || seg.Seq == fwd.maxToAck) && !probe {
+		fwd.maxToAck, fwd.maxSet = fwd.nextSeq, true
+	}
+	fwd.window, fwd.windowSet = seg.Window, true
+	fwd.lastAck, fwd.lastAckSet, fwd.lastAckAt = seg.Ack, true, seg.Time
+}

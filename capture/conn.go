@@ -1,0 +1,129 @@
+package capture
+
+// transition moves both endpoints' states after seg was sent by fwd and
+// received by rev. On a loopback capture a segment is seen as it is
+// delivered, so sending and receiving happen at the same step.
+func (c *conn) transition(seg *Segment, fwd, rev *half, dir Dir) {
+	f := seg.Flags
+	if f.Has(RST) {
+		fwd.state, rev.state = Closed, Closed
+		c.close(dir)
+		return
+	}
+	// The sender's side.
+	switch {
+	case f.Has(SYN) && !f.Has(ACK):
+		if fwd.state == Closed || fwd.state == Unknown {
+			fwd.state = SynSent
+		}
+	case f.Has(SYN | ACK):
+		if fwd.state == Listen || fwd.state == Unknown || fwd.state == SynSent {
+			fwd.state = SynReceived
+		}
+	}
+	if f.Has(FIN) && !fwd.finSent {
+		fwd.finSent, fwd.finSeq = true, seg.Seq+uint32(seg.Len)
+		switch fwd.state {
+		case CloseWait:
+			fwd.state = LastACK
+		case Established, SynReceived:
+			fwd.state = FinWait1
+		}
+		c.close(dir)
+	}
+	// The receiver's side: what the segment's ACK acknowledges first, then
+	// its SYN and FIN.
+	if f.Has(ACK) {
+		switch rev.state {
+		case SynSent:
+			if f.Has(SYN) {
+				rev.state = Established
+			}
+		case SynReceived:
+			if !f.Has(SYN) && rev.synSeen && seg.Ack == rev.isn+1 {
+				rev.state = Established
+			}
+		}
+		if rev.finSent && seg.Ack == rev.finSeq+1 {
+			switch rev.state {
+			case FinWait1:
+				rev.state = FinWait2
+			case Closing:
+				rev.state = TimeWait
+			case LastACK:
+				rev.state = Closed
+			}
+		}
+	}
+	if f.Has(SYN) && !f.Has(ACK) && rev.state == Listen {
+		rev.state = SynReceived
+	}
+	if f.Has(FIN) {
+		switch rev.state {
+		case Established, SynReceived:
+			rev.state = CloseWait
+		case FinWait1:
+			rev.state = Closing
+		case FinWait2:
+			rev.state = TimeWait
+		}
+	}
+}
+
+// close records the first FIN or RST of the connection.
+func (c *conn) close(dir Dir) {
+	if !c.sum.Closed {
+		c.sum.Closed, c.sum.Closer = true, dir
+	}
+}
+
+// history letters, lower case; upper case is for the client.
+const historyLetters = "shadfrtw"
+
+// record adds seg to the connection's label counts and history.
+func (c *conn) record(seg *Segment, labels Labels, dir Dir) {
+	for l := Label(0); l < numLabels; l++ {
+		if labels.Has(l) {
+			c.sum.Counts[l]++
+		}
+	}
+	f := seg.Flags
+	switch {
+	case f.Has(SYN) && !f.Has(ACK):
+		c.event(0, dir)
+	case f.Has(SYN | ACK):
+		c.event(1, dir)
+	case seg.Len == 0 && f&(FIN|RST) == 0 && f.Has(ACK):
+		c.event(2, dir)
+	}
+	if seg.Len > 0 {
+		c.event(3, dir)
+	}
+	if f.Has(FIN) {
+		c.event(4, dir)
+	}
+	if f.Has(RST) {
+		c.event(5, dir)
+	}
+	if labels.Has(Retransmission) {
+		c.event(6, dir)
+	}
+	if labels.Has(ZeroWindow) {
+		c.event(7, dir)
+	}
+}
+
+// event appends history letter i for direction dir the first time it
+// happens, as Zeek's conn.log does.
+func (c *conn) event(i int, dir Dir) {
+	if c.histSeen[dir]&(1<<i) != 0 {
+		return
+	}
+	c.histSeen[dir] |= 1 << i
+	b := historyLetters[i]
+	if dir == ClientToServer {
+		b -= 'a' - 'A'
+	}
+	c.hist[c.histLen] = b
+	c.histLen++
+}

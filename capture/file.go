@@ -1,0 +1,128 @@
+package capture
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Errors that tell a caller what is wrong with a capture file.
+var (
+	ErrEmpty      = errors.New("file is empty")
+	ErrNotCapture = errors.New("not a pcap or pcapng file")
+	ErrTruncated  = errors.New("file is truncated")
+)
+
+// Source yields raw frames of one link type: a capture file or a live
+// capture. ReadPacketData returns io.EOF at the end of a file.
+type Source interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	LinkType() layers.LinkType
+}
+
+// File is a pcap or pcapng file opened for reading, packet by packet.
+type File struct {
+	f    *os.File
+	pcap *pcapgo.Reader
+	ng   *pcapgo.NgReader
+	name string
+}
+
+// pcap and pcapng magic numbers, as the first four bytes of a file read in
+// big-endian order.
+const (
+	magicMicro   = 0xa1b2c3d4
+	magicMicroLE = 0xd4c3b2a1
+	magicNano    = 0xa1b23c4d
+	magicNanoLE  = 0x4d3cb2a1
+	magicNg      = 0x0a0d0d0a
+)
+
+// Open opens a pcap (either byte order, micro- or nanosecond timestamps) or
+// pcapng file. The frames it returns are valid until the next call.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	file, err := newFile(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return file, nil
+}
+
+func newFile(f *os.File, path string) (*File, error) {
+	br := bufio.NewReaderSize(f, 1<<20)
+	head, err := br.Peek(4)
+	switch {
+	case len(head) == 0:
+		return nil, fmt.Errorf("%s: %w", path, ErrEmpty)
+	case len(head) < 4:
+		return nil, fmt.Errorf("%s: %w: %d bytes, shorter than any capture header", path, ErrTruncated, len(head))
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	file := &File{f: f, name: path}
+	switch binary.BigEndian.Uint32(head) {
+	case magicMicro, magicMicroLE, magicNano, magicNanoLE:
+		if _, err := br.Peek(24); err != nil {
+			return nil, fmt.Errorf("%s: %w: pcap header cut short", path, ErrTruncated)
+		}
+		file.pcap, err = pcapgo.NewReader(br)
+	case magicNg:
+		file.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: %w: pcapng header cut short", path, ErrTruncated)
+		}
+	default:
+		return nil, fmt.Errorf("%s: %w (first bytes %x)", path, ErrNotCapture, head)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotCapture, err)
+	}
+	return file, nil
+}
+
+// ReadPacketData returns the next frame; its bytes are reused by the next
+// call. It returns io.EOF at the end of the file, and an error wrapping
+// ErrTruncated when the last record is cut short.
+func (f *File) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	var (
+		data []byte
+		ci   gopacket.CaptureInfo
+		err  error
+	)
+	if f.pcap != nil {
+		data, ci, err = f.pcap.ZeroCopyReadPacketData()
+	} else {
+		data, ci, err = f.ng.ZeroCopyReadPacketData()
+	}
+	switch {
+	case err == nil || err == io.EOF:
+		return data, ci, err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, ci, fmt.Errorf("%s: %w: last record cut short", f.name, ErrTruncated)
+	default:
+		return nil, ci, fmt.Errorf("%s: bad record: %v", f.name, err)
+	}
+}
+
+// LinkType returns the link type of the file's frames.
+func (f *File) LinkType() layers.LinkType {
+	if f.pcap != nil {
+		return f.pcap.LinkType()
+	}
+	return f.ng.LinkType()
+}
+
+// Close closes the file.
+func (f *File) Close() error { return f.f.Close() }

@@ -1,0 +1,188 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// tsharkFields are the tcp.analysis flags tshark prints, in the order of
+// the label each one means.
+var tsharkFields = []struct {
+	field string
+	label Label
+}{
+	{"tcp.analysis.keep_alive", KeepAlive},
+	{"tcp.analysis.keep_alive_ack", KeepAliveACK},
+	{"tcp.analysis.window_update", WindowUpdate},
+	{"tcp.analysis.zero_window", ZeroWindow},
+	{"tcp.analysis.zero_window_probe", ZeroWindowProbe},
+	{"tcp.analysis.zero_window_probe_ack", ZeroWindowProbeACK},
+	{"tcp.analysis.window_full", WindowFull},
+	{"tcp.analysis.duplicate_ack", DupACK},
+	{"tcp.analysis.retransmission", Retransmission},
+	{"tcp.analysis.fast_retransmission", FastRetransmission},
+	{"tcp.analysis.spurious_retransmission", SpuriousRetransmission},
+	{"tcp.analysis.out_of_order", OutOfOrder},
+	{"tcp.analysis.lost_segment", LostSegment},
+	{"tcp.analysis.ack_lost_segment", ACKLostSegment},
+}
+
+// needTool returns the path of a command the test needs. Outside CI a
+// missing tool skips the test; with CI=true it fails it.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed; .ci/run installs it", name)
+	}
+	t.Skipf("skipping test; %s is not installed (apt-get install %s)", name, name)
+	return ""
+}
+
+// tsharkLabels runs tshark's two-pass TCP analysis on path and returns the
+// labels it sets on each TCP frame, by frame number.
+func tsharkLabels(t *testing.T, path string) map[int]Labels {
+	t.Helper()
+	tshark := needTool(t, "tshark")
+	args := []string{"-r", path, "-2", "-Y", "tcp", "-T", "fields", "-E", "occurrence=f", "-e", "frame.number"}
+	for _, f := range tsharkFields {
+		args = append(args, "-e", f.field)
+	}
+	cmd := exec.Command(tshark, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v: %s", path, err, stderr.String())
+	}
+	got := make(map[int]Labels)
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "\t")
+		frame, err := strconv.Atoi(cols[0])
+		if err != nil {
+			t.Fatalf("tshark line %q: %v", sc.Text(), err)
+		}
+		var l Labels
+		for i, f := range tsharkFields {
+			if i+1 < len(cols) && cols[i+1] != "" {
+				l = l.With(f.label)
+			}
+		}
+		got[frame] = l
+	}
+	return got
+}
+
+// tcplabLabels annotates path and returns each TCP frame's labels.
+func tcplabLabels(t *testing.T, path string) map[int]Labels {
+	t.Helper()
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make(map[int]Labels)
+	_, err = Walk(f, NewAnnotator(), func(p *Packet) error {
+		if p.TCP {
+			got[p.Segment.Frame] = p.Annotation.Labels.Without(Truncated)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// asWireshark maps tcplab's labels to what Wireshark 4.0 says of the same
+// segment, undoing the deliberate difference: Linux's empty zero-window
+// probe is a keep-alive to Wireshark, and its answer only a zero-window.
+func asWireshark(l Labels, seg int) Labels {
+	if l.Has(ZeroWindowProbe) && seg == 0 {
+		l = l.Without(ZeroWindowProbe).With(KeepAlive)
+	}
+	if l.Has(ZeroWindowProbeACK) {
+		l = l.Without(ZeroWindowProbeACK)
+	}
+	return l
+}
+
+// captures lists the capture fixtures that hold TCP traffic.
+func captures(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, pat := range []string{"testdata/*.pcap", "testdata/*.pcapng"} {
+		m, _ := filepath.Glob(pat)
+		files = append(files, m...)
+	}
+	var out []string
+	for _, f := range files {
+		src, err := Open(f)
+		if err != nil {
+			continue // the error fixtures
+		}
+		if _, err := NewDecoder(src.LinkType()); err == nil {
+			out = append(out, f)
+		}
+		src.Close()
+	}
+	if len(out) < 7 {
+		t.Fatalf("found %d capture fixtures in testdata, want at least 7", len(out))
+	}
+	return out
+}
+
+// TestLabelsMatchWireshark checks every TCP frame of every fixture: tcplab's
+// labels equal Wireshark's tcp.analysis flags, apart from the deliberate
+// difference for Linux zero-window probes.
+func TestLabelsMatchWireshark(t *testing.T) {
+	for _, path := range captures(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			ws := tsharkLabels(t, path)
+			ours := tcplabLabels(t, path)
+			lens := segmentLens(t, path)
+			if len(ws) != len(ours) {
+				t.Errorf("tshark saw %d TCP frames, tcplab %d", len(ws), len(ours))
+			}
+			for frame, want := range ws {
+				got, ok := ours[frame]
+				if !ok {
+					t.Errorf("frame %d: tcplab did not see a TCP segment", frame)
+					continue
+				}
+				if asWireshark(got, lens[frame]) != want {
+					t.Errorf("frame %d: tcplab [%v] (as Wireshark: [%v]), tshark [%v]", frame, got, asWireshark(got, lens[frame]), want)
+				}
+			}
+		})
+	}
+}
+
+// segmentLens returns each TCP frame's payload length.
+func segmentLens(t *testing.T, path string) map[int]int {
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lens := make(map[int]int)
+	if _, err := Walk(f, NewAnnotator(), func(p *Packet) error {
+		lens[p.Segment.Frame] = p.Segment.Len
+		return nil
+	}); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return lens
+}

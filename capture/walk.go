@@ -1,0 +1,65 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/gopacket/gopacket"
+)
+
+// Packet is one frame of a capture and, when it carries TCP, its segment
+// and annotation. Its Data is valid only during the callback that gets it.
+type Packet struct {
+	Info       gopacket.CaptureInfo
+	Data       []byte
+	TCP        bool // Segment and Annotation are set
+	Segment    Segment
+	Annotation Annotation
+}
+
+// Counts tells how many frames a walk read and what they were.
+type Counts struct {
+	Frames    int // all frames
+	TCP       int // frames with a TCP segment
+	Skipped   int // frames without TCP (other protocols, later fragments)
+	Truncated int // TCP segments whose header the snap length cut
+}
+
+// Walk reads every frame of src in order, decodes it, annotates its TCP
+// segment with a, and calls fn with it. It returns at the end of src (a nil
+// error), at the first read error, or when fn returns an error. The counts
+// cover every frame handed to fn.
+func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
+	var n Counts
+	dec, err := NewDecoder(src.LinkType())
+	if err != nil {
+		return n, err
+	}
+	var p Packet
+	for {
+		data, ci, err := src.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		n.Frames++
+		p.Info, p.Data = ci, data
+		p.TCP = dec.Decode(data, &p.Segment)
+		if p.TCP {
+			n.TCP++
+			p.Segment.Frame, p.Segment.Time = n.Frames, ci.Timestamp
+			if p.Segment.Truncated {
+				n.Truncated++
+			}
+			p.Annotation = a.Annotate(&p.Segment)
+		} else {
+			n.Skipped++
+		}
+		if err := fn(&p); err != nil {
+			return n, fmt.Errorf("frame %d: %w", n.Frames, err)
+		}
+	}
+}

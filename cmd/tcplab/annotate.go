@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"tcplab/capture"
+)
+
+// annotate implements "tcplab annotate": one line (or JSON object) per TCP
+// segment, then a summary per connection; -o also writes a commented pcapng
+// copy of the input.
+func annotate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("annotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print one JSON object per TCP segment")
+	out := fs.String("o", "", "write a pcapng copy with a comment on every TCP packet to `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: annotate: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: annotate takes one capture file: tcplab annotate [-json] [-o OUT.pcapng] FILE", errUsage)
+	}
+	in := fs.Arg(0)
+	src, err := capture.Open(in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	var w *capture.Writer
+	if *out != "" {
+		if same(in, *out) {
+			return fmt.Errorf("%w: -o %s would overwrite the input; choose another file", errUsage, *out)
+		}
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if w, err = capture.NewWriter(f, src.LinkType()); err != nil {
+			return fmt.Errorf("%s: %w", *out, err)
+		}
+		// Whatever happens below, what was written stays a valid file.
+		defer w.Flush()
+	}
+
+	bw := bufio.NewWriterSize(stdout, 1<<16)
+	defer bw.Flush()
+	a := capture.NewAnnotator()
+	var start time.Time
+	counts, err := capture.Walk(src, a, func(p *capture.Packet) error {
+		if start.IsZero() {
+			start = p.Info.Timestamp
+		}
+		if w != nil {
+			comment := ""
+			if p.TCP {
+				comment = capture.Comment(p)
+			}
+			if err := w.WritePacket(p.Info, p.Data, comment); err != nil {
+				return err
+			}
+		}
+		if !p.TCP {
+			return nil
+		}
+		if *asJSON {
+			b, err := capture.NewRecord(p, start).MarshalLine()
+			if err != nil {
+				return err
+			}
+			_, err = bw.Write(b)
+			return err
+		}
+		_, err := fmt.Fprintln(bw, capture.Line(p, start))
+		return err
+	})
+	if !*asJSON {
+		fmt.Fprintf(bw, "\n%d frames: %d TCP, %d other", counts.Frames, counts.TCP, counts.Skipped)
+		if counts.Truncated > 0 {
+			fmt.Fprintf(bw, ", %d with the TCP header cut by the snap length", counts.Truncated)
+		}
+		fmt.Fprintln(bw)
+		for _, c := range a.Conns() {
+			fmt.Fprintln(bw, capture.Summary(&c))
+		}
+	}
+	if err != nil {
+		var trunc = errors.Is(err, capture.ErrTruncated)
+		if trunc {
+			return fmt.Errorf("%w (the %d frames before it were annotated)", err, counts.Frames)
+		}
+		return err
+	}
+	return nil
+}
+
+// same reports whether two paths name the same existing file.
+func same(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	if err1 != nil || err2 != nil {
+		pa, _ := filepath.Abs(a)
+		pb, _ := filepath.Abs(b)
+		return pa == pb
+	}
+	return os.SameFile(sa, sb)
+}

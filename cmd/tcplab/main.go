@@ -1,0 +1,52 @@
+// Command tcplab annotates TCP captures and runs TCP scenarios on a private
+// loopback. Run "tcplab help" for its commands.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// errUsage marks a command-line mistake: the exit status is 2.
+var errUsage = errors.New("usage")
+
+const usage = `tcplab: a scripted packet-capture lab for TCP
+
+Commands:
+  tcplab annotate [-json] [-o OUT.pcapng] FILE   annotate every TCP segment of a pcap/pcapng file
+  tcplab help                                    show this help
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "annotate":
+		err = annotate(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = fmt.Errorf("%w: unknown command %q; run 'tcplab help' for the list", errUsage, args[0])
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "tcplab: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "tcplab: %v\n", err)
+		return 1
+	}
+}
