@@ -1,0 +1,187 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcap"
+)
+
+// Defaults of LiveConfig's zero values.
+const (
+	DefaultInterface   = "lo"
+	DefaultSnaplen     = 262144
+	DefaultBufferSize  = 8 << 20
+	DefaultLiveTimeout = 20 * time.Millisecond
+)
+
+// ErrTimeout is returned by (*Live).ReadPacketData when no packet arrived
+// within LiveConfig.Timeout; the caller checks its end condition and reads
+// again.
+var ErrTimeout = errors.New("capture: read timeout")
+
+// LiveConfig says what OpenLive captures. The zero value captures everything
+// on lo.
+type LiveConfig struct {
+	// Interface is the interface to capture on; "" means "lo".
+	Interface string
+	// Snaplen is the number of bytes kept of each frame; 0 means 262144.
+	Snaplen int
+	// BufferSize is the size in bytes of the kernel ring that holds frames
+	// until they are read; 0 means 8 MiB.
+	BufferSize int
+	// Filter is a BPF filter expression such as "tcp port 8080"; "" keeps
+	// every frame.
+	Filter string
+	// Timeout is how long ReadPacketData waits for a frame before it
+	// returns ErrTimeout; 0 or less means 20ms. (libpcap on Linux never
+	// delivers anything with a timeout of 0, so 0 is never passed on.)
+	Timeout time.Duration
+}
+
+func (c LiveConfig) withDefaults() LiveConfig {
+	if c.Interface == "" {
+		c.Interface = DefaultInterface
+	}
+	if c.Snaplen <= 0 {
+		c.Snaplen = DefaultSnaplen
+	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = DefaultBufferSize
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultLiveTimeout
+	}
+	return c
+}
+
+// Live is a live capture on one interface, opened with OpenLive. It is a
+// Source. ReadPacketData may run concurrently with Close, Stats and LinkType;
+// it is not meant to be called from two goroutines at once.
+type Live struct {
+	handle   *pcap.Handle
+	iface    string
+	linkType layers.LinkType
+
+	mu     sync.Mutex // guards closed, and handle against Stats after Close
+	closed bool
+}
+
+// LiveStats counts what the kernel did with the frames of a Live.
+type LiveStats struct {
+	// Received is libpcap's count of frames the capture saw. On lo each
+	// frame is seen twice (outgoing and incoming, and libpcap discards the
+	// outgoing copy itself), so it is about twice the number of frames read;
+	// compare Dropped, not Received, to decide whether a capture is complete.
+	Received int
+	// Dropped is the number of frames lost: dropped by the kernel because
+	// the buffer was full, plus dropped by the interface.
+	Dropped int
+}
+
+// OpenLive starts a live capture. It uses immediate mode: without it libpcap
+// holds frames in its ring until a block fills or times out, and the last
+// frames of a connection (the final FIN/ACK) may still be there when the
+// caller stops reading. Capturing needs CAP_NET_RAW; the error says so when
+// that is the problem.
+func OpenLive(cfg LiveConfig) (*Live, error) {
+	cfg = cfg.withDefaults()
+	in, err := pcap.NewInactiveHandle(cfg.Interface)
+	if err != nil {
+		return nil, listenError(cfg.Interface, "open", err)
+	}
+	defer in.CleanUp()
+	if err := in.SetSnapLen(cfg.Snaplen); err != nil {
+		return nil, fmt.Errorf("capture: %s: set snaplen %d: %w", cfg.Interface, cfg.Snaplen, err)
+	}
+	if err := in.SetBufferSize(cfg.BufferSize); err != nil {
+		return nil, fmt.Errorf("capture: %s: set buffer size %d: %w", cfg.Interface, cfg.BufferSize, err)
+	}
+	if err := in.SetImmediateMode(true); err != nil {
+		return nil, fmt.Errorf("capture: %s: set immediate mode: %w", cfg.Interface, err)
+	}
+	if err := in.SetTimeout(cfg.Timeout); err != nil {
+		return nil, fmt.Errorf("capture: %s: set timeout %v: %w", cfg.Interface, cfg.Timeout, err)
+	}
+	h, err := in.Activate()
+	if err != nil {
+		return nil, listenError(cfg.Interface, "activate", err)
+	}
+	if cfg.Filter != "" {
+		// libpcap on Linux also filters, in user space, the frames that
+		// reached the ring before the kernel filter was in place.
+		if err := h.SetBPFFilter(cfg.Filter); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("capture: %s: filter %q: %w", cfg.Interface, cfg.Filter, err)
+		}
+	}
+	return &Live{handle: h, iface: cfg.Interface, linkType: h.LinkType()}, nil
+}
+
+// listenError wraps an error opening or activating a capture, with a hint
+// when it is a matter of permissions.
+func listenError(iface, op string, err error) error {
+	msg := strings.ToLower(err.Error())
+	if strings.Contains(msg, "permission") || strings.Contains(msg, "not permitted") {
+		return fmt.Errorf("capture: %s %s: %w (needs CAP_NET_RAW: run as root or inside tcplab's namespace)", op, iface, err)
+	}
+	return fmt.Errorf("capture: %s %s: %w", op, iface, err)
+}
+
+// ReadPacketData returns the next frame, in a slice of its own that the
+// caller may keep. It returns ErrTimeout when no frame came within the
+// configured timeout, and io.EOF once the capture is closed.
+//
+// Close does not wait for frames still in the kernel's buffer, and frames
+// are not read after it: a caller reads until its own end condition (for
+// example the last ACK of the connection it watches) and only then closes.
+func (l *Live) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	data, ci, err := l.handle.ReadPacketData()
+	if errors.Is(err, pcap.NextErrorTimeoutExpired) {
+		return nil, ci, ErrTimeout
+	}
+	if err != nil {
+		return nil, ci, err
+	}
+	return data, ci, nil
+}
+
+// LinkType returns the link type of the frames, for example
+// layers.LinkTypeEthernet on Linux's lo.
+func (l *Live) LinkType() layers.LinkType {
+	return l.linkType
+}
+
+// Stats returns the capture's counters so far; see LiveStats. It fails after
+// Close.
+func (l *Live) Stats() (LiveStats, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return LiveStats{}, fmt.Errorf("capture: %s: stats of a closed capture", l.iface)
+	}
+	s, err := l.handle.Stats()
+	if err != nil {
+		return LiveStats{}, fmt.Errorf("capture: %s: stats: %w", l.iface, err)
+	}
+	return LiveStats{Received: s.PacketsReceived, Dropped: s.PacketsDropped + s.PacketsIfDropped}, nil
+}
+
+// Close stops the capture and releases it. A ReadPacketData blocked in
+// another goroutine returns io.EOF. Frames still in the kernel buffer are
+// discarded, so read until your end condition first. Closing twice is
+// harmless.
+func (l *Live) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	l.handle.Close()
+}
