@@ -125,6 +125,12 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 	fwd, rev := &c.h[dir], &c.h[1-dir]
 	c.sum.Segments++
+	if seg.Truncated {
+		// Without its whole header a segment cannot be analysed, as in
+		// Wireshark; it is counted and labelled.
+		c.sum.Counts[Truncated]++
+		return Annotation{Stream: c.stream, Dir: dir, Labels: Labels(0).With(Truncated), Client: c.h[0].state, Server: c.h[1].state}
+	}
 
 	if seg.Flags.Has(SYN) {
 		a.onSYN(c, seg, fwd, rev, dir)
@@ -140,9 +146,6 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 
 	labels := c.analyse(seg, fwd, rev)
-	if seg.Truncated {
-		labels = labels.With(Truncated)
-	}
 	c.track(seg, fwd, labels)
 	fwd.lastLabels = labels
 	c.transition(seg, fwd, rev, dir)

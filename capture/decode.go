@@ -119,6 +119,14 @@ func (d *Decoder) Decode(data []byte, seg *Segment) bool {
 	if !d.addresses(seg) {
 		return false
 	}
+	if len(l4) >= 20 {
+		// Only options were cut: every field tcplab reasons about is there.
+		hdr := int(l4[12]>>4) * 4
+		d.fixed(seg, l4)
+		parseOptions(&seg.Options, l4[20:min(hdr, len(l4))])
+		seg.Len = max(d.l4Len(l4)-hdr, 0)
+		return true
+	}
 	seg.Truncated = true
 	if len(l4) >= 4 {
 		seg.Src = netip.AddrPortFrom(seg.Src.Addr(), binary.BigEndian.Uint16(l4[0:2]))
@@ -143,6 +151,16 @@ func (d *Decoder) Decode(data []byte, seg *Segment) bool {
 		seg.Len = 0
 	}
 	return true
+}
+
+// fixed fills the fields of the fixed 20-byte TCP header from l4.
+func (d *Decoder) fixed(seg *Segment, l4 []byte) {
+	seg.Src = netip.AddrPortFrom(seg.Src.Addr(), binary.BigEndian.Uint16(l4[0:2]))
+	seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), binary.BigEndian.Uint16(l4[2:4]))
+	seg.Seq = binary.BigEndian.Uint32(l4[4:8])
+	seg.Ack = binary.BigEndian.Uint32(l4[8:12])
+	seg.Flags = Flags(l4[13])
+	seg.Window = binary.BigEndian.Uint16(l4[14:16])
 }
 
 // fromTCP fills seg from a fully decoded TCP layer.

@@ -105,7 +105,8 @@ type Segment struct {
 	Window  uint16 // raw window field, before scaling
 	Len     int    // payload length, from the IP length (not the captured bytes)
 	Options Options
-	// Truncated is set when the snap length cut the TCP header: the fields
-	// past the cut are zero and the segment is labelled, not dropped.
+	// Truncated is set when the snap length cut the fixed TCP header: the
+	// fields past the cut are zero, and the segment is labelled, not
+	// analysed. (A cut among the options only loses those options.)
 	Truncated bool
 }
