@@ -18,11 +18,11 @@ import (
 // copy of the input.
 func annotate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("annotate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print one JSON object per TCP segment")
 	out := fs.String("o", "", "write a pcapng copy with a comment on every TCP packet to `FILE`")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: annotate: %v", errUsage, err)
+		return fmt.Errorf("%w: annotate: %w", errUsage, err)
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: annotate takes one capture file: tcplab annotate [-json] [-o OUT.pcapng] FILE", errUsage)

@@ -4,9 +4,13 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"tcplab/lab"
+	"tcplab/scenarios"
 )
 
 // errUsage marks a command-line mistake: the exit status is 2.
@@ -16,10 +20,18 @@ const usage = `tcplab: a scripted packet-capture lab for TCP
 
 Commands:
   tcplab annotate [-json] [-o OUT.pcapng] FILE   annotate every TCP segment of a pcap/pcapng file
+  tcplab list                                    list the scenarios
+  tcplab run [NAME...] [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-no-sandbox]
+                                                 run scenarios on a private loopback, capture, annotate, match
+  tcplab check -scenario NAME FILE               match a capture of any program against a scenario's sequence
   tcplab help                                    show this help
 `
 
 func main() {
+	if lab.InChild() {
+		// Run re-executes this binary in a scenario's network namespace.
+		os.Exit(lab.RunChild(scenarios.All()))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -33,6 +45,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "annotate":
 		err = annotate(args[1:], stdout, stderr)
+	case "list":
+		err = list(args[1:], stdout)
+	case "run":
+		err = runLab(args[1:], stdout, stderr)
+	case "check":
+		err = check(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -41,6 +59,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "tcplab: %v\n", err)

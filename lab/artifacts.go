@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"tcplab/capture"
+)
+
+// writeCapture writes capture.pcapng: every frame, each TCP packet with a
+// comment holding its annotation and the step it matched, or the news that
+// it matched none.
+func writeCapture(dir string, link layers.LinkType, frames []frame, seen []Seen, index []int, v *Verdict) error {
+	path := filepath.Join(dir, "capture.pcapng")
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, err := capture.NewWriter(f, link)
+	if err != nil {
+		return err
+	}
+	for i, fr := range frames {
+		comment := "tcplab: not TCP"
+		if j := index[i]; j >= 0 {
+			p := capture.Packet{Segment: seen[j].Segment, Annotation: seen[j].Annotation}
+			comment = capture.Comment(&p) + " | " + stepComment(v.StepOf[j], v.Why[j])
+		}
+		if err := w.WritePacket(fr.ci, fr.data, comment); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// stepComment says which step a segment matched.
+func stepComment(step string, st *Step) string {
+	if step == "" {
+		return "matched no expected step"
+	}
+	if st == nil || st.Why == "" {
+		return "step " + step
+	}
+	return "step " + step + ": " + firstSentence(st.Why)
+}
+
+// firstSentence returns s up to the end of its first sentence.
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// writeWalkthrough writes walkthrough.md: the scenario's steps numbered as
+// the story tells them, each with the segments it matched and its
+// explanation, then whatever did not match.
+func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen []Seen, v *Verdict, r *Result) error {
+	var b bytes.Buffer
+	zh := opt.Lang == "zh"
+	fmt.Fprintf(&b, "# %s\n\n%s\n\n", sc.Name, sc.Summary)
+	verdict := "PASS"
+	if !r.Pass {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(&b, "Result: **%s**: %d TCP segments in %d frames, %d dropped, %.2f s (capture: capture.pcapng).\n\n",
+		verdict, r.Segments, r.Frames, r.Drops, r.Seconds)
+	var first *Seen
+	if len(seen) > 0 {
+		first = &seen[0]
+	}
+	for i, st := range steps {
+		why := st.Why
+		if zh && st.ZH != "" {
+			why = st.ZH
+		}
+		fmt.Fprintf(&b, "%d. %s\n", i+1, why)
+		if st.note {
+			b.WriteString("\n")
+			continue
+		}
+		if len(v.Matched[i]) == 0 {
+			fmt.Fprintf(&b, "   - expected `%s`: not seen\n", st)
+		}
+		for _, j := range v.Matched[i] {
+			s := &seen[j]
+			fmt.Fprintf(&b, "   - `%s`  %s/%s", formatSeen(s, first), s.Annotation.Client, s.Annotation.Server)
+			if in := v.Why[j]; in != nil && in != &steps[i] && in.Why != "" {
+				text := in.Why
+				if zh && in.ZH != "" {
+					text = in.ZH
+				}
+				fmt.Fprintf(&b, ": %s", text)
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	var extra []string
+	for j := range seen {
+		if v.StepOf[j] == "" {
+			extra = append(extra, fmt.Sprintf("- `%s`", formatSeen(&seen[j], first)))
+		}
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(&b, "## Segments that matched no step\n\n%s\n\n", strings.Join(extra, "\n"))
+	}
+	if len(r.Events) > 0 {
+		b.WriteString("## What the peers saw\n\n")
+		for _, e := range r.Events {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
+		b.WriteString("\n")
+	}
+	if f := r.Failure(); f != "" {
+		fmt.Fprintf(&b, "## Why it failed\n\n```\n%s```\n", f)
+	}
+	return writeFile(filepath.Join(dir, "walkthrough.md"), b.Bytes())
+}

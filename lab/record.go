@@ -1,0 +1,185 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"tcplab/capture"
+)
+
+// frame is one captured frame, copied out of libpcap's buffer.
+type frame struct {
+	ci   gopacket.CaptureInfo
+	data []byte
+}
+
+// recording is what the capture of one scenario produced.
+type recording struct {
+	link    layers.LinkType
+	frames  []frame
+	drops   int
+	events  []string
+	err     error // a peer failed or the scenario timed out
+	elapsed time.Duration
+}
+
+// quiet is how long the wire must stay silent after the peers are done
+// before the capture stops: on loopback the last ACK follows the last FIN
+// within microseconds, but a delayed ACK can take 40 ms (Linux's
+// TCP_DELACK_MIN) and more when the CPU is busy.
+const quiet = 250 * time.Millisecond
+
+// giveUp is how long a quiet wire is awaited when the segments seen so far
+// do not yet match: time for a retransmission timer (200 ms minimum on
+// Linux) to fire twice.
+const giveUp = time.Second
+
+// record runs the scenario's peers on addr while it captures iface with
+// filter, and returns the frames once the conversation is over: the peers
+// returned, the expected segments are all there and the wire is quiet, or
+// the timeout passed.
+func record(ctx context.Context, sc *Scenario, opt Options, addr, iface, filter string, progress func(string)) (*recording, error) {
+	start := time.Now()
+	live, err := capture.OpenLive(capture.LiveConfig{Interface: iface, Filter: filter})
+	if err != nil {
+		return nil, err
+	}
+	rec := &recording{link: live.LinkType()}
+
+	var (
+		mu   sync.Mutex
+		last = time.Now()
+	)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			data, ci, err := live.ReadPacketData()
+			if errors.Is(err, capture.ErrTimeout) {
+				continue
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					mu.Lock()
+					rec.err = errors.Join(rec.err, fmt.Errorf("capture: %w", err))
+					mu.Unlock()
+				}
+				return
+			}
+			mu.Lock()
+			rec.frames = append(rec.frames, frame{ci, data})
+			last = time.Now()
+			mu.Unlock()
+		}
+	}()
+
+	timeout := sc.timeout()
+	if sc.Wait != nil {
+		timeout += sc.Wait(opt)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	env := newEnv(addr, opt, progress)
+	peersErr := runPeers(ctx, sc, env, timeout)
+	rec.events = env.Events()
+
+	// Wait for the end of the conversation on the wire.
+	steps := sc.Steps(opt)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-tick.C:
+		}
+		mu.Lock()
+		silent := time.Since(last)
+		frames := rec.frames
+		mu.Unlock()
+		if silent < quiet {
+			continue
+		}
+		if silent >= giveUp || peersErr != nil {
+			break
+		}
+		seen, _, _ := judge(frames, rec.link)
+		if Match(sc.Name, steps, seen, MatchOptions{}).Pass {
+			break
+		}
+	}
+	if st, err := live.Stats(); err == nil {
+		rec.drops = st.Dropped
+	}
+	live.Close()
+	<-readerDone
+	if ctx.Err() != nil && peersErr == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		peersErr = fmt.Errorf("timed out after %v waiting for the conversation to end", timeout)
+	}
+	rec.err = errors.Join(peersErr, rec.err)
+	rec.elapsed = time.Since(start)
+	return rec, nil
+}
+
+// runPeers starts the server, then the client once the server listens, and
+// waits for both.
+func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration) error {
+	serverErr := make(chan error, 1)
+	go func() { serverErr <- wrap("server", sc.Server(ctx, env)) }()
+	select {
+	case <-env.ready:
+	case err := <-serverErr:
+		if err == nil {
+			err = errors.New("server: returned without listening")
+		}
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("server: did not listen within %v", timeout)
+	}
+	clientErr := wrap("client", sc.Client(ctx, env))
+	select {
+	case err := <-serverErr:
+		return errors.Join(clientErr, err)
+	case <-ctx.Done():
+		return errors.Join(clientErr, fmt.Errorf("server: still running after %v", timeout))
+	}
+}
+
+func wrap(who string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", who, err)
+}
+
+// judge decodes and annotates frames; it returns the TCP segments, and for
+// each frame the index of its segment in seen (-1 for other frames).
+func judge(frames []frame, link layers.LinkType) ([]Seen, []int, error) {
+	dec, err := capture.NewDecoder(link)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := capture.NewAnnotator()
+	seen := make([]Seen, 0, len(frames))
+	index := make([]int, len(frames))
+	for i, f := range frames {
+		index[i] = -1
+		var s Seen
+		if !dec.Decode(f.data, &s.Segment) {
+			continue
+		}
+		s.Segment.Frame, s.Segment.Time = i+1, f.ci.Timestamp
+		s.Annotation = a.Annotate(&s.Segment)
+		index[i] = len(seen)
+		seen = append(seen, s)
+	}
+	return seen, index, nil
+}

@@ -1,0 +1,236 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"tcplab/lab/netns"
+)
+
+// Config is what the user asked of a run.
+type Config struct {
+	// Out is the directory for the artifacts, one subdirectory per
+	// scenario; empty means "out".
+	Out string
+	// Parallel bounds how many scenarios run at once; zero runs all at
+	// once (each has its own namespace, so they cannot collide).
+	Parallel int
+	Options  Options
+	// NoSandbox captures on the host's lo with a filter on the scenario's
+	// port instead of in a private namespace. Scenarios then get distinct
+	// ports from BasePort up.
+	NoSandbox bool
+	BasePort  int
+	// Progress receives a line for each thing worth telling while the
+	// scenarios run; nil discards them.
+	Progress io.Writer
+}
+
+// Port is the server port of scenarios in their private namespace, the
+// port of the seed's HTTP server.
+const Port = 8000
+
+// childEnv carries the child's orders from Run to RunChild.
+const childEnv = "TCPLAB_LAB_CHILD"
+
+type childOrders struct {
+	Scenario string  `json:"scenario"`
+	Dir      string  `json:"dir"`
+	Options  Options `json:"options"`
+}
+
+// InChild reports whether this process is a scenario child started by Run;
+// a main function or TestMain calls RunChild when it is.
+func InChild() bool { return os.Getenv(childEnv) != "" }
+
+// RunChild runs the one scenario Run asked for, inside the namespace, and
+// writes its artifacts and result.json. It returns the process exit
+// status: 0 when result.json was written, whatever the verdict.
+func RunChild(list []*Scenario) int {
+	var o childOrders
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &o); err != nil {
+		fmt.Fprintf(os.Stderr, "tcplab child: bad orders: %v\n", err)
+		return 3
+	}
+	sc := Find(list, o.Scenario)
+	if sc == nil {
+		fmt.Fprintf(os.Stderr, "tcplab child: unknown scenario %q\n", o.Scenario)
+		return 3
+	}
+	if err := netns.SetupLoopback(); err != nil {
+		fmt.Fprintf(os.Stderr, "tcplab child: %v\n", err)
+		return 3
+	}
+	progress := func(s string) { fmt.Fprintln(os.Stderr, s) }
+	addr := fmt.Sprintf("127.0.0.1:%d", Port)
+	r := runScenario(context.Background(), sc, o.Dir, o.Options, addr, "tcp", "netns", progress)
+	if err := writeResult(o.Dir, &r); err != nil {
+		fmt.Fprintf(os.Stderr, "tcplab child: %v\n", err)
+		return 3
+	}
+	return 0
+}
+
+// Find returns the scenario called name, or nil.
+func Find(list []*Scenario, name string) *Scenario {
+	for _, sc := range list {
+		if sc.Name == name {
+			return sc
+		}
+	}
+	return nil
+}
+
+// Run runs the scenarios and returns their results in the order given. An
+// error means the lab itself could not run (no namespace, say); a
+// scenario's failure is in its Result.
+func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
+	if cfg.Out == "" {
+		cfg.Out = "out"
+	}
+	if cfg.BasePort == 0 {
+		cfg.BasePort = 18000
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary to re-execute: %w", err)
+	}
+	if !cfg.NoSandbox {
+		if err := netns.Check(); err != nil {
+			return nil, err
+		}
+	}
+	var progressMu sync.Mutex
+	say := func(name, s string) {
+		if cfg.Progress == nil {
+			return
+		}
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		fmt.Fprintf(cfg.Progress, "%-16s %s\n", name, s)
+	}
+	par := cfg.Parallel
+	if par <= 0 {
+		par = len(list)
+	}
+	sem := make(chan struct{}, max(par, 1))
+	results := make([]Result, len(list))
+	var wg sync.WaitGroup
+	for i, sc := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			dir := filepath.Join(cfg.Out, sc.Name)
+			say(sc.Name, "started")
+			if cfg.NoSandbox {
+				port := cfg.BasePort + i
+				addr := fmt.Sprintf("127.0.0.1:%d", port)
+				results[i] = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), "host lo",
+					func(s string) { say(sc.Name, s) })
+				if err := writeResult(dir, &results[i]); err != nil {
+					results[i].fail(err)
+				}
+			} else {
+				results[i] = runChild(ctx, exe, sc, dir, cfg.Options, func(s string) { say(sc.Name, s) })
+			}
+			verdict := "PASS"
+			if !results[i].Pass {
+				verdict = "FAIL"
+			}
+			say(sc.Name, fmt.Sprintf("%s in %.2fs", verdict, results[i].Seconds))
+		}()
+	}
+	wg.Wait()
+	return results, nil
+}
+
+// runChild runs one scenario in a child process in its own namespace.
+func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Options, progress func(string)) Result {
+	fail := func(err error) Result {
+		return Result{Scenario: sc.Name, Summary: sc.Summary, Error: err.Error(), Sandbox: "netns", Dir: dir}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	os.Remove(filepath.Join(dir, "result.json"))
+	orders, _ := json.Marshal(childOrders{Scenario: sc.Name, Dir: dir, Options: opt})
+	cmd, err := netns.Command(ctx, exe)
+	if err != nil {
+		return fail(err)
+	}
+	cmd.Env = append(cmd.Env, childEnv+"="+string(orders))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return fail(err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fail(fmt.Errorf("start scenario in a network namespace: %w", err))
+	}
+	var last []string
+	sc2 := bufio.NewScanner(stderr)
+	for sc2.Scan() {
+		progress(sc2.Text())
+		last = append(last, sc2.Text())
+	}
+	err = cmd.Wait()
+	r, rerr := readResult(filepath.Join(dir, "result.json"))
+	if rerr != nil {
+		msg := fmt.Sprintf("scenario process ended (%v) without a result", err)
+		if n := len(last); n > 0 {
+			msg += ": " + last[n-1]
+		}
+		return fail(errors.New(msg))
+	}
+	return *r
+}
+
+// runScenario records one scenario, judges it and writes its artifacts.
+func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, addr, filter, sandbox string, progress func(string)) Result {
+	r := Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: sandbox, Dir: dir}
+	if sc.Wait != nil {
+		r.WaitSeconds = sc.Wait(opt).Seconds()
+	}
+	start := time.Now()
+	defer func() { r.Seconds = time.Since(start).Seconds() }()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	rec, err := record(ctx, sc, opt, addr, "lo", filter, progress)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Frames, r.Drops, r.Events = len(rec.frames), rec.drops, rec.events
+	if rec.err != nil {
+		r.Error = rec.err.Error()
+	}
+	seen, index, err := judge(rec.frames, rec.link)
+	if err != nil {
+		r.fail(err)
+		return r
+	}
+	r.Segments = len(seen)
+	steps := sc.Steps(opt)
+	v := Match(sc.Name, steps, seen, MatchOptions{})
+	r.Mismatches = v.Mismatches
+	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
+	r.Seconds = time.Since(start).Seconds()
+	if err := writeCapture(dir, rec.link, rec.frames, seen, index, &v); err != nil {
+		r.fail(err)
+	}
+	if err := writeWalkthrough(dir, sc, opt, steps, seen, &v, &r); err != nil {
+		r.fail(err)
+	}
+	return r
+}

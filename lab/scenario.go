@@ -1,0 +1,144 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Scenario is one TCP conversation between a real server and a real client,
+// and the segments it must put on the wire.
+type Scenario struct {
+	Name    string // short name, used on the command line and for out/NAME
+	Summary string // one line
+	// Server runs the server side. It must call Env.Listen once; the client
+	// starts when it has.
+	Server func(ctx context.Context, env *Env) error
+	// Client runs the client side; it connects to Env.Addr.
+	Client func(ctx context.Context, env *Env) error
+	// Steps are the expected segments, in order per connection.
+	Steps func(opt Options) []Step
+	// Timeout bounds the whole scenario; zero means 15 s.
+	Timeout time.Duration
+	// Wait is how long the scenario waits on timers by design (a
+	// keep-alive idle, say), for reporting how much the lab adds.
+	Wait func(opt Options) time.Duration
+}
+
+// Options are the knobs a user turns for all scenarios of a run.
+type Options struct {
+	// KeepAliveIdle is the idle time before the first keep-alive probe;
+	// zero means 1 s. The seed's server uses 8 s.
+	KeepAliveIdle time.Duration `json:"keepalive_idle,omitempty"`
+	// Lang is the language of the walkthrough: "en" (default) or "zh".
+	Lang string `json:"lang,omitempty"`
+}
+
+// Idle returns the keep-alive idle time, with its default.
+func (o Options) Idle() time.Duration {
+	if o.KeepAliveIdle <= 0 {
+		return time.Second
+	}
+	return o.KeepAliveIdle
+}
+
+func (sc *Scenario) timeout() time.Duration {
+	if sc.Timeout <= 0 {
+		return 15 * time.Second
+	}
+	return sc.Timeout
+}
+
+// Env is what a scenario's peers get from the runner: where to listen or
+// connect, the run's options, and ways to report progress and events.
+type Env struct {
+	// Addr is the server's address, "127.0.0.1:PORT".
+	Addr    string
+	Options Options
+
+	ready    chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	events   []string
+	progress func(string)
+}
+
+func newEnv(addr string, opt Options, progress func(string)) *Env {
+	return &Env{Addr: addr, Options: opt, ready: make(chan struct{}), progress: progress}
+}
+
+// Listen opens the server's listening socket on Addr and tells the runner
+// that the client may start. control, when not nil, runs on the socket
+// before bind, for options that a listener must have before it listens
+// (SO_RCVBUF, for one).
+func (e *Env) Listen(ctx context.Context, control func(fd int) error) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	if control != nil {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var err error
+			if cerr := c.Control(func(fd uintptr) { err = control(int(fd)) }); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+	}
+	ln, err := lc.Listen(ctx, "tcp4", e.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen %s: port busy; stop what uses it or choose another port with -port", e.Addr)
+		}
+		return nil, fmt.Errorf("listen %s: %w", e.Addr, err)
+	}
+	e.once.Do(func() { close(e.ready) })
+	return ln, nil
+}
+
+// Dial connects to the server with Go's defaults, keep-alive off so that
+// only the scenario decides on probes.
+func (e *Env) Dial(ctx context.Context) (*net.TCPConn, error) {
+	d := net.Dialer{KeepAlive: -1}
+	c, err := d.DialContext(ctx, "tcp4", e.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// Progress tells the person watching what the scenario is waiting for.
+func (e *Env) Progress(format string, args ...any) {
+	if e.progress != nil {
+		e.progress(fmt.Sprintf(format, args...))
+	}
+}
+
+// Record notes an event of the conversation (an error a socket call
+// returned, say) for the result and the walkthrough.
+func (e *Env) Record(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, fmt.Sprintf(format, args...))
+}
+
+// Events returns the recorded events.
+func (e *Env) Events() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.events...)
+}
+
+// Sleep waits d or until ctx is done, telling the watcher why.
+func (e *Env) Sleep(ctx context.Context, d time.Duration, why string) error {
+	e.Progress("waiting %v: %s", d, why)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

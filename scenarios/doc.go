@@ -1,0 +1,16 @@
+// Package scenarios holds tcplab's scenarios, one file each: what a real
+// server and a real client do on kernel sockets, then the segments that must
+// appear on the wire, each with its explanation. To add one, copy a file,
+// change the story, and list it in All.
+//
+// The peers are the seed's: a hand-written HTTP/1.1 server that answers
+// every request on a kept-alive connection with "great", and a client that
+// sends the seed's GET or POST /blog/ request (seed.go).
+package scenarios
+
+import "tcplab/lab"
+
+// All returns every scenario, in the order `tcplab list` shows them.
+func All() []*lab.Scenario {
+	return []*lab.Scenario{Handshake(), KeepAlive(), HalfClose()}
+}

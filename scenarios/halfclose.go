@@ -1,0 +1,117 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"tcplab/capture"
+	"tcplab/lab"
+)
+
+// halfCloseThink is how long the server waits after the client's FIN before
+// it answers: longer than Linux's largest delayed-ACK timeout (200 ms), so
+// the kernel's ACK of the FIN goes out alone, as in the seed.
+const halfCloseThink = 300 * time.Millisecond
+
+// HalfClose shows a half-closed connection: the client sends its request
+// and shuts down its write side; the server still answers, then closes.
+func HalfClose() *lab.Scenario {
+	return &lab.Scenario{
+		Name:    "halfclose",
+		Summary: "shutdown(SHUT_WR) after the request: the server ACKs the FIN alone, still answers, then closes",
+		Server: func(ctx context.Context, env *lab.Env) error {
+			ln, err := env.Listen(ctx, nil)
+			if err != nil {
+				return err
+			}
+			c, err := acceptOne(ctx, ln)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			defer closeOnDone(ctx, c)()
+			// Read the request, then EOF: the client's FIN.
+			r := bufio.NewReader(c)
+			if _, err := readRequest(r); err != nil {
+				return err
+			}
+			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
+				return fmt.Errorf("expected EOF after the request, got %d bytes, %v", n, err)
+			}
+			if err := env.Sleep(ctx, halfCloseThink, "the server thinks before answering a half-closed connection"); err != nil {
+				return err
+			}
+			if _, err := c.Write([]byte(response)); err != nil {
+				return fmt.Errorf("write response after the client's FIN: %w", err)
+			}
+			return c.Close()
+		},
+		Client: func(ctx context.Context, env *lab.Env) error {
+			c, err := env.Dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			defer closeOnDone(ctx, c)()
+			if _, err := c.Write(getRequest(env.Addr)); err != nil {
+				return err
+			}
+			if err := c.CloseWrite(); err != nil {
+				return fmt.Errorf("shutdown(SHUT_WR): %w", err)
+			}
+			r := bufio.NewReader(c)
+			if err := readResponse(r); err != nil {
+				return err
+			}
+			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
+				return fmt.Errorf("expected the server's FIN after the response, got %d bytes, %v", n, err)
+			}
+			return nil
+		},
+		Steps: func(lab.Options) []lab.Step {
+			req := len(getRequest(fmt.Sprintf("127.0.0.1:%d", lab.Port)))
+			return append(handshake(),
+				lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
+					"The client sends the seed's HTTP request (GET /blog/ with its headers).",
+					"客户端发送http协议格式的数据"),
+				// The server's kernel may acknowledge the request before the
+				// FIN arrives, or acknowledge both with one ACK: the FIN
+				// follows the request within microseconds on loopback, so
+				// usually the delayed ACK covers both.
+				lab.S2C(ack).AckNum(uint32(1+req)).Length(0).Optional().Explain(
+					"The server's kernel acknowledges the request.", "服务端接收到数据回一个ack"),
+				lab.C2S(finAck).SeqNum(uint32(1+req)).Length(0).Explain(
+					"The client calls shutdown(SHUT_WR): a FIN. It will send nothing more but can still receive: the connection is half-closed (client FIN_WAIT_1).",
+					"客户端调用shutdown(SHUT_WR), 发送fin包, 但仍然可以接收数据"),
+				lab.S2C(ack).AckNum(uint32(2+req)).Length(0).Explain(
+					"The server's kernel acknowledges the FIN alone: its application is still thinking. Server CLOSE_WAIT, client FIN_WAIT_2.",
+					"服务端马上单独回一个ack, 应用还没有响应"),
+				// Linux sends the response at once (nothing is in flight, so
+				// neither Nagle nor autocorking holds it) and the FIN after
+				// it; a kernel may also put the FIN on the data segment.
+				lab.OneOf(
+					lab.Seq(
+						lab.S2C(pshAck).SeqNum(1).Length(len(response)).Explain(
+							"The server still answers on the half-closed connection: the seed's HTTP response.", "服务端继续发送http格式的响应"),
+						// The client's ACK of the response is delayed, and
+						// often merged into its ACK of the FIN that follows.
+						lab.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
+						lab.S2C(finAck).SeqNum(uint32(1+len(response))).Length(0).Explain(
+							"The server closes: its FIN. Server LAST_ACK, client TIME_WAIT after it.", "服务端再发fin包"),
+					),
+					lab.Seq(
+						lab.S2C(capture.FIN|capture.PSH|capture.ACK).SeqNum(1).Length(len(response)).Explain(
+							"The response and the server's FIN travel in one segment.", "响应和fin在同一个包里"),
+					),
+				).Explain("The server answers on the half-closed connection, then closes its side with a FIN.",
+					"服务端在半关闭的连接上继续响应, 然后发送fin"),
+				lab.C2S(ack).Length(0).Explain(
+					"The client acknowledges the FIN: client TIME_WAIT, server CLOSED.",
+					"最后客户端回一个ack, tcp连接通道完全断开"),
+			)
+		},
+	}
+}

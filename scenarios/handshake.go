@@ -1,0 +1,37 @@
+package scenarios
+
+import (
+	"context"
+
+	"tcplab/lab"
+)
+
+// Handshake shows the three-way handshake with the options both SYNs carry,
+// then the client closes at once.
+func Handshake() *lab.Scenario {
+	return &lab.Scenario{
+		Name:    "handshake",
+		Summary: "connect() and accept(): SYN, SYN/ACK, ACK, with MSS, window scale, SACK and timestamps on both SYNs",
+		Server: func(ctx context.Context, env *lab.Env) error {
+			ln, err := env.Listen(ctx, nil)
+			if err != nil {
+				return err
+			}
+			c, err := acceptOne(ctx, ln)
+			if err != nil {
+				return err
+			}
+			return serveUntilEOF(ctx, c, 0, 0)
+		},
+		Client: func(ctx context.Context, env *lab.Env) error {
+			c, err := env.Dial(ctx)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		},
+		Steps: func(lab.Options) []lab.Step {
+			return append(handshake(), clientCloses()...)
+		},
+	}
+}

@@ -1,0 +1,98 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"tcplab/capture"
+	"tcplab/lab"
+)
+
+// keepAliveWait is how long the server waits before it answers: one and a
+// half idle times, so the first probe (sent after one idle time without
+// traffic) and its ACK come before the response.
+func keepAliveWait(opt lab.Options) time.Duration { return opt.Idle() * 3 / 2 }
+
+// KeepAlive shows TCP keep-alive: the server enables SO_KEEPALIVE with a
+// short idle time and takes longer than that to answer, as the seed's
+// server waits on input().
+func KeepAlive() *lab.Scenario {
+	return &lab.Scenario{
+		Name:    "keepalive",
+		Summary: "SO_KEEPALIVE on the server, which answers only after the idle time: keep-alive probe and its ACK, then the response",
+		Wait:    keepAliveWait,
+		Server: func(ctx context.Context, env *lab.Env) error {
+			ln, err := env.Listen(ctx, nil)
+			if err != nil {
+				return err
+			}
+			c, err := acceptOne(ctx, ln)
+			if err != nil {
+				return err
+			}
+			idle := env.Options.Idle()
+			// The seed sets TCP_KEEPALIVE (macOS) to 8 s; on Linux that is
+			// TCP_KEEPIDLE, with TCP_KEEPINTVL between probes.
+			if err := c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: idle, Count: 9}); err != nil {
+				return fmt.Errorf("SO_KEEPALIVE: %w", err)
+			}
+			defer c.Close()
+			defer closeOnDone(ctx, c)()
+			r := bufio.NewReader(c)
+			if _, err := readRequest(r); err != nil {
+				return err
+			}
+			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf("the server's keep-alive timer (idle %v) fires before it answers", idle)); err != nil {
+				return err
+			}
+			if _, err := c.Write([]byte(response)); err != nil {
+				return err
+			}
+			return serveUntilEOF(ctx, c, 0, 0)
+		},
+		Client: func(ctx context.Context, env *lab.Env) error {
+			c, err := env.Dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			defer closeOnDone(ctx, c)()
+			if _, err := c.Write(getRequest(env.Addr)); err != nil {
+				return err
+			}
+			if err := readResponse(bufio.NewReader(c)); err != nil {
+				return err
+			}
+			return c.Close()
+		},
+		Steps: func(opt lab.Options) []lab.Step {
+			req := len(getRequest(fmt.Sprintf("127.0.0.1:%d", lab.Port)))
+			steps := append(handshake(),
+				lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
+					"The client sends the seed's HTTP request.", "然后客户端发送http协议格式的数据"),
+				lab.S2C(ack).AckNum(uint32(1+req)).Length(0).Explain(
+					"The server's kernel acknowledges the request; the application is still thinking.", "服务端接收到数据回一个ack"),
+				// The server waits 1.5 idle times, so one probe is certain;
+				// a busy machine may delay the answer past a second probe.
+				lab.OneOf(lab.Seq(
+					lab.S2C(ack).SeqNum(0).Length(0).With(capture.KeepAlive).Explain(
+						fmt.Sprintf("Nothing has crossed the connection for the keep-alive idle time (%v), so the server's kernel sends a keep-alive probe: an empty segment with seq one below the next byte (relative 0), which forces the peer to answer.", opt.Idle()),
+						fmt.Sprintf("由于距离tcp流通道的上一个数据包的时间已经满%v了, 于是服务端给客户端发送keep-alive的tcp包", opt.Idle())),
+					lab.C2S(ack).Length(0).With(capture.KeepAliveACK).Explain(
+						"The client's kernel answers at once with an ACK of what it expects: the keep-alive ACK. The connection is alive.",
+						"客户端接收后马上回一个ack"),
+				)).Times(1, 3).Explain("Keep-alive probe and its ACK, after the idle time.", "keep-alive包和它的ack"),
+				lab.S2C(pshAck).SeqNum(1).Length(len(response)).Explain(
+					"The server answers with the seed's HTTP response.", "服务端继续发送http格式的响应"),
+				// The client closes as soon as it has read the response; its
+				// delayed ACK of the response is then merged into its FIN.
+				lab.C2S(ack).AckNum(uint32(1+len(response))).Length(0).Optional().Explain(
+					"The client acknowledges the response.", "客户端回ack"),
+			)
+			return append(steps, clientCloses()...)
+		},
+	}
+}

@@ -1,0 +1,82 @@
+package scenarios
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tcplab/capture"
+	"tcplab/internal/testenv"
+	"tcplab/lab"
+)
+
+func TestMain(m *testing.M) {
+	if lab.InChild() {
+		// lab.Run re-executes this test binary in each scenario's namespace.
+		os.Exit(lab.RunChild(append(All(), testOnly()...)))
+	}
+	os.Exit(m.Run())
+}
+
+// TestScenarios runs every scenario live, each in its own namespace, all at
+// once, and fails on any mismatch, drop or peer error.
+func TestScenarios(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	results, err := lab.Run(context.Background(), All(), lab.Config{Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		t.Run(r.Scenario, func(t *testing.T) {
+			if !r.Pass {
+				t.Fatalf("scenario failed:\n%s", r.Failure())
+			}
+			if r.Drops != 0 {
+				t.Errorf("%d kernel drops", r.Drops)
+			}
+			checkArtifacts(t, filepath.Join(out, r.Scenario), r.Segments)
+		})
+	}
+}
+
+// checkArtifacts reads back a scenario's capture: every TCP packet is there
+// and carries its comment.
+func checkArtifacts(t *testing.T, dir string, segments int) {
+	t.Helper()
+	for _, f := range []string{"capture.pcapng", "walkthrough.md", "result.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	f, err := capture.Open(filepath.Join(dir, "capture.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := capture.Walk(f, capture.NewAnnotator(), func(*capture.Packet) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.TCP != segments || segments == 0 {
+		t.Errorf("capture.pcapng has %d TCP segments, result says %d", n.TCP, segments)
+	}
+	// Wireshark reads the file and finds a comment on every packet.
+	out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", filepath.Join(dir, "capture.pcapng"),
+		"-T", "fields", "-e", "frame.number", "-e", "frame.comment").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != n.Frames {
+		t.Errorf("tshark read %d frames, tcplab wrote %d", len(lines), n.Frames)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "\ttcplab: ") {
+			t.Errorf("frame without a tcplab comment: %q", l)
+		}
+	}
+}
