@@ -2,15 +2,34 @@
 .DEFAULT_GOAL := help
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
+SOAK ?= 50
 
-.PHONY: help build test bench fuzz
+.PHONY: help lab build test soak deps
 
 help: ## show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-build: ## build bin/tcplab
+deps: ## check for libpcap's headers; install libpcap-dev with apt-get when root
+	@if [ -f /usr/include/pcap/pcap.h ] || [ -f /usr/include/pcap.h ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing libpcap-dev"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev >/dev/null; }; \
+	else echo "tcplab needs libpcap's headers: sudo apt-get install libpcap-dev (Debian/Ubuntu) or dnf install libpcap-devel"; exit 1; fi
+
+build: deps ## build bin/tcplab
 	$(GO) build -o bin/tcplab ./cmd/tcplab
 
-test: ## run all tests (live captures included)
+lab: build ## run every scenario on a private loopback; artifacts in out/
+	bin/tcplab run -out out
+
+test: deps ## run all tests (live captures included)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+soak: build ## run every scenario $(SOAK) times in a row; stop at the first failure
+	@mkdir -p out; start=$$(date +%s); for i in $$(seq 1 $(SOAK)); do \
+		bin/tcplab run -out out/soak >out/soak.log 2>&1 || { echo "soak: run $$i failed:"; cat out/soak.log; exit 1; }; \
+		printf '.'; done; \
+	echo; echo "soak: $(SOAK) runs of every scenario passed in $$(( $$(date +%s) - start ))s"
+
+-include bench.mk

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -91,10 +92,14 @@ func NewRecord(p *Packet, start time.Time) Record {
 	return r
 }
 
-// MarshalLine returns r as one line of JSON with a trailing newline.
+// MarshalLine returns r as one line of JSON with a trailing newline; "C>S"
+// stays "C>S", not the HTML-safe "C\u003eS".
 func (r Record) MarshalLine() ([]byte, error) {
-	b, err := json.Marshal(r)
-	return append(b, '\n'), err
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(r)
+	return b.Bytes(), err
 }
 
 // Summary formats a connection summary as one readable line.
