@@ -44,7 +44,7 @@ func serverClosesFirst() *lab.Scenario {
 			return err
 		}
 		defer c.Close()
-		if _, err := c.Write(getRequest(env.Addr)); err != nil {
+		if _, err := c.Write(getRequest()); err != nil {
 			return err
 		}
 		r := bufio.NewReader(c)

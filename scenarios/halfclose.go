@@ -56,7 +56,7 @@ func HalfClose() *lab.Scenario {
 			}
 			defer c.Close()
 			defer closeOnDone(ctx, c)()
-			if _, err := c.Write(getRequest(env.Addr)); err != nil {
+			if _, err := c.Write(getRequest()); err != nil {
 				return err
 			}
 			if err := c.CloseWrite(); err != nil {
@@ -72,7 +72,7 @@ func HalfClose() *lab.Scenario {
 			return nil
 		},
 		Steps: func(lab.Options) []lab.Step {
-			req := len(getRequest(fmt.Sprintf("127.0.0.1:%d", lab.Port)))
+			req := len(getRequest())
 			return append(handshake(),
 				lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
 					"The client sends the seed's HTTP request (GET /blog/ with its headers).",

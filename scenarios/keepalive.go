@@ -60,7 +60,7 @@ func KeepAlive() *lab.Scenario {
 			}
 			defer c.Close()
 			defer closeOnDone(ctx, c)()
-			if _, err := c.Write(getRequest(env.Addr)); err != nil {
+			if _, err := c.Write(getRequest()); err != nil {
 				return err
 			}
 			if err := readResponse(bufio.NewReader(c)); err != nil {
@@ -69,7 +69,7 @@ func KeepAlive() *lab.Scenario {
 			return c.Close()
 		},
 		Steps: func(opt lab.Options) []lab.Step {
-			req := len(getRequest(fmt.Sprintf("127.0.0.1:%d", lab.Port)))
+			req := len(getRequest())
 			steps := append(handshake(),
 				lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
 					"The client sends the seed's HTTP request.", "然后客户端发送http协议格式的数据"),
