@@ -47,7 +47,7 @@ const giveUp = time.Second
 // the timeout passed.
 func record(ctx context.Context, sc *Scenario, opt Options, addr, iface, filter string, progress func(string)) (*recording, error) {
 	start := time.Now()
-	live, err := capture.OpenLive(capture.LiveConfig{Interface: iface, Filter: filter})
+	live, err := capture.OpenLive(capture.LiveConfig{Interface: iface, Filter: filter, Snaplen: sc.Snaplen})
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,18 @@ func record(ctx context.Context, sc *Scenario, opt Options, addr, iface, filter 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	env := newEnv(addr, opt, progress)
-	peersErr := runPeers(ctx, sc, env, timeout)
+	var peersErr error
+	if sc.Setup != nil {
+		undo, err := sc.Setup(ctx, env)
+		if err != nil {
+			peersErr = fmt.Errorf("setup: %w", err)
+		} else if undo != nil {
+			defer undo()
+		}
+	}
+	if peersErr == nil {
+		peersErr = runPeers(ctx, sc, env, timeout)
+	}
 	rec.events = env.Events()
 
 	// Wait for the end of the conversation on the wire.

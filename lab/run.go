@@ -132,7 +132,10 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			defer func() { <-sem }()
 			dir := filepath.Join(cfg.Out, sc.Name)
 			say(sc.Name, "started")
-			if cfg.NoSandbox {
+			if cfg.NoSandbox && sc.NeedsNamespace {
+				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: "host lo", Dir: dir,
+					Error: "this scenario changes its network namespace (impairments) and cannot run with -no-sandbox"}
+			} else if cfg.NoSandbox {
 				port := cfg.BasePort + i
 				addr := fmt.Sprintf("127.0.0.1:%d", port)
 				results[i] = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), "host lo",

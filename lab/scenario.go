@@ -22,6 +22,16 @@ type Scenario struct {
 	Client func(ctx context.Context, env *Env) error
 	// Steps are the expected segments, in order per connection.
 	Steps func(opt Options) []Step
+	// Setup, when set, runs in the scenario's namespace before the server
+	// starts (to install impairments, say); the function it returns undoes
+	// it after the capture.
+	Setup func(ctx context.Context, env *Env) (undo func(), err error)
+	// NeedsNamespace marks a scenario that changes its network namespace
+	// (Setup): it refuses to run with -no-sandbox, on the host.
+	NeedsNamespace bool
+	// Snaplen is the capture's snap length; zero keeps whole packets. A
+	// bulk transfer captures headers only.
+	Snaplen int
 	// Timeout bounds the whole scenario; zero means 15 s.
 	Timeout time.Duration
 	// Wait is how long the scenario waits on timers by design (a
