@@ -70,13 +70,16 @@ func firstSentence(s string) string {
 func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen []Seen, v *Verdict, r *Result) error {
 	var b bytes.Buffer
 	zh := opt.Lang == "zh"
+	t := walkthroughText
+	if zh {
+		t = walkthroughTextZH
+	}
 	fmt.Fprintf(&b, "# %s\n\n%s\n\n", sc.Name, sc.Summary)
 	verdict := "PASS"
 	if !r.Pass {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(&b, "Result: **%s**: %d TCP segments in %d frames, %d dropped, %.2f s (capture: capture.pcapng).\n\n",
-		verdict, r.Segments, r.Frames, r.Drops, r.Seconds)
+	fmt.Fprintf(&b, t.result, verdict, r.Segments, r.Frames, r.Drops, r.Seconds)
 	var first *Seen
 	if len(seen) > 0 {
 		first = &seen[0]
@@ -92,7 +95,7 @@ func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen 
 			continue
 		}
 		if len(v.Matched[i]) == 0 {
-			fmt.Fprintf(&b, "   - expected `%s`: not seen\n", st)
+			fmt.Fprintf(&b, t.notSeen, st)
 		}
 		for _, j := range v.Matched[i] {
 			s := &seen[j]
@@ -115,17 +118,39 @@ func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen 
 		}
 	}
 	if len(extra) > 0 {
-		fmt.Fprintf(&b, "## Segments that matched no step\n\n%s\n\n", strings.Join(extra, "\n"))
+		fmt.Fprintf(&b, t.extra, strings.Join(extra, "\n"))
 	}
 	if len(r.Events) > 0 {
-		b.WriteString("## What the peers saw\n\n")
+		b.WriteString(t.events)
 		for _, e := range r.Events {
 			fmt.Fprintf(&b, "- %s\n", e)
 		}
 		b.WriteString("\n")
 	}
 	if f := r.Failure(); f != "" {
-		fmt.Fprintf(&b, "## Why it failed\n\n```\n%s```\n", f)
+		fmt.Fprintf(&b, t.failed, f)
 	}
 	return writeFile(filepath.Join(dir, "walkthrough.md"), b.Bytes())
 }
+
+// walkthroughStrings are the fixed texts of walkthrough.md in one language.
+type walkthroughStrings struct {
+	result, notSeen, extra, events, failed string
+}
+
+var (
+	walkthroughText = walkthroughStrings{
+		result:  "Result: **%s**: %d TCP segments in %d frames, %d dropped, %.2f s (capture: capture.pcapng).\n\n",
+		notSeen: "   - expected `%s`: not seen\n",
+		extra:   "## Segments that matched no step\n\n%s\n\n",
+		events:  "## What the peers saw\n\n",
+		failed:  "## Why it failed\n\n```\n%s```\n",
+	}
+	walkthroughTextZH = walkthroughStrings{
+		result:  "结果: **%s**: %d 个TCP包, 共 %d 帧, 丢弃 %d 个, 用时 %.2f 秒 (抓包文件: capture.pcapng).\n\n",
+		notSeen: "   - 预期 `%s`: 没有出现\n",
+		extra:   "## 没有匹配任何步骤的包\n\n%s\n\n",
+		events:  "## 两端看到的\n\n",
+		failed:  "## 失败原因\n\n```\n%s```\n",
+	}
+)
