@@ -97,7 +97,7 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 		segsOf[s] = append(segsOf[s], i)
 	}
 	for _, s := range order {
-		m := &matcher{name: name, steps: steps, seen: seen, segs: segsOf[s], assign: make([]int, len(segsOf[s])), inner: make([]*Step, len(segsOf[s])), failAt: -1}
+		m := &matcher{name: name, steps: steps, seen: seen, segs: segsOf[s], assign: make([]int, len(segsOf[s])), inner: make([]*Step, len(segsOf[s])), failAt: -1, failTop: -1}
 		for i := range m.assign {
 			m.assign[i] = -1
 		}
@@ -167,6 +167,7 @@ type matcher struct {
 	inner  []*Step // per segment of segs: the step it matched
 	top    int     // top-level step being matched
 
+	failTop                 int // top-level step of the failure
 	failAt                  int
 	failStep                string
 	failExp                 string
@@ -233,20 +234,25 @@ func (m *matcher) once(top int, st *Step, p int, k func(int) bool) bool {
 	return false
 }
 
-// fail records a failed comparison if it got further than any before.
+// fail records a failed comparison if it got further than any before:
+// to a later step, or to a later segment in the same step. Ranking by step
+// first keeps a greedy repetition that ran past its place from hiding the
+// step that really failed.
 func (m *matcher) fail(p, top int, st *Step, field, want, got string) {
-	if p <= m.failAt {
+	if top < m.failTop || (top == m.failTop && p <= m.failAt) {
 		return
 	}
+	m.failTop = top
 	m.failAt, m.failStep, m.failExp = p, strconv.Itoa(top+1), st.String()
 	m.failField, m.failW, m.failG = field, want, got
 }
 
 // failUnexpected records segments left over after the last step.
 func (m *matcher) failUnexpected(p int) {
-	if p <= m.failAt {
+	if m.failTop > len(m.steps) || (m.failTop == len(m.steps) && p <= m.failAt) {
 		return
 	}
+	m.failTop = len(m.steps)
 	m.failAt, m.failStep, m.failExp = p, "end", "(no more segments)"
 	m.failField, m.failW, m.failG = "unexpected", "end of connection", "another segment"
 }
