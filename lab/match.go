@@ -264,7 +264,10 @@ func (m *matcher) mismatch() Mismatch {
 		mm.Step, mm.Field, mm.Want, mm.Got = "?", "steps", "a match", "none"
 		return mm
 	}
-	first := &m.seen[0]
+	var first *Seen
+	if len(m.seen) > 0 {
+		first = &m.seen[0]
+	}
 	if m.failAt < len(m.segs) {
 		s := &m.seen[m.segs[m.failAt]]
 		mm.Actual, mm.Frame = formatSeen(s, first), s.Segment.Frame
@@ -279,9 +282,13 @@ func (m *matcher) mismatch() Mismatch {
 	return mm
 }
 
-// formatSeen formats a segment like a step, with its frame and time.
+// formatSeen formats a segment like a step, with its frame and its time
+// since first.
 func formatSeen(s, first *Seen) string {
 	seg, a := &s.Segment, &s.Annotation
+	if first == nil {
+		first = s
+	}
 	labels := ""
 	if a.Labels != 0 {
 		labels = " [" + a.Labels.String() + "]"

@@ -96,6 +96,19 @@ func record(ctx context.Context, sc *Scenario, opt Options, addr, iface, filter 
 			defer undo()
 		}
 	}
+	if peersErr == nil && opt.External() {
+		ext, err := startExternal(ctx, opt.ServerCommand, portOf(addr), progress)
+		if err != nil {
+			peersErr = err
+		} else {
+			// The user's server runs until the capture is over: it may
+			// still be closing when the client is done.
+			defer ext.stop()
+			own := *sc
+			own.Server = func(context.Context, *Env) error { env.markReady(); return nil }
+			sc = &own
+		}
+	}
 	if peersErr == nil {
 		peersErr = runPeers(ctx, sc, env, timeout)
 	}

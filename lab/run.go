@@ -70,7 +70,7 @@ func RunChild(list []*Scenario) int {
 		return 3
 	}
 	progress := func(s string) { fmt.Fprintln(os.Stderr, s) }
-	addr := fmt.Sprintf("127.0.0.1:%d", Port)
+	addr := fmt.Sprintf("127.0.0.1:%d", o.Options.ServerPort())
 	r := runScenario(context.Background(), sc, o.Dir, o.Options, addr, "tcp", "netns", progress)
 	if err := writeResult(o.Dir, &r); err != nil {
 		fmt.Fprintf(os.Stderr, "tcplab child: %v\n", err)
@@ -132,11 +132,16 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			defer func() { <-sem }()
 			dir := filepath.Join(cfg.Out, sc.Name)
 			say(sc.Name, "started")
-			if cfg.NoSandbox && sc.NeedsNamespace {
+			if cfg.Options.External() && !sc.AcceptsServer {
+				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Dir: dir, Error: errNoExternal.Error()}
+			} else if cfg.NoSandbox && sc.NeedsNamespace {
 				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: "host lo", Dir: dir,
-					Error: "this scenario changes its network namespace (impairments) and cannot run with -no-sandbox"}
+					Error: "this scenario needs a network namespace of its own and cannot run with -no-sandbox"}
 			} else if cfg.NoSandbox {
 				port := cfg.BasePort + i
+				if cfg.Options.Port > 0 {
+					port = cfg.Options.Port
+				}
 				addr := fmt.Sprintf("127.0.0.1:%d", port)
 				results[i] = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), "host lo",
 					func(s string) { say(sc.Name, s) })

@@ -29,6 +29,10 @@ type Scenario struct {
 	// NeedsNamespace marks a scenario that changes its network namespace
 	// (Setup): it refuses to run with -no-sandbox, on the host.
 	NeedsNamespace bool
+	// AcceptsServer marks a scenario whose client can face a server of
+	// the user's (Options.ServerCommand); its Steps then say what any
+	// correct server must do.
+	AcceptsServer bool
 	// Snaplen is the capture's snap length; zero keeps whole packets. A
 	// bulk transfer captures headers only.
 	Snaplen int
@@ -46,6 +50,23 @@ type Options struct {
 	KeepAliveIdle time.Duration `json:"keepalive_idle,omitempty"`
 	// Lang is the language of the walkthrough: "en" (default) or "zh".
 	Lang string `json:"lang,omitempty"`
+	// ServerCommand, when set, is a shell command that runs the user's own
+	// server in the namespace, in place of the scenario's; it must listen
+	// on Port.
+	ServerCommand string `json:"server_command,omitempty"`
+	// Port is the server's port; zero means 8000 (the seed's).
+	Port int `json:"port,omitempty"`
+}
+
+// External reports whether the server is the user's command.
+func (o Options) External() bool { return o.ServerCommand != "" }
+
+// ServerPort returns the server's port, with its default.
+func (o Options) ServerPort() int {
+	if o.Port <= 0 {
+		return Port
+	}
+	return o.Port
 }
 
 // Idle returns the keep-alive idle time, with its default.
@@ -86,6 +107,9 @@ func newEnv(addr string, opt Options, progress func(string)) *Env {
 // before bind, for options that a listener must have before it listens
 // (SO_RCVBUF, for one).
 func (e *Env) Listen(ctx context.Context, control func(fd int) error) (net.Listener, error) {
+	if e.Options.External() {
+		return nil, errNoExternal
+	}
 	lc := net.ListenConfig{KeepAlive: -1}
 	if control != nil {
 		lc.Control = func(_, _ string, c syscall.RawConn) error {
@@ -103,9 +127,12 @@ func (e *Env) Listen(ctx context.Context, control func(fd int) error) (net.Liste
 		}
 		return nil, fmt.Errorf("listen %s: %w", e.Addr, err)
 	}
-	e.once.Do(func() { close(e.ready) })
+	e.markReady()
 	return ln, nil
 }
+
+// markReady lets the client start.
+func (e *Env) markReady() { e.once.Do(func() { close(e.ready) }) }
 
 // Dial connects to the server with Go's defaults, keep-alive off so that
 // only the scenario decides on probes.

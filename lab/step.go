@@ -45,6 +45,7 @@ const (
 	hasSeq fieldSet = 1 << iota
 	hasAck
 	hasLen
+	hasData
 )
 
 // C2S expects a segment from the client to the server with exactly these
@@ -74,6 +75,9 @@ func (s Step) AckNum(n uint32) Step { s.Ack, s.has = n, s.has|hasAck; return s }
 
 // Length expects n bytes of payload.
 func (s Step) Length(n int) Step { s.Len, s.has = n, s.has|hasLen; return s }
+
+// WithData expects a payload of at least one byte, of any length.
+func (s Step) WithData() Step { s.has |= hasData; return s }
 
 // With expects these labels on the segment.
 func (s Step) With(labels ...capture.Label) Step {
@@ -151,7 +155,11 @@ func (s Step) String() string {
 	}
 	num("seq", s.has&hasSeq != 0, s.Seq)
 	num("ack", s.has&hasAck != 0, s.Ack)
-	num("len", s.has&hasLen != 0, s.Len)
+	if s.has&hasData != 0 {
+		b.WriteString(" len>0")
+	} else {
+		num("len", s.has&hasLen != 0, s.Len)
+	}
 	if s.Labels != 0 {
 		fmt.Fprintf(&b, " [%s]", s.Labels)
 	}
@@ -185,6 +193,8 @@ func (s Step) compare(seg *capture.Segment, ann *capture.Annotation) (field, wan
 		return "ack", fmt.Sprint(s.Ack), fmt.Sprint(ann.RelAck)
 	case s.has&hasLen != 0 && seg.Len != s.Len:
 		return "len", fmt.Sprint(s.Len), fmt.Sprint(seg.Len)
+	case s.has&hasData != 0 && seg.Len == 0:
+		return "len", ">0", "0"
 	case ann.Labels&s.Labels != s.Labels:
 		return "labels", "[" + s.Labels.String() + "]", "[" + ann.Labels.String() + "]"
 	case ann.Labels&s.NotLabels != 0:

@@ -20,8 +20,9 @@ const halfCloseThink = 300 * time.Millisecond
 // and shuts down its write side; the server still answers, then closes.
 func HalfClose() *lab.Scenario {
 	return &lab.Scenario{
-		Name:    "halfclose",
-		Summary: "shutdown(SHUT_WR) after the request: the server ACKs the FIN alone, still answers, then closes",
+		Name:          "halfclose",
+		Summary:       "shutdown(SHUT_WR) after the request: the server ACKs the FIN alone, still answers, then closes",
+		AcceptsServer: true,
 		Server: func(ctx context.Context, env *lab.Env) error {
 			ln, err := env.Listen(ctx, nil)
 			if err != nil {
@@ -63,7 +64,11 @@ func HalfClose() *lab.Scenario {
 				return fmt.Errorf("shutdown(SHUT_WR): %w", err)
 			}
 			r := bufio.NewReader(c)
-			if err := readResponse(r); err != nil {
+			read := readResponse
+			if env.Options.External() {
+				read = readAnyResponse
+			}
+			if err := read(r); err != nil {
 				return err
 			}
 			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
@@ -71,8 +76,11 @@ func HalfClose() *lab.Scenario {
 			}
 			return nil
 		},
-		Steps: func(lab.Options) []lab.Step {
+		Steps: func(opt lab.Options) []lab.Step {
 			req := len(getRequest())
+			if opt.External() {
+				return halfCloseAnyServer(req)
+			}
 			return append(handshake(),
 				lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
 					"The client sends the seed's HTTP request (GET /blog/ with its headers).",
@@ -114,4 +122,29 @@ func HalfClose() *lab.Scenario {
 			)
 		},
 	}
+}
+
+// halfCloseAnyServer is what halfclose asks of any server, the user's own
+// included: answer a request on a half-closed connection, then close
+// gracefully with a FIN, never a RST. Servers differ in when they answer
+// and when their kernel acknowledges, so only those facts are fixed.
+func halfCloseAnyServer(req int) []lab.Step {
+	// Any segment but a RST or a FIN: the flags are checked exactly.
+	any := lab.OneOf(lab.Seq(lab.S2C(ack)), lab.Seq(lab.S2C(pshAck)), lab.Seq(lab.C2S(ack))).Times(0, -1)
+	serverData := lab.OneOf(lab.Seq(lab.S2C(pshAck).WithData()), lab.Seq(lab.S2C(ack).WithData())).Explain(
+		"The server answers on the half-closed connection.", "服务端在半关闭的连接上响应")
+	clientFIN := lab.C2S(finAck).SeqNum(uint32(1 + req)).Explain(
+		"The client shuts its write side down after the request: a FIN.", "客户端发送fin")
+	return append(handshake(),
+		lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
+			"The client sends the seed's HTTP request.", "客户端发送http请求"),
+		lab.OneOf(
+			lab.Seq(any, clientFIN, any, serverData, any),
+			lab.Seq(any, serverData, any, clientFIN, any),
+		).Explain("The client half-closes with a FIN, and the server answers: in either order, as the server's speed decides.",
+			"客户端半关闭, 服务端响应: 顺序取决于服务端的速度"),
+		lab.OneOf(lab.Seq(lab.S2C(finAck)), lab.Seq(lab.S2C(capture.FIN|capture.PSH|capture.ACK))).Explain(
+			"The server closes gracefully: a FIN, not a RST.", "服务端正常关闭: 发送fin而不是rst"),
+		lab.C2S(ack).Length(0).Explain("The client acknowledges the server's FIN.", "客户端回ack"),
+	)
 }

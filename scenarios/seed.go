@@ -60,6 +60,20 @@ func readRequest(r *bufio.Reader) (*http.Request, error) {
 	return req, nil
 }
 
+// readAnyResponse reads one HTTP response of any status, body included:
+// what the client does when the server is the user's own.
+func readAnyResponse(r *bufio.Reader) error {
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return fmt.Errorf("read response body: %w", err)
+	}
+	return nil
+}
+
 // readResponse reads one HTTP response and checks it is the seed's.
 func readResponse(r *bufio.Reader) error {
 	resp, err := http.ReadResponse(r, nil)

@@ -62,6 +62,8 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	parallel := fs.Int("parallel", 0, "run at most `N` scenarios at once (0: all)")
 	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time; 8s reproduces the seed")
 	lang := fs.String("lang", "en", "language of the walkthrough: en or zh")
+	server := fs.String("server", "", "run your own server `CMD` (a shell command) in the namespace instead of the scenario's; it must listen on -port")
+	port := fs.Int("port", lab.Port, "the server's `PORT`")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
 	if err := parseInterspersed(fs, args); err != nil {
 		return fmt.Errorf("%w: run: %w", errUsage, err)
@@ -72,16 +74,29 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	if *idle <= 0 {
 		return fmt.Errorf("%w: -keepalive-idle must be positive", errUsage)
 	}
+	if *port <= 0 || *port > 65535 {
+		return fmt.Errorf("%w: -port %d: use 1-65535", errUsage, *port)
+	}
 	list, err := pick(fs.Args())
 	if err != nil {
 		return err
+	}
+	if *server != "" {
+		if len(fs.Args()) == 0 {
+			return fmt.Errorf("%w: -server needs the scenario to run, e.g. tcplab run -server 'python3 -m http.server 8000' -port 8000 halfclose", errUsage)
+		}
+		for _, sc := range list {
+			if !sc.AcceptsServer {
+				return fmt.Errorf("%w: scenario %s cannot run against your server; halfclose can", errUsage, sc.Name)
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	results, err := lab.Run(ctx, list, lab.Config{
 		Out: *out, Parallel: *parallel, NoSandbox: *noSandbox, Progress: stderr,
-		Options: lab.Options{KeepAliveIdle: *idle, Lang: *lang},
+		Options: lab.Options{KeepAliveIdle: *idle, Lang: *lang, ServerCommand: *server, Port: *port},
 	})
 	if err != nil {
 		return err

@@ -22,7 +22,8 @@ Commands:
   tcplab annotate [-json] [-o OUT.pcapng] FILE   annotate every TCP segment of a pcap/pcapng file
   tcplab list                                    list the scenarios
   tcplab run [NAME...] [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-no-sandbox]
-                                                 run scenarios on a private loopback, capture, annotate, match
+             [-server CMD -port N]               run scenarios on a private loopback, capture, annotate, match;
+                                                 -server runs the scenario's client against your own server
   tcplab check -scenario NAME FILE               match a capture of any program against a scenario's sequence
   tcplab help                                    show this help
 `

@@ -1,0 +1,111 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// external is a server the user gave as a command line, started inside the
+// scenario's namespace in place of the scenario's own server.
+type external struct {
+	cmd    *exec.Cmd
+	output bytes.Buffer // its stdout and stderr, for error messages
+	exited chan struct{}
+	err    error
+}
+
+// startExternal starts command with sh -c, in a process group of its own,
+// and waits until something listens on port (read from /proc/net/tcp, so
+// the wait puts nothing on the wire).
+func startExternal(ctx context.Context, command string, port int, progress func(string)) (*external, error) {
+	e := &external{exited: make(chan struct{})}
+	e.cmd = exec.Command("/bin/sh", "-c", command)
+	e.cmd.Stdout, e.cmd.Stderr = &e.output, &e.output
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := e.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server %q: %w", command, err)
+	}
+	go func() { e.err = e.cmd.Wait(); close(e.exited) }()
+	progress(fmt.Sprintf("started server %q; waiting for it to listen on port %d", command, port))
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if listening(port) {
+			return e, nil
+		}
+		select {
+		case <-e.exited:
+			return nil, fmt.Errorf("server %q exited (%v) before listening on port %d: %s", command, e.err, port, lastLine(e.output.String()))
+		case <-ctx.Done():
+			e.stop()
+			return nil, fmt.Errorf("server %q did not listen on port %d in time; does it use that port? (-port)", command, port)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop ends the server's whole process group: SIGTERM, then SIGKILL if it
+// lingers.
+func (e *external) stop() {
+	pid := e.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-e.exited:
+	case <-time.After(2 * time.Second):
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-e.exited
+	}
+}
+
+// listening reports whether a TCP socket listens on port, IPv4 or IPv6.
+func listening(port int) bool {
+	want := fmt.Sprintf(":%04X", port)
+	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			// sl local_address rem_address st ...; st 0A is LISTEN.
+			if len(fields) > 3 && strings.HasSuffix(fields[1], want) && fields[3] == "0A" {
+				f.Close()
+				return true
+			}
+		}
+		f.Close()
+	}
+	return false
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return "no output"
+	}
+	return s
+}
+
+// errNoExternal is returned for a scenario whose client cannot face a
+// server of the user's.
+var errNoExternal = errors.New("this scenario cannot run against an external server (-server)")
+
+// portOf returns the port of "host:port".
+func portOf(addr string) int {
+	i := strings.LastIndexByte(addr, ':')
+	p, _ := strconv.Atoi(addr[i+1:])
+	return p
+}

@@ -1,0 +1,61 @@
+package scenarios
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"tcplab/internal/testenv"
+	"tcplab/lab"
+)
+
+// resettingServer is a server that answers, then closes abortively with
+// SO_LINGER 0: a RST where a FIN should be.
+const resettingServer = `python3 -c '
+import socket, struct
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8000))
+s.listen()
+c, _ = s.accept()
+c.recv(65536)
+c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\ngreat")
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+'`
+
+// TestHalfCloseAgainstYourServer runs the halfclose client against real
+// programs started in the namespace: Python's http.server closes gracefully
+// and passes; a server that resets fails, and the report says where.
+func TestHalfCloseAgainstYourServer(t *testing.T) {
+	testenv.NetNS(t)
+	testenv.Tool(t, "python3")
+	tests := []struct {
+		name    string
+		command string
+		pass    bool
+		report  string
+	}{
+		{"python http.server", "python3 -m http.server 8000 --bind 127.0.0.1", true, ""},
+		{"abortive close", resettingServer, false, "field flags: expected one of"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			results, err := lab.Run(context.Background(), []*lab.Scenario{HalfClose()}, lab.Config{
+				Out: t.TempDir(), Options: lab.Options{ServerCommand: tt.command, Port: 8000}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := results[0]
+			if r.Pass != tt.pass {
+				t.Fatalf("pass = %v, want %v:\n%s", r.Pass, tt.pass, r.Failure())
+			}
+			if !tt.pass {
+				f := r.Failure()
+				if !strings.Contains(f, "RST") {
+					t.Errorf("the report does not show the RST:\n%s", f)
+				}
+			}
+		})
+	}
+}
