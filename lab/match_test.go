@@ -23,9 +23,9 @@ func seg(dir capture.Dir, flags capture.Flags, seq, ack uint32, n int, labels ..
 const (
 	toServer = capture.ClientToServer
 	toClient = capture.ServerToClient
-	A   = capture.ACK
-	PA  = capture.PSH | capture.ACK
-	FA  = capture.FIN | capture.ACK
+	A        = capture.ACK
+	PA       = capture.PSH | capture.ACK
+	FA       = capture.FIN | capture.ACK
 )
 
 func numbered(seen []Seen) []Seen {

@@ -133,7 +133,7 @@ func halfCloseAnyServer(req int) []lab.Step {
 	any := lab.OneOf(lab.Seq(lab.S2C(ack)), lab.Seq(lab.S2C(pshAck)), lab.Seq(lab.C2S(ack))).Times(0, -1)
 	serverData := lab.OneOf(lab.Seq(lab.S2C(pshAck).WithData()), lab.Seq(lab.S2C(ack).WithData())).Explain(
 		"The server answers on the half-closed connection.", "服务端在半关闭的连接上响应")
-	clientFIN := lab.C2S(finAck).SeqNum(uint32(1 + req)).Explain(
+	clientFIN := lab.C2S(finAck).SeqNum(uint32(1+req)).Explain(
 		"The client shuts its write side down after the request: a FIN.", "客户端发送fin")
 	return append(handshake(),
 		lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
