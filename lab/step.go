@@ -95,8 +95,22 @@ func (s Step) Without(labels ...capture.Label) Step {
 	return s
 }
 
-// On expects the segment on connection n (0 is the first).
-func (s Step) On(stream int) Step { s.Stream = stream; return s }
+// On expects the segment on connection n (0 is the first); for a OneOf,
+// every alternative's segments.
+func (s Step) On(stream int) Step {
+	s.Stream = stream
+	if len(s.Alts) > 0 {
+		alts := make([][]Step, len(s.Alts))
+		for i, alt := range s.Alts {
+			alts[i] = make([]Step, len(alt))
+			for j, st := range alt {
+				alts[i][j] = st.On(stream)
+			}
+		}
+		s.Alts = alts
+	}
+	return s
+}
 
 // Checking adds a check of the segment that fields cannot express.
 func (s Step) Checking(f func(*capture.Segment) error) Step { s.Check = f; return s }

@@ -1,0 +1,151 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os/exec"
+	"strings"
+
+	"tcplab/lab"
+)
+
+// httpRequests is how many requests each real client sends on its one
+// kept-alive connection.
+const httpRequests = 2
+
+// curlPath returns curl's path, or "" when it is not installed.
+func curlPath() string {
+	p, err := exec.LookPath("curl")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// HTTPRealClient shows the seed's hand-written server answering real HTTP
+// clients: Go's net/http client, then curl when it is installed. Both
+// reuse one kept-alive connection for two requests, then close it.
+func HTTPRealClient() *lab.Scenario {
+	return &lab.Scenario{
+		Name:    "http-real-client",
+		Summary: "the seed's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
+		Server: func(ctx context.Context, env *lab.Env) error {
+			ln, err := env.Listen(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			stop := context.AfterFunc(ctx, func() { ln.Close() })
+			defer stop()
+			conns := 1
+			if curlPath() != "" {
+				conns = 2
+			}
+			for i := 0; i < conns; i++ {
+				c, err := ln.Accept()
+				if err != nil {
+					return fmt.Errorf("accept: %w", err)
+				}
+				if err := serveUntilEOF(ctx, c.(*net.TCPConn), 0, 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Client: func(ctx context.Context, env *lab.Env) error {
+			if err := goClient(ctx, env); err != nil {
+				return fmt.Errorf("net/http: %w", err)
+			}
+			curl := curlPath()
+			if curl == "" {
+				env.Record("curl is not installed: only Go's client ran")
+				return nil
+			}
+			url := "http://" + env.Addr + "/blog/"
+			out, err := exec.CommandContext(ctx, curl, "-sS", "--max-time", "10", url, url).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("curl: %v: %s", err, out)
+			}
+			if string(out) != strings.Repeat(responseBody, httpRequests) {
+				return fmt.Errorf("curl printed %q", out)
+			}
+			env.Record("curl %s %s: printed %q, both requests on one connection", url, url, out)
+			return nil
+		},
+		Steps: func(lab.Options) []lab.Step {
+			var steps []lab.Step
+			for stream, who := range []string{"Go's net/http client", "curl"} {
+				if stream == 1 && curlPath() == "" {
+					break
+				}
+				for _, st := range handshake() {
+					steps = append(steps, st.On(stream))
+				}
+				exchange := lab.OneOf(lab.Seq(
+					lab.C2S(pshAck).On(stream).WithData().Explain(
+						"The client sends an HTTP request.", "客户端发送http请求"),
+					// The server answers at once, so its ACK usually
+					// rides on the response; the delayed ACK may win.
+					lab.S2C(ack).On(stream).Length(0).Optional().Explain(
+						"The server's kernel acknowledges the request.", "服务端回ack"),
+					lab.S2C(pshAck).On(stream).Length(len(response)).Explain(
+						"The server sends the seed's response, which the client parses as HTTP/1.1 with Content-Length: 5: the connection stays open.",
+						"服务端发送种子的响应, 客户端把它当作HTTP/1.1解析, 连接保持打开"),
+					// The client sends its next request (or its FIN) at
+					// once; its delayed ACK of the response rides on it.
+					lab.C2S(ack).On(stream).Length(0).Optional().Explain(
+						"The client acknowledges the response.", "客户端回ack"),
+				)).Times(httpRequests, httpRequests).Explain(
+					fmt.Sprintf("%s sends %d requests on the same connection (keep-alive) and reads each response.", who, httpRequests),
+					fmt.Sprintf("%s在同一个连接上发送%d个请求(keep-alive)并读取每个响应", who, httpRequests))
+				steps = append(steps, exchange)
+				for _, st := range clientCloses() {
+					steps = append(steps, st.On(stream))
+				}
+			}
+			return steps
+		},
+	}
+}
+
+// goClient sends the requests with Go's net/http client on one
+// connection, checks that the second reused the first's connection, and
+// closes it.
+func goClient(ctx context.Context, env *lab.Env) error {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return env.Dial(ctx) },
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	url := "http://" + env.Addr + "/blog/"
+	for i := 0; i < httpRequests; i++ {
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), "GET", url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(bufio.NewReader(resp.Body))
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != 200 || string(body) != responseBody {
+			return fmt.Errorf("got %s %q", resp.Status, body)
+		}
+		if i > 0 && !reused {
+			return fmt.Errorf("request %d opened a new connection instead of reusing the kept-alive one", i+1)
+		}
+		env.Record("net/http: GET %s: %s %q (connection reused: %v)", url, resp.Status, body, reused)
+	}
+	return nil
+}
