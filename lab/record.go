@@ -27,6 +27,9 @@ type recording struct {
 	drops   int
 	events  []string
 	err     error // a peer failed or the scenario timed out
+	// interrupted is set when the run was stopped (SIGINT, SIGTERM)
+	// before the conversation ended.
+	interrupted bool
 	elapsed time.Duration
 }
 
@@ -45,7 +48,7 @@ const giveUp = time.Second
 // filter, and returns the frames once the conversation is over: the peers
 // returned, the expected segments are all there and the wire is quiet, or
 // the timeout passed.
-func record(ctx context.Context, sc *Scenario, opt Options, addr, iface, filter string, progress func(string)) (*recording, error) {
+func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filter string, progress func(string)) (*recording, error) {
 	start := time.Now()
 	live, err := capture.OpenLive(capture.LiveConfig{Interface: iface, Filter: filter, Snaplen: sc.Snaplen})
 	if err != nil {
@@ -84,7 +87,7 @@ func record(ctx context.Context, sc *Scenario, opt Options, addr, iface, filter 
 	if sc.Wait != nil {
 		timeout += sc.Wait(opt)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	env := newEnv(addr, opt, progress)
 	var peersErr error
@@ -145,7 +148,11 @@ wait:
 	}
 	live.Close()
 	<-readerDone
-	if ctx.Err() != nil && peersErr == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case parent.Err() != nil:
+		rec.interrupted = true
+		peersErr = errors.New("interrupted: the capture so far is kept")
+	case ctx.Err() != nil && peersErr == nil:
 		peersErr = fmt.Errorf("timed out after %v waiting for the conversation to end", timeout)
 	}
 	rec.err = errors.Join(peersErr, rec.err)

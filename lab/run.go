@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"tcplab/lab/netns"
@@ -71,7 +73,11 @@ func RunChild(list []*Scenario) int {
 	}
 	progress := func(s string) { fmt.Fprintln(os.Stderr, s) }
 	addr := fmt.Sprintf("127.0.0.1:%d", o.Options.ServerPort())
-	r := runScenario(context.Background(), sc, o.Dir, o.Options, addr, "tcp", "netns", progress)
+	// The parent forwards SIGINT and SIGTERM: stop the peers, keep and
+	// annotate what was captured, and say the run was interrupted.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r := runScenario(ctx, sc, o.Dir, o.Options, addr, "tcp", "netns", progress)
 	if err := writeResult(o.Dir, &r); err != nil {
 		fmt.Fprintf(os.Stderr, "tcplab child: %v\n", err)
 		return 3
@@ -131,6 +137,11 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			dir := filepath.Join(cfg.Out, sc.Name)
+			if ctx.Err() != nil {
+				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Dir: dir, Interrupted: true,
+					Error: "interrupted before it started"}
+				return
+			}
 			say(sc.Name, "started")
 			if cfg.Options.External() && !sc.AcceptsServer {
 				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Dir: dir, Error: errNoExternal.Error()}
@@ -152,7 +163,10 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 				results[i] = runChild(ctx, exe, sc, dir, cfg.Options, func(s string) { say(sc.Name, s) })
 			}
 			verdict := "PASS"
-			if !results[i].Pass {
+			switch {
+			case results[i].Interrupted:
+				verdict = "INTERRUPTED"
+			case !results[i].Pass:
 				verdict = "FAIL"
 			}
 			say(sc.Name, fmt.Sprintf("%s in %.2fs", verdict, results[i].Seconds))
@@ -177,6 +191,10 @@ func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Opt
 		return fail(err)
 	}
 	cmd.Env = append(cmd.Env, childEnv+"="+string(orders))
+	// When the run is stopped, ask the child to finish (it writes what it
+	// captured so far) rather than kill it; kill it if it takes too long.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return fail(err)
@@ -219,7 +237,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		r.Error = err.Error()
 		return r
 	}
-	r.Frames, r.Drops, r.Events = len(rec.frames), rec.drops, rec.events
+	r.Frames, r.Drops, r.Events, r.Interrupted = len(rec.frames), rec.drops, rec.events, rec.interrupted
 	if rec.err != nil {
 		r.Error = rec.err.Error()
 	}

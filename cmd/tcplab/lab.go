@@ -107,7 +107,10 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	failed := 0
 	for _, r := range results {
 		verdict := "pass"
-		if !r.Pass {
+		switch {
+		case r.Interrupted:
+			verdict, failed = "interrupted", failed+1
+		case !r.Pass:
 			verdict, failed = "FAIL", failed+1
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2fs\t%s\n", r.Scenario, r.Segments, verdict, r.Seconds, r.Dir)
@@ -119,11 +122,18 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "\n%s", f)
 		}
 	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: what was captured is kept in %s", errInterrupted, *out)
+	}
 	if failed > 0 {
 		return fmt.Errorf("%w: %d of %d scenarios", errFailed, failed, len(results))
 	}
 	return nil
 }
+
+// errInterrupted is returned when SIGINT or SIGTERM stopped a run: exit
+// status 130, as a shell reports a command killed by SIGINT.
+var errInterrupted = errors.New("interrupted")
 
 // check implements "tcplab check -scenario NAME FILE": match an existing
 // capture against a scenario's expected segments.

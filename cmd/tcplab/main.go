@@ -64,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, usage)
 		return 0
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintf(stderr, "tcplab: %v\n", err)
+		return 130
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "tcplab: %v\n", err)
 		return 2
