@@ -22,15 +22,15 @@ type frame struct {
 
 // recording is what the capture of one scenario produced.
 type recording struct {
-	link    layers.LinkType
-	frames  []frame
-	drops   int
-	events  []string
-	err     error // a peer failed or the scenario timed out
+	link   layers.LinkType
+	frames []frame
+	drops  int
+	events []string
+	err    error // a peer failed or the scenario timed out
 	// interrupted is set when the run was stopped (SIGINT, SIGTERM)
 	// before the conversation ended.
 	interrupted bool
-	elapsed time.Duration
+	elapsed     time.Duration
 }
 
 // quiet is how long the wire must stay silent after the peers are done
