@@ -7,5 +7,6 @@
 // the child captures lo with package capture while the peers talk, then
 // annotates every segment, matches the segments against the Steps in order
 // (Match), and writes the artifacts: an annotated capture.pcapng, a
-// walkthrough.md and a result.json. The parent collects the Results.
+// walkthrough.md, a ladder.svg diagram and a result.json. The parent
+// collects the Results and writes an index.html over all of them.
 package lab

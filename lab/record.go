@@ -152,8 +152,9 @@ wait:
 	case parent.Err() != nil:
 		rec.interrupted = true
 		peersErr = errors.New("interrupted: the capture so far is kept")
-	case ctx.Err() != nil && peersErr == nil:
-		peersErr = fmt.Errorf("timed out after %v waiting for the conversation to end", timeout)
+	case ctx.Err() != nil:
+		// The peers' own errors (a read that timed out, say) follow.
+		peersErr = errors.Join(fmt.Errorf("timed out after %v waiting for the conversation to end", timeout), peersErr)
 	}
 	rec.err = errors.Join(peersErr, rec.err)
 	rec.elapsed = time.Since(start)

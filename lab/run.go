@@ -258,5 +258,8 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 	if err := writeWalkthrough(dir, sc, opt, steps, seen, &v, &r); err != nil {
 		r.fail(err)
 	}
+	if err := writeLadder(dir, sc.Name, seen, &v); err != nil {
+		r.fail(err)
+	}
 	return r
 }

@@ -2,12 +2,15 @@ package scenarios
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"tcplab/internal/testenv"
 	"tcplab/lab"
@@ -66,7 +69,7 @@ func serverClosesFirst() *lab.Scenario {
 }
 
 // testOnly lists the scenarios that only the tests run.
-func testOnly() []*lab.Scenario { return []*lab.Scenario{serverClosesFirst()} }
+func testOnly() []*lab.Scenario { return []*lab.Scenario{serverClosesFirst(), hang()} }
 
 // TestHalfCloseCatchesWrongOrder runs a conversation whose FIN order is
 // reversed, and another scenario's, and checks them against the halfclose
@@ -123,4 +126,95 @@ func TestHalfCloseCatchesWrongOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hang is a scenario whose server reads the request and never answers:
+// only its timeout ends it.
+func hang() *lab.Scenario {
+	return &lab.Scenario{
+		Name:    "hang",
+		Summary: "a server that never answers",
+		Timeout: 2 * time.Second,
+		Server: func(ctx context.Context, env *lab.Env) error {
+			ln, err := env.Listen(ctx, nil)
+			if err != nil {
+				return err
+			}
+			c, err := acceptOne(ctx, ln)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			<-ctx.Done()
+			return nil
+		},
+		Client: func(ctx context.Context, env *lab.Env) error {
+			c, err := env.Dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			defer closeOnDone(ctx, c)()
+			if _, err := c.Write(getRequest()); err != nil {
+				return err
+			}
+			return readResponse(bufio.NewReader(c))
+		},
+		Steps: func(lab.Options) []lab.Step { return append(handshake(), lab.C2S(pshAck), lab.S2C(pshAck)) },
+	}
+}
+
+// TestTimeoutLeavesNothingBehind runs a scenario whose server hangs: it
+// fails at its timeout with a clear error, keeps and annotates the capture
+// so far, and leaves no scenario process behind.
+func TestTimeoutLeavesNothingBehind(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	start := time.Now()
+	results, err := lab.Run(context.Background(), []*lab.Scenario{hang()}, lab.Config{Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := results[0]
+	if r.Pass || !strings.Contains(r.Error, "timed out after") {
+		t.Errorf("pass=%v error=%q, want a timeout failure", r.Pass, r.Error)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the run took %v; the timeout is 2s", d)
+	}
+	if r.Segments < 4 {
+		t.Errorf("%d segments kept, want the handshake and the request", r.Segments)
+	}
+	v, err := lab.CheckFile(filepath.Join(out, "hang", "capture.pcapng"), hang(), lab.Options{}, lab.MatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Pass || v.Mismatches[0].Step != "6" {
+		t.Errorf("the kept capture should fail at the missing response (step 6): %+v", v.Mismatches)
+	}
+	if left := scenarioProcesses(t, out); len(left) > 0 {
+		t.Errorf("scenario processes left behind: %v", left)
+	}
+}
+
+// scenarioProcesses lists the pids of processes that lab.Run started for
+// the artifacts directory out and that still run: they carry their orders,
+// which name out, in their environment.
+func scenarioProcesses(t *testing.T, out string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range entries {
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue // not a process, or gone
+		}
+		if bytes.Contains(env, []byte("TCPLAB_LAB_CHILD=")) && bytes.Contains(env, []byte(out)) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }

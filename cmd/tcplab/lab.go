@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -101,6 +102,9 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := lab.WriteIndex(*out, results); err != nil {
+		fmt.Fprintf(stderr, "tcplab: %v\n", err)
+	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEGMENTS\tRESULT\tTIME\tARTIFACTS")
@@ -116,7 +120,8 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2fs\t%s\n", r.Scenario, r.Segments, verdict, r.Seconds, r.Dir)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d scenarios, %d failed, %.2fs wall time\n", len(results), failed, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "\n%d scenarios, %d failed, %.2fs wall time; open %s\n", len(results), failed, time.Since(start).Seconds(),
+		filepath.Join(*out, "index.html"))
 	for _, r := range results {
 		if f := r.Failure(); f != "" {
 			fmt.Fprintf(stdout, "\n%s", f)

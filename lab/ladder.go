@@ -1,0 +1,410 @@
+package lab
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"tcplab/capture"
+)
+
+// writeLadder writes ladder.svg, the scenario's ladder diagram.
+func writeLadder(dir string, name string, seen []Seen, v *Verdict) error {
+	return writeFile(filepath.Join(dir, "ladder.svg"), Ladder(name, seen, v))
+}
+
+// The ladder's geometry, in SVG user units (pixels at 100%). The label
+// between the lanes is the widest thing in a row: lanes 560 apart leave
+// room for about 70 characters of 12px monospace.
+const (
+	ladderWidth   = 940
+	ladderMargin  = 12  // left edge of the title and the time column
+	ladderClientX = 200 // client lane
+	ladderServerX = 760 // server lane
+	ladderRow     = 44  // height of a segment's row
+	ladderDetail  = 18  // extra height of a row that explains a mismatch
+	ladderGapRow  = 28  // height of a gap marker
+	ladderFall    = 12  // how far an arrow falls from sender to receiver
+	ladderCharW   = 7.3 // advance of a 12px monospace character
+)
+
+// ladderGap is the pause between two segments that earns a gap marker: rows
+// are evenly spaced, so without one a keep-alive idle would not show.
+const ladderGap = 200 * time.Millisecond
+
+// The ladder's colours. Matched arrows are blue, anything that went wrong
+// is red, so a failure shows at a glance and survives greyscale printing
+// as a dashed or heavy line.
+const (
+	colourArrow = "#1d4f91"
+	colourBad   = "#c62828"
+	colourPass  = "#2e7d32"
+	colourState = "#6a3d9a"
+	colourMuted = "#666666"
+	colourLane  = "#444444"
+)
+
+const (
+	fontSans = "DejaVu Sans, Liberation Sans, Helvetica, Arial, sans-serif"
+	fontMono = "DejaVu Sans Mono, Liberation Mono, Menlo, Consolas, monospace"
+)
+
+// segKind says how a segment fared against the steps, and so how its arrow
+// is drawn.
+type segKind uint8
+
+const (
+	segMatched  segKind = iota // matched a step
+	segNoStep                  // matched no step
+	segMismatch                // where the matching failed
+)
+
+// Ladder returns the ladder diagram of a scenario's segments as an SVG
+// document: the client's lane on the left, the server's on the right, one
+// arrow per segment in capture order with time going down, labelled with
+// its flags, relative numbers, length, analysis labels and the step it
+// matched. Segments that matched no step are red, the segment where the
+// matching failed is red and heavy with the reason under it. Each side's
+// TCP state is written at its edge when it changes. Each connection gets
+// its own section. v may be nil when the segments were not judged.
+func Ladder(name string, seen []Seen, v *Verdict) []byte {
+	if v == nil {
+		v = &Verdict{Pass: true}
+	}
+	l := &ladder{seen: seen, v: v, mismatchAt: map[int][]*Mismatch{}}
+	if len(seen) > 0 {
+		l.start = seen[0].Segment.Time
+	}
+	frames := map[int]bool{}
+	for i := range seen {
+		frames[seen[i].Segment.Frame] = true
+	}
+	var loose []*Mismatch // mismatches with no segment to point at
+	for k := range v.Mismatches {
+		m := &v.Mismatches[k]
+		if m.Frame != 0 && frames[m.Frame] {
+			l.mismatchAt[m.Frame] = append(l.mismatchAt[m.Frame], m)
+		} else {
+			loose = append(loose, m)
+		}
+	}
+
+	l.header(name)
+	var streams []int
+	byStream := map[int][]int{}
+	for i := range seen {
+		s := seen[i].Annotation.Stream
+		if _, ok := byStream[s]; !ok {
+			streams = append(streams, s)
+		}
+		byStream[s] = append(byStream[s], i)
+	}
+	if len(seen) == 0 {
+		l.y += 10
+		l.text(ladderMargin, l.y, `font-style="italic" fill="`+colourMuted+`"`, "No TCP segments were captured.")
+		l.y += 20
+	}
+	for _, s := range streams {
+		l.section(s, byStream[s], len(streams) > 1)
+	}
+	for _, m := range loose {
+		l.y += 4
+		l.text(ladderMargin, l.y, `class="mismatch-note" fill="`+colourBad+`" font-family="`+fontMono+`"`, "✗ "+mismatchText(m))
+		l.y += 18
+	}
+	return l.document(name)
+}
+
+// ladder is a diagram being drawn: the elements so far and the top of the
+// next row. The lanes have a layer of their own, under the arrows, since
+// their length is known only once a connection's rows are drawn.
+type ladder struct {
+	seen       []Seen
+	v          *Verdict
+	start      time.Time
+	mismatchAt map[int][]*Mismatch // by frame
+	lanes      bytes.Buffer
+	body       bytes.Buffer
+	y          int
+}
+
+// document wraps the body in the svg element, now that its height is known.
+func (l *ladder) document(name string) []byte {
+	height := l.y + 16
+	var b bytes.Buffer
+	b.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" font-family="%s" font-size="12">`+"\n",
+		ladderWidth, height, ladderWidth, height, fontSans)
+	fmt.Fprintf(&b, "<title>%s</title>\n", xmlText("ladder diagram of the "+name+" scenario"))
+	b.WriteString("<defs>\n")
+	for _, m := range []struct{ id, colour string }{{"head", colourArrow}, {"head-bad", colourBad}} {
+		fmt.Fprintf(&b, `<marker id="%s" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>`+"\n", m.id, m.colour)
+	}
+	b.WriteString("</defs>\n")
+	fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>`+"\n", ladderWidth, height)
+	b.Write(l.lanes.Bytes())
+	b.Write(l.body.Bytes())
+	b.WriteString("</svg>\n")
+	return b.Bytes()
+}
+
+// header draws the title, the counts and the legend.
+func (l *ladder) header(name string) {
+	verdict, colour := "PASS", colourPass
+	if !l.v.Pass {
+		verdict, colour = "FAIL", colourBad
+	}
+	fmt.Fprintf(&l.body, `<text x="%d" y="28" font-size="20" font-weight="bold">%s <tspan class="verdict" fill="%s">%s</tspan></text>`+"\n",
+		ladderMargin, xmlText(name), colour, verdict)
+	conns := map[int]bool{}
+	for i := range l.seen {
+		conns[l.seen[i].Annotation.Stream] = true
+	}
+	l.text(ladderMargin, 48, `fill="`+colourMuted+`"`, fmt.Sprintf(
+		"%s on %s. Time goes down, one row per segment; seq and ack are relative.",
+		countNoun(len(l.seen), "TCP segment"), countNoun(len(conns), "connection")))
+
+	// The legend: a sample of each kind of arrow, then what the edges say.
+	y := 70
+	x := ladderMargin
+	for _, k := range []segKind{segMatched, segNoStep, segMismatch} {
+		fmt.Fprintf(&l.body, `<line class="legend" x1="%d" y1="%d" x2="%d" y2="%d" %s/>`+"\n", x, y-4, x+36, y-4, arrowStyle(k))
+		text := map[segKind]string{segMatched: "matched step N", segNoStep: "matched no step", segMismatch: "mismatch (reason below it)"}[k]
+		l.text(x+44, y, "", text)
+		x += 44 + int(float64(utf8.RuneCountInString(text))*6.8) + 24
+	}
+	l.text(x, y, `fill="`+colourState+`" font-weight="bold"`, "STATE")
+	l.text(x+46, y, "", "TCP state after the segment, when it changes")
+	l.y = 84
+}
+
+// section draws the rows of one connection under its two lanes.
+func (l *ladder) section(stream int, idx []int, heading bool) {
+	if heading {
+		l.y += 8
+		fmt.Fprintf(&l.body, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#bbbbbb"/>`+"\n", ladderMargin, l.y, ladderWidth-ladderMargin, l.y)
+		l.y += 20
+		l.text(ladderMargin, l.y, `class="connection" font-size="15" font-weight="bold"`, fmt.Sprintf("connection %d", stream))
+		l.y += 6
+	}
+	first := &l.seen[idx[0]]
+	client, server := first.Segment.Src, first.Segment.Dst
+	if first.Annotation.Dir == capture.ServerToClient {
+		client, server = server, client
+	}
+	l.y += 8
+	l.laneHead(ladderClientX, "client", client)
+	l.laneHead(ladderServerX, "server", server)
+	l.y += 42
+
+	top := l.y
+	var gaps [][2]int // vertical extents of the gap markers
+	var client0, server0 capture.State = capture.Unknown, capture.Unknown
+	for k, i := range idx {
+		if k > 0 {
+			if d := l.seen[i].Segment.Time.Sub(l.seen[idx[k-1]].Segment.Time); d > ladderGap {
+				gaps = append(gaps, [2]int{l.y, l.y + ladderGapRow})
+				l.gap(d)
+			}
+		}
+		a := &l.seen[i].Annotation
+		l.row(i, a.Client != client0, a.Server != server0)
+		client0, server0 = a.Client, a.Server
+	}
+	for _, x := range []int{ladderClientX, ladderServerX} {
+		from := top - 4
+		for _, g := range gaps {
+			l.lane(x, from, g[0], false)
+			l.lane(x, g[0], g[1], true)
+			from = g[1]
+		}
+		l.lane(x, from, l.y, false)
+	}
+	l.y += 6
+}
+
+// laneHead draws the box naming a lane's endpoint.
+func (l *ladder) laneHead(x int, who string, addr netip.AddrPort) {
+	fmt.Fprintf(&l.body, `<rect x="%d" y="%d" width="170" height="36" rx="4" fill="#f1f3f6" stroke="%s"/>`+"\n", x-85, l.y, colourLane)
+	fmt.Fprintf(&l.body, `<text class="lane" x="%d" y="%d" text-anchor="middle" font-weight="bold">%s</text>`+"\n", x, l.y+15, who)
+	if addr.IsValid() {
+		fmt.Fprintf(&l.body, `<text x="%d" y="%d" text-anchor="middle" font-family="%s" font-size="11">%s</text>`+"\n", x, l.y+29, fontMono, xmlText(addr.String()))
+	}
+}
+
+// lane draws a piece of a lane, dashed across a gap marker.
+func (l *ladder) lane(x, y1, y2 int, dashed bool) {
+	dash := ""
+	if dashed {
+		dash = ` stroke-dasharray="2 4"`
+	}
+	fmt.Fprintf(&l.lanes, `<line class="lane" x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", x, y1, x, y2, colourLane, dash)
+}
+
+// gap draws the marker of a pause between two rows.
+func (l *ladder) gap(d time.Duration) {
+	mid := (ladderClientX + ladderServerX) / 2
+	fmt.Fprintf(&l.body, `<text class="gap" x="%d" y="%d" text-anchor="middle" font-style="italic" fill="%s">%s</text>`+"\n",
+		mid, l.y+ladderGapRow/2+4, colourMuted, xmlText("… "+gapText(d)+" later …"))
+	l.y += ladderGapRow
+}
+
+// row draws segment i: its time, its arrow and label, the reason of a
+// mismatch at it, and the states that changed.
+func (l *ladder) row(i int, clientChanged, serverChanged bool) {
+	s := &l.seen[i]
+	seg, a := &s.Segment, &s.Annotation
+	step, why := "", (*Step)(nil)
+	if i < len(l.v.StepOf) {
+		step = l.v.StepOf[i]
+	}
+	if i < len(l.v.Why) {
+		why = l.v.Why[i]
+	}
+	mism := l.mismatchAt[seg.Frame]
+	kind := segMatched
+	switch {
+	case len(mism) > 0:
+		kind = segMismatch
+	case step == "":
+		kind = segNoStep
+	}
+
+	y0 := l.y
+	yFrom, yTo := y0+22, y0+22+ladderFall
+	x1, x2 := ladderClientX, ladderServerX-1
+	yClient, yServer := yFrom, yTo
+	if a.Dir == capture.ServerToClient {
+		x1, x2 = ladderServerX, ladderClientX+1
+		yClient, yServer = yTo, yFrom
+	}
+	tip := fmt.Sprintf("frame %d: %s", seg.Frame, stepComment(step, why))
+	fmt.Fprintf(&l.body, "<g>\n<title>%s</title>\n", xmlText(tip))
+	fmt.Fprintf(&l.body, `<text class="time" x="%d" y="%d" font-family="%s" fill="%s">%s</text>`+"\n",
+		ladderMargin, yFrom+4, fontMono, colourMuted, fmt.Sprintf("+%.3fs", seg.Time.Sub(l.start).Seconds()))
+	fmt.Fprintf(&l.body, `<line class="%s" data-frame="%d" x1="%d" y1="%d" x2="%d" y2="%d" %s/>`+"\n",
+		segClass(kind), seg.Frame, x1, yFrom, x2, yTo, arrowStyle(kind))
+	l.label(y0+15, seg, a, step, kind)
+	if clientChanged {
+		l.state(ladderClientX-10, yClient+4, "end", "client", a.Client)
+	}
+	if serverChanged {
+		l.state(ladderServerX+10, yServer+4, "start", "server", a.Server)
+	}
+	l.y += ladderRow
+	for _, m := range mism {
+		l.fitted((ladderClientX+ladderServerX)/2, l.y+6, `class="mismatch-note" fill="`+colourBad+`"`, "✗ "+mismatchText(m), "")
+		l.y += ladderDetail
+	}
+	l.body.WriteString("</g>\n")
+}
+
+// label writes a segment's label over its arrow: flags, relative numbers,
+// length, analysis labels, and the step it matched.
+func (l *ladder) label(y int, seg *capture.Segment, a *capture.Annotation, step string, kind segKind) {
+	text := fmt.Sprintf("%s seq=%d ack=%d len=%d", seg.Flags, a.RelSeq, a.RelAck, seg.Len)
+	if a.Labels != 0 {
+		text += " [" + a.Labels.String() + "]"
+	}
+	tail := "step " + step
+	switch {
+	case kind == segMismatch:
+		tail = "mismatch"
+	case step == "":
+		tail = "no step"
+	}
+	attrs := `class="label"`
+	if kind != segMatched {
+		attrs += ` fill="` + colourBad + `"`
+	}
+	l.fitted((ladderClientX+ladderServerX)/2, y, attrs, text+"  ", tail)
+}
+
+// fitted writes a centred line of monospace text, then bold in a tspan,
+// squeezing it between the lanes when it is too long to fit.
+func (l *ladder) fitted(x, y int, attrs, text, bold string) {
+	room := ladderServerX - ladderClientX - 40
+	fit := ""
+	if w := float64(utf8.RuneCountInString(text+bold)) * ladderCharW; w > float64(room) {
+		fit = fmt.Sprintf(` textLength="%d" lengthAdjust="spacingAndGlyphs"`, room)
+	}
+	fmt.Fprintf(&l.body, `<text %s x="%d" y="%d" text-anchor="middle" font-family="%s"%s>%s`, attrs, x, y, fontMono, fit, xmlText(text))
+	if bold != "" {
+		fmt.Fprintf(&l.body, `<tspan class="step" font-weight="bold">%s</tspan>`, xmlText(bold))
+	}
+	l.body.WriteString("</text>\n")
+}
+
+// state writes one side's state at its edge.
+func (l *ladder) state(x, y int, anchor, side string, st capture.State) {
+	fmt.Fprintf(&l.body, `<text class="state %s" x="%d" y="%d" text-anchor="%s" font-family="%s" font-weight="bold" fill="%s">%s</text>`+"\n",
+		side, x, y, anchor, fontMono, colourState, st)
+}
+
+// text writes a line of text at x, y; attrs are fixed attributes, never
+// user data.
+func (l *ladder) text(x, y int, attrs, s string) {
+	fmt.Fprintf(&l.body, `<text x="%d" y="%d" %s>%s</text>`+"\n", x, y, attrs, xmlText(s))
+}
+
+// segClass returns the class of a segment's arrow: "seg" and its kind.
+func segClass(k segKind) string {
+	switch k {
+	case segNoStep:
+		return "seg nostep"
+	case segMismatch:
+		return "seg mismatch"
+	}
+	return "seg matched"
+}
+
+// arrowStyle returns the presentation attributes of an arrow of kind k.
+func arrowStyle(k segKind) string {
+	switch k {
+	case segNoStep:
+		return `stroke="` + colourBad + `" stroke-width="1.5" stroke-dasharray="6 3" marker-end="url(#head-bad)"`
+	case segMismatch:
+		return `stroke="` + colourBad + `" stroke-width="3" marker-end="url(#head-bad)"`
+	}
+	return `stroke="` + colourArrow + `" stroke-width="1.5" marker-end="url(#head)"`
+}
+
+// mismatchText says in a line where the matching failed.
+func mismatchText(m *Mismatch) string {
+	where := "step " + m.Step
+	switch m.Step {
+	case "end":
+		where = "after the last step"
+	case "-":
+		where = "no step"
+	}
+	return fmt.Sprintf("%s: %s: expected %s, got %s", where, m.Field, m.Want, m.Got)
+}
+
+// gapText formats a pause for a gap marker: "480 ms", "1.0 s".
+func gapText(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// countNoun returns "1 thing" or "n things".
+func countNoun(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// xmlText returns s with the characters XML reserves escaped.
+func xmlText(s string) string {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
