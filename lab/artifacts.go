@@ -97,7 +97,14 @@ func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen 
 		if len(v.Matched[i]) == 0 {
 			fmt.Fprintf(&b, t.notSeen, st)
 		}
-		for _, j := range v.Matched[i] {
+		for k, j := range v.Matched[i] {
+			// A step that matched a bulk transfer shows its ends.
+			if n := len(v.Matched[i]); n > 2*walkthroughEnds+1 && k >= walkthroughEnds && k < n-walkthroughEnds {
+				if k == walkthroughEnds {
+					fmt.Fprintf(&b, "   - … %d more segments …\n", n-2*walkthroughEnds)
+				}
+				continue
+			}
 			s := &seen[j]
 			fmt.Fprintf(&b, "   - `%s`  %s/%s", formatSeen(s, first), s.Annotation.Client, s.Annotation.Server)
 			if in := v.Why[j]; in != nil && in != &steps[i] && in.Why != "" {
@@ -112,10 +119,16 @@ func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen 
 		b.WriteString("\n")
 	}
 	var extra []string
+	unmatched := 0
 	for j := range seen {
 		if v.StepOf[j] == "" {
-			extra = append(extra, fmt.Sprintf("- `%s`", formatSeen(&seen[j], first)))
+			if unmatched++; unmatched <= 50 {
+				extra = append(extra, fmt.Sprintf("- `%s`", formatSeen(&seen[j], first)))
+			}
 		}
+	}
+	if unmatched > 50 {
+		extra = append(extra, fmt.Sprintf("- … %d more", unmatched-50))
 	}
 	if len(extra) > 0 {
 		fmt.Fprintf(&b, t.extra, strings.Join(extra, "\n"))
@@ -132,6 +145,10 @@ func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen 
 	}
 	return writeFile(filepath.Join(dir, "walkthrough.md"), b.Bytes())
 }
+
+// walkthroughEnds is how many segments of a long step walkthrough.md shows
+// at each end.
+const walkthroughEnds = 5
 
 // walkthroughStrings are the fixed texts of walkthrough.md in one language.
 type walkthroughStrings struct {

@@ -205,8 +205,19 @@ func (l *ladder) section(stream int, idx []int, heading bool) {
 	top := l.y
 	var gaps [][2]int // vertical extents of the gap markers
 	var client0, server0 capture.State = capture.Unknown, capture.Unknown
+	shown := l.shown(idx)
 	for k, i := range idx {
-		if k > 0 {
+		if !shown[k] {
+			continue
+		}
+		if k > 0 && !shown[k-1] {
+			n := 0
+			for j := k - 1; j >= 0 && !shown[j]; j-- {
+				n++
+			}
+			gaps = append(gaps, [2]int{l.y, l.y + ladderGapRow})
+			l.elided(n)
+		} else if k > 0 {
 			if d := l.seen[i].Segment.Time.Sub(l.seen[idx[k-1]].Segment.Time); d > ladderGap {
 				gaps = append(gaps, [2]int{l.y, l.y + ladderGapRow})
 				l.gap(d)
@@ -244,6 +255,30 @@ func (l *ladder) lane(x, y1, y2 int, dashed bool) {
 		dash = ` stroke-dasharray="2 4"`
 	}
 	fmt.Fprintf(&l.lanes, `<line class="lane" x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", x, y1, x, y2, colourLane, dash)
+}
+
+// ladderRows bounds the rows drawn for one connection: a bulk transfer has
+// tens of thousands of segments, and a diagram of them all is unreadable.
+// The first and last rows are drawn, and every row that went wrong.
+const ladderRows = 120
+
+// shown reports, for each of a connection's segments, whether it gets a row.
+func (l *ladder) shown(idx []int) []bool {
+	shown := make([]bool, len(idx))
+	for k, i := range idx {
+		seg := &l.seen[i].Segment
+		wrong := len(l.mismatchAt[seg.Frame]) > 0 || (i < len(l.v.StepOf) && l.v.StepOf[i] == "" && !l.v.Pass)
+		shown[k] = len(idx) <= ladderRows || k < ladderRows/2 || k >= len(idx)-ladderRows/2 || wrong
+	}
+	return shown
+}
+
+// elided draws the marker of rows left out.
+func (l *ladder) elided(n int) {
+	mid := (ladderClientX + ladderServerX) / 2
+	fmt.Fprintf(&l.body, `<text class="gap" x="%d" y="%d" text-anchor="middle" font-style="italic" fill="%s">%s</text>`+"\n",
+		mid, l.y+ladderGapRow/2+4, colourMuted, xmlText(fmt.Sprintf("… %s not drawn …", countNoun(n, "segment"))))
+	l.y += ladderGapRow
 }
 
 // gap draws the marker of a pause between two rows.
