@@ -97,7 +97,7 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 		segsOf[s] = append(segsOf[s], i)
 	}
 	for _, s := range order {
-		m := &matcher{name: name, steps: steps, seen: seen, segs: segsOf[s], assign: make([]int, len(segsOf[s])), inner: make([]*Step, len(segsOf[s])), failAt: -1, failTop: -1}
+		m := &matcher{name: name, steps: steps, seen: seen, segs: segsOf[s], assign: make([]int, len(segsOf[s])), inner: make([]*Step, len(segsOf[s])), failAt: -1, failTop: -1, budget: matchBudget}
 		for i := range m.assign {
 			m.assign[i] = -1
 		}
@@ -108,7 +108,11 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 			}
 			return true
 		}) {
-			v.Mismatches = append(v.Mismatches, m.mismatch())
+			mm := m.mismatch()
+			if m.budget < 0 {
+				mm.Field, mm.Want, mm.Got = "steps", "a match within "+strconv.Itoa(matchBudget)+" comparisons", "too many ways to try"
+			}
+			v.Mismatches = append(v.Mismatches, mm)
 			continue
 		}
 		for p, top := range m.assign {
@@ -155,6 +159,11 @@ func (s Step) stream() (int, bool) {
 	return s.Stream, true
 }
 
+// matchBudget bounds the comparisons of one connection's match: repeated
+// and optional steps over a long capture could otherwise backtrack for
+// ever. A scenario's match takes a few times its segment count.
+const matchBudget = 20_000_000
+
 // matcher matches one connection's segments against its steps by
 // backtracking: repeated, optional and alternative steps try every way the
 // segments allow. It remembers the deepest failure, the one worth showing.
@@ -167,6 +176,7 @@ type matcher struct {
 	inner  []*Step // per segment of segs: the step it matched
 	top    int     // top-level step being matched
 
+	budget                  int // comparisons left before the match gives up
 	failTop                 int // top-level step of the failure
 	failAt                  int
 	failStep                string
@@ -209,6 +219,9 @@ func (m *matcher) step(top int, st *Step, p int, k func(int) bool) bool {
 
 // once matches one occurrence of st at segment p.
 func (m *matcher) once(top int, st *Step, p int, k func(int) bool) bool {
+	if m.budget--; m.budget < 0 {
+		return false
+	}
 	if len(st.Alts) > 0 {
 		for _, alt := range st.Alts {
 			if m.innerSeq(top, alt, p, k) {

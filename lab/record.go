@@ -30,6 +30,7 @@ type recording struct {
 	// interrupted is set when the run was stopped (SIGINT, SIGTERM)
 	// before the conversation ended.
 	interrupted bool
+	metrics     map[string]float64
 	elapsed     time.Duration
 }
 
@@ -115,7 +116,7 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 	if peersErr == nil {
 		peersErr = runPeers(ctx, sc, env, timeout)
 	}
-	rec.events = env.Events()
+	rec.events, rec.metrics = env.Events(), env.Metrics()
 
 	// Wait for the end of the conversation on the wire.
 	steps := sc.Steps(opt)

@@ -20,10 +20,14 @@ type Result struct {
 	Segments    int        `json:"segments"` // TCP segments
 	Drops       int        `json:"drops"`    // kernel drops reported by libpcap
 	Events      []string   `json:"events,omitempty"`
-	Sandbox     string     `json:"sandbox"` // "netns" or "host lo"
-	Seconds     float64    `json:"seconds"` // wall time of the scenario
-	WaitSeconds float64    `json:"wait_seconds"`
-	Dir         string     `json:"dir"` // where the artifacts are
+	// Metrics holds what the peers measured, such as a throughput.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Capture is what captured: "tcplab", "tcpdump" or "none".
+	Capture     string  `json:"capture"`
+	Sandbox     string  `json:"sandbox"` // "netns" or "host lo"
+	Seconds     float64 `json:"seconds"` // wall time of the scenario
+	WaitSeconds float64 `json:"wait_seconds"`
+	Dir         string  `json:"dir"` // where the artifacts are
 }
 
 // fail marks the result failed and adds err to its error.

@@ -232,12 +232,29 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		r.Error = err.Error()
 		return r
 	}
+	r.Capture = opt.Capture
+	if r.Capture == CaptureTcplab {
+		r.Capture = "tcplab"
+	} else {
+		rec, err := recordWithout(ctx, sc, opt, dir, addr, progress)
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		r.Drops, r.Events, r.Metrics = rec.drops, rec.events, rec.metrics
+		if rec.err != nil {
+			r.Error = rec.err.Error()
+		}
+		r.Pass = r.Error == "" && r.Drops == 0
+		return r
+	}
 	rec, err := record(ctx, sc, opt, addr, "lo", filter, progress)
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
 	r.Frames, r.Drops, r.Events, r.Interrupted = len(rec.frames), rec.drops, rec.events, rec.interrupted
+	r.Metrics = rec.metrics
 	if rec.err != nil {
 		r.Error = rec.err.Error()
 	}

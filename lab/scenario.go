@@ -56,6 +56,9 @@ type Options struct {
 	ServerCommand string `json:"server_command,omitempty"`
 	// Port is the server's port; zero means 8000 (the seed's).
 	Port int `json:"port,omitempty"`
+	// Capture chooses what captures: the lab (CaptureTcplab, the
+	// default), tcpdump, or nothing, to measure what capturing costs.
+	Capture string `json:"capture,omitempty"`
 }
 
 // External reports whether the server is the user's command.
@@ -95,6 +98,7 @@ type Env struct {
 	once     sync.Once
 	mu       sync.Mutex
 	events   []string
+	metrics  map[string]float64
 	progress func(string)
 }
 
@@ -158,6 +162,28 @@ func (e *Env) Record(format string, args ...any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.events = append(e.events, fmt.Sprintf(format, args...))
+}
+
+// Metric records a measurement of the run (a throughput, say) for
+// result.json.
+func (e *Env) Metric(name string, value float64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.metrics == nil {
+		e.metrics = map[string]float64{}
+	}
+	e.metrics[name] = value
+}
+
+// Metrics returns the recorded measurements.
+func (e *Env) Metrics() map[string]float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := make(map[string]float64, len(e.metrics))
+	for k, v := range e.metrics {
+		m[k] = v
+	}
+	return m
 }
 
 // Events returns the recorded events.

@@ -65,6 +65,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	lang := fs.String("lang", "en", "language of the walkthrough: en or zh")
 	server := fs.String("server", "", "run your own server `CMD` (a shell command) in the namespace instead of the scenario's; it must listen on -port")
 	port := fs.Int("port", lab.Port, "the server's `PORT`")
+	captureWith := fs.String("capture", "tcplab", "what captures: tcplab, or tcpdump or none to measure what capturing costs (make bench)")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
 	if err := parseInterspersed(fs, args); err != nil {
 		return fmt.Errorf("%w: run: %w", errUsage, err)
@@ -74,6 +75,15 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	}
 	if *idle <= 0 {
 		return fmt.Errorf("%w: -keepalive-idle must be positive", errUsage)
+	}
+	var capt string
+	switch *captureWith {
+	case "tcplab":
+		capt = lab.CaptureTcplab
+	case lab.CaptureTcpdump, lab.CaptureNone:
+		capt = *captureWith
+	default:
+		return fmt.Errorf("%w: -capture %q: use tcplab, tcpdump or none", errUsage, *captureWith)
 	}
 	if *port <= 0 || *port > 65535 {
 		return fmt.Errorf("%w: -port %d: use 1-65535", errUsage, *port)
@@ -97,7 +107,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	results, err := lab.Run(ctx, list, lab.Config{
 		Out: *out, Parallel: *parallel, NoSandbox: *noSandbox, Progress: stderr,
-		Options: lab.Options{KeepAliveIdle: *idle, Lang: *lang, ServerCommand: *server, Port: *port},
+		Options: lab.Options{KeepAliveIdle: *idle, Lang: *lang, ServerCommand: *server, Port: *port, Capture: capt},
 	})
 	if err != nil {
 		return err

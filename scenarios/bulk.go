@@ -1,0 +1,92 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"tcplab/lab"
+)
+
+// BulkBytes is the size of the bulk scenario's POST body: 1 GiB.
+const BulkBytes = 1 << 30
+
+// bulkSnaplen keeps the headers only: Ethernet 14 + IPv4 20 + TCP with
+// options 60 bytes fit in 96; 128 leaves room for IP options.
+const bulkSnaplen = 128
+
+// Bulk sends 1 GiB from the client to the server at full speed over the
+// namespace's loopback, captured headers-only: every packet must be
+// captured, and every byte acknowledged.
+func Bulk() *lab.Scenario {
+	return &lab.Scenario{
+		Name:    "bulk",
+		Summary: "a 1 GiB POST at full speed over loopback, captured headers-only without a drop; every byte acknowledged",
+		Snaplen: bulkSnaplen,
+		Timeout: 60 * time.Second,
+		Server: func(ctx context.Context, env *lab.Env) error {
+			ln, err := env.Listen(ctx, nil)
+			if err != nil {
+				return err
+			}
+			c, err := acceptOne(ctx, ln)
+			if err != nil {
+				return err
+			}
+			return serveUntilEOF(ctx, c, 0, 0)
+		},
+		Client: func(ctx context.Context, env *lab.Env) error {
+			c, err := env.Dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			defer closeOnDone(ctx, c)()
+			start := time.Now()
+			if _, err := c.Write(bulkHead()); err != nil {
+				return err
+			}
+			buf := make([]byte, 1<<20)
+			for sent := 0; sent < BulkBytes; sent += len(buf) {
+				if _, err := c.Write(buf); err != nil {
+					return fmt.Errorf("after %d bytes: %w", sent, err)
+				}
+			}
+			if err := readResponse(bufio.NewReader(c)); err != nil {
+				return err
+			}
+			d := time.Since(start)
+			gbps := float64(BulkBytes) * 8 / d.Seconds() / 1e9
+			env.Metric("bytes", BulkBytes)
+			env.Metric("seconds", d.Seconds())
+			env.Metric("gbit_per_s", gbps)
+			env.Record("client: sent %d bytes and read the response in %.2f s: %.2f Gbit/s", BulkBytes, d.Seconds(), gbps)
+			return c.Close()
+		},
+		Steps: func(lab.Options) []lab.Step {
+			total := uint32(len(bulkHead()) + BulkBytes)
+			flow := lab.OneOf(lab.Seq(lab.C2S(ack)), lab.Seq(lab.C2S(pshAck)), lab.Seq(lab.S2C(ack).Length(0)))
+			return append(append(handshake(),
+				lab.OneOf(lab.Seq(flow.Times(1, -1))).Explain(
+					"The client sends the request and its 1 GiB body as fast as loopback carries it; the server's kernel acknowledges as it goes (and announces window updates as its application reads).",
+					"客户端以回环接口的最高速度发送请求和1 GiB的数据, 服务端边接收边确认"),
+				// The last data is acknowledged on its own, or by the
+				// response when the delayed ACK has not fired yet.
+				lab.S2C(ack).AckNum(1+total).Length(0).Optional().Explain(
+					"The server's kernel acknowledges the last byte: every byte sent is acknowledged on the wire.",
+					"服务端确认最后一个字节: 发送的每个字节都在线上被确认"),
+				lab.S2C(pshAck).AckNum(1+total).Length(len(response)).Explain(
+					"The server answers once it has read the whole body.", "服务端读完全部数据后响应"),
+				lab.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
+			), clientCloses()...)
+		},
+	}
+}
+
+// bulkHead is the seed's POST request head announcing a 1 GiB body.
+func bulkHead() []byte {
+	h := string(request("POST", 0, 'a'))
+	return []byte(strings.Replace(h, "Content-Length: 0\r\n", fmt.Sprintf("Content-Length: %d\r\n", BulkBytes), 1))
+}
