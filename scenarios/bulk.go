@@ -27,11 +27,7 @@ func Bulk() *lab.Scenario {
 		Snaplen: bulkSnaplen,
 		Timeout: 60 * time.Second,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, nil)
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
+			c, err := accept(ctx, env, nil)
 			if err != nil {
 				return err
 			}

@@ -24,11 +24,7 @@ func serverClosesFirst() *lab.Scenario {
 	sc := HalfClose()
 	sc.Name = "server-closes-first"
 	sc.Server = func(ctx context.Context, env *lab.Env) error {
-		ln, err := env.Listen(ctx, nil)
-		if err != nil {
-			return err
-		}
-		c, err := acceptOne(ctx, ln)
+		c, err := accept(ctx, env, nil)
 		if err != nil {
 			return err
 		}
@@ -136,11 +132,7 @@ func hang() *lab.Scenario {
 		Summary: "a server that never answers",
 		Timeout: 2 * time.Second,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, nil)
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
+			c, err := accept(ctx, env, nil)
 			if err != nil {
 				return err
 			}

@@ -13,11 +13,7 @@ func Handshake() *lab.Scenario {
 		Name:    "handshake",
 		Summary: "connect() and accept(): SYN, SYN/ACK, ACK, with MSS, window scale, SACK and timestamps on both SYNs",
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, nil)
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
+			c, err := accept(ctx, env, nil)
 			if err != nil {
 				return err
 			}

@@ -25,11 +25,7 @@ func KeepAlive() *lab.Scenario {
 		Summary: "SO_KEEPALIVE on the server, which answers only after the idle time: keep-alive probe and its ACK, then the response",
 		Wait:    keepAliveWait,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, nil)
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
+			c, err := accept(ctx, env, nil)
 			if err != nil {
 				return err
 			}

@@ -34,11 +34,7 @@ func Reset() *lab.Scenario {
 		// which only a private namespace guarantees.
 		NeedsNamespace: true,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, nil)
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
+			c, err := accept(ctx, env, nil)
 			if err != nil {
 				return err
 			}

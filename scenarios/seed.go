@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"tcplab/lab"
 )
 
 // The seed's response: the server answers every request with this status,
@@ -89,6 +91,16 @@ func readResponse(r *bufio.Reader) error {
 		return fmt.Errorf("unexpected response %q %q", resp.Status, body)
 	}
 	return nil
+}
+
+// accept listens on the scenario's address (control, when not nil, sets
+// socket options before bind) and accepts one connection.
+func accept(ctx context.Context, env *lab.Env, control func(fd int) error) (*net.TCPConn, error) {
+	ln, err := env.Listen(ctx, control)
+	if err != nil {
+		return nil, err
+	}
+	return acceptOne(ctx, ln)
 }
 
 // acceptOne accepts one connection and closes the listener: each scenario

@@ -31,15 +31,11 @@ func Walkthrough() *lab.Scenario {
 		Summary: "the seed's session end to end: handshake, window update, HTTP request, keep-alive probe, response, FIN teardown (15 steps)",
 		Wait:    func(opt lab.Options) time.Duration { return walkFillWait + keepAliveWait(opt) + walkLinger },
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, func(fd int) error {
+			c, err := accept(ctx, env, func(fd int) error {
 				// Set before listen(), so the accepted socket inherits it
 				// and the window it announces is small from the SYN/ACK on.
 				return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, walkRcvBuf)
 			})
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
 			if err != nil {
 				return err
 			}

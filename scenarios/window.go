@@ -28,13 +28,9 @@ func Window() *lab.Scenario {
 		Summary: "flow control: window-full, zero-window, the sender's zero-window probes, then a window update reopens the flow",
 		Wait:    func(lab.Options) time.Duration { return windowStall },
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, func(fd int) error {
+			c, err := accept(ctx, env, func(fd int) error {
 				return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, windowRcvBuf)
 			})
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
 			if err != nil {
 				return err
 			}
