@@ -170,10 +170,17 @@ func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration
 	select {
 	case <-env.ready:
 	case err := <-serverErr:
-		if err == nil {
-			err = errors.New("server: returned without listening")
+		// A server may be done as soon as it is ready (the user's own
+		// runs apart): both cases can be ready at once.
+		select {
+		case <-env.ready:
+			serverErr <- err
+		default:
+			if err == nil {
+				err = errors.New("server: returned without listening")
+			}
+			return err
 		}
-		return err
 	case <-ctx.Done():
 		return fmt.Errorf("server: did not listen within %v", timeout)
 	}
