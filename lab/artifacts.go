@@ -95,7 +95,11 @@ func writeWalkthrough(dir string, sc *Scenario, opt Options, steps []Step, seen 
 			continue
 		}
 		if len(v.Matched[i]) == 0 {
-			fmt.Fprintf(&b, t.notSeen, st)
+			if min, _ := st.reps(); min == 0 && r.Pass {
+				fmt.Fprintf(&b, t.optional, st)
+			} else {
+				fmt.Fprintf(&b, t.notSeen, st)
+			}
 		}
 		for k, j := range v.Matched[i] {
 			// A step that matched a bulk transfer shows its ends.
@@ -152,22 +156,24 @@ const walkthroughEnds = 5
 
 // walkthroughStrings are the fixed texts of walkthrough.md in one language.
 type walkthroughStrings struct {
-	result, notSeen, extra, events, failed string
+	result, notSeen, optional, extra, events, failed string
 }
 
 var (
 	walkthroughText = walkthroughStrings{
-		result:  "Result: **%s**: %d TCP segments in %d frames, %d dropped, %.2f s (capture: capture.pcapng).\n\n",
-		notSeen: "   - expected `%s`: not seen\n",
-		extra:   "## Segments that matched no step\n\n%s\n\n",
-		events:  "## What the peers saw\n\n",
-		failed:  "## Why it failed\n\n```\n%s```\n",
+		result:   "Result: **%s**: %d TCP segments in %d frames, %d dropped, %.2f s (capture: capture.pcapng).\n\n",
+		notSeen:  "   - expected `%s`: not seen\n",
+		optional: "   - (optional `%s`: did not happen this time)\n",
+		extra:    "## Segments that matched no step\n\n%s\n\n",
+		events:   "## What the peers saw\n\n",
+		failed:   "## Why it failed\n\n```\n%s```\n",
 	}
 	walkthroughTextZH = walkthroughStrings{
-		result:  "结果: **%s**: %d 个TCP包, 共 %d 帧, 丢弃 %d 个, 用时 %.2f 秒 (抓包文件: capture.pcapng).\n\n",
-		notSeen: "   - 预期 `%s`: 没有出现\n",
-		extra:   "## 没有匹配任何步骤的包\n\n%s\n\n",
-		events:  "## 两端看到的\n\n",
-		failed:  "## 失败原因\n\n```\n%s```\n",
+		result:   "结果: **%s**: %d 个TCP包, 共 %d 帧, 丢弃 %d 个, 用时 %.2f 秒 (抓包文件: capture.pcapng).\n\n",
+		notSeen:  "   - 预期 `%s`: 没有出现\n",
+		optional: "   - (可选的 `%s`: 这次没有出现)\n",
+		extra:    "## 没有匹配任何步骤的包\n\n%s\n\n",
+		events:   "## 两端看到的\n\n",
+		failed:   "## 失败原因\n\n```\n%s```\n",
 	}
 )
