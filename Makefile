@@ -4,7 +4,7 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 SOAK ?= 50
 
-.PHONY: help lab build test soak deps
+.PHONY: help lab build test soak deps bench-bulk
 
 help: ## show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,3 +33,14 @@ soak: build ## run every scenario $(SOAK) times in a row; stop at the first fail
 	echo; echo "soak: $(SOAK) runs of every scenario passed in $$(( $$(date +%s) - start ))s"
 
 -include bench.mk
+
+RUNS ?= 3
+bench-bulk: build ## 1 GiB over loopback: throughput without capture, with tcplab's, with tcpdump's; drops
+	@echo "bulk: 1 GiB over the namespace's loopback, snap length 128, $(RUNS) runs each"
+	@printf '%-8s %12s %8s %10s\n' capture Gbit/s drops vs-none
+	@for m in none tcplab tcpdump; do \
+		for i in $$(seq 1 $(RUNS)); do \
+			bin/tcplab run bulk -capture $$m -out out/bench-$$m >/dev/null 2>&1 || { echo "bulk with -capture $$m failed: see out/bench-$$m/bulk"; exit 1; }; \
+			sed -n 's/.*"gbit_per_s": \([0-9.]*\).*/\1/p; s/.*"drops": \([0-9]*\).*/drops \1/p' out/bench-$$m/bulk/result.json; \
+		done | awk -v m=$$m 'BEGIN{n=0;s=0;d=0} /^drops/{d+=$$2; next} {s+=$$1; n++} END{printf "%s %f %d\n", m, s/n, d}'; \
+	done | awk '{ if ($$1=="none") base=$$2; printf "%-8s %12.2f %8d %9.0f%%\n", $$1, $$2, $$3, base ? 100*$$2/base : 100 }'
