@@ -44,3 +44,4 @@ bench-bulk: build ## 1 GiB over loopback: throughput without capture, with tcpla
 			sed -n 's/.*"gbit_per_s": \([0-9.]*\).*/\1/p; s/.*"drops": \([0-9]*\).*/drops \1/p' out/bench-$$m/bulk/result.json; \
 		done | awk -v m=$$m 'BEGIN{n=0;s=0;d=0} /^drops/{d+=$$2; next} {s+=$$1; n++} END{printf "%s %f %d\n", m, s/n, d}'; \
 	done | awk '{ if ($$1=="none") base=$$2; printf "%-8s %12.2f %8d %9.0f%%\n", $$1, $$2, $$3, base ? 100*$$2/base : 100 }'
+bench: bench-bulk

@@ -62,6 +62,7 @@ type half struct {
 	lastAckAt  time.Time
 	window     uint16 // raw window of the last segment
 	windowSet  bool
+	synWindow  bool // the last segment was a SYN: its window is never scaled
 	lastLabels Labels
 	dupAcks    int
 	finSent    bool
@@ -235,7 +236,7 @@ func (a *Annotator) onSYN(c *conn, seg *Segment, fwd, rev *half, dir Dir) {
 // scaledWindow returns h's last window in bytes.
 func (h *half) scaledWindow() uint32 {
 	w := uint32(h.window)
-	if h.scale > 0 {
+	if h.scale > 0 && !h.synWindow {
 		w <<= uint32(h.scale)
 	}
 	return w
@@ -270,11 +271,25 @@ func (c *conn) analyse(seg *Segment, fwd, rev *half) Labels {
 	if !fwd.lastAckSet || seg.Ack != fwd.lastAck {
 		fwd.dupAcks = 0
 	}
+	// An ack beyond what the other side was seen to send. When that side
+	// has sent nothing new since (a probe byte acknowledged, say), the
+	// label is given once, and again only after that side's ack moved:
+	// its dup-ack count of -1 says so. This is what tshark 4.0.17 does.
 	if rev.maxSet && seqGT(seg.Ack, rev.maxToAck) && flags.Has(ACK) {
-		l = l.With(ACKLostSegment)
-		rev.maxToAck = rev.nextSeq
+		switch {
+		case seqLT(rev.maxToAck, rev.nextSeq):
+			l = l.With(ACKLostSegment)
+			rev.maxToAck = rev.nextSeq
+		case rev.dupAcks == 0:
+			l = l.With(ACKLostSegment)
+			rev.dupAcks = -1
+		default:
+			rev.dupAcks = -1
+		}
 	}
-	if (n > 0 || flags&(SYN|FIN) != 0) && !l.Has(KeepAlive) && !l.Has(ZeroWindowProbe) {
+	// A probe is checked too: a probe byte the other side has already
+	// acknowledged is a spurious retransmission, for Wireshark as well.
+	if (n > 0 || flags&(SYN|FIN) != 0) && !l.Has(KeepAlive) {
 		l |= c.retransmission(seg, fwd, rev)
 	}
 	return l
@@ -311,19 +326,19 @@ func (c *conn) windowLabels(seg *Segment, fwd, rev *half, zeroRev, atNext, sameS
 	switch {
 	case seg.Window != 0 && sameWindow && sameSeqAck && rev.lastLabels.Has(KeepAlive):
 		l = l.With(KeepAliveACK)
-	case seg.Window == 0 && sameWindow && atNext && fwd.lastAckSet &&
-		(seg.Ack == fwd.lastAck || seg.Ack == fwd.lastAck+1) && rev.lastLabels.Has(ZeroWindowProbe):
+	case seg.Window == 0 && sameWindow && sameSeqAck && rev.lastLabels.Has(ZeroWindowProbe):
 		l = l.With(ZeroWindowProbeACK)
 	case seg.Window != 0 && sameWindow && sameSeqAck:
-		fwd.dupAcks++
+		fwd.dupAcks = max(fwd.dupAcks, 0) + 1 // -1 (see analyse) counts as 0
 		l = l.With(DupACK)
 	}
 	return l
 }
 
 // retransmission labels a segment that carries sequence space it does not
-// advance: a fast retransmission, an out-of-order segment, a spurious
-// retransmission or a plain retransmission.
+// advance: a spurious retransmission, a fast retransmission, an
+// out-of-order segment or a plain retransmission, checked in that order as
+// Wireshark 4.0.x does.
 func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 	n := uint32(seg.Len)
 	notAdvanced := fwd.nextSet && seqLT(seg.Seq, fwd.nextSeq)
@@ -333,6 +348,10 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 		notAdvanced = false
 	}
 	var l Labels
+	// Data the other side has acknowledged already.
+	if n > 0 && rev.lastAckSet && rev.lastAck != 0 && !seqGT(seg.Seq+n, rev.lastAck) {
+		return l.With(SpuriousRetransmission).With(Retransmission)
+	}
 	// Two or more dup-acks for this seq, within 20 ms: a fast retransmit.
 	if notAdvanced && rev.dupAcks >= 2 && rev.lastAck == seg.Seq && seg.Time.Sub(rev.lastAckAt) < 20*time.Millisecond {
 		return l.With(FastRetransmission).With(Retransmission)
@@ -342,11 +361,12 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 	if thres == 0 {
 		thres = 3 * time.Millisecond
 	}
-	if notAdvanced && seg.Time.Sub(fwd.nextTime) < thres && fwd.nextSeq != seg.Seq+n {
-		return l.With(OutOfOrder)
+	end := seg.Seq + n
+	if seg.Flags&(SYN|FIN) != 0 {
+		end++
 	}
-	if n > 0 && rev.lastAckSet && rev.lastAck != 0 && !seqGT(seg.Seq+n, rev.lastAck) {
-		return l.With(SpuriousRetransmission).With(Retransmission)
+	if notAdvanced && seg.Time.Sub(fwd.nextTime) < thres && fwd.nextSeq != end {
+		return l.With(OutOfOrder)
 	}
 	if notAdvanced {
 		l = l.With(Retransmission)
@@ -362,13 +382,15 @@ func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
 	if seg.Flags&(SYN|FIN) != 0 {
 		next++
 	}
-	probe := labels.Has(ZeroWindowProbe)
+	// Only a one-byte probe: an empty one (Linux's, a keep-alive to
+	// Wireshark) is kept track of as Wireshark keeps a keep-alive.
+	probe := labels.Has(ZeroWindowProbe) && seg.Len > 0
 	if (!fwd.nextSet || seqGT(next, fwd.nextSeq)) && !probe {
 		fwd.nextSeq, fwd.nextSet, fwd.nextTime = next, true, seg.Time
 	}
 	if (!fwd.maxSet || seg.Seq == fwd.maxToAck) && !probe {
 		fwd.maxToAck, fwd.maxSet = fwd.nextSeq, true
 	}
-	fwd.window, fwd.windowSet = seg.Window, true
+	fwd.window, fwd.windowSet, fwd.synWindow = seg.Window, true, seg.Flags.Has(SYN)
 	fwd.lastAck, fwd.lastAckSet, fwd.lastAckAt = seg.Ack, true, seg.Time
 }

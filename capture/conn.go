@@ -23,10 +23,15 @@ func (c *conn) transition(seg *Segment, fwd, rev *half, dir Dir) {
 	}
 	if f.Has(FIN) && !fwd.finSent {
 		fwd.finSent, fwd.finSeq = true, seg.Seq+uint32(seg.Len)
-		switch fwd.state {
-		case CloseWait:
+		switch {
+		case fwd.state == CloseWait && !(f.Has(ACK) && seg.Ack == rev.finSeq+1):
+			// The FIN does not acknowledge the peer's FIN: it was sent
+			// before that FIN arrived, a simultaneous close (RFC 9293
+			// figure 13), so this side goes through CLOSING.
+			fwd.state = Closing
+		case fwd.state == CloseWait:
 			fwd.state = LastACK
-		case Established, SynReceived:
+		case fwd.state == Established, fwd.state == SynReceived:
 			fwd.state = FinWait1
 		}
 		c.close(dir)

@@ -28,6 +28,7 @@ type Decoder struct {
 	ip4   layers.IPv4
 	ip6   layers.IPv6
 	ext   layers.IPv6ExtensionSkipper
+	frag  layers.IPv6Fragment
 	tcp   layers.TCP
 
 	parser *gopacket.DecodingLayerParser
@@ -42,7 +43,10 @@ type Decoder struct {
 // SLL2).
 func NewDecoder(link layers.LinkType) (*Decoder, error) {
 	d := &Decoder{link: link, decoded: make([]gopacket.LayerType, 0, 8)}
-	all := []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.lo, &d.sll, &d.sll2, &d.ip4, &d.ip6, &d.ext, &d.tcp}
+	// frag comes after ext, so it decodes IPv6 fragment headers: what
+	// follows a fragment header is a piece of a segment, not a TCP header,
+	// unless the fragment is atomic (RFC 8200 section 4.5).
+	all := []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.lo, &d.sll, &d.sll2, &d.ip4, &d.ip6, &d.ext, &d.frag, &d.tcp}
 	newParser := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
 		p := gopacket.NewDecodingLayerParser(first, all...)
 		p.IgnoreUnsupported = true
@@ -122,6 +126,10 @@ func (d *Decoder) Decode(data []byte, seg *Segment) bool {
 	if len(l4) >= 20 {
 		// Only options were cut: every field tcplab reasons about is there.
 		hdr := int(l4[12]>>4) * 4
+		if hdr < 20 {
+			// A data offset below 5 words: not a TCP header at all.
+			return false
+		}
 		d.fixed(seg, l4)
 		parseOptions(&seg.Options, l4[20:min(hdr, len(l4))])
 		seg.Len = max(d.l4Len(l4)-hdr, 0)
@@ -202,16 +210,17 @@ func (d *Decoder) addresses(seg *Segment) bool {
 
 // l4Len returns the length of the TCP segment (header and payload) as the
 // IP header states it, whatever the snap length kept. l4 is the captured
-// part of the segment; it shares its array with the IP payload, so the
-// difference of capacities is the length of the IPv6 extension headers in
-// between.
+// part of the segment; it shares its array with the IPv6 header, so the
+// difference of capacities, less the fixed header, is the length of the
+// extension headers in between. (The IPv6 layer's Payload already starts
+// after a hop-by-hop header, so it cannot serve as the reference.)
 func (d *Decoder) l4Len(l4 []byte) int {
 	for i := len(d.decoded) - 1; i >= 0; i-- {
 		switch d.decoded[i] {
 		case layers.LayerTypeIPv4:
 			return int(d.ip4.Length) - int(d.ip4.IHL)*4
 		case layers.LayerTypeIPv6:
-			ext := cap(d.ip6.Payload) - cap(l4)
+			ext := cap(d.ip6.Contents) - len(d.ip6.Contents) - cap(l4)
 			if ext < 0 {
 				ext = 0
 			}

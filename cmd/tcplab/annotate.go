@@ -97,6 +97,10 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		if trunc {
 			return fmt.Errorf("%w (the %d frames before it were annotated)", err, counts.Frames)
 		}
+		if errors.Is(err, capture.ErrUnsupportedLinkType) {
+			// The decoder does not know the file's name; say it.
+			return fmt.Errorf("%s: %w", in, err)
+		}
 		return err
 	}
 	return nil

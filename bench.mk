@@ -1,0 +1,55 @@
+# bench.mk: `make bench` measures tcplab's decode and annotate against
+# tshark's TCP analysis and tcpdump; `make fuzz` runs every fuzz target.
+# Included by the Makefile (which defines GO and build).
+
+BENCH_PACKETS  ?= 1000000
+# tshark's two-pass analysis does about 60k packets/s on the 2-core test
+# machine, so a million packets take under 20s. Where it is much slower, a
+# smaller file for tshark alone keeps it near a minute: rates are per
+# packet, so they still compare.
+TSHARK_PACKETS ?= $(BENCH_PACKETS)
+BENCH_DIR      ?= $(or $(TMPDIR),/tmp)
+BENCH_FILE     ?= $(BENCH_DIR)/tcplab-bench-$(BENCH_PACKETS).pcap
+TSHARK_FILE    ?= $(BENCH_DIR)/tcplab-bench-$(TSHARK_PACKETS).pcap
+FUZZTIME       ?= 30s
+
+.PHONY: bench fuzz
+
+# rate NAME PACKETS CMD...: run CMD with its output discarded, print its
+# packets per second, and keep it in $(BENCH_DIR)/tcplab-bench-rates.
+define rate
+	@t0=$$(date +%s%N); $(3) >/dev/null 2>&1 || { echo "$(1) failed: $(3)"; exit 1; }; t1=$$(date +%s%N); \
+	awk -v n="$(1)" -v p=$(2) -v ns=$$((t1 - t0)) 'BEGIN { s = ns / 1e9; printf "  %-26s %9d %9.2f %12.0f\n", n, p, s, p / s; \
+		printf "%s\t%f\n", n, p / s >> "$(BENCH_DIR)/tcplab-bench-rates" }'
+endef
+
+bench: build ## benchmarks: decode/annotate in-process (-cpu 1), then tcplab, tcpdump and tshark on one capture
+	@rm -f $(BENCH_DIR)/tcplab-bench-rates
+	$(GO) test ./capture -run '^$$' -bench . -benchmem -cpu 1 -count 1 -benchpackets $(BENCH_PACKETS) | tee $(BENCH_DIR)/tcplab-bench-go.txt
+	@awk '/^BenchmarkAnnotate[ \t]/ { for (i = 1; i < NF; i++) if ($$(i+1) == "pkts/s") printf "tcplab (in-process)\t%s\n", $$i }' \
+		$(BENCH_DIR)/tcplab-bench-go.txt >$(BENCH_DIR)/tcplab-bench-rates
+	@$(GO) test ./capture -run '^TestWriteBenchCapture$$' -count 1 -benchcapture $(BENCH_FILE) -benchpackets $(BENCH_PACKETS) >/dev/null
+	@test "$(TSHARK_FILE)" = "$(BENCH_FILE)" || \
+		$(GO) test ./capture -run '^TestWriteBenchCapture$$' -count 1 -benchcapture $(TSHARK_FILE) -benchpackets $(TSHARK_PACKETS) >/dev/null
+	@n=$$(capinfos -Mc $(BENCH_FILE) | awk '/Number of packets/ { print $$NF }'); \
+		m=$$(capinfos -Mc $(TSHARK_FILE) | awk '/Number of packets/ { print $$NF }'); \
+		echo "$$n $$m" >$(BENCH_DIR)/tcplab-bench-counts; \
+		echo; echo "capture: $$n packets in $(BENCH_FILE); tshark reads $$m in $(TSHARK_FILE)"; \
+		printf '  %-26s %9s %9s %12s\n' tool packets seconds pkts/s
+	@awk -F'\t' '{ printf "  %-26s %9s %9s %12.0f\n", $$1, "go test", "", $$2 }' $(BENCH_DIR)/tcplab-bench-rates
+	$(call rate,tcplab annotate -json,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),bin/tcplab annotate -json $(BENCH_FILE))
+	$(call rate,tcplab annotate,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),bin/tcplab annotate $(BENCH_FILE))
+	$(call rate,tcpdump -nr,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),tcpdump -nr $(BENCH_FILE))
+	$(call rate,tshark -2 analysis flags,$$(cut -d' ' -f2 $(BENCH_DIR)/tcplab-bench-counts),tshark -r $(TSHARK_FILE) -2 -T fields -e frame.number -e tcp.analysis.flags)
+	@awk -F'\t' '{ r[$$1] = $$2 } END { t = r["tshark -2 analysis flags"]; \
+		printf "\n  tcplab/tshark, annotator in-process:   %6.1fx (target >= 50x)\n", r["tcplab (in-process)"] / t; \
+		printf "  tcplab/tshark, CLI annotate -json:     %6.1fx\n", r["tcplab annotate -json"] / t; \
+		printf "  tcplab/tshark, CLI annotate (text):    %6.1fx\n", r["tcplab annotate"] / t; \
+		printf "  tcplab/tcpdump, CLI annotate (text):   %6.2fx\n", r["tcplab annotate"] / r["tcpdump -nr"] }' $(BENCH_DIR)/tcplab-bench-rates
+
+fuzz: ## run every fuzz target for FUZZTIME (default 30s) each, one after another
+	@$(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { names = names " " $$1 } /^ok/ { if (names != "") print $$2 names; names = "" }' | \
+	while read -r pkg names; do for f in $$names; do \
+		echo "== $$pkg $$f ($(FUZZTIME))"; \
+		$(GO) test "$$pkg" -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel 1 || exit 1; \
+	done; done

@@ -1,0 +1,338 @@
+package capture
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// The fuzz targets' seed corpora live in testdata/fuzz/FuzzXxx; the targets
+// also add the small capture fixtures and frames built by the test helpers,
+// so the seeds follow the fixtures when they are re-made.
+
+// fuzzMaxFrames bounds a walk: a fuzzed file of at most a few MB cannot
+// hold more frames than that, so reaching it means Walk is not advancing.
+const fuzzMaxFrames = 1 << 20
+
+var errFuzzStop = errors.New("too many frames")
+
+// FuzzReader writes the input to a file and walks it as a capture: Open and
+// Walk must not panic, must end, and must report errors a caller can tell
+// apart; the text and JSON formats of every segment must work.
+func FuzzReader(f *testing.F) {
+	for _, pat := range []string{"testdata/*.pcap", "testdata/*.pcapng"} {
+		files, _ := filepath.Glob(pat)
+		for _, name := range files {
+			if b, err := os.ReadFile(name); err == nil && len(b) <= 4096 {
+				f.Add(b)
+			}
+		}
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "fuzz.pcap")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open(path)
+		if err != nil {
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrNotCapture) && !errors.Is(err, ErrTruncated) {
+				t.Fatalf("Open: %v is none of ErrEmpty, ErrNotCapture, ErrTruncated", err)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("Open error %q does not name the file", err)
+			}
+			return
+		}
+		defer src.Close()
+		a := NewAnnotator()
+		var start time.Time
+		n, err := Walk(src, a, func(p *Packet) error {
+			if start.IsZero() {
+				start = p.Info.Timestamp
+			}
+			if p.TCP {
+				checkSegment(t, &p.Segment, &p.Annotation)
+				_ = Line(p, start)
+				_ = Comment(p)
+				if _, err := NewRecord(p, start).MarshalLine(); err != nil {
+					t.Fatalf("frame %d: JSON: %v", p.Segment.Frame, err)
+				}
+			}
+			if p.Info.CaptureLength != len(p.Data) {
+				t.Fatalf("frame: capture length %d, %d bytes", p.Info.CaptureLength, len(p.Data))
+			}
+			if p.Segment.Frame > fuzzMaxFrames {
+				return errFuzzStop
+			}
+			return nil
+		})
+		if errors.Is(err, errFuzzStop) {
+			t.Fatalf("%d bytes gave more than %d frames", len(data), fuzzMaxFrames)
+		}
+		if n.TCP+n.Skipped != n.Frames || n.Truncated > n.TCP {
+			t.Fatalf("inconsistent counts %+v", n)
+		}
+		checkConns(t, a, n.TCP)
+	})
+}
+
+// checkSegment checks what must hold of any annotated segment.
+func checkSegment(t *testing.T, s *Segment, a *Annotation) {
+	t.Helper()
+	fail := func(what string) {
+		t.Helper()
+		t.Fatalf("frame %d %s %v seq=%d len=%d win=%d [%v]: %s", s.Frame, a.Dir, s.Flags, a.RelSeq, s.Len, s.Window, a.Labels, what)
+	}
+	l := a.Labels
+	switch {
+	case !s.Src.IsValid() || !s.Dst.IsValid():
+		fail("invalid address")
+	case s.Len < 0 || s.Len > 1<<17:
+		fail("impossible payload length")
+	case s.Options.NSACK > 4 || s.Options.WindowScale < -1 || s.Options.WindowScale > 14:
+		fail("impossible options")
+	case l>>numLabels != 0:
+		fail("unknown label bits")
+	case a.Dir > ServerToClient || a.Client > LastACK || a.Server > LastACK:
+		fail("invalid direction or state")
+	case s.Truncated && l != labelsOf(Truncated):
+		fail("a truncated segment must carry only the truncated label")
+	case !s.Truncated && l.Has(Truncated):
+		fail("truncated label on a whole segment")
+	case l.Has(FastRetransmission) && !l.Has(Retransmission), l.Has(SpuriousRetransmission) && !l.Has(Retransmission):
+		fail("fast or spurious retransmission without retransmission")
+	case l.Has(KeepAlive) && l.Has(Retransmission):
+		fail("a keep-alive is no retransmission")
+	case l.Has(ZeroWindow) && s.Window != 0, l.Has(ZeroWindowProbeACK) && !l.Has(ZeroWindow):
+		fail("zero-window label with an open window")
+	case (l.Has(WindowUpdate) || l.Has(DupACK) || l.Has(KeepAliveACK)) && (s.Len != 0 || s.Window == 0):
+		fail("window-update, dup-ack or keep-alive-ack on data or a closed window")
+	case l.Has(LostSegment) && s.Flags.Has(RST):
+		fail("lost-segment on a RST")
+	case l.Has(WindowFull) && s.Len == 0:
+		fail("window-full without data")
+	case !s.Truncated && a.Win < int(s.Window):
+		fail("scaled window below the raw one")
+	}
+}
+
+// checkConns checks the connection summaries against the segment count.
+func checkConns(t *testing.T, a *Annotator, segments int) {
+	t.Helper()
+	total := 0
+	for i, c := range a.Conns() {
+		total += c.Segments
+		if c.Stream != i || c.Segments == 0 || len(c.History) > 16 || strings.Trim(c.History, "shadfrtwSHADFRTW") != "" {
+			t.Fatalf("connection %d: %s", i, Summary(&c))
+		}
+		for l, n := range c.Counts {
+			if n > c.Segments {
+				t.Fatalf("connection %d: %d segments labelled %v of %d", i, n, Label(l), c.Segments)
+			}
+		}
+	}
+	if total != segments {
+		t.Fatalf("connections hold %d segments, %d were annotated", total, segments)
+	}
+}
+
+// FuzzDecode decodes a frame of one of the supported link types. Decode must
+// not panic, must give the same segment from a fresh decoder as from one
+// that decoded another frame before (no state leaks between frames), and
+// whatever it returns must be sane.
+func FuzzDecode(f *testing.F) {
+	for l := link(0); l < numLinks; l++ {
+		for _, v6 := range []bool{false, true} {
+			if !l.carries(v6) {
+				continue
+			}
+			src, dst := endpoints(v6)
+			s := seg{link: l, src: src, dst: dst, flags: PSH | ACK, seq: 1, ack: 2, win: 3, len: 10,
+				ip:   ipHeaders{v4Options: !v6, v6Ext: v6},
+				opts: []layers.TCPOption{optNOP(), optNOP(), optTS(1, 2), optNOP(), optNOP(), optSACK(1, 2)}}
+			frame := s.frame(f)
+			f.Add(uint8(l), frame)
+			f.Add(uint8(l), frame[:len(frame)-10-12])
+		}
+	}
+	// A frame with other options and IPv6 extension headers, decoded
+	// before the input by the used decoder.
+	other := seg{link: linkEthernet, src: client6, dst: server6, flags: SYN, seq: 9, win: 9, opts: synOptions(),
+		ip: ipHeaders{v6Ext: true}}.frame(f)
+	f.Fuzz(func(t *testing.T, lt uint8, data []byte) {
+		l := link(lt % uint8(numLinks))
+		fresh, err := NewDecoder(l.linkType())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want Segment
+		ok := fresh.Decode(data, &want)
+
+		used, _ := NewDecoder(l.linkType())
+		var got Segment
+		used.Decode(other, &got)
+		// The segment is only defined when Decode reports true.
+		if ok2 := used.Decode(data, &got); ok2 != ok || ok && !reflect.DeepEqual(got, want) {
+			t.Fatalf("a used decoder gives %v %+v, a fresh one %v %+v", ok2, got, ok, want)
+		}
+		if !ok {
+			return
+		}
+		a := NewAnnotator()
+		ann := a.Annotate(&want)
+		checkSegment(t, &want, &ann)
+	})
+}
+
+// fuzzSegments turns data into segments of up to four connections, eight
+// bytes a segment:
+//
+//	0: bit 0 server to client; bits 1-2 the connection; bit 3 new ISN on
+//	   a SYN (port reuse); bit 4 window scale option on a SYN; bit 5
+//	   truncated (header cut)
+//	1: TCP flags
+//	2: seq, as a signed step from the sender's next seq
+//	3: ack, as a signed step from the other side's next seq
+//	4: payload length in 8-byte units (1 means 1 byte)
+//	5: raw window in 16-byte units (0 is a zero window)
+//	6: time since the previous segment in 100µs units
+//	7: MSS and SACK-permitted on a SYN (bit 0); SACK block (bit 1); an
+//	   ack number without the ACK flag (bit 2)
+func fuzzSegments(data []byte) []Segment {
+	var (
+		segs []Segment
+		next [4][2]uint32
+		isn  [4][2]uint32
+		at   = testEpoch
+	)
+	for c := range next {
+		for d := range next[c] {
+			isn[c][d] = uint32(c*7919+d*104729) * 40503
+			next[c][d] = isn[c][d] + 1
+		}
+	}
+	for len(data) >= 8 {
+		b := data[:8]
+		data = data[8:]
+		dir, c := int(b[0]&1), int(b[0]>>1&3)
+		s := Segment{
+			Frame:   len(segs) + 1,
+			Flags:   Flags(b[1]),
+			Window:  uint16(b[5]) << 4,
+			Len:     int(b[4]) * 8,
+			Options: Options{WindowScale: -1},
+		}
+		if b[4] == 1 {
+			s.Len = 1
+		}
+		at = at.Add(time.Duration(b[6]) * 100 * time.Microsecond)
+		s.Time = at
+		cl := netip.AddrPortFrom(client4.Addr(), uint16(40000+c))
+		s.Src, s.Dst = cl, server4
+		if dir == 1 {
+			s.Src, s.Dst = server4, cl
+		}
+		if s.Flags.Has(SYN) {
+			if b[0]&8 != 0 {
+				isn[c][dir] += 1 << 20
+				next[c][dir] = isn[c][dir]
+			}
+			s.Seq = isn[c][dir]
+			if b[0]&16 != 0 {
+				s.Options.WindowScale = int8(b[5] % 15)
+			}
+			if b[7]&1 != 0 {
+				s.Options.MSS, s.Options.SACKPermitted = 1460, true
+			}
+		} else {
+			s.Seq = next[c][dir] + uint32(int8(b[2]))
+		}
+		s.Ack = next[c][1-dir] + uint32(int8(b[3]))
+		if !s.Flags.Has(ACK) && b[7]&4 == 0 {
+			s.Ack = 0 // as real stacks send it
+		}
+		if b[7]&2 != 0 {
+			s.Options.NSACK, s.Options.SACK[0] = 1, SACKBlock{s.Ack + 100, s.Ack + 200}
+		}
+		s.Truncated = b[0]&32 != 0
+		end := s.Seq + uint32(s.Len)
+		if s.Flags&(SYN|FIN) != 0 {
+			end++
+		}
+		if seqGT(end, next[c][dir]) {
+			next[c][dir] = end
+		}
+		segs = append(segs, s)
+	}
+	return segs
+}
+
+// fuzzBytes is the inverse of fuzzSegments for hand-written seeds: one
+// 8-byte record a segment.
+func fuzzBytes(recs ...[8]byte) []byte {
+	var b []byte
+	for _, r := range recs {
+		b = append(b, r[:]...)
+	}
+	return b
+}
+
+// FuzzAnnotate feeds the Annotator segments made from the input (see
+// fuzzSegments): it must not panic, and every annotation and connection
+// summary must be sane.
+func FuzzAnnotate(f *testing.F) {
+	syn, synack, ack, psh, fin, rst := byte(SYN), byte(SYN|ACK), byte(ACK), byte(PSH|ACK), byte(FIN|ACK), byte(RST|ACK)
+	hs := [][8]byte{{16, syn, 0, 0, 0, 40, 0, 1}, {17, synack, 0, 0, 0, 40, 10, 1}, {0, ack, 0, 0, 0, 40, 10, 0}}
+	f.Add(fuzzBytes(append(hs, [8]byte{0, psh, 0, 0, 10, 40, 1, 0}, [8]byte{1, ack, 0, 0, 0, 40, 1, 0},
+		[8]byte{0, fin, 0, 0, 0, 40, 1, 0}, [8]byte{1, fin, 0, 0, 0, 40, 1, 0}, [8]byte{0, ack, 0, 0, 0, 40, 1, 0})...))
+	// Retransmissions, dup-acks, a gap, a zero window and probes.
+	f.Add(fuzzBytes(append(hs, [8]byte{0, psh, 0, 0, 10, 40, 1, 0}, [8]byte{0, psh, 80, 0, 10, 40, 1, 0},
+		[8]byte{1, ack, 0, 0xb0, 0, 40, 1, 2}, [8]byte{1, ack, 0, 0xb0, 0, 40, 1, 2}, [8]byte{1, ack, 0, 0xb0, 0, 40, 1, 2},
+		[8]byte{0, psh, 0xb0, 0, 10, 40, 1, 0}, [8]byte{1, ack, 0, 0, 0, 0, 1, 0}, [8]byte{0, ack, 0, 0, 1, 40, 200, 0},
+		[8]byte{0, ack, 0xff, 0, 0, 40, 200, 0}, [8]byte{1, ack, 0, 0, 0, 0, 1, 0})...))
+	// Two connections, port reuse, a RST, truncated segments.
+	f.Add(fuzzBytes(append(hs, [8]byte{2, syn, 0, 0, 0, 40, 0, 0}, [8]byte{3, rst, 0, 0, 0, 0, 1, 0},
+		[8]byte{8 | 16, syn, 0, 0, 0, 40, 0, 1}, [8]byte{32, psh, 0, 0, 10, 40, 1, 0}, [8]byte{33, ack, 0, 0, 0, 40, 1, 0})...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a := NewAnnotator()
+		segs := fuzzSegments(data)
+		for i := range segs {
+			ann := a.Annotate(&segs[i])
+			checkSegment(t, &segs[i], &ann)
+			if n := len(a.all); ann.Stream >= n {
+				t.Fatalf("segment %d: stream %d of %d", i+1, ann.Stream, n)
+			}
+			if c := a.all[ann.Stream]; (segs[i].Src == c.client) != (ann.Dir == ClientToServer) {
+				t.Fatalf("segment %d: direction %v, client %v, source %v", i+1, ann.Dir, c.client, segs[i].Src)
+			}
+		}
+		checkConns(t, a, len(segs))
+	})
+}
+
+// TestFuzzSegmentsRoundTrip checks the fuzz encoding itself on a seed: a
+// handshake decodes to SYN, SYN/ACK, ACK with the expected relative
+// numbers, so the fuzzer explores real conversations.
+func TestFuzzSegmentsRoundTrip(t *testing.T) {
+	segs := fuzzSegments(fuzzBytes([8]byte{16, byte(SYN), 0, 0, 0, 40, 0, 1}, [8]byte{17, byte(SYN | ACK), 0, 0, 0, 40, 10, 1},
+		[8]byte{0, byte(ACK), 0, 0, 0, 40, 10, 0}, [8]byte{0, byte(PSH | ACK), 0, 0, 10, 40, 1, 0}))
+	a := NewAnnotator()
+	for i, want := range []struct {
+		dir      Dir
+		seq, ack uint32
+		state    State
+	}{{cs, 0, 0, SynReceived}, {sc, 0, 1, SynReceived}, {cs, 1, 1, Established}, {cs, 1, 1, Established}} {
+		ann := a.Annotate(&segs[i])
+		if ann.Dir != want.dir || ann.RelSeq != want.seq || ann.RelAck != want.ack || ann.Server != want.state || ann.Labels != 0 {
+			t.Errorf("segment %d: %+v, want %v seq=%d ack=%d server %v, no labels", i+1, ann, want.dir, want.seq, want.ack, want.state)
+		}
+	}
+}
