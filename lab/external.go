@@ -99,9 +99,32 @@ func lastLine(s string) string {
 	return s
 }
 
-// errNoExternal is returned for a scenario whose client cannot face a
-// server of the user's.
-var errNoExternal = errors.New("this scenario cannot run against an external server (-server)")
+// runClientCommand runs the user's client command in the namespace once
+// the server listens, with TCPLAB_SERVER set to the server's address, and
+// records how it ended.
+func runClientCommand(ctx context.Context, env *Env, command string) error {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Env = append(os.Environ(), "TCPLAB_SERVER="+env.Addr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	env.Record("client %q exited (%v): %s", command, errString(err), lastLine(string(out)))
+	if err != nil {
+		return fmt.Errorf("client %q: %v: %s", command, err, lastLine(string(out)))
+	}
+	return nil
+}
+
+// errString formats an exit error, nil included.
+func errString(err error) string {
+	if err == nil {
+		return "status 0"
+	}
+	return err.Error()
+}
+
+// errNoExternal is returned for a scenario whose peers cannot be replaced
+// by the user's programs.
+var errNoExternal = errors.New("this scenario cannot run with your own server (-server) or client (-client); halfclose takes a server, http-real-client a client")
 
 // portOf returns the port of "host:port".
 func portOf(addr string) int {

@@ -113,6 +113,11 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 			sc = &own
 		}
 	}
+	if peersErr == nil && opt.ClientCommand != "" {
+		own := *sc
+		own.Client = func(ctx context.Context, env *Env) error { return runClientCommand(ctx, env, opt.ClientCommand) }
+		sc = &own
+	}
 	if peersErr == nil {
 		peersErr = runPeers(ctx, sc, env, timeout)
 	}
@@ -185,6 +190,7 @@ func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration
 		return fmt.Errorf("server: did not listen within %v", timeout)
 	}
 	clientErr := wrap("client", sc.Client(ctx, env))
+	close(env.clientDone)
 	select {
 	case err := <-serverErr:
 		return errors.Join(clientErr, err)

@@ -31,8 +31,9 @@ type Scenario struct {
 	NeedsNamespace bool
 	// AcceptsServer marks a scenario whose client can face a server of
 	// the user's (Options.ServerCommand); its Steps then say what any
-	// correct server must do.
-	AcceptsServer bool
+	// correct server must do. AcceptsClient is the same for a client of
+	// the user's (Options.ClientCommand).
+	AcceptsServer, AcceptsClient bool
 	// Snaplen is the capture's snap length; zero keeps whole packets. A
 	// bulk transfer captures headers only.
 	Snaplen int
@@ -54,6 +55,11 @@ type Options struct {
 	// server in the namespace, in place of the scenario's; it must listen
 	// on Port.
 	ServerCommand string `json:"server_command,omitempty"`
+	// ClientCommand, when set, is a shell command that runs the user's own
+	// client in the namespace, in place of the scenario's, once the server
+	// listens; TCPLAB_SERVER holds the server's address. Its first
+	// connection is judged.
+	ClientCommand string `json:"client_command,omitempty"`
 	// Port is the server's port; zero means 8000 (the seed's).
 	Port int `json:"port,omitempty"`
 	// Capture chooses what captures: the lab (CaptureTcplab, the
@@ -63,6 +69,9 @@ type Options struct {
 
 // External reports whether the server is the user's command.
 func (o Options) External() bool { return o.ServerCommand != "" }
+
+// ExternalClient reports whether the client is the user's command.
+func (o Options) ExternalClient() bool { return o.ClientCommand != "" }
 
 // ServerPort returns the server's port, with its default.
 func (o Options) ServerPort() int {
@@ -94,16 +103,17 @@ type Env struct {
 	Addr    string
 	Options Options
 
-	ready    chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	events   []string
-	metrics  map[string]float64
-	progress func(string)
+	ready      chan struct{}
+	clientDone chan struct{}
+	once       sync.Once
+	mu         sync.Mutex
+	events     []string
+	metrics    map[string]float64
+	progress   func(string)
 }
 
 func newEnv(addr string, opt Options, progress func(string)) *Env {
-	return &Env{Addr: addr, Options: opt, ready: make(chan struct{}), progress: progress}
+	return &Env{Addr: addr, Options: opt, ready: make(chan struct{}), clientDone: make(chan struct{}), progress: progress}
 }
 
 // Listen opens the server's listening socket on Addr and tells the runner
@@ -134,6 +144,10 @@ func (e *Env) Listen(ctx context.Context, control func(fd int) error) (net.Liste
 	e.markReady()
 	return ln, nil
 }
+
+// ClientDone is closed when the client has finished: a server that serves
+// any number of connections stops accepting then.
+func (e *Env) ClientDone() <-chan struct{} { return e.clientDone }
 
 // markReady lets the client start.
 func (e *Env) markReady() { e.once.Do(func() { close(e.ready) }) }
@@ -194,14 +208,26 @@ func (e *Env) Events() []string {
 }
 
 // Sleep waits d or until ctx is done, telling the watcher why.
+//
+// A long wait (the seed's 8 s keep-alive idle, say) is counted down every
+// two seconds, so the person watching sees the scenario is alive.
 func (e *Env) Sleep(ctx context.Context, d time.Duration, why string) error {
 	e.Progress("waiting %v: %s", d, why)
+	end := time.Now().Add(d)
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.C:
+			return nil
+		case <-tick.C:
+			if left := time.Until(end).Round(time.Second); left > 0 {
+				e.Progress("  %v left", left)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }

@@ -59,3 +59,48 @@ func TestHalfCloseAgainstYourServer(t *testing.T) {
 		})
 	}
 }
+
+// resettingClient sends a request, reads the answer, and closes
+// abortively: a RST where a FIN should be.
+const resettingClient = `python3 -c '
+import os, socket, struct
+host, port = os.environ["TCPLAB_SERVER"].split(":")
+s = socket.create_connection((host, int(port)))
+s.sendall(b"GET /blog/ HTTP/1.1\r\nHost: x\r\n\r\n")
+s.recv(65536)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+'`
+
+// TestHTTPRealClientAgainstYourClient runs real client programs against the
+// seed's server: curl closes gracefully and passes; a client that resets
+// fails, and the report shows the RST.
+func TestHTTPRealClientAgainstYourClient(t *testing.T) {
+	testenv.NetNS(t)
+	testenv.Tool(t, "curl")
+	testenv.Tool(t, "python3")
+	tests := []struct {
+		name    string
+		command string
+		pass    bool
+	}{
+		{"curl", `curl -sS http://$TCPLAB_SERVER/blog/ http://$TCPLAB_SERVER/blog/`, true},
+		{"abortive close", resettingClient, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			results, err := lab.Run(context.Background(), []*lab.Scenario{HTTPRealClient()}, lab.Config{
+				Out: t.TempDir(), Options: lab.Options{ClientCommand: tt.command}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := results[0]
+			if r.Pass != tt.pass {
+				t.Fatalf("pass = %v, want %v:\n%s", r.Pass, tt.pass, r.Failure())
+			}
+			if !tt.pass && !strings.Contains(r.Failure(), "RST") {
+				t.Errorf("the report does not show the RST:\n%s", r.Failure())
+			}
+		})
+	}
+}

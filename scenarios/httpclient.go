@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"os/exec"
 	"strings"
+	"sync"
 
 	"tcplab/lab"
 )
@@ -32,30 +33,40 @@ func curlPath() string {
 // reuse one kept-alive connection for two requests, then close it.
 func HTTPRealClient() *lab.Scenario {
 	return &lab.Scenario{
-		Name:    "http-real-client",
-		Summary: "the seed's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
+		Name:          "http-real-client",
+		Summary:       "the seed's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
+		AcceptsClient: true,
+		// The seed's server, with a thread per connection as the seed's
+		// has, until the client is done.
 		Server: func(ctx context.Context, env *lab.Env) error {
 			ln, err := env.Listen(ctx, nil)
 			if err != nil {
 				return err
 			}
-			defer ln.Close()
 			stop := context.AfterFunc(ctx, func() { ln.Close() })
 			defer stop()
-			conns := 1
-			if curlPath() != "" {
-				conns = 2
-			}
-			for i := 0; i < conns; i++ {
+			go func() { <-env.ClientDone(); ln.Close() }()
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			for {
 				c, err := ln.Accept()
 				if err != nil {
-					return fmt.Errorf("accept: %w", err)
+					break // the listener closed: the client is done
 				}
-				if err := serveUntilEOF(ctx, c.(*net.TCPConn), 0, 0); err != nil {
-					return err
-				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := serveUntilEOF(ctx, c.(*net.TCPConn), 0, 0); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+					}
+				}()
 			}
-			return nil
+			wg.Wait()
+			close(errs)
+			return <-errs
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
 			if err := goClient(ctx, env); err != nil {
@@ -77,7 +88,10 @@ func HTTPRealClient() *lab.Scenario {
 			env.Record("curl %s %s: printed %q, both requests on one connection", url, url, out)
 			return nil
 		},
-		Steps: func(lab.Options) []lab.Step {
+		Steps: func(opt lab.Options) []lab.Step {
+			if opt.ExternalClient() {
+				return anyHTTPClient()
+			}
 			var steps []lab.Step
 			for stream, who := range []string{"Go's net/http client", "curl"} {
 				if stream == 1 && curlPath() == "" {
@@ -148,4 +162,21 @@ func goClient(ctx context.Context, env *lab.Env) error {
 		env.Record("net/http: GET %s: %s %q (connection reused: %v)", url, resp.Status, body, reused)
 	}
 	return nil
+}
+
+// anyHTTPClient is what http-real-client asks of any HTTP client, the
+// user's own included, on its first connection: requests answered on a
+// kept-alive connection, then a graceful close, a FIN and not a RST.
+func anyHTTPClient() []lab.Step {
+	return append(append(handshake(),
+		lab.OneOf(lab.Seq(
+			lab.C2S(pshAck).WithData().Explain("The client sends an HTTP request.", "客户端发送http请求"),
+			// How the client's requests and ACKs interleave with the
+			// server's ACKs is the client's business.
+			lab.OneOf(lab.Seq(lab.C2S(pshAck).WithData()), lab.Seq(lab.C2S(ack)), lab.Seq(lab.S2C(ack).Length(0))).Times(0, -1),
+			lab.S2C(pshAck).Length(len(response)).Explain("The server sends the seed's response.", "服务端发送种子的响应"),
+			lab.C2S(ack).Length(0).Optional(),
+		)).Times(1, -1).Explain("The client's requests, each answered with the seed's response on the same connection.",
+			"客户端的请求, 每个都在同一个连接上得到种子的响应"),
+	), clientCloses()...)
 }

@@ -64,6 +64,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time; 8s reproduces the seed")
 	lang := fs.String("lang", "en", "language of the walkthrough: en or zh")
 	server := fs.String("server", "", "run your own server `CMD` (a shell command) in the namespace instead of the scenario's; it must listen on -port")
+	client := fs.String("client", "", "run your own client `CMD` (a shell command; $TCPLAB_SERVER is the server's address) in the namespace instead of the scenario's")
 	port := fs.Int("port", lab.Port, "the server's `PORT`")
 	captureWith := fs.String("capture", "tcplab", "what captures: tcplab, or tcpdump or none to measure what capturing costs (make bench)")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
@@ -92,6 +93,16 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *client != "" {
+		if len(fs.Args()) == 0 {
+			return fmt.Errorf("%w: -client needs the scenario to run, e.g. tcplab run -client 'curl -s http://$TCPLAB_SERVER/blog/' http-real-client", errUsage)
+		}
+		for _, sc := range list {
+			if !sc.AcceptsClient {
+				return fmt.Errorf("%w: scenario %s cannot run with your client; http-real-client can", errUsage, sc.Name)
+			}
+		}
+	}
 	if *server != "" {
 		if len(fs.Args()) == 0 {
 			return fmt.Errorf("%w: -server needs the scenario to run, e.g. tcplab run -server 'python3 -m http.server 8000' -port 8000 halfclose", errUsage)
@@ -107,7 +118,7 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	results, err := lab.Run(ctx, list, lab.Config{
 		Out: *out, Parallel: *parallel, NoSandbox: *noSandbox, Progress: stderr,
-		Options: lab.Options{KeepAliveIdle: *idle, Lang: *lang, ServerCommand: *server, Port: *port, Capture: capt},
+		Options: lab.Options{KeepAliveIdle: *idle, Lang: *lang, ServerCommand: *server, ClientCommand: *client, Port: *port, Capture: capt},
 	})
 	if err != nil {
 		return err

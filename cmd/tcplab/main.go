@@ -22,8 +22,8 @@ Commands:
   tcplab annotate [-json] [-o OUT.pcapng] FILE   annotate every TCP segment of a pcap/pcapng file
   tcplab list                                    list the scenarios
   tcplab run [NAME...] [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-no-sandbox]
-             [-server CMD -port N]               run scenarios on a private loopback, capture, annotate, match;
-                                                 -server runs the scenario's client against your own server
+             [-server CMD -port N] [-client CMD] run scenarios on a private loopback, capture, annotate, match;
+                                                 -server/-client put your own program in place of a peer
   tcplab check -scenario NAME FILE               match a capture of any program against a scenario's sequence
   tcplab help                                    show this help
 `
