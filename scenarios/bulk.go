@@ -34,12 +34,11 @@ func Bulk() *lab.Scenario {
 			return serveUntilEOF(ctx, c, 0, 0)
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Dial(ctx)
+			c, done, err := dial(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			defer closeOnDone(ctx, c)()
+			defer done()
 			start := time.Now()
 			if _, err := c.Write(bulkHead()); err != nil {
 				return err

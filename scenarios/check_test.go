@@ -141,12 +141,11 @@ func hang() *lab.Scenario {
 			return nil
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Dial(ctx)
+			c, done, err := dial(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			defer closeOnDone(ctx, c)()
+			defer done()
 			if _, err := c.Write(getRequest()); err != nil {
 				return err
 			}

@@ -47,12 +47,11 @@ func HalfClose() *lab.Scenario {
 			return c.Close()
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Dial(ctx)
+			c, done, err := dial(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			defer closeOnDone(ctx, c)()
+			defer done()
 			if _, err := c.Write(getRequest()); err != nil {
 				return err
 			}

@@ -82,11 +82,7 @@ func Loss() *lab.Scenario {
 			return func() { in.Remove() }, nil
 		},
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, pinWindow)
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
+			c, err := accept(ctx, env, pinWindow)
 			if err != nil {
 				return err
 			}

@@ -68,12 +68,11 @@ func Reset() *lab.Scenario {
 			}
 			env.Record("client: connect(%s) returns ECONNREFUSED (%v)", closed, syscall.ECONNREFUSED)
 
-			c, err := env.Dial(ctx)
+			c, done, err := dial(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			defer closeOnDone(ctx, c)()
+			defer done()
 			if _, err := c.Write(getRequest()); err != nil {
 				return err
 			}

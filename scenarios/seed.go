@@ -116,6 +116,17 @@ func acceptOne(ctx context.Context, ln net.Listener) (*net.TCPConn, error) {
 	return c.(*net.TCPConn), nil
 }
 
+// dial connects to the scenario's server; done closes the connection and
+// stops the timeout watch closeOnDone sets.
+func dial(ctx context.Context, env *lab.Env) (c *net.TCPConn, done func(), err error) {
+	c, err = env.Dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := closeOnDone(ctx, c)
+	return c, func() { stop(); c.Close() }, nil
+}
+
 // closeOnDone closes c when ctx ends, so that a peer blocked on c returns
 // at the scenario's timeout. The returned function stops it.
 func closeOnDone(ctx context.Context, c net.Conn) func() bool {

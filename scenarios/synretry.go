@@ -44,11 +44,7 @@ func SynRetry() *lab.Scenario {
 			return func() { in.Remove() }, nil
 		},
 		Server: func(ctx context.Context, env *lab.Env) error {
-			ln, err := env.Listen(ctx, nil)
-			if err != nil {
-				return err
-			}
-			c, err := acceptOne(ctx, ln)
+			c, err := accept(ctx, env, nil)
 			if err != nil {
 				return err
 			}

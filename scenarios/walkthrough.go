@@ -74,12 +74,11 @@ func Walkthrough() *lab.Scenario {
 			return nil
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Dial(ctx)
+			c, done, err := dial(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			defer closeOnDone(ctx, c)()
+			defer done()
 			if _, err := c.Write(request("POST", walkBody, 'a')); err != nil {
 				return err
 			}

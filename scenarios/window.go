@@ -50,12 +50,11 @@ func Window() *lab.Scenario {
 			return serveUntilEOF(ctx, c, 0, 0)
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Dial(ctx)
+			c, done, err := dial(ctx, env)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			defer closeOnDone(ctx, c)()
+			defer done()
 			if _, err := c.Write(request("POST", windowBody, 'a')); err != nil {
 				return err
 			}
