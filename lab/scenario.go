@@ -37,6 +37,11 @@ type Scenario struct {
 	// Snaplen is the capture's snap length; zero keeps whole packets. A
 	// bulk transfer captures headers only.
 	Snaplen int
+	// HighRate marks a scenario that puts tens of thousands of packets a
+	// second on the wire: its capture is batched, into a ring large enough
+	// to hold the whole transfer, and read at the lowest CPU priority, so
+	// that capturing takes as little as it can from the traffic.
+	HighRate bool
 	// Timeout bounds the whole scenario; zero means 15 s.
 	Timeout time.Duration
 	// Wait is how long the scenario waits on timers by design (a

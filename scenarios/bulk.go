@@ -22,10 +22,11 @@ const bulkSnaplen = 128
 // captured, and every byte acknowledged.
 func Bulk() *lab.Scenario {
 	return &lab.Scenario{
-		Name:    "bulk",
-		Summary: "a 1 GiB POST at full speed over loopback, captured headers-only without a drop; every byte acknowledged",
-		Snaplen: bulkSnaplen,
-		Timeout: 60 * time.Second,
+		Name:     "bulk",
+		Summary:  "a 1 GiB POST at full speed over loopback, captured headers-only without a drop; every byte acknowledged",
+		Snaplen:  bulkSnaplen,
+		HighRate: true,
+		Timeout:  60 * time.Second,
 		Server: func(ctx context.Context, env *lab.Env) error {
 			c, err := accept(ctx, env, nil)
 			if err != nil {
