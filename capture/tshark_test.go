@@ -1,15 +1,11 @@
 package capture
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -54,33 +50,9 @@ func needTool(t testing.TB, name string) string {
 // labels it sets on each TCP frame, by frame number.
 func tsharkLabels(t *testing.T, path string) map[int]Labels {
 	t.Helper()
-	tshark := needTool(t, "tshark")
-	args := []string{"-r", path, "-2", "-Y", "tcp", "-T", "fields", "-E", "occurrence=f", "-e", "frame.number"}
-	for _, f := range tsharkFields {
-		args = append(args, "-e", f.field)
-	}
-	cmd := exec.Command(tshark, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark %s: %v: %s", path, err, stderr.String())
-	}
 	got := make(map[int]Labels)
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		frame, err := strconv.Atoi(cols[0])
-		if err != nil {
-			t.Fatalf("tshark line %q: %v", sc.Text(), err)
-		}
-		var l Labels
-		for i, f := range tsharkFields {
-			if i+1 < len(cols) && cols[i+1] != "" {
-				l = l.With(f.label)
-			}
-		}
-		got[frame] = l
+	for frame, v := range tsharkView(t, path) {
+		got[frame] = v.labels
 	}
 	return got
 }
