@@ -187,7 +187,7 @@ wait:
 			break
 		}
 		seen, _, _ := judge(frames, rec.link)
-		if Match(sc.Name, steps, seen, MatchOptions{}).Pass {
+		if Match(sc.Name, steps, seen, matchOptions(opt)).Pass {
 			break
 		}
 	}

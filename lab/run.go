@@ -220,6 +220,12 @@ func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Opt
 	return *r
 }
 
+// matchOptions returns how a run's segments are matched: a client of the
+// user's may open more connections than its first, which is the one judged.
+func matchOptions(opt Options) MatchOptions {
+	return MatchOptions{IgnoreOtherStreams: opt.ExternalClient()}
+}
+
 // runScenario records one scenario, judges it and writes its artifacts.
 func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, addr, filter, sandbox string, progress func(string)) Result {
 	r := Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: sandbox, Dir: dir}
@@ -265,9 +271,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 	}
 	r.Segments = len(seen)
 	steps := sc.Steps(opt)
-	// A client of the user's may open more connections than its first,
-	// which is the one judged.
-	v := Match(sc.Name, steps, seen, MatchOptions{IgnoreOtherStreams: opt.ExternalClient()})
+	v := Match(sc.Name, steps, seen, matchOptions(opt))
 	r.Mismatches = v.Mismatches
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
