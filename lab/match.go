@@ -97,25 +97,27 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 		segsOf[s] = append(segsOf[s], i)
 	}
 	for _, s := range order {
-		m := &matcher{name: name, steps: steps, seen: seen, segs: segsOf[s], assign: make([]int, len(segsOf[s])), inner: make([]*Step, len(segsOf[s])), failAt: -1, failTop: -1, budget: matchBudget}
-		for i := range m.assign {
-			m.assign[i] = -1
-		}
-		if !m.seq(groups[s], 0, func(p int) bool {
-			if p < len(m.segs) {
-				m.failUnexpected(p)
-				return false
-			}
-			return true
-		}) {
+		m := newMatcher(name, steps, seen, segsOf[s])
+		if !m.run(groups[s]) {
 			mm := m.mismatch()
 			if m.budget < 0 {
 				mm.Field, mm.Want, mm.Got = "steps", "a match within "+strconv.Itoa(matchBudget)+" comparisons", "too many ways to try"
+			} else {
+				// Show how far the segments did match: replay the search
+				// up to the failure it reported.
+				r := newMatcher(name, steps, seen, segsOf[s])
+				r.stopTop, r.stopAt = m.failTop, m.failAt
+				r.run(groups[s])
+				if r.snapAssign != nil {
+					m.assign, m.inner = r.snapAssign, r.snapInner
+				}
 			}
 			v.Mismatches = append(v.Mismatches, mm)
-			continue
 		}
 		for p, top := range m.assign {
+			if top < 0 {
+				continue
+			}
 			v.StepOf[m.segs[p]] = strconv.Itoa(top + 1)
 			v.Why[m.segs[p]] = m.inner[p]
 			v.Matched[top] = append(v.Matched[top], m.segs[p])
@@ -176,12 +178,38 @@ type matcher struct {
 	inner  []*Step // per segment of segs: the step it matched
 	top    int     // top-level step being matched
 
-	budget                  int // comparisons left before the match gives up
+	budget int // comparisons left before the match gives up
+	// A replay stops at the failure (stopTop, stopAt) of an earlier run of
+	// the same search and keeps the assignment it had reached there.
+	stopTop, stopAt         int
+	snapAssign              []int
+	snapInner               []*Step
 	failTop                 int // top-level step of the failure
 	failAt                  int
 	failStep                string
 	failExp                 string
 	failField, failW, failG string
+}
+
+func newMatcher(name string, steps []Step, seen []Seen, segs []int) *matcher {
+	m := &matcher{name: name, steps: steps, seen: seen, segs: segs, assign: make([]int, len(segs)), inner: make([]*Step, len(segs)),
+		failAt: -1, failTop: -1, stopAt: -1, budget: matchBudget}
+	for i := range m.assign {
+		m.assign[i] = -1
+	}
+	return m
+}
+
+// run matches the connection's segments against the top-level steps idx,
+// all of them and nothing more.
+func (m *matcher) run(idx []int) bool {
+	return m.seq(idx, 0, func(p int) bool {
+		if p < len(m.segs) {
+			m.failUnexpected(p)
+			return false
+		}
+		return true
+	})
 }
 
 // seq matches the top-level steps idx from segment p, then calls k.
@@ -252,6 +280,7 @@ func (m *matcher) once(top int, st *Step, p int, k func(int) bool) bool {
 // first keeps a greedy repetition that ran past its place from hiding the
 // step that really failed.
 func (m *matcher) fail(p, top int, st *Step, field, want, got string) {
+	m.snapshot(p, top)
 	if top < m.failTop || (top == m.failTop && p <= m.failAt) {
 		return
 	}
@@ -260,8 +289,20 @@ func (m *matcher) fail(p, top int, st *Step, field, want, got string) {
 	m.failField, m.failW, m.failG = field, want, got
 }
 
+// snapshot, in a replay, keeps the assignment when the search reaches the
+// failure being replayed, and ends the search.
+func (m *matcher) snapshot(p, top int) {
+	if m.stopAt < 0 || m.snapAssign != nil || p != m.stopAt || top != m.stopTop {
+		return
+	}
+	m.snapAssign = append([]int(nil), m.assign...)
+	m.snapInner = append([]*Step(nil), m.inner...)
+	m.budget = 0
+}
+
 // failUnexpected records segments left over after the last step.
 func (m *matcher) failUnexpected(p int) {
+	m.snapshot(p, len(m.steps))
 	if m.failTop > len(m.steps) || (m.failTop == len(m.steps) && p <= m.failAt) {
 		return
 	}

@@ -190,3 +190,20 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestMatchKeepsPartialSteps: when a match fails, the segments before the
+// failure still say which steps they matched, so the walkthrough and the
+// diagram show how far the conversation went right.
+func TestMatchKeepsPartialSteps(t *testing.T) {
+	seen := numbered([]Seen{seg(toServer, FA, 1, 1, 0), seg(toClient, A, 1, 2, 0), seg(toClient, capture.RST|A, 1, 2, 0)})
+	v := Match("test", teardown, seen, MatchOptions{})
+	if v.Pass {
+		t.Fatal("a RST passed for a FIN")
+	}
+	if got := strings.Join(v.StepOf, ","); got != "1,2," {
+		t.Errorf("steps %q, want the FIN on step 1, the ACK on step 2, the RST on none", got)
+	}
+	if len(v.Matched[0]) != 1 || len(v.Matched[1]) != 1 {
+		t.Errorf("matched %v", v.Matched)
+	}
+}
