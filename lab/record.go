@@ -191,6 +191,18 @@ wait:
 			break
 		}
 	}
+	if sc.HighRate {
+		// Stopped early (a timeout, an interrupt), the ring may still hold
+		// what the reader has not drained: give it a moment, bounded.
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(25 * time.Millisecond) {
+			mu.Lock()
+			silent := time.Since(last)
+			mu.Unlock()
+			if silent >= quiet {
+				break
+			}
+		}
+	}
 	if st, err := live.Stats(); err == nil {
 		rec.drops = st.Dropped
 	}
