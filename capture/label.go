@@ -51,15 +51,6 @@ func ParseLabel(s string) (Label, bool) {
 	return 0, false
 }
 
-// AllLabels returns every label, in printing order.
-func AllLabels() []Label {
-	all := make([]Label, numLabels)
-	for i := range all {
-		all[i] = Label(i)
-	}
-	return all
-}
-
 // Labels is a set of Label.
 type Labels uint16
 

@@ -35,16 +35,6 @@ func (s State) String() string {
 	return "INVALID"
 }
 
-// ParseState returns the State named s.
-func ParseState(s string) (State, bool) {
-	for i, n := range stateNames {
-		if n == s {
-			return State(i), true
-		}
-	}
-	return 0, false
-}
-
 // Dir is the direction of a segment relative to the client, the endpoint
 // that sent the SYN.
 type Dir uint8
@@ -61,15 +51,4 @@ func (d Dir) String() string {
 		return "C>S"
 	}
 	return "S>C"
-}
-
-// ParseDir returns the Dir written s ("C>S", "S>C", or with "->").
-func ParseDir(s string) (Dir, bool) {
-	switch s {
-	case "C>S", "C->S":
-		return ClientToServer, true
-	case "S>C", "S->C":
-		return ServerToClient, true
-	}
-	return 0, false
 }

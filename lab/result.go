@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // Result is the outcome of one scenario run, as result.json stores it.
@@ -38,9 +37,6 @@ func (r *Result) fail(err error) {
 	}
 	r.Error += err.Error()
 }
-
-// Duration returns the scenario's wall time.
-func (r *Result) Duration() time.Duration { return time.Duration(r.Seconds * float64(time.Second)) }
 
 // Failure returns a readable account of why the scenario failed, or "".
 func (r *Result) Failure() string {
