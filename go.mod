@@ -1,4 +1,4 @@
-module tcplab
+module github.com/tcplab/tcplab
 
 go 1.26.8
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // writeCapture writes capture.pcapng: every frame, each TCP packet with a

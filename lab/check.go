@@ -1,7 +1,7 @@
 package lab
 
 import (
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // CheckFile matches the TCP segments of a capture file, made by any tool of

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // writeLadder writes ladder.svg, the scenario's ladder diagram.

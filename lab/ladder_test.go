@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // fakeCapture builds the segments of a made-up capture, one call per

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // Seen is one captured TCP segment with its annotation: what the matcher

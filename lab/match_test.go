@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // seg builds a Seen for matcher tests: stream 0, with relative numbers.

@@ -13,7 +13,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // frame is one captured frame, copied out of libpcap's buffer.

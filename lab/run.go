@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // Config is what the user asked of a run.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // Step is one expected segment (or a choice of segment sequences) of a

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // BulkBytes is the size of the bulk scenario's POST body: 1 GiB.

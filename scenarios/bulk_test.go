@@ -6,9 +6,9 @@ import (
 	"sort"
 	"testing"
 
-	"tcplab/capture"
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // TestBulkCapturesEverything sends 1 GiB at full speed and checks the

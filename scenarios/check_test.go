@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // serverClosesFirst is HalfClose's conversation with the roles of the

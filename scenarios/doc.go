@@ -8,7 +8,7 @@
 // sends the seed's GET or POST /blog/ request (seed.go).
 package scenarios
 
-import "tcplab/lab"
+import "github.com/tcplab/tcplab/lab"
 
 // All returns every scenario, in the order `tcplab list` shows them.
 func All() []*lab.Scenario {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // resettingServer is a server that answers, then closes abortively with

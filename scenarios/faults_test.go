@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"tcplab/capture"
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // faultsOut keeps the artifacts of the fault scenarios for a look, in

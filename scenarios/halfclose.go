@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
-	"tcplab/capture"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // halfCloseThink is how long the server waits after the client's FIN before

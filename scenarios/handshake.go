@@ -3,7 +3,7 @@ package scenarios
 import (
 	"context"
 
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // Handshake shows the three-way handshake with the options both SYNs carry,

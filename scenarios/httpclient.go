@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // httpRequests is how many requests each real client sends on its one

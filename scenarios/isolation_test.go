@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"tcplab/capture"
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // TestHostTrafficIsolated sends traffic on the host's loopback, to the very

@@ -7,8 +7,8 @@ import (
 	"net"
 	"time"
 
-	"tcplab/capture"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // keepAliveWait is how long the server waits before it answers: one and a

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tcplab/capture"
-	"tcplab/lab"
-	"tcplab/lab/impair"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/impair"
 )
 
 // The loss scenario's transfer: the client POSTs the seed's request in

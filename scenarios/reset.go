@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"syscall"
 
-	"tcplab/capture"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // closedPort is a port nothing listens on in the scenario's namespace.

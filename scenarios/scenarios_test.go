@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"tcplab/capture"
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 func TestMain(m *testing.M) {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // The seed's response: the server answers every request with this status,

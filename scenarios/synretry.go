@@ -7,9 +7,9 @@ import (
 	"net/netip"
 	"time"
 
-	"tcplab/capture"
-	"tcplab/lab"
-	"tcplab/lab/impair"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/impair"
 )
 
 // Linux's initial retransmission timeout (TCP_TIMEOUT_INIT): how long a

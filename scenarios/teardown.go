@@ -3,8 +3,8 @@ package scenarios
 import (
 	"errors"
 
-	"tcplab/capture"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // Flag sets used by the steps.

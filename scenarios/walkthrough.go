@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tcplab/capture"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // The walkthrough's server has a receive buffer far smaller than the

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"testing"
 
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // TestWalkthroughSteps runs the seed's session and checks its 15 steps: all

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"tcplab/capture"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // The window scenario's receiver has a small buffer and reads nothing for

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"tcplab/capture"
+	"github.com/tcplab/tcplab/capture"
 )
 
 // annotate implements "tcplab annotate": one line (or JSON object) per TCP

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"tcplab/capture"
-	"tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
 )
 
 const testdata = "../../capture/testdata"

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"tcplab/internal/testenv"
-	"tcplab/lab"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // TestInterrupt sends SIGINT to `tcplab run keepalive` while the scenario

@@ -14,8 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"tcplab/lab"
-	"tcplab/scenarios"
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/scenarios"
 )
 
 // list implements "tcplab list".

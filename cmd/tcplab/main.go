@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 
-	"tcplab/lab"
-	"tcplab/scenarios"
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/scenarios"
 )
 
 // errUsage marks a command-line mistake: the exit status is 2.

@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"tcplab/lab"
-	"tcplab/scenarios"
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/scenarios"
 )
 
 // TestMain lets the test binary be tcplab itself: lab.Run re-executes it in

@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // InCI reports whether the tests run under CI (CI=true).

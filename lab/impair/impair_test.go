@@ -17,10 +17,10 @@ import (
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
-	"tcplab/capture"
-	"tcplab/internal/testenv"
-	"tcplab/lab/impair"
-	"tcplab/lab/netns"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab/impair"
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // The live tests change the firewall of their network namespace, so each

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // The test binary re-executes itself. When modeEnv is set, TestMain runs the
