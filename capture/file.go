@@ -20,8 +20,16 @@ var (
 	ErrTruncated  = errors.New("file is truncated")
 )
 
-// Source yields raw frames of one link type: a capture file or a live
-// capture. ReadPacketData returns io.EOF at the end of a file.
+// ErrTimeout is returned by a live Source's ReadPacketData when no frame
+// arrived within its timeout; the caller checks its end condition and reads
+// again.
+var ErrTimeout = errors.New("capture: read timeout")
+
+// Source yields raw frames of one link type: a capture file (File), frames
+// held in memory (Memory) or a live capture (package capture/live).
+// ReadPacketData returns io.EOF at the end, and a live source returns
+// ErrTimeout when nothing arrived for a while, so its reader may check an
+// end condition of its own; Walk reads on.
 type Source interface {
 	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 	LinkType() layers.LinkType

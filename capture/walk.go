@@ -28,7 +28,8 @@ type Counts struct {
 
 // Walk reads every frame of src in order, decodes it, annotates its TCP
 // segment with a, and calls fn with it. It returns at the end of src (a nil
-// error), at the first read error, or when fn returns an error. The counts
+// error), at the first read error, or when fn returns an error; on a live
+// source it reads through timeouts until the source is closed. The counts
 // cover every frame handed to fn.
 func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 	var n Counts
@@ -41,6 +42,9 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 		data, ci, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) {
 			return n, nil
+		}
+		if errors.Is(err, ErrTimeout) {
+			continue
 		}
 		if err != nil {
 			return n, err

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/capture/live"
 )
 
 // frame is one captured frame, copied out of libpcap's buffer.
@@ -68,17 +69,17 @@ func lowPriority() {
 // the timeout passed.
 func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filter string, progress func(string)) (*recording, error) {
 	start := time.Now()
-	cfg := capture.LiveConfig{Interface: iface, Filter: filter, Snaplen: sc.Snaplen}
+	cfg := live.Config{Interface: iface, Filter: filter, Snaplen: sc.Snaplen}
 	if sc.HighRate {
 		// The lab reads on for 250 ms of quiet, far past the 20 ms block
 		// timeout, so batching holds nothing back at the end.
 		cfg.Batch, cfg.BufferSize = true, highRateBuffer
 	}
-	live, err := capture.OpenLive(cfg)
+	lc, err := live.Open(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rec := &recording{link: live.LinkType()}
+	rec := &recording{link: lc.LinkType()}
 
 	var (
 		mu   sync.Mutex
@@ -103,7 +104,7 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 			lowPriority()
 		}
 		for {
-			data, ci, err := live.ReadPacketData()
+			data, ci, err := lc.ReadPacketData()
 			if errors.Is(err, capture.ErrTimeout) {
 				continue
 			}
@@ -203,10 +204,10 @@ wait:
 			}
 		}
 	}
-	if st, err := live.Stats(); err == nil {
+	if st, err := lc.Stats(); err == nil {
 		rec.drops = st.Dropped
 	}
-	live.Close()
+	lc.Close()
 	<-readerDone
 	switch {
 	case parent.Err() != nil:

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/capture/live"
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/impair"
 	"github.com/tcplab/tcplab/lab/netns"
@@ -148,12 +149,12 @@ func TestDropNth(t *testing.T) {
 	const chunks, size, lost = 5, 100, 3
 	ln, port := listen(t)
 	in := install(t, impair.DropNth(port, lost))
-	live, err := capture.OpenLive(capture.LiveConfig{Filter: fmt.Sprintf("tcp dst port %d", port)})
+	lc, err := live.Open(live.Config{Filter: fmt.Sprintf("tcp dst port %d", port)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer live.Close()
-	dec, err := capture.NewDecoder(live.LinkType())
+	defer lc.Close()
+	dec, err := capture.NewDecoder(lc.LinkType())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestDropNth(t *testing.T) {
 		defer wg.Done()
 		var seg capture.Segment
 		for {
-			data, _, err := live.ReadPacketData()
+			data, _, err := lc.ReadPacketData()
 			if errors.Is(err, capture.ErrTimeout) {
 				continue
 			}

@@ -1,4 +1,4 @@
-package capture
+package live
 
 import (
 	"context"
@@ -17,9 +17,11 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
 	"github.com/vishvananda/netlink"
+
+	"github.com/tcplab/tcplab/capture"
 )
 
-var _ Source = (*Live)(nil)
+var _ capture.Source = (*Capture)(nil)
 
 // liveNetNSEnv marks the re-executed test binary that runs inside a private
 // network namespace, where nothing else uses lo.
@@ -83,14 +85,14 @@ func inNetNS(t *testing.T) bool {
 }
 
 func TestLiveConfigDefaults(t *testing.T) {
-	got := LiveConfig{}.withDefaults()
-	want := LiveConfig{Interface: "lo", Snaplen: 262144, BufferSize: 8 << 20, Timeout: 20 * time.Millisecond}
+	got := Config{}.withDefaults()
+	want := Config{Interface: "lo", Snaplen: 262144, BufferSize: 8 << 20, Timeout: 20 * time.Millisecond}
 	if got != want {
-		t.Errorf("zero LiveConfig with defaults = %+v, want %+v", got, want)
+		t.Errorf("zero Config with defaults = %+v, want %+v", got, want)
 	}
-	set := LiveConfig{Interface: "eth0", Snaplen: 96, BufferSize: 1 << 20, Filter: "tcp", Timeout: time.Second}
+	set := Config{Interface: "eth0", Snaplen: 96, BufferSize: 1 << 20, Filter: "tcp", Timeout: time.Second}
 	if got := set.withDefaults(); got != set {
-		t.Errorf("set LiveConfig with defaults = %+v, want it unchanged", got)
+		t.Errorf("set Config with defaults = %+v, want it unchanged", got)
 	}
 }
 
@@ -109,7 +111,7 @@ func TestLivePermissionHint(t *testing.T) {
 // segment is what TestLiveCapture keeps of a captured TCP segment.
 type liveSeg struct {
 	fromServer bool
-	flags      Flags
+	flags      capture.Flags
 	seq, ack   uint32
 	payload    string
 }
@@ -133,7 +135,7 @@ func TestLiveCapture(t *testing.T) {
 	defer ln.Close()
 	port := layers.TCPPort(ln.Addr().(*net.TCPAddr).Port)
 
-	live, err := OpenLive(LiveConfig{Filter: fmt.Sprintf("tcp port %d", port)})
+	live, err := Open(Config{Filter: fmt.Sprintf("tcp port %d", port)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +179,7 @@ func TestLiveCapture(t *testing.T) {
 	)
 	for !lastAck {
 		data, ci, err := live.ReadPacketData()
-		if err == ErrTimeout {
+		if err == capture.ErrTimeout {
 			if time.Now().After(deadline) {
 				t.Fatalf("no last ACK after 10s; captured:\n%s", segsString(segs))
 			}
@@ -201,25 +203,25 @@ func TestLiveCapture(t *testing.T) {
 		s := liveSeg{fromServer: tcp.SrcPort == port, seq: tcp.Seq, ack: tcp.Ack, payload: string(tcp.Payload)}
 		for _, f := range []struct {
 			set  bool
-			flag Flags
-		}{{tcp.FIN, FIN}, {tcp.SYN, SYN}, {tcp.RST, RST}, {tcp.PSH, PSH}, {tcp.ACK, ACK}} {
+			flag capture.Flags
+		}{{tcp.FIN, capture.FIN}, {tcp.SYN, capture.SYN}, {tcp.RST, capture.RST}, {tcp.PSH, capture.PSH}, {tcp.ACK, capture.ACK}} {
 			if f.set {
 				s.flags |= f.flag
 			}
 		}
 		segs = append(segs, s)
 		switch {
-		case s.flags == SYN && !s.fromServer:
+		case s.flags == capture.SYN && !s.fromServer:
 			sawSYN = true
-		case s.flags == SYN|ACK && s.fromServer:
+		case s.flags == capture.SYN|capture.ACK && s.fromServer:
 			sawSA = true
-		case s.flags&RST != 0:
+		case s.flags&capture.RST != 0:
 			sawRS = true
 		}
 		if s.payload == "hello" && !s.fromServer {
 			sawData = true
 		}
-		if s.flags&FIN != 0 {
+		if s.flags&capture.FIN != 0 {
 			if s.fromServer {
 				finS = len(segs) - 1
 			} else {
@@ -227,7 +229,7 @@ func TestLiveCapture(t *testing.T) {
 			}
 			continue
 		}
-		if finC >= 0 && finS >= 0 && s.flags&(SYN|RST) == 0 {
+		if finC >= 0 && finS >= 0 && s.flags&(capture.SYN|capture.RST) == 0 {
 			later := segs[max(finC, finS)]
 			if s.fromServer != later.fromServer && s.ack == later.seq+uint32(len(later.payload))+1 {
 				lastAck = true
@@ -268,14 +270,14 @@ func TestLiveTimeoutAndClose(t *testing.T) {
 	if !inNetNS(t) {
 		return
 	}
-	live, err := OpenLive(LiveConfig{Filter: "tcp port 1", Timeout: 10 * time.Millisecond})
+	live, err := Open(Config{Filter: "tcp port 1", Timeout: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	data, _, err := live.ReadPacketData()
-	if err != ErrTimeout || data != nil {
-		t.Fatalf("ReadPacketData on an idle lo = %d bytes, %v; want ErrTimeout", len(data), err)
+	if err != capture.ErrTimeout || data != nil {
+		t.Fatalf("ReadPacketData on an idle lo = %d bytes, %v; want capture.ErrTimeout", len(data), err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("ReadPacketData timed out after %v, want about 10ms", d)
@@ -284,12 +286,12 @@ func TestLiveTimeoutAndClose(t *testing.T) {
 		t.Errorf("Stats: %v", err)
 	}
 
-	// Close ends a reader that loops on ErrTimeout.
+	// Close ends a reader that loops on capture.ErrTimeout.
 	done := make(chan error, 1)
 	go func() {
 		for {
 			_, _, err := live.ReadPacketData()
-			if err != ErrTimeout {
+			if err != capture.ErrTimeout {
 				done <- err
 				return
 			}
@@ -315,19 +317,19 @@ func TestLiveOpenErrors(t *testing.T) {
 	if !inNetNS(t) {
 		return
 	}
-	if l, err := OpenLive(LiveConfig{Interface: "nosuchif0"}); err == nil {
+	if l, err := Open(Config{Interface: "nosuchif0"}); err == nil {
 		l.Close()
-		t.Error("OpenLive on a missing interface: nil error")
+		t.Error("Open on a missing interface: nil error")
 	} else if !strings.Contains(err.Error(), "nosuchif0") {
-		t.Errorf("OpenLive on a missing interface: %v, want the interface named", err)
+		t.Errorf("Open on a missing interface: %v, want the interface named", err)
 	}
-	if l, err := OpenLive(LiveConfig{Filter: "tcp port"}); err == nil {
+	if l, err := Open(Config{Filter: "tcp port"}); err == nil {
 		l.Close()
-		t.Error("OpenLive with a bad filter: nil error")
+		t.Error("Open with a bad filter: nil error")
 	} else if !strings.Contains(err.Error(), `filter "tcp port"`) {
-		t.Errorf("OpenLive with a bad filter: %v, want the filter named", err)
+		t.Errorf("Open with a bad filter: %v, want the filter named", err)
 	}
-	if errors.Is(ErrTimeout, pcap.NextErrorTimeoutExpired) {
-		t.Error("ErrTimeout is pcap's error; callers should not need pcap")
+	if errors.Is(capture.ErrTimeout, pcap.NextErrorTimeoutExpired) {
+		t.Error("capture.ErrTimeout is pcap's error; callers should not need pcap")
 	}
 }

@@ -1,4 +1,12 @@
-package capture
+// Package live captures packets from a network interface through libpcap.
+// It is the only package of tcplab that needs cgo: everything else about
+// packets (decoding, annotating, reading and writing pcap and pcapng) is in
+// package capture, which builds with CGO_ENABLED=0.
+//
+// A Capture is a capture.Source: capture.Walk reads it like a file, and a
+// read that times out returns capture.ErrTimeout so that the caller can
+// check its own end condition and read again.
+package live
 
 import (
 	"errors"
@@ -10,24 +18,21 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
+
+	"github.com/tcplab/tcplab/capture"
 )
 
-// Defaults of LiveConfig's zero values.
+// Defaults of Config's zero values.
 const (
-	DefaultInterface   = "lo"
-	DefaultSnaplen     = 262144
-	DefaultBufferSize  = 8 << 20
-	DefaultLiveTimeout = 20 * time.Millisecond
+	DefaultInterface  = "lo"
+	DefaultSnaplen    = 262144
+	DefaultBufferSize = 8 << 20
+	DefaultTimeout    = 20 * time.Millisecond
 )
 
-// ErrTimeout is returned by (*Live).ReadPacketData when no packet arrived
-// within LiveConfig.Timeout; the caller checks its end condition and reads
-// again.
-var ErrTimeout = errors.New("capture: read timeout")
-
-// LiveConfig says what OpenLive captures. The zero value captures everything
+// Config says what Open captures. The zero value captures everything
 // on lo.
-type LiveConfig struct {
+type Config struct {
 	// Interface is the interface to capture on; "" means "lo".
 	Interface string
 	// Snaplen is the number of bytes kept of each frame; 0 means 262144.
@@ -39,7 +44,7 @@ type LiveConfig struct {
 	// every frame.
 	Filter string
 	// Timeout is how long ReadPacketData waits for a frame before it
-	// returns ErrTimeout; 0 or less means 20ms. (libpcap on Linux never
+	// returns capture.ErrTimeout; 0 or less means 20ms. (libpcap on Linux never
 	// delivers anything with a timeout of 0, so 0 is never passed on.)
 	Timeout time.Duration
 	// Batch turns immediate mode off: the kernel hands frames over a
@@ -52,7 +57,7 @@ type LiveConfig struct {
 	Batch bool
 }
 
-func (c LiveConfig) withDefaults() LiveConfig {
+func (c Config) withDefaults() Config {
 	if c.Interface == "" {
 		c.Interface = DefaultInterface
 	}
@@ -63,15 +68,15 @@ func (c LiveConfig) withDefaults() LiveConfig {
 		c.BufferSize = DefaultBufferSize
 	}
 	if c.Timeout <= 0 {
-		c.Timeout = DefaultLiveTimeout
+		c.Timeout = DefaultTimeout
 	}
 	return c
 }
 
-// Live is a live capture on one interface, opened with OpenLive. It is a
-// Source. ReadPacketData may run concurrently with Close, Stats and LinkType;
+// Capture is a live capture on one interface, opened with Open. It is a
+// capture.Source. ReadPacketData may run concurrently with Close, Stats and LinkType;
 // it is not meant to be called from two goroutines at once.
-type Live struct {
+type Capture struct {
 	handle   *pcap.Handle
 	iface    string
 	linkType layers.LinkType
@@ -80,8 +85,8 @@ type Live struct {
 	closed bool
 }
 
-// LiveStats counts what the kernel did with the frames of a Live.
-type LiveStats struct {
+// Stats counts what the kernel did with the frames of a Capture.
+type Stats struct {
 	// Received is libpcap's count of frames the capture saw. On lo each
 	// frame is seen twice (outgoing and incoming, and libpcap discards the
 	// outgoing copy itself), so it is about twice the number of frames read;
@@ -92,12 +97,12 @@ type LiveStats struct {
 	Dropped int
 }
 
-// OpenLive starts a live capture. It uses immediate mode: without it libpcap
+// Open starts a live capture. It uses immediate mode: without it libpcap
 // holds frames in its ring until a block fills or times out, and the last
 // frames of a connection (the final FIN/ACK) may still be there when the
 // caller stops reading. Capturing needs CAP_NET_RAW; the error says so when
 // that is the problem.
-func OpenLive(cfg LiveConfig) (*Live, error) {
+func Open(cfg Config) (*Capture, error) {
 	cfg = cfg.withDefaults()
 	in, err := pcap.NewInactiveHandle(cfg.Interface)
 	if err != nil {
@@ -128,7 +133,7 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 			return nil, fmt.Errorf("capture: %s: filter %q: %w", cfg.Interface, cfg.Filter, err)
 		}
 	}
-	return &Live{handle: h, iface: cfg.Interface, linkType: h.LinkType()}, nil
+	return &Capture{handle: h, iface: cfg.Interface, linkType: h.LinkType()}, nil
 }
 
 // listenError wraps an error opening or activating a capture, with a hint
@@ -142,16 +147,16 @@ func listenError(iface, op string, err error) error {
 }
 
 // ReadPacketData returns the next frame, in a slice of its own that the
-// caller may keep. It returns ErrTimeout when no frame came within the
+// caller may keep. It returns capture.ErrTimeout when no frame came within the
 // configured timeout, and io.EOF once the capture is closed.
 //
 // Close does not wait for frames still in the kernel's buffer, and frames
 // are not read after it: a caller reads until its own end condition (for
 // example the last ACK of the connection it watches) and only then closes.
-func (l *Live) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+func (l *Capture) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	data, ci, err := l.handle.ReadPacketData()
 	if errors.Is(err, pcap.NextErrorTimeoutExpired) {
-		return nil, ci, ErrTimeout
+		return nil, ci, capture.ErrTimeout
 	}
 	if err != nil {
 		return nil, ci, err
@@ -161,30 +166,30 @@ func (l *Live) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 
 // LinkType returns the link type of the frames, for example
 // layers.LinkTypeEthernet on Linux's lo.
-func (l *Live) LinkType() layers.LinkType {
+func (l *Capture) LinkType() layers.LinkType {
 	return l.linkType
 }
 
-// Stats returns the capture's counters so far; see LiveStats. It fails after
+// Stats returns the capture's counters so far; see Stats. It fails after
 // Close.
-func (l *Live) Stats() (LiveStats, error) {
+func (l *Capture) Stats() (Stats, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return LiveStats{}, fmt.Errorf("capture: %s: stats of a closed capture", l.iface)
+		return Stats{}, fmt.Errorf("capture: %s: stats of a closed capture", l.iface)
 	}
 	s, err := l.handle.Stats()
 	if err != nil {
-		return LiveStats{}, fmt.Errorf("capture: %s: stats: %w", l.iface, err)
+		return Stats{}, fmt.Errorf("capture: %s: stats: %w", l.iface, err)
 	}
-	return LiveStats{Received: s.PacketsReceived, Dropped: s.PacketsDropped + s.PacketsIfDropped}, nil
+	return Stats{Received: s.PacketsReceived, Dropped: s.PacketsDropped + s.PacketsIfDropped}, nil
 }
 
 // Close stops the capture and releases it. A ReadPacketData blocked in
 // another goroutine returns io.EOF. Frames still in the kernel buffer are
 // discarded, so read until your end condition first. Closing twice is
 // harmless.
-func (l *Live) Close() {
+func (l *Capture) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
