@@ -14,15 +14,6 @@ import (
 	"time"
 )
 
-// The ways a run can capture, for measuring what capturing costs:
-// CaptureTcplab is the lab's own (the default), CaptureTcpdump runs tcpdump
-// in the namespace instead, CaptureNone runs the peers alone.
-const (
-	CaptureTcplab  = ""
-	CaptureTcpdump = "tcpdump"
-	CaptureNone    = "none"
-)
-
 // recordWithout runs the scenario's peers with tcpdump capturing, or with
 // nothing capturing, for comparison with the lab's own capture: the
 // result has no segments to judge, only the peers' outcome, their metrics

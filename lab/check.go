@@ -2,25 +2,28 @@ package lab
 
 import (
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/expect"
 )
 
 // CheckFile matches the TCP segments of a capture file, made by any tool of
 // any program, against a scenario's expected steps.
-func CheckFile(path string, sc *Scenario, opt Options, mo MatchOptions) (Verdict, error) {
+func CheckFile(path string, sc *Scenario, opt Options, mo expect.Options) (expect.Verdict, error) {
 	f, err := capture.Open(path)
 	if err != nil {
-		return Verdict{}, err
+		return expect.Verdict{}, err
 	}
 	defer f.Close()
-	var seen []Seen
+	var pkts []capture.Packet
 	_, err = capture.Walk(f, capture.NewAnnotator(), func(p *capture.Packet) error {
 		if p.TCP {
-			seen = append(seen, Seen{Segment: p.Segment, Annotation: p.Annotation})
+			q := *p
+			q.Data = nil // the matcher needs the annotation, not the bytes
+			pkts = append(pkts, q)
 		}
 		return nil
 	})
 	if err != nil {
-		return Verdict{}, err
+		return expect.Verdict{}, err
 	}
-	return Match(sc.Name, sc.Steps(opt), seen, mo), nil
+	return expect.Match(sc.Name, sc.Steps(opt), pkts, mo), nil
 }

@@ -122,9 +122,33 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// errNoExternal is returned for a scenario whose peers cannot be replaced
-// by the user's programs.
-var errNoExternal = errors.New("this scenario cannot run with your own server (-server) or client (-client); halfclose takes a server, http-real-client a client")
+// externalPeers says why sc cannot run with the user's own server or
+// client that opt names, if it cannot, and which scenarios of list can.
+func externalPeers(sc *Scenario, opt Options, list []*Scenario) error {
+	names := func(ok func(*Scenario) bool) string {
+		var n []string
+		for _, s := range list {
+			if ok(s) {
+				n = append(n, s.Name)
+			}
+		}
+		if len(n) == 0 {
+			return "none of these scenarios can"
+		}
+		return strings.Join(n, ", ") + " can"
+	}
+	if opt.External() && !sc.AcceptsServer {
+		return fmt.Errorf("scenario %s cannot run against your own server (-server); %s", sc.Name, names(func(s *Scenario) bool { return s.AcceptsServer }))
+	}
+	if opt.ExternalClient() && !sc.AcceptsClient {
+		return fmt.Errorf("scenario %s cannot run with your own client (-client); %s", sc.Name, names(func(s *Scenario) bool { return s.AcceptsClient }))
+	}
+	return nil
+}
+
+// errNoExternal is returned by Env.Listen when the server is the user's
+// own command, which listens by itself.
+var errNoExternal = errors.New("the server is your own command (-server): the scenario's server must not listen")
 
 // portOf returns the port of "host:port".
 func portOf(addr string) int {

@@ -4,29 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"sync"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/capture/live"
+	"github.com/tcplab/tcplab/lab/expect"
 )
-
-// frame is one captured frame, copied out of libpcap's buffer.
-type frame struct {
-	ci   gopacket.CaptureInfo
-	data []byte
-}
 
 // recording is what the capture of one scenario produced.
 type recording struct {
-	link   layers.LinkType
-	frames []frame
+	link layers.LinkType
+	// packets are every frame captured, decoded and annotated as they
+	// came: the one data path from capture to report.
+	packets []capture.Packet
 	drops  int
 	events []string
 	err    error // a peer failed or the scenario timed out
@@ -68,6 +63,7 @@ func lowPriority() {
 // returned, the expected segments are all there and the wire is quiet, or
 // the timeout passed.
 func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filter string, progress func(string)) (*recording, error) {
+	steps := sc.Steps(opt)
 	start := time.Now()
 	cfg := live.Config{Interface: iface, Filter: filter, Snaplen: sc.Snaplen}
 	if sc.HighRate {
@@ -103,22 +99,20 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 		if sc.HighRate {
 			lowPriority()
 		}
-		for {
-			data, ci, err := lc.ReadPacketData()
-			if errors.Is(err, capture.ErrTimeout) {
-				continue
-			}
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					mu.Lock()
-					rec.err = errors.Join(rec.err, fmt.Errorf("capture: %w", err))
-					mu.Unlock()
-				}
-				return
-			}
+		// One annotator follows the whole capture as it comes in, so the
+		// end-of-conversation check below only matches what is there.
+		_, err := capture.Walk(lc, capture.NewAnnotator(), func(p *capture.Packet) error {
+			q := *p
+			q.Data = append([]byte(nil), p.Data...)
 			mu.Lock()
-			rec.frames = append(rec.frames, frame{ci, data})
+			rec.packets = append(rec.packets, q)
 			last = time.Now()
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			mu.Lock()
+			rec.err = errors.Join(rec.err, fmt.Errorf("capture: %w", err))
 			mu.Unlock()
 		}
 	}()
@@ -167,7 +161,7 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 	rec.events, rec.metrics = env.Events(), env.Metrics()
 
 	// Wait for the end of the conversation on the wire.
-	steps := sc.Steps(opt)
+	judged := -1 // packets there were at the last match
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 wait:
@@ -179,7 +173,7 @@ wait:
 		}
 		mu.Lock()
 		silent := time.Since(last)
-		frames := rec.frames
+		pkts := rec.packets
 		mu.Unlock()
 		if silent < quiet {
 			continue
@@ -187,9 +181,11 @@ wait:
 		if silent >= giveUp || peersErr != nil {
 			break
 		}
-		seen, _, _ := judge(frames, rec.link)
-		if Match(sc.Name, steps, seen, matchOptions(opt)).Pass {
-			break
+		if len(pkts) != judged {
+			judged = len(pkts)
+			if expect.Match(sc.Name, steps, pkts, matchOptions(opt)).Pass {
+				break
+			}
 		}
 	}
 	if sc.HighRate {
@@ -259,28 +255,4 @@ func wrap(who string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", who, err)
-}
-
-// judge decodes and annotates frames; it returns the TCP segments, and for
-// each frame the index of its segment in seen (-1 for other frames).
-func judge(frames []frame, link layers.LinkType) ([]Seen, []int, error) {
-	dec, err := capture.NewDecoder(link)
-	if err != nil {
-		return nil, nil, err
-	}
-	a := capture.NewAnnotator()
-	seen := make([]Seen, 0, len(frames))
-	index := make([]int, len(frames))
-	for i, f := range frames {
-		index[i] = -1
-		var s Seen
-		if !dec.Decode(f.data, &s.Segment) {
-			continue
-		}
-		s.Segment.Frame, s.Segment.Time = i+1, f.ci.Timestamp
-		s.Annotation = a.Annotate(&s.Segment)
-		index[i] = len(seen)
-		seen = append(seen, s)
-	}
-	return seen, index, nil
 }

@@ -14,8 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/report"
 )
+
+// Result is the outcome of one scenario run, as its result.json stores it.
+type Result = report.Result
 
 // Config is what the user asked of a run.
 type Config struct {
@@ -37,7 +42,7 @@ type Config struct {
 }
 
 // Port is the server port of scenarios in their private namespace, the
-// port of the seed's HTTP server.
+// port of the blog post's HTTP server.
 const Port = 8000
 
 // childEnv carries the child's orders from Run to RunChild.
@@ -77,8 +82,8 @@ func RunChild(list []*Scenario) int {
 	// annotate what was captured, and say the run was interrupted.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := runScenario(ctx, sc, o.Dir, o.Options, addr, "tcp", "netns", progress)
-	if err := writeResult(o.Dir, &r); err != nil {
+	r := runScenario(ctx, sc, o.Dir, o.Options, addr, "tcp", report.SandboxNetns, progress)
+	if err := report.WriteResult(o.Dir, &r); err != nil {
 		fmt.Fprintf(os.Stderr, "tcplab child: %v\n", err)
 		return 3
 	}
@@ -143,10 +148,10 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 				return
 			}
 			say(sc.Name, "started")
-			if (cfg.Options.External() && !sc.AcceptsServer) || (cfg.Options.ExternalClient() && !sc.AcceptsClient) {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Dir: dir, Error: errNoExternal.Error()}
+			if err := externalPeers(sc, cfg.Options, list); err != nil {
+				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Dir: dir, Error: err.Error()}
 			} else if cfg.NoSandbox && sc.NeedsNamespace {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: "host lo", Dir: dir,
+				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: report.SandboxHostLo, Dir: dir,
 					Error: "this scenario needs a network namespace of its own and cannot run with -no-sandbox"}
 			} else if cfg.NoSandbox {
 				port := cfg.BasePort + i
@@ -154,10 +159,10 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 					port = cfg.Options.Port
 				}
 				addr := fmt.Sprintf("127.0.0.1:%d", port)
-				results[i] = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), "host lo",
+				results[i] = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), report.SandboxHostLo,
 					func(s string) { say(sc.Name, s) })
-				if err := writeResult(dir, &results[i]); err != nil {
-					results[i].fail(err)
+				if err := report.WriteResult(dir, &results[i]); err != nil {
+					results[i].Fail(err)
 				}
 			} else {
 				results[i] = runChild(ctx, exe, sc, dir, cfg.Options, func(s string) { say(sc.Name, s) })
@@ -179,12 +184,12 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 // runChild runs one scenario in a child process in its own namespace.
 func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Options, progress func(string)) Result {
 	fail := func(err error) Result {
-		return Result{Scenario: sc.Name, Summary: sc.Summary, Error: err.Error(), Sandbox: "netns", Dir: dir}
+		return Result{Scenario: sc.Name, Summary: sc.Summary, Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	os.Remove(filepath.Join(dir, "result.json"))
+	os.Remove(filepath.Join(dir, report.ResultFile))
 	orders, _ := json.Marshal(childOrders{Scenario: sc.Name, Dir: dir, Options: opt})
 	cmd, err := netns.Command(ctx, exe)
 	if err != nil {
@@ -209,7 +214,7 @@ func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Opt
 		last = append(last, sc2.Text())
 	}
 	err = cmd.Wait()
-	r, rerr := readResult(filepath.Join(dir, "result.json"))
+	r, rerr := report.ReadResult(filepath.Join(dir, report.ResultFile))
 	if rerr != nil {
 		msg := fmt.Sprintf("scenario process ended (%v) without a result", err)
 		if n := len(last); n > 0 {
@@ -222,12 +227,12 @@ func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Opt
 
 // matchOptions returns how a run's segments are matched: a client of the
 // user's may open more connections than its first, which is the one judged.
-func matchOptions(opt Options) MatchOptions {
-	return MatchOptions{IgnoreOtherStreams: opt.ExternalClient()}
+func matchOptions(opt Options) expect.Options {
+	return expect.Options{IgnoreOtherStreams: opt.ExternalClient()}
 }
 
 // runScenario records one scenario, judges it and writes its artifacts.
-func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, addr, filter, sandbox string, progress func(string)) Result {
+func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, addr, filter string, sandbox report.Sandbox, progress func(string)) Result {
 	r := Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: sandbox, Dir: dir}
 	if sc.Wait != nil {
 		r.WaitSeconds = sc.Wait(opt).Seconds()
@@ -238,10 +243,12 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		r.Error = err.Error()
 		return r
 	}
-	r.Capture = opt.Capture
-	if r.Capture == CaptureTcplab {
-		r.Capture = "tcplab"
-	} else {
+	mode := opt.Capture
+	if mode == "" {
+		mode = CaptureLab
+	}
+	r.Capture = string(mode)
+	if mode != CaptureLab {
 		rec, err := recordWithout(ctx, sc, opt, dir, addr, progress)
 		if err != nil {
 			r.Error = err.Error()
@@ -259,30 +266,24 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		r.Error = err.Error()
 		return r
 	}
-	r.Frames, r.Drops, r.Events, r.Interrupted = len(rec.frames), rec.drops, rec.events, rec.interrupted
+	r.Frames, r.Drops, r.Events, r.Interrupted = len(rec.packets), rec.drops, rec.events, rec.interrupted
 	r.Metrics = rec.metrics
 	if rec.err != nil {
 		r.Error = rec.err.Error()
 	}
-	seen, index, err := judge(rec.frames, rec.link)
-	if err != nil {
-		r.fail(err)
-		return r
+	for i := range rec.packets {
+		if rec.packets[i].TCP {
+			r.Segments++
+		}
 	}
-	r.Segments = len(seen)
 	steps := sc.Steps(opt)
-	v := Match(sc.Name, steps, seen, matchOptions(opt))
+	v := expect.Match(sc.Name, steps, rec.packets, matchOptions(opt))
 	r.Mismatches = v.Mismatches
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
-	if err := writeCapture(dir, rec.link, rec.frames, seen, index, &v); err != nil {
-		r.fail(err)
-	}
-	if err := writeWalkthrough(dir, sc, opt, steps, seen, &v, &r); err != nil {
-		r.fail(err)
-	}
-	if err := writeLadder(dir, sc.Name, seen, &v); err != nil {
-		r.fail(err)
+	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang}
+	if err := report.Write(dir, run); err != nil {
+		r.Fail(err)
 	}
 	return r
 }

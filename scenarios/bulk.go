@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // BulkBytes is the size of the bulk scenario's POST body: 1 GiB.
@@ -28,18 +30,18 @@ func Bulk() *lab.Scenario {
 		HighRate: true,
 		Timeout:  60 * time.Second,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, nil)
+			c, err := env.Accept(ctx, nil)
 			if err != nil {
 				return err
 			}
-			return serveUntilEOF(ctx, c, 0, 0)
+			return peer.Serve(ctx, c, 0, 0)
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, done, err := dial(ctx, env)
+			c, err := env.Connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer c.Close()
 			start := time.Now()
 			if _, err := c.Write(bulkHead()); err != nil {
 				return err
@@ -50,7 +52,7 @@ func Bulk() *lab.Scenario {
 					return fmt.Errorf("after %d bytes: %w", sent, err)
 				}
 			}
-			if err := readResponse(bufio.NewReader(c)); err != nil {
+			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
 				return err
 			}
 			d := time.Since(start)
@@ -61,28 +63,28 @@ func Bulk() *lab.Scenario {
 			env.Record("client: sent %d bytes and read the response in %.2f s: %.2f Gbit/s", BulkBytes, d.Seconds(), gbps)
 			return c.Close()
 		},
-		Steps: func(lab.Options) []lab.Step {
-			total := uint32(len(bulkHead()) + BulkBytes)
-			flow := lab.OneOf(lab.Seq(lab.C2S(ack)), lab.Seq(lab.C2S(pshAck)), lab.Seq(lab.S2C(ack).Length(0)))
-			return append(append(handshake(),
-				lab.OneOf(lab.Seq(flow.Times(1, -1))).Explain(
+		Steps: func(lab.Options) []expect.Step {
+			total := len(bulkHead()) + BulkBytes
+			flow := expect.OneOf(expect.Seq(expect.C2S(ack)), expect.Seq(expect.C2S(pshAck)), expect.Seq(expect.S2C(ack).Length(0)))
+			return append(append(expect.Handshake(),
+				expect.OneOf(expect.Seq(flow.AtLeast(1))).Explain(
 					"The client sends the request and its 1 GiB body as fast as loopback carries it; the server's kernel acknowledges as it goes (and announces window updates as its application reads).",
 					"客户端以回环接口的最高速度发送请求和1 GiB的数据, 服务端边接收边确认"),
 				// The last data is acknowledged on its own, or by the
 				// response when the delayed ACK has not fired yet.
-				lab.S2C(ack).AckNum(1+total).Length(0).Optional().Explain(
+				expect.S2C(ack).AckNum(1+total).Length(0).Optional().Explain(
 					"The server's kernel acknowledges the last byte: every byte sent is acknowledged on the wire.",
 					"服务端确认最后一个字节: 发送的每个字节都在线上被确认"),
-				lab.S2C(pshAck).AckNum(1+total).Length(len(response)).Explain(
+				expect.S2C(pshAck).AckNum(1+total).Length(len(peer.Response)).Explain(
 					"The server answers once it has read the whole body.", "服务端读完全部数据后响应"),
-				lab.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
-			), clientCloses()...)
+				expect.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
+			), expect.ClientCloses()...)
 		},
 	}
 }
 
 // bulkHead is the seed's POST request head announcing a 1 GiB body.
 func bulkHead() []byte {
-	h := string(request("POST", 0, 'a'))
+	h := string(peer.Request("POST", 0, 'a'))
 	return []byte(strings.Replace(h, "Content-Length: 0\r\n", fmt.Sprintf("Content-Length: %d\r\n", BulkBytes), 1))
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // serverClosesFirst is HalfClose's conversation with the roles of the
@@ -24,15 +26,15 @@ func serverClosesFirst() *lab.Scenario {
 	sc := HalfClose()
 	sc.Name = "server-closes-first"
 	sc.Server = func(ctx context.Context, env *lab.Env) error {
-		c, err := accept(ctx, env, nil)
+		c, err := env.Accept(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		if _, err := readRequest(bufio.NewReader(c)); err != nil {
+		if _, err := peer.ReadRequest(bufio.NewReader(c)); err != nil {
 			return err
 		}
-		if _, err := c.Write([]byte(response)); err != nil {
+		if _, err := c.Write([]byte(peer.Response)); err != nil {
 			return err
 		}
 		return c.Close()
@@ -43,11 +45,11 @@ func serverClosesFirst() *lab.Scenario {
 			return err
 		}
 		defer c.Close()
-		if _, err := c.Write(getRequest()); err != nil {
+		if _, err := c.Write(peer.GetRequest()); err != nil {
 			return err
 		}
 		r := bufio.NewReader(c)
-		if err := readResponse(r); err != nil {
+		if err := peer.ReadResponse(r); err != nil {
 			return err
 		}
 		if _, err := io.Copy(io.Discard, r); err != nil {
@@ -56,10 +58,10 @@ func serverClosesFirst() *lab.Scenario {
 		return c.Close()
 	}
 	// Its own expectation: the server's FIN first.
-	sc.Steps = func(lab.Options) []lab.Step {
-		return append(handshake(),
-			lab.C2S(pshAck), lab.S2C(ack).Optional(), lab.S2C(pshAck),
-			lab.C2S(ack).Optional(), lab.S2C(finAck), lab.C2S(ack).Optional(), lab.C2S(finAck), lab.S2C(ack))
+	sc.Steps = func(lab.Options) []expect.Step {
+		return append(expect.Handshake(),
+			expect.C2S(pshAck), expect.S2C(ack).Optional(), expect.S2C(pshAck),
+			expect.C2S(ack).Optional(), expect.S2C(finAck), expect.C2S(ack).Optional(), expect.C2S(finAck), expect.S2C(ack))
 	}
 	return sc
 }
@@ -98,7 +100,7 @@ func TestHalfCloseCatchesWrongOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.capture, func(t *testing.T) {
-			v, err := lab.CheckFile(filepath.Join(out, tt.capture, "capture.pcapng"), HalfClose(), lab.Options{}, lab.MatchOptions{})
+			v, err := lab.CheckFile(filepath.Join(out, tt.capture, "capture.pcapng"), HalfClose(), lab.Options{}, expect.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,9 +111,10 @@ func TestHalfCloseCatchesWrongOrder(t *testing.T) {
 				return
 			}
 			m := v.Mismatches[0]
-			if m.Step != tt.step || m.Field != tt.field || m.Want != tt.want || m.Got != tt.got {
+			d := m.Diffs[0]
+			if m.Step.String() != tt.step || d.Field.String() != tt.field || d.Want != tt.want || d.Got != tt.got {
 				t.Errorf("mismatch at step %s field %s (%s vs %s), want step %s field %s (%s vs %s)\n%s",
-					m.Step, m.Field, m.Want, m.Got, tt.step, tt.field, tt.want, tt.got, m.Error())
+					m.Step, d.Field, d.Want, d.Got, tt.step, tt.field, tt.want, tt.got, m.Error())
 			}
 			msg := m.Error()
 			head := fmt.Sprintf("halfclose step %s: field %s: expected %s vs actual %s", tt.step, tt.field, tt.want, tt.got)
@@ -132,7 +135,7 @@ func hang() *lab.Scenario {
 		Summary: "a server that never answers",
 		Timeout: 2 * time.Second,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, nil)
+			c, err := env.Accept(ctx, nil)
 			if err != nil {
 				return err
 			}
@@ -141,17 +144,19 @@ func hang() *lab.Scenario {
 			return nil
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, done, err := dial(ctx, env)
+			c, err := env.Connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
-			if _, err := c.Write(getRequest()); err != nil {
+			defer c.Close()
+			if _, err := c.Write(peer.GetRequest()); err != nil {
 				return err
 			}
-			return readResponse(bufio.NewReader(c))
+			return peer.ReadResponse(bufio.NewReader(c))
 		},
-		Steps: func(lab.Options) []lab.Step { return append(handshake(), lab.C2S(pshAck), lab.S2C(pshAck)) },
+		Steps: func(lab.Options) []expect.Step {
+			return append(expect.Handshake(), expect.C2S(pshAck), expect.S2C(pshAck))
+		},
 	}
 }
 
@@ -176,11 +181,11 @@ func TestTimeoutLeavesNothingBehind(t *testing.T) {
 	if r.Segments < 4 {
 		t.Errorf("%d segments kept, want the handshake and the request", r.Segments)
 	}
-	v, err := lab.CheckFile(filepath.Join(out, "hang", "capture.pcapng"), hang(), lab.Options{}, lab.MatchOptions{})
+	v, err := lab.CheckFile(filepath.Join(out, "hang", "capture.pcapng"), hang(), lab.Options{}, expect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Pass || v.Mismatches[0].Step != "6" {
+	if v.Pass || v.Mismatches[0].Step != 6 {
 		t.Errorf("the kept capture should fail at the missing response (step 6): %+v", v.Mismatches)
 	}
 	if left := scenarioProcesses(t, out); len(left) > 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // faultsOut keeps the artifacts of the fault scenarios for a look, in
@@ -76,7 +77,7 @@ func TestLoss(t *testing.T) {
 		switch {
 		case a.Dir == capture.ClientToServer && a.RelSeq == lost && s.Len == lossPiece:
 			piece = append(piece, p)
-		case a.Dir == capture.ServerToClient && s.Len == len(response):
+		case a.Dir == capture.ServerToClient && s.Len == len(peer.Response):
 			resp = append(resp, p)
 		case a.Dir == capture.ServerToClient && a.Labels.Has(capture.DupACK) && s.Options.NSACK > 0:
 			dupSACK++

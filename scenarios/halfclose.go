@@ -9,6 +9,8 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // halfCloseThink is how long the server waits after the client's FIN before
@@ -24,15 +26,14 @@ func HalfClose() *lab.Scenario {
 		Summary:       "shutdown(SHUT_WR) after the request: the server ACKs the FIN alone, still answers, then closes",
 		AcceptsServer: true,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, nil)
+			c, err := env.Accept(ctx, nil)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			defer closeOnDone(ctx, c)()
 			// Read the request, then EOF: the client's FIN.
 			r := bufio.NewReader(c)
-			if _, err := readRequest(r); err != nil {
+			if _, err := peer.ReadRequest(r); err != nil {
 				return err
 			}
 			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
@@ -41,27 +42,27 @@ func HalfClose() *lab.Scenario {
 			if err := env.Sleep(ctx, halfCloseThink, "the server thinks before answering a half-closed connection"); err != nil {
 				return err
 			}
-			if _, err := c.Write([]byte(response)); err != nil {
+			if _, err := c.Write([]byte(peer.Response)); err != nil {
 				return fmt.Errorf("write response after the client's FIN: %w", err)
 			}
 			return c.Close()
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, done, err := dial(ctx, env)
+			c, err := env.Connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
-			if _, err := c.Write(getRequest()); err != nil {
+			defer c.Close()
+			if _, err := c.Write(peer.GetRequest()); err != nil {
 				return err
 			}
 			if err := c.CloseWrite(); err != nil {
 				return fmt.Errorf("shutdown(SHUT_WR): %w", err)
 			}
 			r := bufio.NewReader(c)
-			read := readResponse
+			read := peer.ReadResponse
 			if env.Options.External() {
-				read = readAnyResponse
+				read = peer.ReadAnyResponse
 			}
 			if err := read(r); err != nil {
 				return err
@@ -71,47 +72,47 @@ func HalfClose() *lab.Scenario {
 			}
 			return nil
 		},
-		Steps: func(opt lab.Options) []lab.Step {
-			req := len(getRequest())
+		Steps: func(opt lab.Options) []expect.Step {
+			req := len(peer.GetRequest())
 			if opt.External() {
 				return halfCloseAnyServer(req)
 			}
-			return append(handshake(),
-				lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
+			return append(expect.Handshake(),
+				expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
 					"The client sends the seed's HTTP request (GET /blog/ with its headers).",
 					"客户端发送http协议格式的数据"),
 				// The server's kernel may acknowledge the request before the
 				// FIN arrives, or acknowledge both with one ACK: the FIN
 				// follows the request within microseconds on loopback, so
 				// usually the delayed ACK covers both.
-				lab.S2C(ack).AckNum(uint32(1+req)).Length(0).Optional().Explain(
+				expect.S2C(ack).AckNum(1+req).Length(0).Optional().Explain(
 					"The server's kernel acknowledges the request.", "服务端接收到数据回一个ack"),
-				lab.C2S(finAck).SeqNum(uint32(1+req)).Length(0).Explain(
+				expect.C2S(finAck).SeqNum(1+req).Length(0).Explain(
 					"The client calls shutdown(SHUT_WR): a FIN. It will send nothing more but can still receive: the connection is half-closed (client FIN_WAIT_1).",
 					"客户端调用shutdown(SHUT_WR), 发送fin包, 但仍然可以接收数据"),
-				lab.S2C(ack).AckNum(uint32(2+req)).Length(0).Explain(
+				expect.S2C(ack).AckNum(2+req).Length(0).Explain(
 					"The server's kernel acknowledges the FIN alone: its application is still thinking. Server CLOSE_WAIT, client FIN_WAIT_2.",
 					"服务端马上单独回一个ack, 应用还没有响应"),
 				// Linux sends the response at once (nothing is in flight, so
 				// neither Nagle nor autocorking holds it) and the FIN after
 				// it; a kernel may also put the FIN on the data segment.
-				lab.OneOf(
-					lab.Seq(
-						lab.S2C(pshAck).SeqNum(1).Length(len(response)).Explain(
+				expect.OneOf(
+					expect.Seq(
+						expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
 							"The server still answers on the half-closed connection: the seed's HTTP response.", "服务端继续发送http格式的响应"),
 						// The client's ACK of the response is delayed, and
 						// often merged into its ACK of the FIN that follows.
-						lab.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
-						lab.S2C(finAck).SeqNum(uint32(1+len(response))).Length(0).Explain(
+						expect.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
+						expect.S2C(finAck).SeqNum(1+len(peer.Response)).Length(0).Explain(
 							"The server closes: its FIN. Server LAST_ACK, client TIME_WAIT after it.", "服务端再发fin包"),
 					),
-					lab.Seq(
-						lab.S2C(capture.FIN|capture.PSH|capture.ACK).SeqNum(1).Length(len(response)).Explain(
+					expect.Seq(
+						expect.S2C(capture.FIN|capture.PSH|capture.ACK).SeqNum(1).Length(len(peer.Response)).Explain(
 							"The response and the server's FIN travel in one segment.", "响应和fin在同一个包里"),
 					),
 				).Explain("The server answers on the half-closed connection, then closes its side with a FIN.",
 					"服务端在半关闭的连接上继续响应, 然后发送fin"),
-				lab.C2S(ack).Length(0).Explain(
+				expect.C2S(ack).Length(0).Explain(
 					"The client acknowledges the FIN: client TIME_WAIT, server CLOSED.",
 					"最后客户端回一个ack, tcp连接通道完全断开"),
 			)
@@ -123,23 +124,23 @@ func HalfClose() *lab.Scenario {
 // included: answer a request on a half-closed connection, then close
 // gracefully with a FIN, never a RST. Servers differ in when they answer
 // and when their kernel acknowledges, so only those facts are fixed.
-func halfCloseAnyServer(req int) []lab.Step {
+func halfCloseAnyServer(req int) []expect.Step {
 	// Any segment but a RST or a FIN: the flags are checked exactly.
-	any := lab.OneOf(lab.Seq(lab.S2C(ack)), lab.Seq(lab.S2C(pshAck)), lab.Seq(lab.C2S(ack))).Times(0, -1)
-	serverData := lab.OneOf(lab.Seq(lab.S2C(pshAck).WithData()), lab.Seq(lab.S2C(ack).WithData())).Explain(
+	any := expect.OneOf(expect.Seq(expect.S2C(ack)), expect.Seq(expect.S2C(pshAck)), expect.Seq(expect.C2S(ack))).AnyNumber()
+	serverData := expect.OneOf(expect.Seq(expect.S2C(pshAck).WithData()), expect.Seq(expect.S2C(ack).WithData())).Explain(
 		"The server answers on the half-closed connection.", "服务端在半关闭的连接上响应")
-	clientFIN := lab.C2S(finAck).SeqNum(uint32(1+req)).Explain(
+	clientFIN := expect.C2S(finAck).SeqNum(1+req).Explain(
 		"The client shuts its write side down after the request: a FIN.", "客户端发送fin")
-	return append(handshake(),
-		lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
+	return append(expect.Handshake(),
+		expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
 			"The client sends the seed's HTTP request.", "客户端发送http请求"),
-		lab.OneOf(
-			lab.Seq(any, clientFIN, any, serverData, any),
-			lab.Seq(any, serverData, any, clientFIN, any),
+		expect.OneOf(
+			expect.Seq(any, clientFIN, any, serverData, any),
+			expect.Seq(any, serverData, any, clientFIN, any),
 		).Explain("The client half-closes with a FIN, and the server answers: in either order, as the server's speed decides.",
 			"客户端半关闭, 服务端响应: 顺序取决于服务端的速度"),
-		lab.OneOf(lab.Seq(lab.S2C(finAck)), lab.Seq(lab.S2C(capture.FIN|capture.PSH|capture.ACK))).Explain(
+		expect.OneOf(expect.Seq(expect.S2C(finAck)), expect.Seq(expect.S2C(capture.FIN|capture.PSH|capture.ACK))).Explain(
 			"The server closes gracefully: a FIN, not a RST.", "服务端正常关闭: 发送fin而不是rst"),
-		lab.C2S(ack).Length(0).Explain("The client acknowledges the server's FIN.", "客户端回ack"),
+		expect.C2S(ack).Length(0).Explain("The client acknowledges the server's FIN.", "客户端回ack"),
 	)
 }

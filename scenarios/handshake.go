@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // Handshake shows the three-way handshake with the options both SYNs carry,
@@ -13,11 +15,11 @@ func Handshake() *lab.Scenario {
 		Name:    "handshake",
 		Summary: "connect() and accept(): SYN, SYN/ACK, ACK, with MSS, window scale, SACK and timestamps on both SYNs",
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, nil)
+			c, err := env.Accept(ctx, nil)
 			if err != nil {
 				return err
 			}
-			return serveUntilEOF(ctx, c, 0, 0)
+			return peer.Serve(ctx, c, 0, 0)
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Dial(ctx)
@@ -26,8 +28,8 @@ func Handshake() *lab.Scenario {
 			}
 			return c.Close()
 		},
-		Steps: func(lab.Options) []lab.Step {
-			return append(handshake(), clientCloses()...)
+		Steps: func(lab.Options) []expect.Step {
+			return append(expect.Handshake(), expect.ClientCloses()...)
 		},
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // httpRequests is how many requests each real client sends on its one
@@ -56,7 +58,7 @@ func HTTPRealClient() *lab.Scenario {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := serveUntilEOF(ctx, c.(*net.TCPConn), 0, 0); err != nil {
+					if err := peer.Serve(ctx, c.(*net.TCPConn), 0, 0); err != nil {
 						select {
 						case errs <- err:
 						default:
@@ -82,43 +84,43 @@ func HTTPRealClient() *lab.Scenario {
 			if err != nil {
 				return fmt.Errorf("curl: %v: %s", err, out)
 			}
-			if string(out) != strings.Repeat(responseBody, httpRequests) {
+			if string(out) != strings.Repeat(peer.ResponseBody, httpRequests) {
 				return fmt.Errorf("curl printed %q", out)
 			}
 			env.Record("curl %s %s: printed %q, both requests on one connection", url, url, out)
 			return nil
 		},
-		Steps: func(opt lab.Options) []lab.Step {
+		Steps: func(opt lab.Options) []expect.Step {
 			if opt.ExternalClient() {
 				return anyHTTPClient()
 			}
-			var steps []lab.Step
+			var steps []expect.Step
 			for stream, who := range []string{"Go's net/http client", "curl"} {
 				if stream == 1 && curlPath() == "" {
 					break
 				}
-				for _, st := range handshake() {
+				for _, st := range expect.Handshake() {
 					steps = append(steps, st.On(stream))
 				}
-				exchange := lab.OneOf(lab.Seq(
-					lab.C2S(pshAck).On(stream).WithData().Explain(
+				exchange := expect.OneOf(expect.Seq(
+					expect.C2S(pshAck).On(stream).WithData().Explain(
 						"The client sends an HTTP request.", "客户端发送http请求"),
 					// The server answers at once, so its ACK usually
 					// rides on the response; the delayed ACK may win.
-					lab.S2C(ack).On(stream).Length(0).Optional().Explain(
+					expect.S2C(ack).On(stream).Length(0).Optional().Explain(
 						"The server's kernel acknowledges the request.", "服务端回ack"),
-					lab.S2C(pshAck).On(stream).Length(len(response)).Explain(
+					expect.S2C(pshAck).On(stream).Length(len(peer.Response)).Explain(
 						"The server sends the seed's response, which the client parses as HTTP/1.1 with Content-Length: 5: the connection stays open.",
 						"服务端发送种子的响应, 客户端把它当作HTTP/1.1解析, 连接保持打开"),
 					// The client sends its next request (or its FIN) at
 					// once; its delayed ACK of the response rides on it.
-					lab.C2S(ack).On(stream).Length(0).Optional().Explain(
+					expect.C2S(ack).On(stream).Length(0).Optional().Explain(
 						"The client acknowledges the response.", "客户端回ack"),
 				)).Times(httpRequests, httpRequests).Explain(
 					fmt.Sprintf("%s sends %d requests on the same connection (keep-alive) and reads each response.", who, httpRequests),
 					fmt.Sprintf("%s在同一个连接上发送%d个请求(keep-alive)并读取每个响应", who, httpRequests))
 				steps = append(steps, exchange)
-				for _, st := range clientCloses() {
+				for _, st := range expect.ClientCloses() {
 					steps = append(steps, st.On(stream))
 				}
 			}
@@ -153,7 +155,7 @@ func goClient(ctx context.Context, env *lab.Env) error {
 		if err != nil {
 			return err
 		}
-		if resp.StatusCode != 200 || string(body) != responseBody {
+		if resp.StatusCode != 200 || string(body) != peer.ResponseBody {
 			return fmt.Errorf("got %s %q", resp.Status, body)
 		}
 		if i > 0 && !reused {
@@ -167,16 +169,16 @@ func goClient(ctx context.Context, env *lab.Env) error {
 // anyHTTPClient is what http-real-client asks of any HTTP client, the
 // user's own included, on its first connection: requests answered on a
 // kept-alive connection, then a graceful close, a FIN and not a RST.
-func anyHTTPClient() []lab.Step {
-	return append(append(handshake(),
-		lab.OneOf(lab.Seq(
-			lab.C2S(pshAck).WithData().Explain("The client sends an HTTP request.", "客户端发送http请求"),
+func anyHTTPClient() []expect.Step {
+	return append(append(expect.Handshake(),
+		expect.OneOf(expect.Seq(
+			expect.C2S(pshAck).WithData().Explain("The client sends an HTTP request.", "客户端发送http请求"),
 			// How the client's requests and ACKs interleave with the
 			// server's ACKs is the client's business.
-			lab.OneOf(lab.Seq(lab.C2S(pshAck).WithData()), lab.Seq(lab.C2S(ack)), lab.Seq(lab.S2C(ack).Length(0))).Times(0, -1),
-			lab.S2C(pshAck).Length(len(response)).Explain("The server sends the seed's response.", "服务端发送种子的响应"),
-			lab.C2S(ack).Length(0).Optional(),
-		)).Times(1, -1).Explain("The client's requests, each answered with the seed's response on the same connection.",
+			expect.OneOf(expect.Seq(expect.C2S(pshAck).WithData()), expect.Seq(expect.C2S(ack)), expect.Seq(expect.S2C(ack).Length(0))).AnyNumber(),
+			expect.S2C(pshAck).Length(len(peer.Response)).Explain("The server sends the seed's response.", "服务端发送种子的响应"),
+			expect.C2S(ack).Length(0).Optional(),
+		)).AtLeast(1).Explain("The client's requests, each answered with the seed's response on the same connection.",
 			"客户端的请求, 每个都在同一个连接上得到种子的响应"),
-	), clientCloses()...)
+	), expect.ClientCloses()...)
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // keepAliveWait is how long the server waits before it answers: one and a
@@ -25,7 +27,7 @@ func KeepAlive() *lab.Scenario {
 		Summary: "SO_KEEPALIVE on the server, which answers only after the idle time: keep-alive probe and its ACK, then the response",
 		Wait:    keepAliveWait,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, nil)
+			c, err := env.Accept(ctx, nil)
 			if err != nil {
 				return err
 			}
@@ -36,58 +38,57 @@ func KeepAlive() *lab.Scenario {
 				return fmt.Errorf("SO_KEEPALIVE: %w", err)
 			}
 			defer c.Close()
-			defer closeOnDone(ctx, c)()
 			r := bufio.NewReader(c)
-			if _, err := readRequest(r); err != nil {
+			if _, err := peer.ReadRequest(r); err != nil {
 				return err
 			}
 			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf("the server's keep-alive timer (idle %v) fires before it answers", idle)); err != nil {
 				return err
 			}
-			if _, err := c.Write([]byte(response)); err != nil {
+			if _, err := c.Write([]byte(peer.Response)); err != nil {
 				return err
 			}
-			return serveUntilEOF(ctx, c, 0, 0)
+			return peer.Serve(ctx, c, 0, 0)
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, done, err := dial(ctx, env)
+			c, err := env.Connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
-			if _, err := c.Write(getRequest()); err != nil {
+			defer c.Close()
+			if _, err := c.Write(peer.GetRequest()); err != nil {
 				return err
 			}
-			if err := readResponse(bufio.NewReader(c)); err != nil {
+			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
 				return err
 			}
 			return c.Close()
 		},
-		Steps: func(opt lab.Options) []lab.Step {
-			req := len(getRequest())
-			steps := append(handshake(),
-				lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
+		Steps: func(opt lab.Options) []expect.Step {
+			req := len(peer.GetRequest())
+			steps := append(expect.Handshake(),
+				expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
 					"The client sends the seed's HTTP request.", "然后客户端发送http协议格式的数据"),
-				lab.S2C(ack).AckNum(uint32(1+req)).Length(0).Explain(
+				expect.S2C(ack).AckNum(1+req).Length(0).Explain(
 					"The server's kernel acknowledges the request; the application is still thinking.", "服务端接收到数据回一个ack"),
 				// The server waits 1.5 idle times, so one probe is certain;
 				// a busy machine may delay the answer past a second probe.
-				lab.OneOf(lab.Seq(
-					lab.S2C(ack).SeqNum(0).Length(0).With(capture.KeepAlive).Explain(
+				expect.OneOf(expect.Seq(
+					expect.S2C(ack).SeqNum(0).Length(0).With(capture.KeepAlive).Explain(
 						fmt.Sprintf("Nothing has crossed the connection for the keep-alive idle time (%v), so the server's kernel sends a keep-alive probe: an empty segment with seq one below the next byte (relative 0), which forces the peer to answer.", opt.Idle()),
 						fmt.Sprintf("由于距离tcp流通道的上一个数据包的时间已经满%v了, 于是服务端给客户端发送keep-alive的tcp包", opt.Idle())),
-					lab.C2S(ack).Length(0).With(capture.KeepAliveACK).Explain(
+					expect.C2S(ack).Length(0).With(capture.KeepAliveACK).Explain(
 						"The client's kernel answers at once with an ACK of what it expects: the keep-alive ACK. The connection is alive.",
 						"客户端接收后马上回一个ack"),
 				)).Times(1, 3).Explain("Keep-alive probe and its ACK, after the idle time.", "keep-alive包和它的ack"),
-				lab.S2C(pshAck).SeqNum(1).Length(len(response)).Explain(
+				expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
 					"The server answers with the seed's HTTP response.", "服务端继续发送http格式的响应"),
 				// The client closes as soon as it has read the response; its
 				// delayed ACK of the response is then merged into its FIN.
-				lab.C2S(ack).AckNum(uint32(1+len(response))).Length(0).Optional().Explain(
+				expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(
 					"The client acknowledges the response.", "客户端回ack"),
 			)
-			return append(steps, clientCloses()...)
+			return append(steps, expect.ClientCloses()...)
 		},
 	}
 }

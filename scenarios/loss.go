@@ -12,7 +12,9 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/impair"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // The loss scenario's transfer: the client POSTs the seed's request in
@@ -33,7 +35,7 @@ const (
 
 // lossPieces splits the seed's POST request into the writes of the client.
 func lossPieces() [][]byte {
-	req := request("POST", lossBody, 'a')
+	req := peer.Request("POST", lossBody, 'a')
 	var pieces [][]byte
 	for len(req) > 0 {
 		n := min(lossPiece, len(req))
@@ -82,11 +84,11 @@ func Loss() *lab.Scenario {
 			return func() { in.Remove() }, nil
 		},
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, pinWindow)
+			c, err := env.Accept(ctx, pinWindow)
 			if err != nil {
 				return err
 			}
-			return serveUntilEOF(ctx, c, 0, 0)
+			return peer.Serve(ctx, c, 0, 0)
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
 			d := net.Dialer{KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: lossClientPort}}
@@ -96,7 +98,6 @@ func Loss() *lab.Scenario {
 			}
 			c := nc.(*net.TCPConn)
 			defer c.Close()
-			defer closeOnDone(ctx, c)()
 			// Go sets TCP_NODELAY: each write leaves at once, as a segment
 			// of its own.
 			for _, p := range lossPieces() {
@@ -105,7 +106,7 @@ func Loss() *lab.Scenario {
 				}
 			}
 			start := time.Now()
-			if err := readResponse(bufio.NewReader(c)); err != nil {
+			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
 				return err
 			}
 			env.Record("the response came %v after the request was written", time.Since(start).Round(time.Millisecond))
@@ -124,26 +125,25 @@ func Loss() *lab.Scenario {
 
 // lossSteps are the segments of Loss, with the tolerances that the
 // kernel's timing calls for, each explained where it is.
-func lossSteps(lab.Options) []lab.Step {
+func lossSteps(lab.Options) []expect.Step {
 	pieces := lossPieces()
-	size := uint32(lossPiece)
-	lost := 1 + (lossPieceN-1)*size // relative seq of the lost piece
+	lost := 1 + (lossPieceN-1)*lossPiece // relative seq of the lost piece
 	total := 0
 	for _, p := range pieces {
 		total += len(p)
 	}
 
-	clientData := lab.C2S(pshAck).Without(retransmitted()...).Explain(
+	clientData := expect.C2S(pshAck).Without(retransmitted()...).Explain(
 		"The client's kernel sends one piece of the request, as the application wrote it.",
 		"客户端发送请求的一段数据")
-	serverACK := lab.S2C(ack).Length(0).Without(capture.DupACK).Checking(noSACK).Explain(
+	serverACK := expect.S2C(ack).Length(0).Without(capture.DupACK).Checking(noSACK).Explain(
 		"The server's kernel acknowledges what it has received in order.",
 		"服务端确认按序收到的数据")
 	// On a busy machine the server's kernel may process a piece after
 	// the next one is already on the wire, or acknowledge two at once: so
 	// pieces and ACKs interleave freely.
-	flow := func(min, max int) lab.Step {
-		return lab.OneOf(lab.Seq(clientData), lab.Seq(serverACK)).Times(min, max)
+	flow := func(min, max int) expect.Step {
+		return expect.OneOf(expect.Seq(clientData), expect.Seq(serverACK)).Times(min, max)
 	}
 	pastHole := clientData.Explain(
 		"A piece past the hole reaches the server: out of order, since the bytes before it are missing. (Wireshark labels a segment lost only when the capture missed it; here the capture saw the lost piece, so there is no \"previous segment not captured\".)",
@@ -154,19 +154,19 @@ func lossSteps(lab.Options) []lab.Step {
 	// A duplicate ACK: the same ack number again, the hole's start, with
 	// a SACK block for the bytes after the hole. The window is the same
 	// too, as Wireshark requires of a duplicate: see pinWindow.
-	dupACK := lab.S2C(ack).Length(0).AckNum(lost).With(capture.DupACK).Checking(sackAfterHole(size)).Explain(
+	dupACK := expect.S2C(ack).Length(0).AckNum(lost).With(capture.DupACK).Checking(sackAfterHole(lossPiece)).Explain(
 		"The server's kernel got bytes beyond a hole: it acknowledges at once, with the same ack number as before (a duplicate ACK, still asking for the lost piece), and a SACK block that names the bytes it holds past the hole.",
 		"服务端收到了空洞之后的数据, 立即回一个重复的ack(ack号不变, 仍然要丢失的那段), 并用SACK块告诉客户端它已经收到了哪些数据")
-	again := lab.C2S(pshAck).SeqNum(lost).Length(lossPiece)
+	again := expect.C2S(pshAck).SeqNum(lost).Length(lossPiece)
 
-	steps := append(handshake(),
-		lab.Note(fmt.Sprintf("The client writes the seed's POST request (%d bytes) in pieces of %d bytes, one write() each. On lo, whose MTU is 65536, each write leaves as one segment.", total, lossPiece),
+	steps := append(expect.Handshake(),
+		expect.Note(fmt.Sprintf("The client writes the seed's POST request (%d bytes) in pieces of %d bytes, one write() each. On lo, whose MTU is 65536, each write leaves as one segment.", total, lossPiece),
 			fmt.Sprintf("客户端把POST请求(%d字节)分成每段%d字节, 每段调用一次write(), 每段就是一个tcp包", total, lossPiece)),
 		flow(lossPieceN-1, -1).Explain("The first pieces arrive in order and are acknowledged.", "前几段数据按序到达并被确认"),
-		lab.C2S(pshAck).SeqNum(lost).Length(lossPiece).Without(retransmitted()...).Explain(
+		expect.C2S(pshAck).SeqNum(lost).Length(lossPiece).Without(retransmitted()...).Explain(
 			fmt.Sprintf("Piece %d leaves the client and the capture on lo records it, but an nftables rule on the server's input hook drops it: the server's kernel never gets these bytes.", lossPieceN),
 			fmt.Sprintf("第%d段数据被抓包记录下来了, 但是服务端入口的nftables规则把它丢掉了, 服务端没有收到", lossPieceN)),
-		lab.OneOf(lab.Seq(pastHole), lab.Seq(lateACK)).Times(1, -1).Explain(
+		expect.OneOf(expect.Seq(pastHole), expect.Seq(lateACK)).AtLeast(1).Explain(
 			"The next piece reaches the server, past the hole.", "下一段到达服务端, 在空洞之后"),
 		dupACK,
 		// Linux uses RACK: a piece sent before a piece that the SACK
@@ -174,7 +174,7 @@ func lossSteps(lab.Options) []lab.Step {
 		// lost. So the client usually retransmits on the first duplicate
 		// ACK; when RACK waits out its reordering window, or the machine
 		// is busy, more pieces and duplicate ACKs come first.
-		lab.OneOf(lab.Seq(pastHole), lab.Seq(dupACK)).Times(0, -1).Explain(
+		expect.OneOf(expect.Seq(pastHole), expect.Seq(dupACK)).AnyNumber().Explain(
 			"More pieces past the hole, and more duplicate ACKs, each with a SACK block that grows.", "更多空洞之后的数据和重复ack"),
 		// How Wireshark names the retransmission depends on timing alone:
 		// within the connection's first round trip of the highest segment
@@ -182,11 +182,11 @@ func lossSteps(lab.Options) []lab.Step {
 		// more duplicate ACKs within 20 ms, "fast retransmission"; else a
 		// plain "retransmission". On lo the first is the rule and the
 		// others happen when the machine is busy.
-		lab.OneOf(
-			lab.Seq(again.With(capture.OutOfOrder).Explain(
+		expect.OneOf(
+			expect.Seq(again.With(capture.OutOfOrder).Explain(
 				"The client's kernel retransmits the lost piece at once, within microseconds of the duplicate ACK: Wireshark cannot tell a retransmission this quick from a reordered segment and labels it out-of-order.",
 				"客户端马上重传丢失的那段, 因为太快了, Wireshark把它标成乱序(out-of-order)")),
-			lab.Seq(again.With(capture.Retransmission).Explain(
+			expect.Seq(again.With(capture.Retransmission).Explain(
 				"The client's kernel retransmits the lost piece: a retransmission (a fast retransmission in Wireshark's words when two or more duplicate ACKs came just before it).",
 				"客户端重传丢失的那段数据 (如果前面有两个以上的重复ack, Wireshark叫它快速重传)")),
 		).Explain(
@@ -194,36 +194,36 @@ func lossSteps(lab.Options) []lab.Step {
 			"SACK告诉客户端到底缺了哪些数据, Linux的RACK算法发现后发的数据已经到了, 判定这一段丢失, 不等定时器就重传"),
 		// Pieces sent just before the retransmission may be answered
 		// after it is on the wire, when the server's side runs behind.
-		lab.OneOf(lab.Seq(pastHole), lab.Seq(dupACK)).Times(0, -1).Explain(
+		expect.OneOf(expect.Seq(pastHole), expect.Seq(dupACK)).AnyNumber().Explain(
 			"Pieces and duplicate ACKs that crossed the retransmission.", "与重传交错的数据和重复ack"),
-		lab.S2C(ack).Length(0).Without(capture.DupACK).Checking(noSACK).Explain(
+		expect.S2C(ack).Length(0).Without(capture.DupACK).Checking(noSACK).Explain(
 			"The hole is filled: the server's kernel acknowledges everything it holds at once, the SACKed pieces included, and its ACK carries no SACK block any more.",
 			"空洞被填上了, 服务端一次确认所有收到的数据, 包括SACK过的, 不再带SACK块"),
 		flow(0, -1).Explain("The rest of the request flows normally.", "请求的其余部分正常传输"),
-		lab.S2C(pshAck).SeqNum(1).Length(len(response)).Without(retransmitted()...).Explain(
+		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Without(retransmitted()...).Explain(
 			"The server has the whole request and answers. The capture records the response, and the rule on the client's input hook drops it: the client's kernel never gets it.",
 			"服务端收到完整请求后回复响应, 抓包记录下来了, 但是客户端入口的规则把它丢掉了"),
-		lab.Note("Now nothing moves: the response was the last segment in flight, and no later segment can make the client send a duplicate ACK. Only the server's retransmission timer can tell: Linux fires a tail loss probe or its RTO, about 200 ms here.",
+		expect.Note("Now nothing moves: the response was the last segment in flight, and no later segment can make the client send a duplicate ACK. Only the server's retransmission timer can tell: Linux fires a tail loss probe or its RTO, about 200 ms here.",
 			"现在链路上什么都没有了: 响应是最后一个包, 后面没有数据能让客户端发重复ack, 只能等服务端的重传定时器 (这里大约200毫秒)"),
-		lab.S2C(pshAck).SeqNum(1).Length(len(response)).With(capture.Retransmission).Explain(
+		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).With(capture.Retransmission).Explain(
 			"The server's timer fires and its kernel sends the response again: a retransmission, long after the original.",
 			"服务端定时器到期, 重传响应"),
 		// The client closes as soon as it has read the response; its
 		// delayed ACK is then usually merged into its FIN.
-		lab.C2S(ack).Length(0).AckNum(uint32(1+len(response))).Optional().Explain(
+		expect.C2S(ack).Length(0).AckNum(1+len(peer.Response)).Optional().Explain(
 			"The client acknowledges the response.", "客户端确认响应"),
 	)
-	return append(steps, clientCloses()...)
+	return append(steps, expect.ClientCloses()...)
 }
 
 // sackAfterHole checks that a duplicate ACK carries a SACK block that
 // starts one piece past its ack number: the bytes just after the lost
 // piece.
-func sackAfterHole(piece uint32) func(*capture.Segment) error {
+func sackAfterHole(piece int) func(*capture.Segment) error {
 	return func(s *capture.Segment) error {
 		o := &s.Options
 		for _, b := range o.SACK[:o.NSACK] {
-			if b.Left-s.Ack == piece {
+			if int(b.Left-s.Ack) == piece {
 				return nil
 			}
 		}

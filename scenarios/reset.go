@@ -12,6 +12,8 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // closedPort is a port nothing listens on in the scenario's namespace.
@@ -34,16 +36,15 @@ func Reset() *lab.Scenario {
 		// which only a private namespace guarantees.
 		NeedsNamespace: true,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, nil)
+			c, err := env.Accept(ctx, nil)
 			if err != nil {
 				return err
 			}
-			defer closeOnDone(ctx, c)()
-			if _, err := readRequest(bufio.NewReader(c)); err != nil {
+			if _, err := peer.ReadRequest(bufio.NewReader(c)); err != nil {
 				c.Close()
 				return err
 			}
-			if _, err := c.Write([]byte(response)); err != nil {
+			if _, err := c.Write([]byte(peer.Response)); err != nil {
 				c.Close()
 				return err
 			}
@@ -68,16 +69,16 @@ func Reset() *lab.Scenario {
 			}
 			env.Record("client: connect(%s) returns ECONNREFUSED (%v)", closed, syscall.ECONNREFUSED)
 
-			c, done, err := dial(ctx, env)
+			c, err := env.Connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
-			if _, err := c.Write(getRequest()); err != nil {
+			defer c.Close()
+			if _, err := c.Write(peer.GetRequest()); err != nil {
 				return err
 			}
 			r := bufio.NewReader(c)
-			if err := readResponse(r); err != nil {
+			if err := peer.ReadResponse(r); err != nil {
 				return err
 			}
 			_, err = io.Copy(io.Discard, r)
@@ -87,33 +88,33 @@ func Reset() *lab.Scenario {
 			env.Record("client: recv() after the server's abortive close returns ECONNRESET (%v)", syscall.ECONNRESET)
 			return nil
 		},
-		Steps: func(lab.Options) []lab.Step {
-			req := len(getRequest())
-			steps := []lab.Step{
-				lab.C2S(capture.SYN).On(0).SeqNum(0).Explain(
+		Steps: func(lab.Options) []expect.Step {
+			req := len(peer.GetRequest())
+			steps := []expect.Step{
+				expect.C2S(capture.SYN).On(0).SeqNum(0).Explain(
 					"The client calls connect() to a port where nothing listens: its kernel sends a SYN.",
 					"客户端对一个没有监听的端口调用connect, 发送syn包"),
-				lab.S2C(capture.RST|capture.ACK).On(0).AckNum(1).Explain(
+				expect.S2C(capture.RST|capture.ACK).On(0).AckNum(1).Explain(
 					"No socket listens on that port, so the server's kernel answers the SYN with RST,ACK (ack = the SYN's seq + 1). connect() fails with ECONNREFUSED, \"connection refused\".",
 					"该端口没有监听, 服务端内核用RST,ACK回应syn包, connect返回ECONNREFUSED (connection refused)"),
 			}
-			for _, st := range handshake() {
+			for _, st := range expect.Handshake() {
 				steps = append(steps, st.On(1))
 			}
 			return append(steps,
-				lab.C2S(pshAck).On(1).SeqNum(1).Length(req).Explain(
+				expect.C2S(pshAck).On(1).SeqNum(1).Length(req).Explain(
 					"On a second connection, to the listening port, the client sends the seed's request.",
 					"在第二个连接上, 客户端发送http请求"),
 				// The server's kernel acknowledges the request after its
 				// delayed-ACK timer unless the response, sent at once,
 				// carries the ACK first.
-				lab.S2C(ack).On(1).Length(0).Optional().Explain("The server's kernel acknowledges the request.", "服务端回ack"),
-				lab.S2C(pshAck).On(1).SeqNum(1).Length(len(response)).Explain(
+				expect.S2C(ack).On(1).Length(0).Optional().Explain("The server's kernel acknowledges the request.", "服务端回ack"),
+				expect.S2C(pshAck).On(1).SeqNum(1).Length(len(peer.Response)).Explain(
 					"The server sends its response.", "服务端发送http响应"),
 				// The client's delayed ACK of the response may or may not
 				// leave before the reset arrives.
-				lab.C2S(ack).On(1).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
-				lab.S2C(capture.RST|capture.ACK).On(1).SeqNum(uint32(1+len(response))).Explain(
+				expect.C2S(ack).On(1).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
+				expect.S2C(capture.RST|capture.ACK).On(1).SeqNum(1+len(peer.Response)).Explain(
 					"The server closes with SO_LINGER {on, 0}: an abortive close. Its kernel discards the connection and sends RST instead of FIN; there is no TIME_WAIT. The client's next recv() fails with ECONNRESET, \"connection reset by peer\".",
 					"服务端设置SO_LINGER为0后调用close: 异常关闭, 内核发送RST而不是FIN, 没有TIME_WAIT. 客户端下一次recv返回ECONNRESET (connection reset by peer)"),
 			)

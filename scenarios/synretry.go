@@ -9,7 +9,9 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/impair"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // Linux's initial retransmission timeout (TCP_TIMEOUT_INIT): how long a
@@ -44,11 +46,11 @@ func SynRetry() *lab.Scenario {
 			return func() { in.Remove() }, nil
 		},
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, nil)
+			c, err := env.Accept(ctx, nil)
 			if err != nil {
 				return err
 			}
-			return serveUntilEOF(ctx, c, 0, 0)
+			return peer.Serve(ctx, c, 0, 0)
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
 			env.Progress("connecting: the first SYN will be dropped, the retransmission comes after %v", synRTO)
@@ -59,11 +61,10 @@ func SynRetry() *lab.Scenario {
 			}
 			env.Record("connect() returned after %v", time.Since(start).Round(time.Millisecond))
 			defer c.Close()
-			defer closeOnDone(ctx, c)()
-			if _, err := c.Write(getRequest()); err != nil {
+			if _, err := c.Write(peer.GetRequest()); err != nil {
 				return err
 			}
-			if err := readResponse(bufio.NewReader(c)); err != nil {
+			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
 				return err
 			}
 			return c.Close()
@@ -74,44 +75,44 @@ func SynRetry() *lab.Scenario {
 
 // synRetrySteps are the segments of SynRetry: two SYNs a timeout apart,
 // then an ordinary conversation.
-func synRetrySteps(lab.Options) []lab.Step {
-	req := len(getRequest())
+func synRetrySteps(lab.Options) []expect.Step {
+	req := len(peer.GetRequest())
 	// The time of the first SYN, for the check of the second. The first
 	// step only ever matches the connection's first segment, so the value
 	// is that segment's time whenever the second step is checked.
 	var firstSYN time.Time
-	steps := []lab.Step{
-		lab.C2S(capture.SYN).SeqNum(0).Without(capture.Retransmission).Checking(func(s *capture.Segment) error {
+	steps := []expect.Step{
+		expect.C2S(capture.SYN).SeqNum(0).Without(capture.Retransmission).Checking(func(s *capture.Segment) error {
 			firstSYN = s.Time
-			return synOptions(s)
+			return expect.LinuxSYNOptions(s)
 		}).Explain(
 			"The client calls connect(): its kernel sends a SYN with its initial sequence number. The capture on lo records it, but an nftables rule on the server's input hook drops it: the server never sees it, and the client hears nothing back.",
 			"客户端调用connect, 发送syn包; 抓包记录下来了, 但是服务端入口的nftables规则把它丢掉了, 服务端没有收到"),
-		lab.C2S(capture.SYN).SeqNum(0).With(capture.Retransmission).Checking(func(s *capture.Segment) error {
+		expect.C2S(capture.SYN).SeqNum(0).With(capture.Retransmission).Checking(func(s *capture.Segment) error {
 			gap := s.Time.Sub(firstSYN)
 			if gap < synRetryMin || gap > synRetryMax {
 				return fmt.Errorf("SYN retransmitted %v after the first, want %v to %v", gap.Round(time.Millisecond), synRetryMin, synRetryMax)
 			}
-			return synOptions(s)
+			return expect.LinuxSYNOptions(s)
 		}).Explain(
 			fmt.Sprintf("The client's initial retransmission timeout (%v on Linux: no round trip has been measured yet) expires: its kernel sends the same SYN again, same sequence number, and Wireshark labels it a retransmission. connect() is still blocked.", synRTO),
 			"客户端的初始重传超时(1秒)到期, 再发一次同样的syn包(序列号相同), Wireshark标记为重传; connect还在阻塞"),
 	}
 	// The rest of the handshake is the usual one.
-	steps = append(steps, handshake()[1:]...)
+	steps = append(steps, expect.Handshake()[1:]...)
 	steps = append(steps,
-		lab.C2S(pshAck).SeqNum(1).Length(req).Explain(
+		expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
 			"connect() has returned, a second late: the client sends the seed's HTTP request.", "connect返回后, 客户端发送http请求"),
 		// The server answers within microseconds, so its kernel's ACK
 		// rides on the response; a busy machine may send it alone first.
-		lab.S2C(ack).AckNum(uint32(1+req)).Length(0).Optional().Explain(
+		expect.S2C(ack).AckNum(1+req).Length(0).Optional().Explain(
 			"The server's kernel acknowledges the request.", "服务端接收到数据回一个ack"),
-		lab.S2C(pshAck).SeqNum(1).Length(len(response)).Explain(
+		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
 			"The server answers with the seed's HTTP response.", "服务端发送http格式的响应"),
 		// The client closes as soon as it has read the response; its
 		// delayed ACK of the response is then merged into its FIN.
-		lab.C2S(ack).AckNum(uint32(1+len(response))).Length(0).Optional().Explain(
+		expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(
 			"The client acknowledges the response.", "客户端回ack"),
 	)
-	return append(steps, clientCloses()...)
+	return append(steps, expect.ClientCloses()...)
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 // The walkthrough's server has a receive buffer far smaller than the
@@ -31,7 +33,7 @@ func Walkthrough() *lab.Scenario {
 		Summary: "the seed's session end to end: handshake, window update, HTTP request, keep-alive probe, response, FIN teardown (15 steps)",
 		Wait:    func(opt lab.Options) time.Duration { return walkFillWait + keepAliveWait(opt) + walkLinger },
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := accept(ctx, env, func(fd int) error {
+			c, err := env.Accept(ctx, func(fd int) error {
 				// Set before listen(), so the accepted socket inherits it
 				// and the window it announces is small from the SYN/ACK on.
 				return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, walkRcvBuf)
@@ -40,7 +42,6 @@ func Walkthrough() *lab.Scenario {
 				return err
 			}
 			defer c.Close()
-			defer closeOnDone(ctx, c)()
 			idle := env.Options.Idle()
 			if err := c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: idle, Count: 9}); err != nil {
 				return fmt.Errorf("SO_KEEPALIVE: %w", err)
@@ -49,13 +50,13 @@ func Walkthrough() *lab.Scenario {
 				return err
 			}
 			r := bufio.NewReader(c)
-			if _, err := readRequest(r); err != nil {
+			if _, err := peer.ReadRequest(r); err != nil {
 				return err
 			}
 			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf("the server waits on input() past its keep-alive idle time (%v)", idle)); err != nil {
 				return err
 			}
-			if _, err := c.Write([]byte(response)); err != nil {
+			if _, err := c.Write([]byte(peer.Response)); err != nil {
 				return err
 			}
 			// recv returns nothing once the client has closed: the seed's
@@ -74,15 +75,15 @@ func Walkthrough() *lab.Scenario {
 			return nil
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
-			c, done, err := dial(ctx, env)
+			c, err := env.Connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
-			if _, err := c.Write(request("POST", walkBody, 'a')); err != nil {
+			defer c.Close()
+			if _, err := c.Write(peer.Request("POST", walkBody, 'a')); err != nil {
 				return err
 			}
-			if err := readResponse(bufio.NewReader(c)); err != nil {
+			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
 				return err
 			}
 			return c.Close()
@@ -91,24 +92,24 @@ func Walkthrough() *lab.Scenario {
 	}
 }
 
-func walkthroughSteps(opt lab.Options) []lab.Step {
-	req := len(request("POST", walkBody, 'a'))
+func walkthroughSteps(opt lab.Options) []expect.Step {
+	req := len(peer.Request("POST", walkBody, 'a'))
 	// While the POST fills the buffer and drains, the client's data and the
 	// server's ACKs interleave as the kernel schedules them; only their
 	// kinds are fixed.
-	data := lab.C2S(ack).Without(capture.Retransmission)
-	dataPush := lab.C2S(pshAck).Without(capture.Retransmission)
-	serverAck := lab.S2C(ack).Length(0)
-	flow := lab.OneOf(lab.Seq(data), lab.Seq(dataPush), lab.Seq(serverAck))
-	steps := handshake()
+	data := expect.C2S(ack).Without(capture.Retransmission)
+	dataPush := expect.C2S(pshAck).Without(capture.Retransmission)
+	serverAck := expect.S2C(ack).Length(0)
+	flow := expect.OneOf(expect.Seq(data), expect.Seq(dataPush), expect.Seq(serverAck))
+	steps := expect.Handshake()
 	steps = append(steps,
-		lab.OneOf(lab.Seq(
-			flow.Times(0, -1),
-			lab.S2C(ack).Length(0).With(capture.ZeroWindow).Explain(
+		expect.OneOf(expect.Seq(
+			flow.AnyNumber(),
+			expect.S2C(ack).Length(0).With(capture.ZeroWindow).Explain(
 				"The client's POST has filled the server's small receive buffer: the server's kernel announces a zero window and the client must stop.",
 				"客户端的POST填满了服务端很小的接收缓冲区, 服务端通告零窗口, 客户端必须停止发送"),
-			serverAck.With(capture.ZeroWindow).Times(0, -1),
-			lab.S2C(ack).Length(0).With(capture.WindowUpdate).Explain(
+			serverAck.With(capture.ZeroWindow).AnyNumber(),
+			expect.S2C(ack).Length(0).With(capture.WindowUpdate).Explain(
 				"The server's application reads: its receive buffer empties and the kernel sends a TCP window update, the same sequence and acknowledgement numbers with a larger window.",
 				"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个tcp window update的包"),
 		)).Explain(
@@ -116,35 +117,35 @@ func walkthroughSteps(opt lab.Options) []lab.Step {
 				"In the seed's capture (macOS) the update came right after the handshake; Linux announces a larger window only when the application has read from its buffer, "+
 				"so here the client's POST fills a deliberately small buffer (SO_RCVBUF 4 KiB) before the server reads.",
 			"服务端的tcp接收缓冲区满了, 所以给客户端发送一个tcp window update的包. 种子的抓包(macOS)在握手后马上出现window update; Linux只有在应用读取了接收缓冲区后才会通告更大的窗口, 所以这里客户端的POST先填满一个故意设小的接收缓冲区"),
-		lab.OneOf(lab.Seq(flow.Times(0, -1))).Explain(
+		expect.OneOf(expect.Seq(flow.AnyNumber())).Explain(
 			"The client sends the rest of its HTTP request (the seed's POST /blog/ with its headers and a body of 16384 'a') into the reopened window.",
 			"然后客户端发送http协议格式的数据"),
-		lab.S2C(ack).AckNum(uint32(1+req)).Length(0).Explain(
+		expect.S2C(ack).AckNum(1+req).Length(0).Explain(
 			"The server's kernel acknowledges the whole request; the application is still thinking, as the seed's server waits on input().",
 			"服务端接收到数据回一个ack的包"),
-		lab.S2C(ack).Length(0).With(capture.KeepAlive).Explain(
+		expect.S2C(ack).Length(0).With(capture.KeepAlive).Explain(
 			fmt.Sprintf("Nothing has crossed the connection for the keep-alive idle time (%v), so the server's kernel sends a keep-alive probe: an empty segment whose seq is one below the next byte, which the client must answer.", opt.Idle()),
 			fmt.Sprintf("由于距离tcp流通道的上一个数据包的时间已经满%v了, 于是服务端给客户端发送keep-alive的tcp包", opt.Idle())),
-		lab.C2S(ack).Length(0).With(capture.KeepAliveACK).Explain(
+		expect.C2S(ack).Length(0).With(capture.KeepAliveACK).Explain(
 			"The client's kernel answers the probe at once with an ACK: the keep-alive ACK.",
 			"客户端接收后马上回一个ack"),
-		lab.S2C(pshAck).SeqNum(1).Length(len(response)).Explain(
+		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
 			"The server sends its HTTP response: HTTP/1.1 200 OK, text/plain, X-Frame-Options: SAMEORIGIN, Content-Length: 5, \"great\".",
 			"服务端继续发送http格式的响应"),
 		// The client closes right after reading the response; its delayed
 		// ACK of the response then rides on its FIN.
-		lab.C2S(ack).AckNum(uint32(1+len(response))).Length(0).Optional().Explain(
+		expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(
 			"The client acknowledges the response.", "客户端回ack"),
-		lab.C2S(finAck).Length(0).Explain(
+		expect.C2S(finAck).Length(0).Explain(
 			"The client calls close(): its kernel sends a FIN, which also acknowledges everything the server sent.",
 			"最后, 客户端调用close后, 会给服务端发送fin包, 同时也会发送ack"),
-		lab.S2C(ack).AckNum(uint32(2+req)).Length(0).Explain(
+		expect.S2C(ack).AckNum(2+req).Length(0).Explain(
 			"The server's kernel acknowledges the FIN on its own (after its delayed-ACK timer): the server's application has not closed yet (its recv has just returned nothing). Server CLOSE_WAIT, client FIN_WAIT_2.",
 			"服务端马上单独回一个ack, 发送fin包的前提是服务端也调用了close, 而close还需要关闭接收通道释放资源等, 耗时较长, 所以就先单独回一个ack"),
-		lab.S2C(finAck).Length(0).Explain(
+		expect.S2C(finAck).Length(0).Explain(
 			"The server shuts its write side down (shutdown(SHUT_WR)): its FIN, which carries an ACK too in case the previous one was lost. Server LAST_ACK.",
 			"服务端再发fin包, 而且为了防止客户端没收到前面的ack, 这个包里也包含一个ack"),
-		lab.C2S(ack).Length(0).Explain(
+		expect.C2S(ack).Length(0).Explain(
 			"The client acknowledges the server's FIN: client TIME_WAIT, server CLOSED. The connection is completely closed.",
 			"最后客户端回一个ack, tcp连接通道完全断开"),
 	)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
 )
 
 // TestWalkthroughSteps runs the seed's session and checks its 15 steps: all
@@ -19,7 +20,7 @@ import (
 func TestWalkthroughSteps(t *testing.T) {
 	testenv.NetNS(t)
 	out := t.TempDir()
-	opt := lab.Options{Lang: "zh"}
+	opt := lab.Options{Lang: expect.Chinese}
 	results, err := lab.Run(context.Background(), []*lab.Scenario{Walkthrough()}, lab.Config{Out: out, Options: opt})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestWalkthroughSteps(t *testing.T) {
 	}
 
 	sc := Walkthrough()
-	v, err := lab.CheckFile(filepath.Join(dir, "capture.pcapng"), sc, opt, lab.MatchOptions{})
+	v, err := lab.CheckFile(filepath.Join(dir, "capture.pcapng"), sc, opt, expect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // annotate implements "tcplab annotate": one line (or JSON object) per TCP
@@ -22,10 +23,10 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per TCP segment")
 	out := fs.String("o", "", "write a pcapng copy with a comment on every TCP packet to `FILE`")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: annotate: %w", errUsage, err)
+		return fmt.Errorf("%w: annotate: %w", lab.ErrUsage, err)
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: annotate takes one capture file: tcplab annotate [-json] [-o OUT.pcapng] FILE", errUsage)
+		return fmt.Errorf("%w: annotate takes one capture file: tcplab annotate [-json] [-o OUT.pcapng] FILE", lab.ErrUsage)
 	}
 	in := fs.Arg(0)
 	src, err := capture.Open(in)
@@ -37,7 +38,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	var w *capture.Writer
 	if *out != "" {
 		if same(in, *out) {
-			return fmt.Errorf("%w: -o %s would overwrite the input; choose another file", errUsage, *out)
+			return fmt.Errorf("%w: -o %s would overwrite the input; choose another file", lab.ErrUsage, *out)
 		}
 		f, err := os.Create(*out)
 		if err != nil {

@@ -1,5 +1,9 @@
 // Command tcplab annotates TCP captures and runs TCP scenarios on a private
 // loopback. Run "tcplab help" for its commands.
+//
+// Its list, run and check commands are lab.Command over scenarios.All;
+// a program of your own gets the same commands over your scenarios with
+// lab.Main.
 package main
 
 import (
@@ -12,9 +16,6 @@ import (
 	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/scenarios"
 )
-
-// errUsage marks a command-line mistake: the exit status is 2.
-var errUsage = errors.New("usage")
 
 const usage = `tcplab: a scripted packet-capture lab for TCP
 
@@ -40,38 +41,19 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return lab.ExitUsage
 	}
-	var err error
 	switch args[0] {
 	case "annotate":
-		err = annotate(args[1:], stdout, stderr)
-	case "list":
-		err = list(args[1:], stdout)
-	case "run":
-		err = runLab(args[1:], stdout, stderr)
-	case "check":
-		err = check(args[1:], stdout, stderr)
+		err := annotate(args[1:], stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return lab.ExitPass
+		}
+		return lab.ExitStatus("tcplab", err, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		err = fmt.Errorf("%w: unknown command %q; run 'tcplab help' for the list", errUsage, args[0])
+		return lab.ExitPass
 	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, usage)
-		return 0
-	case errors.Is(err, errInterrupted):
-		fmt.Fprintf(stderr, "tcplab: %v\n", err)
-		return 130
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "tcplab: %v\n", err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "tcplab: %v\n", err)
-		return 1
-	}
+	return lab.Command("tcplab", args, stdout, stderr, scenarios.All())
 }

@@ -1,4 +1,4 @@
-package lab
+package report
 
 import (
 	"encoding/xml"
@@ -14,27 +14,29 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/expect"
 )
 
 // fakeCapture builds the segments of a made-up capture, one call per
 // segment, numbering frames and keeping time.
 type fakeCapture struct {
 	start time.Time
-	seen  []Seen
-	steps []string
+	seen  []capture.Packet
+	steps []expect.StepNum
 }
 
 // add appends a segment of stream at time at (since the start), with the
 // states after it and the step it matched ("" for none).
 func (c *fakeCapture) add(stream int, dir capture.Dir, at time.Duration, flags capture.Flags, seq, ack uint32, n int,
-	labels capture.Labels, client, server capture.State, step string) {
+	labels capture.Labels, client, server capture.State, step expect.StepNum) {
 	cl := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+stream))
 	sv := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 8000)
 	src, dst := cl, sv
 	if dir == capture.ServerToClient {
 		src, dst = sv, cl
 	}
-	c.seen = append(c.seen, Seen{
+	c.seen = append(c.seen, capture.Packet{
+		TCP: true,
 		Segment: capture.Segment{
 			Frame: len(c.seen) + 1, Time: c.start.Add(at), Src: src, Dst: dst,
 			Flags: flags, Seq: 1000 + seq, Ack: 5000 + ack, Window: 512, Len: n,
@@ -48,8 +50,8 @@ func (c *fakeCapture) add(stream int, dir capture.Dir, at time.Duration, flags c
 }
 
 // verdict returns the verdict of the fakeCapture with these mismatches.
-func (c *fakeCapture) verdict(mm ...Mismatch) *Verdict {
-	return &Verdict{Pass: len(mm) == 0, Mismatches: mm, StepOf: c.steps, Why: make([]*Step, len(c.seen))}
+func (c *fakeCapture) verdict(mm ...expect.Mismatch) *expect.Verdict {
+	return &expect.Verdict{Pass: len(mm) == 0, Mismatches: mm, StepOf: c.steps, Why: make([]*expect.Step, len(c.seen))}
 }
 
 var (
@@ -60,11 +62,11 @@ var (
 // handshake adds a three-way handshake on stream s at time at; step0 is the
 // number of the step before the first, or -1 when the steps did not match.
 func (c *fakeCapture) handshake(s int, at time.Duration, step0 int) {
-	st := func(k int) string {
+	st := func(k int) expect.StepNum {
 		if step0 < 0 {
-			return ""
+			return 0
 		}
-		return strconv.Itoa(step0 + k)
+		return expect.StepNum(step0 + k)
 	}
 	c.add(s, capture.ClientToServer, at, capture.SYN, 0, 0, 0, 0, capture.SynSent, capture.SynReceived, st(1))
 	c.add(s, capture.ServerToClient, at+100*time.Microsecond, capture.SYN|capture.ACK, 0, 1, 0, 0, capture.Established, capture.SynReceived, st(2))
@@ -77,31 +79,31 @@ func keepAliveTalk() *fakeCapture {
 	c := &fakeCapture{start: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ms := time.Millisecond
 	c.handshake(0, 0, 0)
-	c.add(0, capture.ClientToServer, 2*ms, capture.PSH|capture.ACK, 1, 1, 5, 0, capture.Established, capture.Established, "5")
-	c.add(0, capture.ServerToClient, 3*ms, capture.ACK, 1, 6, 0, 0, capture.Established, capture.Established, "6")
-	c.add(0, capture.ServerToClient, 1503*ms, capture.ACK, 0, 6, 0, labelKeepAlive, capture.Established, capture.Established, "7")
-	c.add(0, capture.ClientToServer, 1504*ms, capture.ACK, 6, 1, 0, labelKeepAliveACK, capture.Established, capture.Established, "7")
-	c.add(0, capture.ServerToClient, 1600*ms, capture.PSH|capture.ACK, 1, 6, 3, 0, capture.Established, capture.Established, "8")
-	c.add(0, capture.ClientToServer, 1601*ms, capture.FIN|capture.ACK, 6, 4, 0, 0, capture.FinWait1, capture.CloseWait, "9")
-	c.add(0, capture.ServerToClient, 1602*ms, capture.FIN|capture.ACK, 4, 7, 0, 0, capture.TimeWait, capture.LastACK, "10")
-	c.add(0, capture.ClientToServer, 1603*ms, capture.ACK, 7, 5, 0, 0, capture.TimeWait, capture.Closed, "11")
+	c.add(0, capture.ClientToServer, 2*ms, capture.PSH|capture.ACK, 1, 1, 5, 0, capture.Established, capture.Established, 5)
+	c.add(0, capture.ServerToClient, 3*ms, capture.ACK, 1, 6, 0, 0, capture.Established, capture.Established, 6)
+	c.add(0, capture.ServerToClient, 1503*ms, capture.ACK, 0, 6, 0, labelKeepAlive, capture.Established, capture.Established, 7)
+	c.add(0, capture.ClientToServer, 1504*ms, capture.ACK, 6, 1, 0, labelKeepAliveACK, capture.Established, capture.Established, 7)
+	c.add(0, capture.ServerToClient, 1600*ms, capture.PSH|capture.ACK, 1, 6, 3, 0, capture.Established, capture.Established, 8)
+	c.add(0, capture.ClientToServer, 1601*ms, capture.FIN|capture.ACK, 6, 4, 0, 0, capture.FinWait1, capture.CloseWait, 9)
+	c.add(0, capture.ServerToClient, 1602*ms, capture.FIN|capture.ACK, 4, 7, 0, 0, capture.TimeWait, capture.LastACK, 10)
+	c.add(0, capture.ClientToServer, 1603*ms, capture.ACK, 7, 5, 0, 0, capture.TimeWait, capture.Closed, 11)
 	return c
 }
 
 // twoStreams has a good first connection and a second one that a RST ends
 // where a FIN was expected: Match leaves all of the second unmatched.
-func twoStreams() (*fakeCapture, Mismatch) {
+func twoStreams() (*fakeCapture, expect.Mismatch) {
 	c := &fakeCapture{start: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ms := time.Millisecond
 	c.handshake(0, 0, 0)
 	c.handshake(1, ms, -1)
-	c.add(0, capture.ClientToServer, 2*ms, capture.FIN|capture.ACK, 1, 1, 0, 0, capture.FinWait1, capture.CloseWait, "4")
-	c.add(1, capture.ClientToServer, 3*ms, capture.RST|capture.ACK, 1, 1, 0, 0, capture.Closed, capture.Closed, "")
-	c.add(0, capture.ServerToClient, 4*ms, capture.FIN|capture.ACK, 1, 2, 0, 0, capture.TimeWait, capture.LastACK, "5")
-	c.add(0, capture.ClientToServer, 5*ms, capture.ACK, 2, 2, 0, 0, capture.TimeWait, capture.Closed, "6")
-	return c, Mismatch{
-		Scenario: "two", Step: "10", Field: "flags", Want: "FIN,ACK", Got: "RST,ACK", Frame: 8,
-		Expected: "C>S FIN,ACK     seq=* ack=* len=*", Actual: formatSeen(&c.seen[7], &c.seen[0]),
+	c.add(0, capture.ClientToServer, 2*ms, capture.FIN|capture.ACK, 1, 1, 0, 0, capture.FinWait1, capture.CloseWait, 4)
+	c.add(1, capture.ClientToServer, 3*ms, capture.RST|capture.ACK, 1, 1, 0, 0, capture.Closed, capture.Closed, 0)
+	c.add(0, capture.ServerToClient, 4*ms, capture.FIN|capture.ACK, 1, 2, 0, 0, capture.TimeWait, capture.LastACK, 5)
+	c.add(0, capture.ClientToServer, 5*ms, capture.ACK, 2, 2, 0, 0, capture.TimeWait, capture.Closed, 6)
+	return c, expect.Mismatch{
+		Scenario: "two", Step: 10, Diffs: []expect.Diff{{Field: expect.FieldFlags, Want: "FIN,ACK", Got: "RST,ACK"}}, Frame: 8,
+		Expected: "C>S FIN,ACK     seq=* ack=* len=*", Actual: expect.Format(&c.seen[7], c.seen[0].Segment.Time),
 	}
 }
 
@@ -109,7 +111,7 @@ func TestLadder(t *testing.T) {
 	talk := keepAliveTalk()
 	badLen := keepAliveTalk()
 	for i := range badLen.steps {
-		badLen.steps[i] = "" // a failed connection has no matched steps
+		badLen.steps[i] = 0 // a failed connection has no matched steps
 	}
 	badLen.seen[3].Segment.Len = 7
 	two, rst := twoStreams()
@@ -120,7 +122,7 @@ func TestLadder(t *testing.T) {
 	tests := []struct {
 		name string
 		c    *fakeCapture
-		mm   []Mismatch
+		mm   []expect.Mismatch
 		// want* are what the diagram must show.
 		wantText       []string
 		wantNoText     []string
@@ -146,7 +148,7 @@ func TestLadder(t *testing.T) {
 	}, {
 		name: "bad length",
 		c:    badLen,
-		mm:   []Mismatch{{Scenario: "bad length", Step: "5", Field: "len", Want: "5", Got: "7", Frame: 4}},
+		mm:   []expect.Mismatch{{Scenario: "bad length", Step: 5, Diffs: []expect.Diff{{Field: expect.FieldLen, Want: "5", Got: "7"}}, Frame: 4}},
 		wantText: []string{
 			"bad length FAIL", "PSH,ACK seq=1 ack=1 len=7  mismatch", "SYN seq=0 ack=0 len=0  no step",
 			"✗ step 5: len: expected 5, got 7",
@@ -160,7 +162,7 @@ func TestLadder(t *testing.T) {
 	}, {
 		name: "two streams",
 		c:    two,
-		mm:   []Mismatch{rst},
+		mm:   []expect.Mismatch{rst},
 		wantText: []string{
 			"connection 0", "connection 1", "10.0.0.1:40000", "10.0.0.1:40001",
 			"RST,ACK seq=1 ack=1 len=0  mismatch", "✗ step 10: flags: expected FIN,ACK, got RST,ACK",
@@ -174,7 +176,7 @@ func TestLadder(t *testing.T) {
 	}, {
 		name: "missing segment",
 		c:    missing,
-		mm:   []Mismatch{{Scenario: "missing segment", Step: "10", Field: "missing", Want: "a segment", Got: "none"}},
+		mm:   []expect.Mismatch{{Scenario: "missing segment", Step: 10, Diffs: []expect.Diff{{Field: expect.FieldMissing, Want: "a segment", Got: "none"}}}},
 		wantText: []string{
 			"missing segment FAIL", "✗ step 10: missing: expected a segment, got none", "FIN,ACK seq=6 ack=4 len=0  step 9",
 		},
@@ -184,7 +186,7 @@ func TestLadder(t *testing.T) {
 	}, {
 		name:       "nothing captured",
 		c:          &fakeCapture{},
-		mm:         []Mismatch{{Scenario: "nothing captured", Step: "1", Field: "missing", Want: "a segment", Got: "none"}},
+		mm:         []expect.Mismatch{{Scenario: "nothing captured", Step: 1, Diffs: []expect.Diff{{Field: expect.FieldMissing, Want: "a segment", Got: "none"}}}},
 		wantText:   []string{"nothing captured FAIL", "No TCP segments were captured.", "✗ step 1: missing"},
 		wantNoText: []string{"client"},
 	}}
@@ -280,7 +282,7 @@ func TestLadder(t *testing.T) {
 func TestLadderEscapes(t *testing.T) {
 	c := keepAliveTalk()
 	name := `<script>&"'`
-	mm := Mismatch{Scenario: name, Step: "5", Field: "options", Want: "check passes", Got: `MSS <1460> & "more"`, Frame: 4}
+	mm := expect.Mismatch{Scenario: name, Step: 5, Diffs: []expect.Diff{{Field: expect.FieldCheck, Want: "check passes", Got: `MSS <1460> & "more"`}}, Frame: 4}
 	svg := parseSVG(t, Ladder(name, c.seen, c.verdict(mm)))
 	var found bool
 	for _, e := range svg {
@@ -297,7 +299,7 @@ func TestLadderEscapes(t *testing.T) {
 func TestWriteLadder(t *testing.T) {
 	dir := t.TempDir()
 	c := keepAliveTalk()
-	if err := writeLadder(dir, "keep-alive", c.seen, c.verdict()); err != nil {
+	if err := writeFile(filepath.Join(dir, LadderFile), Ladder("keep-alive", c.seen, c.verdict())); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "ladder.svg"))
@@ -308,8 +310,8 @@ func TestWriteLadder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ladder.svg.tmp")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary file left behind: %v", err)
 	}
-	if err := writeLadder(filepath.Join(dir, "no such dir"), "x", nil, nil); err == nil {
-		t.Error("writeLadder into a missing directory succeeded")
+	if err := writeFile(filepath.Join(dir, "no such dir", LadderFile), Ladder("x", nil, nil)); err == nil {
+		t.Error("writing a ladder into a missing directory succeeded")
 	}
 }
 

@@ -1,4 +1,4 @@
-package lab
+package report
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/tcplab/tcplab/lab/expect"
 )
 
 // writeRun lays out the artifacts of a made-up run in out: a scenario that
@@ -30,14 +32,14 @@ func writeRun(t *testing.T, out string) []Result {
 		Frames: 11, Segments: 11, Sandbox: "netns", Seconds: 1.83, Dir: filepath.Join(out, "keepalive"),
 	}, {
 		Scenario: "two-streams", Summary: "two connections, the second <reset>",
-		Error: "client: connection reset by peer", Mismatches: []Mismatch{rst},
+		Error: "client: connection reset by peer", Mismatches: []expect.Mismatch{rst},
 		Frames: 10, Segments: 10, Sandbox: "netns", Seconds: 0.31, Dir: filepath.Join(out, "two-streams"),
 	}}
 	for _, r := range results {
 		if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeResult(r.Dir, &r); err != nil {
+		if err := WriteResult(r.Dir, &r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,10 +48,10 @@ func writeRun(t *testing.T, out string) []Result {
 			t.Fatal(err)
 		}
 	}
-	if err := writeLadder(results[0].Dir, "keepalive", talk.seen, talk.verdict()); err != nil {
+	if err := writeFile(filepath.Join(results[0].Dir, LadderFile), Ladder("keepalive", talk.seen, talk.verdict())); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeLadder(results[1].Dir, "two-streams", two.seen, two.verdict(rst)); err != nil {
+	if err := writeFile(filepath.Join(results[1].Dir, LadderFile), Ladder("two-streams", two.seen, two.verdict(rst))); err != nil {
 		t.Fatal(err)
 	}
 	return results

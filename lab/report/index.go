@@ -1,4 +1,4 @@
-package lab
+package report
 
 import (
 	"bytes"
@@ -26,11 +26,11 @@ func WriteIndex(out string, results []Result) error {
 			Segments: r.Segments, Seconds: fmt.Sprintf("%.2f s", r.Seconds),
 		}
 		dir := resultDir(out, r)
-		for _, name := range []string{"capture.pcapng", "walkthrough.md", "ladder.svg", "result.json"} {
+		for _, name := range Files {
 			f := indexFile{Name: name, Href: path.Join(dir, name)}
 			if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(dir), name)); err == nil {
 				f.Present = true
-				if name == "ladder.svg" {
+				if name == LadderFile {
 					e.Ladder = f.Href
 				}
 			}
@@ -49,7 +49,7 @@ func WriteIndex(out string, results []Result) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(out, "index.html"), b.Bytes())
+	return writeFile(filepath.Join(out, IndexFile), b.Bytes())
 }
 
 // resultDir returns the directory of a result's artifacts relative to out,

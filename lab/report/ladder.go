@@ -1,22 +1,17 @@
-package lab
+package report
 
 import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/expect"
 )
-
-// writeLadder writes ladder.svg, the scenario's ladder diagram.
-func writeLadder(dir string, name string, seen []Seen, v *Verdict) error {
-	return writeFile(filepath.Join(dir, "ladder.svg"), Ladder(name, seen, v))
-}
 
 // The ladder's geometry, in SVG user units (pixels at 100%). The label
 // between the lanes is the widest thing in a row: lanes 560 apart leave
@@ -72,11 +67,24 @@ const (
 // matching failed is red and heavy with the reason under it. Each side's
 // TCP state is written at its edge when it changes. Each connection gets
 // its own section. v may be nil when the segments were not judged.
-func Ladder(name string, seen []Seen, v *Verdict) []byte {
+func Ladder(name string, pkts []capture.Packet, v *expect.Verdict) []byte {
 	if v == nil {
-		v = &Verdict{Pass: true}
+		v = &expect.Verdict{Pass: true}
 	}
-	l := &ladder{seen: seen, v: v, mismatchAt: map[int][]*Mismatch{}}
+	l := &ladder{v: v, mismatchAt: map[int][]*expect.Mismatch{}}
+	for i := range pkts {
+		if !pkts[i].TCP {
+			continue
+		}
+		l.seen = append(l.seen, pkts[i])
+		var step expect.StepNum
+		var why *expect.Step
+		if i < len(v.StepOf) {
+			step, why = v.StepOf[i], v.Why[i]
+		}
+		l.stepOf, l.why = append(l.stepOf, step), append(l.why, why)
+	}
+	seen := l.seen
 	if len(seen) > 0 {
 		l.start = seen[0].Segment.Time
 	}
@@ -84,7 +92,7 @@ func Ladder(name string, seen []Seen, v *Verdict) []byte {
 	for i := range seen {
 		frames[seen[i].Segment.Frame] = true
 	}
-	var loose []*Mismatch // mismatches with no segment to point at
+	var loose []*expect.Mismatch // mismatches with no segment to point at
 	for k := range v.Mismatches {
 		m := &v.Mismatches[k]
 		if m.Frame != 0 && frames[m.Frame] {
@@ -124,10 +132,12 @@ func Ladder(name string, seen []Seen, v *Verdict) []byte {
 // next row. The lanes have a layer of their own, under the arrows, since
 // their length is known only once a connection's rows are drawn.
 type ladder struct {
-	seen       []Seen
-	v          *Verdict
+	seen       []capture.Packet // the TCP packets
+	stepOf     []expect.StepNum // per packet of seen
+	why        []*expect.Step   // per packet of seen
+	v          *expect.Verdict
 	start      time.Time
-	mismatchAt map[int][]*Mismatch // by frame
+	mismatchAt map[int][]*expect.Mismatch // by frame
 	lanes      bytes.Buffer
 	body       bytes.Buffer
 	y          int
@@ -267,7 +277,7 @@ func (l *ladder) shown(idx []int) []bool {
 	shown := make([]bool, len(idx))
 	for k, i := range idx {
 		seg := &l.seen[i].Segment
-		wrong := len(l.mismatchAt[seg.Frame]) > 0 || (i < len(l.v.StepOf) && l.v.StepOf[i] == "" && !l.v.Pass)
+		wrong := len(l.mismatchAt[seg.Frame]) > 0 || (l.stepOf[i] <= 0 && !l.v.Pass)
 		shown[k] = len(idx) <= ladderRows || k < ladderRows/2 || k >= len(idx)-ladderRows/2 || wrong
 	}
 	return shown
@@ -294,19 +304,13 @@ func (l *ladder) gap(d time.Duration) {
 func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 	s := &l.seen[i]
 	seg, a := &s.Segment, &s.Annotation
-	step, why := "", (*Step)(nil)
-	if i < len(l.v.StepOf) {
-		step = l.v.StepOf[i]
-	}
-	if i < len(l.v.Why) {
-		why = l.v.Why[i]
-	}
+	step, why := l.stepOf[i], l.why[i]
 	mism := l.mismatchAt[seg.Frame]
 	kind := segMatched
 	switch {
 	case len(mism) > 0:
 		kind = segMismatch
-	case step == "":
+	case step <= 0:
 		kind = segNoStep
 	}
 
@@ -341,16 +345,16 @@ func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 
 // label writes a segment's label over its arrow: flags, relative numbers,
 // length, analysis labels, and the step it matched.
-func (l *ladder) label(y int, seg *capture.Segment, a *capture.Annotation, step string, kind segKind) {
+func (l *ladder) label(y int, seg *capture.Segment, a *capture.Annotation, step expect.StepNum, kind segKind) {
 	text := fmt.Sprintf("%s seq=%d ack=%d len=%d", seg.Flags, a.RelSeq, a.RelAck, seg.Len)
 	if a.Labels != 0 {
 		text += " [" + a.Labels.String() + "]"
 	}
-	tail := "step " + step
+	tail := "step " + step.String()
 	switch {
 	case kind == segMismatch:
 		tail = "mismatch"
-	case step == "":
+	case step <= 0:
 		tail = "no step"
 	}
 	attrs := `class="label"`
@@ -410,15 +414,19 @@ func arrowStyle(k segKind) string {
 }
 
 // mismatchText says in a line where the matching failed.
-func mismatchText(m *Mismatch) string {
-	where := "step " + m.Step
-	switch m.Step {
-	case "end":
+func mismatchText(m *expect.Mismatch) string {
+	where := "step " + m.Step.String()
+	switch {
+	case m.Step == expect.End:
 		where = "after the last step"
-	case "-":
+	case m.Step <= 0:
 		where = "no step"
 	}
-	return fmt.Sprintf("%s: %s: expected %s, got %s", where, m.Field, m.Want, m.Got)
+	var diffs []string
+	for _, d := range m.Diffs {
+		diffs = append(diffs, fmt.Sprintf("%s: expected %s, got %s", d.Field, d.Want, d.Got))
+	}
+	return where + ": " + strings.Join(diffs, "; ")
 }
 
 // gapText formats a pause for a gap marker: "480 ms", "1.0 s".

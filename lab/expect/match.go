@@ -1,31 +1,24 @@
-package lab
+package expect
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
 )
 
-// Seen is one captured TCP segment with its annotation: what the matcher
-// compares against the steps.
-type Seen struct {
-	Segment    capture.Segment
-	Annotation capture.Annotation
-}
-
 // Mismatch says where the segments on the wire parted from the expected
-// steps, in the manner of packetdrill: which step, which field, what was
-// expected and what was seen.
+// steps, in the manner of packetdrill: which step, every field that
+// differs with its expected and actual value, and the segments around it.
 type Mismatch struct {
-	Scenario string `json:"scenario"`
-	Step     string `json:"step"`            // step number, as the walkthrough numbers it
-	Field    string `json:"field"`           // "flags", "seq", "missing", "unexpected", …
-	Want     string `json:"want"`            // expected value of the field
-	Got      string `json:"got"`             // actual value
+	Scenario string  `json:"scenario"`
+	Step     StepNum `json:"step"`
+	// Diffs lists every field that differs, the first being the one a
+	// report leads with.
+	Diffs    []Diff `json:"diffs"`
 	Expected string `json:"expected"`        // the expected step, formatted
 	Actual   string `json:"actual"`          // the actual segment, formatted ("" when none)
 	Frame    int    `json:"frame,omitempty"` // frame of the actual segment
@@ -33,11 +26,35 @@ type Mismatch struct {
 	Context []string `json:"context,omitempty"`
 }
 
-// Error formats the mismatch as a few lines: the verdict, then the expected
+// Field returns the first field that differs.
+func (m *Mismatch) Field() Field {
+	if len(m.Diffs) == 0 {
+		return 0
+	}
+	return m.Diffs[0].Field
+}
+
+// Error formats the mismatch as a few lines: the verdict with every field
+// that differs, a table of them when there are several, then the expected
 // and the actual segment side by side, then the context.
 func (m *Mismatch) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s step %s: field %s: expected %s vs actual %s\n", m.Scenario, m.Step, m.Field, m.Want, m.Got)
+	fmt.Fprintf(&b, "%s step %s: ", m.Scenario, m.Step)
+	for i, d := range m.Diffs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "field %s: expected %s vs actual %s", d.Field, d.Want, d.Got)
+	}
+	b.WriteString("\n")
+	if len(m.Diffs) > 1 {
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  field\texpected\tactual\n")
+		for _, d := range m.Diffs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", d.Field, d.Want, d.Got)
+		}
+		tw.Flush()
+	}
 	fmt.Fprintf(&b, "  expected: %s\n", m.Expected)
 	if m.Actual != "" {
 		fmt.Fprintf(&b, "  actual:   %s\n", m.Actual)
@@ -57,33 +74,35 @@ func (m *Mismatch) Error() string {
 type Verdict struct {
 	Pass       bool       `json:"pass"`
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
-	// StepOf gives, for each segment in order, the number of the step it
-	// matched, or "" when it matched none; Why gives that step's
-	// explanation (the inner step's, inside a OneOf).
-	StepOf []string `json:"-"`
-	Why    []*Step  `json:"-"`
-	// Matched gives, for each top-level step, the indexes of the segments
+	// StepOf gives, for each packet given to Match, the top-level step it
+	// matched, or 0 when it matched none (or is not TCP); Why gives the
+	// step itself (the inner one, inside Either or OneOf), for its
+	// explanation.
+	StepOf []StepNum `json:"-"`
+	Why    []*Step   `json:"-"`
+	// Matched gives, for each top-level step, the indexes of the packets
 	// it matched.
 	Matched [][]int `json:"-"`
 }
 
-// MatchOptions tunes Match.
-type MatchOptions struct {
+// Options tunes Match.
+type Options struct {
 	// IgnoreOtherStreams lets connections that no step mentions pass
 	// unjudged, for captures made outside the lab.
 	IgnoreOtherStreams bool
 }
 
-// Match compares the captured segments with the steps. Steps are matched in
-// order within each connection (Step.Stream); connections interleave
-// freely, as the kernel schedules them.
-func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
-	v := Verdict{StepOf: make([]string, len(seen)), Why: make([]*Step, len(seen)), Matched: make([][]int, len(steps))}
+// Match compares the TCP segments among pkts with the steps. Steps are
+// matched in order within each connection (Step.On); connections
+// interleave freely, as the kernel schedules them. name is the scenario's,
+// for the reports.
+func Match(name string, steps []Step, pkts []capture.Packet, opt Options) Verdict {
+	v := Verdict{StepOf: make([]StepNum, len(pkts)), Why: make([]*Step, len(pkts)), Matched: make([][]int, len(steps))}
 	groups := map[int][]int{} // stream -> top-level step indexes
 	var order []int
 	stream := 0
 	for i, st := range steps {
-		if s, ok := st.stream(); ok {
+		if s, ok := st.streamOf(); ok {
 			stream = s
 		}
 		if _, ok := groups[stream]; !ok {
@@ -92,20 +111,28 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 		groups[stream] = append(groups[stream], i)
 	}
 	segsOf := map[int][]int{}
-	for i := range seen {
-		s := seen[i].Annotation.Stream
-		segsOf[s] = append(segsOf[s], i)
+	for i := range pkts {
+		if pkts[i].TCP {
+			s := pkts[i].Annotation.Stream
+			segsOf[s] = append(segsOf[s], i)
+		}
+	}
+	var start time.Time
+	if len(pkts) > 0 {
+		if start = pkts[0].Info.Timestamp; start.IsZero() {
+			start = pkts[0].Segment.Time
+		}
 	}
 	for _, s := range order {
-		m := newMatcher(name, steps, seen, segsOf[s])
+		m := newMatcher(name, steps, pkts, segsOf[s], start)
 		if !m.run(groups[s]) {
 			mm := m.mismatch()
 			if m.budget < 0 {
-				mm.Field, mm.Want, mm.Got = "steps", "a match within "+strconv.Itoa(matchBudget)+" comparisons", "too many ways to try"
+				mm.Diffs = []Diff{{FieldSteps, fmt.Sprintf("a match within %d comparisons", matchBudget), "too many ways to try"}}
 			} else {
 				// Show how far the segments did match: replay the search
 				// up to the failure it reported.
-				r := newMatcher(name, steps, seen, segsOf[s])
+				r := newMatcher(name, steps, pkts, segsOf[s], start)
 				r.stopTop, r.stopAt = m.failTop, m.failAt
 				r.run(groups[s])
 				if r.snapAssign != nil {
@@ -118,7 +145,7 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 			if top < 0 {
 				continue
 			}
-			v.StepOf[m.segs[p]] = strconv.Itoa(top + 1)
+			v.StepOf[m.segs[p]] = StepNum(top + 1)
 			v.Why[m.segs[p]] = m.inner[p]
 			v.Matched[top] = append(v.Matched[top], m.segs[p])
 		}
@@ -130,12 +157,12 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 				extra = append(extra, s)
 			}
 		}
-		sort.Ints(extra)
+		slices.Sort(extra)
 		for _, s := range extra {
-			first := segsOf[s][0]
+			first := &pkts[segsOf[s][0]]
 			v.Mismatches = append(v.Mismatches, Mismatch{
-				Scenario: name, Step: "-", Field: "stream", Want: "no connection " + strconv.Itoa(s), Got: "a connection",
-				Expected: "(no step on this connection)", Actual: formatSeen(&seen[first], &seen[0]), Frame: seen[first].Segment.Frame,
+				Scenario: name, Diffs: []Diff{{FieldStream, fmt.Sprintf("no connection %d", s), "a connection"}},
+				Expected: "(no step on this connection)", Actual: Format(first, start), Frame: first.Segment.Frame,
 			})
 		}
 	}
@@ -143,22 +170,37 @@ func Match(name string, steps []Step, seen []Seen, opt MatchOptions) Verdict {
 	return v
 }
 
-// stream returns the connection a top-level step is about; notes have none.
-func (s Step) stream() (int, bool) {
-	if s.note {
-		return 0, false
-	}
-	if len(s.Alts) > 0 {
-		for _, alt := range s.Alts {
+// streamOf returns the connection a top-level step is about; notes have
+// none.
+func (s Step) streamOf() (int, bool) {
+	switch s.kind {
+	case segment:
+		return s.stream, true
+	case choice:
+		for _, alt := range s.alts {
 			for _, st := range alt {
-				if n, ok := st.stream(); ok {
+				if n, ok := st.streamOf(); ok {
 					return n, true
 				}
 			}
 		}
-		return 0, false
 	}
-	return s.Stream, true
+	return 0, false
+}
+
+// Format formats a packet like a step, with its frame and its time since
+// start: "C>S FIN,ACK     seq=418 ack=1 len=0   (frame 6, +0.001s)".
+func Format(p *capture.Packet, start time.Time) string {
+	seg, a := &p.Segment, &p.Annotation
+	if start.IsZero() {
+		start = seg.Time
+	}
+	labels := ""
+	if a.Labels != 0 {
+		labels = " [" + a.Labels.String() + "]"
+	}
+	return fmt.Sprintf("%s %-11s seq=%d ack=%d len=%d%s   (frame %d, +%.3fs)",
+		a.Dir, seg.Flags, a.RelSeq, a.RelAck, seg.Len, labels, seg.Frame, seg.Time.Sub(start).Round(time.Millisecond).Seconds())
 }
 
 // matchBudget bounds the comparisons of one connection's match: repeated
@@ -172,28 +214,28 @@ const matchBudget = 20_000_000
 type matcher struct {
 	name   string
 	steps  []Step
-	seen   []Seen
-	segs   []int   // indexes into seen of this connection's segments
+	pkts   []capture.Packet
+	start  time.Time
+	segs   []int   // indexes into pkts of this connection's segments
 	assign []int   // per segment of segs: top-level step index
 	inner  []*Step // per segment of segs: the step it matched
-	top    int     // top-level step being matched
 
 	budget int // comparisons left before the match gives up
 	// A replay stops at the failure (stopTop, stopAt) of an earlier run of
 	// the same search and keeps the assignment it had reached there.
-	stopTop, stopAt         int
-	snapAssign              []int
-	snapInner               []*Step
-	failTop                 int // top-level step of the failure
-	failAt                  int
-	failStep                string
-	failExp                 string
-	failField, failW, failG string
+	stopTop, stopAt int
+	snapAssign      []int
+	snapInner       []*Step
+	failTop         int // top-level step of the failure
+	failAt          int
+	failStep        StepNum
+	failExp         string
+	failDiffs       []Diff
 }
 
-func newMatcher(name string, steps []Step, seen []Seen, segs []int) *matcher {
-	m := &matcher{name: name, steps: steps, seen: seen, segs: segs, assign: make([]int, len(segs)), inner: make([]*Step, len(segs)),
-		failAt: -1, failTop: -1, stopAt: -1, budget: matchBudget}
+func newMatcher(name string, steps []Step, pkts []capture.Packet, segs []int, start time.Time) *matcher {
+	m := &matcher{name: name, steps: steps, pkts: pkts, start: start, segs: segs, assign: make([]int, len(segs)),
+		inner: make([]*Step, len(segs)), failAt: -1, failTop: -1, stopAt: -1, budget: matchBudget}
 	for i := range m.assign {
 		m.assign[i] = -1
 	}
@@ -221,7 +263,7 @@ func (m *matcher) seq(idx []int, p int, k func(int) bool) bool {
 	return m.step(i, &m.steps[i], p, func(q int) bool { return m.seq(idx[1:], q, k) })
 }
 
-// inner matches a sequence of steps inside an alternative.
+// innerSeq matches a sequence of steps inside an alternative.
 func (m *matcher) innerSeq(top int, steps []Step, p int, k func(int) bool) bool {
 	if len(steps) == 0 {
 		return k(p)
@@ -231,10 +273,10 @@ func (m *matcher) innerSeq(top int, steps []Step, p int, k func(int) bool) bool 
 
 // step matches st (belonging to top-level step top) repeatedly, greedily.
 func (m *matcher) step(top int, st *Step, p int, k func(int) bool) bool {
-	if st.note {
+	if st.kind == note {
 		return k(p)
 	}
-	min, max := st.reps()
+	min, max := st.bounds()
 	var rep func(n, p int) bool
 	rep = func(n, p int) bool {
 		if n < max && m.once(top, st, p, func(q int) bool { return q > p && rep(n+1, q) }) {
@@ -250,8 +292,12 @@ func (m *matcher) once(top int, st *Step, p int, k func(int) bool) bool {
 	if m.budget--; m.budget < 0 {
 		return false
 	}
-	if len(st.Alts) > 0 {
-		for _, alt := range st.Alts {
+	switch st.kind {
+	case invalid:
+		m.fail(p, top, st, []Diff{{FieldSteps, "a step built with C2S, S2C, Either, OneOf or Note", "an empty step"}})
+		return false
+	case choice:
+		for _, alt := range st.alts {
 			if m.innerSeq(top, alt, p, k) {
 				return true
 			}
@@ -259,12 +305,12 @@ func (m *matcher) once(top int, st *Step, p int, k func(int) bool) bool {
 		return false
 	}
 	if p >= len(m.segs) {
-		m.fail(p, top, st, "missing", "a segment", "none")
+		m.fail(p, top, st, []Diff{{FieldMissing, "a segment", "none"}})
 		return false
 	}
-	s := &m.seen[m.segs[p]]
-	if f, w, g := st.compare(&s.Segment, &s.Annotation); f != "" {
-		m.fail(p, top, st, f, w, g)
+	pk := &m.pkts[m.segs[p]]
+	if d := st.compare(pk); len(d) > 0 {
+		m.fail(p, top, st, d)
 		return false
 	}
 	m.assign[p], m.inner[p] = top, st
@@ -279,14 +325,13 @@ func (m *matcher) once(top int, st *Step, p int, k func(int) bool) bool {
 // to a later step, or to a later segment in the same step. Ranking by step
 // first keeps a greedy repetition that ran past its place from hiding the
 // step that really failed.
-func (m *matcher) fail(p, top int, st *Step, field, want, got string) {
+func (m *matcher) fail(p, top int, st *Step, d []Diff) {
 	m.snapshot(p, top)
 	if top < m.failTop || (top == m.failTop && p <= m.failAt) {
 		return
 	}
 	m.failTop = top
-	m.failAt, m.failStep, m.failExp = p, strconv.Itoa(top+1), st.String()
-	m.failField, m.failW, m.failG = field, want, got
+	m.failAt, m.failStep, m.failExp, m.failDiffs = p, StepNum(top+1), st.String(), d
 }
 
 // snapshot, in a replay, keeps the assignment when the search reaches the
@@ -307,46 +352,27 @@ func (m *matcher) failUnexpected(p int) {
 		return
 	}
 	m.failTop = len(m.steps)
-	m.failAt, m.failStep, m.failExp = p, "end", "(no more segments)"
-	m.failField, m.failW, m.failG = "unexpected", "end of connection", "another segment"
+	m.failAt, m.failStep, m.failExp = p, End, "(no more segments)"
+	m.failDiffs = []Diff{{FieldUnexpected, "end of connection", "another segment"}}
 }
 
 // mismatch builds the report of the deepest failure.
 func (m *matcher) mismatch() Mismatch {
-	mm := Mismatch{Scenario: m.name, Step: m.failStep, Field: m.failField, Want: m.failW, Got: m.failG, Expected: m.failExp}
+	mm := Mismatch{Scenario: m.name, Step: m.failStep, Diffs: m.failDiffs, Expected: m.failExp}
 	if m.failAt < 0 {
-		mm.Step, mm.Field, mm.Want, mm.Got = "?", "steps", "a match", "none"
+		mm.Diffs = []Diff{{FieldSteps, "a match", "none"}}
 		return mm
 	}
-	var first *Seen
-	if len(m.seen) > 0 {
-		first = &m.seen[0]
-	}
 	if m.failAt < len(m.segs) {
-		s := &m.seen[m.segs[m.failAt]]
-		mm.Actual, mm.Frame = formatSeen(s, first), s.Segment.Frame
+		p := &m.pkts[m.segs[m.failAt]]
+		mm.Actual, mm.Frame = Format(p, m.start), p.Segment.Frame
 	}
 	for p := max(0, m.failAt-3); p < min(len(m.segs), m.failAt+3); p++ {
 		mark := "  "
 		if p == m.failAt {
 			mark = "> "
 		}
-		mm.Context = append(mm.Context, mark+formatSeen(&m.seen[m.segs[p]], first))
+		mm.Context = append(mm.Context, mark+Format(&m.pkts[m.segs[p]], m.start))
 	}
 	return mm
-}
-
-// formatSeen formats a segment like a step, with its frame and its time
-// since first.
-func formatSeen(s, first *Seen) string {
-	seg, a := &s.Segment, &s.Annotation
-	if first == nil {
-		first = s
-	}
-	labels := ""
-	if a.Labels != 0 {
-		labels = " [" + a.Labels.String() + "]"
-	}
-	return fmt.Sprintf("%s %-11s seq=%d ack=%d len=%d%s   (frame %d, +%.3fs)",
-		a.Dir, seg.Flags, a.RelSeq, a.RelAck, seg.Len, labels, seg.Frame, seg.Time.Sub(first.Segment.Time).Round(time.Millisecond).Seconds())
 }

@@ -1,0 +1,112 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tcplab/tcplab/lab/expect"
+)
+
+// The artifacts' file names: each scenario's directory holds CaptureFile,
+// WalkthroughFile, LadderFile and ResultFile; the run's directory holds
+// IndexFile.
+const (
+	CaptureFile     = "capture.pcapng"
+	WalkthroughFile = "walkthrough.md"
+	LadderFile      = "ladder.svg"
+	ResultFile      = "result.json"
+	IndexFile       = "index.html"
+)
+
+// Files lists a scenario's artifacts in the order index.html shows them.
+var Files = [...]string{CaptureFile, WalkthroughFile, LadderFile, ResultFile}
+
+// Sandbox says where a scenario ran.
+type Sandbox string
+
+// The places a scenario runs: a network namespace of its own, or the
+// host's lo (tcplab run -no-sandbox).
+const (
+	SandboxNetns  Sandbox = "netns"
+	SandboxHostLo Sandbox = "host lo"
+)
+
+// Result is the outcome of one scenario run, as result.json stores it.
+type Result struct {
+	Scenario    string            `json:"scenario"`
+	Summary     string            `json:"summary"`
+	Pass        bool              `json:"pass"`
+	Interrupted bool              `json:"interrupted,omitempty"`
+	Error       string            `json:"error,omitempty"` // a peer failed, the capture failed, a timeout
+	Mismatches  []expect.Mismatch `json:"mismatches,omitempty"`
+	Frames      int               `json:"frames"`
+	Segments    int               `json:"segments"` // TCP segments
+	Drops       int               `json:"drops"`    // kernel drops reported by libpcap
+	Events      []string          `json:"events,omitempty"`
+	// Metrics holds what the peers measured, such as a throughput.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Capture is what captured: "tcplab", "tcpdump" or "none".
+	Capture     string  `json:"capture"`
+	Sandbox     Sandbox `json:"sandbox"`
+	Seconds     float64 `json:"seconds"` // wall time of the scenario
+	WaitSeconds float64 `json:"wait_seconds"`
+	Dir         string  `json:"dir"` // where the artifacts are
+}
+
+// Fail marks the result failed and adds err to its error.
+func (r *Result) Fail(err error) {
+	r.Pass = false
+	if r.Error != "" {
+		r.Error += "; "
+	}
+	r.Error += err.Error()
+}
+
+// Failure returns a readable account of why the scenario failed, or "".
+func (r *Result) Failure() string {
+	s := ""
+	if r.Error != "" {
+		s += r.Scenario + ": " + r.Error + "\n"
+	}
+	if r.Drops > 0 {
+		s += fmt.Sprintf("%s: the kernel dropped %d packets during the capture\n", r.Scenario, r.Drops)
+	}
+	for i := range r.Mismatches {
+		s += r.Mismatches[i].Error() + "\n"
+	}
+	return s
+}
+
+// WriteResult writes dir/result.json.
+func WriteResult(dir string, r *Result) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, ResultFile), append(b, '\n'))
+}
+
+// ReadResult reads a result.json.
+func ReadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// writeFile writes a file through a temporary name, so a reader never sees
+// half of it.
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
