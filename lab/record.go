@@ -22,9 +22,9 @@ type recording struct {
 	// packets are every frame captured, decoded and annotated as they
 	// came: the one data path from capture to report.
 	packets []capture.Packet
-	drops  int
-	events []string
-	err    error // a peer failed or the scenario timed out
+	drops   int
+	events  []string
+	err     error // a peer failed or the scenario timed out
 	// interrupted is set when the run was stopped (SIGINT, SIGTERM)
 	// before the conversation ended.
 	interrupted bool

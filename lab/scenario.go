@@ -122,4 +122,3 @@ func (sc *Scenario) timeout() time.Duration {
 	}
 	return sc.Timeout
 }
-
