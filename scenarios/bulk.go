@@ -29,13 +29,7 @@ func Bulk() *lab.Scenario {
 		Snaplen:  bulkSnaplen,
 		HighRate: true,
 		Timeout:  60 * time.Second,
-		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Accept(ctx, nil)
-			if err != nil {
-				return err
-			}
-			return peer.Serve(ctx, c, 0, 0)
-		},
+		Server:   peer.Server(nil),
 		Client: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Connect(ctx)
 			if err != nil {

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -26,14 +25,11 @@ func serverClosesFirst() *lab.Scenario {
 	sc := HalfClose()
 	sc.Name = "server-closes-first"
 	sc.Server = func(ctx context.Context, env *lab.Env) error {
-		c, err := env.Accept(ctx, nil)
+		c, _, err := peer.AcceptRequest(ctx, env, nil)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		if _, err := peer.ReadRequest(bufio.NewReader(c)); err != nil {
-			return err
-		}
 		if _, err := c.Write([]byte(peer.Response)); err != nil {
 			return err
 		}
@@ -45,11 +41,8 @@ func serverClosesFirst() *lab.Scenario {
 			return err
 		}
 		defer c.Close()
-		if _, err := c.Write(peer.GetRequest()); err != nil {
-			return err
-		}
-		r := bufio.NewReader(c)
-		if err := peer.ReadResponse(r); err != nil {
+		r, err := peer.Exchange(c, peer.GetRequest())
+		if err != nil {
 			return err
 		}
 		if _, err := io.Copy(io.Discard, r); err != nil {
@@ -149,10 +142,8 @@ func hang() *lab.Scenario {
 				return err
 			}
 			defer c.Close()
-			if _, err := c.Write(peer.GetRequest()); err != nil {
-				return err
-			}
-			return peer.ReadResponse(bufio.NewReader(c))
+			_, err = peer.Exchange(c, peer.GetRequest())
+			return err
 		},
 		Steps: func(lab.Options) []expect.Step {
 			return append(expect.Handshake(), expect.C2S(pshAck), expect.S2C(pshAck))

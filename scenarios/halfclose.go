@@ -26,16 +26,12 @@ func HalfClose() *lab.Scenario {
 		Summary:       "shutdown(SHUT_WR) after the request: the server ACKs the FIN alone, still answers, then closes",
 		AcceptsServer: true,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Accept(ctx, nil)
+			// Read the request, then EOF: the client's FIN.
+			c, r, err := peer.AcceptRequest(ctx, env, nil)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			// Read the request, then EOF: the client's FIN.
-			r := bufio.NewReader(c)
-			if _, err := peer.ReadRequest(r); err != nil {
-				return err
-			}
 			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
 				return fmt.Errorf("expected EOF after the request, got %d bytes, %v", n, err)
 			}

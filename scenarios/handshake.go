@@ -14,13 +14,7 @@ func Handshake() *lab.Scenario {
 	return &lab.Scenario{
 		Name:    "handshake",
 		Summary: "connect() and accept(): SYN, SYN/ACK, ACK, with MSS, window scale, SACK and timestamps on both SYNs",
-		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Accept(ctx, nil)
-			if err != nil {
-				return err
-			}
-			return peer.Serve(ctx, c, 0, 0)
-		},
+		Server:  peer.Server(nil),
 		Client: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Dial(ctx)
 			if err != nil {

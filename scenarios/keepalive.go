@@ -50,20 +50,7 @@ func KeepAlive() *lab.Scenario {
 			}
 			return peer.Serve(ctx, c, 0, 0)
 		},
-		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if _, err := c.Write(peer.GetRequest()); err != nil {
-				return err
-			}
-			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
-				return err
-			}
-			return c.Close()
-		},
+		Client: peer.Client(peer.GetRequest()),
 		Steps: func(opt lab.Options) []expect.Step {
 			req := len(peer.GetRequest())
 			steps := append(expect.Handshake(),

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -45,6 +44,10 @@ func lossPieces() [][]byte {
 	return pieces
 }
 
+// lossRules is the key under which Setup hands the installed nftables
+// rules to the client, which reports what they dropped.
+type lossRules struct{}
+
 // retransmitted returns the labels of a segment that carries bytes sent
 // before.
 func retransmitted() []capture.Label {
@@ -63,7 +66,6 @@ func retransmitted() []capture.Label {
 // only in what they acknowledge and Wireshark's duplicate-ACK rule applies
 // on every run.
 func Loss() *lab.Scenario {
-	var installed *impair.Installed
 	return &lab.Scenario{
 		Name:           "loss",
 		Summary:        "a piece of the request and then the response are dropped on arrival: SACK duplicate ACKs and a quick retransmission, then a retransmission by timer",
@@ -80,23 +82,15 @@ func Loss() *lab.Scenario {
 			if err != nil {
 				return nil, err
 			}
-			installed = in
+			env.SetValue(lossRules{}, in)
 			return func() { in.Remove() }, nil
 		},
-		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Accept(ctx, pinWindow)
-			if err != nil {
-				return err
-			}
-			return peer.Serve(ctx, c, 0, 0)
-		},
+		Server: peer.Server(pinWindow),
 		Client: func(ctx context.Context, env *lab.Env) error {
-			d := net.Dialer{KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: lossClientPort}}
-			nc, err := d.DialContext(ctx, "tcp4", env.Addr)
+			c, err := env.ConnectFrom(ctx, lossClientPort)
 			if err != nil {
 				return err
 			}
-			c := nc.(*net.TCPConn)
 			defer c.Close()
 			// Go sets TCP_NODELAY: each write leaves at once, as a segment
 			// of its own.
@@ -110,7 +104,7 @@ func Loss() *lab.Scenario {
 				return err
 			}
 			env.Record("the response came %v after the request was written", time.Since(start).Round(time.Millisecond))
-			if installed != nil {
+			if installed, ok := env.Value(lossRules{}).(*impair.Installed); ok {
 				if st, err := installed.Stats(); err == nil {
 					for i, r := range installed.Rules() {
 						env.Record("nftables: %s: dropped %d of %d", r, st[i].Dropped, st[i].Matched)

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -36,12 +35,8 @@ func Reset() *lab.Scenario {
 		// which only a private namespace guarantees.
 		NeedsNamespace: true,
 		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Accept(ctx, nil)
+			c, _, err := peer.AcceptRequest(ctx, env, nil)
 			if err != nil {
-				return err
-			}
-			if _, err := peer.ReadRequest(bufio.NewReader(c)); err != nil {
-				c.Close()
 				return err
 			}
 			if _, err := c.Write([]byte(peer.Response)); err != nil {
@@ -74,11 +69,8 @@ func Reset() *lab.Scenario {
 				return err
 			}
 			defer c.Close()
-			if _, err := c.Write(peer.GetRequest()); err != nil {
-				return err
-			}
-			r := bufio.NewReader(c)
-			if err := peer.ReadResponse(r); err != nil {
+			r, err := peer.Exchange(c, peer.GetRequest())
+			if err != nil {
 				return err
 			}
 			_, err = io.Copy(io.Discard, r)

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
@@ -45,13 +44,7 @@ func SynRetry() *lab.Scenario {
 			}
 			return func() { in.Remove() }, nil
 		},
-		Server: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Accept(ctx, nil)
-			if err != nil {
-				return err
-			}
-			return peer.Serve(ctx, c, 0, 0)
-		},
+		Server: peer.Server(nil),
 		Client: func(ctx context.Context, env *lab.Env) error {
 			env.Progress("connecting: the first SYN will be dropped, the retransmission comes after %v", synRTO)
 			start := time.Now()
@@ -61,10 +54,7 @@ func SynRetry() *lab.Scenario {
 			}
 			env.Record("connect() returned after %v", time.Since(start).Round(time.Millisecond))
 			defer c.Close()
-			if _, err := c.Write(peer.GetRequest()); err != nil {
-				return err
-			}
-			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
+			if _, err := peer.Exchange(c, peer.GetRequest()); err != nil {
 				return err
 			}
 			return c.Close()

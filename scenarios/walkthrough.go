@@ -74,21 +74,8 @@ func Walkthrough() *lab.Scenario {
 			}
 			return nil
 		},
-		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if _, err := c.Write(peer.Request("POST", walkBody, 'a')); err != nil {
-				return err
-			}
-			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
-				return err
-			}
-			return c.Close()
-		},
-		Steps: walkthroughSteps,
+		Client: peer.Client(peer.Request("POST", walkBody, 'a')),
+		Steps:  walkthroughSteps,
 	}
 }
 

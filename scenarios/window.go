@@ -51,20 +51,7 @@ func Window() *lab.Scenario {
 			}
 			return peer.Serve(ctx, c, 0, 0)
 		},
-		Client: func(ctx context.Context, env *lab.Env) error {
-			c, err := env.Connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if _, err := c.Write(peer.Request("POST", windowBody, 'a')); err != nil {
-				return err
-			}
-			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
-				return err
-			}
-			return c.Close()
-		},
+		Client: peer.Client(peer.Request("POST", windowBody, 'a')),
 		Steps: func(lab.Options) []expect.Step {
 			req := len(peer.Request("POST", windowBody, 'a'))
 			// Data and ACKs interleave as the kernel schedules them; the

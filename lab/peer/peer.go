@@ -12,9 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tcplab/tcplab/lab"
 )
 
 // Response is the blog post's response: its server answers every request
@@ -150,4 +153,64 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Exchange sends req on c and reads the blog post's response to it. It
+// returns the reader it read with, which may hold what the server sent
+// after the response.
+func Exchange(c io.ReadWriter, req []byte) (*bufio.Reader, error) {
+	if _, err := c.Write(req); err != nil {
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	r := bufio.NewReader(c)
+	if err := ReadResponse(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Server is the blog post's server as a scenario's: it accepts one
+// connection (control, when not nil, sets socket options before bind, as
+// for lab.Env.Accept) and answers every request on it at once until the
+// client closes, then closes too.
+func Server(control func(fd int) error) func(context.Context, *lab.Env) error {
+	return func(ctx context.Context, env *lab.Env) error {
+		c, err := env.Accept(ctx, control)
+		if err != nil {
+			return err
+		}
+		return Serve(ctx, c, 0, 0)
+	}
+}
+
+// Client is the blog post's client as a scenario's: it connects, sends
+// req, reads the response and closes first.
+func Client(req []byte) func(context.Context, *lab.Env) error {
+	return func(ctx context.Context, env *lab.Env) error {
+		c, err := env.Connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := Exchange(c, req); err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
+// AcceptRequest accepts one connection as lab.Env.Accept does and reads
+// its first request. It returns the connection, which the caller closes,
+// and the reader that holds whatever the client sent after the request.
+func AcceptRequest(ctx context.Context, env *lab.Env, control func(fd int) error) (*net.TCPConn, *bufio.Reader, error) {
+	c, err := env.Accept(ctx, control)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := bufio.NewReader(c)
+	if _, err := ReadRequest(r); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, r, nil
 }
