@@ -39,6 +39,11 @@ type Config struct {
 	// Progress receives a line for each thing worth telling while the
 	// scenarios run; nil discards them.
 	Progress io.Writer
+	// ChildArgs are the arguments of the re-executed binary that runs a
+	// scenario in its namespace: none for a program whose main calls Main
+	// or RunChild first; for a test binary, the -test.run pattern that
+	// reaches the call that started the run (package labtest sets it).
+	ChildArgs []string
 }
 
 // Port is the server port of scenarios in their private namespace, the
@@ -57,6 +62,16 @@ type childOrders struct {
 // InChild reports whether this process is a scenario child started by Run;
 // a main function or TestMain calls RunChild when it is.
 func InChild() bool { return os.Getenv(childEnv) != "" }
+
+// ChildScenario returns the name of the scenario this child process is to
+// run, or "" when it is not a child.
+func ChildScenario() string {
+	var o childOrders
+	if json.Unmarshal([]byte(os.Getenv(childEnv)), &o) != nil {
+		return ""
+	}
+	return o.Scenario
+}
 
 // RunChild runs the one scenario Run asked for, inside the namespace, and
 // writes its artifacts and result.json. It returns the process exit
@@ -165,7 +180,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 					results[i].Fail(err)
 				}
 			} else {
-				results[i] = runChild(ctx, exe, sc, dir, cfg.Options, func(s string) { say(sc.Name, s) })
+				results[i] = runChild(ctx, exe, cfg.ChildArgs, sc, dir, cfg.Options, func(s string) { say(sc.Name, s) })
 			}
 			verdict := "PASS"
 			switch {
@@ -182,7 +197,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 }
 
 // runChild runs one scenario in a child process in its own namespace.
-func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Options, progress func(string)) Result {
+func runChild(ctx context.Context, exe string, args []string, sc *Scenario, dir string, opt Options, progress func(string)) Result {
 	fail := func(err error) Result {
 		return Result{Scenario: sc.Name, Summary: sc.Summary, Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir}
 	}
@@ -191,7 +206,7 @@ func runChild(ctx context.Context, exe string, sc *Scenario, dir string, opt Opt
 	}
 	os.Remove(filepath.Join(dir, report.ResultFile))
 	orders, _ := json.Marshal(childOrders{Scenario: sc.Name, Dir: dir, Options: opt})
-	cmd, err := netns.Command(ctx, exe)
+	cmd, err := netns.Command(ctx, exe, args...)
 	if err != nil {
 		return fail(err)
 	}
