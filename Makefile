@@ -22,9 +22,10 @@ build: deps ## build bin/tcplab
 lab: build ## run every scenario on a private loopback; artifacts in out/
 	bin/tcplab run -out out
 
-test: deps ## run all tests (live captures included)
+test: deps ## run all tests (live captures included), and the examples' own
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	@for d in examples/*/; do echo "examples: $$d"; (cd $$d && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
 soak: build ## run every scenario $(SOAK) times in a row; stop at the first failure
 	@mkdir -p out; start=$$(date +%s); for i in $$(seq 1 $(SOAK)); do \

@@ -1,12 +1,31 @@
 // Package lab runs TCP scenarios and judges them.
 //
-// A Scenario (written in package scenarios) says what a real server and a
-// real client do on kernel sockets and which segments must appear on the
-// wire, as a list of Steps. Run starts each scenario in a private network
-// namespace (package lab/netns) by re-executing the current binary; inside,
-// the child captures lo with package capture while the peers talk, then
-// annotates every segment, matches the segments against the Steps in order
-// (Match), and writes the artifacts: an annotated capture.pcapng, a
-// walkthrough.md, a ladder.svg diagram and a result.json. The parent
-// collects the Results and writes an index.html over all of them.
+// A Scenario says what a real server and a real client do on kernel
+// sockets (its Server and Client get an Env: where to listen and connect,
+// the run's options, ways to report progress and events) and which
+// segments must appear on the wire, as expect.Steps. Run starts each
+// scenario in a private network namespace (package lab/netns) by
+// re-executing the current binary; inside, the child captures lo with
+// package capture/live while the peers talk, annotating each frame as it
+// comes with one capture.Annotator, so that the end of the conversation is
+// known as soon as the segments match. It then judges the packets with
+// expect.Match and writes the artifacts with package report. The parent
+// collects the Results.
+//
+// Main gives a program of your own the commands of tcplab (list, run,
+// check) over your scenarios; package labtest runs a scenario inside go
+// test.
+//
+// The packages are layered in the order data flows, and none imports one
+// above it (TestLayers holds this):
+//
+//	capture        decode, annotate, read and write pcap/pcapng (pure Go)
+//	capture/live   libpcap capture (the only cgo)
+//	lab/expect     expected steps and the matcher (pure Go)
+//	lab/report     walkthrough, ladder, index, result.json, commented pcapng (pure Go)
+//	lab/netns, lab/impair   namespaces and nftables drops
+//	lab            Scenario, Env, Run, Main
+//	lab/peer, lab/labtest   the blog post's peers; Run inside go test
+//	scenarios      tcplab's own scenarios
+//	cmd/tcplab     flags
 package lab

@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,7 +68,7 @@ func RunWith(t testing.TB, sc *lab.Scenario, opt lab.Options) *lab.Result {
 	results, err := lab.Run(context.Background(), []*lab.Scenario{sc}, lab.Config{
 		Out:       out,
 		Options:   opt,
-		Progress:  logWriter{t},
+		Progress:  progress(t),
 		ChildArgs: []string{"-test.run=" + runPattern(t.Name()), "-test.count=1"},
 	})
 	if err != nil {
@@ -120,6 +121,15 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // sanitize makes a test name fit for a file name.
 func sanitize(name string) string { return unsafeName.ReplaceAllString(name, "_") }
+
+// progress returns where the run's progress lines go: the test's output,
+// shown with -v or on failure.
+func progress(t testing.TB) io.Writer {
+	if o, ok := t.(interface{ Output() io.Writer }); ok {
+		return o.Output()
+	}
+	return logWriter{t}
+}
 
 // logWriter passes the run's progress lines to the test's log.
 type logWriter struct{ t testing.TB }

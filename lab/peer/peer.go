@@ -1,9 +1,10 @@
 // Package peer holds the HTTP peers of the blog post tcplab reproduces
 // ("socket 模拟收发HTTP包", 2020): its client's request, its server's
 // response, and the loop with which its server answers every request on a
-// kept-alive connection until the client closes. Scenarios build their
-// servers and clients from these; a scenario of your own can too, or use
-// any program at all.
+// kept-alive connection until the client closes. Server and Client are
+// those peers as a scenario's; AcceptRequest and Exchange are the
+// preambles that scenarios with peers of their own share. A scenario of
+// your own can use them, or any program at all.
 package peer
 
 import (

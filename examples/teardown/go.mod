@@ -1,0 +1,17 @@
+module example.com/teardown
+
+go 1.26.8
+
+require github.com/tcplab/tcplab v0.0.0
+
+require (
+	github.com/gopacket/gopacket v1.7.7 // indirect
+	github.com/vishvananda/netlink v1.3.1 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+	golang.org/x/net v0.55.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+// For development inside tcplab's repository; a project of your own drops
+// this line and requires a published version instead.
+replace github.com/tcplab/tcplab => ../..
