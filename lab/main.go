@@ -143,7 +143,7 @@ func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error 
 	fs.SetOutput(io.Discard)
 	out := fs.String("out", "out", "write artifacts under `DIR`/SCENARIO")
 	parallel := fs.Int("parallel", 0, "run at most `N` scenarios at once (0: all)")
-	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time; 8s reproduces the seed")
+	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time; 8s is the blog post's")
 	lang := fs.String("lang", "en", "language of the walkthrough: en or zh")
 	server := fs.String("server", "", "run your own server `CMD` (a shell command) in the namespace instead of the scenario's; it must listen on -port")
 	client := fs.String("client", "", "run your own client `CMD` (a shell command; $TCPLAB_SERVER is the server's address) in the namespace instead of the scenario's")
@@ -172,22 +172,18 @@ func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error 
 		return err
 	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Port: *port, Capture: capt}
-	if *client != "" {
+	for _, peer := range []struct {
+		flag string
+		opt  Options
+	}{{"-client", Options{ClientCommand: *client}}, {"-server", Options{ServerCommand: *server}}} {
+		if !peer.opt.External() && !peer.opt.ExternalClient() {
+			continue
+		}
 		if len(fs.Args()) == 0 {
-			return fmt.Errorf("%w: -client needs the scenario to run, e.g. tcplab run -client 'curl -s http://$TCPLAB_SERVER/blog/' http-real-client", ErrUsage)
+			return fmt.Errorf("%w: %s needs the scenario to run: name it after the flags", ErrUsage, peer.flag)
 		}
 		for _, sc := range list {
-			if err := externalPeers(sc, Options{ClientCommand: *client}, all); err != nil {
-				return fmt.Errorf("%w: %w", ErrUsage, err)
-			}
-		}
-	}
-	if *server != "" {
-		if len(fs.Args()) == 0 {
-			return fmt.Errorf("%w: -server needs the scenario to run, e.g. tcplab run -server 'python3 -m http.server 8000' -port 8000 halfclose", ErrUsage)
-		}
-		for _, sc := range list {
-			if err := externalPeers(sc, Options{ServerCommand: *server}, all); err != nil {
+			if err := externalPeers(sc, peer.opt, all); err != nil {
 				return fmt.Errorf("%w: %w", ErrUsage, err)
 			}
 		}
@@ -200,24 +196,32 @@ func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error 
 		return err
 	}
 	if err := report.WriteIndex(*out, results); err != nil {
-		fmt.Fprintf(stderr, "tcplab: %v\n", err)
+		fmt.Fprintf(stderr, "index: %v\n", err)
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tSEGMENTS\tRESULT\tTIME\tARTIFACTS")
-	failed := 0
+	failed, interrupted := 0, 0
 	for _, r := range results {
 		verdict := "pass"
 		switch {
 		case r.Interrupted:
-			verdict, failed = "interrupted", failed+1
+			verdict, interrupted = "interrupted", interrupted+1
 		case !r.Pass:
 			verdict, failed = "FAIL", failed+1
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2fs\t%s\n", r.Scenario, r.Segments, verdict, r.Seconds, r.Dir)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d scenarios, %d failed, %.2fs wall time; open %s\n", len(results), failed, time.Since(start).Seconds(),
+	tally := fmt.Sprintf("%d failed", failed)
+	if interrupted > 0 {
+		tally += fmt.Sprintf(", %d interrupted", interrupted)
+	}
+	noun := "scenarios"
+	if len(results) == 1 {
+		noun = "scenario"
+	}
+	fmt.Fprintf(stdout, "\n%d %s, %s, %.2fs wall time; open %s\n", len(results), noun, tally, time.Since(start).Seconds(),
 		filepath.Join(*out, report.IndexFile))
 	for _, r := range results {
 		if f := r.Failure(); f != "" {
