@@ -59,7 +59,7 @@ func Bulk() *lab.Scenario {
 		},
 		Steps: func(lab.Options) []expect.Step {
 			total := len(bulkHead()) + BulkBytes
-			flow := expect.OneOf(expect.Seq(expect.C2S(ack)), expect.Seq(expect.C2S(pshAck)), expect.Seq(expect.S2C(ack).Length(0)))
+			flow := expect.Either(expect.C2S(ack), expect.C2S(pshAck), expect.S2C(ack).Length(0))
 			return append(append(expect.Handshake(),
 				expect.OneOf(expect.Seq(flow.AtLeast(1))).Explain(
 					"The client sends the request and its 1 GiB body as fast as loopback carries it; the server's kernel acknowledges as it goes (and announces window updates as its application reads).",

@@ -122,8 +122,8 @@ func HalfClose() *lab.Scenario {
 // and when their kernel acknowledges, so only those facts are fixed.
 func halfCloseAnyServer(req int) []expect.Step {
 	// Any segment but a RST or a FIN: the flags are checked exactly.
-	any := expect.OneOf(expect.Seq(expect.S2C(ack)), expect.Seq(expect.S2C(pshAck)), expect.Seq(expect.C2S(ack))).AnyNumber()
-	serverData := expect.OneOf(expect.Seq(expect.S2C(pshAck).WithData()), expect.Seq(expect.S2C(ack).WithData())).Explain(
+	any := expect.Either(expect.S2C(ack), expect.S2C(pshAck), expect.C2S(ack)).AnyNumber()
+	serverData := expect.Either(expect.S2C(pshAck).WithData(), expect.S2C(ack).WithData()).Explain(
 		"The server answers on the half-closed connection.", "服务端在半关闭的连接上响应")
 	clientFIN := expect.C2S(finAck).SeqNum(1+req).Explain(
 		"The client shuts its write side down after the request: a FIN.", "客户端发送fin")
@@ -135,7 +135,7 @@ func halfCloseAnyServer(req int) []expect.Step {
 			expect.Seq(any, serverData, any, clientFIN, any),
 		).Explain("The client half-closes with a FIN, and the server answers: in either order, as the server's speed decides.",
 			"客户端半关闭, 服务端响应: 顺序取决于服务端的速度"),
-		expect.OneOf(expect.Seq(expect.S2C(finAck)), expect.Seq(expect.S2C(capture.FIN|capture.PSH|capture.ACK))).Explain(
+		expect.Either(expect.S2C(finAck), expect.S2C(capture.FIN|capture.PSH|capture.ACK)).Explain(
 			"The server closes gracefully: a FIN, not a RST.", "服务端正常关闭: 发送fin而不是rst"),
 		expect.C2S(ack).Length(0).Explain("The client acknowledges the server's FIN.", "客户端回ack"),
 	)

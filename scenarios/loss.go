@@ -137,7 +137,7 @@ func lossSteps(lab.Options) []expect.Step {
 	// the next one is already on the wire, or acknowledge two at once: so
 	// pieces and ACKs interleave freely.
 	flow := func(min, max int) expect.Step {
-		return expect.OneOf(expect.Seq(clientData), expect.Seq(serverACK)).Times(min, max)
+		return expect.Either(clientData, serverACK).Times(min, max)
 	}
 	pastHole := clientData.Explain(
 		"A piece past the hole reaches the server: out of order, since the bytes before it are missing. (Wireshark labels a segment lost only when the capture missed it; here the capture saw the lost piece, so there is no \"previous segment not captured\".)",
@@ -160,7 +160,7 @@ func lossSteps(lab.Options) []expect.Step {
 		expect.C2S(pshAck).SeqNum(lost).Length(lossPiece).Without(retransmitted()...).Explain(
 			fmt.Sprintf("Piece %d leaves the client and the capture on lo records it, but an nftables rule on the server's input hook drops it: the server's kernel never gets these bytes.", lossPieceN),
 			fmt.Sprintf("第%d段数据被抓包记录下来了, 但是服务端入口的nftables规则把它丢掉了, 服务端没有收到", lossPieceN)),
-		expect.OneOf(expect.Seq(pastHole), expect.Seq(lateACK)).AtLeast(1).Explain(
+		expect.Either(pastHole, lateACK).AtLeast(1).Explain(
 			"The next piece reaches the server, past the hole.", "下一段到达服务端, 在空洞之后"),
 		dupACK,
 		// Linux uses RACK: a piece sent before a piece that the SACK
@@ -168,7 +168,7 @@ func lossSteps(lab.Options) []expect.Step {
 		// lost. So the client usually retransmits on the first duplicate
 		// ACK; when RACK waits out its reordering window, or the machine
 		// is busy, more pieces and duplicate ACKs come first.
-		expect.OneOf(expect.Seq(pastHole), expect.Seq(dupACK)).AnyNumber().Explain(
+		expect.Either(pastHole, dupACK).AnyNumber().Explain(
 			"More pieces past the hole, and more duplicate ACKs, each with a SACK block that grows.", "更多空洞之后的数据和重复ack"),
 		// How Wireshark names the retransmission depends on timing alone:
 		// within the connection's first round trip of the highest segment
@@ -188,7 +188,7 @@ func lossSteps(lab.Options) []expect.Step {
 			"SACK告诉客户端到底缺了哪些数据, Linux的RACK算法发现后发的数据已经到了, 判定这一段丢失, 不等定时器就重传"),
 		// Pieces sent just before the retransmission may be answered
 		// after it is on the wire, when the server's side runs behind.
-		expect.OneOf(expect.Seq(pastHole), expect.Seq(dupACK)).AnyNumber().Explain(
+		expect.Either(pastHole, dupACK).AnyNumber().Explain(
 			"Pieces and duplicate ACKs that crossed the retransmission.", "与重传交错的数据和重复ack"),
 		expect.S2C(ack).Length(0).Without(capture.DupACK).Checking(noSACK).Explain(
 			"The hole is filled: the server's kernel acknowledges everything it holds at once, the SACKed pieces included, and its ACK carries no SACK block any more.",

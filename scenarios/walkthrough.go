@@ -87,7 +87,7 @@ func walkthroughSteps(opt lab.Options) []expect.Step {
 	data := expect.C2S(ack).Without(capture.Retransmission)
 	dataPush := expect.C2S(pshAck).Without(capture.Retransmission)
 	serverAck := expect.S2C(ack).Length(0)
-	flow := expect.OneOf(expect.Seq(data), expect.Seq(dataPush), expect.Seq(serverAck))
+	flow := expect.Either(data, dataPush, serverAck)
 	steps := expect.Handshake()
 	steps = append(steps,
 		expect.OneOf(expect.Seq(

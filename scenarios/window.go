@@ -57,12 +57,12 @@ func Window() *lab.Scenario {
 			// Data and ACKs interleave as the kernel schedules them; the
 			// steps fix what flow control guarantees: the window fills, it
 			// closes, the sender probes, an update reopens it.
-			flow := expect.OneOf(expect.Seq(expect.C2S(ack)), expect.Seq(expect.C2S(pshAck)), expect.Seq(expect.S2C(ack).Length(0)))
+			flow := expect.Either(expect.C2S(ack), expect.C2S(pshAck), expect.S2C(ack).Length(0))
 			steps := expect.Handshake()
 			return append(append(steps,
 				expect.OneOf(expect.Seq(
 					flow.AnyNumber(),
-					expect.OneOf(expect.Seq(expect.C2S(ack)), expect.Seq(expect.C2S(pshAck))).With(capture.WindowFull),
+					expect.Either(expect.C2S(ack), expect.C2S(pshAck)).With(capture.WindowFull),
 				)).Explain(
 					"The client writes its POST faster than the server reads (it does not read at all): the segment that reaches the right edge of the server's advertised window is labelled window-full.",
 					"客户端发送POST, 服务端不读取: 到达服务端通告窗口右边界的包被标记为window-full"),
