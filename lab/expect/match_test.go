@@ -294,3 +294,52 @@ func TestTextRoundTrip(t *testing.T) {
 		t.Error("ParseLang accepted fr")
 	}
 }
+
+// TestLanguage: the words of the language mean what they say.
+func TestLanguage(t *testing.T) {
+	ka := seg(toClient, A, 0, 1, 0, capture.KeepAlive)
+	plain := seg(toClient, A, 1, 1, 0)
+	data := seg(toClient, PA, 1, 1, 5)
+	tests := []struct {
+		name  string
+		steps []Step
+		pkts  []capture.Packet
+		pass  bool
+	}{
+		{"Either takes either", []Step{Either(S2C(A), S2C(PA))}, []capture.Packet{data}, true},
+		{"Either takes one", []Step{Either(S2C(A), S2C(PA))}, []capture.Packet{data, plain}, false},
+		{"With on a choice refines every alternative", []Step{Either(S2C(A), S2C(PA)).With(capture.KeepAlive)}, []capture.Packet{plain}, false},
+		{"With on a choice, met", []Step{Either(S2C(A), S2C(PA)).With(capture.KeepAlive)}, []capture.Packet{ka}, true},
+		{"Length on a choice", []Step{Either(S2C(A), S2C(PA)).Length(0)}, []capture.Packet{data}, false},
+		{"AnyNumber takes none", []Step{S2C(A).AnyNumber(), S2C(PA)}, []capture.Packet{data}, true},
+		{"AnyNumber takes many", []Step{S2C(A).AnyNumber(), S2C(PA)}, []capture.Packet{plain, plain, plain, data}, true},
+		{"AtLeast needs one", []Step{S2C(A).AtLeast(1), S2C(PA)}, []capture.Packet{data}, false},
+		{"Optional takes one at most", []Step{S2C(A).Optional()}, []capture.Packet{plain, plain}, false},
+		{"int numbers", []Step{S2C(PA).SeqNum(1).AckNum(1).Length(5)}, []capture.Packet{data}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Match("test", tt.steps, numbered(append([]capture.Packet(nil), tt.pkts...)), Options{})
+			if v.Pass != tt.pass {
+				t.Errorf("pass = %v, want %v: %+v", v.Pass, tt.pass, v.Mismatches)
+			}
+		})
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		step Step
+		want string
+	}{
+		{C2S(FIN | ACK), "a C>S FIN,ACK"},
+		{S2C(ACK).Length(0), "a S>C ACK without data"},
+		{Either(S2C(ACK).WithData(), S2C(PSH|ACK).Length(5)), "a S>C ACK with data; or a S>C PSH,ACK with 5 bytes"},
+		{Note("x"), "no segment"},
+	}
+	for _, tt := range tests {
+		if got := tt.step.Describe(); got != tt.want {
+			t.Errorf("Describe() = %q, want %q", got, tt.want)
+		}
+	}
+}
