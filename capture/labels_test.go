@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tcplab/tcplab/internal/testenv"
 )
 
 // wiresharkView is what tshark's two-pass analysis says of one TCP frame.
@@ -29,7 +31,7 @@ type wiresharkView struct {
 // frame number.
 func tsharkView(t *testing.T, path string) map[int]wiresharkView {
 	t.Helper()
-	tshark := needTool(t, "tshark")
+	tshark := testenv.Tool(t, "tshark")
 	args := []string{"-r", path, "-2", "-Y", "tcp", "-T", "fields", "-E", "occurrence=f",
 		"-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.seq", "-e", "tcp.ack", "-e", "tcp.len", "-e", "tcp.window_size"}
 	for _, f := range tsharkFields {
@@ -727,7 +729,7 @@ func randomSteps(r *rand.Rand, n int) []step {
 //     a keep-alive (see TCP-ANALYSIS.md), so a repeated ack after it is a
 //     dup-ack, where tshark sees a keep-alive-ack.
 func TestLabelsRandomAgainstTshark(t *testing.T) {
-	needTool(t, "tshark")
+	testenv.Tool(t, "tshark")
 	const convs = 300
 	var all []conv
 	for i := range convs {

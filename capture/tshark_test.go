@@ -3,8 +3,6 @@ package capture
 import (
 	"errors"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -29,21 +27,6 @@ var tsharkFields = []struct {
 	{"tcp.analysis.out_of_order", OutOfOrder},
 	{"tcp.analysis.lost_segment", LostSegment},
 	{"tcp.analysis.ack_lost_segment", ACKLostSegment},
-}
-
-// needTool returns the path of a command the test needs. Outside CI a
-// missing tool skips the test; with CI=true it fails it.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed; .ci/run installs it", name)
-	}
-	t.Skipf("skipping test; %s is not installed (apt-get install %s)", name, name)
-	return ""
 }
 
 // tsharkLabels runs tshark's two-pass TCP analysis on path and returns the

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
 )
 
 var _ capture.Source = (*Capture)(nil)
@@ -30,12 +31,13 @@ const liveNetNSEnv = "TCPLAB_CAPTURE_TEST_NETNS"
 // inNetNS reports whether the test runs inside its private network
 // namespace, with lo up. If not, it re-executes the test binary, running only
 // this test, in a new network namespace (and a user namespace when not root),
-// reports the child's outcome as this test's, and returns false. It skips the
-// test when the system cannot create the namespace, unless CI=true.
+// reports the child's outcome as this test's, and returns false. When the
+// system cannot create the namespace it skips the test, or fails it with
+// CI=true, by testenv.SkipOrFail.
 //
 // This duplicates a little of tcplab/lab/netns, which capture must not
-// import; it is a helper rather than a TestMain so as not to claim the
-// package's only TestMain.
+// import (its tests reach it only through testenv); it is a helper rather
+// than a TestMain so as not to claim the package's only TestMain.
 func inNetNS(t *testing.T) bool {
 	t.Helper()
 	if os.Getenv(liveNetNSEnv) == "1" {
@@ -67,11 +69,8 @@ func inNetNS(t *testing.T) bool {
 	if err != nil && errors.As(err, &errno) {
 		switch errno {
 		case syscall.EPERM, syscall.EACCES, syscall.EINVAL, syscall.ENOSPC:
-			msg := fmt.Sprintf("cannot create a network namespace: %v; run as root or enable unprivileged user namespaces", errno)
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skipf("skipping test; %s", msg)
+			testenv.SkipOrFail(t, fmt.Sprintf("cannot create a network namespace: %v", errno),
+				"run as root or enable unprivileged user namespaces")
 		}
 	}
 	t.Logf("in a network namespace:\n%s", out)

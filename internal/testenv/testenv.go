@@ -1,6 +1,9 @@
 // Package testenv tells tests what this machine can do, and decides when a
 // test may skip: outside CI a missing tool or privilege skips with the
 // reason; with CI=true it fails, because CI installs and allows everything.
+//
+// Every test that needs a tool or a privilege goes through [SkipOrFail]
+// (directly, or through [Tool] and [NetNS]), so the rule lives in one place.
 package testenv
 
 import (
@@ -15,31 +18,80 @@ import (
 // InCI reports whether the tests run under CI (CI=true).
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-// Tool returns the path of a command the test needs, or skips (fails in
-// CI) when it is not installed.
+// Decide is the rule for a test that lacks something it needs: reason says
+// what is missing and fix, if not empty, what provides it. Outside CI
+// (inCI false) the test skips, and msg is "skipping test; " followed by the
+// reason and fix; in CI the test fails (fail is true), and msg is the
+// reason and fix.
+func Decide(inCI bool, reason, fix string) (fail bool, msg string) {
+	msg = reason
+	if fix != "" {
+		msg += "; " + fix
+	}
+	if inCI {
+		return true, msg
+	}
+	return false, "skipping test; " + msg
+}
+
+// SkipOrFail ends the test t, which lacks something it needs, by the rule
+// of [Decide]: it skips outside CI and fails with CI=true.
+func SkipOrFail(t testing.TB, reason, fix string) {
+	t.Helper()
+	fail, msg := Decide(InCI(), reason, fix)
+	if fail {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// aliases are the other names a command goes by on some systems; [Tool]
+// tries them after the command's own name.
+var aliases = map[string][]string{
+	"chromium": {"chromium-browser"},
+}
+
+// packages names the Debian package of a command when it differs from the
+// command's name.
+var packages = map[string]string{
+	"nft": "nftables",
+}
+
+// installHint says what installs the command name, for the message of a
+// test that lacks it.
+func installHint(name string) string {
+	pkg, ok := packages[name]
+	if !ok {
+		pkg = name
+	}
+	return ".ci/run installs it (apt-get install " + pkg + ")"
+}
+
+// Tool returns the path of a command the test needs (or of one of the
+// command's other names, such as chromium-browser for chromium). When it is
+// not installed the test skips, or fails with CI=true, by [SkipOrFail]; the
+// message names the apt-get package that installs it.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
+	for _, n := range append([]string{name}, aliases[name]...) {
+		if path, err := exec.LookPath(n); err == nil {
+			return path
+		}
 	}
-	if InCI() {
-		t.Fatalf("%s is not installed; .ci/run installs it", name)
-	}
-	t.Skipf("skipping test; %s is not installed", name)
+	SkipOrFail(t, name+" is not installed", installHint(name))
 	return ""
 }
 
-// NetNS skips the test (fails it in CI) where network namespaces cannot be
-// made; any other error fails it.
+// NetNS skips the test (fails it in CI), by [SkipOrFail], where network
+// namespaces cannot be made; any other error fails it.
 func NetNS(t testing.TB) {
 	t.Helper()
 	err := netns.Check()
 	if err == nil {
 		return
 	}
-	if errors.Is(err, netns.ErrUnsupported) && !InCI() {
-		t.Skipf("skipping test; %v", err)
+	if errors.Is(err, netns.ErrUnsupported) {
+		SkipOrFail(t, err.Error(), "")
 	}
 	t.Fatal(err)
 }

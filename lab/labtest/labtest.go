@@ -26,7 +26,6 @@ package labtest
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"os"
@@ -35,8 +34,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
-	"github.com/tcplab/tcplab/lab/netns"
 	"github.com/tcplab/tcplab/lab/report"
 )
 
@@ -58,12 +57,7 @@ func RunWith(t testing.TB, sc *lab.Scenario, opt lab.Options) *lab.Result {
 		}
 		os.Exit(lab.RunChild([]*lab.Scenario{sc}))
 	}
-	if err := netns.Check(); err != nil {
-		if errors.Is(err, netns.ErrUnsupported) && os.Getenv("CI") != "true" {
-			t.Skipf("skipping test; %v", err)
-		}
-		t.Fatalf("tcplab: %v", err)
-	}
+	testenv.NetNS(t)
 	out, keep := outDir(t)
 	results, err := lab.Run(context.Background(), []*lab.Scenario{sc}, lab.Config{
 		Out:       out,

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/netns"
 )
 
@@ -200,20 +201,6 @@ func selfCommand(ctx context.Context, mode string, env ...string) (*exec.Cmd, er
 	return cmd, nil
 }
 
-// requireNetNS skips the test when namespaces are unsupported here, except
-// under CI=true, where it fails.
-func requireNetNS(t *testing.T) {
-	t.Helper()
-	err := netns.Check()
-	if err == nil {
-		return
-	}
-	if errors.Is(err, netns.ErrUnsupported) && os.Getenv("CI") != "true" {
-		t.Skipf("skipping test; %v", err)
-	}
-	t.Fatal(err)
-}
-
 // runSelf runs the test binary in mode inside a namespace and returns its
 // stdout lines.
 func runSelf(t *testing.T, mode string, env ...string) []string {
@@ -234,7 +221,7 @@ func runSelf(t *testing.T, mode string, env ...string) []string {
 }
 
 func TestNetNSCheck(t *testing.T) {
-	requireNetNS(t)
+	testenv.NetNS(t)
 	if netns.InChild() {
 		t.Errorf("InChild() = true in the test process; is %s set in the environment?", netns.EnvVar)
 	}
@@ -283,12 +270,12 @@ func contains(lines []string, s string) bool {
 }
 
 func TestNetNSLoopback(t *testing.T) {
-	requireNetNS(t)
+	testenv.NetNS(t)
 	checkLinks(t, runSelf(t, "links"), os.Geteuid())
 }
 
 func TestNetNSIsolatedPorts(t *testing.T) {
-	requireNetNS(t)
+	testenv.NetNS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -361,11 +348,7 @@ func TestNetNSUnprivileged(t *testing.T) {
 	}
 	err = cmd.Wait()
 	if cmd.ProcessState.ExitCode() == exitUnsupported {
-		msg := strings.TrimSpace(stderr.String())
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("as uid %d: %s", hostUID, msg)
-		}
-		t.Skipf("skipping test; as uid %d: %s", hostUID, msg)
+		testenv.SkipOrFail(t, fmt.Sprintf("as uid %d: %s", hostUID, strings.TrimSpace(stderr.String())), "")
 	}
 	if err != nil {
 		t.Fatalf("outer child: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
@@ -388,7 +371,7 @@ func copyFile(dst, src string) error {
 // TestNetNSCancelKillsGroup checks that cancelling the context kills the
 // child's whole process group, not only the child.
 func TestNetNSCancelKillsGroup(t *testing.T) {
-	requireNetNS(t)
+	testenv.NetNS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd, err := selfCommand(ctx, "pgroup")
@@ -406,7 +389,7 @@ func TestNetNSCancelKillsGroup(t *testing.T) {
 // TestNetNSParentDeath checks Pdeathsig: a namespaced child dies when the
 // process that started it exits.
 func TestNetNSParentDeath(t *testing.T) {
-	requireNetNS(t)
+	testenv.NetNS(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/expect"
 )
 
@@ -155,7 +156,10 @@ func TestResultDir(t *testing.T) {
 // diagrams loaded from their files (the purple of the TCP states appears
 // in the diagrams only).
 func TestIndexInChromium(t *testing.T) {
-	chromium := findChromium(t)
+	if testing.Short() {
+		t.Skip("skipping test; it starts a browser, and -short is set")
+	}
+	chromium := testenv.Tool(t, "chromium")
 	out := t.TempDir()
 	if err := WriteIndex(out, writeRun(t, out)); err != nil {
 		t.Fatal(err)
@@ -209,25 +213,6 @@ func TestIndexInChromium(t *testing.T) {
 	if c.purple < 100 {
 		t.Errorf("%d purple pixels: the ladder diagrams did not load (their TCP states are purple)", c.purple)
 	}
-}
-
-// findChromium returns the path of Chromium, or skips the test when it is
-// not installed; in CI it must be.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping test; it starts a browser, and -short is set")
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed; CI must install Debian's chromium package")
-	}
-	t.Skip("skipping test; chromium is not installed")
-	return ""
 }
 
 // colours counts the pixels of a screenshot by kind.
