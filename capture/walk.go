@@ -40,13 +40,13 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 	var p Packet
 	for {
 		data, ci, err := src.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return n, nil
-		}
-		if errors.Is(err, ErrTimeout) {
-			continue
-		}
 		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				return n, nil
+			case errors.Is(err, ErrTimeout):
+				continue
+			}
 			return n, err
 		}
 		n.Frames++
