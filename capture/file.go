@@ -18,6 +18,7 @@ var (
 	ErrEmpty      = errors.New("file is empty")
 	ErrNotCapture = errors.New("not a pcap or pcapng file")
 	ErrTruncated  = errors.New("file is truncated")
+	ErrDirectory  = errors.New("is a directory, not a capture file: give a pcap or pcapng file")
 )
 
 // ErrTimeout is returned by a live Source's ReadPacketData when no frame
@@ -59,6 +60,10 @@ func Open(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, ErrDirectory)
 	}
 	file, err := newFile(f, path)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 // that nothing reaches back up the chain.
 var layers = map[string]int{
 	"capture":          0,
+	"internal/cli":     0,
 	"capture/live":     1,
 	"lab/expect":       2,
 	"lab/report":       3,

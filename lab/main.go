@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/report"
 )
@@ -53,11 +54,11 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 	var err error
 	switch args[0] {
 	case "list":
-		err = listCommand(args[1:], stdout, list)
+		err = listCommand(prog, args[1:], stdout, list)
 	case "run":
-		err = runCommand(args[1:], stdout, stderr, list)
+		err = runCommand(prog, args[1:], stdout, stderr, list)
 	case "check":
-		err = checkCommand(args[1:], stdout, list)
+		err = checkCommand(prog, args[1:], stdout, list)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitPass
@@ -65,7 +66,7 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 		err = fmt.Errorf("%w: unknown command %q; run '%s help' for the list", ErrUsage, args[0], prog)
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
+		// The command printed its own help.
 		return ExitPass
 	}
 	return ExitStatus(prog, err, stderr)
@@ -102,8 +103,13 @@ Commands:
 var ErrUsage = errors.New("usage")
 
 // listCommand implements "list".
-func listCommand(args []string, stdout io.Writer, all []*Scenario) error {
-	if len(args) > 0 {
+func listCommand(prog string, args []string, stdout io.Writer, all []*Scenario) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	help := cli.Help{Usage: prog + " list", About: "List the scenarios, each with what it shows.", Examples: []string{prog + " list"}}
+	if err := cli.Parse(fs, args, help, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: list takes no arguments", ErrUsage)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -138,9 +144,8 @@ func pick(all []*Scenario, names []string) ([]*Scenario, error) {
 var ErrFailed = errors.New("failed")
 
 // runCommand implements "run".
-func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error {
+func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Scenario) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	out := fs.String("out", "out", "write artifacts under `DIR`/SCENARIO")
 	parallel := fs.Int("parallel", 0, "run at most `N` scenarios at once (0: all)")
 	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time; 8s is the blog post's")
@@ -150,15 +155,31 @@ func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error 
 	port := fs.Int("port", Port, "the server's `PORT`")
 	captureWith := fs.String("capture", "tcplab", "what captures: tcplab, or tcpdump or none to measure what capturing costs (make bench)")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
-	if err := parseInterspersed(fs, args); err != nil {
-		return fmt.Errorf("%w: run: %w", ErrUsage, err)
+	help := cli.Help{
+		Usage: prog + " run [flags] [SCENARIO...]",
+		About: "Run the scenarios named, or all of them, each in a network namespace of its own: the peers talk,\n" +
+			"the lab captures, annotates and matches the segments against the scenario's steps, and writes\n" +
+			"DIR/SCENARIO/{capture.pcapng,walkthrough.md,ladder.svg,result.json} and DIR/index.html.\n" +
+			"Exit status: 0 all passed, 1 a scenario failed, 2 usage, 130 interrupted.",
+		Examples: []string{
+			prog + " run",
+			prog + " run -keepalive-idle 8s -lang zh walkthrough",
+			prog + " run -server 'python3 -m http.server 8000 --bind 127.0.0.1' -port 8000 halfclose",
+			prog + " run -client 'curl -s http://$TCPLAB_SERVER/blog/ http://$TCPLAB_SERVER/blog/' http-real-client",
+		},
+	}
+	if err := cli.Parse(fs, args, help, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: run: %w (see %s run -h)", ErrUsage, err, prog)
 	}
 	language, err := expect.ParseLang(*lang)
 	if err != nil {
 		return fmt.Errorf("%w: -lang: %w", ErrUsage, err)
 	}
-	if *idle <= 0 {
-		return fmt.Errorf("%w: -keepalive-idle must be positive", ErrUsage)
+	if err := checkIdle(*idle); err != nil {
+		return err
 	}
 	capt, err := ParseCaptureMode(*captureWith)
 	if err != nil {
@@ -188,6 +209,10 @@ func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error 
 			}
 		}
 	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		abs, _ := filepath.Abs(*out)
+		return fmt.Errorf("cannot write the artifacts in %s: %w; choose a writable directory with -out DIR", abs, errors.Unwrap(err))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -195,8 +220,10 @@ func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error 
 	if err != nil {
 		return err
 	}
+	open := "; open " + filepath.Join(*out, report.IndexFile)
 	if err := report.WriteIndex(*out, results); err != nil {
 		fmt.Fprintf(stderr, "index: %v\n", err)
+		open = ""
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -221,8 +248,7 @@ func runCommand(args []string, stdout, stderr io.Writer, all []*Scenario) error 
 	if len(results) == 1 {
 		noun = "scenario"
 	}
-	fmt.Fprintf(stdout, "\n%d %s, %s, %.2fs wall time; open %s\n", len(results), noun, tally, time.Since(start).Seconds(),
-		filepath.Join(*out, report.IndexFile))
+	fmt.Fprintf(stdout, "\n%d %s, %s, %.2fs wall time%s\n", len(results), noun, tally, time.Since(start).Seconds(), open)
 	for _, r := range results {
 		if f := r.Failure(); f != "" {
 			fmt.Fprintf(stdout, "\n%s", f)
@@ -243,17 +269,32 @@ var ErrInterrupted = errors.New("interrupted")
 
 // checkCommand implements "check -scenario NAME FILE": match an existing
 // capture against a scenario's expected segments.
-func checkCommand(args []string, stdout io.Writer, all []*Scenario) error {
+func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	name := fs.String("scenario", "", "scenario whose expected segments the capture must show")
 	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time the capture was made with")
 	strict := fs.Bool("strict", false, "fail on connections the scenario does not mention")
-	if err := parseInterspersed(fs, args); err != nil {
-		return fmt.Errorf("%w: check: %w", ErrUsage, err)
+	help := cli.Help{
+		Usage: prog + " check -scenario NAME [flags] FILE",
+		About: "Match the TCP segments of a capture (pcap or pcapng, made by any tool of any program) against\n" +
+			"a scenario's expected steps; a mismatch is reported packetdrill-style: the step, every field that\n" +
+			"differs, the segments around it. Exit status: 0 match, 1 mismatch or unreadable file, 2 usage.",
+		Examples: []string{
+			prog + " check -scenario halfclose out/halfclose/capture.pcapng",
+			"tcpdump -i lo -w my.pcap tcp port 8000 & ...; " + prog + " check -scenario halfclose my.pcap",
+		},
+	}
+	if err := cli.Parse(fs, args, help, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: check: %w (see %s check -h)", ErrUsage, err, prog)
 	}
 	if *name == "" || fs.NArg() != 1 {
-		return fmt.Errorf("%w: tcplab check -scenario NAME FILE", ErrUsage)
+		return fmt.Errorf("%w: %s (see %s check -h)", ErrUsage, help.Usage, prog)
+	}
+	if err := checkIdle(*idle); err != nil {
+		return err
 	}
 	list, err := pick(all, []string{*name})
 	if err != nil {
@@ -273,19 +314,11 @@ func checkCommand(args []string, stdout io.Writer, all []*Scenario) error {
 	return nil
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, as users type them.
-func parseInterspersed(fs *flag.FlagSet, args []string) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+// checkIdle refuses a keep-alive idle time the kernel cannot have: Linux
+// takes TCP_KEEPIDLE in whole seconds, from 1.
+func checkIdle(d time.Duration) error {
+	if d < time.Second || d%time.Second != 0 {
+		return fmt.Errorf("%w: -keepalive-idle %v: the kernel's keep-alive idle time (TCP_KEEPIDLE) is whole seconds; use 1s or more, such as 8s", ErrUsage, d)
 	}
-	return fs.Parse(pos)
+	return nil
 }

@@ -28,6 +28,9 @@ type recording struct {
 	// interrupted is set when the run was stopped (SIGINT, SIGTERM)
 	// before the conversation ended.
 	interrupted bool
+	// noConversation is set when the conversation was interrupted or
+	// never began: err says why, and no step is worth reporting.
+	noConversation bool
 	metrics     map[string]float64
 	elapsed     time.Duration
 }
@@ -128,7 +131,7 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 	if sc.Setup != nil {
 		undo, err := sc.Setup(ctx, env)
 		if err != nil {
-			peersErr = fmt.Errorf("setup: %w", err)
+			peersErr = notStarted{fmt.Errorf("setup: %w", err)}
 		} else if undo != nil {
 			defer undo()
 		}
@@ -136,7 +139,7 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 	if peersErr == nil && opt.External() {
 		ext, err := startExternal(ctx, opt.ServerCommand, portOf(addr), progress)
 		if err != nil {
-			peersErr = err
+			peersErr = notStarted{err}
 		} else {
 			// The user's server runs until the capture is over: it may
 			// still be closing when the client is done.
@@ -213,6 +216,7 @@ wait:
 		// The peers' own errors (a read that timed out, say) follow.
 		peersErr = errors.Join(fmt.Errorf("timed out after %v waiting for the conversation to end", timeout), peersErr)
 	}
+	rec.noConversation = rec.interrupted || errors.As(peersErr, new(notStarted))
 	rec.err = errors.Join(peersErr, rec.err)
 	rec.elapsed = time.Since(start)
 	return rec, nil
@@ -235,10 +239,10 @@ func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration
 			if err == nil {
 				err = errors.New("server: returned without listening")
 			}
-			return err
+			return notStarted{err}
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("server: did not listen within %v", timeout)
+		return notStarted{fmt.Errorf("server: did not listen within %v", timeout)}
 	}
 	clientErr := wrap("client", sc.Client(ctx, env))
 	close(env.clientDone)
@@ -249,6 +253,13 @@ func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration
 		return errors.Join(clientErr, fmt.Errorf("server: still running after %v", timeout))
 	}
 }
+
+// notStarted is the error of a conversation that never began: a Setup
+// that failed, a server that never listened. Its cause says all there is
+// to say, and the steps the capture then lacks would only repeat it.
+type notStarted struct{ error }
+
+func (e notStarted) Unwrap() error { return e.error }
 
 func wrap(who string, err error) error {
 	if err == nil {

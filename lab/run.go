@@ -294,6 +294,10 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 	steps := sc.Steps(opt)
 	v := expect.Match(sc.Name, steps, rec.packets, matchOptions(opt))
 	r.Mismatches = v.Mismatches
+	if rec.noConversation {
+		// The error says why; the steps it left unmatched say nothing more.
+		r.Mismatches = nil
+	}
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
 	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang}

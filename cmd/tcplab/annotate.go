@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/lab"
 )
 
@@ -19,14 +20,27 @@ import (
 // copy of the input.
 func annotate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("annotate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print one JSON object per TCP segment")
 	out := fs.String("o", "", "write a pcapng copy with a comment on every TCP packet to `FILE`")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: annotate: %w", lab.ErrUsage, err)
+	help := cli.Help{
+		Usage: "tcplab annotate [-json] [-o OUT.pcapng] FILE",
+		About: "Print every TCP segment of a pcap or pcapng file (any tool's; Ethernet, BSD loopback, raw IP,\n" +
+			"Linux cooked SLL/SLL2) with its stream, direction, flags, relative seq/ack, length, window,\n" +
+			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.",
+		Examples: []string{
+			"tcplab annotate capture/testdata/keepalive.pcap",
+			"tcplab annotate -json my.pcap | jq 'select(.labels | length > 0)'",
+			"tcplab annotate -o commented.pcapng my.pcap",
+		},
+	}
+	if err := cli.Parse(fs, args, help, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: annotate: %w (see tcplab annotate -h)", lab.ErrUsage, err)
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: annotate takes one capture file: tcplab annotate [-json] [-o OUT.pcapng] FILE", lab.ErrUsage)
+		return fmt.Errorf("%w: annotate takes one capture file: %s (see tcplab annotate -h)", lab.ErrUsage, help.Usage)
 	}
 	in := fs.Arg(0)
 	src, err := capture.Open(in)

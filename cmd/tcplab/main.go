@@ -47,8 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "annotate":
 		err := annotate(args[1:], stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return lab.ExitPass
+			return lab.ExitPass // annotate printed its own help
 		}
 		return lab.ExitStatus("tcplab", err, stderr)
 	case "help", "-h", "-help", "--help":
