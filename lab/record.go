@@ -31,8 +31,8 @@ type recording struct {
 	// noConversation is set when the conversation was interrupted or
 	// never began: err says why, and no step is worth reporting.
 	noConversation bool
-	metrics     map[string]float64
-	elapsed     time.Duration
+	metrics        map[string]float64
+	elapsed        time.Duration
 }
 
 // quiet is how long the wire must stay silent after the peers are done
