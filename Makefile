@@ -7,7 +7,7 @@ SOAK ?= 50
 .PHONY: help lab build test soak deps bench-bulk
 
 help: ## show the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 deps: ## check for libpcap's headers; install libpcap-dev with apt-get when root
 	@if [ -f /usr/include/pcap/pcap.h ] || [ -f /usr/include/pcap.h ]; then :; \
@@ -27,7 +27,7 @@ test: deps ## run all tests (live captures included), and the examples' own
 	$(GO) test -count=1 ./...
 	@for d in examples/*/; do echo "examples: $$d"; (cd $$d && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
-soak: build ## run every scenario $(SOAK) times in a row; stop at the first failure
+soak: build ## run every scenario SOAK times in a row (SOAK=50 by default); stop at the first failure
 	@mkdir -p out; start=$$(date +%s); for i in $$(seq 1 $(SOAK)); do \
 		bin/tcplab run -out out/soak >out/soak.log 2>&1 || { echo "soak: run $$i failed:"; cat out/soak.log; exit 1; }; \
 		printf '.'; done; \

@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,6 +42,39 @@ func TestReadmeExampleIsTrue(t *testing.T) {
 			if !lines[l] {
 				t.Errorf("README's Go code has a line that examples/teardown does not: %q", l)
 			}
+		}
+	}
+}
+
+// TestMakeHelp: make's help names every target with its description in
+// one column, and shows no unexpanded make variable.
+func TestMakeHelp(t *testing.T) {
+	out, err := exec.Command("make", "-s", "-C", "..", "help").Output()
+	if err != nil {
+		t.Fatalf("make help: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	col := -1
+	for _, l := range lines {
+		if strings.Contains(l, "$(") {
+			t.Errorf("unexpanded variable: %q", l)
+		}
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "make" {
+			t.Errorf("not a target line: %q", l)
+			continue
+		}
+		end := strings.Index(l, "make "+f[1]) + len("make "+f[1])
+		c := end + len(l[end:]) - len(strings.TrimLeft(l[end:], " "))
+		if col < 0 {
+			col = c
+		} else if c != col {
+			t.Errorf("description of %s at column %d, others at %d", f[1], c, col)
+		}
+	}
+	for _, target := range []string{"lab", "test", "soak", "bench", "bench-bulk", "fuzz"} {
+		if !strings.Contains(string(out), "make "+target+" ") {
+			t.Errorf("make help lacks %s", target)
 		}
 	}
 }
