@@ -77,7 +77,7 @@ func Bulk() *lab.Scenario {
 	}
 }
 
-// bulkHead is the seed's POST request head announcing a 1 GiB body.
+// bulkHead is the blog post's POST request head announcing a 1 GiB body.
 func bulkHead() []byte {
 	h := string(peer.Request("POST", 0, 'a'))
 	return []byte(strings.Replace(h, "Content-Length: 0\r\n", fmt.Sprintf("Content-Length: %d\r\n", BulkBytes), 1))

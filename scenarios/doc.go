@@ -3,9 +3,9 @@
 // appear on the wire, each with its explanation. To add one, copy a file,
 // change the story, and list it in All.
 //
-// The peers are the seed's: a hand-written HTTP/1.1 server that answers
+// The peers are the blog post's: a hand-written HTTP/1.1 server that answers
 // every request on a kept-alive connection with "great", and a client that
-// sends the seed's GET or POST /blog/ request (seed.go).
+// sends the blog post's GET or POST /blog/ request (package lab/peer).
 package scenarios
 
 import "github.com/tcplab/tcplab/lab"

@@ -73,7 +73,7 @@ s.close()
 '`
 
 // TestHTTPRealClientAgainstYourClient runs real client programs against the
-// seed's server: curl closes gracefully and passes; a client that resets
+// blog post's server: curl closes gracefully and passes; a client that resets
 // fails, and the report shows the RST.
 func TestHTTPRealClientAgainstYourClient(t *testing.T) {
 	testenv.NetNS(t)

@@ -15,7 +15,7 @@ import (
 
 // halfCloseThink is how long the server waits after the client's FIN before
 // it answers: longer than Linux's largest delayed-ACK timeout (200 ms), so
-// the kernel's ACK of the FIN goes out alone, as in the seed.
+// the kernel's ACK of the FIN goes out alone, as in the blog post.
 const halfCloseThink = 300 * time.Millisecond
 
 // HalfClose shows a half-closed connection: the client sends its request
@@ -75,7 +75,7 @@ func HalfClose() *lab.Scenario {
 			}
 			return append(expect.Handshake(),
 				expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
-					"The client sends the seed's HTTP request (GET /blog/ with its headers).",
+					"The client sends the blog post's HTTP request (GET /blog/ with its headers).",
 					"客户端发送http协议格式的数据"),
 				// The server's kernel may acknowledge the request before the
 				// FIN arrives, or acknowledge both with one ACK: the FIN
@@ -95,7 +95,7 @@ func HalfClose() *lab.Scenario {
 				expect.OneOf(
 					expect.Seq(
 						expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
-							"The server still answers on the half-closed connection: the seed's HTTP response.", "服务端继续发送http格式的响应"),
+							"The server still answers on the half-closed connection: the blog post's HTTP response.", "服务端继续发送http格式的响应"),
 						// The client's ACK of the response is delayed, and
 						// often merged into its ACK of the FIN that follows.
 						expect.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
@@ -129,7 +129,7 @@ func halfCloseAnyServer(req int) []expect.Step {
 		"The client shuts its write side down after the request: a FIN.", "客户端发送fin")
 	return append(expect.Handshake(),
 		expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
-			"The client sends the seed's HTTP request.", "客户端发送http请求"),
+			"The client sends the blog post's HTTP request.", "客户端发送http请求"),
 		expect.OneOf(
 			expect.Seq(any, clientFIN, any, serverData, any),
 			expect.Seq(any, serverData, any, clientFIN, any),

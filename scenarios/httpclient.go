@@ -30,15 +30,15 @@ func curlPath() string {
 	return p
 }
 
-// HTTPRealClient shows the seed's hand-written server answering real HTTP
+// HTTPRealClient shows the blog post's hand-written server answering real HTTP
 // clients: Go's net/http client, then curl when it is installed. Both
 // reuse one kept-alive connection for two requests, then close it.
 func HTTPRealClient() *lab.Scenario {
 	return &lab.Scenario{
 		Name:          "http-real-client",
-		Summary:       "the seed's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
+		Summary:       "the blog post's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
 		AcceptsClient: true,
-		// The seed's server, with a thread per connection as the seed's
+		// The blog post's server, with a thread per connection as the blog post's
 		// has, until the client is done.
 		Server: func(ctx context.Context, env *lab.Env) error {
 			ln, err := env.Listen(ctx, nil)
@@ -110,8 +110,8 @@ func HTTPRealClient() *lab.Scenario {
 					expect.S2C(ack).On(stream).Length(0).Optional().Explain(
 						"The server's kernel acknowledges the request.", "服务端回ack"),
 					expect.S2C(pshAck).On(stream).Length(len(peer.Response)).Explain(
-						"The server sends the seed's response, which the client parses as HTTP/1.1 with Content-Length: 5: the connection stays open.",
-						"服务端发送种子的响应, 客户端把它当作HTTP/1.1解析, 连接保持打开"),
+						"The server sends the blog post's response, which the client parses as HTTP/1.1 with Content-Length: 5: the connection stays open.",
+						"服务端发送博客文章里的响应, 客户端把它当作HTTP/1.1解析, 连接保持打开"),
 					// The client sends its next request (or its FIN) at
 					// once; its delayed ACK of the response rides on it.
 					expect.C2S(ack).On(stream).Length(0).Optional().Explain(
@@ -176,9 +176,9 @@ func anyHTTPClient() []expect.Step {
 			// How the client's requests and ACKs interleave with the
 			// server's ACKs is the client's business.
 			expect.Either(expect.C2S(pshAck).WithData(), expect.C2S(ack), expect.S2C(ack).Length(0)).AnyNumber(),
-			expect.S2C(pshAck).Length(len(peer.Response)).Explain("The server sends the seed's response.", "服务端发送种子的响应"),
+			expect.S2C(pshAck).Length(len(peer.Response)).Explain("The server sends the blog post's response.", "服务端发送博客文章里的响应"),
 			expect.C2S(ack).Length(0).Optional(),
-		)).AtLeast(1).Explain("The client's requests, each answered with the seed's response on the same connection.",
-			"客户端的请求, 每个都在同一个连接上得到种子的响应"),
+		)).AtLeast(1).Explain("The client's requests, each answered with the blog post's response on the same connection.",
+			"客户端的请求, 每个都在同一个连接上得到博客文章里的响应"),
 	), expect.ClientCloses()...)
 }

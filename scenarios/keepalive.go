@@ -19,7 +19,7 @@ import (
 func keepAliveWait(opt lab.Options) time.Duration { return opt.Idle() * 3 / 2 }
 
 // KeepAlive shows TCP keep-alive: the server enables SO_KEEPALIVE with a
-// short idle time and takes longer than that to answer, as the seed's
+// short idle time and takes longer than that to answer, as the blog post's
 // server waits on input().
 func KeepAlive() *lab.Scenario {
 	return &lab.Scenario{
@@ -32,7 +32,7 @@ func KeepAlive() *lab.Scenario {
 				return err
 			}
 			idle := env.Options.Idle()
-			// The seed sets TCP_KEEPALIVE (macOS) to 8 s; on Linux that is
+			// The blog post sets TCP_KEEPALIVE (macOS) to 8 s; on Linux that is
 			// TCP_KEEPIDLE, with TCP_KEEPINTVL between probes.
 			if err := c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: idle, Count: 9}); err != nil {
 				return fmt.Errorf("SO_KEEPALIVE: %w", err)
@@ -55,7 +55,7 @@ func KeepAlive() *lab.Scenario {
 			req := len(peer.GetRequest())
 			steps := append(expect.Handshake(),
 				expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
-					"The client sends the seed's HTTP request.", "然后客户端发送http协议格式的数据"),
+					"The client sends the blog post's HTTP request.", "然后客户端发送http协议格式的数据"),
 				expect.S2C(ack).AckNum(1+req).Length(0).Explain(
 					"The server's kernel acknowledges the request; the application is still thinking.", "服务端接收到数据回一个ack"),
 				// The server waits 1.5 idle times, so one probe is certain;
@@ -69,7 +69,7 @@ func KeepAlive() *lab.Scenario {
 						"客户端接收后马上回一个ack"),
 				)).Times(1, 3).Explain("Keep-alive probe and its ACK, after the idle time.", "keep-alive包和它的ack"),
 				expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
-					"The server answers with the seed's HTTP response.", "服务端继续发送http格式的响应"),
+					"The server answers with the blog post's HTTP response.", "服务端继续发送http格式的响应"),
 				// The client closes as soon as it has read the response; its
 				// delayed ACK of the response is then merged into its FIN.
 				expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(

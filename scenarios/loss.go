@@ -16,7 +16,7 @@ import (
 	"github.com/tcplab/tcplab/lab/peer"
 )
 
-// The loss scenario's transfer: the client POSTs the seed's request in
+// The loss scenario's transfer: the client POSTs the blog post's request in
 // pieces of lossPiece bytes, one write each. On lo (MTU 65536) every write
 // leaves as one segment, so "the Nth data segment" is "the Nth piece".
 const (
@@ -32,7 +32,7 @@ const (
 	lossRcvBuf = 256 << 10
 )
 
-// lossPieces splits the seed's POST request into the writes of the client.
+// lossPieces splits the blog post's POST request into the writes of the client.
 func lossPieces() [][]byte {
 	req := peer.Request("POST", lossBody, 'a')
 	var pieces [][]byte
@@ -154,7 +154,7 @@ func lossSteps(lab.Options) []expect.Step {
 	again := expect.C2S(pshAck).SeqNum(lost).Length(lossPiece)
 
 	steps := append(expect.Handshake(),
-		expect.Note(fmt.Sprintf("The client writes the seed's POST request (%d bytes) in pieces of %d bytes, one write() each. On lo, whose MTU is 65536, each write leaves as one segment.", total, lossPiece),
+		expect.Note(fmt.Sprintf("The client writes the blog post's POST request (%d bytes) in pieces of %d bytes, one write() each. On lo, whose MTU is 65536, each write leaves as one segment.", total, lossPiece),
 			fmt.Sprintf("客户端把POST请求(%d字节)分成每段%d字节, 每段调用一次write(), 每段就是一个tcp包", total, lossPiece)),
 		flow(lossPieceN-1, -1).Explain("The first pieces arrive in order and are acknowledged.", "前几段数据按序到达并被确认"),
 		expect.C2S(pshAck).SeqNum(lost).Length(lossPiece).Without(retransmitted()...).Explain(

@@ -95,7 +95,7 @@ func Reset() *lab.Scenario {
 			}
 			return append(steps,
 				expect.C2S(pshAck).On(1).SeqNum(1).Length(req).Explain(
-					"On a second connection, to the listening port, the client sends the seed's request.",
+					"On a second connection, to the listening port, the client sends the blog post's request.",
 					"在第二个连接上, 客户端发送http请求"),
 				// The server's kernel acknowledges the request after its
 				// delayed-ACK timer unless the response, sent at once,

@@ -26,7 +26,7 @@ const (
 // first SYN on the server's input hook, after the capture point. The
 // client's connect() waits for its initial retransmission timeout, sends
 // the SYN again, and the handshake completes; then one request, one
-// response and the seed's teardown.
+// response and the blog post's teardown.
 func SynRetry() *lab.Scenario {
 	return &lab.Scenario{
 		Name:           "syn-retry",
@@ -92,13 +92,13 @@ func synRetrySteps(lab.Options) []expect.Step {
 	steps = append(steps, expect.Handshake()[1:]...)
 	steps = append(steps,
 		expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
-			"connect() has returned, a second late: the client sends the seed's HTTP request.", "connect返回后, 客户端发送http请求"),
+			"connect() has returned, a second late: the client sends the blog post's HTTP request.", "connect返回后, 客户端发送http请求"),
 		// The server answers within microseconds, so its kernel's ACK
 		// rides on the response; a busy machine may send it alone first.
 		expect.S2C(ack).AckNum(1+req).Length(0).Optional().Explain(
 			"The server's kernel acknowledges the request.", "服务端接收到数据回一个ack"),
 		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
-			"The server answers with the seed's HTTP response.", "服务端发送http格式的响应"),
+			"The server answers with the blog post's HTTP response.", "服务端发送http格式的响应"),
 		// The client closes as soon as it has read the response; its
 		// delayed ACK of the response is then merged into its FIN.
 		expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(

@@ -25,12 +25,12 @@ const (
 	walkLinger   = 300 * time.Millisecond // longer than Linux's largest delayed-ACK timeout (200 ms)
 )
 
-// Walkthrough reproduces the seed's whole Wireshark walkthrough on one
+// Walkthrough reproduces the blog post's whole Wireshark walkthrough on one
 // connection, in its 15 numbered steps.
 func Walkthrough() *lab.Scenario {
 	return &lab.Scenario{
 		Name:    "walkthrough",
-		Summary: "the seed's session end to end: handshake, window update, HTTP request, keep-alive probe, response, FIN teardown (15 steps)",
+		Summary: "the blog post's session end to end: handshake, window update, HTTP request, keep-alive probe, response, FIN teardown (15 steps)",
 		Wait:    func(opt lab.Options) time.Duration { return walkFillWait + keepAliveWait(opt) + walkLinger },
 		Server: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Accept(ctx, func(fd int) error {
@@ -59,14 +59,14 @@ func Walkthrough() *lab.Scenario {
 			if _, err := c.Write([]byte(peer.Response)); err != nil {
 				return err
 			}
-			// recv returns nothing once the client has closed: the seed's
+			// recv returns nothing once the client has closed: the blog post's
 			// server then shuts its write side down, after a linger longer
 			// than any delayed ACK, so the kernel's ACK of the client's FIN
 			// goes out alone first.
 			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
 				return fmt.Errorf("expected EOF after the response, got %d bytes, %v", n, err)
 			}
-			if err := env.Sleep(ctx, walkLinger, "the server takes its time to close, as in the seed"); err != nil {
+			if err := env.Sleep(ctx, walkLinger, "the server takes its time to close, as in the blog post"); err != nil {
 				return err
 			}
 			if err := c.CloseWrite(); err != nil {
@@ -101,14 +101,14 @@ func walkthroughSteps(opt lab.Options) []expect.Step {
 				"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个tcp window update的包"),
 		)).Explain(
 			"Window update. The server's TCP receive buffer was full, so it sent the client a window update once there was room again. "+
-				"In the seed's capture (macOS) the update came right after the handshake; Linux announces a larger window only when the application has read from its buffer, "+
+				"In the blog post's capture (macOS) the update came right after the handshake; Linux announces a larger window only when the application has read from its buffer, "+
 				"so here the client's POST fills a deliberately small buffer (SO_RCVBUF 4 KiB) before the server reads.",
-			"服务端的tcp接收缓冲区满了, 所以给客户端发送一个tcp window update的包. 种子的抓包(macOS)在握手后马上出现window update; Linux只有在应用读取了接收缓冲区后才会通告更大的窗口, 所以这里客户端的POST先填满一个故意设小的接收缓冲区"),
+			"服务端的tcp接收缓冲区满了, 所以给客户端发送一个tcp window update的包. 博客文章的抓包(macOS)在握手后马上出现window update; Linux只有在应用读取了接收缓冲区后才会通告更大的窗口, 所以这里客户端的POST先填满一个故意设小的接收缓冲区"),
 		expect.OneOf(expect.Seq(flow.AnyNumber())).Explain(
-			"The client sends the rest of its HTTP request (the seed's POST /blog/ with its headers and a body of 16384 'a') into the reopened window.",
+			"The client sends the rest of its HTTP request (the blog post's POST /blog/ with its headers and a body of 16384 'a') into the reopened window.",
 			"然后客户端发送http协议格式的数据"),
 		expect.S2C(ack).AckNum(1+req).Length(0).Explain(
-			"The server's kernel acknowledges the whole request; the application is still thinking, as the seed's server waits on input().",
+			"The server's kernel acknowledges the whole request; the application is still thinking, as the blog post's server waits on input().",
 			"服务端接收到数据回一个ack的包"),
 		expect.S2C(ack).Length(0).With(capture.KeepAlive).Explain(
 			fmt.Sprintf("Nothing has crossed the connection for the keep-alive idle time (%v), so the server's kernel sends a keep-alive probe: an empty segment whose seq is one below the next byte, which the client must answer.", opt.Idle()),

@@ -13,8 +13,8 @@ import (
 	"github.com/tcplab/tcplab/lab/expect"
 )
 
-// TestWalkthroughSteps runs the seed's session and checks its 15 steps: all
-// present in order in walkthrough.md (here in Chinese, the seed's
+// TestWalkthroughSteps runs the blog post's session and checks its 15 steps: all
+// present in order in walkthrough.md (here in Chinese, the blog post's
 // language), each step that puts segments on the wire matched by segments
 // that come after those of the step before.
 func TestWalkthroughSteps(t *testing.T) {
@@ -48,7 +48,7 @@ func TestWalkthroughSteps(t *testing.T) {
 	}
 	for _, want := range []string{"三次握手后", "window update", "keep-alive", "tcp连接通道完全断开"} {
 		if !regexp.MustCompile(regexp.QuoteMeta(want)).Match(md) {
-			t.Errorf("walkthrough.md lacks the seed's words %q", want)
+			t.Errorf("walkthrough.md lacks the blog post's words %q", want)
 		}
 	}
 
