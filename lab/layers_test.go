@@ -12,6 +12,7 @@ import (
 var layers = map[string]int{
 	"capture":          0,
 	"internal/cli":     0,
+	"internal/readme":  0,
 	"capture/live":     1,
 	"lab/expect":       2,
 	"lab/report":       3,
