@@ -221,7 +221,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		return err
 	}
 	open := "; open " + filepath.Join(*out, report.IndexFile)
-	if err := report.WriteIndex(*out, results); err != nil {
+	if err := report.WriteIndex(*out, results, language); err != nil {
 		fmt.Fprintf(stderr, "index: %v\n", err)
 		open = ""
 	}

@@ -8,22 +8,28 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/tcplab/tcplab/lab/expect"
 )
 
 // WriteIndex writes out/index.html, a page that lists every scenario of a
 // run with its result and links to its artifacts, and shows each ladder
 // diagram. The page is self-contained, with relative links, so the out
-// directory can be copied or served as it is.
-func WriteIndex(out string, results []Result) error {
-	page := indexPage{PassColour: colourPass, FailColour: colourBad, LinkColour: colourArrow}
+// directory can be copied or served as it is. Its fixed texts are in lang,
+// the language the scenarios' walkthroughs were written in.
+func WriteIndex(out string, results []Result, lang expect.Lang) error {
+	t := byLang(indexTexts, lang)
+	page := indexPage{T: t, PassColour: colourPass, FailColour: colourBad, AmberColour: colourAmber, LinkColour: colourArrow}
+	passed, interrupted := 0, 0
 	for i := range results {
 		r := &results[i]
 		e := indexEntry{
-			Name: r.Scenario, Summary: r.Summary, Pass: r.Pass, Interrupted: r.Interrupted,
+			Name: r.Scenario, Summary: r.Summary, Verdict: verdictOf(r),
 			Anchor: "scenario-" + r.Scenario, Failure: r.Failure(),
-			Facts: fmt.Sprintf("%s in %s, %d dropped, %.2f s, %s", countNoun(r.Segments, "TCP segment"),
-				countNoun(r.Frames, "frame"), r.Drops, r.Seconds, r.Sandbox),
-			Segments: r.Segments, Seconds: fmt.Sprintf("%.2f s", r.Seconds),
+			Facts:     fmt.Sprintf(t.facts, t.segments.n(r.Segments), t.frames.n(r.Frames), r.Drops, r.Seconds, r.Sandbox),
+			Segments:  r.Segments,
+			Seconds:   fmt.Sprintf(t.seconds, r.Seconds),
+			LadderAlt: fmt.Sprintf(t.LadderAlt, r.Scenario),
 		}
 		dir := resultDir(out, r)
 		for _, name := range Files {
@@ -36,12 +42,23 @@ func WriteIndex(out string, results []Result) error {
 			}
 			e.Files = append(e.Files, f)
 		}
-		if r.Pass {
-			page.Passed++
+		switch {
+		case r.Interrupted:
+			interrupted++
+		case r.Pass:
+			passed++
 		}
 		page.Entries = append(page.Entries, e)
 	}
-	page.Failed = len(page.Entries) - page.Passed
+	// An interrupted scenario neither passed nor failed: the run was
+	// stopped before it could tell.
+	failed := len(results) - passed - interrupted
+	page.Title = fmt.Sprintf(t.title, passed, t.scenarios.n(len(results)))
+	page.Tally = fmt.Sprintf(t.tally, t.scenarios.n(len(results)), passed, failed)
+	if interrupted > 0 {
+		page.Tally += fmt.Sprintf(t.interrupted, interrupted)
+	}
+	page.Tally += t.end
 	var b bytes.Buffer
 	if err := indexTemplate.Execute(&b, &page); err != nil {
 		return fmt.Errorf("index: %w", err)
@@ -73,24 +90,25 @@ func resultDir(out string, r *Result) string {
 
 // indexPage is what the index template shows.
 type indexPage struct {
-	Entries        []indexEntry
-	Passed, Failed int
+	T            *indexStrings
+	Entries      []indexEntry
+	Title, Tally string // how many scenarios passed, failed, were interrupted
 	// The colours of the verdicts and links, the diagrams' colours.
-	PassColour, FailColour, LinkColour string
+	PassColour, FailColour, AmberColour, LinkColour string
 }
 
 // indexEntry is one scenario on the index page.
 type indexEntry struct {
 	Name, Summary string
 	Anchor        string
-	Pass          bool
-	Interrupted   bool
+	Verdict       verdict
 	Facts         string // segments, frames, drops, time, sandbox
 	Segments      int
-	Seconds       string
+	Seconds       string // the time, which must not wrap in its column
 	Failure       string
 	Files         []indexFile
 	Ladder        string // link to the diagram; "" when there is none
+	LadderAlt     string
 }
 
 // indexFile is a link to one artifact, which a failed run may not have
@@ -100,12 +118,77 @@ type indexFile struct {
 	Present    bool
 }
 
+// indexStrings are the fixed texts of index.html in one language. The
+// template reads the exported ones.
+type indexStrings struct {
+	Lang  string // the page's lang attribute
+	title string // %d passed of %s, the scenarios counted
+	// tally is the summary line: %[1]s counts the scenarios, %[2]d the
+	// passed, %[3]d the failed; interrupted follows it when any were, with
+	// %d of them, then end.
+	tally, interrupted, end string
+	scenarios               plural
+	// The table's header.
+	Scenario, Result, Segments, Time, Summary string
+	// facts says what was captured: %[1]s counts the segments, %[2]s the
+	// frames, %[3]d the drops, %.2[4]f the seconds, %[5]s the sandbox.
+	facts            string
+	segments, frames plural
+	// seconds is the time column's "%.2f s": a non-breaking space keeps
+	// the number and its unit on one line.
+	seconds    string
+	NotWritten string // the tooltip of an artifact a failed run did not write
+	LadderAlt  string // %s is the scenario
+}
+
+// indexTexts holds indexStrings by language.
+var indexTexts = []indexStrings{
+	expect.English: {
+		Lang:        "en",
+		title:       "tcplab: %d of %s passed",
+		tally:       "%[1]s: %[2]d passed, %[3]d failed",
+		interrupted: ", %d interrupted",
+		end:         ".",
+		scenarios:   plural{"%d scenario", "%d scenarios"},
+		Scenario:    "scenario",
+		Result:      "result",
+		Segments:    "segments",
+		Time:        "time",
+		Summary:     "summary",
+		facts:       "%[1]s in %[2]s, %[3]d dropped, %.2[4]f\u00a0s, %[5]s",
+		segments:    plural{"%d TCP segment", "%d TCP segments"},
+		frames:      plural{"%d frame", "%d frames"},
+		seconds:     "%.2f\u00a0s",
+		NotWritten:  "not written",
+		LadderAlt:   "ladder diagram of %s",
+	},
+	expect.Chinese: {
+		Lang:        "zh-CN",
+		title:       "tcplab: %d 个通过, 共 %s",
+		tally:       "共 %[1]s: %[2]d 个通过, %[3]d 个失败",
+		interrupted: ", %d 个中断",
+		end:         ".",
+		scenarios:   plural{"%d 个场景", "%d 个场景"},
+		Scenario:    "场景",
+		Result:      "结果",
+		Segments:    "TCP包",
+		Time:        "用时",
+		Summary:     "说明",
+		facts:       "%[1]s, 共 %[2]s, 丢弃 %[3]d 个, 用时 %.2[4]f\u00a0秒, %[5]s",
+		segments:    plural{"%d 个TCP包", "%d 个TCP包"},
+		frames:      plural{"%d 帧", "%d 帧"},
+		seconds:     "%.2f\u00a0秒",
+		NotWritten:  "没有写出",
+		LadderAlt:   "%s 的时序图",
+	},
+}
+
 var indexTemplate = template.Must(template.New("index").Parse(`<!DOCTYPE html>
-<html lang="en">
+<html lang="{{.T.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>tcplab: {{.Passed}} of {{len .Entries}} scenarios passed</title>
+<title>{{.Title}}</title>
 <style>
 body { font-family: "DejaVu Sans", "Liberation Sans", Helvetica, Arial, sans-serif; color: #1a1a1a; margin: 20px 24px; max-width: 1000px; }
 h1 { font-size: 22px; margin: 0 0 4px; }
@@ -114,11 +197,13 @@ p { margin: 4px 0; }
 a { color: {{.LinkColour}}; }
 table { border-collapse: collapse; margin: 10px 0 6px; }
 th, td { text-align: left; padding: 4px 16px 4px 0; border-bottom: 1px solid #dddddd; }
-th { font-size: 13px; color: #555555; }
-td.num { text-align: right; }
+th { font-size: 13px; color: #555555; white-space: nowrap; }
+td.num { text-align: right; white-space: nowrap; }
+td.name { white-space: nowrap; }
 .verdict { display: inline-block; font-weight: bold; color: #ffffff; padding: 1px 8px; border-radius: 3px; font-size: 13px; }
 .pass { background: {{.PassColour}}; }
 .fail { background: {{.FailColour}}; }
+.interrupted { background: {{.AmberColour}}; }
 .facts { color: #555555; font-size: 14px; }
 .files a, .files span { margin-right: 14px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 13px; }
 .missing { color: #999999; text-decoration: line-through; }
@@ -129,28 +214,28 @@ img.ladder { display: block; max-width: 100%; height: auto; margin-top: 8px; bor
 </head>
 <body>
 <h1>tcplab</h1>
-<p>{{len .Entries}} scenarios: {{.Passed}} passed, {{.Failed}} failed.</p>
+<p class="tally">{{.Tally}}</p>
 <table>
-<tr><th>scenario</th><th>result</th><th>segments</th><th>time</th><th>summary</th></tr>
+<tr><th>{{.T.Scenario}}</th><th>{{.T.Result}}</th><th>{{.T.Segments}}</th><th>{{.T.Time}}</th><th>{{.T.Summary}}</th></tr>
 {{- range .Entries}}
-<tr><td><a href="#{{.Anchor}}">{{.Name}}</a></td><td>{{template "verdict" .}}</td><td class="num">{{.Segments}}</td><td class="num">{{.Seconds}}</td><td>{{.Summary}}</td></tr>
+<tr><td class="name"><a href="#{{.Anchor}}">{{.Name}}</a></td><td>{{template "verdict" .}}</td><td class="num">{{.Segments}}</td><td class="num">{{.Seconds}}</td><td>{{.Summary}}</td></tr>
 {{- end}}
 </table>
 {{- range .Entries}}
 <section id="{{.Anchor}}">
 <h2>{{.Name}} {{template "verdict" .}}</h2>
 <p>{{.Summary}}</p>
-<p class="facts">{{.Facts}}{{if .Interrupted}}; interrupted{{end}}</p>
-<p class="files">{{range .Files}}{{if .Present}}<a href="{{.Href}}">{{.Name}}</a>{{else}}<span class="missing" title="not written">{{.Name}}</span>{{end}}{{end}}</p>
+<p class="facts">{{.Facts}}</p>
+<p class="files">{{range .Files}}{{if .Present}}<a href="{{.Href}}">{{.Name}}</a>{{else}}<span class="missing" title="{{$.T.NotWritten}}">{{.Name}}</span>{{end}}{{end}}</p>
 {{- if .Failure}}
 <pre class="failure">{{.Failure}}</pre>
 {{- end}}
 {{- if .Ladder}}
-<a href="{{.Ladder}}"><img class="ladder" src="{{.Ladder}}" alt="ladder diagram of {{.Name}}"></a>
+<a href="{{.Ladder}}"><img class="ladder" src="{{.Ladder}}" alt="{{.LadderAlt}}"></a>
 {{- end}}
 </section>
 {{- end}}
 </body>
 </html>
-{{define "verdict"}}{{if .Pass}}<span class="verdict pass">PASS</span>{{else}}<span class="verdict fail">FAIL</span>{{end}}{{end}}
+{{define "verdict"}}<span class="verdict {{.Verdict.Class}}">{{.Verdict.Word}}</span>{{end}}
 `))

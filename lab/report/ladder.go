@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
@@ -42,6 +41,9 @@ const (
 	colourState = "#6a3d9a"
 	colourMuted = "#666666"
 	colourLane  = "#444444"
+	// colourAmber is an interrupted run's, in index.html and
+	// walkthrough.html: neither the pass's green nor the failure's red.
+	colourAmber = "#b45309"
 )
 
 const (
@@ -66,12 +68,15 @@ const (
 // matched. Segments that matched no step are red, the segment where the
 // matching failed is red and heavy with the reason under it. Each side's
 // TCP state is written at its edge when it changes. Each connection gets
-// its own section. v may be nil when the segments were not judged.
-func Ladder(name string, pkts []capture.Packet, v *expect.Verdict) []byte {
+// its own section. v may be nil when the segments were not judged. The
+// diagram's fixed texts (legend, lane names, markers) are in lang; the
+// segments' flags, numbers, labels and states are the protocol's and stay
+// as Wireshark shows them.
+func Ladder(name string, pkts []capture.Packet, v *expect.Verdict, lang expect.Lang) []byte {
 	if v == nil {
 		v = &expect.Verdict{Pass: true}
 	}
-	l := &ladder{v: v, mismatchAt: map[int][]*expect.Mismatch{}}
+	l := &ladder{v: v, lang: lang, t: byLang(ladderTexts, lang), mismatchAt: map[int][]*expect.Mismatch{}}
 	for i := range pkts {
 		if !pkts[i].TCP {
 			continue
@@ -114,7 +119,7 @@ func Ladder(name string, pkts []capture.Packet, v *expect.Verdict) []byte {
 	}
 	if len(seen) == 0 {
 		l.y += 10
-		l.text(ladderMargin, l.y, `font-style="italic" fill="`+colourMuted+`"`, "No TCP segments were captured.")
+		l.text(ladderMargin, l.y, `font-style="italic" fill="`+colourMuted+`"`, l.t.noSegments)
 		l.y += 20
 	}
 	for _, s := range streams {
@@ -122,7 +127,7 @@ func Ladder(name string, pkts []capture.Packet, v *expect.Verdict) []byte {
 	}
 	for _, m := range loose {
 		l.y += 4
-		l.text(ladderMargin, l.y, `class="mismatch-note" fill="`+colourBad+`" font-family="`+fontMono+`"`, "✗ "+mismatchText(m))
+		l.text(ladderMargin, l.y, `class="mismatch-note" fill="`+colourBad+`" font-family="`+fontMono+`"`, "✗ "+mismatchText(m, &l.t.mismatchStrings))
 		l.y += 18
 	}
 	return l.document(name)
@@ -136,6 +141,8 @@ type ladder struct {
 	stepOf     []expect.StepNum // per packet of seen
 	why        []*expect.Step   // per packet of seen
 	v          *expect.Verdict
+	lang       expect.Lang
+	t          *ladderStrings // the fixed texts in lang
 	start      time.Time
 	mismatchAt map[int][]*expect.Mismatch // by frame
 	lanes      bytes.Buffer
@@ -150,7 +157,7 @@ func (l *ladder) document(name string) []byte {
 	b.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" font-family="%s" font-size="12">`+"\n",
 		ladderWidth, height, ladderWidth, height, fontSans)
-	fmt.Fprintf(&b, "<title>%s</title>\n", xmlText("ladder diagram of the "+name+" scenario"))
+	fmt.Fprintf(&b, "<title>%s</title>\n", xmlText(fmt.Sprintf(l.t.title, name)))
 	b.WriteString("<defs>\n")
 	for _, m := range []struct{ id, colour string }{{"head", colourArrow}, {"head-bad", colourBad}} {
 		fmt.Fprintf(&b, `<marker id="%s" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>`+"\n", m.id, m.colour)
@@ -175,21 +182,19 @@ func (l *ladder) header(name string) {
 	for i := range l.seen {
 		conns[l.seen[i].Annotation.Stream] = true
 	}
-	l.text(ladderMargin, 48, `fill="`+colourMuted+`"`, fmt.Sprintf(
-		"%s on %s. Time goes down, one row per segment; seq and ack are relative.",
-		countNoun(len(l.seen), "TCP segment"), countNoun(len(conns), "connection")))
+	l.text(ladderMargin, 48, `fill="`+colourMuted+`"`, fmt.Sprintf(l.t.description, l.t.segments.n(len(l.seen)), l.t.connections.n(len(conns))))
 
 	// The legend: a sample of each kind of arrow, then what the edges say.
 	y := 70
 	x := ladderMargin
 	for _, k := range []segKind{segMatched, segNoStep, segMismatch} {
 		fmt.Fprintf(&l.body, `<line class="legend" x1="%d" y1="%d" x2="%d" y2="%d" %s/>`+"\n", x, y-4, x+36, y-4, arrowStyle(k))
-		text := map[segKind]string{segMatched: "matched step N", segNoStep: "matched no step", segMismatch: "mismatch (reason below it)"}[k]
+		text := map[segKind]string{segMatched: l.t.legendMatched, segNoStep: l.t.legendNoStep, segMismatch: l.t.legendMismatch}[k]
 		l.text(x+44, y, "", text)
-		x += 44 + int(float64(utf8.RuneCountInString(text))*6.8) + 24
+		x += 44 + int(textWidth(text, 12, 6.8)) + 24
 	}
-	l.text(x, y, `fill="`+colourState+`" font-weight="bold"`, "STATE")
-	l.text(x+46, y, "", "TCP state after the segment, when it changes")
+	l.text(x, y, `fill="`+colourState+`" font-weight="bold"`, l.t.legendState)
+	l.text(x+int(textWidth(l.t.legendState, 12, 8.4))+4, y, "", l.t.legendStateText)
 	l.y = 84
 }
 
@@ -199,7 +204,7 @@ func (l *ladder) section(stream int, idx []int, heading bool) {
 		l.y += 8
 		fmt.Fprintf(&l.body, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#bbbbbb"/>`+"\n", ladderMargin, l.y, ladderWidth-ladderMargin, l.y)
 		l.y += 20
-		l.text(ladderMargin, l.y, `class="connection" font-size="15" font-weight="bold"`, fmt.Sprintf("connection %d", stream))
+		l.text(ladderMargin, l.y, `class="connection" font-size="15" font-weight="bold"`, fmt.Sprintf(l.t.connection, stream))
 		l.y += 6
 	}
 	first := &l.seen[idx[0]]
@@ -208,8 +213,8 @@ func (l *ladder) section(stream int, idx []int, heading bool) {
 		client, server = server, client
 	}
 	l.y += 8
-	l.laneHead(ladderClientX, "client", client)
-	l.laneHead(ladderServerX, "server", server)
+	l.laneHead(ladderClientX, l.t.client, client)
+	l.laneHead(ladderServerX, l.t.server, server)
 	l.y += 42
 
 	top := l.y
@@ -252,7 +257,7 @@ func (l *ladder) section(stream int, idx []int, heading bool) {
 // laneHead draws the box naming a lane's endpoint.
 func (l *ladder) laneHead(x int, who string, addr netip.AddrPort) {
 	fmt.Fprintf(&l.body, `<rect x="%d" y="%d" width="170" height="36" rx="4" fill="#f1f3f6" stroke="%s"/>`+"\n", x-85, l.y, colourLane)
-	fmt.Fprintf(&l.body, `<text class="lane" x="%d" y="%d" text-anchor="middle" font-weight="bold">%s</text>`+"\n", x, l.y+15, who)
+	fmt.Fprintf(&l.body, `<text class="lane" x="%d" y="%d" text-anchor="middle" font-weight="bold">%s</text>`+"\n", x, l.y+15, xmlText(who))
 	if addr.IsValid() {
 		fmt.Fprintf(&l.body, `<text x="%d" y="%d" text-anchor="middle" font-family="%s" font-size="11">%s</text>`+"\n", x, l.y+29, fontMono, xmlText(addr.String()))
 	}
@@ -287,7 +292,7 @@ func (l *ladder) shown(idx []int) []bool {
 func (l *ladder) elided(n int) {
 	mid := (ladderClientX + ladderServerX) / 2
 	fmt.Fprintf(&l.body, `<text class="gap" x="%d" y="%d" text-anchor="middle" font-style="italic" fill="%s">%s</text>`+"\n",
-		mid, l.y+ladderGapRow/2+4, colourMuted, xmlText(fmt.Sprintf("… %s not drawn …", countNoun(n, "segment"))))
+		mid, l.y+ladderGapRow/2+4, colourMuted, xmlText(l.t.elided.n(n)))
 	l.y += ladderGapRow
 }
 
@@ -295,7 +300,7 @@ func (l *ladder) elided(n int) {
 func (l *ladder) gap(d time.Duration) {
 	mid := (ladderClientX + ladderServerX) / 2
 	fmt.Fprintf(&l.body, `<text class="gap" x="%d" y="%d" text-anchor="middle" font-style="italic" fill="%s">%s</text>`+"\n",
-		mid, l.y+ladderGapRow/2+4, colourMuted, xmlText("… "+gapText(d)+" later …"))
+		mid, l.y+ladderGapRow/2+4, colourMuted, xmlText(fmt.Sprintf(l.t.gap, l.t.gapText(d))))
 	l.y += ladderGapRow
 }
 
@@ -322,7 +327,7 @@ func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 		x1, x2 = ladderServerX, ladderClientX+1
 		yClient, yServer = yTo, yFrom
 	}
-	tip := fmt.Sprintf("frame %d: %s", seg.Frame, stepComment(step, why))
+	tip := fmt.Sprintf(l.t.frame, seg.Frame, l.stepTip(step, why))
 	fmt.Fprintf(&l.body, "<g>\n<title>%s</title>\n", xmlText(tip))
 	fmt.Fprintf(&l.body, `<text class="time" x="%d" y="%d" font-family="%s" fill="%s">%s</text>`+"\n",
 		ladderMargin, yFrom+4, fontMono, colourMuted, fmt.Sprintf("+%.3fs", seg.Time.Sub(l.start).Seconds()))
@@ -337,7 +342,7 @@ func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 	}
 	l.y += ladderRow
 	for _, m := range mism {
-		l.fitted((ladderClientX+ladderServerX)/2, l.y+6, `class="mismatch-note" fill="`+colourBad+`"`, "✗ "+mismatchText(m), "")
+		l.fitted((ladderClientX+ladderServerX)/2, l.y+6, `class="mismatch-note" fill="`+colourBad+`"`, "✗ "+mismatchText(m, &l.t.mismatchStrings), "")
 		l.y += ladderDetail
 	}
 	l.body.WriteString("</g>\n")
@@ -350,12 +355,12 @@ func (l *ladder) label(y int, seg *capture.Segment, a *capture.Annotation, step 
 	if a.Labels != 0 {
 		text += " [" + a.Labels.String() + "]"
 	}
-	tail := "step " + step.String()
+	tail := fmt.Sprintf(l.t.step, step)
 	switch {
 	case kind == segMismatch:
-		tail = "mismatch"
+		tail = l.t.mismatch
 	case step <= 0:
-		tail = "no step"
+		tail = l.t.noStep
 	}
 	attrs := `class="label"`
 	if kind != segMatched {
@@ -369,7 +374,7 @@ func (l *ladder) label(y int, seg *capture.Segment, a *capture.Annotation, step 
 func (l *ladder) fitted(x, y int, attrs, text, bold string) {
 	room := ladderServerX - ladderClientX - 40
 	fit := ""
-	if w := float64(utf8.RuneCountInString(text+bold)) * ladderCharW; w > float64(room) {
+	if w := textWidth(text+bold, 12, ladderCharW); w > float64(room) {
 		fit = fmt.Sprintf(` textLength="%d" lengthAdjust="spacingAndGlyphs"`, room)
 	}
 	fmt.Fprintf(&l.body, `<text %s x="%d" y="%d" text-anchor="middle" font-family="%s"%s>%s`, attrs, x, y, fontMono, fit, xmlText(text))
@@ -383,6 +388,18 @@ func (l *ladder) fitted(x, y int, attrs, text, bold string) {
 func (l *ladder) state(x, y int, anchor, side string, st capture.State) {
 	fmt.Fprintf(&l.body, `<text class="state %s" x="%d" y="%d" text-anchor="%s" font-family="%s" font-weight="bold" fill="%s">%s</text>`+"\n",
 		side, x, y, anchor, fontMono, colourState, st)
+}
+
+// stepTip says which step a segment matched, with the first sentence of
+// its explanation, for the row's tooltip.
+func (l *ladder) stepTip(step expect.StepNum, st *expect.Step) string {
+	switch {
+	case step <= 0:
+		return l.t.tipNoStep
+	case st == nil || st.Text(l.lang) == "":
+		return fmt.Sprintf(l.t.step, step)
+	}
+	return fmt.Sprintf(l.t.step, step) + ": " + firstSentence(st.Text(l.lang))
 }
 
 // text writes a line of text at x, y; attrs are fixed attributes, never
@@ -413,41 +430,103 @@ func arrowStyle(k segKind) string {
 	return `stroke="` + colourArrow + `" stroke-width="1.5" marker-end="url(#head)"`
 }
 
-// mismatchText says in a line where the matching failed.
-func mismatchText(m *expect.Mismatch) string {
-	where := "step " + m.Step.String()
-	switch {
-	case m.Step == expect.End:
-		where = "after the last step"
-	case m.Step <= 0:
-		where = "no step"
-	}
-	var diffs []string
-	for _, d := range m.Diffs {
-		diffs = append(diffs, fmt.Sprintf("%s: expected %s, got %s", d.Field, d.Want, d.Got))
-	}
-	return where + ": " + strings.Join(diffs, "; ")
-}
-
-// gapText formats a pause for a gap marker: "480 ms", "1.0 s".
-func gapText(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
-	}
-	return fmt.Sprintf("%.1f s", d.Seconds())
-}
-
-// countNoun returns "1 thing" or "n things".
-func countNoun(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
-}
-
 // xmlText returns s with the characters XML reserves escaped.
 func xmlText(s string) string {
 	var b strings.Builder
 	xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// ladderStrings are the fixed texts of ladder.svg in one language.
+type ladderStrings struct {
+	title       string // the document's title: %s is the scenario
+	description string // %[1]s counts the segments, %[2]s the connections
+	segments    plural
+	connections plural
+
+	// The legend: the three kinds of arrow, the sample of a state and what
+	// it means.
+	legendMatched, legendNoStep, legendMismatch string
+	legendState, legendStateText                string
+
+	noSegments     string // in place of the rows when there are none
+	connection     string // a connection's heading: %d is its number
+	client, server string // the lanes
+
+	step             string // an arrow's step: %s is its number
+	noStep, mismatch string // an arrow's tail otherwise
+	frame            string // a row's tooltip: %d is the frame, %s its step
+	tipNoStep        string // the tooltip of a segment that matched no step
+
+	gap         string // a pause: %s is gapMS or gapS
+	gapMS, gapS string // %d milliseconds, %.1f seconds
+	elided      plural // rows not drawn
+
+	mismatchStrings
+}
+
+// gapText formats a pause for a gap marker: "480 ms", "1.0 s".
+func (t *ladderStrings) gapText(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf(t.gapMS, d.Round(time.Millisecond).Milliseconds())
+	}
+	return fmt.Sprintf(t.gapS, d.Seconds())
+}
+
+// ladderTexts holds ladderStrings by language.
+var ladderTexts = []ladderStrings{
+	expect.English: {
+		title:           "ladder diagram of the %s scenario",
+		description:     "%[1]s on %[2]s. Time goes down, one row per segment; seq and ack are relative.",
+		segments:        plural{"%d TCP segment", "%d TCP segments"},
+		connections:     plural{"%d connection", "%d connections"},
+		legendMatched:   "matched step N",
+		legendNoStep:    "matched no step",
+		legendMismatch:  "mismatch (reason below it)",
+		legendState:     "STATE",
+		legendStateText: "TCP state after the segment, when it changes",
+		noSegments:      "No TCP segments were captured.",
+		connection:      "connection %d",
+		client:          "client",
+		server:          "server",
+		step:            "step %s",
+		noStep:          "no step",
+		mismatch:        "mismatch",
+		frame:           "frame %d: %s",
+		tipNoStep:       "matched no expected step",
+		gap:             "… %s later …",
+		gapMS:           "%d ms",
+		gapS:            "%.1f s",
+		elided:          plural{"… %d segment not drawn …", "… %d segments not drawn …"},
+		mismatchStrings: mismatchStrings{
+			atStep: "step %s", afterLast: "after the last step", atNoStep: "no step", diff: "%s: expected %s, got %s",
+		},
+	},
+	expect.Chinese: {
+		title:           "%s 场景的时序图",
+		description:     "%[2]s上的 %[1]s. 时间自上而下, 每行一个包; seq 和 ack 是相对序号.",
+		segments:        plural{"%d 个TCP包", "%d 个TCP包"},
+		connections:     plural{"%d 个连接", "%d 个连接"},
+		legendMatched:   "匹配步骤 N",
+		legendNoStep:    "没有匹配任何步骤",
+		legendMismatch:  "不匹配 (原因写在下方)",
+		legendState:     "状态",
+		legendStateText: "这个包之后的TCP状态, 变化时标出",
+		noSegments:      "没有抓到TCP包.",
+		connection:      "连接 %d",
+		client:          "客户端",
+		server:          "服务端",
+		step:            "步骤 %s",
+		noStep:          "无步骤",
+		mismatch:        "不匹配",
+		frame:           "第 %d 帧: %s",
+		tipNoStep:       "没有匹配任何预期步骤",
+		gap:             "… %s后 …",
+		gapMS:           "%d 毫秒",
+		gapS:            "%.1f 秒",
+		elided:          plural{"… 省略 %d 个包 …", "… 省略 %d 个包 …"},
+		mismatchStrings: mismatchStrings{
+			atStep: "步骤 %s", afterLast: "最后一步之后", atNoStep: "无步骤", diff: "%s: 预期 %s, 实际 %s",
+		},
+	},
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
 )
@@ -36,7 +38,8 @@ func (c *fakeCapture) add(stream int, dir capture.Dir, at time.Duration, flags c
 		src, dst = sv, cl
 	}
 	c.seen = append(c.seen, capture.Packet{
-		TCP: true,
+		Info: gopacket.CaptureInfo{Timestamp: c.start.Add(at)},
+		TCP:  true,
 		Segment: capture.Segment{
 			Frame: len(c.seen) + 1, Time: c.start.Add(at), Src: src, Dst: dst,
 			Flags: flags, Seq: 1000 + seq, Ack: 5000 + ack, Window: 512, Len: n,
@@ -192,7 +195,7 @@ func TestLadder(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doc := Ladder(tt.name, tt.c.seen, tt.c.verdict(tt.mm...))
+			doc := Ladder(tt.name, tt.c.seen, tt.c.verdict(tt.mm...), expect.English)
 			svg := parseSVG(t, doc)
 
 			root := svg[0]
@@ -283,7 +286,7 @@ func TestLadderEscapes(t *testing.T) {
 	c := keepAliveTalk()
 	name := `<script>&"'`
 	mm := expect.Mismatch{Scenario: name, Step: 5, Diffs: []expect.Diff{{Field: expect.FieldCheck, Want: "check passes", Got: `MSS <1460> & "more"`}}, Frame: 4}
-	svg := parseSVG(t, Ladder(name, c.seen, c.verdict(mm)))
+	svg := parseSVG(t, Ladder(name, c.seen, c.verdict(mm), expect.English))
 	var found bool
 	for _, e := range svg {
 		if e.name == "script" {
@@ -299,7 +302,7 @@ func TestLadderEscapes(t *testing.T) {
 func TestWriteLadder(t *testing.T) {
 	dir := t.TempDir()
 	c := keepAliveTalk()
-	if err := writeFile(filepath.Join(dir, LadderFile), Ladder("keep-alive", c.seen, c.verdict())); err != nil {
+	if err := writeFile(filepath.Join(dir, LadderFile), Ladder("keep-alive", c.seen, c.verdict(), expect.English)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "ladder.svg"))
@@ -310,7 +313,7 @@ func TestWriteLadder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ladder.svg.tmp")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary file left behind: %v", err)
 	}
-	if err := writeFile(filepath.Join(dir, "no such dir", LadderFile), Ladder("x", nil, nil)); err == nil {
+	if err := writeFile(filepath.Join(dir, "no such dir", LadderFile), Ladder("x", nil, nil, expect.English)); err == nil {
 		t.Error("writing a ladder into a missing directory succeeded")
 	}
 }

@@ -10,18 +10,19 @@ import (
 )
 
 // The artifacts' file names: each scenario's directory holds CaptureFile,
-// WalkthroughFile, LadderFile and ResultFile; the run's directory holds
-// IndexFile.
+// WalkthroughFile, WalkthroughHTMLFile, LadderFile and ResultFile; the
+// run's directory holds IndexFile.
 const (
-	CaptureFile     = "capture.pcapng"
-	WalkthroughFile = "walkthrough.md"
-	LadderFile      = "ladder.svg"
-	ResultFile      = "result.json"
-	IndexFile       = "index.html"
+	CaptureFile         = "capture.pcapng"
+	WalkthroughFile     = "walkthrough.md"
+	WalkthroughHTMLFile = "walkthrough.html"
+	LadderFile          = "ladder.svg"
+	ResultFile          = "result.json"
+	IndexFile           = "index.html"
 )
 
 // Files lists a scenario's artifacts in the order index.html shows them.
-var Files = [...]string{CaptureFile, WalkthroughFile, LadderFile, ResultFile}
+var Files = [...]string{CaptureFile, WalkthroughHTMLFile, WalkthroughFile, LadderFile, ResultFile}
 
 // Sandbox says where a scenario ran.
 type Sandbox string

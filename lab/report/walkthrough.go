@@ -24,23 +24,36 @@ type Run struct {
 	// their data, as capture.Walk yields them; Link is their link type.
 	Packets []capture.Packet
 	Link    layers.LinkType
-	Lang    expect.Lang // of walkthrough.md
+	// Lang is the language of walkthrough.md, walkthrough.html and
+	// ladder.svg. capture.pcapng's comments are English in every run (see
+	// WriteCapture).
+	Lang expect.Lang
 }
 
-// Write writes a run's capture.pcapng, walkthrough.md and ladder.svg into
-// dir (result.json is WriteResult's, once the run is over). It writes
-// every file it can and returns the errors of those it could not.
+// Write writes a run's capture.pcapng, walkthrough.md, walkthrough.html
+// and ladder.svg into dir (result.json is WriteResult's, once the run is
+// over). It writes every file it can and returns the errors of those it
+// could not.
 func Write(dir string, run *Run) error {
-	return errors.Join(
+	errs := []error{
 		WriteCapture(filepath.Join(dir, CaptureFile), run.Link, run.Packets, run.Verdict),
 		writeFile(filepath.Join(dir, WalkthroughFile), Walkthrough(run)),
-		writeFile(filepath.Join(dir, LadderFile), Ladder(run.Result.Scenario, run.Packets, run.Verdict)),
-	)
+		writeFile(filepath.Join(dir, LadderFile), Ladder(run.Result.Scenario, run.Packets, run.Verdict, run.Lang)),
+	}
+	page, err := WalkthroughHTML(run)
+	if err == nil {
+		err = writeFile(filepath.Join(dir, WalkthroughHTMLFile), page)
+	}
+	return errors.Join(append(errs, err)...)
 }
 
 // WriteCapture writes a pcapng file of every packet, each TCP packet with
 // a comment holding its annotation and the step it matched, or the news
 // that it matched none. The file appears complete or not at all.
+//
+// The comments are English whatever the run's language: tools read them
+// (tshark prints them as frame.comment, and scripts grep them), so they
+// say the same in every run, like the annotation they extend.
 func WriteCapture(path string, link layers.LinkType, pkts []capture.Packet, v *expect.Verdict) error {
 	f, err := os.Create(path + ".tmp")
 	if err != nil {
@@ -70,7 +83,8 @@ func WriteCapture(path string, link layers.LinkType, pkts []capture.Packet, v *e
 	return os.Rename(path+".tmp", path)
 }
 
-// stepComment says which step a segment matched.
+// stepComment says which step a segment matched, in English, for the
+// capture's comments.
 func stepComment(step expect.StepNum, st *expect.Step) string {
 	if step <= 0 {
 		return "matched no expected step"
@@ -81,12 +95,127 @@ func stepComment(step expect.StepNum, st *expect.Step) string {
 	return "step " + step.String() + ": " + firstSentence(st.Text(expect.English))
 }
 
-// firstSentence returns s up to the end of its first sentence.
+// firstSentence returns s up to the end of its first sentence, English or
+// Chinese.
 func firstSentence(s string) string {
+	end := len(s)
 	if i := strings.Index(s, ". "); i >= 0 {
-		return s[:i+1]
+		end = i + 1
 	}
-	return s
+	if i := strings.Index(s, "。"); i >= 0 && i+len("。") < end {
+		end = i + len("。")
+	}
+	return s[:end]
+}
+
+// walkthrough is what walkthrough.md and walkthrough.html tell, in the
+// run's language: both are made from it, so they cannot tell different
+// stories.
+type walkthrough struct {
+	Name, Summary           string
+	Verdict                 verdict
+	Segments, Frames, Drops int
+	Seconds                 float64
+	Steps                   []walkStep
+	// Extra are the TCP segments that matched no step, the first
+	// walkthroughExtra of them; ExtraMore counts the rest.
+	Extra     []walkSegment
+	ExtraMore int
+	Events    []string
+	Failure   string // Result.Failure
+}
+
+// walkStep is one expected step and what became of it.
+type walkStep struct {
+	Num  int
+	Text string // the explanation
+	Note bool   // a remark that matches no segment
+	// Optional, for an optional step that did not happen in a run that
+	// passed, describes what it would have been; otherwise NotSeen is the
+	// step, formatted, when no segment matched it.
+	Optional, NotSeen string
+	// Mismatches are where the matching failed at this step.
+	Mismatches []*expect.Mismatch
+	Segments   []walkSegment
+}
+
+// walkSegment is a segment as the walkthrough lists it, or, when Elided is
+// not 0, the place of that many segments left out of a long step.
+type walkSegment struct {
+	Line           string // as expect.Format puts it
+	Frame          int
+	Client, Server capture.State
+	Why            string // the explanation of the inner step it matched, when it has one of its own
+	// Mismatches are those that name this segment as where the matching
+	// failed.
+	Mismatches []*expect.Mismatch
+	Elided     int
+}
+
+// newWalkthrough works out what the walkthrough of run tells.
+func newWalkthrough(run *Run) *walkthrough {
+	r, v, pkts, steps := run.Result, run.Verdict, run.Packets, run.Steps
+	w := &walkthrough{
+		Name: r.Scenario, Summary: r.Summary, Verdict: verdictOf(r),
+		Segments: r.Segments, Frames: r.Frames, Drops: r.Drops, Seconds: r.Seconds,
+		Events: r.Events, Failure: r.Failure(),
+	}
+	var start time.Time
+	if len(pkts) > 0 {
+		start = pkts[0].Info.Timestamp
+	}
+	mismatchAt := map[int][]*expect.Mismatch{}
+	for k := range v.Mismatches {
+		if m := &v.Mismatches[k]; m.Frame != 0 {
+			mismatchAt[m.Frame] = append(mismatchAt[m.Frame], m)
+		}
+	}
+	segment := func(j int) walkSegment {
+		p := &pkts[j]
+		return walkSegment{Line: expect.Format(p, start), Frame: p.Segment.Frame, Client: p.Annotation.Client,
+			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame]}
+	}
+	for i := range steps {
+		st := &steps[i]
+		ws := walkStep{Num: i + 1, Text: st.Text(run.Lang), Note: st.IsNote()}
+		for k := range v.Mismatches {
+			if m := &v.Mismatches[k]; m.Step == expect.StepNum(i+1) {
+				ws.Mismatches = append(ws.Mismatches, m)
+			}
+		}
+		if !ws.Note && len(v.Matched[i]) == 0 {
+			if min, _ := st.Bounds(); min == 0 && r.Pass {
+				ws.Optional = st.Describe()
+			} else {
+				ws.NotSeen = st.String()
+			}
+		}
+		for k, j := range v.Matched[i] {
+			// A step that matched a bulk transfer shows its ends.
+			if n := len(v.Matched[i]); n > 2*walkthroughEnds+1 && k >= walkthroughEnds && k < n-walkthroughEnds {
+				if k == walkthroughEnds {
+					ws.Segments = append(ws.Segments, walkSegment{Elided: n - 2*walkthroughEnds})
+				}
+				continue
+			}
+			s := segment(j)
+			if in := v.Why[j]; in != nil && in != st {
+				s.Why = in.Text(run.Lang)
+			}
+			ws.Segments = append(ws.Segments, s)
+		}
+		w.Steps = append(w.Steps, ws)
+	}
+	for j := range pkts {
+		if pkts[j].TCP && v.StepOf[j] <= 0 {
+			if len(w.Extra) < walkthroughExtra {
+				w.Extra = append(w.Extra, segment(j))
+			} else {
+				w.ExtraMore++
+			}
+		}
+	}
+	return w
 }
 
 // Walkthrough returns walkthrough.md: the scenario's steps numbered as the
@@ -94,107 +223,87 @@ func firstSentence(s string) string {
 // explanation, then whatever did not match.
 func Walkthrough(run *Run) []byte {
 	var b bytes.Buffer
-	r, v, pkts, steps := run.Result, run.Verdict, run.Packets, run.Steps
-	t := walkthroughText
-	if run.Lang == expect.Chinese {
-		t = walkthroughTextZH
-	}
-	fmt.Fprintf(&b, "# %s\n\n%s\n\n", r.Scenario, r.Summary)
-	verdict := "PASS"
-	switch {
-	case r.Interrupted:
-		verdict = "INTERRUPTED"
-	case !r.Pass:
-		verdict = "FAIL"
-	}
-	fmt.Fprintf(&b, t.result, verdict, r.Segments, r.Frames, r.Drops, r.Seconds)
-	var start time.Time
-	if len(pkts) > 0 {
-		start = pkts[0].Info.Timestamp
-	}
-	for i := range steps {
-		st := &steps[i]
-		fmt.Fprintf(&b, "%d. %s\n", i+1, st.Text(run.Lang))
-		if st.IsNote() {
+	w := newWalkthrough(run)
+	t := byLang(walkthroughTexts, run.Lang)
+	fmt.Fprintf(&b, "# %s\n\n%s\n\n", w.Name, w.Summary)
+	fmt.Fprintf(&b, t.result, w.Verdict.Word, w.Segments, w.Frames, w.Drops, w.Seconds)
+	for _, st := range w.Steps {
+		fmt.Fprintf(&b, "%d. %s\n", st.Num, st.Text)
+		if st.Note {
 			b.WriteString("\n")
 			continue
 		}
-		if len(v.Matched[i]) == 0 {
-			if min, _ := st.Bounds(); min == 0 && r.Pass {
-				fmt.Fprintf(&b, t.optional, st.Describe())
-			} else {
-				fmt.Fprintf(&b, t.notSeen, st)
-			}
+		switch {
+		case st.Optional != "":
+			fmt.Fprintf(&b, t.optional, st.Optional)
+		case st.NotSeen != "":
+			fmt.Fprintf(&b, t.notSeen, st.NotSeen)
 		}
-		for k, j := range v.Matched[i] {
-			// A step that matched a bulk transfer shows its ends.
-			if n := len(v.Matched[i]); n > 2*walkthroughEnds+1 && k >= walkthroughEnds && k < n-walkthroughEnds {
-				if k == walkthroughEnds {
-					fmt.Fprintf(&b, "   - … %d more segments …\n", n-2*walkthroughEnds)
-				}
+		for _, s := range st.Segments {
+			if s.Elided > 0 {
+				fmt.Fprintf(&b, "   - … %d more segments …\n", s.Elided)
 				continue
 			}
-			p := &pkts[j]
-			fmt.Fprintf(&b, "   - `%s`  %s/%s", expect.Format(p, start), p.Annotation.Client, p.Annotation.Server)
-			if in := v.Why[j]; in != nil && in != st && in.Text(run.Lang) != "" {
-				fmt.Fprintf(&b, ": %s", in.Text(run.Lang))
+			fmt.Fprintf(&b, "   - `%s`  %s/%s", s.Line, s.Client, s.Server)
+			if s.Why != "" {
+				fmt.Fprintf(&b, ": %s", s.Why)
 			}
 			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}
 	var extra []string
-	unmatched := 0
-	for j := range pkts {
-		if pkts[j].TCP && v.StepOf[j] <= 0 {
-			if unmatched++; unmatched <= 50 {
-				extra = append(extra, fmt.Sprintf("- `%s`", expect.Format(&pkts[j], start)))
-			}
-		}
+	for _, s := range w.Extra {
+		extra = append(extra, fmt.Sprintf("- `%s`", s.Line))
 	}
-	if unmatched > 50 {
-		extra = append(extra, fmt.Sprintf("- … %d more", unmatched-50))
+	if w.ExtraMore > 0 {
+		extra = append(extra, fmt.Sprintf("- … %d more", w.ExtraMore))
 	}
 	if len(extra) > 0 {
 		fmt.Fprintf(&b, t.extra, strings.Join(extra, "\n"))
 	}
-	if len(r.Events) > 0 {
+	if len(w.Events) > 0 {
 		b.WriteString(t.events)
-		for _, e := range r.Events {
+		for _, e := range w.Events {
 			fmt.Fprintf(&b, "- %s\n", e)
 		}
 		b.WriteString("\n")
 	}
-	if f := r.Failure(); f != "" {
-		fmt.Fprintf(&b, t.failed, f)
+	if w.Failure != "" {
+		fmt.Fprintf(&b, t.failed, w.Failure)
 	}
 	return b.Bytes()
 }
 
-// walkthroughEnds is how many segments of a long step walkthrough.md shows
-// at each end.
+// walkthroughEnds is how many segments of a long step the walkthrough
+// shows at each end.
 const walkthroughEnds = 5
+
+// walkthroughExtra is how many of the segments that matched no step the
+// walkthrough lists: a run that went wrong early can leave thousands.
+const walkthroughExtra = 50
 
 // walkthroughStrings are the fixed texts of walkthrough.md in one language.
 type walkthroughStrings struct {
 	result, notSeen, optional, extra, events, failed string
 }
 
-var (
-	walkthroughText = walkthroughStrings{
+// walkthroughTexts holds walkthroughStrings by language.
+var walkthroughTexts = []walkthroughStrings{
+	expect.English: {
 		result:   "Result: **%s**: %d TCP segments in %d frames, %d dropped, %.2f s (capture: " + CaptureFile + ").\n\n",
 		notSeen:  "   - expected `%s`: not seen\n",
 		optional: "   - (optional, did not happen this time: %s)\n",
 		extra:    "## Segments that matched no step\n\n%s\n\n",
 		events:   "## What the peers saw\n\n",
 		failed:   "## Why it failed\n\n```\n%s```\n",
-	}
-	walkthroughTextZH = walkthroughStrings{
+	},
+	expect.Chinese: {
 		result:   "结果: **%s**: %d 个TCP包, 共 %d 帧, 丢弃 %d 个, 用时 %.2f 秒 (抓包文件: " + CaptureFile + ").\n\n",
 		notSeen:  "   - 预期 `%s`: 没有出现\n",
 		optional: "   - (可选的, 这次没有出现: %s)\n",
 		extra:    "## 没有匹配任何步骤的包\n\n%s\n\n",
 		events:   "## 两端看到的\n\n",
 		failed:   "## 失败原因\n\n```\n%s```\n",
-	}
-)
+	},
+}
