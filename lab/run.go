@@ -158,15 +158,15 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			defer func() { <-sem }()
 			dir := filepath.Join(cfg.Out, sc.Name)
 			if ctx.Err() != nil {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Dir: dir, Interrupted: true,
+				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Interrupted: true,
 					Error: "interrupted before it started"}
 				return
 			}
 			say(sc.Name, "started")
 			if err := externalPeers(sc, cfg.Options, list); err != nil {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Dir: dir, Error: err.Error()}
+				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Error: err.Error()}
 			} else if cfg.NoSandbox && sc.NeedsNamespace {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: report.SandboxHostLo, Dir: dir,
+				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Sandbox: report.SandboxHostLo, Dir: dir,
 					Error: "this scenario needs a network namespace of its own and cannot run with -no-sandbox"}
 			} else if cfg.NoSandbox {
 				port := cfg.BasePort + i
@@ -199,7 +199,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 // runChild runs one scenario in a child process in its own namespace.
 func runChild(ctx context.Context, exe string, args []string, sc *Scenario, dir string, opt Options, progress func(string)) Result {
 	fail := func(err error) Result {
-		return Result{Scenario: sc.Name, Summary: sc.Summary, Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir}
+		return Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
@@ -248,7 +248,7 @@ func matchOptions(opt Options) expect.Options {
 
 // runScenario records one scenario, judges it and writes its artifacts.
 func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, addr, filter string, sandbox report.Sandbox, progress func(string)) Result {
-	r := Result{Scenario: sc.Name, Summary: sc.Summary, Sandbox: sandbox, Dir: dir}
+	r := Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Sandbox: sandbox, Dir: dir}
 	if sc.Wait != nil {
 		r.WaitSeconds = sc.Wait(opt).Seconds()
 	}

@@ -13,6 +13,9 @@ import (
 type Scenario struct {
 	Name    string // short name, used on the command line and for out/NAME
 	Summary string // one line
+	// SummaryZH is the summary in Chinese, for -lang zh; the English one
+	// stands in when it is empty.
+	SummaryZH string
 	// Server runs the server side. It must call Env.Listen once; the client
 	// starts when it has.
 	Server func(ctx context.Context, env *Env) error
@@ -114,6 +117,15 @@ func (o Options) Idle() time.Duration {
 		return time.Second
 	}
 	return o.KeepAliveIdle
+}
+
+// summary returns the scenario's summary in lang, or in English when it
+// has none in lang.
+func (sc *Scenario) summary(lang expect.Lang) string {
+	if lang == expect.Chinese && sc.SummaryZH != "" {
+		return sc.SummaryZH
+	}
+	return sc.Summary
 }
 
 func (sc *Scenario) timeout() time.Duration {

@@ -24,12 +24,13 @@ const bulkSnaplen = 128
 // captured, and every byte acknowledged.
 func Bulk() *lab.Scenario {
 	return &lab.Scenario{
-		Name:     "bulk",
-		Summary:  "a 1 GiB POST at full speed over loopback, captured headers-only without a drop; every byte acknowledged",
-		Snaplen:  bulkSnaplen,
-		HighRate: true,
-		Timeout:  60 * time.Second,
-		Server:   peer.Server(nil),
+		Name:      "bulk",
+		Summary:   "a 1 GiB POST at full speed over loopback, captured headers-only without a drop; every byte acknowledged",
+		SummaryZH: "以全速经loopback POST 1 GiB, 只抓包头, 没有一个丢包; 每个字节都被确认",
+		Snaplen:   bulkSnaplen,
+		HighRate:  true,
+		Timeout:   60 * time.Second,
+		Server:    peer.Server(nil),
 		Client: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Connect(ctx)
 			if err != nil {

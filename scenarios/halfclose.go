@@ -24,6 +24,7 @@ func HalfClose() *lab.Scenario {
 	return &lab.Scenario{
 		Name:          "halfclose",
 		Summary:       "shutdown(SHUT_WR) after the request: the server ACKs the FIN alone, still answers, then closes",
+		SummaryZH:     "请求之后shutdown(SHUT_WR): 服务端单独ack这个fin, 仍然响应, 然后关闭",
 		AcceptsServer: true,
 		Server: func(ctx context.Context, env *lab.Env) error {
 			// Read the request, then EOF: the client's FIN.

@@ -37,6 +37,7 @@ func HTTPRealClient() *lab.Scenario {
 	return &lab.Scenario{
 		Name:          "http-real-client",
 		Summary:       "the blog post's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
+		SummaryZH:     "博客文章的服务端回应真实的HTTP客户端 (Go的net/http, 然后curl): 每个都在一个保持的连接上发两个请求, 然后客户端关闭",
 		AcceptsClient: true,
 		// The blog post's server, with a thread per connection as the blog post's
 		// has, until the client is done.

@@ -23,9 +23,10 @@ func keepAliveWait(opt lab.Options) time.Duration { return opt.Idle() * 3 / 2 }
 // server waits on input().
 func KeepAlive() *lab.Scenario {
 	return &lab.Scenario{
-		Name:    "keepalive",
-		Summary: "SO_KEEPALIVE on the server, which answers only after the idle time: keep-alive probe and its ACK, then the response",
-		Wait:    keepAliveWait,
+		Name:      "keepalive",
+		Summary:   "SO_KEEPALIVE on the server, which answers only after the idle time: keep-alive probe and its ACK, then the response",
+		SummaryZH: "服务端开启SO_KEEPALIVE, 过了空闲时间才响应: keep-alive探测和它的ack, 然后是响应",
+		Wait:      keepAliveWait,
 		Server: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Accept(ctx, nil)
 			if err != nil {

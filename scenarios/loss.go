@@ -69,6 +69,7 @@ func Loss() *lab.Scenario {
 	return &lab.Scenario{
 		Name:           "loss",
 		Summary:        "a piece of the request and then the response are dropped on arrival: SACK duplicate ACKs and a quick retransmission, then a retransmission by timer",
+		SummaryZH:      "请求的一段和之后的响应在到达时被丢弃: 带SACK的重复ack和快速重传, 然后是超时重传",
 		NeedsNamespace: true,
 		// The response waits for the server's retransmission timer: about
 		// 200 ms, Linux's minimum RTO.

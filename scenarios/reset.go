@@ -29,8 +29,9 @@ func closedAddr(env *lab.Env) (string, error) {
 // port where nothing listens, and an abortive close (SO_LINGER 0).
 func Reset() *lab.Scenario {
 	return &lab.Scenario{
-		Name:    "reset",
-		Summary: "RST: connection refused (SYN answered by RST,ACK), then an abortive close with SO_LINGER 0 (RST instead of FIN)",
+		Name:      "reset",
+		Summary:   "RST: connection refused (SYN answered by RST,ACK), then an abortive close with SO_LINGER 0 (RST instead of FIN)",
+		SummaryZH: "RST: 连接被拒绝 (SYN被RST,ACK回应), 然后是SO_LINGER为0的异常关闭 (用RST代替FIN)",
 		// The refused connection needs a port that nothing listens on,
 		// which only a private namespace guarantees.
 		NeedsNamespace: true,

@@ -11,6 +11,7 @@ import (
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
 )
 
 func TestMain(m *testing.M) {
@@ -77,6 +78,23 @@ func checkArtifacts(t *testing.T, dir string, segments int) {
 	for _, l := range lines {
 		if !strings.Contains(l, "\ttcplab: ") {
 			t.Errorf("frame without a tcplab comment: %q", l)
+		}
+	}
+}
+
+// TestExplainedInBothLanguages: every scenario has its summary and every
+// step its explanation in English and Chinese, so -lang zh translates what
+// a reader sees.
+func TestExplainedInBothLanguages(t *testing.T) {
+	for _, sc := range All() {
+		if sc.Summary == "" || sc.SummaryZH == "" {
+			t.Errorf("%s: summary %q, Chinese %q", sc.Name, sc.Summary, sc.SummaryZH)
+		}
+		for i, st := range sc.Steps(lab.Options{}) {
+			en, zh := st.Text(expect.English), st.Text(expect.Chinese)
+			if en == "" || zh == en {
+				t.Errorf("%s step %d: English %q, Chinese %q", sc.Name, i+1, en, zh)
+			}
 		}
 	}
 }

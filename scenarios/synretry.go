@@ -31,6 +31,7 @@ func SynRetry() *lab.Scenario {
 	return &lab.Scenario{
 		Name:           "syn-retry",
 		Summary:        "the first SYN is dropped on arrival: the client sends it again after its initial RTO (1 s) and the handshake completes",
+		SummaryZH:      "第一个SYN在到达时被丢弃: 客户端在初始RTO (1秒) 后重发, 握手完成",
 		NeedsNamespace: true,
 		Wait:           func(lab.Options) time.Duration { return synRTO },
 		Setup: func(ctx context.Context, env *lab.Env) (func(), error) {

@@ -29,9 +29,10 @@ const (
 // connection, in its 15 numbered steps.
 func Walkthrough() *lab.Scenario {
 	return &lab.Scenario{
-		Name:    "walkthrough",
-		Summary: "the blog post's session end to end: handshake, window update, HTTP request, keep-alive probe, response, FIN teardown (15 steps)",
-		Wait:    func(opt lab.Options) time.Duration { return walkFillWait + keepAliveWait(opt) + walkLinger },
+		Name:      "walkthrough",
+		Summary:   "the blog post's session end to end: handshake, window update, HTTP request, keep-alive probe, response, FIN teardown (15 steps)",
+		SummaryZH: "博客文章的完整会话: 握手, 窗口更新, HTTP请求, keep-alive探测, 响应, FIN挥手 (15步)",
+		Wait:      func(opt lab.Options) time.Duration { return walkFillWait + keepAliveWait(opt) + walkLinger },
 		Server: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Accept(ctx, func(fd int) error {
 				// Set before listen(), so the accepted socket inherits it

@@ -26,9 +26,10 @@ const (
 // to zero, the sender probes it, and a window update reopens the flow.
 func Window() *lab.Scenario {
 	return &lab.Scenario{
-		Name:    "window",
-		Summary: "flow control: window-full, zero-window, the sender's zero-window probes, then a window update reopens the flow",
-		Wait:    func(lab.Options) time.Duration { return windowStall },
+		Name:      "window",
+		Summary:   "flow control: window-full, zero-window, the sender's zero-window probes, then a window update reopens the flow",
+		SummaryZH: "流量控制: 窗口满, 零窗口, 发送方的零窗口探测, 然后窗口更新重新打开数据流",
+		Wait:      func(lab.Options) time.Duration { return windowStall },
 		Server: func(ctx context.Context, env *lab.Env) error {
 			c, err := env.Accept(ctx, func(fd int) error {
 				return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, windowRcvBuf)
