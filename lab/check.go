@@ -1,29 +1,227 @@
 package lab
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/property"
+	"github.com/tcplab/tcplab/lab/report"
 )
 
 // CheckFile matches the TCP segments of a capture file, made by any tool of
 // any program, against a scenario's expected steps.
 func CheckFile(path string, sc *Scenario, opt Options, mo expect.Options) (expect.Verdict, error) {
-	f, err := capture.Open(path)
-	if err != nil {
-		return expect.Verdict{}, err
-	}
-	defer f.Close()
-	var pkts []capture.Packet
-	_, err = capture.Walk(f, capture.NewAnnotator(), func(p *capture.Packet) error {
-		if p.TCP {
-			q := *p
-			q.Data = nil // the matcher needs the annotation, not the bytes
-			pkts = append(pkts, q)
-		}
-		return nil
-	})
+	pkts, _, err := readTCP(path)
 	if err != nil {
 		return expect.Verdict{}, err
 	}
 	return expect.Match(sc.Name, sc.Steps(opt), pkts, mo), nil
+}
+
+// readTCP reads a capture file's TCP packets, annotated, without their
+// bytes, and counts its frames.
+func readTCP(path string) ([]capture.Packet, int, error) {
+	f, err := capture.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	var pkts []capture.Packet
+	n, err := capture.Walk(f, capture.NewAnnotator(), func(p *capture.Packet) error {
+		if p.TCP {
+			q := *p
+			q.Data = nil // the judges need the annotation, not the bytes
+			pkts = append(pkts, q)
+		}
+		return nil
+	})
+	return pkts, n.Frames, err
+}
+
+// CheckRequest says what to check in a capture: a scenario's steps, or
+// properties of its connections, or both, on every connection or on those
+// selected.
+type CheckRequest struct {
+	Scenario   *Scenario // nil: no scenario
+	Options    Options   // for the scenario's steps
+	Strict     bool      // connections the scenario does not mention fail it
+	Properties []property.Property
+	Stream     int // only this stream; below zero: every stream
+	Port       int // only connections with this port at either end; 0: every one
+}
+
+// FileVerdict is what Check found in one capture file.
+type FileVerdict struct {
+	File     string           `json:"file"`
+	Pass     bool             `json:"pass"`
+	Error    string           `json:"error,omitempty"` // the file could not be judged: unreadable, nothing to check
+	Frames   int              `json:"frames"`
+	Conns    []ConnVerdict    `json:"connections,omitempty"`
+	Scenario *ScenarioVerdict `json:"scenario,omitempty"`
+}
+
+// ConnVerdict is the verdict of the properties on one connection.
+type ConnVerdict struct {
+	Name      string            `json:"name"`
+	Stream    int               `json:"stream"`
+	Client    string            `json:"client"`
+	Server    string            `json:"server"`
+	Segments  int               `json:"segments"`
+	Truncated int               `json:"truncated,omitempty"` // segments whose header the snap length cut
+	Results   []property.Result `json:"results"`
+}
+
+// ScenarioVerdict is the verdict of a scenario's steps on a capture.
+type ScenarioVerdict struct {
+	Name       string            `json:"name"`
+	Pass       bool              `json:"pass"`
+	Steps      int               `json:"steps"`
+	Mismatches []expect.Mismatch `json:"mismatches,omitempty"`
+}
+
+// Check judges one capture file as req asks. A file that cannot be read,
+// or holds no connection to judge, gets an Error and fails.
+func Check(path string, req CheckRequest) FileVerdict {
+	v := FileVerdict{File: path}
+	pkts, frames, err := readTCP(path)
+	v.Frames = frames
+	if err != nil && !(errors.Is(err, capture.ErrTruncated) && len(pkts) > 0) {
+		v.Error = err.Error()
+		return v
+	}
+	// A file cut short is judged on what it holds, and fails saying so.
+	cut := err
+	conns := property.Conns(pkts)
+	if len(conns) == 0 {
+		v.Error = fmt.Sprintf("no TCP segment in its %d frames: nothing to check (is the capture filter right?)", frames)
+		return v
+	}
+	var keep []property.Conn
+	for _, c := range conns {
+		if (req.Stream < 0 || c.Stream == req.Stream) && (req.Port == 0 || int(c.Client.Port()) == req.Port || int(c.Server.Port()) == req.Port) {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep) == 0 {
+		var have []string
+		for _, c := range conns {
+			have = append(have, c.Name())
+		}
+		v.Error = fmt.Sprintf("no connection %s; the capture has: %s", selection(req), strings.Join(have, "; "))
+		return v
+	}
+	v.Pass = true
+	for i := range keep {
+		c := &keep[i]
+		cv := ConnVerdict{Name: c.Name(), Stream: c.Stream, Client: c.Client.String(), Server: c.Server.String(), Segments: len(c.Packets)}
+		for j := range c.Packets {
+			if c.Packets[j].Segment.Truncated {
+				cv.Truncated++
+			}
+		}
+		for _, p := range req.Properties {
+			r := p.Check(c)
+			if cv.Truncated > 0 && !r.Pass {
+				r.Detail += fmt.Sprintf(" (%d segments were cut by the snap length: capture with a larger -s)", cv.Truncated)
+			}
+			v.Pass = v.Pass && r.Pass
+			cv.Results = append(cv.Results, r)
+		}
+		v.Conns = append(v.Conns, cv)
+	}
+	if sc := req.Scenario; sc != nil {
+		// The scenario numbers connections from 0: the selected ones are
+		// numbered again, in order.
+		var sel []capture.Packet
+		renumber := map[int]int{}
+		for _, c := range keep {
+			renumber[c.Stream] = len(renumber)
+		}
+		for _, p := range pkts {
+			if n, ok := renumber[p.Annotation.Stream]; ok {
+				p.Annotation.Stream = n
+				sel = append(sel, p)
+			}
+		}
+		steps := sc.Steps(req.Options)
+		mv := expect.Match(sc.Name, steps, sel, expect.Options{IgnoreOtherStreams: !req.Strict})
+		v.Scenario = &ScenarioVerdict{Name: sc.Name, Pass: mv.Pass, Steps: len(steps), Mismatches: mv.Mismatches}
+		v.Pass = v.Pass && mv.Pass
+	}
+	if cut != nil {
+		v.Pass, v.Error = false, cut.Error()
+	}
+	return v
+}
+
+// selection says which connections req selects.
+func selection(req CheckRequest) string {
+	var s []string
+	if req.Stream >= 0 {
+		s = append(s, fmt.Sprintf("stream %d", req.Stream))
+	}
+	if req.Port != 0 {
+		s = append(s, fmt.Sprintf("on port %d", req.Port))
+	}
+	return strings.Join(s, " ")
+}
+
+// JUnit turns verdicts into a JUnit report: a suite per file, a case per
+// connection and property, and one for the scenario.
+func JUnit(verdicts []FileVerdict) *report.JUnit {
+	j := &report.JUnit{Name: "tcplab check"}
+	for _, v := range verdicts {
+		s := report.JUnitSuite{Name: v.File}
+		if v.Error != "" {
+			s.Cases = append(s.Cases, report.JUnitCase{Name: "read " + v.File, Classname: v.File,
+				Error: &report.JUnitProblem{Message: v.Error, Type: "capture"}})
+		}
+		for _, c := range v.Conns {
+			for _, r := range c.Results {
+				jc := report.JUnitCase{Name: c.Name + ": " + r.Property, Classname: v.File}
+				if r.Pass {
+					jc.SystemOut = r.Detail
+				} else {
+					jc.Failure = &report.JUnitProblem{Message: r.Detail, Type: "property",
+						Text: strings.Join(r.Context, "\n")}
+				}
+				s.Cases = append(s.Cases, jc)
+			}
+		}
+		if sv := v.Scenario; sv != nil {
+			jc := report.JUnitCase{Name: "scenario " + sv.Name, Classname: v.File}
+			if !sv.Pass {
+				var text []string
+				for i := range sv.Mismatches {
+					text = append(text, sv.Mismatches[i].Error())
+				}
+				first := strings.SplitN(text[0], "\n", 2)[0]
+				jc.Failure = &report.JUnitProblem{Message: first, Type: "scenario", Text: strings.Join(text, "\n\n")}
+			}
+			s.Cases = append(s.Cases, jc)
+		}
+		j.Suites = append(j.Suites, s)
+	}
+	return j
+}
+
+// RunJUnit turns the results of a run into a JUnit report: one suite, a
+// case per scenario.
+func RunJUnit(results []Result) *report.JUnit {
+	s := report.JUnitSuite{Name: "tcplab run"}
+	for _, r := range results {
+		jc := report.JUnitCase{Name: r.Scenario, Classname: "tcplab.run", Time: r.Seconds, SystemOut: r.Dir}
+		if f := strings.TrimRight(r.Failure(), "\n"); !r.Pass {
+			msg := strings.SplitN(f, "\n", 2)[0]
+			if r.Interrupted {
+				msg = "interrupted: " + msg
+			}
+			jc.Failure = &report.JUnitProblem{Message: msg, Type: "scenario", Text: f}
+		}
+		s.Cases = append(s.Cases, jc)
+	}
+	return &report.JUnit{Name: "tcplab run", Suites: []report.JUnitSuite{s}}
 }

@@ -16,6 +16,7 @@ var layers = map[string]int{
 	"capture/live":     1,
 	"lab/expect":       2,
 	"lab/report":       3,
+	"lab/property":     3,
 	"lab/netns":        3,
 	"lab/impair":       3,
 	"internal/testenv": 4,

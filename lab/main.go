@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/property"
 	"github.com/tcplab/tcplab/lab/report"
 )
 
@@ -154,6 +156,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	client := fs.String("client", "", "run your own client `CMD` (a shell command; $TCPLAB_SERVER is the server's address) in the namespace instead of the scenario's")
 	port := fs.Int("port", Port, "the server's `PORT`")
 	captureWith := fs.String("capture", "tcplab", "what captures: tcplab, or tcpdump or none to measure what capturing costs (make bench)")
+	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, for CI")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
 	help := cli.Help{
 		Usage: prog + " run [flags] [SCENARIO...]",
@@ -220,6 +223,11 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if err != nil {
 		return err
 	}
+	if *junit != "" {
+		if err := report.WriteJUnit(*junit, RunJUnit(results)); err != nil {
+			fmt.Fprintf(stderr, "-junit: %v\n", err)
+		}
+	}
 	open := "; open " + filepath.Join(*out, report.IndexFile)
 	if err := report.WriteIndex(*out, results, language); err != nil {
 		fmt.Fprintf(stderr, "index: %v\n", err)
@@ -267,21 +275,28 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 // status 130, as a shell reports a command killed by SIGINT.
 var ErrInterrupted = errors.New("interrupted")
 
-// checkCommand implements "check -scenario NAME FILE": match an existing
-// capture against a scenario's expected segments.
+// checkCommand implements "check": judge captures made by any tool
+// against a scenario's steps, properties of their connections, or both.
 func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	name := fs.String("scenario", "", "scenario whose expected segments the capture must show")
-	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time the capture was made with")
-	strict := fs.Bool("strict", false, "fail on connections the scenario does not mention")
+	name := fs.String("scenario", "", "scenario `NAME` whose expected segments the capture must show")
+	expectList := fs.String("expect", "", "comma-separated `PROPERTIES` every selected connection must have: "+strings.Join(property.Known(), ", "))
+	stream := fs.Int("stream", -1, "check only stream `N` (Wireshark's tcp.stream); -1: every connection")
+	port := fs.Int("port", 0, "check only connections with `PORT` at either end; 0: every connection")
+	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time the capture was made with (for -scenario)")
+	strict := fs.Bool("strict", false, "with -scenario: fail on connections the scenario does not mention")
+	junit := fs.String("junit", "", "also write the verdicts as JUnit XML to `FILE`, for CI")
+	asJSON := fs.Bool("json", false, "print one JSON verdict object instead of text")
 	help := cli.Help{
-		Usage: prog + " check -scenario NAME [flags] FILE",
-		About: "Match the TCP segments of a capture (pcap or pcapng, made by any tool of any program) against\n" +
-			"a scenario's expected steps; a mismatch is reported packetdrill-style: the step, every field that\n" +
-			"differs, the segments around it. Exit status: 0 match, 1 mismatch or unreadable file, 2 usage.",
+		Usage: prog + " check (-scenario NAME | -expect PROPERTIES) [flags] FILE...",
+		About: "Judge captures (pcap or pcapng, made by tcpdump, tshark, Wireshark or tcplab, of any program):\n" +
+			"-scenario matches a scenario's expected steps, -expect checks properties of every connection (or\n" +
+			"those -stream or -port select). A failure shows the frames that break it among their neighbours,\n" +
+			"packetdrill-style. Exit status: 0 all pass, 1 a check failed or a file could not be read, 2 usage.",
 		Examples: []string{
+			prog + " check -expect 'handshake,no-rst,closer=server' server.pcap",
+			prog + " check -expect 'teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK' -port 8000 -junit junit.xml cap.pcapng",
 			prog + " check -scenario halfclose out/halfclose/capture.pcapng",
-			"tcpdump -i lo -w my.pcap tcp port 8000 & ...; " + prog + " check -scenario halfclose my.pcap",
 		},
 	}
 	if err := cli.Parse(fs, args, help, stdout); err != nil {
@@ -290,28 +305,102 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 		}
 		return fmt.Errorf("%w: check: %w (see %s check -h)", ErrUsage, err, prog)
 	}
-	if *name == "" || fs.NArg() != 1 {
+	if (*name == "" && *expectList == "") || fs.NArg() == 0 {
 		return fmt.Errorf("%w: %s (see %s check -h)", ErrUsage, help.Usage, prog)
 	}
 	if err := checkIdle(*idle); err != nil {
 		return err
 	}
-	list, err := pick(all, []string{*name})
-	if err != nil {
-		return err
-	}
-	v, err := CheckFile(fs.Arg(0), list[0], Options{KeepAliveIdle: *idle}, expect.Options{IgnoreOtherStreams: !*strict})
-	if err != nil {
-		return err
-	}
-	if !v.Pass {
-		for i := range v.Mismatches {
-			fmt.Fprintln(stdout, v.Mismatches[i].Error())
+	req := CheckRequest{Options: Options{KeepAliveIdle: *idle}, Strict: *strict, Stream: *stream, Port: *port}
+	if *name != "" {
+		list, err := pick(all, []string{*name})
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("check %w: %s does not show the %s sequence", ErrFailed, fs.Arg(0), *name)
+		req.Scenario = list[0]
 	}
-	fmt.Fprintf(stdout, "%s: the %s sequence matches (%d steps)\n", fs.Arg(0), *name, len(list[0].Steps(Options{KeepAliveIdle: *idle})))
+	if *expectList != "" {
+		props, err := property.Parse(*expectList)
+		if err != nil {
+			return fmt.Errorf("%w: -expect: %w", ErrUsage, err)
+		}
+		req.Properties = props
+	}
+	if *port < 0 || *port > 65535 {
+		return fmt.Errorf("%w: -port %d: use 1-65535", ErrUsage, *port)
+	}
+	var verdicts []FileVerdict
+	for _, file := range fs.Args() {
+		verdicts = append(verdicts, Check(file, req))
+	}
+	if *junit != "" {
+		if err := report.WriteJUnit(*junit, JUnit(verdicts)); err != nil {
+			return fmt.Errorf("-junit: %w", err)
+		}
+	}
+	failed := 0
+	for _, v := range verdicts {
+		if !v.Pass {
+			failed++
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(struct {
+			Pass  bool          `json:"pass"`
+			Files []FileVerdict `json:"files"`
+		}{failed == 0, verdicts}); err != nil {
+			return err
+		}
+	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].Conns == nil && verdicts[0].Scenario == nil {
+		// One file that could not be judged: one line says why.
+		return fmt.Errorf("%s: %s", verdicts[0].File, verdicts[0].Error)
+	} else {
+		for _, v := range verdicts {
+			printVerdict(stdout, v)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("check %w: %d of %d files", ErrFailed, failed, len(verdicts))
+	}
 	return nil
+}
+
+// printVerdict writes a file's verdict as text: each connection's
+// properties, pass or FAIL with the frames around a failure, then the
+// scenario's match.
+func printVerdict(w io.Writer, v FileVerdict) {
+	if v.Error != "" {
+		fmt.Fprintf(w, "%s: %s\n", v.File, v.Error)
+	}
+	for _, c := range v.Conns {
+		fmt.Fprintf(w, "%s %s\n", v.File, c.Name)
+		for _, r := range c.Results {
+			verdict := "pass"
+			if !r.Pass {
+				verdict = "FAIL"
+			}
+			line := fmt.Sprintf("  %-4s  %s", verdict, r.Property)
+			if r.Detail != "" {
+				line += ": " + r.Detail
+			}
+			fmt.Fprintln(w, line)
+			for _, l := range r.Context {
+				fmt.Fprintf(w, "          %s\n", l)
+			}
+		}
+	}
+	if sv := v.Scenario; sv != nil {
+		if sv.Pass {
+			fmt.Fprintf(w, "%s: the %s sequence matches (%d steps)\n", v.File, sv.Name, sv.Steps)
+			return
+		}
+		for i := range sv.Mismatches {
+			fmt.Fprintln(w, sv.Mismatches[i].Error())
+		}
+		fmt.Fprintf(w, "%s does not show the %s sequence\n", v.File, sv.Name)
+	}
 }
 
 // checkIdle refuses a keep-alive idle time the kernel cannot have: Linux
