@@ -130,7 +130,9 @@ func Check(path string, req CheckRequest) FileVerdict {
 			v.Pass = v.Pass && r.Pass
 			cv.Results = append(cv.Results, r)
 		}
-		v.Conns = append(v.Conns, cv)
+		if len(req.Properties) > 0 {
+			v.Conns = append(v.Conns, cv)
+		}
 	}
 	if sc := req.Scenario; sc != nil {
 		// The scenario numbers connections from 0: the selected ones are

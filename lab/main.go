@@ -362,6 +362,9 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 		}
 	}
 	if failed > 0 {
+		if len(verdicts) == 1 {
+			return fmt.Errorf("check %w: %s", ErrFailed, verdicts[0].File)
+		}
 		return fmt.Errorf("check %w: %d of %d files", ErrFailed, failed, len(verdicts))
 	}
 	return nil

@@ -52,7 +52,8 @@ func TestReadmeExamples(t *testing.T) {
 	blocks := map[string]string{
 		"halfclose":   stepsOf(t, walkthroughOf(t, HalfClose()), 7, 9),
 		"walkthrough": stepsOf(t, walkthroughOf(t, Walkthrough()), 1, 15),
-		"check":       checkExample(t),
+		"check":       checkExample(t, "-scenario", "halfclose"),
+		"expect":      checkExample(t, "-expect", "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK"),
 	}
 	for name, want := range blocks {
 		if *update {
@@ -128,17 +129,25 @@ func stepsOf(t *testing.T, md string, first, last int) string {
 	return b.String()
 }
 
-// checkExample is `tcplab check` on the keep-alive fixture against the
-// halfclose steps: a mismatch, as the README shows it.
-func checkExample(t *testing.T) string {
+// checkExample is `tcplab check` with flags on the keep-alive fixture: a
+// failure, as the README shows it.
+func checkExample(t *testing.T, flags ...string) string {
 	t.Helper()
 	const file = "capture/testdata/keepalive.pcap"
 	var stdout, stderr bytes.Buffer
-	code := lab.Command("tcplab", []string{"check", "-scenario", "halfclose", "../" + file}, &stdout, &stderr, All())
+	args := append(append([]string{"check"}, flags...), "../"+file)
+	code := lab.Command("tcplab", args, &stdout, &stderr, All())
 	if code != lab.ExitFail {
 		t.Fatalf("check: exit %d, want %d; %s", code, lab.ExitFail, stderr.String())
 	}
-	out := "$ bin/tcplab check -scenario halfclose " + file + "\n" + stdout.String() + stderr.String()
+	shown := make([]string, len(flags))
+	for i, f := range flags {
+		shown[i] = f
+		if strings.ContainsAny(f, " ,>") {
+			shown[i] = "'" + f + "'"
+		}
+	}
+	out := "$ bin/tcplab check " + strings.Join(shown, " ") + " " + file + "\n" + stdout.String() + stderr.String()
 	return strings.ReplaceAll(out, "../"+file, file)
 }
 
