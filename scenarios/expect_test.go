@@ -1,0 +1,176 @@
+package scenarios
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/report"
+)
+
+// TestCheckExpect runs real programs in namespaces (the lab's Go peers,
+// Python's http.server, curl) and checks each property of `check -expect`
+// on captures that have it and on captures that do not.
+func TestCheckExpect(t *testing.T) {
+	testenv.NetNS(t)
+	testenv.Tool(t, "python3")
+	testenv.Tool(t, "curl")
+	out := t.TempDir()
+	run := func(dir string, opt lab.Options, scs ...*lab.Scenario) {
+		results, err := lab.Run(context.Background(), scs, lab.Config{Out: filepath.Join(out, dir), Options: opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if !r.Pass {
+				t.Fatalf("%s did not record cleanly:\n%s", r.Scenario, r.Failure())
+			}
+		}
+	}
+	run("go", lab.Options{}, Handshake(), HalfClose(), Reset(), KeepAlive(), Loss(), Window(), SynRetry(), serverClosesFirst())
+	run("python", lab.Options{ServerCommand: "python3 -m http.server 8000 --bind 127.0.0.1", Port: 8000}, HalfClose())
+	run("curl", lab.Options{ClientCommand: "curl -s http://$TCPLAB_SERVER/blog/ http://$TCPLAB_SERVER/blog/"}, HTTPRealClient())
+	capture := func(dir, name string) string { return filepath.Join(out, dir, name, report.CaptureFile) }
+
+	tests := []struct {
+		capture string
+		flags   []string
+		pass    bool
+		report  []string // in the output
+	}{
+		{capture("go", "handshake"), []string{"-expect", "handshake,no-rst,closer=client,teardown=FIN,ACK,FIN,ACK"}, true, []string{"pass  handshake: frames 1, 2, 3"}},
+		{capture("go", "server-closes-first"), []string{"-expect", "closer=server,teardown=S>C FIN,C>S ACK,C>S FIN,S>C ACK"}, true, nil},
+		{capture("go", "server-closes-first"), []string{"-expect", "closer=client"}, false, []string{"FAIL  closer=client: the first FIN is the server's", "> S>C FIN,ACK"}},
+		{capture("go", "halfclose"), []string{"-expect", "half-close,closer=client,no-rst"}, true, []string{"S>C sent 113 bytes"}},
+		{capture("go", "handshake"), []string{"-expect", "half-close"}, false, []string{"a full close"}},
+		{capture("go", "reset"), []string{"-expect", "no-rst", "-stream", "1"}, false, []string{"FAIL  no-rst", "> S>C RST,ACK"}},
+		{capture("go", "reset"), []string{"-expect", "handshake", "-stream", "0"}, false, []string{"RST before the handshake completed"}},
+		{capture("go", "reset"), []string{"-expect", "teardown=FIN,ACK,FIN,ACK", "-port", "8000"}, false, []string{"the capture shows S>C RST"}},
+		{capture("go", "keepalive"), []string{"-expect", "keepalive"}, true, []string{"answered in frame"}},
+		{capture("go", "handshake"), []string{"-expect", "keepalive"}, false, []string{"no keep-alive probe"}},
+		{capture("go", "loss"), []string{"-expect", "no-retransmission"}, false, []string{"retransmitted segment(s)", "[retransmission]"}},
+		{capture("go", "window"), []string{"-expect", "no-zero-window"}, false, []string{"zero window", "[zero-window]"}},
+		{capture("go", "handshake"), []string{"-expect", "no-retransmission,no-zero-window,max-syn-retries=0"}, true, nil},
+		{capture("go", "syn-retry"), []string{"-expect", "max-syn-retries=0"}, false, []string{"sent its SYN 2 times"}},
+		{capture("go", "syn-retry"), []string{"-expect", "max-syn-retries=1,handshake"}, true, nil},
+		{capture("python", "halfclose"), []string{"-expect", "handshake,no-rst,closer=client,half-close"}, true, nil},
+		{capture("curl", "http-real-client"), []string{"-expect", "handshake,no-rst,closer=client,teardown=FIN,ACK,FIN,ACK"}, true, []string{"stream 0:"}},
+		{capture("go", "handshake"), []string{"-expect", "no-rst", "-port", "9"}, false, []string{"no connection on port 9; the capture has: stream 0"}},
+	}
+	for _, tt := range tests {
+		name := filepath.Base(filepath.Dir(tt.capture)) + " " + strings.Join(tt.flags, " ")
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := lab.Command("tcplab", append(append([]string{"check"}, tt.flags...), tt.capture), &stdout, &stderr, All())
+			want := lab.ExitPass
+			if !tt.pass {
+				want = lab.ExitFail
+			}
+			if code != want {
+				t.Errorf("exit %d, want %d\n%s%s", code, want, stdout.String(), stderr.String())
+			}
+			for _, r := range tt.report {
+				if !strings.Contains(stdout.String()+stderr.String(), r) {
+					t.Errorf("output lacks %q:\n%s%s", r, stdout.String(), stderr.String())
+				}
+			}
+		})
+	}
+
+	t.Run("junit", func(t *testing.T) {
+		junit := filepath.Join(out, "junit.xml")
+		files := []string{capture("go", "handshake"), capture("go", "reset"), filepath.Join(out, "missing.pcap")}
+		args := append([]string{"check", "-expect", "handshake,no-rst", "-junit", junit}, files...)
+		var stdout, stderr bytes.Buffer
+		if code := lab.Command("tcplab", args, &stdout, &stderr, All()); code != lab.ExitFail {
+			t.Fatalf("exit %d, want 1", code)
+		}
+		b, err := os.ReadFile(junit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Tests  int `xml:"tests,attr"`
+			Fails  int `xml:"failures,attr"`
+			Errors int `xml:"errors,attr"`
+			Suites []struct {
+				Name  string `xml:"name,attr"`
+				Cases []struct {
+					Name    string `xml:"name,attr"`
+					Failure *struct {
+						Message string `xml:"message,attr"`
+						Text    string `xml:",chardata"`
+					} `xml:"failure"`
+				} `xml:"testcase"`
+			} `xml:"testsuite"`
+		}
+		if err := xml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("junit.xml does not parse: %v\n%s", err, b)
+		}
+		// handshake: 2 cases; reset: 2 connections x 2; missing: 1 error.
+		if len(doc.Suites) != 3 || doc.Tests != 7 || doc.Fails != 3 || doc.Errors != 1 {
+			t.Errorf("suites %d, tests %d, failures %d, errors %d; want 3, 7, 3, 1\n%s", len(doc.Suites), doc.Tests, doc.Fails, doc.Errors, b)
+		}
+		found := false
+		for _, s := range doc.Suites {
+			for _, c := range s.Cases {
+				if c.Failure != nil && strings.HasSuffix(c.Name, ": no-rst") && strings.Contains(c.Failure.Text, "> S>C RST,ACK") {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no no-rst failure showing the RST frame:\n%s", b)
+		}
+	})
+
+	t.Run("json", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		code := lab.Command("tcplab", []string{"check", "-json", "-expect", "no-rst", capture("go", "reset")}, &stdout, &stderr, All())
+		if code != lab.ExitFail || !strings.HasPrefix(stdout.String(), `{"pass":false,"files":[{"file":`) || strings.Count(stdout.String(), "\n") != 1 {
+			t.Errorf("exit %d, stdout %q: want one JSON verdict object", code, stdout.String())
+		}
+	})
+}
+
+// TestCheckExpectUsage: an unknown property is a usage error that lists
+// the known ones; a capture without TCP says so.
+func TestCheckExpectUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := lab.Command("tcplab", []string{"check", "-expect", "no-rst,teleport", "x.pcap"}, &stdout, &stderr, All())
+	if code != lab.ExitUsage || !strings.Contains(stderr.String(), `unknown property "teleport"`) || !strings.Contains(stderr.String(), "max-syn-retries=N") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	// A capture of one UDP datagram, raw IPv4.
+	udp := filepath.Join(t.TempDir(), "udp.pcapng")
+	f, err := os.Create(udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := capture.NewWriter(f, layers.LinkTypeRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := []byte{0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1, 0, 53, 0, 53, 0, 8, 0, 0}
+	if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(1, 0), CaptureLength: len(ip), Length: len(ip)}, ip, ""); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	f.Close()
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"check", "-expect", "no-rst", udp}, &stdout, &stderr, All())
+	if code != lab.ExitFail || !strings.Contains(stderr.String(), "no TCP segment in its 1 frames") || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("a capture without TCP: exit %d, stderr %q", code, stderr.String())
+	}
+}
