@@ -39,6 +39,7 @@ func TestCheckExpect(t *testing.T) {
 	}
 	run("go", lab.Options{}, Handshake(), HalfClose(), Reset(), KeepAlive(), Loss(), Window(), SynRetry(), serverClosesFirst())
 	run("python", lab.Options{ServerCommand: "python3 -m http.server 8000 --bind 127.0.0.1", Port: 8000}, HalfClose())
+	run("tcpdump", lab.Options{Capture: lab.CaptureTcpdump}, HalfClose())
 	run("curl", lab.Options{ClientCommand: "curl -s http://$TCPLAB_SERVER/blog/ http://$TCPLAB_SERVER/blog/"}, HTTPRealClient())
 	capture := func(dir, name string) string { return filepath.Join(out, dir, name, report.CaptureFile) }
 
@@ -65,6 +66,8 @@ func TestCheckExpect(t *testing.T) {
 		{capture("go", "syn-retry"), []string{"-expect", "max-syn-retries=1,handshake"}, true, nil},
 		{capture("python", "halfclose"), []string{"-expect", "handshake,no-rst,closer=client,half-close"}, true, nil},
 		{capture("curl", "http-real-client"), []string{"-expect", "handshake,no-rst,closer=client,teardown=FIN,ACK,FIN,ACK"}, true, []string{"stream 0:"}},
+		// A capture made by tcpdump, with the scenario and properties at once.
+		{filepath.Join(out, "tcpdump", "halfclose", "tcpdump.pcap"), []string{"-scenario", "halfclose", "-expect", "handshake,half-close,teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK"}, true, []string{"the halfclose sequence matches"}},
 		{capture("go", "handshake"), []string{"-expect", "no-rst", "-port", "9"}, false, []string{"no connection on port 9; the capture has: stream 0"}},
 	}
 	for _, tt := range tests {
