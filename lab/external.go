@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -17,17 +19,67 @@ import (
 // external is a server the user gave as a command line, started inside the
 // scenario's namespace in place of the scenario's own server.
 type external struct {
-	cmd    *exec.Cmd
-	output bytes.Buffer // its stdout and stderr, for error messages
-	exited chan struct{}
-	err    error
+	command string
+	cmd     *exec.Cmd
+	output  lockedBuffer // its stdout and stderr, for server.log and error messages
+	exited  chan struct{}
+	err     error
+}
+
+// lockedBuffer is a buffer the command writes while the lab reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// ServerLog and ClientLog are the files, in a scenario's directory, that
+// keep what the user's own server or client printed, and how it ended.
+const (
+	ServerLog = "server.log"
+	ClientLog = "client.log"
+)
+
+// writeLog writes a peer command's output and exit status to dir/name.
+func writeLog(dir, name, command, output string, err error) {
+	text := fmt.Sprintf("$ %s\n%s", command, output)
+	if output != "" && !strings.HasSuffix(output, "\n") {
+		text += "\n"
+	}
+	text += fmt.Sprintf("[%s]\n", errString(err))
+	os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+}
+
+// exitedEarly returns an error when the server ended before the lab
+// stopped it, with its status and last line: a crash after it listened.
+func (e *external) exitedEarly() error {
+	select {
+	case <-e.exited:
+		if e.err == nil {
+			return nil // a server that serves once and ends is fine
+		}
+		return fmt.Errorf("server %q exited (%s) during the scenario: %s", e.command, errString(e.err), lastLine(e.output.String()))
+	default:
+		return nil
+	}
 }
 
 // startExternal starts command with sh -c, in a process group of its own,
 // and waits until something listens on port (read from /proc/net/tcp, so
 // the wait puts nothing on the wire).
 func startExternal(ctx context.Context, command string, port int, progress func(string)) (*external, error) {
-	e := &external{exited: make(chan struct{})}
+	e := &external{command: command, exited: make(chan struct{})}
 	e.cmd = exec.Command("/bin/sh", "-c", command)
 	e.cmd.Stdout, e.cmd.Stderr = &e.output, &e.output
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -88,25 +140,30 @@ func listening(port int) bool {
 	return false
 }
 
+// lastLine returns the last three lines of a command's output, joined
+// with " | " so that an error stays on one line (server.log and client.log
+// have all of it).
 func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
 	}
-	if s == "" {
+	out := strings.Join(lines, " | ")
+	if out == "" {
 		return "no output"
 	}
-	return s
+	return out
 }
 
 // runClientCommand runs the user's client command in the namespace once
 // the server listens, with TCPLAB_SERVER set to the server's address, and
 // records how it ended.
-func runClientCommand(ctx context.Context, env *Env, command string) error {
+func runClientCommand(ctx context.Context, env *Env, command, dir string) error {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	cmd.Env = append(os.Environ(), "TCPLAB_SERVER="+env.Addr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
+	writeLog(dir, ClientLog, command, string(out), err)
 	env.Record("client %q exited (%v): %s", command, errString(err), lastLine(string(out)))
 	if err != nil {
 		return fmt.Errorf("client %q: %v: %s", command, err, lastLine(string(out)))

@@ -65,7 +65,7 @@ func lowPriority() {
 // filter, and returns the frames once the conversation is over: the peers
 // returned, the expected segments are all there and the wire is quiet, or
 // the timeout passed.
-func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filter string, progress func(string)) (*recording, error) {
+func record(parent context.Context, sc *Scenario, opt Options, dir, addr, iface, filter string, progress func(string)) (*recording, error) {
 	steps := sc.Steps(opt)
 	start := time.Now()
 	cfg := live.Config{Interface: iface, Filter: filter, Snaplen: sc.Snaplen}
@@ -142,8 +142,17 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 			peersErr = notStarted{err}
 		} else {
 			// The user's server runs until the capture is over: it may
-			// still be closing when the client is done.
-			defer ext.stop()
+			// still be closing when the client is done. A server that
+			// ended by itself before then is reported, and what it printed
+			// is kept in server.log either way.
+			defer func() {
+				early := ext.exitedEarly()
+				ext.stop()
+				writeLog(dir, ServerLog, ext.command, ext.output.String(), ext.err)
+				if early != nil && !rec.interrupted {
+					rec.err = errors.Join(rec.err, early)
+				}
+			}()
 			own := *sc
 			own.Server = func(context.Context, *Env) error { env.markReady(); return nil }
 			sc = &own
@@ -151,7 +160,7 @@ func record(parent context.Context, sc *Scenario, opt Options, addr, iface, filt
 	}
 	if peersErr == nil && opt.ClientCommand != "" {
 		own := *sc
-		own.Client = func(ctx context.Context, env *Env) error { return runClientCommand(ctx, env, opt.ClientCommand) }
+		own.Client = func(ctx context.Context, env *Env) error { return runClientCommand(ctx, env, opt.ClientCommand, dir) }
 		sc = &own
 	}
 	if peersErr == nil {

@@ -276,7 +276,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		r.Pass = r.Error == "" && r.Drops == 0
 		return r
 	}
-	rec, err := record(ctx, sc, opt, addr, "lo", filter, progress)
+	rec, err := record(ctx, sc, opt, dir, addr, "lo", filter, progress)
 	if err != nil {
 		r.Error = err.Error()
 		return r

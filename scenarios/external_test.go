@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,5 +104,44 @@ func TestHTTPRealClientAgainstYourClient(t *testing.T) {
 				t.Errorf("the report does not show the RST:\n%s", r.Failure())
 			}
 		})
+	}
+}
+
+// crashingServer answers nothing: it reads the request, prints why, and
+// exits with status 1, after it listened.
+const crashingServer = `python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8000))
+s.listen()
+c, _ = s.accept()
+c.recv(65536)
+print("boom: cannot answer", flush=True)
+sys.exit(1)
+'`
+
+// TestYourServerIsVisible: what the user's server printed and how it
+// ended are kept in server.log, and a crash after it listened is named in
+// the failure with its last words, not only as the client's error.
+func TestYourServerIsVisible(t *testing.T) {
+	testenv.NetNS(t)
+	testenv.Tool(t, "python3")
+	out := t.TempDir()
+	results, err := lab.Run(context.Background(), []*lab.Scenario{HalfClose()}, lab.Config{
+		Out: out, Options: lab.Options{ServerCommand: crashingServer, Port: 8000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := results[0]
+	if r.Pass {
+		t.Fatal("a crashing server passed")
+	}
+	if f := r.Failure(); !strings.Contains(f, "exited (exit status 1) during the scenario: boom: cannot answer") {
+		t.Errorf("the failure does not name the crash:\n%s", f)
+	}
+	b, err := os.ReadFile(filepath.Join(r.Dir, lab.ServerLog))
+	if err != nil || !strings.Contains(string(b), "boom: cannot answer\n[exit status 1]") {
+		t.Errorf("server.log = %q, %v", b, err)
 	}
 }
