@@ -154,7 +154,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	lang := fs.String("lang", "en", "language of the walkthrough: en or zh")
 	server := fs.String("server", "", "run your own server `CMD` (a shell command) in the namespace instead of the scenario's; it must listen on -port")
 	client := fs.String("client", "", "run your own client `CMD` (a shell command; $TCPLAB_SERVER is the server's address) in the namespace instead of the scenario's")
-	port := fs.Int("port", Port, "the server's `PORT`")
+	port := fs.Int("port", Port, "the server's `PORT`; with -no-sandbox, scenarios get ports from 18000 up unless it is given")
 	captureWith := fs.String("capture", "tcplab", "what captures: tcplab, or tcpdump or none to measure what capturing costs (make bench)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, for CI")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
@@ -195,7 +195,14 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if err != nil {
 		return err
 	}
-	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Port: *port, Capture: capt}
+	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt}
+	fs.Visit(func(f *flag.Flag) {
+		// An explicit -port is every scenario's; without it each scenario
+		// gets its own port with -no-sandbox, where they share the host's lo.
+		if f.Name == "port" {
+			opt.Port = *port
+		}
+	})
 	for _, peer := range []struct {
 		flag string
 		opt  Options
