@@ -318,7 +318,10 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 	if err := checkIdle(*idle); err != nil {
 		return err
 	}
-	req := CheckRequest{Options: Options{KeepAliveIdle: *idle}, Strict: *strict, Stream: *stream, Port: *port}
+	// The capture may be anyone's: the scenario's steps take the peers'
+	// lengths from it, so that a capture judged by run -server or -client
+	// gets the same verdict here.
+	req := CheckRequest{Options: Options{KeepAliveIdle: *idle, AnyPeers: true}, Strict: *strict, Stream: *stream, Port: *port}
 	if *name != "" {
 		list, err := pick(all, []string{*name})
 		if err != nil {

@@ -71,6 +71,12 @@ type Options struct {
 	// Capture chooses what captures: the lab (the default), tcpdump, or
 	// nothing, to measure what capturing costs.
 	Capture CaptureMode `json:"capture,omitempty"`
+	// AnyPeers says that the capture being judged may come from anyone's
+	// programs (tcplab check): a scenario's steps then take lengths and
+	// numbers from what the capture shows, not from its own peers, and
+	// say only what any correct peer does, as with ServerCommand or
+	// ClientCommand.
+	AnyPeers bool `json:"any_peers,omitempty"`
 }
 
 // CaptureMode says what captures a run.
@@ -99,6 +105,13 @@ func ParseCaptureMode(s string) (CaptureMode, error) {
 
 // External reports whether the server is the user's command.
 func (o Options) External() bool { return o.ServerCommand != "" }
+
+// AnyServer reports whether the server may be anyone's: the user's
+// command, or whatever made a capture that is checked.
+func (o Options) AnyServer() bool { return o.External() || o.AnyPeers }
+
+// AnyClient is AnyServer for the client.
+func (o Options) AnyClient() bool { return o.ExternalClient() || o.AnyPeers }
 
 // ExternalClient reports whether the client is the user's command.
 func (o Options) ExternalClient() bool { return o.ClientCommand != "" }

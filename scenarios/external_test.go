@@ -1,14 +1,21 @@
 package scenarios
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/peer"
+	"github.com/tcplab/tcplab/lab/report"
 )
 
 // resettingServer is a server that answers, then closes abortively with
@@ -36,10 +43,14 @@ func TestHalfCloseAgainstYourServer(t *testing.T) {
 		name    string
 		command string
 		pass    bool
+		either  bool // only run and check agreeing is asserted
 		report  string
 	}{
-		{"python http.server", "python3 -m http.server 8000 --bind 127.0.0.1", true, ""},
-		{"abortive close", resettingServer, false, "field flags: expected one of"},
+		{"python http.server", "python3 -m http.server 8000 --bind 127.0.0.1", true, false, ""},
+		{"abortive close", resettingServer, false, false, "field flags: expected one of"},
+		// Its verdict is the kernel's and net/http's business; the same
+		// verdict from run and check is the point.
+		{"go net/http", netHTTP("server"), false, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,6 +60,10 @@ func TestHalfCloseAgainstYourServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := results[0]
+			sameVerdict(t, HalfClose(), r)
+			if tt.either {
+				return
+			}
 			if r.Pass != tt.pass {
 				t.Fatalf("pass = %v, want %v:\n%s", r.Pass, tt.pass, r.Failure())
 			}
@@ -88,6 +103,7 @@ func TestHTTPRealClientAgainstYourClient(t *testing.T) {
 	}{
 		{"curl", `curl -sS http://$TCPLAB_SERVER/blog/ http://$TCPLAB_SERVER/blog/`, true},
 		{"abortive close", resettingClient, false},
+		{"go net/http", netHTTP("client"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +113,7 @@ func TestHTTPRealClientAgainstYourClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := results[0]
+			sameVerdict(t, HTTPRealClient(), r)
 			if r.Pass != tt.pass {
 				t.Fatalf("pass = %v, want %v:\n%s", r.Pass, tt.pass, r.Failure())
 			}
@@ -144,4 +161,53 @@ func TestYourServerIsVisible(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "boom: cannot answer\n[exit status 1]") {
 		t.Errorf("server.log = %q, %v", b, err)
 	}
+}
+
+// sameVerdict asserts that tcplab check -scenario on the capture of a run
+// with the user's own peer gives the run's verdict on its segments.
+func sameVerdict(t *testing.T, sc *lab.Scenario, r lab.Result) {
+	t.Helper()
+	if r.Error != "" && len(r.Mismatches) == 0 {
+		return // the run failed for a reason of its own (a peer's error), not on the wire
+	}
+	var stdout, stderr bytes.Buffer
+	code := lab.Command("tcplab", []string{"check", "-scenario", sc.Name, filepath.Join(r.Dir, report.CaptureFile)}, &stdout, &stderr, All())
+	if onWire := len(r.Mismatches) == 0; (code == lab.ExitPass) != onWire {
+		t.Errorf("run judged the segments %v, check says exit %d:\nrun:\n%s\ncheck:\n%s%s", onWire, code, r.Failure(), stdout.String(), stderr.String())
+	}
+}
+
+// netHTTP is a shell command that runs this test binary as Go's net/http
+// server or client (TestMain sees TCPLAB_TEST_NETHTTP).
+func netHTTP(role string) string {
+	exe, _ := os.Executable()
+	return fmt.Sprintf("TCPLAB_TEST_NETHTTP=%s %q", role, exe)
+}
+
+// runNetHTTP is the test binary as Go's net/http server, on the blog
+// post's port, or as its client, two GETs on one kept-alive connection.
+func runNetHTTP(role string) int {
+	switch role {
+	case "server":
+		http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, peer.ResponseBody) })
+		if err := http.ListenAndServe("127.0.0.1:8000", nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	case "client":
+		url := "http://" + os.Getenv("TCPLAB_SERVER") + "/blog/"
+		tr := &http.Transport{}
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		for i := 0; i < 2; i++ {
+			resp, err := c.Get(url)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		tr.CloseIdleConnections()
+	}
+	return 0
 }

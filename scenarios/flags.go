@@ -1,6 +1,9 @@
 package scenarios
 
-import "github.com/tcplab/tcplab/lab/expect"
+import (
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+)
 
 // Flag sets used by the steps.
 const (
@@ -9,3 +12,22 @@ const (
 	pshAck = expect.PSH | expect.ACK
 	finAck = expect.FIN | expect.ACK
 )
+
+// sized expects n bytes of payload, or any payload when the peers may be
+// anyone's (a capture that tcplab check judges): their requests and
+// responses are not the blog post's.
+func sized(st expect.Step, n int, opt lab.Options) expect.Step {
+	if opt.AnyPeers {
+		return st.WithData()
+	}
+	return st.Length(n)
+}
+
+// acking expects acknowledgement number n, unless the peers may be
+// anyone's, whose byte counts the scenario cannot know.
+func acking(st expect.Step, n int, opt lab.Options) expect.Step {
+	if opt.AnyPeers {
+		return st
+	}
+	return st.AckNum(n)
+}

@@ -92,7 +92,7 @@ func HTTPRealClient() *lab.Scenario {
 			return nil
 		},
 		Steps: func(opt lab.Options) []expect.Step {
-			if opt.ExternalClient() {
+			if opt.AnyClient() {
 				return anyHTTPClient()
 			}
 			var steps []expect.Step

@@ -55,9 +55,9 @@ func KeepAlive() *lab.Scenario {
 		Steps: func(opt lab.Options) []expect.Step {
 			req := len(peer.GetRequest())
 			steps := append(expect.Handshake(),
-				expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
+				sized(expect.C2S(pshAck).SeqNum(1), req, opt).Explain(
 					"The client sends the blog post's HTTP request.", "然后客户端发送http协议格式的数据"),
-				expect.S2C(ack).AckNum(1+req).Length(0).Explain(
+				acking(expect.S2C(ack), 1+req, opt).Length(0).Explain(
 					"The server's kernel acknowledges the request; the application is still thinking.", "服务端接收到数据回一个ack"),
 				// The server waits 1.5 idle times, so one probe is certain;
 				// a busy machine may delay the answer past a second probe.
@@ -69,11 +69,11 @@ func KeepAlive() *lab.Scenario {
 						"The client's kernel answers at once with an ACK of what it expects: the keep-alive ACK. The connection is alive.",
 						"客户端接收后马上回一个ack"),
 				)).Times(1, 3).Explain("Keep-alive probe and its ACK, after the idle time.", "keep-alive包和它的ack"),
-				expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
+				sized(expect.S2C(pshAck).SeqNum(1), len(peer.Response), opt).Explain(
 					"The server answers with the blog post's HTTP response.", "服务端继续发送http格式的响应"),
 				// The client closes as soon as it has read the response; its
 				// delayed ACK of the response is then merged into its FIN.
-				expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(
+				acking(expect.C2S(ack), 1+len(peer.Response), opt).Length(0).Optional().Explain(
 					"The client acknowledges the response.", "客户端回ack"),
 			)
 			return append(steps, expect.ClientCloses()...)

@@ -32,7 +32,7 @@ func TestReadmeExamples(t *testing.T) {
 	if *update {
 		testenv.NetNS(t)
 		out := t.TempDir()
-		results, err := lab.Run(context.Background(), []*lab.Scenario{HalfClose(), Walkthrough()}, lab.Config{Out: out})
+		results, err := lab.Run(context.Background(), []*lab.Scenario{HalfClose(), Walkthrough(), serverClosesFirst()}, lab.Config{Out: out})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,8 +52,8 @@ func TestReadmeExamples(t *testing.T) {
 	blocks := map[string]string{
 		"halfclose":   stepsOf(t, walkthroughOf(t, HalfClose()), 7, 9),
 		"walkthrough": stepsOf(t, walkthroughOf(t, Walkthrough()), 1, 15),
-		"check":       checkExample(t, "-scenario", "halfclose"),
-		"expect":      checkExample(t, "-expect", "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK"),
+		"check":       checkExample(t, "scenarios/testdata/readme-server-closes-first.pcapng", "-scenario", "halfclose"),
+		"expect":      checkExample(t, "capture/testdata/keepalive.pcap", "-expect", "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK"),
 	}
 	for name, want := range blocks {
 		if *update {
@@ -129,11 +129,10 @@ func stepsOf(t *testing.T, md string, first, last int) string {
 	return b.String()
 }
 
-// checkExample is `tcplab check` with flags on the keep-alive fixture: a
-// failure, as the README shows it.
-func checkExample(t *testing.T, flags ...string) string {
+// checkExample is `tcplab check` with flags on a file of the repository:
+// a failure, as the README shows it.
+func checkExample(t *testing.T, file string, flags ...string) string {
 	t.Helper()
-	const file = "capture/testdata/keepalive.pcap"
 	var stdout, stderr bytes.Buffer
 	args := append(append([]string{"check"}, flags...), "../"+file)
 	code := lab.Command("tcplab", args, &stdout, &stderr, All())

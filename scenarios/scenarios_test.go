@@ -15,6 +15,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if role := os.Getenv("TCPLAB_TEST_NETHTTP"); role != "" {
+		// A -server or -client command of external_test.go.
+		os.Exit(runNetHTTP(role))
+	}
 	if lab.InChild() {
 		// lab.Run re-executes this test binary in each scenario's namespace.
 		os.Exit(lab.RunChild(append(All(), testOnly()...)))
