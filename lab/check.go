@@ -135,6 +135,18 @@ func Check(path string, req CheckRequest) FileVerdict {
 		}
 	}
 	if sc := req.Scenario; sc != nil {
+		// A scenario is matched from each connection's handshake: say so
+		// plainly when the capture cannot show one, rather than fail at
+		// step 1.
+		for _, c := range keep {
+			if f := c.Packets[0].Segment.Flags; f&(capture.SYN|capture.ACK) != capture.SYN {
+				v.Pass = false
+				v.Error = fmt.Sprintf("%s begins in the middle of the connection (its first segment is %s %s, frame %d): "+
+					"a scenario is matched from the handshake, so start the capture before the connection opens",
+					c.Name(), c.Packets[0].Annotation.Dir, f, c.Packets[0].Segment.Frame)
+				return v
+			}
+		}
 		// The scenario numbers connections from 0: the selected ones are
 		// numbered again, in order.
 		var sel []capture.Packet

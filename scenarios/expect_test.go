@@ -176,4 +176,37 @@ func TestCheckExpectUsage(t *testing.T) {
 	if code != lab.ExitFail || !strings.Contains(stderr.String(), "no TCP segment in its 1 frames") || strings.Count(stderr.String(), "\n") != 1 {
 		t.Errorf("a capture without TCP: exit %d, stderr %q", code, stderr.String())
 	}
+
+	// The keep-alive fixture without its handshake: a capture started late.
+	late := filepath.Join(t.TempDir(), "late.pcapng")
+	src, err := capture.Open("../capture/testdata/keepalive.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	lf, err := os.Create(late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw, err := capture.NewWriter(lf, src.LinkType())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; ; n++ {
+		data, ci, err := src.ReadPacketData()
+		if err != nil {
+			break
+		}
+		if n > 3 {
+			lw.WritePacket(ci, data, "")
+		}
+	}
+	lw.Flush()
+	lf.Close()
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"check", "-scenario", "keepalive", late}, &stdout, &stderr, All())
+	if code != lab.ExitFail || !strings.Contains(stderr.String(), "begins in the middle of the connection") || strings.Contains(stdout.String()+stderr.String(), "step 1") {
+		t.Errorf("a capture started late: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
 }
