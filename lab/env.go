@@ -13,7 +13,8 @@ import (
 // Env is what a scenario's peers get from the runner: where to listen or
 // connect, the run's options, and ways to report progress and events.
 type Env struct {
-	// Addr is the server's address, "127.0.0.1:PORT".
+	// Addr is the server's address, "127.0.0.1:PORT" (or "[::1]:PORT"
+	// with Options.IPv6).
 	Addr    string
 	Options Options
 
@@ -49,7 +50,7 @@ func (e *Env) Listen(ctx context.Context, control func(fd int) error) (net.Liste
 			return err
 		}
 	}
-	ln, err := lc.Listen(ctx, "tcp4", e.Addr)
+	ln, err := lc.Listen(ctx, e.network(), e.Addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("listen %s: port busy; stop what uses it or choose another port with -port", e.Addr)
@@ -97,14 +98,27 @@ func (e *Env) Connect(ctx context.Context) (*net.TCPConn, error) {
 // ConnectFrom is Connect from the client port port, for a scenario that
 // must name the client's port in advance (in a rule Setup installs, say).
 func (e *Env) ConnectFrom(ctx context.Context, port int) (*net.TCPConn, error) {
-	d := net.Dialer{KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
-	c, err := d.DialContext(ctx, "tcp4", e.Addr)
+	local := net.IPv4(127, 0, 0, 1)
+	if e.Options.IPv6 {
+		local = net.IPv6loopback
+	}
+	d := net.Dialer{KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: local, Port: port}}
+	c, err := d.DialContext(ctx, e.network(), e.Addr)
 	if err != nil {
 		return nil, err
 	}
 	tc := c.(*net.TCPConn)
 	closeOnDone(ctx, tc)
 	return tc, nil
+}
+
+// network is "tcp4", or "tcp6" with Options.IPv6: the scenario's one
+// address family.
+func (e *Env) network() string {
+	if e.Options.IPv6 {
+		return "tcp6"
+	}
+	return "tcp4"
 }
 
 // closeOnDone makes c's pending and later reads and writes fail when ctx
@@ -144,7 +158,7 @@ func (e *Env) markReady() { e.once.Do(func() { close(e.ready) }) }
 // only the scenario decides on probes.
 func (e *Env) Dial(ctx context.Context) (*net.TCPConn, error) {
 	d := net.Dialer{KeepAlive: -1}
-	c, err := d.DialContext(ctx, "tcp4", e.Addr)
+	c, err := d.DialContext(ctx, e.network(), e.Addr)
 	if err != nil {
 		return nil, err
 	}

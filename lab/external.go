@@ -78,7 +78,7 @@ func (e *external) exitedEarly() error {
 // startExternal starts command with sh -c, in a process group of its own,
 // and waits until something listens on port (read from /proc/net/tcp, so
 // the wait puts nothing on the wire).
-func startExternal(ctx context.Context, command string, port int, progress func(string)) (*external, error) {
+func startExternal(ctx context.Context, command string, port int, ipv6 bool, progress func(string)) (*external, error) {
 	e := &external{command: command, exited: make(chan struct{})}
 	e.cmd = exec.Command("/bin/sh", "-c", command)
 	e.cmd.Stdout, e.cmd.Stderr = &e.output, &e.output
@@ -91,7 +91,18 @@ func startExternal(ctx context.Context, command string, port int, progress func(
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if listening(port) {
+		if v4, v6, any6 := listeners(port); v4 || v6 || any6 {
+			// A server bound to one family's loopback cannot take the
+			// other's connections: say so rather than let the client
+			// meet a bare "connection refused".
+			switch {
+			case !ipv6 && !v4 && !any6:
+				e.stop()
+				return nil, fmt.Errorf("server %q listens on port %d over IPv6 only: run with -6, or bind it to 127.0.0.1 or [::]", command, port)
+			case ipv6 && !v6 && !any6:
+				e.stop()
+				return nil, fmt.Errorf("server %q listens on port %d over IPv4 only: run without -6, or bind it to ::1 or [::]", command, port)
+			}
 			return e, nil
 		}
 		select {
@@ -118,8 +129,11 @@ func (e *external) stop() {
 	}
 }
 
-// listening reports whether a TCP socket listens on port, IPv4 or IPv6.
-func listening(port int) bool {
+// listeners reports what listens on port: an IPv4 socket (v4), an IPv6
+// socket on a given address such as ::1 (v6), or one on [::], which takes
+// IPv4 connections too unless it was made IPv6-only (any6). It reads
+// /proc/net/tcp and tcp6, so looking puts nothing on the wire.
+func listeners(port int) (v4, v6, any6 bool) {
 	want := fmt.Sprintf(":%04X", port)
 	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		f, err := os.Open(path)
@@ -130,14 +144,21 @@ func listening(port int) bool {
 		for sc.Scan() {
 			fields := strings.Fields(sc.Text())
 			// sl local_address rem_address st ...; st 0A is LISTEN.
-			if len(fields) > 3 && strings.HasSuffix(fields[1], want) && fields[3] == "0A" {
-				f.Close()
-				return true
+			if len(fields) <= 3 || !strings.HasSuffix(fields[1], want) || fields[3] != "0A" {
+				continue
+			}
+			switch host := strings.TrimSuffix(fields[1], want); {
+			case path == "/proc/net/tcp":
+				v4 = true
+			case strings.Trim(host, "0") == "":
+				any6 = true
+			default:
+				v6 = true
 			}
 		}
 		f.Close()
 	}
-	return false
+	return v4, v6, any6
 }
 
 // lastLine returns the last three lines of a command's output, joined

@@ -157,6 +157,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	port := fs.Int("port", Port, "the server's `PORT`; with -no-sandbox, scenarios get ports from 18000 up unless it is given")
 	captureWith := fs.String("capture", "tcplab", "what captures: tcplab, or tcpdump or none to measure what capturing costs (make bench)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, for CI")
+	ipv6 := fs.Bool("6", false, "run over IPv6: the server on [::1]")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
 	help := cli.Help{
 		Usage: prog + " run [flags] [SCENARIO...]",
@@ -195,7 +196,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if err != nil {
 		return err
 	}
-	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt}
+	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6}
 	fs.Visit(func(f *flag.Flag) {
 		// An explicit -port is every scenario's; without it each scenario
 		// gets its own port with -no-sandbox, where they share the host's lo.

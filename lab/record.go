@@ -137,7 +137,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir, addr, iface,
 		}
 	}
 	if peersErr == nil && opt.External() {
-		ext, err := startExternal(ctx, opt.ServerCommand, portOf(addr), progress)
+		ext, err := startExternal(ctx, opt.ServerCommand, portOf(addr), opt.IPv6, progress)
 		if err != nil {
 			peersErr = notStarted{err}
 		} else {

@@ -92,7 +92,7 @@ func RunChild(list []*Scenario) int {
 		return 3
 	}
 	progress := func(s string) { fmt.Fprintln(os.Stderr, s) }
-	addr := fmt.Sprintf("127.0.0.1:%d", o.Options.ServerPort())
+	addr := o.Options.ServerAddr(o.Options.ServerPort())
 	// The parent forwards SIGINT and SIGTERM: stop the peers, keep and
 	// annotate what was captured, and say the run was interrupted.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -173,7 +173,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 				if cfg.Options.Port > 0 {
 					port = cfg.Options.Port
 				}
-				addr := fmt.Sprintf("127.0.0.1:%d", port)
+				addr := cfg.Options.ServerAddr(port)
 				results[i] = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), report.SandboxHostLo,
 					func(s string) { say(sc.Name, s) })
 				if err := report.WriteResult(dir, &results[i]); err != nil {

@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/tcplab/tcplab/lab/expect"
@@ -71,6 +73,8 @@ type Options struct {
 	// Capture chooses what captures: the lab (the default), tcpdump, or
 	// nothing, to measure what capturing costs.
 	Capture CaptureMode `json:"capture,omitempty"`
+	// IPv6 runs the scenario over ::1 instead of 127.0.0.1.
+	IPv6 bool `json:"ipv6,omitempty"`
 	// AnyPeers says that the capture being judged may come from anyone's
 	// programs (tcplab check): a scenario's steps then take lengths and
 	// numbers from what the capture shows, not from its own peers, and
@@ -115,6 +119,16 @@ func (o Options) AnyClient() bool { return o.ExternalClient() || o.AnyPeers }
 
 // ExternalClient reports whether the client is the user's command.
 func (o Options) ExternalClient() bool { return o.ClientCommand != "" }
+
+// ServerAddr returns the server's address on the scenario's loopback,
+// "127.0.0.1:PORT" or "[::1]:PORT", for port.
+func (o Options) ServerAddr(port int) string {
+	host := "127.0.0.1"
+	if o.IPv6 {
+		host = "::1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
 
 // ServerPort returns the server's port, with its default.
 func (o Options) ServerPort() int {

@@ -59,7 +59,7 @@ func Reset() *lab.Scenario {
 				return err
 			}
 			var d net.Dialer
-			_, err = d.DialContext(ctx, "tcp4", closed)
+			_, err = d.DialContext(ctx, "tcp", closed)
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				return fmt.Errorf("connect to %s: want ECONNREFUSED, got %v", closed, err)
 			}
