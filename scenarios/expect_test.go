@@ -68,6 +68,8 @@ func TestCheckExpect(t *testing.T) {
 		{capture("curl", "http-real-client"), []string{"-expect", "handshake,no-rst,closer=client,teardown=FIN,ACK,FIN,ACK"}, true, []string{"stream 0:"}},
 		// A capture made by tcpdump, with the scenario and properties at once.
 		{filepath.Join(out, "tcpdump", "halfclose", "tcpdump.pcap"), []string{"-scenario", "halfclose", "-expect", "handshake,half-close,teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK"}, true, []string{"the halfclose sequence matches"}},
+		// Someone else's programs: the fixture's request is 312 bytes, not the blog post's 417.
+		{"../capture/testdata/keepalive.pcap", []string{"-scenario", "keepalive"}, true, []string{"the keepalive sequence matches"}},
 		{capture("go", "handshake"), []string{"-expect", "no-rst", "-port", "9"}, false, []string{"no connection on port 9; the capture has: stream 0"}},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,11 @@ const (
 	finAck = expect.FIN | expect.ACK
 )
 
+// The byte counts of the blog post's peers are known to the scenarios that
+// use them; walkthrough, window, loss and bulk are about their own peers'
+// byte pattern (a buffer filled, a piece dropped, a gigabyte sent) and keep
+// their counts even for tcplab check.
+
 // sized expects n bytes of payload, or any payload when the peers may be
 // anyone's (a capture that tcplab check judges): their requests and
 // responses are not the blog post's.
@@ -30,4 +35,12 @@ func acking(st expect.Step, n int, opt lab.Options) expect.Step {
 		return st
 	}
 	return st.AckNum(n)
+}
+
+// at expects relative sequence number n, unless the peers may be anyone's.
+func at(st expect.Step, n int, opt lab.Options) expect.Step {
+	if opt.AnyPeers {
+		return st
+	}
+	return st.SeqNum(n)
 }

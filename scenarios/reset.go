@@ -81,7 +81,7 @@ func Reset() *lab.Scenario {
 			env.Record("client: recv() after the server's abortive close returns ECONNRESET (%v)", syscall.ECONNRESET)
 			return nil
 		},
-		Steps: func(lab.Options) []expect.Step {
+		Steps: func(opt lab.Options) []expect.Step {
 			req := len(peer.GetRequest())
 			steps := []expect.Step{
 				expect.C2S(capture.SYN).On(0).SeqNum(0).Explain(
@@ -95,19 +95,19 @@ func Reset() *lab.Scenario {
 				steps = append(steps, st.On(1))
 			}
 			return append(steps,
-				expect.C2S(pshAck).On(1).SeqNum(1).Length(req).Explain(
+				sized(expect.C2S(pshAck).On(1).SeqNum(1), req, opt).Explain(
 					"On a second connection, to the listening port, the client sends the blog post's request.",
 					"在第二个连接上, 客户端发送http请求"),
 				// The server's kernel acknowledges the request after its
 				// delayed-ACK timer unless the response, sent at once,
 				// carries the ACK first.
 				expect.S2C(ack).On(1).Length(0).Optional().Explain("The server's kernel acknowledges the request.", "服务端回ack"),
-				expect.S2C(pshAck).On(1).SeqNum(1).Length(len(peer.Response)).Explain(
+				sized(expect.S2C(pshAck).On(1).SeqNum(1), len(peer.Response), opt).Explain(
 					"The server sends its response.", "服务端发送http响应"),
 				// The client's delayed ACK of the response may or may not
 				// leave before the reset arrives.
 				expect.C2S(ack).On(1).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
-				expect.S2C(capture.RST|capture.ACK).On(1).SeqNum(1+len(peer.Response)).Explain(
+				at(expect.S2C(capture.RST|capture.ACK).On(1), 1+len(peer.Response), opt).Explain(
 					"The server closes with SO_LINGER {on, 0}: an abortive close. Its kernel discards the connection and sends RST instead of FIN; there is no TIME_WAIT. The client's next recv() fails with ECONNRESET, \"connection reset by peer\".",
 					"服务端设置SO_LINGER为0后调用close: 异常关闭, 内核发送RST而不是FIN, 没有TIME_WAIT. 客户端下一次recv返回ECONNRESET (connection reset by peer)"),
 			)

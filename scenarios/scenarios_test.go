@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/peer"
 )
 
 func TestMain(m *testing.M) {
@@ -98,6 +100,26 @@ func TestExplainedInBothLanguages(t *testing.T) {
 			en, zh := st.Text(expect.English), st.Text(expect.Chinese)
 			if en == "" || zh == en {
 				t.Errorf("%s step %d: English %q, Chinese %q", sc.Name, i+1, en, zh)
+			}
+		}
+	}
+}
+
+// TestAnyPeersStepsTakeNoByteCounts: for tcplab check, the scenarios whose
+// peers can be anyone's expect no byte count of the blog post's request
+// (417 bytes) or response (113 bytes).
+func TestAnyPeersStepsTakeNoByteCounts(t *testing.T) {
+	req, resp := len(peer.GetRequest()), len(peer.Response)
+	counts := []string{
+		fmt.Sprintf("len=%d", req), fmt.Sprintf("len=%d", resp),
+		fmt.Sprintf("ack=%d", 1+req), fmt.Sprintf("ack=%d", 1+resp), fmt.Sprintf("seq=%d", 1+resp),
+	}
+	for _, sc := range []*lab.Scenario{HalfClose(), HTTPRealClient(), KeepAlive(), Reset(), SynRetry(), Handshake()} {
+		for i, st := range sc.Steps(lab.Options{AnyPeers: true}) {
+			for _, c := range counts {
+				if strings.Contains(st.String(), c) {
+					t.Errorf("%s step %d expects %s: %s", sc.Name, i+1, c, st)
+				}
 			}
 		}
 	}

@@ -66,7 +66,7 @@ func SynRetry() *lab.Scenario {
 
 // synRetrySteps are the segments of SynRetry: two SYNs a timeout apart,
 // then an ordinary conversation.
-func synRetrySteps(lab.Options) []expect.Step {
+func synRetrySteps(opt lab.Options) []expect.Step {
 	req := len(peer.GetRequest())
 	// The time of the first SYN, for the check of the second. The first
 	// step only ever matches the connection's first segment, so the value
@@ -92,17 +92,17 @@ func synRetrySteps(lab.Options) []expect.Step {
 	// The rest of the handshake is the usual one.
 	steps = append(steps, expect.Handshake()[1:]...)
 	steps = append(steps,
-		expect.C2S(pshAck).SeqNum(1).Length(req).Explain(
+		sized(expect.C2S(pshAck).SeqNum(1), req, opt).Explain(
 			"connect() has returned, a second late: the client sends the blog post's HTTP request.", "connect返回后, 客户端发送http请求"),
 		// The server answers within microseconds, so its kernel's ACK
 		// rides on the response; a busy machine may send it alone first.
-		expect.S2C(ack).AckNum(1+req).Length(0).Optional().Explain(
+		acking(expect.S2C(ack), 1+req, opt).Length(0).Optional().Explain(
 			"The server's kernel acknowledges the request.", "服务端接收到数据回一个ack"),
-		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
+		sized(expect.S2C(pshAck).SeqNum(1), len(peer.Response), opt).Explain(
 			"The server answers with the blog post's HTTP response.", "服务端发送http格式的响应"),
 		// The client closes as soon as it has read the response; its
 		// delayed ACK of the response is then merged into its FIN.
-		expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(
+		acking(expect.C2S(ack), 1+len(peer.Response), opt).Length(0).Optional().Explain(
 			"The client acknowledges the response.", "客户端回ack"),
 	)
 	return append(steps, expect.ClientCloses()...)
