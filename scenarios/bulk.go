@@ -58,7 +58,7 @@ func Bulk() *lab.Scenario {
 			env.Record("client: sent %d bytes and read the response in %.2f s: %.2f Gbit/s", BulkBytes, d.Seconds(), gbps)
 			return c.Close()
 		},
-		Steps: func(lab.Options) []expect.Step {
+		Steps: func(opt lab.Options) []expect.Step {
 			total := len(bulkHead()) + BulkBytes
 			flow := expect.Either(expect.C2S(ack), expect.C2S(pshAck), expect.S2C(ack).Length(0))
 			return append(append(expect.Handshake(),
@@ -67,10 +67,10 @@ func Bulk() *lab.Scenario {
 					"客户端以回环接口的最高速度发送请求和1 GiB的数据, 服务端边接收边确认"),
 				// The last data is acknowledged on its own, or by the
 				// response when the delayed ACK has not fired yet.
-				expect.S2C(ack).AckNum(1+total).Length(0).Optional().Explain(
+				acking(expect.S2C(ack), 1+total, opt).Length(0).Optional().Explain(
 					"The server's kernel acknowledges the last byte: every byte sent is acknowledged on the wire.",
 					"服务端确认最后一个字节: 发送的每个字节都在线上被确认"),
-				expect.S2C(pshAck).AckNum(1+total).Length(len(peer.Response)).Explain(
+				sized(acking(expect.S2C(pshAck), 1+total, opt), len(peer.Response), opt).Explain(
 					"The server answers once it has read the whole body.", "服务端读完全部数据后响应"),
 				expect.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
 			), expect.ClientCloses()...)

@@ -14,9 +14,8 @@ const (
 )
 
 // The byte counts of the blog post's peers are known to the scenarios that
-// use them; walkthrough, window, loss and bulk are about their own peers'
-// byte pattern (a buffer filled, a piece dropped, a gigabyte sent) and keep
-// their counts even for tcplab check.
+// use them. With AnyPeers, sized, acking and at drop them; loss keeps the
+// sequence number of the piece its rule drops, which is its story.
 
 // sized expects n bytes of payload, or any payload when the peers may be
 // anyone's (a capture that tcplab check judges): their requests and

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/peer"
+	"github.com/tcplab/tcplab/lab/report"
 )
 
 func TestMain(m *testing.M) {
@@ -46,6 +48,12 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("%d kernel drops", r.Drops)
 			}
 			checkArtifacts(t, filepath.Join(out, r.Scenario), r.Segments)
+			// tcplab check gives the run's verdict on its capture.
+			var stdout, stderr bytes.Buffer
+			capFile := filepath.Join(out, r.Scenario, report.CaptureFile)
+			if code := lab.Command("tcplab", []string{"check", "-scenario", r.Scenario, capFile}, &stdout, &stderr, All()); code != lab.ExitPass {
+				t.Errorf("check -scenario %s on its own capture: exit %d\n%s%s", r.Scenario, code, stdout.String(), stderr.String())
+			}
 		})
 	}
 }
@@ -114,7 +122,7 @@ func TestAnyPeersStepsTakeNoByteCounts(t *testing.T) {
 		fmt.Sprintf("len=%d", req), fmt.Sprintf("len=%d", resp),
 		fmt.Sprintf("ack=%d", 1+req), fmt.Sprintf("ack=%d", 1+resp), fmt.Sprintf("seq=%d", 1+resp),
 	}
-	for _, sc := range []*lab.Scenario{HalfClose(), HTTPRealClient(), KeepAlive(), Reset(), SynRetry(), Handshake()} {
+	for _, sc := range []*lab.Scenario{HalfClose(), HTTPRealClient(), KeepAlive(), Reset(), SynRetry(), Handshake(), Walkthrough(), Window(), Bulk()} {
 		for i, st := range sc.Steps(lab.Options{AnyPeers: true}) {
 			for _, c := range counts {
 				if strings.Contains(st.String(), c) {

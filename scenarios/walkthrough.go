@@ -108,7 +108,7 @@ func walkthroughSteps(opt lab.Options) []expect.Step {
 		expect.OneOf(expect.Seq(flow.AnyNumber())).Explain(
 			"The client sends the rest of its HTTP request (the blog post's POST /blog/ with its headers and a body of 16384 'a') into the reopened window.",
 			"然后客户端发送http协议格式的数据"),
-		expect.S2C(ack).AckNum(1+req).Length(0).Explain(
+		acking(expect.S2C(ack), 1+req, opt).Length(0).Explain(
 			"The server's kernel acknowledges the whole request; the application is still thinking, as the blog post's server waits on input().",
 			"服务端接收到数据回一个ack的包"),
 		expect.S2C(ack).Length(0).With(capture.KeepAlive).Explain(
@@ -117,17 +117,17 @@ func walkthroughSteps(opt lab.Options) []expect.Step {
 		expect.C2S(ack).Length(0).With(capture.KeepAliveACK).Explain(
 			"The client's kernel answers the probe at once with an ACK: the keep-alive ACK.",
 			"客户端接收后马上回一个ack"),
-		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
+		sized(expect.S2C(pshAck).SeqNum(1), len(peer.Response), opt).Explain(
 			"The server sends its HTTP response: HTTP/1.1 200 OK, text/plain, X-Frame-Options: SAMEORIGIN, Content-Length: 5, \"great\".",
 			"服务端继续发送http格式的响应"),
 		// The client closes right after reading the response; its delayed
 		// ACK of the response then rides on its FIN.
-		expect.C2S(ack).AckNum(1+len(peer.Response)).Length(0).Optional().Explain(
+		acking(expect.C2S(ack), 1+len(peer.Response), opt).Length(0).Optional().Explain(
 			"The client acknowledges the response.", "客户端回ack"),
 		expect.C2S(finAck).Length(0).Explain(
 			"The client calls close(): its kernel sends a FIN, which also acknowledges everything the server sent.",
 			"最后, 客户端调用close后, 会给服务端发送fin包, 同时也会发送ack"),
-		expect.S2C(ack).AckNum(2+req).Length(0).Explain(
+		acking(expect.S2C(ack), 2+req, opt).Length(0).Explain(
 			"The server's kernel acknowledges the FIN on its own (after its delayed-ACK timer): the server's application has not closed yet (its recv has just returned nothing). Server CLOSE_WAIT, client FIN_WAIT_2.",
 			"服务端马上单独回一个ack, 发送fin包的前提是服务端也调用了close, 而close还需要关闭接收通道释放资源等, 耗时较长, 所以就先单独回一个ack"),
 		expect.S2C(finAck).Length(0).Explain(

@@ -53,7 +53,7 @@ func Window() *lab.Scenario {
 			return peer.Serve(ctx, c, 0, 0)
 		},
 		Client: peer.Client(peer.Request("POST", windowBody, 'a')),
-		Steps: func(lab.Options) []expect.Step {
+		Steps: func(opt lab.Options) []expect.Step {
 			req := len(peer.Request("POST", windowBody, 'a'))
 			// Data and ACKs interleave as the kernel schedules them; the
 			// steps fix what flow control guarantees: the window fills, it
@@ -89,9 +89,9 @@ func Window() *lab.Scenario {
 				expect.OneOf(expect.Seq(flow.AnyNumber())).Explain(
 					"The flow resumes: the client sends the rest of its POST as the window allows.",
 					"数据流恢复, 客户端在窗口允许的范围内发送剩下的POST"),
-				expect.S2C(ack).AckNum(1+req).Length(0).Explain(
+				acking(expect.S2C(ack), 1+req, opt).Length(0).Explain(
 					"The server acknowledges the whole request.", "服务端确认整个请求"),
-				expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Explain(
+				sized(expect.S2C(pshAck).SeqNum(1), len(peer.Response), opt).Explain(
 					"The server answers.", "服务端发送http响应"),
 				expect.C2S(ack).Length(0).Optional().Explain("The client acknowledges the response.", "客户端回ack"),
 			), expect.ClientCloses()...)
