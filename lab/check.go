@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tcplab/tcplab/capture"
@@ -55,12 +56,14 @@ type CheckRequest struct {
 
 // FileVerdict is what Check found in one capture file.
 type FileVerdict struct {
-	File     string           `json:"file"`
-	Pass     bool             `json:"pass"`
-	Error    string           `json:"error,omitempty"` // the file could not be judged: unreadable, nothing to check
-	Frames   int              `json:"frames"`
-	Conns    []ConnVerdict    `json:"connections,omitempty"`
-	Scenario *ScenarioVerdict `json:"scenario,omitempty"`
+	File   string        `json:"file"`
+	Pass   bool          `json:"pass"`
+	Error  string        `json:"error,omitempty"` // the file could not be judged: unreadable, nothing to check
+	Frames int           `json:"frames"`
+	Conns  []ConnVerdict `json:"connections,omitempty"`
+	// Scenarios holds the scenario's verdict: one per connection for a
+	// scenario about one connection, else one for the whole capture.
+	Scenarios []ScenarioVerdict `json:"scenario,omitempty"`
 }
 
 // ConnVerdict is the verdict of the properties on one connection.
@@ -74,9 +77,12 @@ type ConnVerdict struct {
 	Results   []property.Result `json:"results"`
 }
 
-// ScenarioVerdict is the verdict of a scenario's steps on a capture.
+// ScenarioVerdict is the verdict of a scenario's steps on a capture, or
+// on one connection of it.
 type ScenarioVerdict struct {
 	Name       string            `json:"name"`
+	Connection string            `json:"connection,omitempty"` // the connection judged; "" for the whole capture
+	Problem    string            `json:"problem,omitempty"`    // why it could not be matched, when it could not`
 	Pass       bool              `json:"pass"`
 	Steps      int               `json:"steps"`
 	Mismatches []expect.Mismatch `json:"mismatches,omitempty"`
@@ -135,40 +141,50 @@ func Check(path string, req CheckRequest) FileVerdict {
 		}
 	}
 	if sc := req.Scenario; sc != nil {
-		// A scenario is matched from each connection's handshake: say so
-		// plainly when the capture cannot show one, rather than fail at
-		// step 1.
-		for _, c := range keep {
-			if f := c.Packets[0].Segment.Flags; f&(capture.SYN|capture.ACK) != capture.SYN {
-				v.Pass = false
-				v.Error = fmt.Sprintf("%s begins in the middle of the connection (its first segment is %s %s, frame %d): "+
-					"a scenario is matched from the handshake, so start the capture before the connection opens",
-					c.Name(), c.Packets[0].Annotation.Dir, f, c.Packets[0].Segment.Frame)
-				return v
-			}
-		}
-		// The scenario numbers connections from 0: the selected ones are
-		// numbered again, in order.
-		var sel []capture.Packet
-		renumber := map[int]int{}
-		for _, c := range keep {
-			renumber[c.Stream] = len(renumber)
-		}
-		for _, p := range pkts {
-			if n, ok := renumber[p.Annotation.Stream]; ok {
-				p.Annotation.Stream = n
-				sel = append(sel, p)
-			}
-		}
 		steps := sc.Steps(req.Options)
-		mv := expect.Match(sc.Name, steps, sel, expect.Options{IgnoreOtherStreams: !req.Strict})
-		v.Scenario = &ScenarioVerdict{Name: sc.Name, Pass: mv.Pass, Steps: len(steps), Mismatches: mv.Mismatches}
-		v.Pass = v.Pass && mv.Pass
+		if expect.Streams(steps) <= 1 {
+			// A scenario of one connection judges each connection alone.
+			for _, c := range keep {
+				sv := matchScenario(sc.Name, steps, []property.Conn{c}, req.Strict)
+				sv.Connection = c.Name()
+				v.Scenarios = append(v.Scenarios, sv)
+			}
+		} else {
+			v.Scenarios = append(v.Scenarios, matchScenario(sc.Name, steps, keep, req.Strict))
+		}
+		for _, sv := range v.Scenarios {
+			v.Pass = v.Pass && sv.Pass
+		}
 	}
 	if cut != nil {
 		v.Pass, v.Error = false, cut.Error()
 	}
 	return v
+}
+
+// matchScenario matches the steps against the connections conns, numbered
+// again from 0 in order, as the scenario numbers them. A connection that
+// the capture shows without its handshake gets a verdict that says so,
+// rather than a failure at step 1.
+func matchScenario(name string, steps []expect.Step, conns []property.Conn, strict bool) ScenarioVerdict {
+	sv := ScenarioVerdict{Name: name, Steps: len(steps)}
+	var sel []capture.Packet
+	for n, c := range conns {
+		if f := c.Packets[0].Segment.Flags; f&(capture.SYN|capture.ACK) != capture.SYN {
+			sv.Problem = fmt.Sprintf("%s begins in the middle of the connection (its first segment is %s %s, frame %d): "+
+				"a scenario is matched from the handshake, so start the capture before the connection opens",
+				c.Name(), c.Packets[0].Annotation.Dir, f, c.Packets[0].Segment.Frame)
+			return sv
+		}
+		for _, p := range c.Packets {
+			p.Annotation.Stream = n
+			sel = append(sel, p)
+		}
+	}
+	slices.SortStableFunc(sel, func(a, b capture.Packet) int { return a.Segment.Frame - b.Segment.Frame })
+	mv := expect.Match(name, steps, sel, expect.Options{IgnoreOtherStreams: !strict})
+	sv.Pass, sv.Mismatches = mv.Pass, mv.Mismatches
+	return sv
 }
 
 // selection says which connections req selects.
@@ -205,12 +221,19 @@ func JUnit(verdicts []FileVerdict) *report.JUnit {
 				s.Cases = append(s.Cases, jc)
 			}
 		}
-		if sv := v.Scenario; sv != nil {
-			jc := report.JUnitCase{Name: "scenario " + sv.Name, Classname: v.File}
+		for _, sv := range v.Scenarios {
+			name := "scenario " + sv.Name
+			if sv.Connection != "" {
+				name = sv.Connection + ": " + name
+			}
+			jc := report.JUnitCase{Name: name, Classname: v.File}
 			if !sv.Pass {
-				var text []string
-				for i := range sv.Mismatches {
-					text = append(text, sv.Mismatches[i].Error())
+				text := []string{sv.Problem}
+				if sv.Problem == "" {
+					text = nil
+					for i := range sv.Mismatches {
+						text = append(text, sv.Mismatches[i].Error())
+					}
 				}
 				first := strings.SplitN(text[0], "\n", 2)[0]
 				jc.Failure = &report.JUnitProblem{Message: first, Type: "scenario", Text: strings.Join(text, "\n\n")}

@@ -364,7 +364,7 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 		}{failed == 0, verdicts}); err != nil {
 			return err
 		}
-	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].Conns == nil && verdicts[0].Scenario == nil {
+	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].Conns == nil && verdicts[0].Scenarios == nil {
 		// One file that could not be judged: one line says why.
 		return fmt.Errorf("%s: %s", verdicts[0].File, verdicts[0].Error)
 	} else {
@@ -405,15 +405,22 @@ func printVerdict(w io.Writer, v FileVerdict) {
 			}
 		}
 	}
-	if sv := v.Scenario; sv != nil {
-		if sv.Pass {
-			fmt.Fprintf(w, "%s: the %s sequence matches (%d steps)\n", v.File, sv.Name, sv.Steps)
-			return
+	for _, sv := range v.Scenarios {
+		where := v.File
+		if sv.Connection != "" && (len(v.Scenarios) > 1 || len(v.Conns) > 0) {
+			where += " " + sv.Connection
 		}
-		for i := range sv.Mismatches {
-			fmt.Fprintln(w, sv.Mismatches[i].Error())
+		switch {
+		case sv.Pass:
+			fmt.Fprintf(w, "%s: the %s sequence matches (%d steps)\n", where, sv.Name, sv.Steps)
+		case sv.Problem != "":
+			fmt.Fprintf(w, "%s: %s\n", where, sv.Problem)
+		default:
+			fmt.Fprintf(w, "%s does not show the %s sequence:\n", where, sv.Name)
+			for i := range sv.Mismatches {
+				fmt.Fprintln(w, sv.Mismatches[i].Error())
+			}
 		}
-		fmt.Fprintf(w, "%s does not show the %s sequence\n", v.File, sv.Name)
 	}
 }
 

@@ -37,7 +37,7 @@ func TestCheckExpect(t *testing.T) {
 			}
 		}
 	}
-	run("go", lab.Options{}, Handshake(), HalfClose(), Reset(), KeepAlive(), Loss(), Window(), SynRetry(), serverClosesFirst())
+	run("go", lab.Options{}, Handshake(), HalfClose(), Reset(), KeepAlive(), Loss(), Window(), SynRetry(), serverClosesFirst(), HTTPRealClient())
 	run("python", lab.Options{ServerCommand: "python3 -m http.server 8000 --bind 127.0.0.1", Port: 8000}, HalfClose())
 	run("tcpdump", lab.Options{Capture: lab.CaptureTcpdump}, HalfClose())
 	run("curl", lab.Options{ClientCommand: "curl -s http://$TCPLAB_SERVER/blog/ http://$TCPLAB_SERVER/blog/"}, HTTPRealClient())
@@ -68,6 +68,9 @@ func TestCheckExpect(t *testing.T) {
 		{capture("curl", "http-real-client"), []string{"-expect", "handshake,no-rst,closer=client,teardown=FIN,ACK,FIN,ACK"}, true, []string{"stream 0:"}},
 		// A capture made by tcpdump, with the scenario and properties at once.
 		{filepath.Join(out, "tcpdump", "halfclose", "tcpdump.pcap"), []string{"-scenario", "halfclose", "-expect", "handshake,half-close,teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK"}, true, []string{"the halfclose sequence matches"}},
+		// A scenario of one connection judges each connection of a capture, and names it.
+		{capture("go", "http-real-client"), []string{"-scenario", "handshake"}, false, []string{"stream 0: ", "stream 1: ", "does not show the handshake sequence"}},
+		{capture("go", "http-real-client"), []string{"-scenario", "handshake", "-stream", "1"}, false, []string{"handshake step 5"}},
 		// Someone else's programs: the fixture's request is 312 bytes, not the blog post's 417.
 		{"../capture/testdata/keepalive.pcap", []string{"-scenario", "keepalive"}, true, []string{"the keepalive sequence matches"}},
 		{capture("go", "handshake"), []string{"-expect", "no-rst", "-port", "9"}, false, []string{"no connection on port 9; the capture has: stream 0"}},
@@ -208,7 +211,7 @@ func TestCheckExpectUsage(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	code = lab.Command("tcplab", []string{"check", "-scenario", "keepalive", late}, &stdout, &stderr, All())
-	if code != lab.ExitFail || !strings.Contains(stderr.String(), "begins in the middle of the connection") || strings.Contains(stdout.String()+stderr.String(), "step 1") {
+	if code != lab.ExitFail || !strings.Contains(stdout.String()+stderr.String(), "begins in the middle of the connection") || strings.Contains(stdout.String()+stderr.String(), "step 1") {
 		t.Errorf("a capture started late: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }

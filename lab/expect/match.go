@@ -170,6 +170,19 @@ func Match(name string, steps []Step, pkts []capture.Packet, opt Options) Verdic
 	return v
 }
 
+// Streams returns how many connections the steps are about: 1 for a
+// scenario of one connection, which a capture of many can be checked
+// against one connection at a time.
+func Streams(steps []Step) int {
+	n := 0
+	for _, st := range steps {
+		if s, ok := st.streamOf(); ok && s+1 > n {
+			n = s + 1
+		}
+	}
+	return n
+}
+
 // streamOf returns the connection a top-level step is about; notes have
 // none.
 func (s Step) streamOf() (int, bool) {
