@@ -123,15 +123,12 @@ func Check(path string, req CheckRequest) FileVerdict {
 	for i := range keep {
 		c := &keep[i]
 		cv := ConnVerdict{Name: c.Name(), Stream: c.Stream, Client: c.Client.String(), Server: c.Server.String(), Segments: len(c.Packets)}
-		for j := range c.Packets {
-			if c.Packets[j].Segment.Truncated {
-				cv.Truncated++
-			}
-		}
+		cv.Truncated = truncated(c.Packets)
 		for _, p := range req.Properties {
 			r := p.Check(c)
-			if cv.Truncated > 0 && !r.Pass {
-				r.Detail += fmt.Sprintf(" (%d segments were cut by the snap length: capture with a larger -s)", cv.Truncated)
+			if cv.Truncated > 0 {
+				// Fields past the cut are unknown: no verdict either way.
+				r = property.Result{Property: p.String(), Detail: cutText(cv.Truncated, len(c.Packets))}
 			}
 			v.Pass = v.Pass && r.Pass
 			cv.Results = append(cv.Results, r)
@@ -169,6 +166,12 @@ func Check(path string, req CheckRequest) FileVerdict {
 func matchScenario(name string, steps []expect.Step, conns []property.Conn, strict bool) ScenarioVerdict {
 	sv := ScenarioVerdict{Name: name, Steps: len(steps)}
 	var sel []capture.Packet
+	for _, c := range conns {
+		if cut := truncated(c.Packets); cut > 0 {
+			sv.Problem = cutText(cut, len(c.Packets))
+			return sv
+		}
+	}
 	for n, c := range conns {
 		if f := c.Packets[0].Segment.Flags; f&(capture.SYN|capture.ACK) != capture.SYN {
 			sv.Problem = fmt.Sprintf("%s begins in the middle of the connection (its first segment is %s %s, frame %d): "+
@@ -185,6 +188,22 @@ func matchScenario(name string, steps []expect.Step, conns []property.Conn, stri
 	mv := expect.Match(name, steps, sel, expect.Options{IgnoreOtherStreams: !strict})
 	sv.Pass, sv.Mismatches = mv.Pass, mv.Mismatches
 	return sv
+}
+
+// cutText says why a connection cut by the snap length is not judged.
+func cutText(cut, all int) string {
+	return fmt.Sprintf("%d of its %d segments were cut inside the TCP header by the capture's snap length, so it cannot be judged: capture with a larger snap length (tcpdump -s 0)", cut, all)
+}
+
+// truncated counts the packets whose TCP header the snap length cut.
+func truncated(pkts []capture.Packet) int {
+	n := 0
+	for i := range pkts {
+		if pkts[i].Segment.Truncated {
+			n++
+		}
+	}
+	return n
 }
 
 // selection says which connections req selects.

@@ -71,6 +71,8 @@ func TestCheckExpect(t *testing.T) {
 		// A scenario of one connection judges each connection of a capture, and names it.
 		{capture("go", "http-real-client"), []string{"-scenario", "handshake"}, false, []string{"stream 0: ", "stream 1: ", "does not show the handshake sequence"}},
 		{capture("go", "http-real-client"), []string{"-scenario", "handshake", "-stream", "1"}, false, []string{"handshake step 5"}},
+		// Headers cut by the snap length: no verdict but that one.
+		{"../capture/testdata/snaplen-cut.pcap", []string{"-scenario", "handshake", "-expect", "no-rst"}, false, []string{"cut inside the TCP header by the capture's snap length"}},
 		// Someone else's programs: the fixture's request is 312 bytes, not the blog post's 417.
 		{"../capture/testdata/keepalive.pcap", []string{"-scenario", "keepalive"}, true, []string{"the keepalive sequence matches"}},
 		{capture("go", "handshake"), []string{"-expect", "no-rst", "-port", "9"}, false, []string{"no connection on port 9; the capture has: stream 0"}},
