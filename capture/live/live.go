@@ -1,4 +1,5 @@
-// Package live captures packets from a network interface through libpcap.
+// Package live captures packets from a network interface through libpcap,
+// and compiles BPF filter expressions with it to select frames of a file.
 // It is the only package of tcplab that needs cgo: everything else about
 // packets (decoding, annotating, reading and writing pcap and pcapng) is in
 // package capture, which builds with CGO_ENABLED=0.

@@ -8,28 +8,44 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/capture/live"
 	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/report"
 )
+
+// maxLadderConns bounds the connections -ladder draws: each gets a section
+// of its own, and a diagram of hundreds reads as nothing.
+const maxLadderConns = 20
 
 // annotate implements "tcplab annotate": one line (or JSON object) per TCP
 // segment, then a summary per connection; -o also writes a commented pcapng
-// copy of the input.
+// copy of the input, -ladder a diagram.
 func annotate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("annotate", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print one JSON object per TCP segment")
-	out := fs.String("o", "", "write a pcapng copy with a comment on every TCP packet to `FILE`")
+	out := fs.String("o", "", "write a pcapng copy of the selected frames, with a comment on every TCP packet, to `FILE`")
+	stream := fs.Int("stream", -1, "only stream `N` (Wireshark's tcp.stream); -1: every stream")
+	port := fs.Int("port", 0, "only connections with `PORT` at either end; 0: every connection")
+	filter := fs.String("filter", "", "only frames that the BPF filter `EXPR` passes, as tcpdump takes it (it may also follow FILE)")
+	summary := fs.Bool("summary", false, "print only the summary of each connection: history, closer, final states, label counts")
+	ladder := fs.String("ladder", "", "also draw the selected connections as a ladder diagram (SVG) in `FILE`, as tcplab run does")
 	help := cli.Help{
-		Usage: "tcplab annotate [-json] [-o OUT.pcapng] FILE",
+		Usage: "tcplab annotate [flags] FILE [FILTER EXPRESSION]",
 		About: "Print every TCP segment of a pcap or pcapng file (any tool's; Ethernet, BSD loopback, raw IP,\n" +
 			"Linux cooked SLL/SLL2) with its stream, direction, flags, relative seq/ack, length, window,\n" +
-			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.",
+			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.\n" +
+			"Every frame is analysed; -stream, -port and a BPF filter choose what is shown and written.",
 		Examples: []string{
 			"tcplab annotate capture/testdata/keepalive.pcap",
+			"tcplab annotate my.pcap 'tcp port 443 and host 10.0.0.1'",
 			"tcplab annotate -json my.pcap | jq 'select(.labels | length > 0)'",
+			"tcplab annotate -stream 3 -ladder stream3.svg my.pcap",
 			"tcplab annotate -o commented.pcapng my.pcap",
 		},
 	}
@@ -39,8 +55,15 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("%w: annotate: %w (see tcplab annotate -h)", lab.ErrUsage, err)
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() < 1 {
 		return fmt.Errorf("%w: annotate takes one capture file: %s (see tcplab annotate -h)", lab.ErrUsage, help.Usage)
+	}
+	expr := strings.TrimSpace(*filter + " " + strings.Join(fs.Args()[1:], " "))
+	if *filter != "" && fs.NArg() > 1 {
+		return fmt.Errorf("%w: annotate: give the filter with -filter or after FILE, not both", lab.ErrUsage)
+	}
+	if *port < 0 || *port > 65535 {
+		return fmt.Errorf("%w: -port %d: use 1-65535", lab.ErrUsage, *port)
 	}
 	in := fs.Arg(0)
 	src, err := capture.Open(in)
@@ -48,6 +71,27 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer src.Close()
+	var bpf *live.Filter
+	if expr != "" {
+		if bpf, err = live.CompileFilter(src.LinkType(), expr); err != nil {
+			if fs.NArg() > 1 {
+				return fmt.Errorf("%w: annotate takes one capture file, and %w", lab.ErrUsage, err)
+			}
+			return fmt.Errorf("%w: %w", lab.ErrUsage, err)
+		}
+	}
+	selecting := *stream >= 0 || *port > 0 || bpf != nil
+	selected := func(p *capture.Packet) bool {
+		if bpf != nil && !bpf.Matches(p.Info, p.Data) {
+			return false
+		}
+		if *stream >= 0 || *port > 0 {
+			s := &p.Segment
+			return p.TCP && (*stream < 0 || p.Annotation.Stream == *stream) &&
+				(*port == 0 || int(s.Src.Port()) == *port || int(s.Dst.Port()) == *port)
+		}
+		return true
+	}
 
 	var w *capture.Writer
 	if *out != "" {
@@ -70,9 +114,14 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	defer bw.Flush()
 	a := capture.NewAnnotator()
 	var start time.Time
+	shown := map[int]bool{} // streams with a selected segment
+	var drawn []capture.Packet
 	counts, err := capture.Walk(src, a, func(p *capture.Packet) error {
 		if start.IsZero() {
 			start = p.Info.Timestamp
+		}
+		if selecting && !selected(p) {
+			return nil
 		}
 		if w != nil {
 			comment := ""
@@ -84,6 +133,18 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		if !p.TCP {
+			return nil
+		}
+		shown[p.Annotation.Stream] = true
+		if *ladder != "" {
+			if len(shown) > maxLadderConns {
+				return fmt.Errorf("%w: -ladder draws at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
+			}
+			q := *p
+			q.Data = nil
+			drawn = append(drawn, q)
+		}
+		if *summary {
 			return nil
 		}
 		if *asJSON {
@@ -98,16 +159,37 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		return err
 	})
 	if !*asJSON {
-		fmt.Fprintf(bw, "\n%d frames: %d TCP, %d other", counts.Frames, counts.TCP, counts.Skipped)
+		if !*summary {
+			fmt.Fprintln(bw)
+		}
+		fmt.Fprintf(bw, "%d frames: %d TCP, %d other", counts.Frames, counts.TCP, counts.Skipped)
 		if counts.Truncated > 0 {
 			fmt.Fprintf(bw, ", %d with the TCP header cut by the snap length", counts.Truncated)
 		}
+		if selecting {
+			if len(shown) == 1 {
+				fmt.Fprint(bw, "; 1 connection selected")
+			} else {
+				fmt.Fprintf(bw, "; %d connections selected", len(shown))
+			}
+		}
 		fmt.Fprintln(bw)
 		for _, c := range a.Conns() {
-			fmt.Fprintln(bw, capture.Summary(&c))
+			if !selecting || shown[c.Stream] {
+				fmt.Fprintln(bw, capture.Summary(&c))
+			}
+		}
+	}
+	if err == nil && *ladder != "" {
+		title := filepath.Base(in)
+		if err := os.WriteFile(*ladder, report.Ladder(title, drawn, nil, expect.English), 0o644); err != nil {
+			return fmt.Errorf("-ladder: %w", err)
 		}
 	}
 	if err != nil {
+		if errors.Is(err, lab.ErrUsage) {
+			return err
+		}
 		var trunc = errors.Is(err, capture.ErrTruncated)
 		if trunc {
 			return fmt.Errorf("%w (the %d frames before it were annotated)", err, counts.Frames)

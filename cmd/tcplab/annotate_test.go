@@ -53,7 +53,7 @@ func fixturePath(t *testing.T, name string) string {
 	t.Helper()
 	path := filepath.Join(testdata, name)
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("skipping test; fixture %s: %v", name, err)
+		t.Fatalf("fixture %s: %v; make it with go run ./capture/testdata/mkfixtures", name, err)
 	}
 	return path
 }
@@ -288,7 +288,7 @@ func TestAnnotateErrors(t *testing.T) {
 	} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			if _, err := os.Stat(path); err != nil && path != missing {
-				t.Skipf("skipping test; %v", err)
+				t.Fatalf("fixture: %v", err)
 			}
 			for _, args := range [][]string{{"annotate", path}, {"annotate", "-json", path}} {
 				code, stdout, stderr := runTCPLab(t, args...)

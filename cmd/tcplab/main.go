@@ -20,7 +20,7 @@ import (
 const usage = `tcplab: a scripted packet-capture lab for TCP
 
 Commands:
-  tcplab annotate [-json] [-o OUT.pcapng] FILE   annotate every TCP segment of a pcap/pcapng file
+  tcplab annotate [flags] FILE [FILTER]           annotate every TCP segment of a pcap/pcapng file
   tcplab list                                    list the scenarios
   tcplab run [NAME...] [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-no-sandbox]
              [-server CMD -port N] [-client CMD] run scenarios on a private loopback, capture, annotate, match;

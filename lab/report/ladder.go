@@ -68,15 +68,17 @@ const (
 // matched. Segments that matched no step are red, the segment where the
 // matching failed is red and heavy with the reason under it. Each side's
 // TCP state is written at its edge when it changes. Each connection gets
-// its own section. v may be nil when the segments were not judged. The
+// its own section. v is nil when the segments were not judged (tcplab
+// annotate -ladder): every arrow is then drawn plain, with no step. The
 // diagram's fixed texts (legend, lane names, markers) are in lang; the
 // segments' flags, numbers, labels and states are the protocol's and stay
 // as Wireshark shows them.
 func Ladder(name string, pkts []capture.Packet, v *expect.Verdict, lang expect.Lang) []byte {
+	judged := v != nil
 	if v == nil {
 		v = &expect.Verdict{Pass: true}
 	}
-	l := &ladder{v: v, lang: lang, t: byLang(ladderTexts, lang), mismatchAt: map[int][]*expect.Mismatch{}}
+	l := &ladder{v: v, judged: judged, lang: lang, t: byLang(ladderTexts, lang), mismatchAt: map[int][]*expect.Mismatch{}}
 	for i := range pkts {
 		if !pkts[i].TCP {
 			continue
@@ -141,6 +143,7 @@ type ladder struct {
 	stepOf     []expect.StepNum // per packet of seen
 	why        []*expect.Step   // per packet of seen
 	v          *expect.Verdict
+	judged     bool // v is a real verdict, not a stand-in
 	lang       expect.Lang
 	t          *ladderStrings // the fixed texts in lang
 	start      time.Time
@@ -176,8 +179,12 @@ func (l *ladder) header(name string) {
 	if !l.v.Pass {
 		verdict, colour = "FAIL", colourBad
 	}
-	fmt.Fprintf(&l.body, `<text x="%d" y="28" font-size="20" font-weight="bold">%s <tspan class="verdict" fill="%s">%s</tspan></text>`+"\n",
-		ladderMargin, xmlText(name), colour, verdict)
+	if l.judged {
+		fmt.Fprintf(&l.body, `<text x="%d" y="28" font-size="20" font-weight="bold">%s <tspan class="verdict" fill="%s">%s</tspan></text>`+"\n",
+			ladderMargin, xmlText(name), colour, verdict)
+	} else {
+		fmt.Fprintf(&l.body, `<text x="%d" y="28" font-size="20" font-weight="bold">%s</text>`+"\n", ladderMargin, xmlText(name))
+	}
 	conns := map[int]bool{}
 	for i := range l.seen {
 		conns[l.seen[i].Annotation.Stream] = true
@@ -187,7 +194,11 @@ func (l *ladder) header(name string) {
 	// The legend: a sample of each kind of arrow, then what the edges say.
 	y := 70
 	x := ladderMargin
-	for _, k := range []segKind{segMatched, segNoStep, segMismatch} {
+	kinds := []segKind{segMatched, segNoStep, segMismatch}
+	if !l.judged {
+		kinds = nil // nothing was matched: every arrow is plain
+	}
+	for _, k := range kinds {
 		fmt.Fprintf(&l.body, `<line class="legend" x1="%d" y1="%d" x2="%d" y2="%d" %s/>`+"\n", x, y-4, x+36, y-4, arrowStyle(k))
 		text := map[segKind]string{segMatched: l.t.legendMatched, segNoStep: l.t.legendNoStep, segMismatch: l.t.legendMismatch}[k]
 		l.text(x+44, y, "", text)
@@ -315,7 +326,7 @@ func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 	switch {
 	case len(mism) > 0:
 		kind = segMismatch
-	case step <= 0:
+	case step <= 0 && l.judged:
 		kind = segNoStep
 	}
 
@@ -328,6 +339,9 @@ func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 		yClient, yServer = yTo, yFrom
 	}
 	tip := fmt.Sprintf(l.t.frame, seg.Frame, l.stepTip(step, why))
+	if !l.judged {
+		tip = strings.TrimSuffix(tip, ": ")
+	}
 	fmt.Fprintf(&l.body, "<g>\n<title>%s</title>\n", xmlText(tip))
 	fmt.Fprintf(&l.body, `<text class="time" x="%d" y="%d" font-family="%s" fill="%s">%s</text>`+"\n",
 		ladderMargin, yFrom+4, fontMono, colourMuted, fmt.Sprintf("+%.3fs", seg.Time.Sub(l.start).Seconds()))
@@ -357,6 +371,8 @@ func (l *ladder) label(y int, seg *capture.Segment, a *capture.Annotation, step 
 	}
 	tail := fmt.Sprintf(l.t.step, step)
 	switch {
+	case !l.judged:
+		tail = ""
 	case kind == segMismatch:
 		tail = l.t.mismatch
 	case step <= 0:
@@ -394,6 +410,8 @@ func (l *ladder) state(x, y int, anchor, side string, st capture.State) {
 // its explanation, for the row's tooltip.
 func (l *ladder) stepTip(step expect.StepNum, st *expect.Step) string {
 	switch {
+	case !l.judged:
+		return ""
 	case step <= 0:
 		return l.t.tipNoStep
 	case st == nil || st.Text(l.lang) == "":
