@@ -29,7 +29,7 @@ func TestAnnotateSelect(t *testing.T) {
 	allSegs, _ := lines(all)
 	tests := []struct {
 		args      []string
-		segs      int    // -1: any number but all
+		segs      int // -1: any number but all
 		summaries int
 		want      string // in every segment line
 	}{
