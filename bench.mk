@@ -51,5 +51,5 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each, one after anothe
 	@$(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { names = names " " $$1 } /^ok/ { if (names != "") print $$2 names; names = "" }' | \
 	while read -r pkg names; do for f in $$names; do \
 		echo "== $$pkg $$f ($(FUZZTIME))"; \
-		$(GO) test "$$pkg" -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel 1 || exit 1; \
+		$(GO) test "$$pkg" -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s -parallel 1 || exit 1; \
 	done; done

@@ -181,7 +181,7 @@ func TestResultDir(t *testing.T) {
 // diagrams loaded from their files (the purple of the TCP states appears
 // in the diagrams only).
 func TestIndexInChromium(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !testenv.InCI() {
 		t.Skip("skipping test; it starts a browser, and -short is set")
 	}
 	chromium := testenv.Tool(t, "chromium")

@@ -415,7 +415,7 @@ func TestWrite(t *testing.T) {
 // step where the match failed and the segments that matched no step are
 // drawn red: the same page without their marks has much less red.
 func TestWalkthroughInChromium(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !testenv.InCI() {
 		t.Skip("skipping test; it starts a browser, and -short is set")
 	}
 	chromium := testenv.Tool(t, "chromium")
