@@ -39,13 +39,16 @@ bench: build ## benchmarks: decode/annotate in-process (-cpu 1), then tcplab, tc
 	@awk -F'\t' '{ printf "  %-26s %9s %9s %12.0f\n", $$1, "go test", "", $$2 }' $(BENCH_DIR)/tcplab-bench-rates
 	$(call rate,tcplab annotate -json,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),bin/tcplab annotate -json $(BENCH_FILE))
 	$(call rate,tcplab annotate,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),bin/tcplab annotate $(BENCH_FILE))
+	$(call rate,tcplab annotate -o,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),bin/tcplab annotate -o $(BENCH_DIR)/tcplab-bench-out.pcapng $(BENCH_FILE))
 	$(call rate,tcpdump -nr,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),tcpdump -nr $(BENCH_FILE))
 	$(call rate,tshark -2 analysis flags,$$(cut -d' ' -f2 $(BENCH_DIR)/tcplab-bench-counts),tshark -r $(TSHARK_FILE) -2 -T fields -e frame.number -e tcp.analysis.flags)
 	@awk -F'\t' '{ r[$$1] = $$2 } END { t = r["tshark -2 analysis flags"]; \
 		printf "\n  tcplab/tshark, annotator in-process:   %6.1fx (target >= 50x)\n", r["tcplab (in-process)"] / t; \
-		printf "  tcplab/tshark, CLI annotate -json:     %6.1fx\n", r["tcplab annotate -json"] / t; \
+		printf "  tcplab/tshark, CLI annotate -json:     %6.1fx (target >= 50x, whole process)\n", r["tcplab annotate -json"] / t; \
 		printf "  tcplab/tshark, CLI annotate (text):    %6.1fx\n", r["tcplab annotate"] / t; \
-		printf "  tcplab/tcpdump, CLI annotate (text):   %6.2fx\n", r["tcplab annotate"] / r["tcpdump -nr"] }' $(BENCH_DIR)/tcplab-bench-rates
+		printf "  tcplab/tshark, CLI annotate -o:        %6.1fx\n", r["tcplab annotate -o"] / t; \
+		printf "  tcplab/tcpdump, CLI annotate (text):   %6.2fx (target >= 4x)\n", r["tcplab annotate"] / r["tcpdump -nr"] }' $(BENCH_DIR)/tcplab-bench-rates
+	@rm -f $(BENCH_DIR)/tcplab-bench-out.pcapng
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each, one after another
 	@$(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { names = names " " $$1 } /^ok/ { if (names != "") print $$2 names; names = "" }' | \

@@ -1,48 +1,148 @@
 package capture
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Writer writes frames into a pcapng file, each with an optional comment
-// that Wireshark shows and tshark prints as frame.comment. gopacket's
-// pcapng writer (github.com/gopacket/gopacket v1.7+) writes per-packet
-// comments; google/gopacket v1.1.19 cannot.
+// that Wireshark shows and tshark prints as frame.comment. It writes the
+// blocks itself (a section header, one interface with nanosecond
+// timestamps, an enhanced packet block per frame), buffered, so that a
+// frame costs a copy and no allocation.
 type Writer struct {
-	ng *pcapgo.NgWriter
+	w   *bufio.Writer
+	hdr [28]byte // an enhanced packet block's fixed part
 	// FlushEach flushes every packet to the underlying writer, so a killed
 	// process leaves a file that ends on a whole packet.
 	FlushEach bool
 }
 
+// pcapng block types and option codes (draft-ietf-opsawg-pcapng).
+const (
+	blockSHB       = 0x0A0D0D0A
+	blockIDB       = 0x00000001
+	blockEPB       = 0x00000006
+	byteOrderMagic = 0x1A2B3C4D
+	optEnd         = 0
+	optComment     = 1
+	optShbUserAppl = 4
+	optIfName      = 2
+	optIfTsresol   = 9
+	writeSnaplen   = 262144
+)
+
+var le = binary.LittleEndian
+
 // NewWriter starts a pcapng stream on w for frames of the given link type.
 func NewWriter(w io.Writer, link layers.LinkType) (*Writer, error) {
-	ng, err := pcapgo.NewNgWriterInterface(w, pcapgo.NgInterface{
-		Name:                "tcplab",
-		LinkType:            link,
-		SnapLength:          262144,
-		TimestampResolution: 9,
-	}, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "tcplab"}})
-	if err != nil {
+	wr := &Writer{w: bufio.NewWriterSize(w, 256<<10)}
+	var b []byte
+	// Section header block: byte order, version 1.0, length unknown, and
+	// the application that wrote it.
+	shb := le.AppendUint32(nil, byteOrderMagic)
+	shb = le.AppendUint16(shb, 1)
+	shb = le.AppendUint16(shb, 0)
+	shb = le.AppendUint64(shb, math.MaxUint64)
+	shb = appendOption(shb, optShbUserAppl, []byte("tcplab"))
+	shb = appendOption(shb, optEnd, nil)
+	b = appendBlock(b, blockSHB, shb)
+	// Interface description block: the link type, the snap length, a name
+	// and nanosecond timestamps.
+	idb := le.AppendUint16(nil, uint16(link))
+	idb = le.AppendUint16(idb, 0)
+	idb = le.AppendUint32(idb, writeSnaplen)
+	idb = appendOption(idb, optIfName, []byte("tcplab"))
+	idb = appendOption(idb, optIfTsresol, []byte{9})
+	idb = appendOption(idb, optEnd, nil)
+	b = appendBlock(b, blockIDB, idb)
+	if _, err := wr.w.Write(b); err != nil {
 		return nil, fmt.Errorf("start pcapng: %w", err)
 	}
-	wr := &Writer{ng: ng}
 	return wr, wr.Flush()
 }
 
+// appendBlock appends a block of type typ around body.
+func appendBlock(dst []byte, typ uint32, body []byte) []byte {
+	n := uint32(12 + len(body))
+	dst = le.AppendUint32(dst, typ)
+	dst = le.AppendUint32(dst, n)
+	dst = append(dst, body...)
+	return le.AppendUint32(dst, n)
+}
+
+// appendOption appends an option, its value padded to 4 bytes.
+func appendOption(dst []byte, code uint16, v []byte) []byte {
+	dst = le.AppendUint16(dst, code)
+	dst = le.AppendUint16(dst, uint16(len(v)))
+	dst = append(dst, v...)
+	return append(dst, make([]byte, pad4(len(v)))...)
+}
+
+func pad4(n int) int { return (4 - n%4) % 4 }
+
+var zeros [4]byte
+
 // WritePacket writes one frame with its comment (none when empty).
 func (w *Writer) WritePacket(ci gopacket.CaptureInfo, data []byte, comment string) error {
-	ci.InterfaceIndex = 0
-	var opts pcapgo.NgPacketOptions
-	if comment != "" {
-		opts.Comments = []string{comment}
+	return w.write(ci, data, comment, nil)
+}
+
+// WritePacketComment is WritePacket with the comment as bytes, which it
+// does not keep: a caller that formats comments into a reused buffer
+// writes without allocating.
+func (w *Writer) WritePacketComment(ci gopacket.CaptureInfo, data, comment []byte) error {
+	return w.write(ci, data, "", comment)
+}
+
+func (w *Writer) write(ci gopacket.CaptureInfo, data []byte, s string, c []byte) error {
+	if len(data) > writeSnaplen {
+		data = data[:writeSnaplen]
 	}
-	if err := w.ng.WritePacketWithOptions(ci, data, opts); err != nil {
+	nc := len(s) + len(c)
+	if nc > math.MaxUint16 {
+		return fmt.Errorf("write packet: comment of %d bytes is too long for pcapng", nc)
+	}
+	opts := 0
+	if nc > 0 {
+		opts = 4 + nc + pad4(nc) + 4
+	}
+	total := 28 + len(data) + pad4(len(data)) + opts + 4
+	orig := ci.Length
+	if orig < len(data) {
+		orig = len(data)
+	}
+	ts := uint64(ci.Timestamp.UnixNano())
+	h := w.hdr[:0]
+	h = le.AppendUint32(h, blockEPB)
+	h = le.AppendUint32(h, uint32(total))
+	h = le.AppendUint32(h, 0) // the one interface
+	h = le.AppendUint32(h, uint32(ts>>32))
+	h = le.AppendUint32(h, uint32(ts))
+	h = le.AppendUint32(h, uint32(len(data)))
+	h = le.AppendUint32(h, uint32(orig))
+	w.w.Write(h)
+	w.w.Write(data)
+	w.w.Write(zeros[:pad4(len(data))])
+	if nc > 0 {
+		var o [4]byte
+		le.PutUint16(o[0:], optComment)
+		le.PutUint16(o[2:], uint16(nc))
+		w.w.Write(o[:])
+		w.w.WriteString(s)
+		w.w.Write(c)
+		w.w.Write(zeros[:pad4(nc)])
+		w.w.Write(zeros[:4]) // opt_endofopt
+	}
+	var t [4]byte
+	le.PutUint32(t[:], uint32(total))
+	if _, err := w.w.Write(t[:]); err != nil {
 		return fmt.Errorf("write packet: %w", err)
 	}
 	if w.FlushEach {
@@ -53,5 +153,5 @@ func (w *Writer) WritePacket(ci gopacket.CaptureInfo, data []byte, comment strin
 
 // Flush writes buffered packets to the underlying writer.
 func (w *Writer) Flush() error {
-	return w.ng.Flush()
+	return w.w.Flush()
 }

@@ -113,51 +113,74 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	bw := bufio.NewWriterSize(stdout, 1<<16)
 	defer bw.Flush()
 	a := capture.NewAnnotator()
-	var start time.Time
 	shown := map[int]bool{} // streams with a selected segment
 	var drawn []capture.Packet
-	counts, err := capture.Walk(src, a, func(p *capture.Packet) error {
-		if start.IsZero() {
-			start = p.Info.Timestamp
-		}
-		if selecting && !selected(p) {
-			return nil
-		}
-		if w != nil {
-			comment := ""
+	// Two stages, one per core: this goroutine formats and writes the
+	// lines while another reads, decodes and annotates, handing over
+	// batches of segments in capture order.
+	pl := newPipeline(w != nil)
+	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
+		return capture.Walk(src, a, func(p *capture.Packet) error {
+			pl.see(p.Info.Timestamp)
+			if selecting && !selected(p) {
+				return nil
+			}
 			if p.TCP {
-				comment = capture.Comment(p)
+				shown[p.Annotation.Stream] = true
+				if *ladder != "" {
+					if len(shown) > maxLadderConns {
+						return fmt.Errorf("%w: -ladder draws at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
+					}
+					q := *p
+					q.Data = nil
+					drawn = append(drawn, q)
+				}
 			}
-			if err := w.WritePacket(p.Info, p.Data, comment); err != nil {
-				return err
+			// -o takes every selected frame; the lines, the TCP ones.
+			if w != nil || (p.TCP && !*summary) {
+				emit(p)
 			}
-		}
-		if !p.TCP {
 			return nil
-		}
-		shown[p.Annotation.Stream] = true
-		if *ladder != "" {
-			if len(shown) > maxLadderConns {
-				return fmt.Errorf("%w: -ladder draws at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
-			}
-			q := *p
-			q.Data = nil
-			drawn = append(drawn, q)
-		}
-		if *summary {
-			return nil
-		}
-		if *asJSON {
-			b, err := capture.NewRecord(p, start).MarshalLine()
-			if err != nil {
-				return err
-			}
-			_, err = bw.Write(b)
-			return err
-		}
-		_, err := fmt.Fprintln(bw, capture.Line(p, start))
-		return err
+		})
 	})
+	format := capture.AppendLine
+	if *asJSON {
+		format = capture.AppendJSON
+	}
+	var start time.Time
+	var werr error
+	buf := make([]byte, 0, 1<<17)
+	var comment []byte
+	for b := range pl.batches {
+		if start.IsZero() {
+			start = pl.start
+		}
+		for i := range b.pkts {
+			p := &b.pkts[i]
+			if w != nil && werr == nil {
+				comment = comment[:0]
+				if p.TCP {
+					comment = capture.AppendComment(comment, p)
+				}
+				werr = w.WritePacketComment(p.Info, p.Data, comment)
+			}
+			if p.TCP && !*summary {
+				buf = format(buf, p, start)
+			}
+		}
+		pl.done(b)
+		if len(buf) >= 1<<16 && werr == nil {
+			_, werr = bw.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	if werr == nil {
+		_, werr = bw.Write(buf)
+	}
+	counts, err := pl.wait()
+	if err == nil {
+		err = werr
+	}
 	if !*asJSON {
 		if !*summary {
 			fmt.Fprintln(bw)

@@ -1,0 +1,249 @@
+package capture
+
+import (
+	"math"
+	"strconv"
+	"time"
+)
+
+// AppendLine appends Line(p, start) and a newline to dst and returns the
+// extended buffer. It allocates nothing when dst has room: the annotate
+// command formats millions of segments with it.
+func AppendLine(dst []byte, p *Packet, start time.Time) []byte {
+	s, a := &p.Segment, &p.Annotation
+	dst = appendPadInt(dst, int64(s.Frame), 6, false)
+	dst = append(dst, ' ')
+	dst = appendPadFloat(dst, s.Time.Sub(start).Seconds(), 10)
+	dst = append(dst, ' ')
+	dst = appendPadInt(dst, int64(a.Stream), 3, false)
+	dst = append(dst, ' ')
+	dst = append(dst, a.Dir.String()...)
+	dst = append(dst, ' ')
+	n := len(dst)
+	dst = s.Flags.Append(dst)
+	dst = pad(dst, n, 11)
+	dst = append(dst, " seq="...)
+	dst = appendPadInt(dst, int64(a.RelSeq), 10, true)
+	dst = append(dst, " ack="...)
+	dst = appendPadInt(dst, int64(a.RelAck), 10, true)
+	dst = append(dst, " len="...)
+	dst = appendPadInt(dst, int64(s.Len), 5, true)
+	dst = append(dst, " win="...)
+	dst = appendPadInt(dst, int64(a.Win), 7, true)
+	if a.Labels != 0 {
+		dst = append(dst, " ["...)
+		dst = a.Labels.AppendText(dst)
+		dst = append(dst, ']')
+	}
+	dst = append(dst, "  "...)
+	dst = append(dst, a.Client.String()...)
+	dst = append(dst, '/')
+	dst = append(dst, a.Server.String()...)
+	return append(dst, '\n')
+}
+
+// AppendJSON appends the JSON record of p (NewRecord(p, start), as
+// MarshalLine encodes it, with its newline) to dst and returns the
+// extended buffer, allocating nothing when dst has room.
+func AppendJSON(dst []byte, p *Packet, start time.Time) []byte {
+	s, a := &p.Segment, &p.Annotation
+	dst = append(dst, `{"frame":`...)
+	dst = strconv.AppendInt(dst, int64(s.Frame), 10)
+	dst = append(dst, `,"time":`...)
+	dst = appendJSONFloat(dst, s.Time.Sub(start).Seconds())
+	dst = append(dst, `,"stream":`...)
+	dst = strconv.AppendInt(dst, int64(a.Stream), 10)
+	dst = append(dst, `,"dir":"`...)
+	dst = append(dst, a.Dir.String()...)
+	dst = append(dst, `","src":"`...)
+	dst = s.Src.AppendTo(dst)
+	dst = append(dst, `","dst":"`...)
+	dst = s.Dst.AppendTo(dst)
+	dst = append(dst, `","flags":"`...)
+	dst = s.Flags.Append(dst)
+	dst = append(dst, `","seq":`...)
+	dst = strconv.AppendUint(dst, uint64(a.RelSeq), 10)
+	dst = append(dst, `,"ack":`...)
+	dst = strconv.AppendUint(dst, uint64(a.RelAck), 10)
+	dst = append(dst, `,"len":`...)
+	dst = strconv.AppendInt(dst, int64(s.Len), 10)
+	dst = append(dst, `,"win":`...)
+	dst = strconv.AppendInt(dst, int64(a.Win), 10)
+	dst = append(dst, `,"labels":[`...)
+	first := true
+	for l := Label(0); l < numLabels; l++ {
+		if a.Labels.Has(l) {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, '"')
+			dst = append(dst, labelNames[l]...)
+			dst = append(dst, '"')
+		}
+	}
+	dst = append(dst, `],"client_state":"`...)
+	dst = append(dst, a.Client.String()...)
+	dst = append(dst, `","server_state":"`...)
+	dst = append(dst, a.Server.String()...)
+	dst = append(dst, `","raw_seq":`...)
+	dst = strconv.AppendUint(dst, uint64(s.Seq), 10)
+	dst = append(dst, `,"raw_ack":`...)
+	dst = strconv.AppendUint(dst, uint64(s.Ack), 10)
+	o := &s.Options
+	if o.MSS != 0 {
+		dst = append(dst, `,"mss":`...)
+		dst = strconv.AppendUint(dst, uint64(o.MSS), 10)
+	}
+	if o.WindowScale >= 0 {
+		dst = append(dst, `,"wscale":`...)
+		dst = strconv.AppendInt(dst, int64(o.WindowScale), 10)
+	}
+	if o.SACKPermitted {
+		dst = append(dst, `,"sack_perm":true`...)
+	}
+	if o.NSACK > 0 {
+		base := s.Ack - a.RelAck
+		dst = append(dst, `,"sack":[`...)
+		for i, b := range o.SACK[:o.NSACK] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '[')
+			dst = strconv.AppendUint(dst, uint64(b.Left-base), 10)
+			dst = append(dst, ',')
+			dst = strconv.AppendUint(dst, uint64(b.Right-base), 10)
+			dst = append(dst, ']')
+		}
+		dst = append(dst, ']')
+	}
+	if o.HasTimestamps {
+		dst = append(dst, `,"tsval":`...)
+		dst = strconv.AppendUint(dst, uint64(o.TSVal), 10)
+		dst = append(dst, `,"tsecr":`...)
+		dst = strconv.AppendUint(dst, uint64(o.TSEcr), 10)
+	}
+	return append(dst, "}\n"...)
+}
+
+// Append appends the flags as String writes them.
+func (f Flags) Append(dst []byte) []byte {
+	if f == 0 {
+		return append(dst, "NONE"...)
+	}
+	first := true
+	for _, o := range flagOrder {
+		if f&o.f != 0 {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, o.name...)
+		}
+	}
+	return dst
+}
+
+// AppendText appends the labels as String writes them.
+func (s Labels) AppendText(dst []byte) []byte {
+	first := true
+	for l := Label(0); l < numLabels; l++ {
+		if s.Has(l) {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, labelNames[l]...)
+		}
+	}
+	return dst
+}
+
+// appendPadInt appends v in at least width characters, padded with spaces
+// on the right when left is set (fmt's %-Nd), else on the left (%Nd).
+func appendPadInt(dst []byte, v int64, width int, left bool) []byte {
+	if left {
+		n := len(dst)
+		dst = strconv.AppendInt(dst, v, 10)
+		return pad(dst, n, width)
+	}
+	var tmp [20]byte
+	b := strconv.AppendInt(tmp[:0], v, 10)
+	for i := len(b); i < width; i++ {
+		dst = append(dst, ' ')
+	}
+	return append(dst, b...)
+}
+
+// appendPadFloat appends v with six decimals, right-aligned in width
+// characters (fmt's %N.6f).
+func appendPadFloat(dst []byte, v float64, width int) []byte {
+	var tmp [32]byte
+	b := strconv.AppendFloat(tmp[:0], v, 'f', 6, 64)
+	for i := len(b); i < width; i++ {
+		dst = append(dst, ' ')
+	}
+	return append(dst, b...)
+}
+
+// pad appends spaces until what was appended since n is width long.
+func pad(dst []byte, n, width int) []byte {
+	for len(dst)-n < width {
+		dst = append(dst, ' ')
+	}
+	return dst
+}
+
+// appendJSONFloat appends v as encoding/json writes a float64: the
+// shortest decimal that reads back the same, in exponent form below 1e-6
+// and from 1e21, with a two-digit exponent written without its leading
+// zero ("1e-07" becomes "1e-7").
+func appendJSONFloat(dst []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(dst, '0') // not reached: times are finite
+	}
+	abs := math.Abs(v)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	n := len(dst)
+	dst = strconv.AppendFloat(dst, v, format, -1, 64)
+	if format == 'e' {
+		// "1e-07" -> "1e-7"
+		if m := len(dst); m-n >= 4 && dst[m-4] == 'e' && dst[m-3] == '-' && dst[m-2] == '0' {
+			dst[m-2] = dst[m-1]
+			dst = dst[:m-1]
+		}
+	}
+	return dst
+}
+
+// AppendComment appends Comment(p) to dst and returns the extended
+// buffer, allocating nothing when dst has room.
+func AppendComment(dst []byte, p *Packet) []byte {
+	s, a := &p.Segment, &p.Annotation
+	dst = append(dst, "tcplab: stream "...)
+	dst = strconv.AppendInt(dst, int64(a.Stream), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, a.Dir.String()...)
+	dst = append(dst, ' ')
+	dst = s.Flags.Append(dst)
+	dst = append(dst, " seq="...)
+	dst = strconv.AppendUint(dst, uint64(a.RelSeq), 10)
+	dst = append(dst, " ack="...)
+	dst = strconv.AppendUint(dst, uint64(a.RelAck), 10)
+	dst = append(dst, " len="...)
+	dst = strconv.AppendInt(dst, int64(s.Len), 10)
+	dst = append(dst, " win="...)
+	dst = strconv.AppendInt(dst, int64(a.Win), 10)
+	if a.Labels != 0 {
+		dst = append(dst, " ["...)
+		dst = a.Labels.AppendText(dst)
+		dst = append(dst, ']')
+	}
+	dst = append(dst, " client="...)
+	dst = append(dst, a.Client.String()...)
+	dst = append(dst, " server="...)
+	return append(dst, a.Server.String()...)
+}
