@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,10 @@ import (
 )
 
 // Test frames are built with gopacket's serializer, one link type at a time,
-// so the decoder is checked against bytes it did not write itself. A test
+// so the decoder is checked against bytes it did not write itself. A frame
+// can carry a stack of tunnels (VLAN tags, MPLS, PPPoE, LLC/SNAP, GRE,
+// ERSPAN, VXLAN, Geneve, GTP-U, IP in IP) between its link header and its
+// IP packet. A test
 // describes a conversation as a list of steps (direction, flags, relative
 // numbers, length, window, options, time) and either writes it into a pcap
 // file (for tshark, Open and Walk) or feeds it straight to Walk through an
@@ -50,10 +54,18 @@ const (
 	linkIPv6            // LINKTYPE_IPV6 (229)
 	linkSLL             // Linux cooked capture v1
 	linkSLL2            // Linux cooked capture v2
+	linkPPP             // LINKTYPE_PPP (9): PPP, address and control and the protocol's high byte compressed away
+	linkPPPHDLC         // LINKTYPE_PPP_HDLC (50): 0xff 0x03, then PPP
+	linkCiscoHDLC       // LINKTYPE_PPP_HDLC (50) holding Cisco HDLC: address 0x0f, control, EtherType
+	linkPPPDir          // LINKTYPE_PPP_WITH_DIR (204): a direction byte, 0xff 0x03, then PPP
+	linkFDDI            // LINKTYPE_FDDI (10): frame control, addresses, LLC/SNAP
+	linkNFLOG           // LINKTYPE_NFLOG (239): Linux netfilter log, TLVs in little-endian
+	linkIPoIB           // LINKTYPE_IPOIB (242): 40-byte pseudo-header, EtherType, reserved
 	numLinks
 )
 
-var linkNames = [numLinks]string{"ethernet", "null-le", "null-be", "loop", "raw", "raw-openbsd", "ipv4", "ipv6", "sll", "sll2"}
+var linkNames = [numLinks]string{"ethernet", "null-le", "null-be", "loop", "raw", "raw-openbsd", "ipv4", "ipv6", "sll", "sll2",
+	"ppp", "ppp-hdlc", "cisco-hdlc", "ppp-dir", "fddi", "nflog", "ipoib"}
 
 func (l link) String() string { return linkNames[l] }
 
@@ -63,6 +75,7 @@ func (l link) linkType() layers.LinkType {
 		layers.LinkTypeEthernet, layers.LinkTypeNull, layers.LinkTypeNull, layers.LinkTypeLoop,
 		layers.LinkTypeRaw, 12, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
 		layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
+		layers.LinkTypePPP, layers.LinkTypePPP_HDLC, layers.LinkTypePPP_HDLC, 204, layers.LinkTypeFDDI, 239, 242,
 	}[l]
 }
 
@@ -78,22 +91,89 @@ func (l link) carries(v6 bool) bool {
 	return true
 }
 
-// header returns the layers in front of an IP packet (none for the raw
-// link types). v6 chooses the family or EtherType of the IP packet.
-func (l link) header(v6 bool) []gopacket.SerializableLayer {
-	etype := layers.EthernetTypeIPv4
+// next is what follows a header of a test frame: an IP packet, or a tag
+// or tunnel header that an EtherType announces.
+type next int
+
+const (
+	nextIPv4 next = iota
+	nextIPv6
+	nextVLAN  // 802.1Q tag
+	nextQinQ  // 802.1ad service tag
+	nextMPLS  // MPLS label stack
+	nextPPPoE // PPPoE session
+	nextLLC   // 802.2 LLC/SNAP: behind Ethernet, a length instead of an EtherType
+)
+
+// etherType returns the EtherType that announces n.
+func (n next) etherType() layers.EthernetType {
+	return [...]layers.EthernetType{
+		layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ,
+		layers.EthernetTypeMPLSUnicast, layers.EthernetTypePPPoESession, layers.EthernetTypeLLC,
+	}[n]
+}
+
+// isIP reports whether n is an IP packet.
+func (n next) isIP() bool { return n == nextIPv4 || n == nextIPv6 }
+
+// pppProtocol returns the PPP protocol number of n.
+func (n next) pppProtocol(tb testing.TB) uint16 {
+	switch n {
+	case nextIPv4:
+		return 0x0021
+	case nextIPv6:
+		return 0x0057
+	case nextMPLS:
+		return 0x0281
+	}
+	tb.Fatalf("PPP cannot carry %d", n)
+	return 0
+}
+
+// Test MAC addresses.
+var (
+	mac1 = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
+	mac2 = net.HardwareAddr{0x02, 0, 0, 0, 0, 2}
+)
+
+// ethernet returns an Ethernet header in front of n.
+func ethernet(n next) *layers.Ethernet {
+	return &layers.Ethernet{SrcMAC: mac1, DstMAC: mac2, EthernetType: n.etherType()}
+}
+
+// carriesNext reports whether the framing can carry n: IP as carries
+// says; the Ethernet-like ones anything an EtherType announces; PPP and
+// Cisco HDLC also MPLS.
+func (l link) carriesNext(n next) bool {
+	switch {
+	case n.isIP():
+		return l.carries(n == nextIPv6)
+	case l == linkEthernet, l == linkSLL, l == linkSLL2, l == linkFDDI:
+		return true
+	case l == linkPPP, l == linkPPPHDLC, l == linkPPPDir, l == linkCiscoHDLC:
+		return n == nextMPLS
+	}
+	return false
+}
+
+// header returns the layers in front of n (none for the raw link types).
+// back says the frame goes from server to client (the PPP direction byte).
+func (l link) header(tb testing.TB, n next, back bool) []gopacket.SerializableLayer {
+	tb.Helper()
+	if !l.carriesNext(n) {
+		tb.Fatalf("link %v cannot carry next header %d", l, n)
+	}
 	family := uint32(layers.ProtocolFamilyIPv4)
-	if v6 {
-		etype = layers.EthernetTypeIPv6
+	if n == nextIPv6 {
 		family = uint32(layers.ProtocolFamilyIPv6BSD)
+	}
+	protocol := uint16(n.etherType())
+	if n == nextLLC {
+		protocol = 0x0004 // LINUX_SLL_P_802_2
 	}
 	switch l {
 	case linkEthernet:
-		return []gopacket.SerializableLayer{&layers.Ethernet{
-			SrcMAC:       net.HardwareAddr{0x02, 0, 0, 0, 0, 1},
-			DstMAC:       net.HardwareAddr{0x02, 0, 0, 0, 0, 2},
-			EthernetType: etype,
-		}}
+		return []gopacket.SerializableLayer{ethernet(n)}
 	case linkNullLE:
 		// gopacket writes the family in little-endian, as a little-endian
 		// host's libpcap does.
@@ -106,18 +186,99 @@ func (l link) header(v6 bool) []gopacket.SerializableLayer {
 		binary.BigEndian.PutUint16(h[2:], 1)     // ARPHRD_ETHER
 		binary.BigEndian.PutUint16(h[4:], 6)     // address length
 		copy(h[6:], []byte{0x02, 0, 0, 0, 0, 1}) // source MAC, padded to 8
-		binary.BigEndian.PutUint16(h[14:], uint16(etype))
+		binary.BigEndian.PutUint16(h[14:], protocol)
 		return []gopacket.SerializableLayer{rawBytes(h)}
 	case linkSLL2:
 		h := make([]byte, 20)
-		binary.BigEndian.PutUint16(h[0:], uint16(etype))
+		binary.BigEndian.PutUint16(h[0:], protocol)
 		binary.BigEndian.PutUint32(h[4:], 1) // interface index
 		binary.BigEndian.PutUint16(h[8:], 1) // ARPHRD_ETHER
 		h[10] = 0                            // packet type: to us
 		h[11] = 6                            // address length
 		copy(h[12:], []byte{0x02, 0, 0, 0, 0, 1})
 		return []gopacket.SerializableLayer{rawBytes(h)}
+	case linkPPP:
+		// Protocol field compression: an odd first byte is the whole field.
+		if p := n.pppProtocol(tb); p < 0x100 {
+			return []gopacket.SerializableLayer{rawBytes{byte(p)}}
+		}
+		return []gopacket.SerializableLayer{&layers.PPP{PPPType: layers.PPPType(n.pppProtocol(tb))}}
+	case linkPPPHDLC:
+		return []gopacket.SerializableLayer{&layers.PPP{PPPType: layers.PPPType(n.pppProtocol(tb)), HasPPTPHeader: true}}
+	case linkCiscoHDLC:
+		return []gopacket.SerializableLayer{rawBytes(binary.BigEndian.AppendUint16([]byte{0x0f, 0x00}, protocol))}
+	case linkPPPDir:
+		dir := rawBytes{0} // received
+		if back {
+			dir[0] = 1 // sent
+		}
+		return []gopacket.SerializableLayer{dir, &layers.PPP{PPPType: layers.PPPType(n.pppProtocol(tb)), HasPPTPHeader: true}}
+	case linkFDDI:
+		h := append([]byte{0x50}, append(slices.Clone(mac2), mac1...)...) // frame control: async LLC
+		h = append(h, 0xaa, 0xaa, 0x03, 0, 0, 0)                          // LLC, SNAP: encapsulated Ethernet
+		return []gopacket.SerializableLayer{rawBytes(binary.BigEndian.AppendUint16(h, protocol))}
+	case linkNFLOG:
+		family := byte(2) // NFPROTO_IPV4
+		if n == nextIPv6 {
+			family = 10 // NFPROTO_IPV6
+		}
+		return []gopacket.SerializableLayer{nflog{family: family, hw: uint16(n.etherType())}}
+	case linkIPoIB:
+		h := make([]byte, 44)
+		h[21], h[22], h[23] = 0, 0x00, 0x48 // destination QPN
+		copy(h[24:40], net.ParseIP("fe80::2"))
+		binary.BigEndian.PutUint16(h[40:], protocol)
+		return []gopacket.SerializableLayer{rawBytes(h)}
 	}
+	return nil
+}
+
+// nflog is a LINKTYPE_NFLOG header as a little-endian host's libpcap writes
+// it: family, version, resource ID, then TLVs: the packet header (hardware
+// protocol, hook), a prefix, and the payload TLV holding what follows,
+// padded to four bytes.
+type nflog struct {
+	family byte
+	hw     uint16 // 0: no packet header TLV
+	be     bool   // TLV lengths and types in big-endian (a big-endian host's file)
+}
+
+func (n nflog) LayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+func (n nflog) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
+	payload := len(b.Bytes())
+	if pad := (4 - payload%4) % 4; pad > 0 {
+		p, err := b.AppendBytes(pad)
+		if err != nil {
+			return err
+		}
+		clear(p)
+	}
+	var order binary.AppendByteOrder = binary.LittleEndian
+	if n.be {
+		order = binary.BigEndian
+	}
+	tlv := func(h []byte, typ uint16, value ...byte) []byte {
+		h = order.AppendUint16(h, uint16(4+len(value)))
+		h = order.AppendUint16(h, typ)
+		h = append(h, value...)
+		for len(h)%4 != 0 {
+			h = append(h, 0)
+		}
+		return h
+	}
+	h := []byte{n.family, 0, 0, 5} // version 0, resource ID 5 (the log group)
+	if n.hw != 0 {
+		h = tlv(h, 1, byte(n.hw>>8), byte(n.hw), 3, 0) // hardware protocol, hook: local out
+	}
+	h = tlv(h, 10, []byte("tcplab\x00")...)
+	h = order.AppendUint16(h, uint16(4+payload))
+	h = order.AppendUint16(h, 9)
+	dst, err := b.PrependBytes(len(h))
+	if err != nil {
+		return err
+	}
+	copy(dst, h)
 	return nil
 }
 
@@ -157,6 +318,8 @@ type seg struct {
 	opts     []layers.TCPOption
 	len      int // payload bytes
 	ip       ipHeaders
+	encap    encap // headers between the link header and the IP packet
+	back     bool  // server to client: outer tunnel addresses swapped
 }
 
 // ipLayers returns the network layers of a frame from src to dst carrying
@@ -215,26 +378,217 @@ func payloadBytes(n int) []byte {
 func (s seg) frame(tb testing.TB) []byte {
 	tb.Helper()
 	v6 := s.src.Addr().Is6()
-	if !s.link.carries(v6) {
-		tb.Fatalf("link %v cannot carry a frame from %v", s.link, s.src)
-	}
 	tcp := &layers.TCP{
 		SrcPort: layers.TCPPort(s.src.Port()), DstPort: layers.TCPPort(s.dst.Port()),
 		Seq: s.seq, Ack: s.ack, Window: s.win, Options: s.opts,
 		FIN: s.flags.Has(FIN), SYN: s.flags.Has(SYN), RST: s.flags.Has(RST), PSH: s.flags.Has(PSH),
 		ACK: s.flags.Has(ACK), URG: s.flags.Has(URG), ECE: s.flags.Has(ECE), CWR: s.flags.Has(CWR),
 	}
-	ls := s.link.header(v6)
 	ip, nl := ipLayers(s.src.Addr(), s.dst.Addr(), layers.IPProtocolTCP, s.ip)
 	if err := tcp.SetNetworkLayerForChecksum(nl); err != nil {
 		tb.Fatal(err)
 	}
+	inner := nextIPv4
+	if v6 {
+		inner = nextIPv6
+	}
+	tunnels, n := s.encap.layers(tb, inner, s.back)
+	ls := append(s.link.header(tb, n, s.back), tunnels...)
 	ls = append(ls, ip...)
 	ls = append(ls, tcp)
 	if s.len > 0 {
 		ls = append(ls, gopacket.Payload(payloadBytes(s.len)))
 	}
 	return serialize(tb, ls...)
+}
+
+// tunnel is one header (or group of headers) a test frame can carry
+// between its link header and its IP packet.
+type tunnel int
+
+const (
+	tunVLAN    tunnel = iota // 802.1Q tag, VLAN 10
+	tunQinQ                  // 802.1ad service tag, VLAN 20
+	tunMPLS                  // two MPLS labels
+	tunPPPoE                 // PPPoE session and PPP
+	tunLLC                   // 802.2 LLC and SNAP
+	tunGRE                   // IPv4, GRE with checksum, key and sequence number
+	tunGRE6                  // IPv6, GRE without options
+	tunGRETEB                // IPv4, GRE with key (transparent Ethernet bridging), Ethernet
+	tunERSPAN1               // IPv4, GRE, Ethernet (ERSPAN type I)
+	tunERSPAN2               // IPv4, GRE with sequence number, ERSPAN type II, Ethernet
+	tunERSPAN3               // IPv4, GRE with sequence number, ERSPAN type III with platform subheader, Ethernet
+	tunVXLAN                 // IPv4, UDP 4789, VXLAN, Ethernet
+	tunGeneve                // IPv6, UDP 6081, Geneve with an option, Ethernet
+	tunGTPU                  // IPv4, UDP 2152, GTP-U with sequence number and an extension header
+	tunIPv4                  // IPv4 (IP in IP, 6in4)
+	tunIPv6                  // IPv6 (4in6, IPv6 in IPv6)
+	numTunnels
+)
+
+var tunnelNames = [numTunnels]string{"vlan", "qinq", "mpls", "pppoe", "llc-snap", "gre", "gre6", "gre-teb",
+	"erspan1", "erspan2", "erspan3", "vxlan", "geneve", "gtpu", "ipip4", "ipip6"}
+
+func (t tunnel) String() string { return tunnelNames[t] }
+
+// encap is the stack of tunnels of a test frame, outermost first.
+type encap []tunnel
+
+func (e encap) String() string {
+	var names []string
+	for _, t := range e {
+		names = append(names, t.String())
+	}
+	return strings.Join(names, "+")
+}
+
+// Outer addresses of the tunnels: the client's end, the server's end.
+var (
+	tunnel4 = [2]netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}
+	tunnel6 = [2]netip.Addr{netip.MustParseAddr("2001:db8:ffff::1"), netip.MustParseAddr("2001:db8:ffff::2")}
+)
+
+// layers returns the headers of the stack in front of a packet of kind
+// inner, and what the link header must announce. back swaps the outer
+// addresses, for the server's segments.
+func (e encap) layers(tb testing.TB, inner next, back bool) ([]gopacket.SerializableLayer, next) {
+	tb.Helper()
+	var out []gopacket.SerializableLayer
+	n := inner
+	for i := len(e) - 1; i >= 0; i-- {
+		var ls []gopacket.SerializableLayer
+		ls, n = e[i].wrap(tb, n, back)
+		out = append(ls, out...)
+	}
+	return out, n
+}
+
+// outerIP returns an outer IP header of the family, from the client's end
+// of the tunnel (the server's when back), carrying proto.
+func outerIP(v6, back bool, proto layers.IPProtocol) (gopacket.SerializableLayer, gopacket.NetworkLayer, next) {
+	ends := tunnel4
+	if v6 {
+		ends = tunnel6
+	}
+	src, dst := ends[0], ends[1]
+	if back {
+		src, dst = dst, src
+	}
+	ls, nl := ipLayers(src, dst, proto, ipHeaders{})
+	if v6 {
+		return ls[0], nl, nextIPv6
+	}
+	return ls[0], nl, nextIPv4
+}
+
+// udpTunnel returns an outer IP header and a UDP header to port.
+func udpTunnel(tb testing.TB, v6, back bool, port layers.UDPPort) []gopacket.SerializableLayer {
+	ip, nl, _ := outerIP(v6, back, layers.IPProtocolUDP)
+	u := &layers.UDP{SrcPort: 49152 + port%1000, DstPort: port}
+	if port == 2152 {
+		u.SrcPort = port
+	}
+	if err := u.SetNetworkLayerForChecksum(nl); err != nil {
+		tb.Fatal(err)
+	}
+	return []gopacket.SerializableLayer{ip, u}
+}
+
+// wrap returns the headers of t in front of n, and what they are.
+func (t tunnel) wrap(tb testing.TB, n next, back bool) ([]gopacket.SerializableLayer, next) {
+	tb.Helper()
+	needIP := func() {
+		if !n.isIP() {
+			tb.Fatalf("tunnel %v cannot carry next header %d", t, n)
+		}
+	}
+	ipProto := layers.IPProtocolIPv4
+	if n == nextIPv6 {
+		ipProto = layers.IPProtocolIPv6
+	}
+	switch t {
+	case tunVLAN, tunQinQ:
+		tag, tagged := &layers.Dot1Q{VLANIdentifier: 10, Type: n.etherType()}, nextVLAN
+		if t == tunQinQ {
+			tag.VLANIdentifier, tag.Priority, tagged = 20, 3, nextQinQ
+		}
+		if n == nextLLC {
+			return []gopacket.SerializableLayer{dot1qLength{tag}}, tagged
+		}
+		return []gopacket.SerializableLayer{tag}, tagged
+	case tunMPLS:
+		needIP()
+		return []gopacket.SerializableLayer{&layers.MPLS{Label: 1000, TTL: 64}, &layers.MPLS{Label: 17, TTL: 64, StackBottom: true}}, nextMPLS
+	case tunPPPoE:
+		needIP()
+		return []gopacket.SerializableLayer{
+			&layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: 0x1234},
+			&layers.PPP{PPPType: layers.PPPType(n.pppProtocol(tb))},
+		}, nextPPPoE
+	case tunLLC:
+		return []gopacket.SerializableLayer{
+			&layers.LLC{DSAP: 0xaa, SSAP: 0xaa, Control: 3},
+			&layers.SNAP{OrganizationalCode: []byte{0, 0, 0}, Type: n.etherType()},
+		}, nextLLC
+	case tunGRE, tunGRE6:
+		ip, _, outer := outerIP(t == tunGRE6, back, layers.IPProtocolGRE)
+		g := &layers.GRE{Protocol: n.etherType()}
+		if t == tunGRE {
+			g.ChecksumPresent, g.KeyPresent, g.Key, g.SeqPresent, g.Seq = true, true, 0xcafe, true, 7
+		}
+		return []gopacket.SerializableLayer{ip, g}, outer
+	case tunGRETEB, tunERSPAN1, tunERSPAN2, tunERSPAN3:
+		ip, _, outer := outerIP(false, back, layers.IPProtocolGRE)
+		g := &layers.GRE{Protocol: 0x88be}
+		ls := []gopacket.SerializableLayer{ip, g}
+		switch t {
+		case tunGRETEB:
+			g.Protocol, g.KeyPresent, g.Key = layers.EthernetTypeTransparentEthernetBridging, true, 42
+		case tunERSPAN2:
+			g.SeqPresent, g.Seq = true, 1
+			ls = append(ls, &layers.ERSPANII{Version: 1, VLANIdentifier: 10, SessionID: 5, Index: 3})
+		case tunERSPAN3:
+			g.Protocol, g.SeqPresent, g.Seq = 0x22eb, true, 1
+			// Version 2, VLAN 10; session 5; timestamp; SGT; hardware ID 1,
+			// granularity 3, O set; then an 8-byte platform subheader.
+			h := []byte{0x20, 10, 0, 5, 0, 0, 0x12, 0x34, 0, 0, 0x00, 0x17, 0x0c, 0, 0, 0, 0, 0, 0, 1}
+			ls = append(ls, rawBytes(h))
+		}
+		return append(ls, ethernet(n)), outer
+	case tunVXLAN:
+		return append(udpTunnel(tb, false, back, 4789), &layers.VXLAN{ValidIDFlag: true, VNI: 5001}, ethernet(n)), nextIPv4
+	case tunGeneve:
+		gn := &layers.Geneve{Protocol: layers.EthernetTypeTransparentEthernetBridging, VNI: 77,
+			Options: []*layers.GeneveOption{{Class: 0x0102, Type: 0x80, Data: []byte{1, 2, 3, 4}}}}
+		return append(udpTunnel(tb, true, back, 6081), gn, ethernet(n)), nextIPv6
+	case tunGTPU:
+		needIP()
+		g := &layers.GTPv1U{Version: 1, ProtocolType: 1, MessageType: 0xff, TEID: 0x1000, SequenceNumberFlag: true, SequenceNumber: 9,
+			// A PDU session container: QFI 9, uplink.
+			GTPExtensionHeaders: []layers.GTPExtensionHeader{{Type: 0x85, Content: []byte{0x10, 0x09}}}}
+		return append(udpTunnel(tb, false, back, 2152), g), nextIPv4
+	case tunIPv4, tunIPv6:
+		needIP()
+		ip, _, outer := outerIP(t == tunIPv6, back, ipProto)
+		return []gopacket.SerializableLayer{ip}, outer
+	}
+	tb.Fatalf("unknown tunnel %d", t)
+	return nil, n
+}
+
+// dot1qLength is an 802.1Q tag followed by an 802.3 length, as in front of
+// an LLC header; gopacket's Dot1Q writes only EtherTypes.
+type dot1qLength struct{ tag *layers.Dot1Q }
+
+func (d dot1qLength) LayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+func (d dot1qLength) SerializeTo(b gopacket.SerializeBuffer, opts gopacket.SerializeOptions) error {
+	n := len(b.Bytes())
+	if err := d.tag.SerializeTo(b, opts); err != nil {
+		return err
+	}
+	binary.BigEndian.PutUint16(b.Bytes()[2:], uint16(n))
+	return nil
 }
 
 // TCP options, for the opts of a step or seg.
@@ -298,6 +652,7 @@ type conv struct {
 	cisn, sisn     uint32         // initial sequence numbers; zero: defaults
 	start          time.Time      // zero: testEpoch
 	ip             ipHeaders
+	encap          encap
 	steps          []step
 }
 
@@ -343,7 +698,7 @@ func (c conv) frames(tb testing.TB, snap int) []capturedFrame {
 		default:
 			at += time.Millisecond
 		}
-		s := seg{link: c.link, flags: st.flags, win: st.win, opts: st.opts, len: st.len, ip: c.ip}
+		s := seg{link: c.link, flags: st.flags, win: st.win, opts: st.opts, len: st.len, ip: c.ip, encap: c.encap, back: st.dir == ServerToClient}
 		if st.dir == ClientToServer {
 			s.src, s.dst = c.client, c.server
 			s.seq, s.ack = c.cisn+st.seq, c.sisn+st.ack

@@ -14,115 +14,410 @@ import (
 // cannot decode.
 var ErrUnsupportedLinkType = errors.New("unsupported link type")
 
-// Decoder turns raw frames of one link type into Segments. It keeps its layer
-// structs between calls, so decoding allocates nothing; a Decoder is not safe
-// for concurrent use.
+// Link types gopacket has no name for.
+const (
+	linkTypeRawOpenBSD layers.LinkType = 12  // DLT_RAW on OpenBSD, LINKTYPE_RAW in files written there
+	linkTypePPPWithDir layers.LinkType = 204 // a direction byte, then PPP as in LINKTYPE_PPP
+	linkTypeNFLOG      layers.LinkType = 239 // Linux netfilter NFLOG
+	linkTypeIPoIB      layers.LinkType = 242 // IP over InfiniBand with a 40-byte pseudo-header
+)
+
+// maxHeaders bounds the headers Decode walks through in one frame, tags and
+// tunnels included (an MPLS label stack counts as one): no input makes it
+// loop, however it nests.
+const maxHeaders = 32
+
+// Decoder turns raw frames of one link type into Segments. It finds the TCP
+// segment inside VLAN tags, MPLS label stacks, PPPoE, LLC/SNAP and tunnels
+// (GRE, ERSPAN, VXLAN, Geneve, GTP-U, IP in IP); the segment's addresses are
+// those of the innermost IP header, as Wireshark shows them. It keeps its
+// layer structs between calls, so decoding allocates nothing; a Decoder is
+// not safe for concurrent use.
 type Decoder struct {
-	link layers.LinkType
+	link  layers.LinkType
+	first header // the header every frame starts with
 
-	eth   layers.Ethernet
-	dot1q layers.Dot1Q
-	lo    layers.Loopback
-	sll   layers.LinuxSLL
-	sll2  layers.LinuxSLL2
-	ip4   layers.IPv4
-	ip6   layers.IPv6
-	ext   layers.IPv6ExtensionSkipper
-	frag  layers.IPv6Fragment
-	tcp   layers.TCP
+	eth    layers.Ethernet
+	dot1q  layers.Dot1Q
+	llc    layers.LLC
+	snap   layers.SNAP
+	lo     layers.Loopback
+	sll    layers.LinuxSLL
+	sll2   layers.LinuxSLL2
+	ip4    layers.IPv4
+	ip6    layers.IPv6
+	ext    layers.IPv6ExtensionSkipper
+	frag   layers.IPv6Fragment
+	udp    layers.UDP
+	vxlan  layers.VXLAN
+	erspan layers.ERSPANII
+	tcp    layers.TCP
 
-	parser *gopacket.DecodingLayerParser
-	// raw link types carry IPv4 or IPv6 with nothing in front: the first
-	// nibble says which, so each family gets a parser of its own.
-	raw4, raw6 *gopacket.DecodingLayerParser
-	decoded    []gopacket.LayerType
+	// The innermost IP header decoded so far in the frame: its addresses
+	// and what it says of the length of the segment behind it.
+	src, dst netip.Addr
+	v6       bool
+	ip4Len   int // IPv4: total length less the header
+	ip6Cap   int // IPv6: capacity of the bytes after the fixed header
 }
 
+// header names what the bytes at a point of a frame are.
+type header uint8
+
+const (
+	hNone header = iota
+	hEthernet
+	hVLAN // 802.1Q or 802.1ad tag
+	hLLC
+	hSNAP
+	hLoopback
+	hSLL
+	hSLL2
+	hFDDI
+	hNFLOG
+	hIPoIB
+	hPPPWithDir // direction byte, then hPPPHDLC
+	hPPPHDLC    // PPP, maybe behind HDLC address and control, or Cisco HDLC
+	hPPP        // PPP protocol field
+	hPPPoE      // PPPoE session header
+	hMPLS
+	hIPv4 // Wireshark hands an IPv4 header of version 6 to IPv6
+	hIPv6
+	hIP       // IPv4 or IPv6, as the version nibble says
+	hIPv6Ext  // hop-by-hop, routing or destination options
+	hIPv6Frag // IPv6 fragment header
+	hGRE
+	hERSPAN // ERSPAN type II or III header
+	hUDP
+	hVXLAN
+	hGeneve
+	hGTPU
+	hTCP
+)
+
 // NewDecoder returns a Decoder for frames of the given link type: Ethernet,
-// BSD loopback (Null, Loop), raw IPv4/IPv6, or Linux cooked capture (SLL,
-// SLL2).
+// FDDI, PPP (LINKTYPE_PPP, PPP_HDLC, PPP_WITH_DIR), BSD loopback (Null,
+// Loop), raw IPv4/IPv6, Linux cooked capture (SLL, SLL2), Linux NFLOG or IP
+// over InfiniBand.
 func NewDecoder(link layers.LinkType) (*Decoder, error) {
-	d := &Decoder{link: link, decoded: make([]gopacket.LayerType, 0, 8)}
-	// frag comes after ext, so it decodes IPv6 fragment headers: what
-	// follows a fragment header is a piece of a segment, not a TCP header,
-	// unless the fragment is atomic (RFC 8200 section 4.5).
-	all := []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.lo, &d.sll, &d.sll2, &d.ip4, &d.ip6, &d.ext, &d.frag, &d.tcp}
-	newParser := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
-		p := gopacket.NewDecodingLayerParser(first, all...)
-		p.IgnoreUnsupported = true
-		return p
-	}
+	d := &Decoder{link: link}
 	switch link {
 	case layers.LinkTypeEthernet:
-		d.parser = newParser(layers.LayerTypeEthernet)
+		d.first = hEthernet
+	case layers.LinkTypeFDDI:
+		d.first = hFDDI
+	case layers.LinkTypePPP, layers.LinkTypePPP_HDLC:
+		d.first = hPPPHDLC
+	case linkTypePPPWithDir:
+		d.first = hPPPWithDir
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		d.parser = newParser(layers.LayerTypeLoopback)
+		d.first = hLoopback
 	case layers.LinkTypeLinuxSLL:
-		d.parser = newParser(layers.LayerTypeLinuxSLL)
+		d.first = hSLL
 	case layers.LinkTypeLinuxSLL2:
-		d.parser = newParser(layers.LayerTypeLinuxSLL2)
+		d.first = hSLL2
 	case layers.LinkTypeIPv4:
-		d.parser = newParser(layers.LayerTypeIPv4)
+		d.first = hIPv4
 	case layers.LinkTypeIPv6:
-		d.parser = newParser(layers.LayerTypeIPv6)
-	case layers.LinkTypeRaw, 12: // 12 is DLT_RAW on OpenBSD, LINKTYPE_RAW in files written there
-		d.raw4 = newParser(layers.LayerTypeIPv4)
-		d.raw6 = newParser(layers.LayerTypeIPv6)
+		d.first = hIPv6
+	case layers.LinkTypeRaw, linkTypeRawOpenBSD:
+		d.first = hIP
+	case linkTypeNFLOG:
+		d.first = hNFLOG
+	case linkTypeIPoIB:
+		d.first = hIPoIB
 	default:
-		return nil, fmt.Errorf("%w %d (%s): tcplab reads Ethernet, Null/Loop, raw IP and Linux SLL/SLL2", ErrUnsupportedLinkType, int(link), link)
+		return nil, fmt.Errorf("%w %d (%s): tcplab reads Ethernet, FDDI, PPP (9, 50, 204), Null/Loop, raw IP, Linux SLL/SLL2, NFLOG (239) and IP over InfiniBand (242)",
+			ErrUnsupportedLinkType, int(link), link)
 	}
 	return d, nil
 }
 
 // Decode decodes one frame into seg. It reports false when the frame holds
-// no TCP segment (another protocol, a later IP fragment, or bytes that do
-// not parse). A TCP header cut by the snap length still yields a segment,
-// with seg.Truncated set and the missing fields zero.
-func (d *Decoder) Decode(data []byte, seg *Segment) bool {
-	p := d.parser
-	if p == nil {
-		if len(data) == 0 {
+// no TCP segment (another protocol, a later IP fragment, TCP quoted in an
+// ICMP error, an unknown tunnel, or bytes that do not parse). A TCP header
+// cut by the snap length still yields a segment, with seg.Truncated set and
+// the missing fields zero.
+func (d *Decoder) Decode(data []byte, seg *Segment) (ok bool) {
+	defer d.recoverPanic(&ok)
+	// A loop over the headers rather than gopacket's DecodingLayerParser:
+	// it bounds the nesting, lets tcplab choose the next header as
+	// Wireshark does, and a switch costs less than the parser's map.
+	h := d.first
+	for range maxHeaders {
+		if h == hTCP {
+			return d.segment(data, seg)
+		}
+		data, h = d.next(h, data)
+		if h == hNone {
 			return false
 		}
-		switch data[0] >> 4 {
-		case 4:
-			p = d.raw4
-		case 6:
-			p = d.raw6
-		default:
-			return false
+	}
+	return false
+}
+
+// letPanicsThrough makes Decode let a panic through instead of reporting
+// false; the tests set it, so that they and the fuzzer see every panic.
+var letPanicsThrough = false
+
+// recoverPanic turns a panic of a layer decoder on hostile bytes into a
+// frame without TCP, as gopacket's DecodingLayerParser did.
+func (d *Decoder) recoverPanic(ok *bool) {
+	if letPanicsThrough {
+		return
+	}
+	if r := recover(); r != nil {
+		*ok = false
+	}
+}
+
+// next decodes the header h at the start of data and returns the bytes
+// after it and what they are; hNone when the header does not parse or
+// carries nothing that can hold TCP.
+func (d *Decoder) next(h header, data []byte) ([]byte, header) {
+	nofb := gopacket.NilDecodeFeedback
+	switch h {
+	case hEthernet:
+		if d.eth.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
 		}
+		// gopacket turns an 802.3 length into EthernetTypeLLC.
+		return d.eth.Payload, etherHeader(d.eth.EthernetType)
+	case hVLAN:
+		if d.dot1q.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		if d.dot1q.Type < 0x0600 {
+			return d.dot1q.Payload, hLLC
+		}
+		return d.dot1q.Payload, etherHeader(d.dot1q.Type)
+	case hLLC:
+		if d.llc.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		switch {
+		case d.llc.DSAP == 0xaa && d.llc.SSAP == 0xaa:
+			return d.llc.Payload, hSNAP
+		case d.llc.DSAP == 0x06: // the SAP of IP
+			return d.llc.Payload, hIPv4
+		}
+	case hSNAP:
+		if d.snap.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		// Only these organization codes say the protocol ID is an
+		// EtherType (encapsulated Ethernet, Cisco 90-compatible).
+		if oui := d.snap.OrganizationalCode; oui[0] == 0 && oui[1] == 0 && (oui[2] == 0 || oui[2] == 0xf8) {
+			return d.snap.Payload, etherHeader(d.snap.Type)
+		}
+	case hLoopback:
+		if d.lo.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		switch d.lo.NextLayerType() {
+		case layers.LayerTypeIPv4:
+			return d.lo.Payload, hIPv4
+		case layers.LayerTypeIPv6:
+			return d.lo.Payload, hIPv6
+		}
+	case hSLL:
+		if d.sll.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		return d.sll.Payload, sllHeader(d.sll.AddrType, uint16(d.sll.EthernetType))
+	case hSLL2:
+		if d.sll2.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		return d.sll2.Payload, sllHeader(uint16(d.sll2.ARPHardwareType), uint16(d.sll2.ProtocolType))
+	case hIPv4:
+		if len(data) > 0 && data[0]>>4 == 6 {
+			return d.next(hIPv6, data)
+		}
+		if len(data) == 0 || data[0]>>4 != 4 || d.ip4.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		d.src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
+		d.dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
+		d.v6, d.ip4Len = false, int(d.ip4.Length)-int(d.ip4.IHL)*4
+		if d.ip4.FragOffset != 0 {
+			// A later fragment: its first bytes are not a header.
+			return nil, hNone
+		}
+		return d.ip4.Payload, ipHeader(d.ip4.Protocol, false)
+	case hIPv6:
+		if len(data) == 0 || data[0]>>4 != 6 || d.ip6.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		d.src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
+		d.dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
+		d.v6, d.ip6Cap = true, cap(data)-len(d.ip6.Contents)
+		next := d.ip6.NextHeader
+		if d.ip6.HopByHop != nil {
+			// gopacket folds a hop-by-hop header into its IPv6 layer.
+			next = d.ip6.HopByHop.NextHeader
+		}
+		return d.ip6.Payload, ipHeader(next, true)
+	case hIP:
+		if len(data) > 0 {
+			switch data[0] >> 4 {
+			case 4:
+				return d.next(hIPv4, data)
+			case 6:
+				return d.next(hIPv6, data)
+			}
+		}
+	case hIPv6Ext:
+		if d.ext.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		return d.ext.Payload, ipHeader(d.ext.NextHeader, true)
+	case hIPv6Frag:
+		// What follows a fragment header is a piece of a packet, not a
+		// header, unless the fragment is atomic (RFC 8200 section 4.5).
+		if d.frag.DecodeFromBytes(data, nofb) != nil || d.frag.FragmentOffset != 0 || d.frag.MoreFragments {
+			return nil, hNone
+		}
+		return d.frag.Payload, ipHeader(d.frag.NextHeader, true)
+	case hUDP:
+		if d.udp.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		return d.udp.Payload, udpHeader(uint16(d.udp.SrcPort), uint16(d.udp.DstPort))
+	case hVXLAN:
+		if d.vxlan.DecodeFromBytes(data, nofb) != nil {
+			return nil, hNone
+		}
+		return d.vxlan.Payload, hEthernet
+	case hERSPAN:
+		return d.erspanHeader(data)
+	case hGRE:
+		return d.greHeader(data)
+	case hGeneve:
+		return geneveHeader(data)
+	case hGTPU:
+		return gtpuHeader(data)
+	case hMPLS:
+		return mplsHeader(data)
+	case hPPPoE:
+		return pppoeHeader(data)
+	case hPPP:
+		return pppHeader(data)
+	case hPPPHDLC:
+		return pppHDLCHeader(data)
+	case hPPPWithDir:
+		if len(data) > 0 {
+			return data[1:], hPPPHDLC
+		}
+	case hFDDI:
+		return fddiHeader(data)
+	case hNFLOG:
+		return nflogHeader(data)
+	case hIPoIB:
+		return ipoibHeader(data)
 	}
-	err := p.DecodeLayers(data, &d.decoded)
-	n := len(d.decoded)
-	if n == 0 {
-		return false
+	return nil, hNone
+}
+
+// etherHeader returns the header an EtherType announces.
+func etherHeader(t layers.EthernetType) header {
+	switch t {
+	case layers.EthernetTypeIPv4:
+		return hIPv4
+	case layers.EthernetTypeIPv6:
+		return hIPv6
+	case layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ, 0x9100: // 0x9100: QinQ before 802.1ad
+		return hVLAN
+	case layers.EthernetTypeMPLSUnicast, layers.EthernetTypeMPLSMulticast:
+		return hMPLS
+	case layers.EthernetTypePPPoESession:
+		return hPPPoE
+	case layers.EthernetTypeTransparentEthernetBridging:
+		return hEthernet
+	case layers.EthernetTypeLLC: // what gopacket makes of an 802.3 length
+		return hLLC
 	}
-	*seg = Segment{Options: Options{WindowScale: -1}}
-	last := d.decoded[n-1]
-	if last == layers.LayerTypeTCP && err == nil {
-		return d.fromTCP(seg)
-	}
-	// The TCP layer failed: when the IP layer says TCP follows, the snap
-	// length cut the TCP header. Report what is there.
-	var l4 []byte
+	return hNone
+}
+
+// sllHeader returns the header after a Linux cooked header with the given
+// ARPHRD_ type and protocol.
+func sllHeader(hatype, protocol uint16) header {
 	switch {
-	case last == layers.LayerTypeTCP:
-		l4 = d.tcp.Contents
-	case last == layers.LayerTypeIPv4 && d.ip4.Protocol == layers.IPProtocolTCP && d.ip4.FragOffset == 0:
-		l4 = d.ip4.Payload
-	case (last == layers.LayerTypeIPv6 && d.ip6.NextHeader == layers.IPProtocolTCP) ||
-		(last == layers.LayerTypeIPv6HopByHop || last == layers.LayerTypeIPv6Destination || last == layers.LayerTypeIPv6Routing) && d.ext.NextHeader == layers.IPProtocolTCP:
-		l4 = d.ext.Payload
-		if last == layers.LayerTypeIPv6 {
-			l4 = d.ip6.Payload
+	case hatype == 778: // ARPHRD_IPGRE: the protocol is a GRE protocol type
+		return greProtocol(protocol, false)
+	case hatype == 803 || hatype == 824: // radiotap, netlink
+		return hNone
+	case protocol == 0x0004: // LINUX_SLL_P_802_2
+		return hLLC
+	case protocol == 0x0007: // LINUX_SLL_P_PPPHDLC
+		return hPPPHDLC
+	}
+	return etherHeader(layers.EthernetType(protocol))
+}
+
+// ipHeader returns the header an IP protocol number announces. TCP quoted
+// in an ICMP error is not a segment: ICMP is not followed.
+func ipHeader(p layers.IPProtocol, v6 bool) header {
+	switch p {
+	case layers.IPProtocolTCP:
+		return hTCP
+	case layers.IPProtocolUDP:
+		return hUDP
+	case layers.IPProtocolGRE:
+		return hGRE
+	case layers.IPProtocolIPv4: // IP in IP
+		return hIPv4
+	case layers.IPProtocolIPv6: // 6in4, IPv6 in IPv6
+		return hIPv6
+	case 137: // MPLS in IP
+		return hMPLS
+	}
+	if v6 {
+		switch p {
+		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Routing, layers.IPProtocolIPv6Destination:
+			return hIPv6Ext
+		case layers.IPProtocolIPv6Fragment:
+			return hIPv6Frag
 		}
-	default:
-		return false
 	}
-	if !d.addresses(seg) {
-		return false
+	return hNone
+}
+
+// UDP ports of the tunnels tcplab follows.
+const (
+	portVXLAN  = 4789
+	portGeneve = 6081
+	portGTPU   = 2152
+)
+
+// udpHeader returns the tunnel a UDP datagram between the two ports
+// carries. Like Wireshark, it tries the lower port first.
+func udpHeader(src, dst uint16) header {
+	lo, hi := min(src, dst), max(src, dst)
+	for _, p := range [2]uint16{lo, hi} {
+		switch p {
+		case portVXLAN:
+			return hVXLAN
+		case portGeneve:
+			return hGeneve
+		case portGTPU:
+			return hGTPU
+		}
 	}
+	return hNone
+}
+
+// segment fills seg from l4, the captured bytes of a TCP segment behind the
+// innermost IP header.
+func (d *Decoder) segment(l4 []byte, seg *Segment) bool {
+	*seg = Segment{Src: netip.AddrPortFrom(d.src, 0), Dst: netip.AddrPortFrom(d.dst, 0), Options: Options{WindowScale: -1}}
+	if d.tcp.DecodeFromBytes(l4, gopacket.NilDecodeFeedback) == nil {
+		d.fromTCP(seg)
+		return true
+	}
+	// gopacket refused the header: the snap length cut it (or its
+	// options are malformed). Report what is there.
 	if len(l4) >= 20 {
 		// Only options were cut: every field tcplab reasons about is there.
 		hdr := int(l4[12]>>4) * 4
@@ -154,10 +449,7 @@ func (d *Decoder) Decode(data []byte, seg *Segment) bool {
 	if len(l4) >= 16 {
 		seg.Window = binary.BigEndian.Uint16(l4[14:16])
 	}
-	seg.Len = d.l4Len(l4) - hdr
-	if seg.Len < 0 {
-		seg.Len = 0
-	}
+	seg.Len = max(d.l4Len(l4)-hdr, 0)
 	return true
 }
 
@@ -172,62 +464,28 @@ func (d *Decoder) fixed(seg *Segment, l4 []byte) {
 }
 
 // fromTCP fills seg from a fully decoded TCP layer.
-func (d *Decoder) fromTCP(seg *Segment) bool {
-	if !d.addresses(seg) {
-		return false
-	}
+func (d *Decoder) fromTCP(seg *Segment) {
 	t := &d.tcp
 	seg.Src = netip.AddrPortFrom(seg.Src.Addr(), uint16(t.SrcPort))
 	seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), uint16(t.DstPort))
 	seg.Seq, seg.Ack, seg.Window = t.Seq, t.Ack, t.Window
 	seg.Flags = Flags(t.Contents[13])
-	seg.Len = d.l4Len(t.Contents) - len(t.Contents)
-	if seg.Len < 0 {
-		seg.Len = 0
-	}
+	seg.Len = max(d.l4Len(t.Contents)-len(t.Contents), 0)
 	parseOptions(&seg.Options, t.Contents[20:])
-	return true
-}
-
-// addresses sets the IP addresses of seg from the innermost IP layer.
-func (d *Decoder) addresses(seg *Segment) bool {
-	for i := len(d.decoded) - 1; i >= 0; i-- {
-		switch d.decoded[i] {
-		case layers.LayerTypeIPv4:
-			src, ok1 := netip.AddrFromSlice(d.ip4.SrcIP)
-			dst, ok2 := netip.AddrFromSlice(d.ip4.DstIP)
-			seg.Src, seg.Dst = netip.AddrPortFrom(src.Unmap(), 0), netip.AddrPortFrom(dst.Unmap(), 0)
-			return ok1 && ok2
-		case layers.LayerTypeIPv6:
-			src, ok1 := netip.AddrFromSlice(d.ip6.SrcIP)
-			dst, ok2 := netip.AddrFromSlice(d.ip6.DstIP)
-			seg.Src, seg.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-			return ok1 && ok2
-		}
-	}
-	return false
 }
 
 // l4Len returns the length of the TCP segment (header and payload) as the
-// IP header states it, whatever the snap length kept. l4 is the captured
-// part of the segment; it shares its array with the IPv6 header, so the
-// difference of capacities, less the fixed header, is the length of the
+// innermost IP header states it, whatever the snap length kept. l4 is the
+// captured part of the segment; behind IPv6 it shares its array with the
+// IPv6 header, so the difference of capacities is the length of the
 // extension headers in between. (The IPv6 layer's Payload already starts
 // after a hop-by-hop header, so it cannot serve as the reference.)
 func (d *Decoder) l4Len(l4 []byte) int {
-	for i := len(d.decoded) - 1; i >= 0; i-- {
-		switch d.decoded[i] {
-		case layers.LayerTypeIPv4:
-			return int(d.ip4.Length) - int(d.ip4.IHL)*4
-		case layers.LayerTypeIPv6:
-			ext := cap(d.ip6.Contents) - len(d.ip6.Contents) - cap(l4)
-			if ext < 0 {
-				ext = 0
-			}
-			return int(d.ip6.Length) - ext
-		}
+	if !d.v6 {
+		return d.ip4Len
 	}
-	return len(l4)
+	ext := max(d.ip6Cap-cap(l4), 0)
+	return int(d.ip6.Length) - ext
 }
 
 // parseOptions reads the TCP options tcplab reports from the option bytes of

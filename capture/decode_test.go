@@ -302,11 +302,28 @@ func TestDecodeEthernetExtras(t *testing.T) {
 }
 
 // TestNewDecoderUnsupported checks the error for a link type tcplab does
-// not read.
+// not read, and that every framing of the tests is supported.
 func TestNewDecoderUnsupported(t *testing.T) {
-	for _, lt := range []layers.LinkType{layers.LinkTypeIEEE802_11, layers.LinkTypePPP, 147} {
-		if _, err := NewDecoder(lt); !errors.Is(err, ErrUnsupportedLinkType) {
+	for _, lt := range []layers.LinkType{layers.LinkTypeIEEE802_11, layers.LinkTypeC_HDLC, 147} {
+		_, err := NewDecoder(lt)
+		if !errors.Is(err, ErrUnsupportedLinkType) {
 			t.Errorf("NewDecoder(%d) error = %v, want ErrUnsupportedLinkType", lt, err)
+			continue
+		}
+		// One line naming the link type and listing the supported ones.
+		msg := err.Error()
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, fmt.Sprintf(" %d ", lt)) {
+			t.Errorf("NewDecoder(%d) error %q: want one line naming the link type", lt, msg)
+		}
+		for _, name := range []string{"Ethernet", "FDDI", "PPP", "Null/Loop", "raw IP", "SLL2", "NFLOG", "InfiniBand"} {
+			if !strings.Contains(msg, name) {
+				t.Errorf("NewDecoder(%d) error %q does not list %s", lt, msg, name)
+			}
+		}
+	}
+	for l := link(0); l < numLinks; l++ {
+		if _, err := NewDecoder(l.linkType()); err != nil {
+			t.Errorf("NewDecoder(%d) for %v: %v", l.linkType(), l, err)
 		}
 	}
 }
@@ -377,4 +394,10 @@ func TestAnnotateAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("Annotate on an existing connection allocates %.1f times, want 0", allocs)
 	}
+}
+
+func init() {
+	// Let a panic in Decode through, so that tests and the fuzzer see it
+	// instead of a frame without TCP.
+	letPanicsThrough = true
 }

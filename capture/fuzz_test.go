@@ -163,6 +163,22 @@ func FuzzDecode(f *testing.F) {
 			f.Add(uint8(l), frame[:len(frame)-10-12])
 		}
 	}
+	// Frames in every tunnel stack, whole and cut inside the inner TCP
+	// header, and frames that try the choices inside the headers or that
+	// Decode must refuse.
+	for i, e := range testEncaps() {
+		v6 := i%2 == 1
+		src, dst := endpoints(v6)
+		for _, l := range linksFor(f, e, v6, i) {
+			frame := seg{link: l, encap: e, src: src, dst: dst, flags: PSH | ACK, seq: 1, ack: 2, win: 3, len: 10,
+				opts: []layers.TCPOption{optNOP(), optNOP(), optTS(1, 2)}}.frame(f)
+			f.Add(uint8(l), frame)
+			f.Add(uint8(l), frame[:len(frame)-10-8])
+		}
+	}
+	for _, c := range append(variantFrames(f), refusedFrames(f)...) {
+		f.Add(uint8(c.l), c.data)
+	}
 	// A frame with other options and IPv6 extension headers, decoded
 	// before the input by the used decoder.
 	other := seg{link: linkEthernet, src: client6, dst: server6, flags: SYN, seq: 9, win: 9, opts: synOptions(),

@@ -9,7 +9,9 @@
 // with nftables on the receiver's input hook. The "variants" run is captured
 // by several tcpdumps at once (Ethernet, nanosecond, snaplen 40, LINUX_SLL,
 // LINUX_SLL2); the RAW, NULL, big-endian and pcapng copies and the broken files
-// for error tests are then derived from the captures ("derived").
+// for error tests are then derived from the captures ("derived"). The
+// encapsulated captures (VXLAN between two namespaces, NFLOG) are described
+// in encap.go.
 //
 // Run it from the module root (needs root, or unprivileged user namespaces):
 //
@@ -58,16 +60,18 @@ const (
 
 // tap is one tcpdump run during a fixture.
 type tap struct {
-	file string   // output file name in the output directory
-	args []string // interface, snaplen, link type, precision
+	file   string   // output file name in the output directory
+	args   []string // interface, snaplen, link type, precision
+	filter string   // capture filter: "tcp" when empty, none when "-"
 }
 
 // fixture is one capture made in its own network namespace.
 type fixture struct {
-	name  string
-	taps  []tap
-	setup func() error // before tcpdump starts (nft rules)
-	run   func() error // the peers
+	name     string
+	taps     []tap
+	setup    func() error // before tcpdump starts (nft rules)
+	run      func() error // the peers
+	teardown func()       // after tcpdump stopped
 }
 
 func lo(file string, extra ...string) tap {
@@ -199,7 +203,7 @@ func child(name, out string) error {
 		return first
 	}
 	for _, t := range f.taps {
-		d, err := startTcpdump(filepath.Join(out, t.file), t.args)
+		d, err := startTcpdump(filepath.Join(out, t.file), t.args, t.filter)
 		if err != nil {
 			stopAll()
 			return err
@@ -212,6 +216,9 @@ func child(name, out string) error {
 	runErr := f.run()
 	time.Sleep(quiet)
 	stopErr := stopAll()
+	if f.teardown != nil {
+		f.teardown()
+	}
 	if runErr != nil {
 		return runErr
 	}
@@ -248,10 +255,16 @@ type tcpdump struct {
 	done   chan struct{} // stderr closed
 }
 
-func startTcpdump(file string, args []string) (*tcpdump, error) {
+func startTcpdump(file string, args []string, filter string) (*tcpdump, error) {
 	full := []string{"-U", "--immediate-mode", "-n", "-Z", "root", "-w", file}
 	full = append(full, args...)
-	full = append(full, "tcp")
+	switch filter {
+	case "":
+		full = append(full, "tcp")
+	case "-":
+	default:
+		full = append(full, strings.Fields(filter)...)
+	}
 	d := &tcpdump{file: file, cmd: exec.Command("tcpdump", full...), done: make(chan struct{})}
 	pipe, err := d.cmd.StderrPipe()
 	if err != nil {
