@@ -200,9 +200,10 @@ wait:
 			}
 		}
 	}
-	if sc.HighRate {
+	if sc.HighRate || ctx.Err() != nil {
 		// Stopped early (a timeout, an interrupt), the ring may still hold
-		// what the reader has not drained: give it a moment, bounded.
+		// what the reader has not read yet (the last segment sent just
+		// before a SIGINT, say): give it a quiet moment, bounded.
 		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(25 * time.Millisecond) {
 			mu.Lock()
 			silent := time.Since(last)
