@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// AppendLine appends Line(p, start) and a newline to dst and returns the
-// extended buffer. It allocates nothing when dst has room: the annotate
-// command formats millions of segments with it.
+// AppendLine appends the readable line of p that Line returns, and a
+// newline, to dst and returns the extended buffer. It allocates nothing
+// when dst has room: the annotate command formats millions of segments
+// with it.
 func AppendLine(dst []byte, p *Packet, start time.Time) []byte {
 	s, a := &p.Segment, &p.Annotation
 	dst = appendPadInt(dst, int64(s.Frame), 6, false)
@@ -42,9 +43,10 @@ func AppendLine(dst []byte, p *Packet, start time.Time) []byte {
 	return append(dst, '\n')
 }
 
-// AppendJSON appends the JSON record of p (NewRecord(p, start), as
-// MarshalLine encodes it, with its newline) to dst and returns the
-// extended buffer, allocating nothing when dst has room.
+// AppendJSON appends p as one line of JSON, the object `tcplab annotate
+// -json` prints (its fields are in the README), to dst and returns the
+// extended buffer, allocating nothing when dst has room. Its output is
+// what encoding/json writes of the same record, with "C>S" unescaped.
 func AppendJSON(dst []byte, p *Packet, start time.Time) []byte {
 	s, a := &p.Segment, &p.Annotation
 	dst = append(dst, `{"frame":`...)

@@ -1,8 +1,12 @@
 package capture
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,22 +58,22 @@ func randomPackets(n int) []Packet {
 }
 
 // TestAppendMatchesFmt: the allocation-free formatters write exactly what
-// Line and MarshalLine (fmt and encoding/json) write.
+// fmt and encoding/json write (fmtLine, fmtComment, record).
 func TestAppendMatchesFmt(t *testing.T) {
 	start := time.Unix(1700000000, 0)
 	for i, p := range randomPackets(20000) {
-		if got, want := string(AppendLine(nil, &p, start)), Line(&p, start)+"\n"; got != want {
+		if got, want := string(AppendLine(nil, &p, start)), fmtLine(&p, start)+"\n"; got != want {
 			t.Fatalf("packet %d: AppendLine\n%q\nLine\n%q", i, got, want)
 		}
-		if got, want := string(AppendComment(nil, &p)), Comment(&p); got != want {
+		if got, want := string(AppendComment(nil, &p)), fmtComment(&p); got != want {
 			t.Fatalf("packet %d: AppendComment\n%q\nComment\n%q", i, got, want)
 		}
-		want, err := NewRecord(&p, start).MarshalLine()
+		want, err := newRecord(&p, start).marshalLine()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := string(AppendJSON(nil, &p, start)); got != string(want) {
-			t.Fatalf("packet %d: AppendJSON\n%s\nMarshalLine\n%s", i, got, want)
+			t.Fatalf("packet %d: AppendJSON\n%s\nencoding/json\n%s", i, got, want)
 		}
 	}
 }
@@ -91,4 +95,99 @@ func TestAppendAllocates(t *testing.T) {
 			t.Errorf("%s: %v allocations per run of 100 packets", name, n)
 		}
 	}
+}
+
+// fmtLine is the readable line written with fmt, as tcplab first wrote
+// it: the reference AppendLine must equal. It formats p as one line: frame, time since start, direction,
+// flags, relative seq and ack, payload length, scaled window, labels and
+// the endpoints' states after the segment.
+func fmtLine(p *Packet, start time.Time) string {
+	s, a := &p.Segment, &p.Annotation
+	labels := ""
+	if a.Labels != 0 {
+		labels = " [" + a.Labels.String() + "]"
+	}
+	return fmt.Sprintf("%6d %10.6f %3d %s %-11s seq=%-10d ack=%-10d len=%-5d win=%-7d%s  %s/%s",
+		s.Frame, s.Time.Sub(start).Seconds(), a.Stream, a.Dir, s.Flags, a.RelSeq, a.RelAck, s.Len, a.Win,
+		labels, a.Client, a.Server)
+}
+
+// fmtComment is the pcapng comment written with fmt, the reference
+// AppendComment must equal: the one-line comment tcplab writes on a packet of a
+// pcapng file: stream, direction, flags, relative numbers, labels, states.
+func fmtComment(p *Packet) string {
+	s, a := &p.Segment, &p.Annotation
+	var b strings.Builder
+	fmt.Fprintf(&b, "tcplab: stream %d %s %s seq=%d ack=%d len=%d win=%d", a.Stream, a.Dir, s.Flags, a.RelSeq, a.RelAck, s.Len, a.Win)
+	if a.Labels != 0 {
+		b.WriteString(" [" + a.Labels.String() + "]")
+	}
+	fmt.Fprintf(&b, " client=%s server=%s", a.Client, a.Server)
+	return b.String()
+}
+
+// record is the JSON form of one annotated TCP segment, as encoding/json
+// writes it: the reference AppendJSON must equal. Its field names are an
+// interface (README): scripts read them.
+type record struct {
+	Frame  int      `json:"frame"`
+	Time   float64  `json:"time"` // seconds since the first frame
+	Stream int      `json:"stream"`
+	Dir    string   `json:"dir"`
+	Src    string   `json:"src"`
+	Dst    string   `json:"dst"`
+	Flags  string   `json:"flags"`
+	Seq    uint32   `json:"seq"`
+	Ack    uint32   `json:"ack"`
+	Len    int      `json:"len"`
+	Win    int      `json:"win"`
+	Labels []string `json:"labels"`
+	Client string   `json:"client_state"`
+	Server string   `json:"server_state"`
+	// RawSeq and RawAck are the absolute numbers on the wire.
+	RawSeq uint32 `json:"raw_seq"`
+	RawAck uint32 `json:"raw_ack"`
+	// Options holds the TCP options that were present.
+	MSS           uint16      `json:"mss,omitempty"`
+	WindowScale   *int8       `json:"wscale,omitempty"`
+	SACKPermitted bool        `json:"sack_perm,omitempty"`
+	SACK          [][2]uint32 `json:"sack,omitempty"`
+	TSVal         *uint32     `json:"tsval,omitempty"`
+	TSEcr         *uint32     `json:"tsecr,omitempty"`
+}
+
+// newRecord returns the JSON record of p; SACK edges are relative to the
+// receiver's base, as Wireshark shows them.
+func newRecord(p *Packet, start time.Time) record {
+	s, a := &p.Segment, &p.Annotation
+	r := record{
+		Frame: s.Frame, Time: s.Time.Sub(start).Seconds(), Stream: a.Stream, Dir: a.Dir.String(),
+		Src: s.Src.String(), Dst: s.Dst.String(), Flags: s.Flags.String(),
+		Seq: a.RelSeq, Ack: a.RelAck, Len: s.Len, Win: a.Win,
+		Labels: a.Labels.Append(make([]string, 0, 2)),
+		Client: a.Client.String(), Server: a.Server.String(),
+		RawSeq: s.Seq, RawAck: s.Ack,
+		MSS: s.Options.MSS, SACKPermitted: s.Options.SACKPermitted,
+	}
+	if ws := s.Options.WindowScale; ws >= 0 {
+		r.WindowScale = &ws
+	}
+	if s.Options.HasTimestamps {
+		r.TSVal, r.TSEcr = &s.Options.TSVal, &s.Options.TSEcr
+	}
+	base := s.Ack - a.RelAck
+	for _, b := range s.Options.SACK[:s.Options.NSACK] {
+		r.SACK = append(r.SACK, [2]uint32{b.Left - base, b.Right - base})
+	}
+	return r
+}
+
+// marshalLine returns r as one line of JSON with a trailing newline; "C>S"
+// stays "C>S", not the HTML-safe "C\u003eS".
+func (r record) marshalLine() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(r)
+	return b.Bytes(), err
 }
