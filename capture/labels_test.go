@@ -27,6 +27,16 @@ type wiresharkView struct {
 	labels   Labels
 }
 
+// wiresharkLabels are the labels that stand for a tcp.analysis field of
+// Wireshark's, in label order: every label but Truncated.
+var wiresharkLabels = func() []Label {
+	var ls []Label
+	for l := Label(0); l.WiresharkField() != ""; l++ {
+		ls = append(ls, l)
+	}
+	return ls
+}()
+
 // tsharkView runs tshark on path and returns its view of each TCP frame, by
 // frame number.
 func tsharkView(t *testing.T, path string) map[int]wiresharkView {
@@ -34,8 +44,8 @@ func tsharkView(t *testing.T, path string) map[int]wiresharkView {
 	tshark := testenv.Tool(t, "tshark")
 	args := []string{"-r", path, "-2", "-Y", "tcp", "-T", "fields", "-E", "occurrence=f",
 		"-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.seq", "-e", "tcp.ack", "-e", "tcp.len", "-e", "tcp.window_size"}
-	for _, f := range tsharkFields {
-		args = append(args, "-e", f.field)
+	for _, l := range wiresharkLabels {
+		args = append(args, "-e", l.WiresharkField())
 	}
 	cmd := exec.Command(tshark, args...)
 	var stderr bytes.Buffer
@@ -52,13 +62,13 @@ func tsharkView(t *testing.T, path string) map[int]wiresharkView {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 6+len(tsharkFields) {
-			t.Fatalf("tshark line %q: want %d columns", sc.Text(), 6+len(tsharkFields))
+		if len(cols) < 6+len(wiresharkLabels) {
+			t.Fatalf("tshark line %q: want %d columns", sc.Text(), 6+len(wiresharkLabels))
 		}
 		v := wiresharkView{stream: num(cols[1]), seq: uint32(num(cols[2])), ack: uint32(num(cols[3])), len: num(cols[4]), win: num(cols[5])}
-		for i, f := range tsharkFields {
+		for i, l := range wiresharkLabels {
 			if cols[6+i] != "" {
-				v.labels = v.labels.With(f.label)
+				v.labels = v.labels.With(l)
 			}
 		}
 		views[num(cols[0])] = v
@@ -122,13 +132,13 @@ func crossCheckExcept(t *testing.T, lt layers.LinkType, frames []capturedFrame, 
 }
 
 // asWiresharkAfter maps tcplab's labels of a segment of length n to
-// Wireshark's, as asWireshark does, except that the answer to a classic
+// Wireshark's, as Labels.AsWireshark does, except that the answer to a classic
 // one-byte zero-window probe keeps its zero-window-probe-ack: Wireshark
 // sets it too. Only the answer to an empty probe, which Wireshark takes
 // for a keep-alive, loses it (answeredEmptyProbe).
 func asWiresharkAfter(l Labels, n int, answeredEmptyProbe bool) Labels {
 	ack := l.Has(ZeroWindowProbeACK) && !answeredEmptyProbe
-	l = asWireshark(l, n)
+	l = l.AsWireshark(n)
 	if ack {
 		l = l.With(ZeroWindowProbeACK)
 	}
@@ -152,7 +162,7 @@ func labelsOf(ls ...Label) Labels {
 // with window scale 7 on both SYNs (a 2ms first RTT), and checks the exact
 // label set of its last segment. tshark's analysis of the same frames must
 // agree on every frame, apart from the documented difference for Linux
-// zero-window probes (see asWireshark).
+// zero-window probes (see Labels.AsWireshark).
 //
 // After the handshake the client's next seq is 1 and its window 502 (64256
 // bytes); the server's window is 509 unless a case says otherwise.

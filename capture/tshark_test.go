@@ -19,28 +19,6 @@ import (
 	"github.com/tcplab/tcplab/internal/testenv"
 )
 
-// tsharkFields are the tcp.analysis flags tshark prints, in the order of
-// the label each one means.
-var tsharkFields = []struct {
-	field string
-	label Label
-}{
-	{"tcp.analysis.keep_alive", KeepAlive},
-	{"tcp.analysis.keep_alive_ack", KeepAliveACK},
-	{"tcp.analysis.window_update", WindowUpdate},
-	{"tcp.analysis.zero_window", ZeroWindow},
-	{"tcp.analysis.zero_window_probe", ZeroWindowProbe},
-	{"tcp.analysis.zero_window_probe_ack", ZeroWindowProbeACK},
-	{"tcp.analysis.window_full", WindowFull},
-	{"tcp.analysis.duplicate_ack", DupACK},
-	{"tcp.analysis.retransmission", Retransmission},
-	{"tcp.analysis.fast_retransmission", FastRetransmission},
-	{"tcp.analysis.spurious_retransmission", SpuriousRetransmission},
-	{"tcp.analysis.out_of_order", OutOfOrder},
-	{"tcp.analysis.lost_segment", LostSegment},
-	{"tcp.analysis.ack_lost_segment", ACKLostSegment},
-}
-
 // tsharkSegments returns tshark's view of the TCP segments of path: every
 // frame tshark shows a TCP header in, except those where the header is
 // quoted in an ICMP error. tshark does not analyse those, and tcplab does
@@ -122,19 +100,6 @@ func tcplabSegments(t *testing.T, path string) map[int]tcplabSegment {
 	return got
 }
 
-// asWireshark maps tcplab's labels to what Wireshark 4.0 says of the same
-// segment, undoing the deliberate difference: Linux's empty zero-window
-// probe is a keep-alive to Wireshark, and its answer only a zero-window.
-func asWireshark(l Labels, seg int) Labels {
-	if l.Has(ZeroWindowProbe) && seg == 0 {
-		l = l.Without(ZeroWindowProbe).With(KeepAlive)
-	}
-	if l.Has(ZeroWindowProbeACK) {
-		l = l.Without(ZeroWindowProbeACK)
-	}
-	return l
-}
-
 // captures lists the capture fixtures that hold TCP traffic.
 func captures(t *testing.T) []string {
 	t.Helper()
@@ -205,7 +170,7 @@ func TestLabelsMatchWireshark(t *testing.T) {
 					continue
 				}
 				mine := got.view
-				mine.labels = asWireshark(mine.labels, mine.len)
+				mine.labels = mine.labels.AsWireshark(mine.len)
 				if mine.labels != want.labels {
 					t.Errorf("frame %d: tcplab [%v] (as Wireshark: [%v]), tshark [%v]", frame, got.view.labels, mine.labels, want.labels)
 				}
