@@ -87,7 +87,19 @@ func (e *Env) Accept(ctx context.Context, control func(fd int) error) (*net.TCPC
 // and writes fail once ctx ends, so a client blocked on it returns at the
 // scenario's timeout. The caller closes it.
 func (e *Env) Connect(ctx context.Context) (*net.TCPConn, error) {
-	c, err := e.Dial(ctx)
+	return e.connect(ctx, 0)
+}
+
+// ConnectFrom is Connect from the client port port, for a scenario that
+// must name the client's port in advance (in a rule Setup installs, say).
+func (e *Env) ConnectFrom(ctx context.Context, port int) (*net.TCPConn, error) {
+	return e.connect(ctx, port)
+}
+
+// connect is Dial from the client port port (any, when 0) with the
+// connection's reads and writes failing once ctx ends.
+func (e *Env) connect(ctx context.Context, port int) (*net.TCPConn, error) {
+	c, err := e.dial(ctx, port)
 	if err != nil {
 		return nil, err
 	}
@@ -95,21 +107,22 @@ func (e *Env) Connect(ctx context.Context) (*net.TCPConn, error) {
 	return c, nil
 }
 
-// ConnectFrom is Connect from the client port port, for a scenario that
-// must name the client's port in advance (in a rule Setup installs, say).
-func (e *Env) ConnectFrom(ctx context.Context, port int) (*net.TCPConn, error) {
-	local := net.IPv4(127, 0, 0, 1)
-	if e.Options.IPv6 {
-		local = net.IPv6loopback
+// dial connects to the server from the client port port, or from any port
+// when it is 0, keep-alive off so that only the scenario decides on probes.
+func (e *Env) dial(ctx context.Context, port int) (*net.TCPConn, error) {
+	d := net.Dialer{KeepAlive: -1}
+	if port != 0 {
+		local := net.IPv4(127, 0, 0, 1)
+		if e.Options.IPv6 {
+			local = net.IPv6loopback
+		}
+		d.LocalAddr = &net.TCPAddr{IP: local, Port: port}
 	}
-	d := net.Dialer{KeepAlive: -1, LocalAddr: &net.TCPAddr{IP: local, Port: port}}
 	c, err := d.DialContext(ctx, e.network(), e.Addr)
 	if err != nil {
 		return nil, err
 	}
-	tc := c.(*net.TCPConn)
-	closeOnDone(ctx, tc)
-	return tc, nil
+	return c.(*net.TCPConn), nil
 }
 
 // network is "tcp4", or "tcp6" with Options.IPv6: the scenario's one
@@ -156,14 +169,7 @@ func (e *Env) markReady() { e.once.Do(func() { close(e.ready) }) }
 
 // Dial connects to the server with Go's defaults, keep-alive off so that
 // only the scenario decides on probes.
-func (e *Env) Dial(ctx context.Context) (*net.TCPConn, error) {
-	d := net.Dialer{KeepAlive: -1}
-	c, err := d.DialContext(ctx, e.network(), e.Addr)
-	if err != nil {
-		return nil, err
-	}
-	return c.(*net.TCPConn), nil
-}
+func (e *Env) Dial(ctx context.Context) (*net.TCPConn, error) { return e.dial(ctx, 0) }
 
 // Progress tells the person watching what the scenario is waiting for.
 func (e *Env) Progress(format string, args ...any) {

@@ -27,7 +27,6 @@ package labtest
 import (
 	"context"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -62,7 +61,7 @@ func RunWith(t testing.TB, sc *lab.Scenario, opt lab.Options) *lab.Result {
 	results, err := lab.Run(context.Background(), []*lab.Scenario{sc}, lab.Config{
 		Out:       out,
 		Options:   opt,
-		Progress:  progress(t),
+		Progress:  t.Output(), // shown with -v or on failure
 		ChildArgs: []string{"-test.run=" + runPattern(t.Name()), "-test.count=1"},
 	})
 	if err != nil {
@@ -115,21 +114,3 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // sanitize makes a test name fit for a file name.
 func sanitize(name string) string { return unsafeName.ReplaceAllString(name, "_") }
-
-// progress returns where the run's progress lines go: the test's output,
-// shown with -v or on failure.
-func progress(t testing.TB) io.Writer {
-	if o, ok := t.(interface{ Output() io.Writer }); ok {
-		return o.Output()
-	}
-	return logWriter{t}
-}
-
-// logWriter passes the run's progress lines to the test's log.
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(b []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
-}

@@ -167,11 +167,7 @@ func Parse(list string) ([]Property, error) {
 // Check judges the property on one connection.
 func (p Property) Check(c *Conn) Result {
 	r := Result{Property: p.String(), Pass: true}
-	fail := func(detail string, frames ...int) Result {
-		r.Pass, r.Detail, r.Frames = false, detail, frames
-		r.Context = c.context(frames)
-		return r
-	}
+	fail := func(detail string, frames ...int) Result { return c.fail(r, detail, frames...) }
 	pk := c.Packets
 	switch p.name {
 	case "handshake":
@@ -228,6 +224,13 @@ func (p Property) Check(c *Conn) Result {
 	return r
 }
 
+// fail returns r failed, for detail, with the frames that break the
+// property shown among their neighbours.
+func (c *Conn) fail(r Result, detail string, frames ...int) Result {
+	r.Pass, r.Detail, r.Frames, r.Context = false, detail, frames, c.context(frames)
+	return r
+}
+
 // frames returns the frames of the packets for which is holds.
 func (c *Conn) frames(is func(*capture.Packet) bool) []int {
 	var f []int
@@ -274,10 +277,7 @@ func (c *Conn) context(frames []int) []string {
 // handshake checks that the connection opens with SYN, SYN/ACK, ACK.
 func (c *Conn) handshake(r Result) Result {
 	pk := c.Packets
-	fail := func(detail string, frames ...int) Result {
-		r.Pass, r.Detail, r.Frames, r.Context = false, detail, frames, c.context(frames)
-		return r
-	}
+	fail := func(detail string, frames ...int) Result { return c.fail(r, detail, frames...) }
 	if len(pk) == 0 {
 		return fail("no segments")
 	}
@@ -360,12 +360,8 @@ func (c *Conn) halfClose(r Result) Result {
 				return r
 			}
 		}
-		r.Pass = false
-		r.Detail = fmt.Sprintf("no data from %s after %s's FIN (frame %d): a full close, not a half-close", other(d), d, pk[i].Segment.Frame)
-		r.Frames = []int{pk[i].Segment.Frame}
-		r.Context = c.context(r.Frames)
-		return r
+		return c.fail(r, fmt.Sprintf("no data from %s after %s's FIN (frame %d): a full close, not a half-close", other(d), d, pk[i].Segment.Frame),
+			pk[i].Segment.Frame)
 	}
-	r.Pass, r.Detail = false, "no FIN in the connection"
-	return r
+	return c.fail(r, "no FIN in the connection")
 }

@@ -169,19 +169,19 @@ func (c *Conn) direct(want, got []event) []event {
 	return out
 }
 
+// teardownFail fails r where the close parted from want: at the event at
+// of got, or after the last when got ran out.
 func (c *Conn) teardownFail(r Result, want, got []event, at int) Result {
-	r.Pass = false
 	shown := eventsString(got)
 	if shown == "" {
 		shown = "no FIN or RST"
 	}
-	r.Detail = fmt.Sprintf("expected %s; the capture shows %s", eventsString(want), shown)
-	if at < len(got) {
-		r.Frames = []int{got[at].frame}
-	} else if len(got) > 0 {
-		r.Frames = []int{got[len(got)-1].frame}
-		r.Detail += " and no more"
+	detail := fmt.Sprintf("expected %s; the capture shows %s", eventsString(want), shown)
+	switch {
+	case at < len(got):
+		return c.fail(r, detail, got[at].frame)
+	case len(got) > 0:
+		return c.fail(r, detail+" and no more", got[len(got)-1].frame)
 	}
-	r.Context = c.context(r.Frames)
-	return r
+	return c.fail(r, detail)
 }
