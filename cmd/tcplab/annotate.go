@@ -113,7 +113,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	bw := bufio.NewWriterSize(stdout, 1<<16)
 	defer bw.Flush()
 	a := capture.NewAnnotator()
-	shown := map[int]bool{} // streams with a selected segment
+	shown := map[int]bool{} // streams with a selected segment, when selecting or drawing
 	var drawn []capture.Packet
 	// Two stages, one per core: this goroutine formats and writes the
 	// lines while another reads, decodes and annotates, handing over
@@ -125,7 +125,10 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			if selecting && !selected(p) {
 				return nil
 			}
-			if p.TCP {
+			// Which connections were shown matters only to a selection's
+			// summaries and to -ladder: keep the map off the hot path
+			// otherwise.
+			if p.TCP && (selecting || *ladder != "") {
 				shown[p.Annotation.Stream] = true
 				if *ladder != "" {
 					if len(shown) > maxLadderConns {
