@@ -32,7 +32,7 @@ func TestReadmeExamples(t *testing.T) {
 	if *update {
 		testenv.NetNS(t)
 		out := t.TempDir()
-		results, err := lab.Run(context.Background(), []*lab.Scenario{HalfClose(), Walkthrough(), serverClosesFirst()}, lab.Config{Out: out})
+		results, err := lab.Run(context.Background(), []*lab.Scenario{HalfClose(), Walkthrough(), Reset()}, lab.Config{Out: out})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestReadmeExamples(t *testing.T) {
 	blocks := map[string]string{
 		"halfclose":   stepsOf(t, walkthroughOf(t, HalfClose()), 7, 9),
 		"walkthrough": stepsOf(t, walkthroughOf(t, Walkthrough()), 1, 15),
-		"check":       checkExample(t, "scenarios/testdata/readme-server-closes-first.pcapng", "-scenario", "halfclose"),
+		"check":       checkExample(t, "scenarios/testdata/readme-reset.pcapng", "-scenario", "halfclose", "-stream", "1"),
 		"expect":      checkExample(t, "capture/testdata/keepalive.pcap", "-expect", "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK"),
 	}
 	for name, want := range blocks {
