@@ -24,6 +24,7 @@
 //	lab/expect     expected steps and the matcher (pure Go)
 //	lab/report     walkthrough, ladder, index, result.json, commented pcapng (pure Go)
 //	lab/netns, lab/impair   namespaces and nftables drops
+//	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
 //	lab            Scenario, Env, Run, Main
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios

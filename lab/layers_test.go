@@ -19,6 +19,7 @@ var layers = map[string]int{
 	"lab/property":     3,
 	"lab/netns":        3,
 	"lab/impair":       3,
+	"lab/path":         3,
 	"internal/testenv": 4,
 	"lab":              4,
 	"lab/peer":         5,
