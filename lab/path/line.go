@@ -1,0 +1,215 @@
+package path
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// DefaultLimit is the number of packets a direction of a [Line] holds at
+// most when [LineConfig.Limit] is zero: netem's default limit.
+const DefaultLimit = 1000
+
+// DefaultMTU is the MTU of a Line's devices when [LineConfig.MTU] is zero:
+// Ethernet's.
+const DefaultMTU = 1500
+
+// LineConfig says what a [Line] joins and how.
+type LineConfig struct {
+	// Path is the conditions of each direction.
+	Path Path
+	// Seed seeds the generators of both directions; a run with the same
+	// seed and the same packets makes the same decisions.
+	Seed uint64
+	// Client and Server are the two ends: Path.C2S applies to packets
+	// read from Client's device and written to Server's, Path.S2C to the
+	// others.
+	Client, Server Endpoint
+	// Limit is the number of packets each direction holds at most,
+	// waiting for the rate or the delay; more are dropped and counted
+	// (Counters.Dropped). Zero means DefaultLimit.
+	Limit int
+	// MTU is the MTU of both devices, and the size of each of the line's
+	// 2*(Limit+2) packet buffers. Zero means DefaultMTU.
+	MTU int
+}
+
+// Line is a running delay line: two TUN devices and, for each direction,
+// a goroutine that reads packets from one device and one that writes them
+// to the other when their time comes. See the package documentation for
+// what it does to each packet.
+type Line struct {
+	client, server *os.File
+	dirs           [2]*lane
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+	done           chan struct{}
+	closeOnce      sync.Once
+	closeErr       error
+}
+
+// lane is one direction of a running Line.
+type lane struct {
+	mu    sync.Mutex
+	d     *direction
+	from  *os.File
+	to    *os.File
+	kick  chan struct{} // a packet was held: the writer looks again
+	start time.Time
+	err   error // the reader's error, if it stopped on one
+}
+
+// The generators' streams, so that the directions draw different numbers
+// from the same seed: "c2s" and "s2c" in ASCII.
+const (
+	streamC2S = 0x633273
+	streamS2C = 0x733263
+)
+
+// StartLine creates the two devices of cfg, addresses them, brings them
+// up and starts forwarding between them. The line runs until ctx is done
+// or Close is called; in both cases Close must be called to remove the
+// devices. Creating the devices needs CAP_NET_ADMIN in their namespaces.
+func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
+	if cfg.Limit == 0 {
+		cfg.Limit = DefaultLimit
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.Limit < 1 || cfg.MTU < 68 {
+		return nil, fmt.Errorf("delay line: limit %d and MTU %d: want a limit >= 1 and an MTU >= 68", cfg.Limit, cfg.MTU)
+	}
+	client, err := openTUN(cfg.Client, cfg.MTU)
+	if err != nil {
+		return nil, fmt.Errorf("delay line: client side: %w", err)
+	}
+	server, err := openTUN(cfg.Server, cfg.MTU)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("delay line: server side: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	start := time.Now()
+	l := &Line{client: client, server: server, cancel: cancel, done: make(chan struct{})}
+	l.dirs[0] = &lane{
+		d:    newDirection(cfg.Path.C2S, cfg.Seed, streamC2S, cfg.Limit, cfg.MTU),
+		from: client, to: server, kick: make(chan struct{}, 1), start: start,
+	}
+	l.dirs[1] = &lane{
+		d:    newDirection(cfg.Path.S2C, cfg.Seed, streamS2C, cfg.Limit, cfg.MTU),
+		from: server, to: client, kick: make(chan struct{}, 1), start: start,
+	}
+	for _, ln := range l.dirs {
+		l.wg.Add(2)
+		go func() { defer l.wg.Done(); ln.read(ctx) }()
+		go func() { defer l.wg.Done(); ln.write(ctx) }()
+	}
+	// Reads wait in the poller: a deadline in the past wakes them.
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		<-ctx.Done()
+		client.SetReadDeadline(time.Unix(1, 0))
+		server.SetReadDeadline(time.Unix(1, 0))
+	}()
+	go func() { l.wg.Wait(); close(l.done) }()
+	return l, nil
+}
+
+// Done is closed when the line has stopped forwarding: its context is
+// done or Close was called.
+func (l *Line) Done() <-chan struct{} { return l.done }
+
+// Close stops the line, waits for its goroutines and removes its
+// devices. It returns the first error that stopped a direction early, if
+// any. It may be called more than once.
+func (l *Line) Close() error {
+	l.closeOnce.Do(func() {
+		l.cancel()
+		<-l.done
+		errs := []error{l.dirs[0].err, l.dirs[1].err, l.client.Close(), l.server.Close()}
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}
+
+// Stats returns the counters of both directions so far.
+func (l *Line) Stats() Stats {
+	return Stats{C2S: l.dirs[0].counters(), S2C: l.dirs[1].counters()}
+}
+
+func (ln *lane) counters() Counters {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.d.stats
+}
+
+// now is the line's clock: nanoseconds since it started, monotonic.
+func (ln *lane) now() int64 { return int64(time.Since(ln.start)) }
+
+// read reads packets from the sending device and hands each to the
+// direction, until ctx is done or the device fails.
+func (ln *lane) read(ctx context.Context) {
+	ln.mu.Lock()
+	buf := ln.d.take()
+	ln.mu.Unlock()
+	for {
+		n, err := ln.from.Read(buf)
+		if err != nil {
+			if ctx.Err() == nil {
+				ln.err = fmt.Errorf("delay line: read %s: %w", ln.from.Name(), err)
+			}
+			return
+		}
+		now := ln.now()
+		ln.mu.Lock()
+		held := ln.d.arrive(now, buf[:n])
+		buf = ln.d.take()
+		ln.mu.Unlock()
+		if held > 0 {
+			select {
+			case ln.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// write writes each held packet to the receiving device at its departure
+// time, until ctx is done. One timer serves every packet.
+func (ln *lane) write(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		ln.mu.Lock()
+		now := ln.now()
+		h, due := ln.d.pop(now)
+		next, waiting := ln.d.next()
+		ln.mu.Unlock()
+		if due {
+			_, err := ln.to.Write(h.buf)
+			ln.mu.Lock()
+			if err != nil {
+				ln.d.stats.Failed++
+			} else {
+				ln.d.stats.Out++
+			}
+			ln.d.release(h.buf)
+			ln.mu.Unlock()
+			continue
+		}
+		if waiting {
+			timer.Reset(time.Duration(next - now))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ln.kick:
+		case <-timer.C:
+		}
+	}
+}
