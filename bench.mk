@@ -56,3 +56,13 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each, one after anothe
 		echo "== $$pkg $$f ($(FUZZTIME))"; \
 		$(GO) test "$$pkg" -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s -parallel 1 || exit 1; \
 	done; done
+
+.PHONY: bench-path
+bench: bench-path
+bench-path: ## the delay line (lab/path, needs root): packets/s through it, and its added one-way delay (p50/p99) at 0 and 20 ms
+	$(GO) test ./lab/path -run '^$$' -bench '^BenchmarkLine' -benchtime 2s -count 1 | tee $(BENCH_DIR)/tcplab-bench-path.txt
+	@awk '/^BenchmarkLine-/ { for (i = 1; i < NF; i++) { if ($$(i+1) == "pkts/s") p = $$i; if ($$(i+1) == "Mbit/s") m = $$i } \
+			printf "\ndelay line (TUN, delay 0, 1200-byte datagrams): %.0f pkts/s, %.0f Mbit/s\n", p, m } \
+		/^BenchmarkLineLatency\// { split($$1, n, "[=-]"); for (i = 1; i < NF; i++) { if ($$(i+1) == "p50-µs") a = $$i; if ($$(i+1) == "p99-µs") b = $$i } \
+			printf "delay line, one-way delay beyond the configured %-5s p50 %7.0f us, p99 %7.0f us\n", n[2] ":", a, b }' \
+		$(BENCH_DIR)/tcplab-bench-path.txt

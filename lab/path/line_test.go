@@ -358,6 +358,9 @@ func TestLineClose(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(5 * time.Second); line.Stats().C2S.In == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
 	select {
 	case <-line.Done():
