@@ -12,11 +12,31 @@ type Annotation struct {
 	RelSeq uint32 // seq relative to the sender's initial sequence number
 	RelAck uint32 // ack relative to the receiver's initial sequence number; 0 without ACK
 	Win    int    // window, scaled when both SYNs announced a scale
+	// Window says whether Win is the window in bytes, the raw field of a
+	// connection whose scale is unknown (its SYNs were not captured, or
+	// their options were cut), or unknown (the cut took the field).
+	Window WindowKnown
 	Labels Labels
 	// Client and Server are the TCP states of the two endpoints after the
 	// segment was sent and received.
 	Client, Server State
 }
+
+// WindowKnown says how much is known of a segment's window.
+type WindowKnown uint8
+
+// What is known of a window.
+const (
+	// WindowScaled: Win is the window in bytes (the raw field shifted by
+	// the scale both SYNs agreed on, or unshifted when they agreed on
+	// none).
+	WindowScaled WindowKnown = iota
+	// WindowUnscaled: Win is the raw window field; the connection's
+	// scale is unknown, so the window in bytes may be larger.
+	WindowUnscaled
+	// WindowUnknown: the window field was not captured; Win is 0.
+	WindowUnknown
+)
 
 // Annotator follows TCP connections segment by segment and annotates each
 // segment the way Wireshark's TCP analysis does. It must see the segments
@@ -42,6 +62,9 @@ func keyOf(s, d netip.AddrPort) connKey {
 	return connKey{d, s}
 }
 
+// wscaleUnknown is a half's wscale when its SYN's options were cut.
+const wscaleUnknown = -2
+
 // half is the analysis state of one direction of a connection, named after
 // the fields of Wireshark's tcp_analyze_seq_info where it has them.
 type half struct {
@@ -50,7 +73,7 @@ type half struct {
 	baseSet    bool
 	synSeen    bool
 	isn        uint32
-	wscale     int8 // announced in this side's SYN; -1 none
+	wscale     int8 // announced in this side's SYN; -1 none, wscaleUnknown when cut
 	scale      int8 // shift applied to this side's windows; -1 unknown
 	nextSeq    uint32
 	nextSet    bool
@@ -98,6 +121,9 @@ type ConnSummary struct {
 	Closed bool
 	// Counts holds how many segments carried each label.
 	Counts [numLabels]int
+	// Cut is how many segments had their TCP header cut by the snap
+	// length, and so were not analysed.
+	Cut int
 	// Client and Server are the endpoints' final states.
 	ClientState, ServerState State
 }
@@ -126,15 +152,15 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 	fwd, rev := &c.h[dir], &c.h[1-dir]
 	c.sum.Segments++
-	if seg.Truncated {
+	if seg.Problem == HeaderCut {
 		// Without its whole header a segment cannot be analysed, as in
-		// Wireshark; it is counted and labelled.
-		c.sum.Counts[Truncated]++
-		return Annotation{Stream: c.stream, Dir: dir, Labels: Labels(0).With(Truncated), Client: c.h[0].state, Server: c.h[1].state}
+		// Wireshark; it is counted, and what was captured of it shown.
+		c.sum.Cut++
+		return c.cutAnnotation(seg, fwd, rev, dir)
 	}
 
 	if seg.Flags.Has(SYN) {
-		a.onSYN(c, seg, fwd, rev, dir)
+		a.onSYN(c, seg, fwd, rev)
 	}
 	if !fwd.baseSet {
 		fwd.base, fwd.baseSet = seg.Seq-1, true
@@ -142,8 +168,11 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	if !rev.baseSet && seg.Flags.Has(ACK) {
 		rev.base, rev.baseSet = seg.Ack-1, true
 	}
-	if c.firstRTT == 0 && !c.synAt.IsZero() && dir == ClientToServer && !seg.Flags.Has(SYN) && seg.Flags.Has(ACK) && fwd.synSeen && rev.synSeen {
-		c.firstRTT = seg.Time.Sub(c.synAt)
+	// The first round trip, from the most recent SYN (not SYN/ACK) to the
+	// first ACK without SYN in either direction, as Wireshark 4.0 times it
+	// (tcp.analysis.initial_rtt). It bounds out-of-order below.
+	if c.firstRTT == 0 && !c.synAt.IsZero() && seg.Flags&(SYN|ACK) == ACK {
+		c.firstRTT = max(seg.Time.Sub(c.synAt), time.Nanosecond)
 	}
 
 	labels := c.analyse(seg, fwd, rev)
@@ -153,14 +182,48 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	c.record(seg, labels, dir)
 
 	ann := Annotation{Stream: c.stream, Dir: dir, RelSeq: seg.Seq - fwd.base, Labels: labels}
+	c.fields(&ann, seg, fwd, rev)
+	return ann
+}
+
+// fields fills in the relative acknowledgement number, the window and the
+// states of ann.
+func (c *conn) fields(ann *Annotation, seg *Segment, fwd, rev *half) {
+	// Without the ACK flag the field means nothing to TCP; Wireshark
+	// shows it raw, and so does tcplab.
+	ann.RelAck = seg.Ack
 	if seg.Flags.Has(ACK) {
 		ann.RelAck = seg.Ack - rev.base
 	}
 	ann.Win = int(seg.Window)
-	if fwd.scale > 0 && !seg.Flags.Has(SYN) {
+	switch {
+	case seg.Flags.Has(SYN):
+		// A SYN's window is never scaled (RFC 7323 section 2.2).
+	case fwd.scale > 0:
 		ann.Win <<= fwd.scale
+	case fwd.scale < 0:
+		ann.Window = WindowUnscaled
 	}
 	ann.Client, ann.Server = c.h[0].state, c.h[1].state
+}
+
+// cutAnnotation annotates a segment whose TCP header the snap length cut:
+// the fields that were captured, numbered as the rest of the connection,
+// and no labels.
+func (c *conn) cutAnnotation(seg *Segment, fwd, rev *half, dir Dir) Annotation {
+	ann := Annotation{Stream: c.stream, Dir: dir}
+	if seg.Captured(8) {
+		ann.RelSeq = seg.Seq - fwd.base
+	}
+	if !seg.Captured(14) {
+		// Without the flags even the ACK flag is unknown.
+		ann.Client, ann.Server, ann.Window = c.h[0].state, c.h[1].state, WindowUnknown
+		return ann
+	}
+	c.fields(&ann, seg, fwd, rev)
+	if !seg.Captured(16) {
+		ann.Win, ann.Window = 0, WindowUnknown
+	}
 	return ann
 }
 
@@ -213,24 +276,40 @@ func (a *Annotator) lookup(seg *Segment) *conn {
 }
 
 // onSYN records a SYN's initial sequence number and window scale option.
-func (a *Annotator) onSYN(c *conn, seg *Segment, fwd, rev *half, dir Dir) {
+func (a *Annotator) onSYN(c *conn, seg *Segment, fwd, rev *half) {
+	if seg.Flags&(SYN|ACK) == SYN {
+		c.synAt = seg.Time
+	}
 	if !fwd.synSeen {
 		fwd.synSeen, fwd.isn = true, seg.Seq
 		fwd.base, fwd.baseSet = seg.Seq, true
 		fwd.wscale = seg.Options.WindowScale
-		if dir == ClientToServer {
-			c.synAt = seg.Time
+		if seg.Problem == OptionsCut && fwd.wscale < 0 {
+			// The cut may have taken a window scale option.
+			fwd.wscale = wscaleUnknown
 		}
 	}
 	// Window scaling is in force only when both SYNs carried the option
 	// (RFC 7323 section 2.2); once both SYNs are seen the shift is known.
 	if fwd.synSeen && rev.synSeen {
-		if fwd.wscale >= 0 && rev.wscale >= 0 {
-			fwd.scale, rev.scale = fwd.wscale, rev.wscale
-		} else {
-			fwd.scale, rev.scale = 0, 0
-		}
+		fwd.scale, rev.scale = shift(fwd.wscale, rev.wscale), shift(rev.wscale, fwd.wscale)
 	}
+}
+
+// shift returns the window shift of a side that announced own in its SYN,
+// the other side having announced other: none when either SYN is known to
+// lack the option; unknown (-1) when the side's own SYN lost its options
+// to the snap length. A side whose option is known keeps it even when the
+// other side's was cut, as Wireshark does: a SYN/ACK carries the option
+// only in answer to a SYN that had it (RFC 7323 section 2.2).
+func shift(own, other int8) int8 {
+	switch {
+	case own == -1 || other == -1:
+		return 0
+	case own == wscaleUnknown:
+		return -1
+	}
+	return own
 }
 
 // scaledWindow returns h's last window in bytes.
@@ -304,7 +383,9 @@ func (c *conn) windowLabels(seg *Segment, fwd, rev *half, zeroRev, atNext, sameS
 	if seg.Window == 0 && !control {
 		l = l.With(ZeroWindow)
 	}
-	if fwd.nextSet && seqGT(seg.Seq, fwd.nextSeq) && !seg.Flags.Has(RST) {
+	// A SYN sets the initial sequence number: it follows no earlier
+	// segment, whatever came before it (an injected RST, say).
+	if fwd.nextSet && seqGT(seg.Seq, fwd.nextSeq) && seg.Flags&(RST|SYN) == 0 {
 		l = l.With(LostSegment)
 	}
 	if n <= 1 && fwd.nextSet && seg.Seq == fwd.nextSeq-1 && !control {
@@ -385,10 +466,14 @@ func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
 	// Only a one-byte probe: an empty one (Linux's, a keep-alive to
 	// Wireshark) is kept track of as Wireshark keeps a keep-alive.
 	probe := labels.Has(ZeroWindowProbe) && seg.Len > 0
-	if (!fwd.nextSet || seqGT(next, fwd.nextSeq)) && !probe {
+	// A SYN starts the sequence space afresh, so an ACK of it is no
+	// ack-lost-segment, even when a segment before it (an injected RST)
+	// claimed other numbers.
+	syn := seg.Flags.Has(SYN)
+	if (!fwd.nextSet || seqGT(next, fwd.nextSeq) || syn) && !probe {
 		fwd.nextSeq, fwd.nextSet, fwd.nextTime = next, true, seg.Time
 	}
-	if (!fwd.maxSet || seg.Seq == fwd.maxToAck) && !probe {
+	if (!fwd.maxSet || seg.Seq == fwd.maxToAck || syn) && !probe {
 		fwd.maxToAck, fwd.maxSet = fwd.nextSeq, true
 	}
 	fwd.window, fwd.windowSet, fwd.synWindow = seg.Window, true, seg.Flags.Has(SYN)

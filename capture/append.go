@@ -21,20 +21,27 @@ func AppendLine(dst []byte, p *Packet, start time.Time) []byte {
 	dst = append(dst, a.Dir.String()...)
 	dst = append(dst, ' ')
 	n := len(dst)
-	dst = s.Flags.Append(dst)
+	dst = appendFlags(dst, s)
 	dst = pad(dst, n, 11)
 	dst = append(dst, " seq="...)
-	dst = appendPadInt(dst, int64(a.RelSeq), 10, true)
+	dst = appendPadField(dst, int64(a.RelSeq), s.Captured(8), 10)
 	dst = append(dst, " ack="...)
-	dst = appendPadInt(dst, int64(a.RelAck), 10, true)
+	dst = appendPadField(dst, int64(a.RelAck), s.Captured(12), 10)
 	dst = append(dst, " len="...)
-	dst = appendPadInt(dst, int64(s.Len), 5, true)
+	dst = appendPadField(dst, int64(s.Len), s.Captured(13), 5)
 	dst = append(dst, " win="...)
-	dst = appendPadInt(dst, int64(a.Win), 7, true)
+	n = len(dst)
+	dst = appendWindow(dst, a)
+	dst = pad(dst, n, 7)
 	if a.Labels != 0 {
 		dst = append(dst, " ["...)
 		dst = a.Labels.AppendText(dst)
 		dst = append(dst, ']')
+	}
+	if s.Problem != NoProblem {
+		dst = append(dst, " ("...)
+		dst = append(dst, s.Problem.String()...)
+		dst = append(dst, ')')
 	}
 	dst = append(dst, "  "...)
 	dst = append(dst, a.Client.String()...)
@@ -61,16 +68,30 @@ func AppendJSON(dst []byte, p *Packet, start time.Time) []byte {
 	dst = s.Src.AppendTo(dst)
 	dst = append(dst, `","dst":"`...)
 	dst = s.Dst.AppendTo(dst)
-	dst = append(dst, `","flags":"`...)
-	dst = s.Flags.Append(dst)
-	dst = append(dst, `","seq":`...)
-	dst = strconv.AppendUint(dst, uint64(a.RelSeq), 10)
+	dst = append(dst, `","flags":`...)
+	if s.Captured(14) {
+		dst = append(dst, '"')
+		dst = s.Flags.Append(dst)
+		dst = append(dst, '"')
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"seq":`...)
+	dst = appendJSONField(dst, uint64(a.RelSeq), s.Captured(8))
 	dst = append(dst, `,"ack":`...)
-	dst = strconv.AppendUint(dst, uint64(a.RelAck), 10)
+	dst = appendJSONField(dst, uint64(a.RelAck), s.Captured(12))
 	dst = append(dst, `,"len":`...)
-	dst = strconv.AppendInt(dst, int64(s.Len), 10)
+	dst = appendJSONField(dst, uint64(s.Len), s.Captured(13))
 	dst = append(dst, `,"win":`...)
-	dst = strconv.AppendInt(dst, int64(a.Win), 10)
+	dst = appendJSONField(dst, uint64(a.Win), a.Window != WindowUnknown)
+	if a.Window == WindowUnscaled {
+		dst = append(dst, `,"win_unscaled":true`...)
+	}
+	if s.Problem != NoProblem {
+		dst = append(dst, `,"problem":"`...)
+		dst = append(dst, s.Problem.String()...)
+		dst = append(dst, '"')
+	}
 	dst = append(dst, `,"labels":[`...)
 	first := true
 	for l := Label(0); l < numLabels; l++ {
@@ -89,9 +110,9 @@ func AppendJSON(dst []byte, p *Packet, start time.Time) []byte {
 	dst = append(dst, `","server_state":"`...)
 	dst = append(dst, a.Server.String()...)
 	dst = append(dst, `","raw_seq":`...)
-	dst = strconv.AppendUint(dst, uint64(s.Seq), 10)
+	dst = appendJSONField(dst, uint64(s.Seq), s.Captured(8))
 	dst = append(dst, `,"raw_ack":`...)
-	dst = strconv.AppendUint(dst, uint64(s.Ack), 10)
+	dst = appendJSONField(dst, uint64(s.Ack), s.Captured(12))
 	o := &s.Options
 	if o.MSS != 0 {
 		dst = append(dst, `,"mss":`...)
@@ -230,22 +251,67 @@ func AppendComment(dst []byte, p *Packet) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, a.Dir.String()...)
 	dst = append(dst, ' ')
-	dst = s.Flags.Append(dst)
+	dst = appendFlags(dst, s)
 	dst = append(dst, " seq="...)
-	dst = strconv.AppendUint(dst, uint64(a.RelSeq), 10)
+	dst = appendPadField(dst, int64(a.RelSeq), s.Captured(8), 0)
 	dst = append(dst, " ack="...)
-	dst = strconv.AppendUint(dst, uint64(a.RelAck), 10)
+	dst = appendPadField(dst, int64(a.RelAck), s.Captured(12), 0)
 	dst = append(dst, " len="...)
-	dst = strconv.AppendInt(dst, int64(s.Len), 10)
+	dst = appendPadField(dst, int64(s.Len), s.Captured(13), 0)
 	dst = append(dst, " win="...)
-	dst = strconv.AppendInt(dst, int64(a.Win), 10)
+	dst = appendWindow(dst, a)
 	if a.Labels != 0 {
 		dst = append(dst, " ["...)
 		dst = a.Labels.AppendText(dst)
 		dst = append(dst, ']')
 	}
+	if s.Problem != NoProblem {
+		dst = append(dst, " ("...)
+		dst = append(dst, s.Problem.String()...)
+		dst = append(dst, ')')
+	}
 	dst = append(dst, " client="...)
 	dst = append(dst, a.Client.String()...)
 	dst = append(dst, " server="...)
 	return append(dst, a.Server.String()...)
+}
+
+// appendFlags appends the segment's flags, or "?" when they were not
+// captured.
+func appendFlags(dst []byte, s *Segment) []byte {
+	if !s.Captured(14) {
+		return append(dst, '?')
+	}
+	return s.Flags.Append(dst)
+}
+
+// appendPadField appends v left-aligned in width characters, or "?" when
+// known is false: the field was not captured.
+func appendPadField(dst []byte, v int64, known bool, width int) []byte {
+	if !known {
+		n := len(dst)
+		return pad(append(dst, '?'), n, width)
+	}
+	return appendPadInt(dst, v, width, true)
+}
+
+// appendJSONField appends v, or null when known is false.
+func appendJSONField(dst []byte, v uint64, known bool) []byte {
+	if !known {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendUint(dst, v, 10)
+}
+
+// appendWindow appends the window as the text formats show it: the bytes;
+// the raw field and "?" when the connection's scale is unknown; "?" alone
+// when the field was not captured.
+func appendWindow(dst []byte, a *Annotation) []byte {
+	switch a.Window {
+	case WindowUnknown:
+		return append(dst, '?')
+	case WindowUnscaled:
+		return append(strconv.AppendInt(dst, int64(a.Win), 10), '?')
+	}
+	return strconv.AppendInt(dst, int64(a.Win), 10)
 }

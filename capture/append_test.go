@@ -53,6 +53,11 @@ func randomPackets(n int) []Packet {
 		a.Win = r.IntN(1 << 30)
 		a.Labels = Labels(r.IntN(1 << numLabels))
 		a.Client, a.Server = State(r.IntN(12)), State(r.IntN(12))
+		a.Window = WindowKnown(r.IntN(3))
+		if r.IntN(4) == 0 {
+			s.Problem = Problem(1 + r.IntN(int(numProblems)-1))
+			s.HeaderBytes = r.IntN(20)
+		}
 	}
 	return pkts
 }
@@ -107,9 +112,36 @@ func fmtLine(p *Packet, start time.Time) string {
 	if a.Labels != 0 {
 		labels = " [" + a.Labels.String() + "]"
 	}
-	return fmt.Sprintf("%6d %10.6f %3d %s %-11s seq=%-10d ack=%-10d len=%-5d win=%-7d%s  %s/%s",
-		s.Frame, s.Time.Sub(start).Seconds(), a.Stream, a.Dir, s.Flags, a.RelSeq, a.RelAck, s.Len, a.Win,
+	if s.Problem != NoProblem {
+		labels += " (" + s.Problem.String() + ")"
+	}
+	f := fields(p)
+	return fmt.Sprintf("%6d %10.6f %3d %s %-11s seq=%-10s ack=%-10s len=%-5s win=%-7s%s  %s/%s",
+		s.Frame, s.Time.Sub(start).Seconds(), a.Stream, a.Dir, f.flags, f.seq, f.ack, f.len, f.win,
 		labels, a.Client, a.Server)
+}
+
+// textFields are the fields of a segment that may be unknown, as the text
+// formats write them: "?" for what the snap length cut.
+type textFields struct{ flags, seq, ack, len, win string }
+
+func fields(p *Packet) textFields {
+	s, a := &p.Segment, &p.Annotation
+	known := func(v any, ok bool) string {
+		if !ok {
+			return "?"
+		}
+		return fmt.Sprint(v)
+	}
+	win := fmt.Sprint(a.Win)
+	switch a.Window {
+	case WindowUnscaled:
+		win += "?"
+	case WindowUnknown:
+		win = "?"
+	}
+	return textFields{known(s.Flags, s.Captured(14)), known(a.RelSeq, s.Captured(8)), known(a.RelAck, s.Captured(12)),
+		known(s.Len, s.Captured(13)), win}
 }
 
 // fmtComment is the pcapng comment written with fmt, the reference
@@ -118,9 +150,13 @@ func fmtLine(p *Packet, start time.Time) string {
 func fmtComment(p *Packet) string {
 	s, a := &p.Segment, &p.Annotation
 	var b strings.Builder
-	fmt.Fprintf(&b, "tcplab: stream %d %s %s seq=%d ack=%d len=%d win=%d", a.Stream, a.Dir, s.Flags, a.RelSeq, a.RelAck, s.Len, a.Win)
+	f := fields(p)
+	fmt.Fprintf(&b, "tcplab: stream %d %s %s seq=%s ack=%s len=%s win=%s", a.Stream, a.Dir, f.flags, f.seq, f.ack, f.len, f.win)
 	if a.Labels != 0 {
 		b.WriteString(" [" + a.Labels.String() + "]")
+	}
+	if s.Problem != NoProblem {
+		b.WriteString(" (" + s.Problem.String() + ")")
 	}
 	fmt.Fprintf(&b, " client=%s server=%s", a.Client, a.Server)
 	return b.String()
@@ -130,23 +166,27 @@ func fmtComment(p *Packet) string {
 // writes it: the reference AppendJSON must equal. Its field names are an
 // interface (README): scripts read them.
 type record struct {
-	Frame  int      `json:"frame"`
-	Time   float64  `json:"time"` // seconds since the first frame
-	Stream int      `json:"stream"`
-	Dir    string   `json:"dir"`
-	Src    string   `json:"src"`
-	Dst    string   `json:"dst"`
-	Flags  string   `json:"flags"`
-	Seq    uint32   `json:"seq"`
-	Ack    uint32   `json:"ack"`
-	Len    int      `json:"len"`
-	Win    int      `json:"win"`
-	Labels []string `json:"labels"`
-	Client string   `json:"client_state"`
-	Server string   `json:"server_state"`
+	Frame  int     `json:"frame"`
+	Time   float64 `json:"time"` // seconds since the first frame
+	Stream int     `json:"stream"`
+	Dir    string  `json:"dir"`
+	Src    string  `json:"src"`
+	Dst    string  `json:"dst"`
+	// Flags, Seq, Ack, Len and Win are null when the snap length cut
+	// them; Problem says so.
+	Flags       *string  `json:"flags"`
+	Seq         *uint32  `json:"seq"`
+	Ack         *uint32  `json:"ack"`
+	Len         *int     `json:"len"`
+	Win         *int     `json:"win"`
+	WinUnscaled bool     `json:"win_unscaled,omitempty"`
+	Problem     string   `json:"problem,omitempty"`
+	Labels      []string `json:"labels"`
+	Client      string   `json:"client_state"`
+	Server      string   `json:"server_state"`
 	// RawSeq and RawAck are the absolute numbers on the wire.
-	RawSeq uint32 `json:"raw_seq"`
-	RawAck uint32 `json:"raw_ack"`
+	RawSeq *uint32 `json:"raw_seq"`
+	RawAck *uint32 `json:"raw_ack"`
 	// Options holds the TCP options that were present.
 	MSS           uint16      `json:"mss,omitempty"`
 	WindowScale   *int8       `json:"wscale,omitempty"`
@@ -162,12 +202,27 @@ func newRecord(p *Packet, start time.Time) record {
 	s, a := &p.Segment, &p.Annotation
 	r := record{
 		Frame: s.Frame, Time: s.Time.Sub(start).Seconds(), Stream: a.Stream, Dir: a.Dir.String(),
-		Src: s.Src.String(), Dst: s.Dst.String(), Flags: s.Flags.String(),
-		Seq: a.RelSeq, Ack: a.RelAck, Len: s.Len, Win: a.Win,
+		Src: s.Src.String(), Dst: s.Dst.String(),
+		WinUnscaled: a.Window == WindowUnscaled, Problem: s.Problem.String(),
 		Labels: a.Labels.Append(make([]string, 0, 2)),
 		Client: a.Client.String(), Server: a.Server.String(),
-		RawSeq: s.Seq, RawAck: s.Ack,
 		MSS: s.Options.MSS, SACKPermitted: s.Options.SACKPermitted,
+	}
+	if s.Captured(14) {
+		f := s.Flags.String()
+		r.Flags = &f
+	}
+	if s.Captured(8) {
+		r.Seq, r.RawSeq = &a.RelSeq, &s.Seq
+	}
+	if s.Captured(12) {
+		r.Ack, r.RawAck = &a.RelAck, &s.Ack
+	}
+	if s.Captured(13) {
+		r.Len = &s.Len
+	}
+	if a.Window != WindowUnknown {
+		r.Win = &a.Win
 	}
 	if ws := s.Options.WindowScale; ws >= 0 {
 		r.WindowScale = &ws

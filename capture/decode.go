@@ -59,6 +59,7 @@ type Decoder struct {
 	v6       bool
 	ip4Len   int // IPv4: total length less the header
 	ip6Cap   int // IPv6: capacity of the bytes after the fixed header
+	missing  int // bytes of the frame on the wire that were not captured
 }
 
 // header names what the bytes at a point of a frame are.
@@ -136,10 +137,19 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 // Decode decodes one frame into seg. It reports false when the frame holds
 // no TCP segment (another protocol, a later IP fragment, TCP quoted in an
 // ICMP error, an unknown tunnel, or bytes that do not parse). A TCP header
-// cut by the snap length still yields a segment, with seg.Truncated set and
-// the missing fields zero.
-func (d *Decoder) Decode(data []byte, seg *Segment) (ok bool) {
+// cut by the snap length still yields a segment, with seg.Problem set and
+// the missing fields zero. Decode takes data for the whole frame; a frame
+// the snap length cut is decoded by DecodeFrame.
+func (d *Decoder) Decode(data []byte, seg *Segment) bool {
+	return d.DecodeFrame(data, len(data), seg)
+}
+
+// DecodeFrame is Decode for a frame that was wireLen bytes long on the
+// wire, of which data holds what was captured. The wire length bounds the
+// segment's length when the IP header claims more, as in Wireshark.
+func (d *Decoder) DecodeFrame(data []byte, wireLen int, seg *Segment) (ok bool) {
 	defer d.recoverPanic(&ok)
+	d.missing = max(wireLen-len(data), 0)
 	// A loop over the headers rather than gopacket's DecodingLayerParser:
 	// it bounds the nesting, lets tcplab choose the next header as
 	// Wireshark does, and a switch costs less than the parser's map.
@@ -413,7 +423,7 @@ func udpHeader(src, dst uint16) header {
 func (d *Decoder) segment(l4 []byte, seg *Segment) bool {
 	*seg = Segment{Src: netip.AddrPortFrom(d.src, 0), Dst: netip.AddrPortFrom(d.dst, 0), Options: Options{WindowScale: -1}}
 	if d.tcp.DecodeFromBytes(l4, gopacket.NilDecodeFeedback) == nil {
-		d.fromTCP(seg)
+		d.fromTCP(seg, l4)
 		return true
 	}
 	// gopacket refused the header: the snap length cut it (or its
@@ -426,11 +436,12 @@ func (d *Decoder) segment(l4 []byte, seg *Segment) bool {
 			return false
 		}
 		d.fixed(seg, l4)
+		seg.Problem = OptionsCut
 		parseOptions(&seg.Options, l4[20:min(hdr, len(l4))])
 		seg.Len = max(d.l4Len(l4)-hdr, 0)
 		return true
 	}
-	seg.Truncated = true
+	seg.Problem, seg.HeaderBytes = HeaderCut, len(l4)
 	if len(l4) >= 4 {
 		seg.Src = netip.AddrPortFrom(seg.Src.Addr(), binary.BigEndian.Uint16(l4[0:2]))
 		seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), binary.BigEndian.Uint16(l4[2:4]))
@@ -463,29 +474,33 @@ func (d *Decoder) fixed(seg *Segment, l4 []byte) {
 	seg.Window = binary.BigEndian.Uint16(l4[14:16])
 }
 
-// fromTCP fills seg from a fully decoded TCP layer.
-func (d *Decoder) fromTCP(seg *Segment) {
+// fromTCP fills seg from a fully decoded TCP layer, whose captured bytes
+// are l4.
+func (d *Decoder) fromTCP(seg *Segment, l4 []byte) {
 	t := &d.tcp
 	seg.Src = netip.AddrPortFrom(seg.Src.Addr(), uint16(t.SrcPort))
 	seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), uint16(t.DstPort))
 	seg.Seq, seg.Ack, seg.Window = t.Seq, t.Ack, t.Window
 	seg.Flags = Flags(t.Contents[13])
-	seg.Len = max(d.l4Len(t.Contents)-len(t.Contents), 0)
+	seg.Len = max(d.l4Len(l4)-len(t.Contents), 0)
 	parseOptions(&seg.Options, t.Contents[20:])
 }
 
 // l4Len returns the length of the TCP segment (header and payload) as the
-// innermost IP header states it, whatever the snap length kept. l4 is the
+// innermost IP header states it, whatever the snap length kept, but no more
+// than the frame held on the wire. l4 is the
 // captured part of the segment; behind IPv6 it shares its array with the
 // IPv6 header, so the difference of capacities is the length of the
 // extension headers in between. (The IPv6 layer's Payload already starts
 // after a hop-by-hop header, so it cannot serve as the reference.)
 func (d *Decoder) l4Len(l4 []byte) int {
-	if !d.v6 {
-		return d.ip4Len
+	n := d.ip4Len
+	if d.v6 {
+		n = int(d.ip6.Length) - max(d.ip6Cap-cap(l4), 0)
 	}
-	ext := max(d.ip6Cap-cap(l4), 0)
-	return int(d.ip6.Length) - ext
+	// A frame shorter on the wire than its IP header says (a bogus
+	// length, or one rewritten by offload) holds only what it holds.
+	return min(n, len(l4)+d.missing)
 }
 
 // parseOptions reads the TCP options tcplab reports from the option bytes of

@@ -121,12 +121,15 @@ func TestDecodeEncapTruncated(t *testing.T) {
 			tcpAt := len(full) - s.len - 32
 			for _, cut := range []int{0, 4, 13, 16, 20} {
 				var got Segment
-				if !mustDecoder(t, linkEthernet).Decode(full[:tcpAt+cut], &got) {
+				if !mustDecoder(t, linkEthernet).DecodeFrame(full[:tcpAt+cut], len(full), &got) {
 					t.Errorf("%v v6=%v cut %d: Decode = false, want a segment", e, v6, cut)
 					continue
 				}
 				want := Segment{Src: netip.AddrPortFrom(src.Addr(), 0), Dst: netip.AddrPortFrom(dst.Addr(), 0),
-					Options: Options{WindowScale: -1}, Truncated: cut < 20, Len: 300 + 32 - 20}
+					Options: Options{WindowScale: -1}, Problem: OptionsCut, Len: 300 + 32 - 20}
+				if cut < 20 {
+					want.Problem, want.HeaderBytes = HeaderCut, cut
+				}
 				if cut >= 4 {
 					want.Src, want.Dst = src, dst
 				}

@@ -152,11 +152,11 @@ func TestDecodeTruncated(t *testing.T) {
 		for _, cut := range []int{0, 3, 4, 12, 14, 16, 20, 31} {
 			t.Run(fmt.Sprintf("%v/v6=%v/ext=%v/cut=%d", tc.l, tc.v6, tc.ip != ipHeaders{}, cut), func(t *testing.T) {
 				var got Segment
-				if !mustDecoder(t, tc.l).Decode(full[:tcpAt+cut], &got) {
+				if !mustDecoder(t, tc.l).DecodeFrame(full[:tcpAt+cut], len(full), &got) {
 					t.Fatalf("Decode = false, want a truncated segment")
 				}
 				want := Segment{Src: netip.AddrPortFrom(src.Addr(), 0), Dst: netip.AddrPortFrom(dst.Addr(), 0),
-					Options: Options{WindowScale: -1}, Truncated: true, Len: 300 + 32 - 20}
+					Options: Options{WindowScale: -1}, Problem: HeaderCut, HeaderBytes: cut, Len: 300 + 32 - 20}
 				if cut >= 4 {
 					want.Src, want.Dst = src, dst
 				}
@@ -175,7 +175,7 @@ func TestDecodeTruncated(t *testing.T) {
 				if cut >= 20 {
 					// Only options were cut; the timestamps option
 					// (bytes 22-31) is whole only without a cut.
-					want.Truncated = false
+					want.Problem, want.HeaderBytes = OptionsCut, 0
 				}
 				if diff := segmentDiff(got, want); diff != "" {
 					t.Errorf("segment cut %d bytes into the TCP header differs:%s", cut, diff)

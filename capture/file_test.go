@@ -198,7 +198,7 @@ func TestUnsupportedLinkType(t *testing.T) {
 }
 
 // TestSnaplenCut reads a capture whose snap length cut every TCP header:
-// every segment is there, counted and labelled truncated.
+// every segment is there, counted, marked header-cut and not labelled.
 func TestSnaplenCut(t *testing.T) {
 	path := fixture(t, "snaplen-cut.pcap", func(t *testing.T) []byte {
 		return pcapBytes(t, layers.LinkTypeEthernet, smallConv().frames(t, 40))
@@ -211,8 +211,9 @@ func TestSnaplenCut(t *testing.T) {
 		t.Errorf("counts %+v: want every frame a truncated TCP segment", n)
 	}
 	for _, g := range got {
-		if !g.seg.Truncated || g.ann.Labels != labelsOf(Truncated) {
-			t.Errorf("frame %d: Truncated=%v labels [%v], want true [truncated]", g.seg.Frame, g.seg.Truncated, g.ann.Labels)
+		if g.seg.Problem != HeaderCut || g.seg.HeaderBytes != 6 || g.ann.Labels != 0 || g.ann.Window != WindowUnknown {
+			t.Errorf("frame %d: problem %q after %d bytes, labels [%v], window %d; want header-cut after 6, none, unknown",
+				g.seg.Frame, g.seg.Problem, g.seg.HeaderBytes, g.ann.Labels, g.ann.Window)
 		}
 		if g.seg.Src.Port() == 0 || g.seg.Dst.Port() == 0 {
 			t.Errorf("frame %d: ports %v -> %v, want both (the cut keeps 6 bytes of TCP)", g.seg.Frame, g.seg.Src, g.seg.Dst)

@@ -45,5 +45,8 @@ func Summary(c *ConnSummary) string {
 	if len(parts) > 0 {
 		b.WriteString(", labels: " + strings.Join(parts, " "))
 	}
+	if c.Cut > 0 {
+		fmt.Fprintf(&b, ", %d with the TCP header cut (not analysed)", c.Cut)
+	}
 	return b.String()
 }

@@ -104,10 +104,10 @@ func checkSegment(t *testing.T, s *Segment, a *Annotation) {
 		fail("unknown label bits")
 	case a.Dir > ServerToClient || a.Client > LastACK || a.Server > LastACK:
 		fail("invalid direction or state")
-	case s.Truncated && l != labelsOf(Truncated):
-		fail("a truncated segment must carry only the truncated label")
-	case !s.Truncated && l.Has(Truncated):
-		fail("truncated label on a whole segment")
+	case s.Problem == HeaderCut && l != 0:
+		fail("a segment with its header cut must carry no label")
+	case s.Problem >= numProblems:
+		fail("unknown problem")
 	case l.Has(FastRetransmission) && !l.Has(Retransmission), l.Has(SpuriousRetransmission) && !l.Has(Retransmission):
 		fail("fast or spurious retransmission without retransmission")
 	case l.Has(KeepAlive) && l.Has(Retransmission):
@@ -120,7 +120,7 @@ func checkSegment(t *testing.T, s *Segment, a *Annotation) {
 		fail("lost-segment on a RST")
 	case l.Has(WindowFull) && s.Len == 0:
 		fail("window-full without data")
-	case !s.Truncated && a.Win < int(s.Window):
+	case s.Problem != HeaderCut && a.Win < int(s.Window):
 		fail("scaled window below the raw one")
 	}
 }
@@ -279,7 +279,9 @@ func fuzzSegments(data []byte) []Segment {
 		if b[7]&2 != 0 {
 			s.Options.NSACK, s.Options.SACK[0] = 1, SACKBlock{s.Ack + 100, s.Ack + 200}
 		}
-		s.Truncated = b[0]&32 != 0
+		if b[0]&32 != 0 {
+			s.Problem, s.HeaderBytes = HeaderCut, int(b[1]%20)
+		}
 		end := s.Seq + uint32(s.Len)
 		if s.Flags&(SYN|FIN) != 0 {
 			end++

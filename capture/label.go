@@ -22,15 +22,13 @@ const (
 	OutOfOrder
 	LostSegment
 	ACKLostSegment
-	// Truncated marks a segment whose TCP header was cut by the snap length.
-	Truncated
 	numLabels
 )
 
 var labelNames = [numLabels]string{
 	"keep-alive", "keep-alive-ack", "window-update", "zero-window", "zero-window-probe",
 	"zero-window-probe-ack", "window-full", "dup-ack", "retransmission", "fast-retransmission",
-	"spurious-retransmission", "out-of-order", "lost-segment", "ack-lost-segment", "truncated",
+	"spurious-retransmission", "out-of-order", "lost-segment", "ack-lost-segment",
 }
 
 // String returns the label's name, for example "keep-alive".

@@ -28,7 +28,7 @@ type wiresharkView struct {
 }
 
 // wiresharkLabels are the labels that stand for a tcp.analysis field of
-// Wireshark's, in label order: every label but Truncated.
+// Wireshark's, in label order: all of them.
 var wiresharkLabels = func() []Label {
 	var ls []Label
 	for l := Label(0); l.WiresharkField() != ""; l++ {
@@ -105,8 +105,9 @@ func crossCheckExcept(t *testing.T, lt layers.LinkType, frames []capturedFrame, 
 			ep = new([2]bool)
 			emptyProbe[a.Stream] = ep
 		}
-		labels := asWiresharkAfter(a.Labels.Without(Truncated), g.seg.Len, ep[1-a.Dir])
-		if !g.seg.Truncated {
+		cut := g.seg.Problem == HeaderCut
+		labels := asWiresharkAfter(a.Labels, g.seg.Len, ep[1-a.Dir])
+		if !cut {
 			ep[a.Dir] = a.Labels.Has(ZeroWindowProbe) && g.seg.Len == 0
 		}
 		w, ok := ws[g.seg.Frame]
@@ -115,7 +116,7 @@ func crossCheckExcept(t *testing.T, lt layers.LinkType, frames []capturedFrame, 
 			continue
 		}
 		mine := wiresharkView{stream: a.Stream, seq: a.RelSeq, ack: a.RelAck, len: g.seg.Len, win: a.Win, labels: labels}
-		if g.seg.Truncated {
+		if cut {
 			w = wiresharkView{stream: w.stream, labels: w.labels}
 			mine = wiresharkView{stream: mine.stream, labels: mine.labels}
 		}
@@ -353,40 +354,62 @@ func TestLabels(t *testing.T) {
 	}
 }
 
-// TestTruncatedLabel cuts one segment's TCP header: it is labelled
-// truncated and not analysed, and the segments after it are analysed as if
-// it had not been there.
-func TestTruncatedLabel(t *testing.T) {
+// TestHeaderCut cuts one segment's TCP header: it carries no label and is
+// not analysed, the fields that were captured are shown, and the segments
+// after it are analysed as if it had not been there.
+func TestHeaderCut(t *testing.T) {
 	c := conv{steps: append(handshake(),
 		step{cs, PSH | ACK, 1, 1, 100, 502, nil, 0},
 		step{sc, ACK, 1, 101, 0, 509, nil, 0},
 		step{cs, PSH | ACK, 101, 1, 100, 502, nil, 0},
 		step{sc, ACK, 1, 201, 0, 509, nil, 0},
 	)}
-	frames := c.frames(t, 0)
-	cut := &frames[4]
-	cut.data = cut.data[:14+20+10] // Ethernet, IPv4, 10 bytes of TCP
-	cut.ci.CaptureLength = len(cut.data)
-	got, a := walkFrames(t, c.link.linkType(), frames)
-	if len(got) != 7 {
-		t.Fatalf("got %d TCP segments, want 7", len(got))
+	for _, tc := range []struct {
+		tcpBytes         int
+		wantSeq, wantAck uint32
+		wantFlags        Flags
+		wantWindow       WindowKnown
+	}{
+		{tcpBytes: 6, wantWindow: WindowUnknown},
+		{tcpBytes: 10, wantSeq: 1, wantWindow: WindowUnknown},
+		{tcpBytes: 14, wantSeq: 1, wantAck: 101, wantFlags: ACK, wantWindow: WindowUnknown},
+		{tcpBytes: 16, wantSeq: 1, wantAck: 101, wantFlags: ACK, wantWindow: WindowScaled},
+	} {
+		t.Run(strconv.Itoa(tc.tcpBytes), func(t *testing.T) {
+			frames := c.frames(t, 0)
+			cut := &frames[4]
+			cut.data = cut.data[:14+20+tc.tcpBytes] // Ethernet, IPv4, part of TCP
+			cut.ci.CaptureLength = len(cut.data)
+			got, a := walkFrames(t, c.link.linkType(), frames)
+			if len(got) != 7 {
+				t.Fatalf("got %d TCP segments, want 7", len(got))
+			}
+			tr := got[4]
+			if tr.seg.Problem != HeaderCut || tr.ann.Labels != 0 {
+				t.Errorf("cut segment: problem %q labels [%v], want header-cut and none", tr.seg.Problem, tr.ann.Labels)
+			}
+			if tr.ann.Stream != 0 || tr.ann.Dir != ServerToClient {
+				t.Errorf("cut segment: stream %d %v, want 0 S>C", tr.ann.Stream, tr.ann.Dir)
+			}
+			if tr.ann.RelSeq != tc.wantSeq || tr.ann.RelAck != tc.wantAck || tr.seg.Flags != tc.wantFlags || tr.ann.Window != tc.wantWindow {
+				t.Errorf("cut segment: seq %d ack %d flags %v window %d, want %d %d %v %d",
+					tr.ann.RelSeq, tr.ann.RelAck, tr.seg.Flags, tr.ann.Window, tc.wantSeq, tc.wantAck, tc.wantFlags, tc.wantWindow)
+			}
+			if tc.wantWindow == WindowScaled && tr.ann.Win != 509<<7 {
+				t.Errorf("cut segment: window %d, want %d", tr.ann.Win, 509<<7)
+			}
+			// Had the cut ACK been analysed, the next data would be
+			// unaffected anyway; the ACK after it must not be an
+			// ack-lost-segment or a dup.
+			if l := got[6].ann.Labels; l != 0 {
+				t.Errorf("ACK after the cut segment: labels [%v], want none", l)
+			}
+			if n := a.Conns()[0].Cut; n != 1 {
+				t.Errorf("connection counts %d segments with the header cut, want 1", n)
+			}
+			crossCheck(t, c.link.linkType(), frames, got)
+		})
 	}
-	tr := got[4]
-	if !tr.seg.Truncated || tr.ann.Labels != labelsOf(Truncated) {
-		t.Errorf("cut segment: Truncated=%v labels [%v], want true [truncated]", tr.seg.Truncated, tr.ann.Labels)
-	}
-	if tr.ann.Stream != 0 || tr.ann.Dir != ServerToClient {
-		t.Errorf("cut segment: stream %d %v, want 0 S>C", tr.ann.Stream, tr.ann.Dir)
-	}
-	// Had the cut ACK been analysed, the next data would be unaffected
-	// anyway; the ACK after it must not be an ack-lost-segment or a dup.
-	if l := got[6].ann.Labels; l != 0 {
-		t.Errorf("ACK after the cut segment: labels [%v], want none", l)
-	}
-	if n := a.Conns()[0].Count(Truncated); n != 1 {
-		t.Errorf("connection counts %d truncated segments, want 1", n)
-	}
-	crossCheck(t, c.link.linkType(), frames, got)
 }
 
 // TestRelativeNumbersAndWindow follows a handshake and data both ways:

@@ -103,10 +103,56 @@ type Segment struct {
 	Seq     uint32
 	Ack     uint32
 	Window  uint16 // raw window field, before scaling
-	Len     int    // payload length, from the IP length (not the captured bytes)
+	Len     int    // payload length: the IP length's, or the frame's when the frame is shorter (as Wireshark counts)
 	Options Options
-	// Truncated is set when the snap length cut the fixed TCP header: the
-	// fields past the cut are zero, and the segment is labelled, not
-	// analysed. (A cut among the options only loses those options.)
-	Truncated bool
+	// Problem says what kept tcplab from reading the segment's headers
+	// whole, if anything.
+	Problem Problem
+	// HeaderBytes is how many bytes of the TCP header were captured when
+	// Problem is HeaderCut (0 to 19): the fields past them are zero and
+	// unknown.
+	HeaderBytes int
+}
+
+// Captured reports whether the first n bytes of the TCP header were
+// captured: Captured(8) for the sequence number, 12 for the
+// acknowledgement number, 13 for the header length (and so the payload
+// length), 14 for the flags, 16 for the window.
+func (s *Segment) Captured(n int) bool {
+	return s.Problem != HeaderCut || s.HeaderBytes >= n
+}
+
+// Problem is what kept tcplab from reading a segment's headers whole. It
+// is not one of Wireshark's analysis labels: a cut header is a fact about
+// the capture, not about TCP.
+type Problem uint8
+
+// The problems.
+const (
+	// NoProblem: every header was read whole.
+	NoProblem Problem = iota
+	// HeaderCut: the snap length cut the fixed 20-byte TCP header. The
+	// fields captured are reported, the segment is counted but not
+	// analysed, and the window is unknown when the cut took it.
+	HeaderCut
+	// OptionsCut: the snap length cut the TCP options (or they did not
+	// parse). The fixed header is whole and the segment is analysed, but
+	// the options past the cut are unknown: on a SYN that makes the
+	// window scale of the connection unknown.
+	OptionsCut
+	// FragmentOverlap: the segment was reassembled from IP fragments that
+	// overlap with different bytes; the later bytes were kept.
+	FragmentOverlap
+	numProblems
+)
+
+var problemNames = [numProblems]string{"", "header-cut", "options-cut", "fragment-overlap"}
+
+// String returns the problem's name, such as "header-cut", or "" for
+// NoProblem.
+func (p Problem) String() string {
+	if p < numProblems {
+		return problemNames[p]
+	}
+	return "unknown"
 }

@@ -51,11 +51,11 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 		}
 		n.Frames++
 		p.Info, p.Data = ci, data
-		p.TCP = dec.Decode(data, &p.Segment)
+		p.TCP = dec.DecodeFrame(data, ci.Length, &p.Segment)
 		if p.TCP {
 			n.TCP++
 			p.Segment.Frame, p.Segment.Time = n.Frames, ci.Timestamp
-			if p.Segment.Truncated {
+			if p.Segment.Problem == HeaderCut {
 				n.Truncated++
 			}
 			p.Annotation = a.Annotate(&p.Segment)

@@ -20,8 +20,7 @@ var wiresharkFields = [...]string{
 }
 
 // WiresharkField returns the Wireshark display filter field the label
-// stands for, such as "tcp.analysis.keep_alive", or "" for a label of
-// tcplab's own (Truncated).
+// stands for, such as "tcp.analysis.keep_alive".
 func (l Label) WiresharkField() string {
 	if int(l) < len(wiresharkFields) {
 		return wiresharkFields[l]
@@ -38,5 +37,5 @@ func (l Labels) AsWireshark(payload int) Labels {
 	if l.Has(ZeroWindowProbe) && payload == 0 {
 		l = l.Without(ZeroWindowProbe).With(KeepAlive)
 	}
-	return l.Without(ZeroWindowProbeACK).Without(Truncated)
+	return l.Without(ZeroWindowProbeACK)
 }

@@ -199,7 +199,7 @@ func cutText(cut, all int) string {
 func truncated(pkts []capture.Packet) int {
 	n := 0
 	for i := range pkts {
-		if pkts[i].Segment.Truncated {
+		if pkts[i].Segment.Problem == capture.HeaderCut {
 			n++
 		}
 	}
