@@ -29,7 +29,9 @@
 // replayed with -seed). Its memory is bounded: each direction holds at
 // most [LineConfig.Limit] packets in preallocated buffers, in one min-heap
 // ordered by departure time served by one goroutine; packets beyond the
-// limit are dropped and counted, as netem's limit does. The Line's model,
+// limit are dropped and counted, as netem's limit does. That goroutine
+// sleeps on a timerfd armed at the next departure, which wakes it within
+// tens of microseconds, where a Go timer can be a millisecond late. The Line's model,
 // per direction and packet: loss first; then serialisation at Rate behind
 // the packets before it; then Delay ± Jitter, where jitter never lets a
 // packet overtake the one before it (netem reorders with jitter unless it

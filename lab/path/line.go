@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultLimit is the number of packets a direction of a [Line] holds at
@@ -57,9 +59,10 @@ type lane struct {
 	d     *direction
 	from  *os.File
 	to    *os.File
-	kick  chan struct{} // a packet was held: the writer looks again
-	start time.Time
-	err   error // the reader's error, if it stopped on one
+	timer *os.File // a timerfd the writer waits on, armed at the next departure
+	armed int64    // when timer fires (0: disarmed), guarded by mu
+	err   error    // the reader's error, if it stopped on one
+	werr  error    // the writer's
 }
 
 // The generators' streams, so that the directions draw different numbers
@@ -92,16 +95,28 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 		client.Close()
 		return nil, fmt.Errorf("delay line: server side: %w", err)
 	}
+	var timers [2]*os.File
+	for i := range timers {
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		if err != nil {
+			client.Close()
+			server.Close()
+			if i == 1 {
+				timers[0].Close()
+			}
+			return nil, fmt.Errorf("delay line: timerfd: %w", err)
+		}
+		timers[i] = os.NewFile(uintptr(fd), "timerfd")
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	start := time.Now()
 	l := &Line{client: client, server: server, cancel: cancel, done: make(chan struct{})}
 	l.dirs[0] = &lane{
 		d:    newDirection(cfg.Path.C2S, cfg.Seed, streamC2S, cfg.Limit, cfg.MTU),
-		from: client, to: server, kick: make(chan struct{}, 1), start: start,
+		from: client, to: server, timer: timers[0],
 	}
 	l.dirs[1] = &lane{
 		d:    newDirection(cfg.Path.S2C, cfg.Seed, streamS2C, cfg.Limit, cfg.MTU),
-		from: server, to: client, kick: make(chan struct{}, 1), start: start,
+		from: server, to: client, timer: timers[1],
 	}
 	for _, ln := range l.dirs {
 		l.wg.Add(2)
@@ -113,8 +128,9 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	go func() {
 		defer l.wg.Done()
 		<-ctx.Done()
-		client.SetReadDeadline(time.Unix(1, 0))
-		server.SetReadDeadline(time.Unix(1, 0))
+		for _, f := range []*os.File{client, server, timers[0], timers[1]} {
+			f.SetReadDeadline(time.Unix(1, 0))
+		}
 	}()
 	go func() { l.wg.Wait(); close(l.done) }()
 	return l, nil
@@ -131,7 +147,8 @@ func (l *Line) Close() error {
 	l.closeOnce.Do(func() {
 		l.cancel()
 		<-l.done
-		errs := []error{l.dirs[0].err, l.dirs[1].err, l.client.Close(), l.server.Close()}
+		errs := []error{l.dirs[0].err, l.dirs[0].werr, l.dirs[1].err, l.dirs[1].werr, l.client.Close(), l.server.Close(),
+			l.dirs[0].timer.Close(), l.dirs[1].timer.Close()}
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
@@ -148,8 +165,24 @@ func (ln *lane) counters() Counters {
 	return ln.d.stats
 }
 
-// now is the line's clock: nanoseconds since it started, monotonic.
-func (ln *lane) now() int64 { return int64(time.Since(ln.start)) }
+// now is the line's clock: CLOCK_MONOTONIC in nanoseconds, the clock of
+// its timerfds.
+func now() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// arm makes the timer fire at (CLOCK_MONOTONIC nanoseconds; at once if
+// it is past), or disarms it when at is 0. The caller holds mu.
+func (ln *lane) arm(at int64) {
+	if at == ln.armed {
+		return
+	}
+	ln.armed = at
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+	unix.TimerfdSettime(int(ln.timer.Fd()), unix.TFD_TIMER_ABSTIME, &spec, nil)
+}
 
 // read reads packets from the sending device and hands each to the
 // direction, until ctx is done or the device fails.
@@ -165,30 +198,33 @@ func (ln *lane) read(ctx context.Context) {
 			}
 			return
 		}
-		now := ln.now()
+		t := now()
 		ln.mu.Lock()
-		held := ln.d.arrive(now, buf[:n])
-		buf = ln.d.take()
-		ln.mu.Unlock()
-		if held > 0 {
-			select {
-			case ln.kick <- struct{}{}:
-			default:
+		if ln.d.arrive(t, buf[:n]) > 0 {
+			// Wake the writer if this packet leaves before the one
+			// it waits for.
+			if next, _ := ln.d.next(); ln.armed == 0 || next < ln.armed {
+				ln.arm(max(next, 1))
 			}
 		}
+		buf = ln.d.take()
+		ln.mu.Unlock()
 	}
 }
 
 // write writes each held packet to the receiving device at its departure
-// time, until ctx is done. One timer serves every packet.
+// time, until ctx is done. It waits on a timerfd, which the runtime's
+// poller wakes within microseconds of its expiry: a Go timer may fire up
+// to a millisecond late when the process is idle.
 func (ln *lane) write(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	var expirations [8]byte
 	for {
 		ln.mu.Lock()
-		now := ln.now()
-		h, due := ln.d.pop(now)
-		next, waiting := ln.d.next()
+		h, due := ln.d.pop(now())
+		if !due {
+			next, _ := ln.d.next() // 0, which disarms, when nothing is held
+			ln.arm(next)
+		}
 		ln.mu.Unlock()
 		if due {
 			_, err := ln.to.Write(h.buf)
@@ -202,14 +238,14 @@ func (ln *lane) write(ctx context.Context) {
 			ln.mu.Unlock()
 			continue
 		}
-		if waiting {
-			timer.Reset(time.Duration(next - now))
-		}
-		select {
-		case <-ctx.Done():
+		if _, err := ln.timer.Read(expirations[:]); err != nil {
+			if ctx.Err() == nil {
+				ln.werr = fmt.Errorf("delay line: wait for timer: %w", err)
+			}
 			return
-		case <-ln.kick:
-		case <-timer.C:
 		}
+		ln.mu.Lock()
+		ln.armed = 0 // fired: the next arm must set it again
+		ln.mu.Unlock()
 	}
 }
