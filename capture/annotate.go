@@ -2,6 +2,7 @@ package capture
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -42,14 +43,39 @@ const (
 // segment the way Wireshark's TCP analysis does. It must see the segments
 // in capture order. The zero value is not usable: call NewAnnotator.
 type Annotator struct {
-	conns map[connKey]int32
-	all   []*conn
+	conns   map[connKey]*conn
+	streams int // streams started, the next stream's number
+	// With EvictClosed: what to do with a forgotten connection's summary,
+	// and the closed connections waiting out Linger, oldest first.
+	onEvict func(*ConnSummary)
+	closed  []*conn
+	head    int // closed[:head] are gone
+	// replaced holds, without EvictClosed, the connections whose 4-tuple
+	// a later connection took over.
+	replaced []*conn
 }
 
 // NewAnnotator returns an Annotator with no connections.
 func NewAnnotator() *Annotator {
-	return &Annotator{conns: make(map[connKey]int32)}
+	return &Annotator{conns: make(map[connKey]*conn)}
 }
+
+// Linger is how long in capture time a closed connection is kept for late
+// segments (a FIN retransmitted because the last ACK was lost, a RST
+// answering a segment in flight) when the Annotator evicts closed
+// connections. Retransmission timeouts start at 200 ms on Linux and 1 s
+// elsewhere (RFC 6298); 5 s covers a few backoffs.
+const Linger = 5 * time.Second
+
+// EvictClosed makes the Annotator forget each connection once it has been
+// closed for Linger of capture time, closed meaning a RST or both FINs
+// acknowledged; fn gets the connection's final summary first. Memory then
+// grows with the connections open at once (and those closed within
+// Linger), not with every connection seen, and Conns returns only the
+// connections not yet forgotten. A segment of a forgotten connection that
+// arrives later starts a new stream, where Wireshark, which keeps every
+// connection, would continue the old one.
+func (a *Annotator) EvictClosed(fn func(*ConnSummary)) { a.onEvict = fn }
 
 // connKey names a connection by its endpoints, lower endpoint first, so both
 // directions find the same connection.
@@ -94,6 +120,11 @@ type half struct {
 }
 
 type conn struct {
+	key      connKey
+	lastAt   time.Time // the last segment's time
+	closedAt time.Time // when it was queued for eviction
+	queued   bool      // in Annotator.closed
+	retired  bool      // forgotten when a new connection took its 4-tuple
 	stream   int
 	client   netip.AddrPort
 	h        [2]half // indexed by Dir of the sender: 0 client, 1 server
@@ -131,21 +162,100 @@ type ConnSummary struct {
 // Count returns how many segments of the connection carried label l.
 func (s *ConnSummary) Count(l Label) int { return s.Counts[l] }
 
-// Conns returns the summaries of all connections seen so far, by stream.
+// Conns returns the summaries of all connections seen so far (with
+// EvictClosed, of those not yet forgotten), by stream.
 func (a *Annotator) Conns() []ConnSummary {
-	out := make([]ConnSummary, len(a.all))
-	for i, c := range a.all {
-		out[i] = c.sum
-		out[i].History = string(c.hist[:c.histLen])
-		out[i].ClientState, out[i].ServerState = c.h[0].state, c.h[1].state
+	out := make([]ConnSummary, 0, len(a.conns)+len(a.replaced))
+	for _, c := range a.conns {
+		out = append(out, c.summary())
 	}
+	for _, c := range a.replaced {
+		out = append(out, c.summary())
+	}
+	slices.SortFunc(out, func(x, y ConnSummary) int { return x.Stream - y.Stream })
 	return out
+}
+
+// Held returns how many connections the Annotator holds: all seen, or with
+// EvictClosed those not yet forgotten.
+func (a *Annotator) Held() int { return len(a.conns) + len(a.replaced) }
+
+// retire takes c, whose 4-tuple a new connection took, out of the lookup:
+// with EvictClosed it is forgotten now, else kept for Conns.
+func (a *Annotator) retire(c *conn) {
+	if a.onEvict == nil {
+		a.replaced = append(a.replaced, c)
+		return
+	}
+	c.retired = true
+	sum := c.summary()
+	a.onEvict(&sum)
+}
+
+// summary returns the connection's summary as it stands.
+func (c *conn) summary() ConnSummary {
+	s := c.sum
+	s.History = string(c.hist[:c.histLen])
+	s.ClientState, s.ServerState = c.h[0].state, c.h[1].state
+	return s
+}
+
+// evict forgets the connections that have been closed for Linger at now,
+// in the order they closed. A connection that saw segments after it
+// closed waits Linger from the last one; one that opened again is not
+// closed any more and waits until it closes again.
+func (a *Annotator) evict(now time.Time) {
+	for a.head < len(a.closed) {
+		c := a.closed[a.head]
+		if c.retired {
+			a.head++
+			continue
+		}
+		if !c.isClosed() {
+			c.queued = false
+			a.head++
+			continue
+		}
+		if now.Sub(c.lastAt) < Linger {
+			if c.lastAt.Equal(c.closedAt) {
+				break // the oldest is not due: none behind it is
+			}
+			// Seen since it closed: wait again, from the last segment.
+			c.closedAt = c.lastAt
+			a.closed = append(a.closed, c)
+			a.head++
+			continue
+		}
+		a.head++
+		delete(a.conns, c.key)
+		sum := c.summary()
+		a.onEvict(&sum)
+	}
+	if a.head > 1024 && a.head*2 > len(a.closed) {
+		n := copy(a.closed, a.closed[a.head:])
+		clear(a.closed[n:])
+		a.closed, a.head = a.closed[:n], 0
+	}
+}
+
+// isClosed reports whether both ends are closed: after a RST, or once both
+// FINs were acknowledged (one end in TIME_WAIT).
+func (c *conn) isClosed() bool {
+	done := func(s State) bool { return s == Closed || s == TimeWait }
+	return done(c.h[0].state) && done(c.h[1].state)
 }
 
 // Annotate analyses seg in the context of the segments before it and returns
 // its annotation. It allocates only when seg opens a new connection.
 func (a *Annotator) Annotate(seg *Segment) Annotation {
+	if a.onEvict != nil && a.head < len(a.closed) {
+		a.evict(seg.Time)
+	}
 	c := a.lookup(seg)
+	c.lastAt = seg.Time
+	if a.onEvict != nil {
+		defer a.queueClosed(c)
+	}
 	dir := ServerToClient
 	if seg.Src == c.client {
 		dir = ClientToServer
@@ -232,8 +342,7 @@ func (c *conn) cutAnnotation(seg *Segment, fwd, rev *half, dir Dir) Annotation {
 // Wireshark does when a port pair is reused.
 func (a *Annotator) lookup(seg *Segment) *conn {
 	k := keyOf(seg.Src, seg.Dst)
-	if i, ok := a.conns[k]; ok {
-		c := a.all[i]
+	if c, ok := a.conns[k]; ok {
 		syn := seg.Flags&(SYN|ACK) == SYN
 		if !syn || (c.h[0].synSeen && c.h[0].isn == seg.Seq && c.client == seg.Src) {
 			return c
@@ -242,7 +351,8 @@ func (a *Annotator) lookup(seg *Segment) *conn {
 			return c
 		}
 	}
-	c := &conn{stream: len(a.all)}
+	c := &conn{stream: a.streams, key: k}
+	a.streams++
 	// The client is the SYN sender. Without a SYN, the receiver of a
 	// SYN/ACK is; failing that, the side with the higher port, since
 	// servers mostly listen on the lower, well-known one.
@@ -270,9 +380,21 @@ func (a *Annotator) lookup(seg *Segment) *conn {
 		// Joined mid-stream: assume the connection is established.
 		c.h[0].state, c.h[1].state = Established, Established
 	}
-	a.conns[k] = int32(len(a.all))
-	a.all = append(a.all, c)
+	if old, ok := a.conns[k]; ok {
+		// A new connection on the 4-tuple: no segment can reach the old
+		// one any more.
+		a.retire(old)
+	}
+	a.conns[k] = c
 	return c
+}
+
+// queueClosed puts c in the eviction queue when it has just closed.
+func (a *Annotator) queueClosed(c *conn) {
+	if !c.queued && c.isClosed() {
+		c.queued, c.closedAt = true, c.lastAt
+		a.closed = append(a.closed, c)
+	}
 }
 
 // onSYN records a SYN's initial sequence number and window scale option.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func FuzzReader(f *testing.F) {
 		if n.TCP+n.Skipped != n.Frames || n.Truncated > n.TCP {
 			t.Fatalf("inconsistent counts %+v", n)
 		}
-		checkConns(t, a, n.TCP)
+		checkConns(t, a.Conns(), n.TCP)
 	})
 }
 
@@ -126,10 +127,11 @@ func checkSegment(t *testing.T, s *Segment, a *Annotation) {
 }
 
 // checkConns checks the connection summaries against the segment count.
-func checkConns(t *testing.T, a *Annotator, segments int) {
+func checkConns(t *testing.T, conns []ConnSummary, segments int) {
 	t.Helper()
+	slices.SortFunc(conns, func(x, y ConnSummary) int { return x.Stream - y.Stream })
 	total := 0
-	for i, c := range a.Conns() {
+	for i, c := range conns {
 		total += c.Segments
 		if c.Stream != i || c.Segments == 0 || len(c.History) > 16 || strings.Trim(c.History, "shadfrtwSHADFRTW") != "" {
 			t.Fatalf("connection %d: %s", i, Summary(&c))
@@ -250,7 +252,11 @@ func fuzzSegments(data []byte) []Segment {
 		if b[4] == 1 {
 			s.Len = 1
 		}
-		at = at.Add(time.Duration(b[6]) * 100 * time.Microsecond)
+		gap := time.Duration(b[6]) * 100 * time.Microsecond
+		if b[6] == 255 {
+			gap = 2 * Linger // long enough to evict what closed before
+		}
+		at = at.Add(gap)
 		s.Time = at
 		cl := netip.AddrPortFrom(client4.Addr(), uint16(40000+c))
 		s.Src, s.Dst = cl, server4
@@ -322,18 +328,29 @@ func FuzzAnnotate(f *testing.F) {
 		[8]byte{8 | 16, syn, 0, 0, 0, 40, 0, 1}, [8]byte{32, psh, 0, 0, 10, 40, 1, 0}, [8]byte{33, ack, 0, 0, 0, 40, 1, 0})...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a := NewAnnotator()
+		// An odd length also evicts closed connections; the summaries
+		// of the evicted ones and of the rest must cover every segment.
+		var evicted []ConnSummary
+		if len(data)%2 == 1 {
+			a.EvictClosed(func(s *ConnSummary) {
+				if s.ClientState != Closed && s.ClientState != TimeWait || s.ServerState != Closed && s.ServerState != TimeWait {
+					t.Fatalf("evicted a connection that is not closed: %s", Summary(s))
+				}
+				evicted = append(evicted, *s)
+			})
+		}
 		segs := fuzzSegments(data)
 		for i := range segs {
 			ann := a.Annotate(&segs[i])
 			checkSegment(t, &segs[i], &ann)
-			if n := len(a.all); ann.Stream >= n {
+			if n := a.streams; ann.Stream >= n {
 				t.Fatalf("segment %d: stream %d of %d", i+1, ann.Stream, n)
 			}
-			if c := a.all[ann.Stream]; (segs[i].Src == c.client) != (ann.Dir == ClientToServer) {
-				t.Fatalf("segment %d: direction %v, client %v, source %v", i+1, ann.Dir, c.client, segs[i].Src)
+			if c := a.conns[keyOf(segs[i].Src, segs[i].Dst)]; c.stream != ann.Stream || (segs[i].Src == c.client) != (ann.Dir == ClientToServer) {
+				t.Fatalf("segment %d: stream %d direction %v, connection %d client %v, source %v", i+1, ann.Stream, ann.Dir, c.stream, c.client, segs[i].Src)
 			}
 		}
-		checkConns(t, a, len(segs))
+		checkConns(t, append(evicted, a.Conns()...), len(segs))
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,6 +115,15 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	defer bw.Flush()
 	a := capture.NewAnnotator()
 	shown := map[int]bool{} // streams with a selected segment, when selecting or drawing
+	// Closed connections are forgotten after capture.Linger, so memory
+	// follows the connections open at once; the text output keeps the
+	// summaries it prints at the end (only those of the selection).
+	var summaries []capture.ConnSummary
+	a.EvictClosed(func(s *capture.ConnSummary) {
+		if !*asJSON && (!selecting || shown[s.Stream]) {
+			summaries = append(summaries, *s)
+		}
+	})
 	var drawn []capture.Packet
 	// Two stages, one per core: this goroutine formats and writes the
 	// lines while another reads, decodes and annotates, handing over
@@ -200,7 +210,9 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		fmt.Fprintln(bw)
-		for _, c := range a.Conns() {
+		summaries = append(summaries, a.Conns()...)
+		slices.SortFunc(summaries, func(x, y capture.ConnSummary) int { return x.Stream - y.Stream })
+		for _, c := range summaries {
 			if !selecting || shown[c.Stream] {
 				fmt.Fprintln(bw, capture.Summary(&c))
 			}
