@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -30,9 +31,23 @@ const maxHeaders = 32
 // Decoder turns raw frames of one link type into Segments. It finds the TCP
 // segment inside VLAN tags, MPLS label stacks, PPPoE, LLC/SNAP and tunnels
 // (GRE, ERSPAN, VXLAN, Geneve, GTP-U, IP in IP); the segment's addresses are
-// those of the innermost IP header, as Wireshark shows them. It keeps its
-// layer structs between calls, so decoding allocates nothing; a Decoder is
-// not safe for concurrent use.
+// those of the innermost IP header, as Wireshark shows them.
+//
+// A Decoder reassembles IPv4 and IPv6 fragments, at every IP level of a
+// frame (a fragmented tunnel packet, or fragments of the packet inside a
+// tunnel): a fragment that does not complete its datagram yields no
+// segment, and the frame whose fragment completes it yields the datagram's
+// segment, with the length the reassembled datagram gives. It holds at
+// most 64 incomplete datagrams in 4 MiB, evicting the oldest first, and
+// drops one not completed within 30 s (IPv4) or 60 s (IPv6) of capture
+// time; fragment.go says which bytes win where fragments overlap. A
+// fragment the snap length cut is not reassembled: as in Wireshark, a
+// first IPv4 fragment is then decoded as it stands.
+//
+// It keeps its layer structs between calls, so decoding a frame that is
+// not a fragment allocates nothing; fragments are copied into buffers that
+// are reused. A Decoder carries reassembly state from frame to frame, in
+// capture order; it is not safe for concurrent use.
 type Decoder struct {
 	link  layers.LinkType
 	first header // the header every frame starts with
@@ -59,7 +74,18 @@ type Decoder struct {
 	v6       bool
 	ip4Len   int // IPv4: total length less the header
 	ip6Cap   int // IPv6: capacity of the bytes after the fixed header
+	ip6Len   int // IPv6: payload length
 	missing  int // bytes of the frame on the wire that were not captured
+
+	// Per frame: its capture time, the VLAN ID of its innermost tag,
+	// whether an IP header in it was a fragment, and whether a datagram
+	// it completed had fragments that disagree.
+	now      time.Time
+	vlan     uint16
+	fragment bool
+	overlap  bool
+
+	frags reassembler
 }
 
 // header names what the bytes at a point of a frame are.
@@ -135,28 +161,38 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 }
 
 // Decode decodes one frame into seg. It reports false when the frame holds
-// no TCP segment (another protocol, a later IP fragment, TCP quoted in an
-// ICMP error, an unknown tunnel, or bytes that do not parse). A TCP header
-// cut by the snap length still yields a segment, with seg.Problem set and
-// the missing fields zero. Decode takes data for the whole frame; a frame
-// the snap length cut is decoded by DecodeFrame.
+// no TCP segment (another protocol, an IP fragment that does not complete
+// its datagram, TCP quoted in an ICMP error, an unknown tunnel, or bytes
+// that do not parse). A TCP header cut by the snap length still yields a
+// segment, with seg.Problem set and the missing fields zero. Decode takes
+// data for the whole frame and no capture time, so incomplete datagrams
+// never time out; Walk decodes with DecodeFrame.
 func (d *Decoder) Decode(data []byte, seg *Segment) bool {
-	return d.DecodeFrame(data, len(data), seg)
+	return d.DecodeFrame(data, gopacket.CaptureInfo{CaptureLength: len(data), Length: len(data)}, seg)
 }
 
-// DecodeFrame is Decode for a frame that was wireLen bytes long on the
-// wire, of which data holds what was captured. The wire length bounds the
-// segment's length when the IP header claims more, as in Wireshark.
-func (d *Decoder) DecodeFrame(data []byte, wireLen int, seg *Segment) (ok bool) {
+// DecodeFrame is Decode for a frame captured as ci says: ci.Length bytes
+// long on the wire, of which data holds what was captured, at
+// ci.Timestamp. The wire length bounds the segment's length when the IP
+// header claims more, as in Wireshark; the timestamp times out incomplete
+// IP datagrams. A segment reassembled from fragments whose bytes disagree
+// has seg.Problem FragmentOverlap, unless its header is cut.
+func (d *Decoder) DecodeFrame(data []byte, ci gopacket.CaptureInfo, seg *Segment) (ok bool) {
 	defer d.recoverPanic(&ok)
-	d.missing = max(wireLen-len(data), 0)
+	d.missing = max(ci.Length-len(data), 0)
+	d.now, d.vlan, d.fragment, d.overlap = ci.Timestamp, 0, false, false
+	d.frags.newFrame()
 	// A loop over the headers rather than gopacket's DecodingLayerParser:
 	// it bounds the nesting, lets tcplab choose the next header as
 	// Wireshark does, and a switch costs less than the parser's map.
 	h := d.first
 	for range maxHeaders {
 		if h == hTCP {
-			return d.segment(data, seg)
+			ok = d.segment(data, seg)
+			if ok && d.overlap && seg.Problem == NoProblem {
+				seg.Problem = FragmentOverlap
+			}
+			return ok
 		}
 		data, h = d.next(h, data)
 		if h == hNone {
@@ -197,6 +233,7 @@ func (d *Decoder) next(h header, data []byte) ([]byte, header) {
 		if d.dot1q.DecodeFromBytes(data, nofb) != nil {
 			return nil, hNone
 		}
+		d.vlan = d.dot1q.VLANIdentifier
 		if d.dot1q.Type < 0x0600 {
 			return d.dot1q.Payload, hLLC
 		}
@@ -250,9 +287,8 @@ func (d *Decoder) next(h header, data []byte) ([]byte, header) {
 		d.src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
 		d.dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
 		d.v6, d.ip4Len = false, int(d.ip4.Length)-int(d.ip4.IHL)*4
-		if d.ip4.FragOffset != 0 {
-			// A later fragment: its first bytes are not a header.
-			return nil, hNone
+		if d.ip4.FragOffset != 0 || d.ip4.Flags&layers.IPv4MoreFragments != 0 {
+			return d.fragment4()
 		}
 		return d.ip4.Payload, ipHeader(d.ip4.Protocol, false)
 	case hIPv6:
@@ -261,7 +297,7 @@ func (d *Decoder) next(h header, data []byte) ([]byte, header) {
 		}
 		d.src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
 		d.dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
-		d.v6, d.ip6Cap = true, cap(data)-len(d.ip6.Contents)
+		d.v6, d.ip6Cap, d.ip6Len = true, cap(data)-len(d.ip6.Contents), int(d.ip6.Length)
 		next := d.ip6.NextHeader
 		if d.ip6.HopByHop != nil {
 			// gopacket folds a hop-by-hop header into its IPv6 layer.
@@ -283,11 +319,13 @@ func (d *Decoder) next(h header, data []byte) ([]byte, header) {
 		}
 		return d.ext.Payload, ipHeader(d.ext.NextHeader, true)
 	case hIPv6Frag:
-		// What follows a fragment header is a piece of a packet, not a
-		// header, unless the fragment is atomic (RFC 8200 section 4.5).
-		if d.frag.DecodeFromBytes(data, nofb) != nil || d.frag.FragmentOffset != 0 || d.frag.MoreFragments {
+		if d.frag.DecodeFromBytes(data, nofb) != nil {
 			return nil, hNone
 		}
+		if d.frag.FragmentOffset != 0 || d.frag.MoreFragments {
+			return d.fragment6()
+		}
+		// An atomic fragment (RFC 8200 section 4.5): the packet is whole.
 		return d.frag.Payload, ipHeader(d.frag.NextHeader, true)
 	case hUDP:
 		if d.udp.DecodeFromBytes(data, nofb) != nil {
@@ -496,7 +534,7 @@ func (d *Decoder) fromTCP(seg *Segment, l4 []byte) {
 func (d *Decoder) l4Len(l4 []byte) int {
 	n := d.ip4Len
 	if d.v6 {
-		n = int(d.ip6.Length) - max(d.ip6Cap-cap(l4), 0)
+		n = d.ip6Len - max(d.ip6Cap-cap(l4), 0)
 	}
 	// A frame shorter on the wire than its IP header says (a bogus
 	// length, or one rewritten by offload) holds only what it holds.

@@ -121,7 +121,7 @@ func TestDecodeEncapTruncated(t *testing.T) {
 			tcpAt := len(full) - s.len - 32
 			for _, cut := range []int{0, 4, 13, 16, 20} {
 				var got Segment
-				if !mustDecoder(t, linkEthernet).DecodeFrame(full[:tcpAt+cut], len(full), &got) {
+				if !mustDecoder(t, linkEthernet).DecodeFrame(full[:tcpAt+cut], gopacket.CaptureInfo{CaptureLength: tcpAt + cut, Length: len(full)}, &got) {
 					t.Errorf("%v v6=%v cut %d: Decode = false, want a segment", e, v6, cut)
 					continue
 				}

@@ -152,7 +152,7 @@ func TestDecodeTruncated(t *testing.T) {
 		for _, cut := range []int{0, 3, 4, 12, 14, 16, 20, 31} {
 			t.Run(fmt.Sprintf("%v/v6=%v/ext=%v/cut=%d", tc.l, tc.v6, tc.ip != ipHeaders{}, cut), func(t *testing.T) {
 				var got Segment
-				if !mustDecoder(t, tc.l).DecodeFrame(full[:tcpAt+cut], len(full), &got) {
+				if !mustDecoder(t, tc.l).DecodeFrame(full[:tcpAt+cut], gopacket.CaptureInfo{CaptureLength: tcpAt + cut, Length: len(full)}, &got) {
 					t.Fatalf("Decode = false, want a truncated segment")
 				}
 				want := Segment{Src: netip.AddrPortFrom(src.Addr(), 0), Dst: netip.AddrPortFrom(dst.Addr(), 0),

@@ -22,8 +22,12 @@ type Packet struct {
 type Counts struct {
 	Frames    int // all frames
 	TCP       int // frames with a TCP segment
-	Skipped   int // frames without TCP (other protocols, later fragments)
+	Skipped   int // frames without TCP (other protocols, fragments that complete no datagram)
 	Truncated int // TCP segments whose header the snap length cut
+	// Fragments counts the Skipped frames that hold an IP fragment: one
+	// that did not complete its datagram, or one that could not be
+	// reassembled (cut by the snap length, or dropped at a limit).
+	Fragments int
 }
 
 // Walk reads every frame of src in order, decodes it, annotates its TCP
@@ -51,7 +55,7 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 		}
 		n.Frames++
 		p.Info, p.Data = ci, data
-		p.TCP = dec.DecodeFrame(data, ci.Length, &p.Segment)
+		p.TCP = dec.DecodeFrame(data, ci, &p.Segment)
 		if p.TCP {
 			n.TCP++
 			p.Segment.Frame, p.Segment.Time = n.Frames, ci.Timestamp
@@ -61,6 +65,9 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 			p.Annotation = a.Annotate(&p.Segment)
 		} else {
 			n.Skipped++
+			if dec.fragment {
+				n.Fragments++
+			}
 		}
 		if err := fn(&p); err != nil {
 			return n, fmt.Errorf("frame %d: %w", n.Frames, err)
