@@ -826,3 +826,91 @@ func handshake() []step {
 		{cs, ACK, 1, 1, 0, 502, nil, 2 * time.Millisecond},
 	}
 }
+
+// fragCut is one fragment cut from an IP packet: n bytes of the packet's
+// payload (what follows the IPv4 header, or the fixed IPv6 header) from
+// offset off; n < 0 takes the rest. The more-fragments flag is set unless
+// the fragment reaches the end or last is set. The bytes of the datagram
+// in [flipFrom, flipTo) that the fragment holds are inverted, to make an
+// overlap with other bytes.
+type fragCut struct {
+	off, n           int
+	last             bool
+	flipFrom, flipTo int
+}
+
+// fragmentPacket cuts an IP packet (IPv4, or IPv6 without extension
+// headers) into fragments of datagram id: for IPv6 a fragment header goes
+// after the fixed header.
+func fragmentPacket(tb testing.TB, packet []byte, id uint32, cuts ...fragCut) [][]byte {
+	tb.Helper()
+	var hdr, payload []byte
+	v6 := packet[0]>>4 == 6
+	if v6 {
+		hdr, payload = packet[:40], packet[40:]
+	} else {
+		n := int(packet[0]&0x0f) * 4
+		hdr, payload = packet[:n], packet[n:]
+	}
+	var out [][]byte
+	for _, c := range cuts {
+		end := c.off + c.n
+		if c.n < 0 {
+			end = len(payload)
+		}
+		data := slices.Clone(payload[c.off:end])
+		for i := max(c.flipFrom, c.off); i < min(c.flipTo, end); i++ {
+			data[i-c.off] ^= 0xff
+		}
+		more := end < len(payload) && !c.last
+		h := slices.Clone(hdr)
+		if v6 {
+			next := h[6]
+			h[6] = 44 // fragment header
+			binary.BigEndian.PutUint16(h[4:], uint16(8+len(data)))
+			fh := []byte{next, 0, 0, 0, 0, 0, 0, 0}
+			off := uint16(c.off/8) << 3
+			if more {
+				off |= 1
+			}
+			binary.BigEndian.PutUint16(fh[2:], off)
+			binary.BigEndian.PutUint32(fh[4:], id)
+			out = append(out, slices.Concat(h, fh, data))
+			continue
+		}
+		binary.BigEndian.PutUint16(h[2:], uint16(len(h)+len(data)))
+		binary.BigEndian.PutUint16(h[4:], uint16(id))
+		off := uint16(c.off / 8)
+		if more {
+			off |= 0x2000
+		}
+		binary.BigEndian.PutUint16(h[6:], off) // clears don't-fragment
+		h[10], h[11] = 0, 0
+		binary.BigEndian.PutUint16(h[10:], ipChecksum(h))
+		out = append(out, slices.Concat(h, data))
+	}
+	return out
+}
+
+// ipChecksum returns the IPv4 header checksum of h, whose checksum field
+// is zero.
+func ipChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
+// onEthernet puts an Ethernet header in front of an IP packet.
+func onEthernet(tb testing.TB, packet []byte) []byte {
+	tb.Helper()
+	n := nextIPv4
+	if packet[0]>>4 == 6 {
+		n = nextIPv6
+	}
+	return serialize(tb, ethernet(n), gopacket.Payload(packet))
+}
