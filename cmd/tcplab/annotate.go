@@ -20,7 +20,7 @@ import (
 	"github.com/tcplab/tcplab/lab/report"
 )
 
-// maxLadderConns bounds the connections -ladder draws: each gets a section
+// maxLadderConns bounds the connections -ladder and -walkthrough tell: each gets a section
 // of its own, and a diagram of hundreds reads as nothing.
 const maxLadderConns = 20
 
@@ -36,6 +36,8 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	filter := fs.String("filter", "", "only frames that the BPF filter `EXPR` passes, as tcpdump takes it (it may also follow FILE)")
 	summary := fs.Bool("summary", false, "print only the summary of each connection: history, closer, final states, label counts")
 	ladder := fs.String("ladder", "", "also draw the selected connections as a ladder diagram (SVG) in `FILE`, as tcplab run does")
+	walk := fs.String("walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as tcplab run does")
+	langName := fs.String("lang", "en", "language of -walkthrough and -ladder: en or zh")
 	help := cli.Help{
 		Usage: "tcplab annotate [flags] FILE [FILTER EXPRESSION]",
 		About: "Print every TCP segment of a pcap or pcapng file (any tool's; Ethernet, BSD loopback, raw IP,\n" +
@@ -47,6 +49,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			"tcplab annotate my.pcap 'tcp port 443 and host 10.0.0.1'",
 			"tcplab annotate -json my.pcap | jq 'select(.labels | length > 0)'",
 			"tcplab annotate -stream 3 -ladder stream3.svg my.pcap",
+			"tcplab annotate -stream 0 -walkthrough stream0.md -lang zh my.pcap",
 			"tcplab annotate -o commented.pcapng my.pcap",
 		},
 	}
@@ -66,6 +69,11 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	if *port < 0 || *port > 65535 {
 		return fmt.Errorf("%w: -port %d: use 1-65535", lab.ErrUsage, *port)
 	}
+	language, err := expect.ParseLang(*langName)
+	if err != nil {
+		return fmt.Errorf("%w: -lang: %w", lab.ErrUsage, err)
+	}
+	drawing := *ladder != "" || *walk != ""
 	in := fs.Arg(0)
 	src, err := capture.Open(in)
 	if err != nil {
@@ -138,11 +146,11 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			// Which connections were shown matters only to a selection's
 			// summaries and to -ladder: keep the map off the hot path
 			// otherwise.
-			if p.TCP && (selecting || *ladder != "") {
+			if p.TCP && (selecting || drawing) {
 				shown[p.Annotation.Stream] = true
-				if *ladder != "" {
+				if drawing {
 					if len(shown) > maxLadderConns {
-						return fmt.Errorf("%w: -ladder draws at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
+						return fmt.Errorf("%w: -ladder and -walkthrough tell at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
 					}
 					q := *p
 					q.Data = nil
@@ -220,8 +228,13 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	}
 	if err == nil && *ladder != "" {
 		title := filepath.Base(in)
-		if err := os.WriteFile(*ladder, report.Ladder(title, drawn, nil, expect.English), 0o644); err != nil {
+		if err := os.WriteFile(*ladder, report.Ladder(title, drawn, nil, language), 0o644); err != nil {
 			return fmt.Errorf("-ladder: %w", err)
+		}
+	}
+	if err == nil && *walk != "" {
+		if err := os.WriteFile(*walk, report.CaptureWalkthrough(filepath.Base(in), drawn, language), 0o644); err != nil {
+			return fmt.Errorf("-walkthrough: %w", err)
 		}
 	}
 	if err != nil {

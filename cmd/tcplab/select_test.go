@@ -112,3 +112,35 @@ func TestAnnotateLadderAndSelectedCopy(t *testing.T) {
 		t.Errorf("two connections: exit %d: %s", code, stderr)
 	}
 }
+
+// TestAnnotateWalkthrough: -walkthrough tells the selected connection as
+// numbered steps, one per segment here, in the language -lang asks for; a
+// bad -lang is a usage error that writes nothing.
+func TestAnnotateWalkthrough(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ lang, want string }{
+		{"en", "1. The client opens a connection"},
+		{"zh", "1. 客户端发起连接"},
+	} {
+		md := filepath.Join(dir, tc.lang+".md")
+		code, _, stderr := runTCPLab(t, "annotate", "-stream", "0", "-lang", tc.lang, "-walkthrough", md, fixturePath(t, "http-keepalive.pcap"))
+		if code != 0 {
+			t.Fatalf("-lang %s: exit %d: %s", tc.lang, code, stderr)
+		}
+		b, err := os.ReadFile(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tc.want) || !strings.Contains(string(b), "\n14. ") || strings.Contains(string(b), "\n15. ") {
+			t.Errorf("-lang %s: want %q and 14 steps:\n%s", tc.lang, tc.want, b)
+		}
+	}
+	bad := filepath.Join(dir, "bad.md")
+	code, _, stderr := runTCPLab(t, "annotate", "-lang", "fr", "-walkthrough", bad, fixturePath(t, "http-keepalive.pcap"))
+	if code != 2 || !strings.Contains(stderr, "-lang") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("-lang fr: exit %d, stderr %q; want 2 and one line naming -lang", code, stderr)
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Error("-lang fr wrote a walkthrough")
+	}
+}
