@@ -246,7 +246,7 @@ func TestNanosecondTimestamps(t *testing.T) {
 	}
 
 	if _, err := os.Stat("testdata/nano.pcap"); err != nil {
-		t.Skipf("skipping the fixture part; testdata/nano.pcap: %v", err)
+		t.Fatalf("testdata/nano.pcap: %v; the fixtures are in the repository (go run ./capture/testdata/mkfixtures makes them)", err)
 	}
 	got, _, err = walkFile(t, "testdata/nano.pcap")
 	if err != nil {
@@ -386,7 +386,7 @@ func TestPcapng(t *testing.T) {
 func TestFixtureVariants(t *testing.T) {
 	base := "testdata/smalldata.pcap"
 	if _, err := os.Stat(base); err != nil {
-		t.Skipf("skipping test; %v", err)
+		t.Fatalf("%v; the fixtures are in the repository (go run ./capture/testdata/mkfixtures makes them)", err)
 	}
 	want, _, err := walkFile(t, base)
 	if err != nil {
@@ -396,7 +396,7 @@ func TestFixtureVariants(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("testdata", name)
 			if _, err := os.Stat(path); err != nil {
-				t.Skipf("skipping test; %v", err)
+				t.Fatalf("%v; the fixtures are in the repository (go run ./capture/testdata/mkfixtures makes them)", err)
 			}
 			got, _, err := walkFile(t, path)
 			if err != nil {
