@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -181,6 +182,18 @@ func FuzzDecode(f *testing.F) {
 	}
 	for _, c := range append(variantFrames(f), refusedFrames(f)...) {
 		f.Add(uint8(c.l), c.data)
+	}
+	// IP fragments, first, middle and last, and a fragmented tunnel
+	// packet: each alone completes nothing.
+	for _, v6 := range []bool{false, true} {
+		src, dst := endpoints(v6)
+		packet := fragSegment(src, dst).frame(f)
+		for _, frag := range fragmentPacket(f, packet, 1, cutA, cutB, cutC) {
+			f.Add(uint8(linkEthernet), onEthernet(f, frag))
+		}
+		ip, _, _ := outerIP(!v6, false, layers.IPProtocolIPv4)
+		tunnel := serialize(f, ip, gopacket.Payload(fragSegment(client4, server4).frame(f)))
+		f.Add(uint8(linkRaw), fragmentPacket(f, tunnel, 2, fragCut{off: 0, n: 48})[0])
 	}
 	// A frame with other options and IPv6 extension headers, decoded
 	// before the input by the used decoder.
@@ -371,4 +384,74 @@ func TestFuzzSegmentsRoundTrip(t *testing.T) {
 			t.Errorf("segment %d: %+v, want %v seq=%d ack=%d server %v, no labels", i+1, ann, want.dir, want.seq, want.ack, want.state)
 		}
 	}
+}
+
+// fuzzFrames splits data into frames for FuzzReassemble: a byte of capture
+// time since the previous frame (in seconds), a 2-byte big-endian length,
+// then that many bytes (fewer at the end of the data).
+func fuzzFrames(data []byte) []capturedFrame {
+	var out []capturedFrame
+	at := testEpoch
+	for len(data) >= 3 {
+		at = at.Add(time.Duration(data[0]) * time.Second)
+		n := min(int(data[1])<<8|int(data[2]), len(data)-3)
+		out = append(out, captured(data[3:3+n], at, 0))
+		data = data[3+n:]
+	}
+	return out
+}
+
+// fuzzFrameBytes is the inverse of fuzzFrames, every frame 1 s apart.
+func fuzzFrameBytes(frames ...[]byte) []byte {
+	var b []byte
+	for _, f := range frames {
+		b = append(b, 1, byte(len(f)>>8), byte(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// FuzzReassemble decodes a sequence of raw IP frames (see fuzzFrames) with
+// one Decoder, so that fragments meet: it must not panic, must keep the
+// reassembler within its bounds, and every segment must be sane.
+func FuzzReassemble(f *testing.F) {
+	for _, v6 := range []bool{false, true} {
+		src, dst := endpoints(v6)
+		packet := fragSegment(src, dst).frame(f)
+		for _, cuts := range [][]fragCut{
+			{cutA, cutB, cutC}, {cutC, cutB, cutA}, {cutA, cutAAck, cutBC}, {cutAck, cutA, cutBC},
+			{cutA, cutA, cutPay, cutBC}, {cutA, cutC},
+		} {
+			f.Add(fuzzFrameBytes(fragmentPacket(f, packet, 3, cuts...)...))
+		}
+		// A tunnel packet fragmented, carrying fragments itself.
+		var frames [][]byte
+		for i, inner := range fragmentPacket(f, packet, 4, cutA, cutBC) {
+			ip, _, _ := outerIP(!v6, false, layers.IPProtocolIPv4)
+			if v6 {
+				ip, _, _ = outerIP(!v6, false, layers.IPProtocolIPv6)
+			}
+			tunnel := serialize(f, ip, gopacket.Payload(inner))
+			frames = append(frames, fragmentPacket(f, tunnel, uint32(10+i), fragCut{off: 0, n: 40}, fragCut{off: 40, n: -1})...)
+		}
+		f.Add(fuzzFrameBytes(frames...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := mustDecoder(t, linkRaw)
+		a := NewAnnotator()
+		for i, fr := range fuzzFrames(data) {
+			var s Segment
+			ok := d.DecodeFrame(fr.data, fr.ci, &s)
+			checkBounds(t, &d.frags)
+			if d.frags.lent > maxHeaders {
+				t.Fatalf("frame %d: %d datagram buffers in use", i+1, d.frags.lent)
+			}
+			if !ok {
+				continue
+			}
+			s.Frame, s.Time = i+1, fr.ci.Timestamp
+			ann := a.Annotate(&s)
+			checkSegment(t, &s, &ann)
+		}
+	})
 }
