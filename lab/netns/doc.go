@@ -16,6 +16,13 @@
 // between the two processes but what the parent passes in the command line,
 // the environment and the file descriptors.
 //
+// Inside that namespace, a lab with more than one host makes the others with
+// [NewHost] (a namespace beside its own, entered only by [Host.Do] on a
+// thread of its own, so the Go scheduler never runs other code there) and
+// joins them with a [LAN]: a veth pair with MAC addresses, an MTU, addresses
+// and the offloads off. Addresses such as the blog post's 192.168.0.101
+// exist only in these namespaces; nothing routes them from the host's.
+//
 // [Check] tells up front whether namespaces can be made here; its error wraps
 // [ErrUnsupported] when the system forbids them, so callers can fall back
 // (tcplab's -no-sandbox) or skip. The package has no mutable package state.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,8 @@ func runChild(mode string) error {
 		return childLinks()
 	case "bind":
 		return childBind()
+	case "lan":
+		return childLAN()
 	case "pgroup":
 		// Start a helper in our process group, report its pid, wait to be killed.
 		sleep := exec.Command("sleep", "60")
@@ -297,8 +300,32 @@ func TestNetNSIsolatedPorts(t *testing.T) {
 // TestNetNSUnprivileged runs the "outer" child as nobody (uid/gid 65534)
 // outside any namespace; it calls netns.Check and netns.Command itself, so
 // the child takes the CLONE_NEWUSER path of an unprivileged caller. When the
-// test itself is not root, the outer child runs as the test's user.
+// test itself is not root, the outer child runs as the test's user. The
+// inner child checks its links, and then makes a LAN to a second host, as
+// a rootless lab run does.
 func TestNetNSUnprivileged(t *testing.T) {
+	for _, inner := range []string{"links", "lan"} {
+		t.Run(inner, func(t *testing.T) {
+			lines, hostUID := runUnprivileged(t, inner)
+			if want := fmt.Sprintf("outer euid %d", hostUID); !contains(lines, want) {
+				t.Errorf("outer child output %q, want a line %q", lines, want)
+			}
+			switch inner {
+			case "links":
+				checkLinks(t, lines, hostUID)
+			case "lan":
+				if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "-> 192.168.0.101:8000 echo 4000") }) {
+					t.Errorf("no connection over the LAN as uid %d:\n%s", hostUID, strings.Join(lines, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// runUnprivileged runs the outer child, as nobody when the test is root,
+// with the inner child mode inner, and returns its output lines and the
+// uid it ran as.
+func runUnprivileged(t *testing.T, inner string) ([]string, int) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +336,7 @@ func TestNetNSUnprivileged(t *testing.T) {
 		stderr.Reset()
 		cmd := exec.Command(path)
 		cmd.Dir = filepath.Dir(path)
-		cmd.Env = append(os.Environ(), modeEnv+"=outer", innerEnv+"=links")
+		cmd.Env = append(os.Environ(), modeEnv+"=outer", innerEnv+"="+inner)
 		cmd.Stdout = &stdout
 		cmd.Stderr = &stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
@@ -353,11 +380,7 @@ func TestNetNSUnprivileged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("outer child: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if want := fmt.Sprintf("outer euid %d", hostUID); !contains(lines, want) {
-		t.Errorf("outer child output %q, want a line %q", lines, want)
-	}
-	checkLinks(t, lines, hostUID)
+	return strings.Split(strings.TrimSpace(stdout.String()), "\n"), hostUID
 }
 
 func copyFile(dst, src string) error {

@@ -1,0 +1,95 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Host is a second network namespace, made beside the caller's by a process
+// that has CAP_SYS_ADMIN over its own (a child of [Command] has): another
+// host of a lab's topology, with only lo, which [Host.Do] brings up. It
+// lives as long as its file is open or a process is in it; Close lets it
+// go.
+//
+// Go schedules goroutines on any thread, so the caller's own code never
+// enters the namespace: [Host.Do] runs a function on a thread of its own
+// that joins the namespace and dies with the function. Sockets and capture
+// handles made there stay in the host's namespace after Do returns.
+type Host struct {
+	name string
+	file *os.File // the namespace, /proc/<pid>/task/<tid>/ns/net
+}
+
+// NewHost makes a network namespace for the host called name (for errors
+// and messages) and brings its lo up.
+func NewHost(name string) (*Host, error) {
+	type made struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan made, 1)
+	go func() {
+		// The thread changes namespace and is never handed back: a
+		// goroutine that exits locked takes its thread with it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- made{err: fmt.Errorf("netns: make host %s: unshare: %w", name, err)}
+			return
+		}
+		f, err := os.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()))
+		if err != nil {
+			ch <- made{err: fmt.Errorf("netns: make host %s: %w", name, err)}
+			return
+		}
+		if err := SetupLoopback(); err != nil {
+			f.Close()
+			ch <- made{err: fmt.Errorf("netns: host %s: %w", name, err)}
+			return
+		}
+		ch <- made{f: f}
+	}()
+	m := <-ch
+	if m.err != nil {
+		return nil, m.err
+	}
+	return &Host{name: name, file: m.f}, nil
+}
+
+// Name returns the host's name.
+func (h *Host) Name() string { return h.name }
+
+// File returns the namespace's file, for netlink calls that take one (a
+// link moved into the namespace, say). It stays the Host's.
+func (h *Host) File() *os.File { return h.file }
+
+// Do runs fn in the host's namespace, on a thread of its own, and returns
+// its error. fn must not start goroutines that expect to be in the
+// namespace: they run in the caller's.
+func (h *Host) Do(fn func() error) error {
+	if h == nil {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Setns(int(h.file.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("netns: enter host %s: %w", h.name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Close releases the namespace: it disappears once no process or socket
+// holds it.
+func (h *Host) Close() error {
+	if h == nil || h.file == nil {
+		return errors.New("netns: close of a host that was not made")
+	}
+	return h.file.Close()
+}
