@@ -25,6 +25,7 @@
 //	lab/report     walkthrough, ladder, index, result.json, commented pcapng (pure Go)
 //	lab/netns, lab/impair   namespaces and nftables drops
 //	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
+//	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
 //	lab            Scenario, Env, Run, Main
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios

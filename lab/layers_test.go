@@ -20,6 +20,7 @@ var layers = map[string]int{
 	"lab/netns":        3,
 	"lab/impair":       3,
 	"lab/path":         3,
+	"lab/sockstat":     3,
 	"internal/testenv": 4,
 	"lab":              4,
 	"lab/peer":         5,
