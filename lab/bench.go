@@ -18,7 +18,8 @@ import (
 // nothing capturing, for comparison with the lab's own capture: the
 // result has no segments to judge, only the peers' outcome, their metrics
 // and tcpdump's drops.
-func recordWithout(parent context.Context, sc *Scenario, opt Options, dir, addr string, progress func(string)) (*recording, error) {
+func recordWithout(parent context.Context, sc *Scenario, opt Options, dir string, nw *network, progress func(string)) (*recording, error) {
+	addr := nw.serverAddr
 	start := time.Now()
 	timeout := sc.timeout()
 	if sc.Wait != nil {
@@ -30,11 +31,12 @@ func recordWithout(parent context.Context, sc *Scenario, opt Options, dir, addr 
 	var dump *tcpdump
 	if opt.Capture == CaptureTcpdump {
 		var err error
-		if dump, err = startTcpdump(ctx, filepath.Join(dir, "tcpdump.pcap"), sc.Snaplen, portOf(addr)); err != nil {
+		if dump, err = startTcpdump(ctx, nw.iface, filepath.Join(dir, "tcpdump.pcap"), sc.Snaplen, portOf(addr)); err != nil {
 			return nil, err
 		}
 	}
 	env := newEnv(addr, opt, progress)
+	env.client, env.clientIP = nw.client, nw.clientIP
 	rec.err = runPeers(ctx, sc, env, timeout)
 	rec.events, rec.metrics = env.Events(), env.Metrics()
 	if dump != nil {
@@ -48,21 +50,21 @@ func recordWithout(parent context.Context, sc *Scenario, opt Options, dir, addr 
 	return rec, nil
 }
 
-// tcpdump is a tcpdump process capturing lo.
+// tcpdump is a tcpdump process capturing the scenario's interface.
 type tcpdump struct {
 	cmd    *exec.Cmd
 	stderr *bufio.Scanner
 	lines  chan string
 }
 
-// startTcpdump starts tcpdump on lo with the lab's settings (immediate
+// startTcpdump starts tcpdump on iface with the lab's settings (immediate
 // mode, the same snap length and an 8 MiB buffer) and waits until it
 // listens.
-func startTcpdump(ctx context.Context, path string, snaplen, port int) (*tcpdump, error) {
+func startTcpdump(ctx context.Context, iface, path string, snaplen, port int) (*tcpdump, error) {
 	if snaplen <= 0 {
 		snaplen = 262144
 	}
-	cmd := exec.Command("tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "8192",
+	cmd := exec.Command("tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-B", "8192",
 		"-s", strconv.Itoa(snaplen), "-w", path, "tcp", "port", strconv.Itoa(port))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pipe, err := cmd.StderrPipe()

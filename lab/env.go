@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // Env is what a scenario's peers get from the runner: where to listen or
@@ -26,6 +28,10 @@ type Env struct {
 	metrics    map[string]float64
 	values     map[any]any
 	progress   func(string)
+	// On a LAN, the client's host and address: the client's sockets are
+	// made there.
+	client   *netns.Host
+	clientIP net.IP
 }
 
 func newEnv(addr string, opt Options, progress func(string)) *Env {
@@ -116,9 +122,18 @@ func (e *Env) dial(ctx context.Context, port int) (*net.TCPConn, error) {
 		if e.Options.IPv6 {
 			local = net.IPv6loopback
 		}
+		if e.clientIP != nil {
+			local = e.clientIP
+		}
 		d.LocalAddr = &net.TCPAddr{IP: local, Port: port}
 	}
-	c, err := d.DialContext(ctx, e.network(), e.Addr)
+	var c net.Conn
+	// On a LAN the socket is made in the client's host; it stays there.
+	err := e.client.Do(func() error {
+		var err error
+		c, err = d.DialContext(ctx, e.network(), e.Addr)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

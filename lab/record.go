@@ -65,10 +65,11 @@ func lowPriority() {
 // filter, and returns the frames once the conversation is over: the peers
 // returned, the expected segments are all there and the wire is quiet, or
 // the timeout passed.
-func record(parent context.Context, sc *Scenario, opt Options, dir, addr, iface, filter string, progress func(string)) (*recording, error) {
+func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *network, progress func(string)) (*recording, error) {
 	steps := sc.Steps(opt)
 	start := time.Now()
-	cfg := live.Config{Interface: iface, Filter: filter, Snaplen: sc.Snaplen}
+	addr := nw.serverAddr
+	cfg := live.Config{Interface: nw.iface, Filter: nw.filter, Snaplen: sc.Snaplen}
 	if sc.HighRate {
 		// The lab reads on for 250 ms of quiet, far past the 20 ms block
 		// timeout, so batching holds nothing back at the end.
@@ -127,6 +128,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir, addr, iface,
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	env := newEnv(addr, opt, progress)
+	env.client, env.clientIP = nw.client, nw.clientIP
 	var peersErr error
 	if sc.Setup != nil {
 		undo, err := sc.Setup(ctx, env)

@@ -165,7 +165,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			say(sc.Name, "started")
 			if err := externalPeers(sc, cfg.Options, list); err != nil {
 				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Error: err.Error()}
-			} else if cfg.NoSandbox && sc.NeedsNamespace {
+			} else if cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback) {
 				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Sandbox: report.SandboxHostLo, Dir: dir,
 					Error: "this scenario needs a network namespace of its own and cannot run with -no-sandbox"}
 			} else if cfg.NoSandbox {
@@ -263,8 +263,14 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		mode = CaptureLab
 	}
 	r.Capture = string(mode)
+	nw, closeNetwork, err := newNetwork(sc, opt, addr, filter)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer closeNetwork()
 	if mode != CaptureLab {
-		rec, err := recordWithout(ctx, sc, opt, dir, addr, progress)
+		rec, err := recordWithout(ctx, sc, opt, dir, nw, progress)
 		if err != nil {
 			r.Error = err.Error()
 			return r
@@ -276,7 +282,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		r.Pass = r.Error == "" && r.Drops == 0
 		return r
 	}
-	rec, err := record(ctx, sc, opt, dir, addr, "lo", filter, progress)
+	rec, err := record(ctx, sc, opt, dir, nw, progress)
 	if err != nil {
 		r.Error = err.Error()
 		return r

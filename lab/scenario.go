@@ -32,6 +32,10 @@ type Scenario struct {
 	// NeedsNamespace marks a scenario that changes its network namespace
 	// (Setup): it refuses to run with -no-sandbox, on the host.
 	NeedsNamespace bool
+	// Topology is the network the peers meet on: one loopback (the
+	// default) or two hosts on a LAN. Anything but Loopback needs the
+	// namespace as NeedsNamespace does.
+	Topology Topology
 	// AcceptsServer marks a scenario whose client can face a server of
 	// the user's (Options.ServerCommand); its Steps then say what any
 	// correct server must do. AcceptsClient is the same for a client of
