@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
@@ -93,6 +97,57 @@ func TestHostTrafficIsolated(t *testing.T) {
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// hostNetwork describes the host namespace's interfaces, addresses and
+// routes (IPv4 and IPv6), one line each, sorted.
+func hostNetwork(t *testing.T) []string {
+	t.Helper()
+	var lines []string
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		lines = append(lines, fmt.Sprintf("link %s %s mtu %d %v", ifc.Name, ifc.HardwareAddr, ifc.MTU, addrs))
+	}
+	for _, family := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := netlink.RouteList(nil, family)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			lines = append(lines, "route "+r.String())
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// TestLANLeavesHostAlone runs the lan scenario, whose hosts use the blog
+// post's addresses: the host's interfaces, addresses and routes are the
+// same after the run as before, and nothing in the host routes to
+// 192.168.0.101 through an interface the lab made.
+func TestLANLeavesHostAlone(t *testing.T) {
+	testenv.NetNS(t)
+	before := hostNetwork(t)
+	results, err := lab.Run(context.Background(), []*lab.Scenario{LAN()}, lab.Config{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !results[0].Pass {
+		t.Errorf("lan failed:\n%s", results[0].Failure())
+	}
+	after := hostNetwork(t)
+	if !slices.Equal(before, after) {
+		t.Errorf("the host's network changed during the run:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+	for _, l := range after {
+		if strings.Contains(l, "tcplab-") || strings.Contains(l, lab.LANServerMAC) || strings.Contains(l, lab.LANClientMAC) {
+			t.Errorf("the host has a lab interface: %s", l)
 		}
 	}
 }
