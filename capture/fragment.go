@@ -131,6 +131,7 @@ func (r *reassembler) add(f fragment) (data []byte, conflict, ok bool) {
 		}
 		r.drop(0)
 	}
+	i = slices.Index(r.dgs, dg) // evictions moved it
 	if !f.more {
 		switch {
 		case dg.end < 0:

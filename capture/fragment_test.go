@@ -136,6 +136,19 @@ func TestReassembler(t *testing.T) {
 			}(),
 			[]fragIn{{id: 1, off: 60000, data: "1", last: true}, {id: 40, off: 60000, data: "x", last: true}}),
 			map[int]fragOut{81: {big + "x", false}}},
+		// The fragment that completes a datagram evicts the oldest one.
+		{"complete-after-eviction", cat(
+			func() []fragIn {
+				var fs []fragIn
+				for id := range uint32(34) {
+					fs = append(fs, fragIn{id: id + 1, data: big}, fragIn{id: id + 1, data: big})
+				}
+				return fs
+			}(),
+			[]fragIn{{id: 35, data: big}, {id: 36, data: strings.Repeat("y", 47704)},
+				{id: 35, off: 60000, data: strings.Repeat("e", 5515), last: true},
+				{id: 36, off: 47704, data: "z", last: true}}),
+			map[int]fragOut{70: {big + strings.Repeat("e", 5515), false}, 71: {strings.Repeat("y", 47704) + "z", false}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r reassembler
