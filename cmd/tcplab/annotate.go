@@ -37,7 +37,8 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	summary := fs.Bool("summary", false, "print only the summary of each connection: history, closer, final states, label counts")
 	ladder := fs.String("ladder", "", "also draw the selected connections as a ladder diagram (SVG) in `FILE`, as tcplab run does")
 	walk := fs.String("walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as tcplab run does")
-	langName := fs.String("lang", "en", "language of -walkthrough and -ladder: en or zh")
+	tseq := fs.String("tseq", "", "also draw the selected connection's time-sequence graph (SVG) in `FILE`: sequence numbers over time, ACKs, window, SACK, retransmissions, as tcplab run does")
+	langName := fs.String("lang", "en", "language of -walkthrough, -ladder and -tseq: en or zh")
 	help := cli.Help{
 		Usage: "tcplab annotate [flags] FILE [FILTER EXPRESSION]",
 		About: "Print every TCP segment of a pcap or pcapng file (any tool's; Ethernet, BSD loopback, raw IP,\n" +
@@ -50,6 +51,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			"tcplab annotate -json my.pcap | jq 'select(.labels | length > 0)'",
 			"tcplab annotate -stream 3 -ladder stream3.svg my.pcap",
 			"tcplab annotate -stream 0 -walkthrough stream0.md -lang zh my.pcap",
+			"tcplab annotate -stream 1 -tseq stream1.svg my.pcap",
 			"tcplab annotate -o commented.pcapng my.pcap",
 		},
 	}
@@ -74,6 +76,8 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: -lang: %w", lab.ErrUsage, err)
 	}
 	drawing := *ladder != "" || *walk != ""
+	keep := drawing || *tseq != "" // the selected segments are kept for the files written at the end
+	dataConns := map[int]bool{}    // with -tseq, the selected connections that carry data
 	in := fs.Arg(0)
 	src, err := capture.Open(in)
 	if err != nil {
@@ -146,12 +150,18 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			// Which connections were shown matters only to a selection's
 			// summaries and to -ladder: keep the map off the hot path
 			// otherwise.
-			if p.TCP && (selecting || drawing) {
+			if p.TCP && (selecting || keep) {
 				shown[p.Annotation.Stream] = true
-				if drawing {
-					if len(shown) > maxLadderConns {
-						return fmt.Errorf("%w: -ladder and -walkthrough tell at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
+				if drawing && len(shown) > maxLadderConns {
+					return fmt.Errorf("%w: -ladder and -walkthrough tell at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
+				}
+				if *tseq != "" && p.Segment.Len > 0 {
+					dataConns[p.Annotation.Stream] = true
+					if len(dataConns) > report.TimeSeqConns {
+						return fmt.Errorf("%w: -tseq draws at most %d connections with data; choose fewer with -stream, -port or a filter", lab.ErrUsage, report.TimeSeqConns)
 					}
+				}
+				if keep {
 					q := *p
 					q.Data = nil
 					drawn = append(drawn, q)
@@ -230,6 +240,18 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		title := filepath.Base(in)
 		if err := os.WriteFile(*ladder, report.Ladder(title, drawn, nil, language), 0o644); err != nil {
 			return fmt.Errorf("-ladder: %w", err)
+		}
+	}
+	if err == nil && *tseq != "" {
+		graph, gerr := report.TimeSequence(filepath.Base(in), drawn, language)
+		switch {
+		case errors.Is(gerr, report.ErrNoData):
+			return fmt.Errorf("%w: -tseq: the selected segments carry no data, so there is no graph to draw; choose a connection with data with -stream N", lab.ErrUsage)
+		case gerr != nil:
+			return fmt.Errorf("-tseq: %w", gerr)
+		}
+		if err := os.WriteFile(*tseq, graph, 0o644); err != nil {
+			return fmt.Errorf("-tseq: %w", err)
 		}
 	}
 	if err == nil && *walk != "" {

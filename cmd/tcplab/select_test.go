@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab/report"
+	"github.com/tcplab/tcplab/scenarios"
 )
 
 // TestAnnotateSelect: -stream, -port and a BPF filter (as -filter or after
@@ -142,5 +146,120 @@ func TestAnnotateWalkthrough(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); err == nil {
 		t.Error("-lang fr wrote a walkthrough")
+	}
+}
+
+// TestAnnotateTimeSequence: -tseq draws the selected connections' data as
+// a time-sequence graph, in the language -lang asks for; a selection
+// without data, or with more connections than a graph holds, is a usage
+// error that writes nothing.
+func TestAnnotateTimeSequence(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		want   []string // in the graph, or in stderr when code is 2
+		panels int
+	}{
+		{"one connection", []string{"-stream", "0", "FIXTURE retrans.pcap"}, 0,
+			[]string{"retrans.pcap: time-sequence graph", `class="seg retransmission"`, `class="seg fast-retransmission"`, `class="sack"`}, 1},
+		{"both directions", []string{"FIXTURE http-keepalive.pcap"}, 0, []string{"client to server", "server to client"}, 2},
+		{"zero windows in Chinese", []string{"-lang", "zh", "FIXTURE zero-window.pcap"}, 0, []string{"时间-序号图", `class="zero-window"`}, 1},
+		{"no data", []string{"FIXTURE handshake.pcap"}, 2, []string{"-tseq", "no data", "-stream N"}, 0},
+		{"a connection without data", []string{"-stream", "7", "FIXTURE retrans.pcap"}, 2, []string{"-tseq", "no data"}, 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svg := filepath.Join(dir, fmt.Sprintf("%d.svg", i))
+			args := []string{"annotate", "-tseq", svg}
+			for _, a := range tt.args {
+				if f, ok := strings.CutPrefix(a, "FIXTURE "); ok {
+					a = fixturePath(t, f)
+				}
+				args = append(args, a)
+			}
+			code, _, stderr := runTCPLab(t, args...)
+			if code != tt.code {
+				t.Fatalf("%q: exit %d, want %d: %s", args, code, tt.code, stderr)
+			}
+			b, err := os.ReadFile(svg)
+			if tt.code != 0 {
+				if err == nil {
+					t.Errorf("%q: wrote a graph", args)
+				}
+				if strings.Count(stderr, "\n") != 1 {
+					t.Errorf("%q: stderr %q, want one line", args, stderr)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("%q: stderr %q lacks %q", args, stderr, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%q: the graph lacks %q", args, w)
+				}
+			}
+			if n := strings.Count(string(b), `class="panel"`); n != tt.panels {
+				t.Errorf("%q: %d panels, want %d", args, n, tt.panels)
+			}
+		})
+	}
+}
+
+// TestRunTimeSequence runs every scenario and checks that each whose
+// capture carries data has its tseq.svg, linked from index.html, and that
+// the others have none.
+func TestRunTimeSequence(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	code, stdout, stderr := runTCPLab(t, "run", "-out", out)
+	if code != 0 {
+		t.Fatalf("tcplab run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	index, err := os.ReadFile(filepath.Join(out, report.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withData, without := 0, 0
+	for _, sc := range scenarios.All() {
+		dir := filepath.Join(out, sc.Name)
+		f, err := capture.Open(filepath.Join(dir, report.CaptureFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := 0
+		_, err = capture.Walk(f, capture.NewAnnotator(), func(p *capture.Packet) error {
+			if p.TCP && p.Segment.Len > 0 {
+				data++
+			}
+			return nil
+		})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = os.Stat(filepath.Join(dir, report.TimeSeqFile))
+		linked := strings.Contains(string(index), `href="`+sc.Name+"/"+report.TimeSeqFile+`"`)
+		switch {
+		case data > 0 && (err != nil || !linked):
+			t.Errorf("%s: %d data segments, but %s: %v, linked from index.html: %v", sc.Name, data, report.TimeSeqFile, err, linked)
+		case data == 0 && (err == nil || linked):
+			t.Errorf("%s: no data, but a %s (linked: %v)", sc.Name, report.TimeSeqFile, linked)
+		}
+		if data > 0 {
+			withData++
+		} else {
+			without++
+		}
+	}
+	if withData == 0 || without == 0 {
+		t.Errorf("%d scenarios with data, %d without: want some of each", withData, without)
 	}
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // WriteIndex writes out/index.html, a page that lists every scenario of a
-// run with its result and links to its artifacts, and shows each ladder
-// diagram. The page is self-contained, with relative links, so the out
+// run with its result and links to its artifacts (the time-sequence graph
+// too, where there is one), and shows each ladder diagram. The page is self-contained, with relative links, so the out
 // directory can be copied or served as it is. Its fixed texts are in lang,
 // the language the scenarios' walkthroughs were written in.
 func WriteIndex(out string, results []Result, lang expect.Lang) error {
@@ -41,6 +41,13 @@ func WriteIndex(out string, results []Result, lang expect.Lang) error {
 				}
 			}
 			e.Files = append(e.Files, f)
+			// The time-sequence graph follows the ladder when there is
+			// one: a scenario without data has none, and lacks nothing.
+			if name == LadderFile {
+				if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(dir), TimeSeqFile)); err == nil {
+					e.Files = append(e.Files, indexFile{Name: TimeSeqFile, Href: path.Join(dir, TimeSeqFile), Present: true})
+				}
+			}
 		}
 		switch {
 		case r.Interrupted:

@@ -53,6 +53,36 @@ func TestFixedTexts(t *testing.T) {
 			{"No TCP segments were captured.", "没有抓到TCP包."},
 		},
 	}, {
+		artifact: "tseq.svg",
+		render:   allTimeSequenceTexts,
+		texts: []struct{ en, zh string }{
+			{"time-sequence graph of retrans.pcap", "retrans.pcap 的时间-序号图"},
+			{"\nretrans.pcap: time-sequence graph\n", "\nretrans.pcap: 时间-序号图\n"},
+			{"2 connections with data. Per direction, the sender's view: time across, relative sequence number up (tcptrace style).",
+				"2 个连接带数据. 每个方向一张图, 从发送方看: 横轴是时间, 纵轴是相对序号 (tcptrace 风格)."},
+			{"\n1 connection with data.", "\n1 个连接带数据."},
+			{"\ndata\n", "\n数据\n"},
+			{"\nretransmission\n", "\n重传\n"},
+			{"\nfast retransmission\n", "\n快速重传\n"},
+			{"\nout of order\n", "\n乱序\n"},
+			{"\nACK\n", "\n确认号\n"},
+			{"\nwindow edge (ACK + window)\n", "\n窗口右沿 (确认号 + 窗口)\n"},
+			{"\nSACK block\n", "\nSACK 块\n"},
+			{"\nzero window\n", "\n零窗口\n"},
+			{"\nconnection 0: client to server 127.0.0.1:40000", "\n连接 0: 客户端发往服务端 127.0.0.1:40000"},
+			{"\nserver to client 127.0.0.1:8080", "\n服务端发往客户端 127.0.0.1:8080"},
+			{"\n759 data segments, 1.0 MiB, in 1.92 s\n", "\n759 个数据包, 1.0 MiB, 用时 1.92 秒\n"},
+			{"\n1 data segment, 12 B, in 752.2 ms\n", "\n1 个数据包, 12 B, 用时 752.2 毫秒\n"},
+			{"\ntime since the connection's first segment (s)\n", "\n自连接第一个包起的时间 (秒)\n"},
+			{"\ntime since the connection's first segment (ms)\n", "\n自连接第一个包起的时间 (毫秒)\n"},
+			{"\nrelative sequence number (MiB)\n", "\n相对序号 (MiB)\n"},
+			{"\nrelative sequence number (bytes)\n", "\n相对序号 (字节)\n"},
+			{"\nThe window edge lies above the graph (up to 63.0 KiB).\n", "\n窗口右沿在图的上方 (最高 63.0 KiB).\n"},
+			{"\nframe 226: seq 215753 to 217201\n", "\n第 226 帧: 序号 215753 到 217201\n"},
+			{": 2 segments, seq ", " 个包, 序号 "},
+			{"\nframe 7: zero window at ack 4097\n", "\n第 7 帧: 零窗口, 确认号 4097\n"},
+		},
+	}, {
 		artifact: "walkthrough.html",
 		render:   allWalkthroughHTMLTexts,
 		texts: []struct{ en, zh string }{
@@ -148,6 +178,26 @@ func allLadderTexts(t *testing.T, lang expect.Lang) string {
 		{"nothing", &fakeCapture{}, (&fakeCapture{}).verdict()},
 	} {
 		for _, e := range parseSVG(t, Ladder(d.name, d.c.seen, d.v, lang)) {
+			if e.name == "text" || e.name == "tspan" || e.name == "title" {
+				texts = append(texts, e.text)
+			}
+		}
+	}
+	return lines(texts)
+}
+
+// allTimeSequenceTexts returns every text of the time-sequence graphs of
+// fixtures that show its fixed texts, in lang: two connections with
+// retransmissions, a zero window, a window edge above a small transfer.
+func allTimeSequenceTexts(t *testing.T, lang expect.Lang) string {
+	t.Helper()
+	var texts []string
+	for _, f := range []string{fixtureRetrans, fixtureWalkthrough, "../../capture/testdata/smalldata.pcap"} {
+		doc, err := TimeSequence(filepath.Base(f), annotated(t, f, -1), lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range parseSVG(t, doc) {
 			if e.name == "text" || e.name == "tspan" || e.name == "title" {
 				texts = append(texts, e.text)
 			}

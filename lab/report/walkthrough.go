@@ -30,15 +30,21 @@ type Run struct {
 	Lang expect.Lang
 }
 
-// Write writes a run's capture.pcapng, walkthrough.md, walkthrough.html
-// and ladder.svg into dir (result.json is WriteResult's, once the run is
-// over). It writes every file it can and returns the errors of those it
-// could not.
+// Write writes a run's capture.pcapng, walkthrough.md, walkthrough.html,
+// ladder.svg and, when a segment carries data, tseq.svg into dir
+// (result.json is WriteResult's, once the run is over). It writes every
+// file it can and returns the errors of those it could not.
 func Write(dir string, run *Run) error {
 	errs := []error{
 		WriteCapture(filepath.Join(dir, CaptureFile), run.Link, run.Packets, run.Verdict),
 		writeFile(filepath.Join(dir, WalkthroughFile), Walkthrough(run)),
 		writeFile(filepath.Join(dir, LadderFile), Ladder(run.Result.Scenario, run.Packets, run.Verdict, run.Lang)),
+	}
+	switch graph, err := TimeSequence(run.Result.Scenario, run.Packets, run.Lang); {
+	case err == nil:
+		errs = append(errs, writeFile(filepath.Join(dir, TimeSeqFile), graph))
+	case !errors.Is(err, ErrNoData):
+		errs = append(errs, fmt.Errorf("%s: %w", TimeSeqFile, err))
 	}
 	page, err := WalkthroughHTML(run)
 	if err == nil {

@@ -404,7 +404,7 @@ func TestWrite(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := []string{CaptureFile, LadderFile, WalkthroughHTMLFile, WalkthroughFile}; !slices.Equal(names, want) {
+	if want := []string{CaptureFile, LadderFile, TimeSeqFile, WalkthroughHTMLFile, WalkthroughFile}; !slices.Equal(names, want) {
 		t.Errorf("Write wrote %q, want %q", names, want)
 	}
 }
