@@ -17,6 +17,7 @@ import (
 
 	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/path"
 	"github.com/tcplab/tcplab/lab/property"
 	"github.com/tcplab/tcplab/lab/report"
 )
@@ -159,6 +160,8 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, for CI")
 	ipv6 := fs.Bool("6", false, "run over IPv6: the server on [::1]")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
+	pathDesc := fs.String("path", "", "run the scenarios across a router whose path has these one-way `CONDITIONS`: delay=20ms,jitter=2ms,loss=1%,reorder=2%,duplicate=1%,rate=10mbit; c2s: or s2c: before a key sets one direction")
+	seed := fs.Uint64("seed", 1, "seed of the path's random decisions (loss, jitter, reordering, duplication), to replay a run")
 	help := cli.Help{
 		Usage: prog + " run [flags] [SCENARIO...]",
 		About: "Run the scenarios named, or all of them, each in a network namespace of its own: the peers talk,\n" +
@@ -168,6 +171,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		Examples: []string{
 			prog + " run",
 			prog + " run -keepalive-idle 8s -lang zh walkthrough",
+			prog + " run -path 'delay=20ms,loss=1%' -seed 7 walkthrough",
 			prog + " run -server 'python3 -m http.server 8000 --bind 127.0.0.1' -port 8000 halfclose",
 			prog + " run -client 'curl -s http://$TCPLAB_SERVER/blog/ http://$TCPLAB_SERVER/blog/' http-real-client",
 		},
@@ -192,11 +196,20 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if *port <= 0 || *port > 65535 {
 		return fmt.Errorf("%w: -port %d: use 1-65535", ErrUsage, *port)
 	}
+	if *pathDesc != "" {
+		if _, err := path.Parse(*pathDesc); err != nil {
+			return fmt.Errorf("%w: -path: %w", ErrUsage, err)
+		}
+		if *noSandbox {
+			return fmt.Errorf("%w: -path needs the namespaces of a sandboxed run; drop -no-sandbox", ErrUsage)
+		}
+	}
 	list, err := pick(all, fs.Args())
 	if err != nil {
 		return err
 	}
-	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6}
+	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
+		Path: *pathDesc, Seed: *seed}
 	fs.Visit(func(f *flag.Flag) {
 		// An explicit -port is every scenario's; without it each scenario
 		// gets its own port with -no-sandbox, where they share the host's lo.

@@ -75,7 +75,12 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 		// timeout, so batching holds nothing back at the end.
 		cfg.Batch, cfg.BufferSize = true, highRateBuffer
 	}
-	lc, err := live.Open(cfg)
+	var lc *live.Capture
+	err := nw.captureHost.Do(func() error {
+		var err error
+		lc, err = live.Open(cfg)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

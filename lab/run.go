@@ -165,7 +165,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			say(sc.Name, "started")
 			if err := externalPeers(sc, cfg.Options, list); err != nil {
 				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Error: err.Error()}
-			} else if cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback) {
+			} else if cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback || sc.Path != "" || cfg.Options.Path != "") {
 				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Sandbox: report.SandboxHostLo, Dir: dir,
 					Error: "this scenario needs a network namespace of its own and cannot run with -no-sandbox"}
 			} else if cfg.NoSandbox {
@@ -263,12 +263,13 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 		mode = CaptureLab
 	}
 	r.Capture = string(mode)
-	nw, closeNetwork, err := newNetwork(sc, opt, addr, filter)
+	nw, closeNetwork, err := newNetwork(ctx, sc, opt, addr, filter)
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
 	defer closeNetwork()
+	r.Network, r.Path, r.Mechanism, r.Seed = nw.kind, nw.path, string(nw.mechanism), nw.seed
 	if mode != CaptureLab {
 		rec, err := recordWithout(ctx, sc, opt, dir, nw, progress)
 		if err != nil {

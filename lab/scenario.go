@@ -36,6 +36,10 @@ type Scenario struct {
 	// default) or two hosts on a LAN. Anything but Loopback needs the
 	// namespace as NeedsNamespace does.
 	Topology Topology
+	// Path, when set, puts the two hosts on either side of a router whose
+	// path has these conditions, in the form of -path (package lab/path),
+	// "delay=20ms" say; Options.Path overrides it.
+	Path string
 	// AcceptsServer marks a scenario whose client can face a server of
 	// the user's (Options.ServerCommand); its Steps then say what any
 	// correct server must do. AcceptsClient is the same for a client of
@@ -85,6 +89,14 @@ type Options struct {
 	// say only what any correct peer does, as with ServerCommand or
 	// ClientCommand.
 	AnyPeers bool `json:"any_peers,omitempty"`
+	// Path, when set, runs every scenario across a router whose path has
+	// these conditions (-path; package lab/path), in place of the
+	// scenario's own Path.
+	Path string `json:"path,omitempty"`
+	// Seed seeds the random decisions of a path's delay line (loss,
+	// jitter, reordering, duplication), so that a run can be replayed;
+	// zero means 1.
+	Seed uint64 `json:"seed,omitempty"`
 }
 
 // CaptureMode says what captures a run.

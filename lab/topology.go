@@ -1,12 +1,15 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 
 	"github.com/tcplab/tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/path"
 )
 
 // Topology is the network a scenario's peers meet on.
@@ -44,33 +47,46 @@ type network struct {
 	clientIP   net.IP      // the client's address on a LAN
 	iface      string      // the interface the lab captures on
 	filter     string      // the capture filter
+	// captureHost is where iface is: nil for the server's (the run's own
+	// namespace), the client's host on a routed path, whose view of the
+	// round trip is the one people know (SYN to SYN/ACK takes the RTT).
+	captureHost *netns.Host
+	// kind, path, mechanism and seed are what result.json says of it.
+	kind, path string
+	mechanism  path.Mechanism
+	seed       uint64
 }
+
+// The interface names of the topologies: Ethernet on a LAN, a TUN device
+// on each side of a routed path.
+const (
+	lanInterface  = "eth0"
+	pathInterface = "tun0"
+)
 
 // newNetwork builds the topology of sc in the calling process's namespace,
 // which becomes the server's host, for a server on port (addr is its
 // loopback address, used as is on Loopback). close releases what it made.
-func newNetwork(sc *Scenario, opt Options, addr, filter string) (n *network, close func(), err error) {
-	if sc.Topology == Loopback {
-		return &network{serverAddr: addr, iface: "lo", filter: filter}, func() {}, nil
+func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter string) (n *network, close func(), err error) {
+	desc := sc.Path
+	if opt.Path != "" {
+		desc = opt.Path
 	}
-	if sc.Topology != LAN {
+	var p path.Path
+	if desc != "" {
+		if p, err = path.Parse(desc); err != nil {
+			return nil, nil, fmt.Errorf("-path: %w", err)
+		}
+	}
+	if sc.Topology == Loopback && p.IsZero() {
+		return &network{serverAddr: addr, iface: "lo", filter: filter, kind: "loopback"}, func() {}, nil
+	}
+	if sc.Topology != Loopback && sc.Topology != LAN {
 		return nil, nil, fmt.Errorf("unknown topology %q", sc.Topology)
 	}
 	client, err := netns.NewHost("client")
 	if err != nil {
 		return nil, nil, err
-	}
-	serverMAC, _ := net.ParseMAC(LANServerMAC)
-	clientMAC, _ := net.ParseMAC(LANClientMAC)
-	lan := netns.LAN{
-		A: netns.LANEnd{MAC: serverMAC, Addrs: []netip.Prefix{
-			netip.MustParsePrefix(LANServerIPv4 + "/24"), netip.MustParsePrefix(LANServerIPv6 + "/64")}},
-		B: netns.LANEnd{Host: client, MAC: clientMAC, Addrs: []netip.Prefix{
-			netip.MustParsePrefix(LANClientIPv4 + "/24"), netip.MustParsePrefix(LANClientIPv6 + "/64")}},
-	}
-	if err := lan.Join(); err != nil {
-		client.Close()
-		return nil, nil, fmt.Errorf("make the LAN: %w", err)
 	}
 	server, clientIP, capFilter := LANServerIPv4, LANClientIPv4, "tcp or arp"
 	if opt.IPv6 {
@@ -82,8 +98,85 @@ func newNetwork(sc *Scenario, opt Options, addr, filter string) (n *network, clo
 		serverAddr: net.JoinHostPort(server, strconv.Itoa(portOf(addr))),
 		client:     client,
 		clientIP:   net.ParseIP(clientIP),
-		iface:      "eth0",
+		iface:      lanInterface,
 		filter:     capFilter,
+		kind:       string(LAN),
 	}
-	return n, func() { client.Close() }, nil
+	serverAddrs := []netip.Prefix{netip.MustParsePrefix(LANServerIPv4 + "/24"), netip.MustParsePrefix(LANServerIPv6 + "/64")}
+	clientAddrs := []netip.Prefix{netip.MustParsePrefix(LANClientIPv4 + "/24"), netip.MustParsePrefix(LANClientIPv6 + "/64")}
+	if p.IsZero() {
+		if err := joinLAN(client, serverAddrs, clientAddrs); err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		return n, func() { client.Close() }, nil
+	}
+	// A routed path: the conditions come from the kernel's qdiscs where
+	// it has what the path needs, else from the delay line.
+	n.kind, n.path, n.seed = "routed", p.String(), max(opt.Seed, 1)
+	q, err := path.Probe(nil, "lo")
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	n.mechanism = path.Choose(p, q)
+	switch n.mechanism {
+	case path.Netem, path.TBF:
+		if err := joinLAN(client, serverAddrs, clientAddrs); err == nil {
+			err = applyQdiscs(n.mechanism, client, p)
+		}
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		n.captureHost = client
+		return n, func() { client.Close() }, nil
+	}
+	line, err := path.StartLine(ctx, path.LineConfig{
+		Path: p, Seed: n.seed,
+		Client: path.Endpoint{NetNS: client.File(), Name: pathInterface, Addrs: clientAddrs},
+		Server: path.Endpoint{Name: pathInterface, Addrs: serverAddrs},
+	})
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("start the delay line: %w", err)
+	}
+	n.iface, n.filter, n.captureHost = pathInterface, "tcp", client
+	return n, func() { line.Close(); client.Close() }, nil
+}
+
+// joinLAN joins the run's namespace, the server's host, to client by an
+// Ethernet link with the LAN's addresses.
+func joinLAN(client *netns.Host, serverAddrs, clientAddrs []netip.Prefix) error {
+	serverMAC, _ := net.ParseMAC(LANServerMAC)
+	clientMAC, _ := net.ParseMAC(LANClientMAC)
+	lan := netns.LAN{
+		Interface: lanInterface,
+		A:         netns.LANEnd{MAC: serverMAC, Addrs: serverAddrs},
+		B:         netns.LANEnd{Host: client, MAC: clientMAC, Addrs: clientAddrs},
+	}
+	if err := lan.Join(); err != nil {
+		return fmt.Errorf("make the LAN: %w", err)
+	}
+	return nil
+}
+
+// applyQdiscs installs the path's conditions on the LAN's two ends, each
+// on its egress: C2S on the client's eth0, S2C on the server's.
+func applyQdiscs(m path.Mechanism, client *netns.Host, p path.Path) error {
+	for _, end := range []struct {
+		ns *os.File
+		c  path.Conditions
+	}{{client.File(), p.C2S}, {nil, p.S2C}} {
+		var err error
+		if m == path.Netem {
+			err = path.ApplyNetem(end.ns, lanInterface, end.c)
+		} else if end.c.Rate > 0 {
+			err = path.ApplyTBF(end.ns, lanInterface, end.c.Rate)
+		}
+		if err != nil {
+			return fmt.Errorf("path %s: %w", m, err)
+		}
+	}
+	return nil
 }

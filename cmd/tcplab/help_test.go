@@ -56,6 +56,11 @@ func TestClearErrors(t *testing.T) {
 		{[]string{"run", "-client", "true", "halfclose"}, 2, []string{"halfclose cannot run with your own client", "http-real-client can"}, nil},
 		{[]string{"run", "-server", "true", "keepalive"}, 2, []string{"keepalive cannot run against your own server", "halfclose can"}, nil},
 		{[]string{"run", "-server", "true"}, 2, []string{"-server needs the scenario"}, nil},
+		{[]string{"run", "-path", "delay=-5ms", "handshake"}, 2, []string{"-path", "delay"}, nil},
+		{[]string{"run", "-path", "loss=150%", "handshake"}, 2, []string{"-path", "loss"}, nil},
+		{[]string{"run", "-path", "speed=1mbit", "handshake"}, 2, []string{"-path", "speed"}, nil},
+		{[]string{"run", "-path", "delay=20", "handshake"}, 2, []string{"-path", "delay"}, nil},
+		{[]string{"run", "-path", "delay=20ms", "-no-sandbox", "handshake"}, 2, []string{"-path", "-no-sandbox"}, nil},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runTCPLab(t, tt.args...)

@@ -143,17 +143,29 @@ func TestLineDelay(t *testing.T) {
 // within 10%. What the receiver counts is TCP payload, 1448 bytes of each
 // 1500-byte packet with timestamps (96.5%), so the expected goodput is
 // 9.65 Mbit/s; the window starts after slow start's first 300 ms.
+//
+// The line can only be slower than its rate when the machine starves it
+// of CPU (go test runs packages in parallel on two cores), so a slow
+// measurement is taken again, up to three times; a fast one fails at once,
+// since nothing but a wrong line sends faster than the rate.
 func TestLineRate(t *testing.T) {
 	if !inNamespace(t) {
 		return
 	}
 	const rate = 10_000_000
-	l := startLab(t, Path{C2S: Conditions{Rate: rate}, S2C: Conditions{Rate: rate}}, 1, 100)
-	got := bulk(t, l)
 	want := rate * 1448.0 / 1500
-	t.Logf("goodput %.2f Mbit/s (want %.2f ± 10%%); line %+v", got/1e6, want/1e6, l.line.Stats())
-	if got < 0.9*want || got > 1.1*want {
-		t.Errorf("goodput %.2f Mbit/s, want %.2f Mbit/s ± 10%%", got/1e6, want/1e6)
+	for try := 1; ; try++ {
+		l := startLab(t, Path{C2S: Conditions{Rate: rate}, S2C: Conditions{Rate: rate}}, 1, 100)
+		got := bulk(t, l)
+		t.Logf("try %d: goodput %.2f Mbit/s (want %.2f ± 10%%); line %+v", try, got/1e6, want/1e6, l.line.Stats())
+		switch {
+		case got > 1.1*want:
+			t.Fatalf("goodput %.2f Mbit/s, above the rate: want %.2f Mbit/s ± 10%%", got/1e6, want/1e6)
+		case got >= 0.9*want:
+			return
+		case try == 3:
+			t.Fatalf("goodput %.2f Mbit/s three times, want %.2f Mbit/s ± 10%%", got/1e6, want/1e6)
+		}
 	}
 }
 

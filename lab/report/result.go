@@ -49,8 +49,16 @@ type Result struct {
 	// Metrics holds what the peers measured, such as a throughput.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Capture is what captured: "tcplab", "tcpdump" or "none".
-	Capture     string  `json:"capture"`
-	Sandbox     Sandbox `json:"sandbox"`
+	Capture string  `json:"capture"`
+	Sandbox Sandbox `json:"sandbox"`
+	// Network says where the peers met: "loopback", "lan" or "routed";
+	// Path, Mechanism and Seed describe a routed path: its conditions,
+	// what made them happen ("tun-line", "netem", "tbf") and the delay
+	// line's seed.
+	Network     string  `json:"network,omitempty"`
+	Path        string  `json:"path,omitempty"`
+	Mechanism   string  `json:"path_mechanism,omitempty"`
+	Seed        uint64  `json:"seed,omitempty"`
 	Seconds     float64 `json:"seconds"` // wall time of the scenario
 	WaitSeconds float64 `json:"wait_seconds"`
 	Dir         string  `json:"dir"` // where the artifacts are

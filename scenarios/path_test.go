@@ -1,0 +1,86 @@
+package scenarios
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/report"
+)
+
+// TestPath runs the handshake scenario across a routed path, as
+// `tcplab run -path` does: with a delay the client's capture shows the
+// SYN/ACK one round trip after the SYN, and the FIN's answer too; with a
+// rate alone the kernel's tbf does it (this kernel has tbf but no netem).
+// result.json says which path ran, by what, with which seed.
+func TestPath(t *testing.T) {
+	testenv.NetNS(t)
+	tests := []struct {
+		path, want, mechanism string
+		rtt                   time.Duration
+	}{
+		{"delay=20ms", "delay=20ms", "tun-line", 40 * time.Millisecond},
+		{"c2s:delay=5ms,s2c:delay=25ms", "c2s:delay=5ms,s2c:delay=25ms", "tun-line", 30 * time.Millisecond},
+		{"rate=10mbit", "rate=10mbit", "tbf", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			out := t.TempDir()
+			results, err := lab.Run(context.Background(), []*lab.Scenario{Handshake()},
+				lab.Config{Out: out, Options: lab.Options{Path: tc.path, Seed: 7}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := results[0]
+			if !r.Pass {
+				t.Fatalf("handshake across %s failed:\n%s", tc.path, r.Failure())
+			}
+			if r.Network != "routed" || r.Path != tc.want || r.Mechanism != tc.mechanism || r.Seed != 7 {
+				t.Errorf("result says network %q path %q mechanism %q seed %d; want routed, %q, %q, 7",
+					r.Network, r.Path, r.Mechanism, r.Seed, tc.want, tc.mechanism)
+			}
+			pkts := readPackets(t, filepath.Join(out, "handshake", report.CaptureFile))
+			var syn, synAck time.Time
+			for _, p := range pkts {
+				switch f := p.Segment.Flags; {
+				case f == capture.SYN:
+					syn = p.Segment.Time
+				case f == capture.SYN|capture.ACK:
+					synAck = p.Segment.Time
+				}
+			}
+			got := synAck.Sub(syn)
+			// The line never delivers early; late only by the scheduler, so
+			// the upper bound is loose.
+			if got < tc.rtt || got > tc.rtt+50*time.Millisecond {
+				t.Errorf("SYN to SYN/ACK %v on the client's side, want at least %v (and not 50ms more)", got, tc.rtt)
+			}
+		})
+	}
+}
+
+// readPackets annotates a capture file.
+func readPackets(t *testing.T, path string) []capture.Packet {
+	t.Helper()
+	f, err := capture.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var pkts []capture.Packet
+	if _, err := capture.Walk(f, capture.NewAnnotator(), func(p *capture.Packet) error {
+		if p.TCP {
+			q := *p
+			q.Data = nil
+			pkts = append(pkts, q)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return pkts
+}
