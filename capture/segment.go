@@ -141,7 +141,9 @@ const (
 	// window scale of the connection unknown.
 	OptionsCut
 	// FragmentOverlap: the segment was reassembled from IP fragments that
-	// overlap with different bytes; the later bytes were kept.
+	// overlap with different bytes (or disagree on where the datagram
+	// ends). The bytes of the fragment first by offset, then by arrival,
+	// were kept, as in Wireshark; exact duplicates are not flagged.
 	FragmentOverlap
 	numProblems
 )
