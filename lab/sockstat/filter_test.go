@@ -57,6 +57,8 @@ func TestFilterLive(t *testing.T) {
 		{"ipv6 port", Filter{Port: c6.s.Port()}, append(ends{listener(ln6)}, both(c6)...)},
 		{"ipv6 tuple", Filter{Tuples: []Tuple{{c6.c, c6.s}}}, both(c6)},
 		{"dual-stack tuple", Filter{Tuples: []Tuple{{cDual.c, cDual.s}}}, both(cDual)},
+		{"no such connection", Filter{Tuples: []Tuple{{netip.MustParseAddrPort("127.0.0.1:1"), c1.s}}}, nil},
+		{"tuple, other state", Filter{Tuples: []Tuple{{c1.c, c1.s}}, States: States(FinWait1, TimeWait)}, nil},
 		{"port or tuple", Filter{Port: c6.s.Port(), Tuples: []Tuple{{c1.c, c1.s}}},
 			append(append(ends{listener(ln6)}, both(c6)...), both(c1)...)},
 	} {

@@ -178,7 +178,9 @@ func (s Socket) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads what MarshalJSON writes.
 func (s *Socket) UnmarshalJSON(b []byte) error {
-	var j socketJSON
+	// encoding/json cannot allocate an embedded pointer to an unexported
+	// struct: give it one, and tell by tcp_info_state whether it was used.
+	j := socketJSON{infoJSON: &infoJSON{}}
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
@@ -208,7 +210,7 @@ func (s *Socket) UnmarshalJSON(b []byte) error {
 	out.TimerExpires = toDuration(j.TimerExpiresMS)
 	out.TimerRetrans, out.UID, out.Inode, out.Cookie = j.TimerRetrans, j.UID, j.Inode, j.Cookie
 	out.Interface, out.Cong = j.Interface, j.Cong
-	if ij := j.infoJSON; ij != nil {
+	if ij := j.infoJSON; ij.TCPState != "" {
 		i, err := ij.info()
 		if err != nil {
 			return err

@@ -132,6 +132,36 @@ func appendRequest(b []byte, seq uint32, family uint8, states uint32, bc []byte)
 	return b
 }
 
+// appendLookup appends a SOCK_DIAG_BY_FAMILY request for the one socket
+// whose local and remote addresses are local and remote (both IPv4 or
+// both IPv6, unmapped), with INET_DIAG_INFO and INET_DIAG_CONG. The kernel
+// looks it up in its hash tables as it would for an arriving packet, so
+// it answers with a listener when no connection has these addresses.
+func appendLookup(b []byte, seq uint32, local, remote netip.AddrPort) []byte {
+	ne := binary.NativeEndian
+	family := uint8(unix.AF_INET6)
+	if local.Addr().Is4() {
+		family = unix.AF_INET
+	}
+	b = ne.AppendUint32(b, sizeofNlmsghdr+sizeofReqV2)
+	b = ne.AppendUint16(b, unix.SOCK_DIAG_BY_FAMILY)
+	b = ne.AppendUint16(b, unix.NLM_F_REQUEST)
+	b = ne.AppendUint32(b, seq)
+	b = ne.AppendUint32(b, 0)
+	b = append(b, family, unix.IPPROTO_TCP, 1<<(attrInfo-1)|1<<(attrCong-1), 0)
+	b = ne.AppendUint32(b, 1<<numStates-1)
+	b = binary.BigEndian.AppendUint16(b, local.Port())
+	b = binary.BigEndian.AppendUint16(b, remote.Port())
+	for _, a := range [2]netip.Addr{local.Addr(), remote.Addr()} {
+		var addr [16]byte
+		copy(addr[:], a.AsSlice())
+		b = append(b, addr[:]...)
+	}
+	b = ne.AppendUint32(b, 0)          // any interface
+	b = ne.AppendUint32(b, 0xffffffff) // INET_DIAG_NOCOOKIE
+	return ne.AppendUint32(b, 0xffffffff)
+}
+
 // errShort is the error for a message shorter than its header says.
 var errShort = errors.New("short inet_diag message")
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -40,7 +41,12 @@ type Sampler struct {
 	req []byte // the request being built
 	buf []byte // the kernel's answers
 	bc  []byte
+	// ends are the sockets a lookup asks for.
+	ends []end
 }
+
+// end is one end of a connection: its local and remote addresses.
+type end struct{ local, remote netip.AddrPort }
 
 // recvBuf is the size of the Sampler's receive buffer. The kernel cuts a
 // dump into messages that fit the reader's buffer, up to 32 KiB each.
@@ -87,20 +93,35 @@ func (s *Sampler) Close() error {
 // was interrupted.
 const dumpTries = 4
 
-// Sample returns the TCP sockets that f selects, IPv4 then IPv6, each in
-// the kernel's order. Sockets in TIME_WAIT and connections still in a
-// listener's handshake have no Info.
+// Sample returns the TCP sockets that f selects. Sockets in TIME_WAIT and
+// connections still in a listener's handshake have no Info.
+//
+// A Filter of Tuples alone is the cheap one, the one to use per segment:
+// the kernel looks each end of each connection up in its hash table, as
+// it does for an arriving packet (all requests go in one write), and the
+// sockets come back in the Tuples' order. Any other Filter is a dump, IPv4
+// then IPv6: the kernel skips the sockets that do not match the Filter's
+// ports, but walks its whole established-connection hash table to find
+// them, which takes about a millisecond per family on a machine with
+// 262144 buckets (see BenchmarkSample). A namespace shares the host's
+// table unless net.ipv4.tcp_child_ehash_entries gave it one of its own.
 func (s *Sampler) Sample(f Filter) ([]Socket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fd < 0 {
 		return nil, errors.New("sockstat: sample: sampler is closed")
 	}
+	var d dump
+	if f.Port == 0 && len(f.Tuples) > 0 {
+		if err := s.lookup(f, &d); err != nil {
+			return nil, err
+		}
+		return d.sockets(), nil
+	}
 	s.bc = s.bc[:0]
 	if cs := f.clauses(); cs != nil && bytecodeLen(cs) <= maxBytecode {
 		s.bc = appendBytecode(s.bc, cs)
 	}
-	var d dump
 	for try := 0; ; try++ {
 		d.reset()
 		interrupted := false
@@ -149,6 +170,108 @@ func (s *Sampler) dump(family uint8, f Filter, d *dump) (interrupted bool, err e
 	if _, err := unix.Write(s.fd, s.req); err != nil {
 		return false, fmt.Errorf("sockstat: send dump request (family %d): %w", family, err)
 	}
+	err = s.read(func(typ, flags uint16, seq uint32, payload []byte) (bool, error) {
+		if seq != s.seq {
+			return false, nil // the rest of an earlier, abandoned request
+		}
+		if flags&unix.NLM_F_DUMP_INTR != 0 {
+			interrupted = true
+		}
+		switch typ {
+		case unix.NLMSG_DONE:
+			if e := errno(payload); e != 0 {
+				return true, fmt.Errorf("sockstat: dump (family %d): %w", family, e)
+			}
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if e := errno(payload); e != 0 {
+				return true, fmt.Errorf("sockstat: dump (family %d): %w", family, e)
+			}
+		case unix.SOCK_DIAG_BY_FAMILY:
+			if err := d.add(payload, f); err != nil {
+				return true, fmt.Errorf("sockstat: read dump: %w", err)
+			}
+		}
+		return false, nil
+	})
+	return interrupted, err
+}
+
+// lookupBatch is how many lookups go in one write, so that the requests
+// stay well within the socket's send buffer.
+const lookupBatch = 64
+
+// lookup asks for both ends of each of f's tuples and adds those that
+// exist (and are in f's states) to d.
+func (s *Sampler) lookup(f Filter, d *dump) error {
+	ends := s.ends[:0]
+	for _, t := range f.Tuples {
+		a := netip.AddrPortFrom(t.A.Addr().Unmap(), t.A.Port())
+		b := netip.AddrPortFrom(t.B.Addr().Unmap(), t.B.Port())
+		if a.Addr().Is4() != b.Addr().Is4() {
+			continue // no socket has one address of each family
+		}
+		ends = append(ends, end{a, b})
+		if a != b {
+			ends = append(ends, end{b, a})
+		}
+	}
+	s.ends = ends
+	d.socks = make([]Socket, 0, len(ends))
+	d.infos = make([]TCPInfo, 0, len(ends))
+	d.infoOf = make([]int, 0, len(ends))
+	for len(ends) > 0 {
+		batch := ends[:min(len(ends), lookupBatch)]
+		ends = ends[len(batch):]
+		s.req = s.req[:0]
+		first := s.seq + 1
+		for _, e := range batch {
+			s.seq++
+			s.req = appendLookup(s.req, s.seq, e.local, e.remote)
+		}
+		if _, err := unix.Write(s.fd, s.req); err != nil {
+			return fmt.Errorf("sockstat: send lookups: %w", err)
+		}
+		for answered := 0; answered < len(batch); {
+			err := s.read(func(typ, _ uint16, seq uint32, payload []byte) (bool, error) {
+				if seq < first || seq > s.seq {
+					return false, nil // the rest of an earlier, abandoned request
+				}
+				answered++
+				switch typ {
+				case unix.NLMSG_ERROR:
+					if e := errno(payload); e != 0 && e != unix.ENOENT {
+						return true, fmt.Errorf("sockstat: look up %v -> %v: %w", batch[seq-first].local, batch[seq-first].remote, e)
+					}
+				case unix.SOCK_DIAG_BY_FAMILY:
+					if err := d.add(payload, f); err != nil {
+						return true, fmt.Errorf("sockstat: read answer: %w", err)
+					}
+				}
+				return answered == len(batch), nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// errno returns the error of an NLMSG_ERROR or NLMSG_DONE payload, or 0.
+func errno(payload []byte) unix.Errno {
+	if len(payload) < 4 {
+		return 0
+	}
+	if e := int32(binary.NativeEndian.Uint32(payload)); e < 0 {
+		return unix.Errno(-e)
+	}
+	return 0
+}
+
+// read reads from the socket and calls msg with each netlink message it
+// holds until msg says it is done or fails.
+func (s *Sampler) read(msg func(typ, flags uint16, seq uint32, payload []byte) (done bool, err error)) error {
 	ne := binary.NativeEndian
 	for {
 		n, err := unix.Read(s.fd, s.buf)
@@ -159,40 +282,19 @@ func (s *Sampler) dump(family uint8, f Filter, d *dump) (interrupted bool, err e
 			if err == unix.EAGAIN {
 				err = fmt.Errorf("no answer in time: %w", os.ErrDeadlineExceeded)
 			}
-			return false, fmt.Errorf("sockstat: read dump (family %d): %w", family, err)
+			return fmt.Errorf("sockstat: read: %w", err)
 		}
 		for b := s.buf[:n]; len(b) >= sizeofNlmsghdr; {
 			mlen := int(ne.Uint32(b))
 			if mlen < sizeofNlmsghdr || mlen > len(b) {
-				return false, fmt.Errorf("sockstat: read dump: %w: netlink message of %d bytes in %d", errShort, mlen, len(b))
+				return fmt.Errorf("sockstat: read: %w: netlink message of %d bytes in %d", errShort, mlen, len(b))
 			}
 			typ, flags, seq := ne.Uint16(b[4:]), ne.Uint16(b[6:]), ne.Uint32(b[8:])
 			payload := b[sizeofNlmsghdr:mlen]
 			b = b[min((mlen+3)&^3, len(b)):]
-			if seq != s.seq {
-				continue // the rest of an earlier, abandoned dump
-			}
-			if flags&unix.NLM_F_DUMP_INTR != 0 {
-				interrupted = true
-			}
-			switch typ {
-			case unix.NLMSG_DONE:
-				if len(payload) >= 4 {
-					if e := int32(ne.Uint32(payload)); e < 0 {
-						return false, fmt.Errorf("sockstat: dump (family %d): %w", family, unix.Errno(-e))
-					}
-				}
-				return interrupted, nil
-			case unix.NLMSG_ERROR:
-				if len(payload) >= 4 {
-					if e := int32(ne.Uint32(payload)); e < 0 {
-						return false, fmt.Errorf("sockstat: dump (family %d): %w", family, unix.Errno(-e))
-					}
-				}
-			case unix.SOCK_DIAG_BY_FAMILY:
-				if err := d.add(payload, f); err != nil {
-					return false, fmt.Errorf("sockstat: read dump: %w", err)
-				}
+			done, err := msg(typ, flags, seq, payload)
+			if err != nil || done {
+				return err
 			}
 		}
 	}
