@@ -17,8 +17,9 @@ import (
 // timestamps, an enhanced packet block per frame), buffered, so that a
 // frame costs a copy and no allocation.
 type Writer struct {
-	w   *bufio.Writer
-	hdr [28]byte // an enhanced packet block's fixed part
+	w      *bufio.Writer
+	hdr    [28]byte // an enhanced packet block's fixed part
+	points int      // interfaces in the file
 	// FlushEach flushes every packet to the underlying writer, so a killed
 	// process leaves a file that ends on a whole packet.
 	FlushEach bool
@@ -42,7 +43,24 @@ var le = binary.LittleEndian
 
 // NewWriter starts a pcapng stream on w for frames of the given link type.
 func NewWriter(w io.Writer, link layers.LinkType) (*Writer, error) {
-	wr := &Writer{w: bufio.NewWriterSize(w, 256<<10)}
+	return NewWriterPoints(w, []Point{{Name: "tcplab", Link: link}})
+}
+
+// Point is a place where packets were captured: one interface of a pcapng
+// file, which Wireshark shows by name (frame.interface_name).
+type Point struct {
+	Name string // such as "client eth0"
+	Link layers.LinkType
+}
+
+// NewWriterPoints starts a pcapng stream on w with one interface per
+// capture point; a packet goes to the point its CaptureInfo's
+// InterfaceIndex names.
+func NewWriterPoints(w io.Writer, points []Point) (*Writer, error) {
+	if len(points) == 0 {
+		return nil, fmt.Errorf("start pcapng: no capture point")
+	}
+	wr := &Writer{w: bufio.NewWriterSize(w, 256<<10), points: len(points)}
 	var b []byte
 	// Section header block: byte order, version 1.0, length unknown, and
 	// the application that wrote it.
@@ -53,15 +71,17 @@ func NewWriter(w io.Writer, link layers.LinkType) (*Writer, error) {
 	shb = appendOption(shb, optShbUserAppl, []byte("tcplab"))
 	shb = appendOption(shb, optEnd, nil)
 	b = appendBlock(b, blockSHB, shb)
-	// Interface description block: the link type, the snap length, a name
+	// Interface description blocks: the link type, the snap length, a name
 	// and nanosecond timestamps.
-	idb := le.AppendUint16(nil, uint16(link))
-	idb = le.AppendUint16(idb, 0)
-	idb = le.AppendUint32(idb, writeSnaplen)
-	idb = appendOption(idb, optIfName, []byte("tcplab"))
-	idb = appendOption(idb, optIfTsresol, []byte{9})
-	idb = appendOption(idb, optEnd, nil)
-	b = appendBlock(b, blockIDB, idb)
+	for _, pt := range points {
+		idb := le.AppendUint16(nil, uint16(pt.Link))
+		idb = le.AppendUint16(idb, 0)
+		idb = le.AppendUint32(idb, writeSnaplen)
+		idb = appendOption(idb, optIfName, []byte(pt.Name))
+		idb = appendOption(idb, optIfTsresol, []byte{9})
+		idb = appendOption(idb, optEnd, nil)
+		b = appendBlock(b, blockIDB, idb)
+	}
 	if _, err := wr.w.Write(b); err != nil {
 		return nil, fmt.Errorf("start pcapng: %w", err)
 	}
@@ -122,7 +142,11 @@ func (w *Writer) write(ci gopacket.CaptureInfo, data []byte, s string, c []byte)
 	h := w.hdr[:0]
 	h = le.AppendUint32(h, blockEPB)
 	h = le.AppendUint32(h, uint32(total))
-	h = le.AppendUint32(h, 0) // the one interface
+	iface := uint32(0)
+	if ci.InterfaceIndex > 0 && ci.InterfaceIndex < w.points {
+		iface = uint32(ci.InterfaceIndex)
+	}
+	h = le.AppendUint32(h, iface)
 	h = le.AppendUint32(h, uint32(ts>>32))
 	h = le.AppendUint32(h, uint32(ts))
 	h = le.AppendUint32(h, uint32(len(data)))

@@ -22,7 +22,12 @@ type recording struct {
 	// packets are every frame captured, decoded and annotated as they
 	// came: the one data path from capture to report.
 	packets []capture.Packet
-	drops   int
+	// others are what the other capture points saw (network.others),
+	// each annotated on its own, by point; their Info.InterfaceIndex is
+	// 1 + the point's index.
+	others [][]capture.Packet
+	links  []layers.LinkType // of the other points
+	drops  int
 	events  []string
 	err     error // a peer failed or the scenario timed out
 	// interrupted is set when the run was stopped (SIGINT, SIGTERM)
@@ -85,11 +90,52 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 		return nil, err
 	}
 	rec := &recording{link: lc.LinkType()}
-
 	var (
 		mu   sync.Mutex
 		last = time.Now()
 	)
+	// The other capture points are read as they come, each with its own
+	// annotator: a segment seen at two points is one segment twice, not
+	// a retransmission.
+	others := make([]*live.Capture, len(nw.others))
+	for i, pt := range nw.others {
+		err := pt.host.Do(func() error {
+			var err error
+			others[i], err = live.Open(live.Config{Interface: pt.iface, Filter: nw.filter, Snaplen: sc.Snaplen})
+			return err
+		})
+		if err != nil {
+			for _, o := range others[:i] {
+				o.Close()
+			}
+			lc.Close()
+			return nil, fmt.Errorf("capture at %s: %w", pt.name, err)
+		}
+	}
+	rec.others = make([][]capture.Packet, len(others))
+	var othersDone sync.WaitGroup
+	for i, oc := range others {
+		rec.links = append(rec.links, oc.LinkType())
+		othersDone.Add(1)
+		go func() {
+			defer othersDone.Done()
+			_, err := capture.Walk(oc, capture.NewAnnotator(), func(p *capture.Packet) error {
+				q := *p
+				q.Data = append([]byte(nil), p.Data...)
+				q.Info.InterfaceIndex = 1 + i
+				mu.Lock()
+				rec.others[i] = append(rec.others[i], q)
+				mu.Unlock()
+				return nil
+			})
+			if err != nil {
+				mu.Lock()
+				rec.err = errors.Join(rec.err, fmt.Errorf("capture at %s: %w", nw.others[i].name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+
 	readerDone := make(chan struct{})
 	// A HighRate scenario's capture is read once the peers are done: the
 	// ring holds the whole transfer meanwhile, and reading it during the
@@ -224,7 +270,11 @@ wait:
 		rec.drops = st.Dropped
 	}
 	lc.Close()
+	for _, oc := range others {
+		oc.Close()
+	}
 	<-readerDone
+	othersDone.Wait()
 	switch {
 	case parent.Err() != nil:
 		rec.interrupted = true

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/netns"
 	"github.com/tcplab/tcplab/lab/report"
@@ -308,6 +309,13 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
 	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang}
+	if len(nw.others) > 0 {
+		run.Points = []capture.Point{{Name: nw.name(), Link: rec.link}}
+		for i, pt := range nw.others {
+			run.Points = append(run.Points, capture.Point{Name: pt.name, Link: rec.links[i]})
+		}
+		run.Others = rec.others
+	}
 	if err := report.Write(dir, run); err != nil {
 		r.Fail(err)
 	}

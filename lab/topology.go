@@ -51,10 +51,32 @@ type network struct {
 	// namespace), the client's host on a routed path, whose view of the
 	// round trip is the one people know (SYN to SYN/ACK takes the RTT).
 	captureHost *netns.Host
+	// others are the other places the lab captures, for the artifacts:
+	// the other host's interface, where a segment is seen leaving or
+	// arriving. Only the capture at iface is annotated and judged.
+	others []point
 	// kind, path, mechanism and seed are what result.json says of it.
 	kind, path string
 	mechanism  path.Mechanism
 	seed       uint64
+}
+
+// point is a place where the lab captures: an interface of a host.
+type point struct {
+	name  string      // "client eth0", "server tun0"
+	host  *netns.Host // nil: the run's own namespace (the server's)
+	iface string
+}
+
+// name returns what the artifacts call the capture at iface.
+func (n *network) name() string {
+	if n.client == nil {
+		return n.iface
+	}
+	if n.captureHost == nil {
+		return "server " + n.iface
+	}
+	return "client " + n.iface
 }
 
 // The interface names of the topologies: Ethernet on a LAN, a TUN device
@@ -109,6 +131,7 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 			client.Close()
 			return nil, nil, err
 		}
+		n.others = []point{{"client " + lanInterface, client, lanInterface}}
 		return n, func() { client.Close() }, nil
 	}
 	// A routed path: the conditions come from the kernel's qdiscs where
@@ -130,6 +153,7 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 			return nil, nil, err
 		}
 		n.captureHost = client
+		n.others = []point{{"server " + lanInterface, nil, lanInterface}}
 		return n, func() { client.Close() }, nil
 	}
 	line, err := path.StartLine(ctx, path.LineConfig{
@@ -142,6 +166,7 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 		return nil, nil, fmt.Errorf("start the delay line: %w", err)
 	}
 	n.iface, n.filter, n.captureHost = pathInterface, "tcp", client
+	n.others = []point{{"server " + pathInterface, nil, pathInterface}}
 	return n, func() { line.Close(); client.Close() }, nil
 }
 

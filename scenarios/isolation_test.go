@@ -128,19 +128,23 @@ func hostNetwork(t *testing.T) []string {
 }
 
 // TestLANLeavesHostAlone runs the lan scenario, whose hosts use the blog
-// post's addresses: the host's interfaces, addresses and routes are the
-// same after the run as before, and nothing in the host routes to
-// 192.168.0.101 through an interface the lab made.
+// post's addresses: both hosts' interfaces saw the conversation, and the
+// host's interfaces, addresses and routes are the same after the run as
+// before, and nothing in the host routes to 192.168.0.101 through an
+// interface the lab made.
 func TestLANLeavesHostAlone(t *testing.T) {
 	testenv.NetNS(t)
 	before := hostNetwork(t)
-	results, err := lab.Run(context.Background(), []*lab.Scenario{LAN()}, lab.Config{Out: t.TempDir()})
+	out := t.TempDir()
+	results, err := lab.Run(context.Background(), []*lab.Scenario{LAN()}, lab.Config{Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !results[0].Pass {
 		t.Errorf("lan failed:\n%s", results[0].Failure())
 	}
+	// Both hosts' eth0 saw the conversation.
+	checkPoints(t, filepath.Join(out, "lan"), results[0].Segments)
 	after := hostNetwork(t)
 	if !slices.Equal(before, after) {
 		t.Errorf("the host's network changed during the run:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))

@@ -2,7 +2,10 @@ package scenarios
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +62,41 @@ func TestPath(t *testing.T) {
 			if got < tc.rtt || got > tc.rtt+50*time.Millisecond {
 				t.Errorf("SYN to SYN/ACK %v on the client's side, want at least %v (and not 50ms more)", got, tc.rtt)
 			}
+			checkPoints(t, filepath.Join(out, "handshake"), len(pkts))
+			if tc.rtt > 0 {
+				md, err := os.ReadFile(filepath.Join(out, "handshake", report.WalkthroughFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(md), "(at server tun0 ") {
+					t.Errorf("the walkthrough does not say when the server saw each segment:\n%s", md)
+				}
+			}
 		})
+	}
+}
+
+// checkPoints reads a two-host run's points.pcapng with tshark: both
+// hosts' interfaces are named, and each saw every one of the segments the
+// analysed capture holds.
+func checkPoints(t *testing.T, dir string, segments int) {
+	t.Helper()
+	out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", filepath.Join(dir, report.PointsFile), "-Y", "tcp",
+		"-T", "fields", "-e", "frame.interface_name").Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", report.PointsFile, err)
+	}
+	count := map[string]int{}
+	for _, name := range strings.Fields(strings.ReplaceAll(string(out), " ", "_")) {
+		count[name]++
+	}
+	if len(count) != 2 {
+		t.Fatalf("%s has TCP at %v, want two capture points", report.PointsFile, count)
+	}
+	for name, n := range count {
+		if n != segments {
+			t.Errorf("%s saw %d segments, the capture %d", name, n, segments)
+		}
 	}
 }
 

@@ -41,11 +41,15 @@ func WriteIndex(out string, results []Result, lang expect.Lang) error {
 				}
 			}
 			e.Files = append(e.Files, f)
-			// The time-sequence graph follows the ladder when there is
-			// one: a scenario without data has none, and lacks nothing.
+			// The time-sequence graph and the capture of every point
+			// follow the ladder when there are any: a scenario without
+			// data has no graph, one on one host no points, and neither
+			// lacks anything.
 			if name == LadderFile {
-				if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(dir), TimeSeqFile)); err == nil {
-					e.Files = append(e.Files, indexFile{Name: TimeSeqFile, Href: path.Join(dir, TimeSeqFile), Present: true})
+				for _, opt := range optionalFiles {
+					if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(dir), opt)); err == nil {
+						e.Files = append(e.Files, indexFile{Name: opt, Href: path.Join(dir, opt), Present: true})
+					}
 				}
 			}
 		}

@@ -18,11 +18,18 @@ const (
 	WalkthroughHTMLFile = "walkthrough.html"
 	LadderFile          = "ladder.svg"
 	ResultFile          = "result.json"
-	IndexFile           = "index.html"
+	// PointsFile holds what every capture point saw, one pcapng interface
+	// each, when the lab captured at more than one (two hosts).
+	PointsFile = "points.pcapng"
+	IndexFile  = "index.html"
 )
 
 // Files lists a scenario's artifacts in the order index.html shows them.
 var Files = [...]string{CaptureFile, WalkthroughHTMLFile, WalkthroughFile, LadderFile, ResultFile}
+
+// optionalFiles are artifacts only some runs have (index.html links them
+// when they are there and does not miss them otherwise).
+var optionalFiles = [...]string{TimeSeqFile, PointsFile}
 
 // Sandbox says where a scenario ran.
 type Sandbox string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,13 @@ type Run struct {
 	// their data, as capture.Walk yields them; Link is their link type.
 	Packets []capture.Packet
 	Link    layers.LinkType
+	// Points names where the packets were captured when the lab captured
+	// at more than one place: Packets at Points[0], Others[i] at
+	// Points[i+1], each annotated on its own. Write then also writes
+	// PointsFile, and the walkthrough says when each segment was seen at
+	// the other points.
+	Points []capture.Point
+	Others [][]capture.Packet
 	// Lang is the language of walkthrough.md, walkthrough.html and
 	// ladder.svg. capture.pcapng's comments are English in every run (see
 	// WriteCapture).
@@ -46,11 +54,63 @@ func Write(dir string, run *Run) error {
 	case !errors.Is(err, ErrNoData):
 		errs = append(errs, fmt.Errorf("%s: %w", TimeSeqFile, err))
 	}
+	if len(run.Points) > 1 {
+		errs = append(errs, WritePoints(filepath.Join(dir, PointsFile), run.Points, append([][]capture.Packet{run.Packets}, run.Others...)))
+	}
 	page, err := WalkthroughHTML(run)
 	if err == nil {
 		err = writeFile(filepath.Join(dir, WalkthroughHTMLFile), page)
 	}
 	return errors.Join(append(errs, err)...)
+}
+
+// WritePoints writes a pcapng file with one interface per capture point,
+// named as points names them, and every packet of each point (seen[i] at
+// points[i]) in time order, each TCP packet commented with its point's
+// own annotation. Wireshark shows where each packet was seen
+// (frame.interface_name), and the time between a segment's two sightings
+// is its one-way delay. The file appears complete or not at all.
+func WritePoints(path string, points []capture.Point, seen [][]capture.Packet) error {
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, err := capture.NewWriterPoints(f, points)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	next := make([]int, len(seen))
+	for {
+		// The earliest packet not yet written, over all points.
+		pick := -1
+		for i := range seen {
+			if next[i] < len(seen[i]) && (pick < 0 || seen[i][next[i]].Info.Timestamp.Before(seen[pick][next[pick]].Info.Timestamp)) {
+				pick = i
+			}
+		}
+		if pick < 0 {
+			break
+		}
+		p := &seen[pick][next[pick]]
+		next[pick]++
+		ci := p.Info
+		ci.InterfaceIndex = pick
+		comment := "tcplab at " + points[pick].Name + ": not TCP"
+		if p.TCP {
+			comment = "tcplab at " + points[pick].Name + ": " + strings.TrimPrefix(capture.Comment(p), "tcplab: ")
+		}
+		if err := w.WritePacket(ci, p.Data, comment); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 // WriteCapture writes a pcapng file of every packet, each TCP packet with
@@ -151,7 +211,10 @@ type walkSegment struct {
 	Line           string // as expect.Format puts it
 	Frame          int
 	Client, Server capture.State
-	Why            string // the explanation of the inner step it matched, when it has one of its own
+	// Elsewhere says when the other capture points saw the segment, such
+	// as "server tun0 20.4 ms later": its one-way delay.
+	Elsewhere string
+	Why       string // the explanation of the inner step it matched, when it has one of its own
 	// Mismatches are those that name this segment as where the matching
 	// failed.
 	Mismatches []*expect.Mismatch
@@ -176,10 +239,11 @@ func newWalkthrough(run *Run) *walkthrough {
 			mismatchAt[m.Frame] = append(mismatchAt[m.Frame], m)
 		}
 	}
+	elsewhere := sightings(run)
 	segment := func(j int) walkSegment {
 		p := &pkts[j]
 		return walkSegment{Line: expect.Format(p, start), Frame: p.Segment.Frame, Client: p.Annotation.Client,
-			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame]}
+			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j]}
 	}
 	for i := range steps {
 		st := &steps[i]
@@ -251,6 +315,9 @@ func Walkthrough(run *Run) []byte {
 				continue
 			}
 			fmt.Fprintf(&b, "   - `%s`  %s/%s", s.Line, s.Client, s.Server)
+			if s.Elsewhere != "" {
+				fmt.Fprintf(&b, " (%s)", s.Elsewhere)
+			}
 			if s.Why != "" {
 				fmt.Fprintf(&b, ": %s", s.Why)
 			}
@@ -312,4 +379,67 @@ var walkthroughTexts = []walkthroughStrings{
 		events:   "## 两端看到的\n\n",
 		failed:   "## 失败原因\n\n```\n%s```\n",
 	},
+}
+
+// sightings says, for each TCP packet of run.Packets by index, when the
+// other capture points saw the same segment: its one-way delay from or to
+// them, in run.Lang. A segment is the same at two points when its
+// addresses, numbers, flags and length are; the n-th such at one point is
+// the n-th at the other.
+func sightings(run *Run) map[int]string {
+	if len(run.Others) == 0 {
+		return nil
+	}
+	type key struct {
+		src, dst netip.AddrPort
+		seq, ack uint32
+		flags    capture.Flags
+		len      int
+	}
+	keyOf := func(p *capture.Packet) key {
+		s := &p.Segment
+		return key{s.Src, s.Dst, s.Seq, s.Ack, s.Flags, s.Len}
+	}
+	t := byLang(sightingTexts, run.Lang)
+	out := map[int]string{}
+	for i, others := range run.Others {
+		seen := map[key][]time.Time{}
+		for k := range others {
+			if p := &others[k]; p.TCP {
+				seen[keyOf(p)] = append(seen[keyOf(p)], p.Segment.Time)
+			}
+		}
+		name := ""
+		if i+1 < len(run.Points) {
+			name = run.Points[i+1].Name
+		}
+		for j := range run.Packets {
+			p := &run.Packets[j]
+			if !p.TCP {
+				continue
+			}
+			k := keyOf(p)
+			times := seen[k]
+			if len(times) == 0 {
+				continue
+			}
+			seen[k] = times[1:]
+			d := times[0].Sub(p.Segment.Time)
+			text := fmt.Sprintf(t.later, name, float64(d)/float64(time.Millisecond))
+			if d < 0 {
+				text = fmt.Sprintf(t.earlier, name, float64(-d)/float64(time.Millisecond))
+			}
+			if out[j] != "" {
+				text = out[j] + "; " + text
+			}
+			out[j] = text
+		}
+	}
+	return out
+}
+
+// sightingTexts say when another point saw a segment, by language.
+var sightingTexts = []struct{ later, earlier string }{
+	expect.English: {later: "at %s %.1f ms later", earlier: "at %s %.1f ms earlier"},
+	expect.Chinese: {later: "%s晚%.1f毫秒看到", earlier: "%s早%.1f毫秒看到"},
 }
