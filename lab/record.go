@@ -28,8 +28,8 @@ type recording struct {
 	others [][]capture.Packet
 	links  []layers.LinkType // of the other points
 	drops  int
-	events  []string
-	err     error // a peer failed or the scenario timed out
+	events []string
+	err    error // a peer failed or the scenario timed out
 	// interrupted is set when the run was stopped (SIGINT, SIGTERM)
 	// before the conversation ended.
 	interrupted bool
@@ -38,6 +38,9 @@ type recording struct {
 	noConversation bool
 	metrics        map[string]float64
 	elapsed        time.Duration
+	// kernel is what the kernel said of the sockets as their segments
+	// were captured; nil for a HighRate scenario.
+	kernel *kernelView
 }
 
 // quiet is how long the wire must stay silent after the peers are done
@@ -136,6 +139,13 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 		}()
 	}
 
+	if !sc.HighRate {
+		// Without it the run only lacks the kernel's view.
+		if kv, err := newKernelView(nw); err == nil {
+			rec.kernel = kv
+			defer kv.close()
+		}
+	}
 	readerDone := make(chan struct{})
 	// A HighRate scenario's capture is read once the peers are done: the
 	// ring holds the whole transfer meanwhile, and reading it during the
@@ -161,8 +171,12 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 			q.Data = append([]byte(nil), p.Data...)
 			mu.Lock()
 			rec.packets = append(rec.packets, q)
+			index := len(rec.packets) - 1
 			last = time.Now()
 			mu.Unlock()
+			if p.TCP && rec.kernel != nil {
+				rec.kernel.sample(index, p)
+			}
 			return nil
 		})
 		if err != nil {

@@ -309,6 +309,9 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
 	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang}
+	if rec.kernel != nil {
+		r.Kernel, run.Kernel = rec.kernel.result(), rec.kernel.texts(opt.Lang)
+	}
 	if len(nw.others) > 0 {
 		run.Points = []capture.Point{{Name: nw.name(), Link: rec.link}}
 		for i, pt := range nw.others {

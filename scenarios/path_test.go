@@ -71,6 +71,25 @@ func TestPath(t *testing.T) {
 				if !strings.Contains(string(md), "(at server tun0 ") {
 					t.Errorf("the walkthrough does not say when the server saw each segment:\n%s", md)
 				}
+				// The kernel's view after the SYN/ACK: the client measured
+				// the round trip.
+				if !strings.Contains(string(md), "kernel: ") || !strings.Contains(string(md), "srtt 0 ms -> ") {
+					t.Errorf("the walkthrough does not show the kernel's view of the sockets:\n%s", md)
+				}
+			}
+			if len(r.Kernel) < len(pkts)/2 {
+				t.Errorf("result.json has %d kernel samples for %d segments", len(r.Kernel), len(pkts))
+			}
+			cwnd := 0
+			for _, k := range r.Kernel {
+				if !strings.Contains(string(k.Sockets), `"state":`) {
+					t.Errorf("frame %d: kernel sample %s lacks the state", k.Frame, k.Sockets)
+					break
+				}
+				// A socket in TIME_WAIT has no tcp_info, and so no cwnd.
+				if strings.Contains(string(k.Sockets), `"cwnd":`) {
+					cwnd++
+				}
 			}
 		})
 	}

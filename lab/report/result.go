@@ -62,13 +62,26 @@ type Result struct {
 	// Path, Mechanism and Seed describe a routed path: its conditions,
 	// what made them happen ("tun-line", "netem", "tbf") and the delay
 	// line's seed.
-	Network     string  `json:"network,omitempty"`
-	Path        string  `json:"path,omitempty"`
-	Mechanism   string  `json:"path_mechanism,omitempty"`
-	Seed        uint64  `json:"seed,omitempty"`
-	Seconds     float64 `json:"seconds"` // wall time of the scenario
-	WaitSeconds float64 `json:"wait_seconds"`
-	Dir         string  `json:"dir"` // where the artifacts are
+	Network   string `json:"network,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Mechanism string `json:"path_mechanism,omitempty"`
+	Seed      uint64 `json:"seed,omitempty"`
+	// Kernel is what the kernel said of the connection's sockets each
+	// time the capture saw a segment (as ss -ti shows them: state, cwnd,
+	// ssthresh, rtt, rto, queues), by frame.
+	Kernel      []KernelSample `json:"kernel,omitempty"`
+	Seconds     float64        `json:"seconds"` // wall time of the scenario
+	WaitSeconds float64        `json:"wait_seconds"`
+	Dir         string         `json:"dir"` // where the artifacts are
+}
+
+// KernelSample is what the kernel said of a connection's sockets right
+// after the capture saw frame Frame: a JSON array of sockets, with the
+// names ss users know (state, cwnd, ssthresh, rtt_ms, rto_ms, send_q,
+// recv_q, ...; package lab/sockstat).
+type KernelSample struct {
+	Frame   int             `json:"frame"`
+	Sockets json.RawMessage `json:"sockets"`
 }
 
 // Fail marks the result failed and adds err to its error.

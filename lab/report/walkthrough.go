@@ -32,6 +32,10 @@ type Run struct {
 	// the other points.
 	Points []capture.Point
 	Others [][]capture.Packet
+	// Kernel says, by index of Packets, what the kernel's view of the
+	// sockets changed to right after the segment ("client: cwnd 10 ->
+	// 20"), in Lang; the walkthrough shows it under the segment.
+	Kernel map[int]string
 	// Lang is the language of walkthrough.md, walkthrough.html and
 	// ladder.svg. capture.pcapng's comments are English in every run (see
 	// WriteCapture).
@@ -214,7 +218,9 @@ type walkSegment struct {
 	// Elsewhere says when the other capture points saw the segment, such
 	// as "server tun0 20.4 ms later": its one-way delay.
 	Elsewhere string
-	Why       string // the explanation of the inner step it matched, when it has one of its own
+	// Kernel is what changed in the sockets right after it.
+	Kernel string
+	Why    string // the explanation of the inner step it matched, when it has one of its own
 	// Mismatches are those that name this segment as where the matching
 	// failed.
 	Mismatches []*expect.Mismatch
@@ -243,7 +249,7 @@ func newWalkthrough(run *Run) *walkthrough {
 	segment := func(j int) walkSegment {
 		p := &pkts[j]
 		return walkSegment{Line: expect.Format(p, start), Frame: p.Segment.Frame, Client: p.Annotation.Client,
-			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j]}
+			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: run.Kernel[j]}
 	}
 	for i := range steps {
 		st := &steps[i]
@@ -318,6 +324,9 @@ func Walkthrough(run *Run) []byte {
 			if s.Elsewhere != "" {
 				fmt.Fprintf(&b, " (%s)", s.Elsewhere)
 			}
+			if s.Kernel != "" {
+				fmt.Fprintf(&b, "\n     "+t.kernel, s.Kernel)
+			}
 			if s.Why != "" {
 				fmt.Fprintf(&b, ": %s", s.Why)
 			}
@@ -359,6 +368,7 @@ const walkthroughExtra = 50
 // walkthroughStrings are the fixed texts of walkthrough.md in one language.
 type walkthroughStrings struct {
 	result, notSeen, optional, extra, events, failed string
+	kernel                                           string
 }
 
 // walkthroughTexts holds walkthroughStrings by language.
@@ -370,6 +380,7 @@ var walkthroughTexts = []walkthroughStrings{
 		extra:    "## Segments that matched no step\n\n%s\n\n",
 		events:   "## What the peers saw\n\n",
 		failed:   "## Why it failed\n\n```\n%s```\n",
+		kernel:   "kernel: %s",
 	},
 	expect.Chinese: {
 		result:   "结果: **%s**: %d 个TCP包, 共 %d 帧, 丢弃 %d 个, 用时 %.2f 秒 (抓包文件: " + CaptureFile + ").\n\n",
@@ -378,6 +389,7 @@ var walkthroughTexts = []walkthroughStrings{
 		extra:    "## 没有匹配任何步骤的包\n\n%s\n\n",
 		events:   "## 两端看到的\n\n",
 		failed:   "## 失败原因\n\n```\n%s```\n",
+		kernel:   "内核: %s",
 	},
 }
 

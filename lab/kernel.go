@@ -1,0 +1,122 @@
+package lab
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/report"
+	"github.com/tcplab/tcplab/lab/sockstat"
+)
+
+// maxKernelSamples bounds the samples of one run: a scenario's story is
+// told in tens of segments, and a bulk transfer's thousands would only
+// slow its capture down.
+const maxKernelSamples = 1000
+
+// kernelView asks the kernel about both ends' sockets each time the
+// capture sees one of their segments (not on a timer: what the kernel
+// says right after a segment is what explains the next).
+type kernelView struct {
+	samplers []*sockstat.Sampler // one per host: the server's, then the client's
+	server   netip.AddrPort      // the server's address, to tell the ends apart
+	samples  []kernelSample
+}
+
+// kernelSample is what the kernel said of a connection's sockets after
+// the packet at index of the recording.
+type kernelSample struct {
+	index, frame int
+	sockets      []sockstat.Socket
+}
+
+// newKernelView opens a sampler in each host of nw.
+func newKernelView(nw *network) (*kernelView, error) {
+	server, err := netip.ParseAddrPort(nw.serverAddr)
+	if err != nil {
+		return nil, err
+	}
+	k := &kernelView{server: netip.AddrPortFrom(server.Addr().Unmap(), server.Port())}
+	s, err := sockstat.New(sockstat.Config{})
+	if err != nil {
+		return nil, err
+	}
+	k.samplers = append(k.samplers, s)
+	if nw.client != nil {
+		c, err := sockstat.New(sockstat.Config{NetNS: nw.client.File()})
+		if err != nil {
+			k.close()
+			return nil, err
+		}
+		k.samplers = append(k.samplers, c)
+	}
+	return k, nil
+}
+
+// sample records what the kernel says of p's connection now; p is the
+// packet at index of the recording. Errors only lose the sample.
+func (k *kernelView) sample(index int, p *capture.Packet) {
+	if len(k.samples) >= maxKernelSamples {
+		return
+	}
+	f := sockstat.Filter{Tuples: []sockstat.Tuple{{A: p.Segment.Src, B: p.Segment.Dst}}}
+	var all []sockstat.Socket
+	for _, s := range k.samplers {
+		socks, err := s.Sample(f)
+		if err == nil {
+			all = append(all, socks...)
+		}
+	}
+	if len(all) > 0 {
+		k.samples = append(k.samples, kernelSample{index: index, frame: p.Segment.Frame, sockets: all})
+	}
+}
+
+func (k *kernelView) close() {
+	for _, s := range k.samplers {
+		s.Close()
+	}
+}
+
+// isServer reports whether s is the server's end.
+func (k *kernelView) isServer(s *sockstat.Socket) bool { return s.Local == k.server }
+
+// texts says, for each sampled packet by index, what changed in either
+// end's socket since that end's previous sample, in lang: "client: cwnd
+// 10 -> 20; server: ...". The first sample of an end lists its values.
+func (k *kernelView) texts(lang expect.Lang) map[int]string {
+	who := map[bool]string{false: "client", true: "server"}
+	if lang == expect.Chinese {
+		who = map[bool]string{false: "客户端", true: "服务端"}
+	}
+	last := map[[2]netip.AddrPort]sockstat.Socket{}
+	out := map[int]string{}
+	for _, smp := range k.samples {
+		var parts []string
+		for _, s := range smp.sockets {
+			key := [2]netip.AddrPort{s.Local, s.Remote}
+			if cs := sockstat.Diff(last[key], s); len(cs) > 0 {
+				parts = append(parts, who[k.isServer(&s)]+": "+cs.Text(lang))
+			}
+			last[key] = s
+		}
+		if len(parts) > 0 {
+			out[smp.index] = strings.Join(parts, "; ")
+		}
+	}
+	return out
+}
+
+// result returns the samples as result.json keeps them.
+func (k *kernelView) result() []report.KernelSample {
+	var out []report.KernelSample
+	for _, smp := range k.samples {
+		b, err := json.Marshal(smp.sockets)
+		if err == nil {
+			out = append(out, report.KernelSample{Frame: smp.frame, Sockets: b})
+		}
+	}
+	return out
+}
