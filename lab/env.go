@@ -32,6 +32,17 @@ type Env struct {
 	// made there.
 	client   *netns.Host
 	clientIP net.IP
+	offload  func(on bool) error
+}
+
+// SetOffload turns the LAN's segmentation and receive offloads (TSO, GSO,
+// GRO) on or off at both hosts, for the connections made after it. It
+// fails on a scenario that runs on no LAN.
+func (e *Env) SetOffload(on bool) error {
+	if e.offload == nil {
+		return errors.New("offloads: the scenario runs on no LAN")
+	}
+	return e.offload(on)
 }
 
 func newEnv(addr string, opt Options, progress func(string)) *Env {

@@ -193,7 +193,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	env := newEnv(addr, opt, progress)
-	env.client, env.clientIP = nw.client, nw.clientIP
+	env.client, env.clientIP, env.offload = nw.client, nw.clientIP, nw.setOffload
 	var peersErr error
 	if sc.Setup != nil {
 		undo, err := sc.Setup(ctx, env)

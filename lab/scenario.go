@@ -36,6 +36,11 @@ type Scenario struct {
 	// default) or two hosts on a LAN. Anything but Loopback needs the
 	// namespace as NeedsNamespace does.
 	Topology Topology
+	// Offload keeps the LAN's segmentation and receive offloads (TSO, GSO,
+	// GRO) on, as on a real host, where they are off by default so that
+	// each segment on the wire is a frame of the capture; Env.SetOffload
+	// turns them on or off during the run.
+	Offload bool
 	// Path, when set, puts the two hosts on either side of a router whose
 	// path has these conditions, in the form of -path (package lab/path),
 	// "delay=20ms" say; Options.Path overrides it.

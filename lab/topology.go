@@ -68,6 +68,17 @@ type point struct {
 	iface string
 }
 
+// setOffload turns the LAN's offloads on or off at both ends.
+func (n *network) setOffload(on bool) error {
+	if n.client == nil || n.iface != lanInterface {
+		return fmt.Errorf("offloads: the scenario runs on no LAN")
+	}
+	if err := netns.SetOffloads(lanInterface, on); err != nil {
+		return err
+	}
+	return n.client.Do(func() error { return netns.SetOffloads(lanInterface, on) })
+}
+
 // name returns what the artifacts call the capture at iface.
 func (n *network) name() string {
 	if n.client == nil {
@@ -127,7 +138,7 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 	serverAddrs := []netip.Prefix{netip.MustParsePrefix(LANServerIPv4 + "/24"), netip.MustParsePrefix(LANServerIPv6 + "/64")}
 	clientAddrs := []netip.Prefix{netip.MustParsePrefix(LANClientIPv4 + "/24"), netip.MustParsePrefix(LANClientIPv6 + "/64")}
 	if p.IsZero() {
-		if err := joinLAN(client, serverAddrs, clientAddrs); err != nil {
+		if err := joinLAN(client, serverAddrs, clientAddrs, sc.Offload); err != nil {
 			client.Close()
 			return nil, nil, err
 		}
@@ -145,7 +156,7 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 	n.mechanism = path.Choose(p, q)
 	switch n.mechanism {
 	case path.Netem, path.TBF:
-		if err := joinLAN(client, serverAddrs, clientAddrs); err == nil {
+		if err := joinLAN(client, serverAddrs, clientAddrs, sc.Offload); err == nil {
 			err = applyQdiscs(n.mechanism, client, p)
 		}
 		if err != nil {
@@ -172,11 +183,12 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 
 // joinLAN joins the run's namespace, the server's host, to client by an
 // Ethernet link with the LAN's addresses.
-func joinLAN(client *netns.Host, serverAddrs, clientAddrs []netip.Prefix) error {
+func joinLAN(client *netns.Host, serverAddrs, clientAddrs []netip.Prefix, offload bool) error {
 	serverMAC, _ := net.ParseMAC(LANServerMAC)
 	clientMAC, _ := net.ParseMAC(LANClientMAC)
 	lan := netns.LAN{
 		Interface: lanInterface,
+		Offload:   offload,
 		A:         netns.LANEnd{MAC: serverMAC, Addrs: serverAddrs},
 		B:         netns.LANEnd{Host: client, MAC: clientMAC, Addrs: clientAddrs},
 	}

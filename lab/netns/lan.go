@@ -90,7 +90,7 @@ func configure(tmp, name string, mtu int, offload bool, e LANEnd) error {
 		return fmt.Errorf("netns: %s: set MTU %d: %w", name, mtu, err)
 	}
 	if !offload {
-		if err := setOffloads(name, false); err != nil {
+		if err := SetOffloads(name, false); err != nil {
 			return err
 		}
 	}
@@ -128,9 +128,10 @@ type ifreqData struct {
 	_    [16]byte // the rest of the union
 }
 
-// setOffloads turns TSO, GSO and GRO of interface name on or off, as
-// `ethtool -K name tso off gso off gro off` does.
-func setOffloads(name string, on bool) error {
+// SetOffloads turns TSO, GSO and GRO of interface name, in the calling
+// thread's namespace (use Host.Do for another's), on or off, as `ethtool
+// -K name tso off gso off gro off` does.
+func SetOffloads(name string, on bool) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("netns: socket for ethtool: %w", err)

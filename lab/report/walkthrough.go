@@ -324,11 +324,11 @@ func Walkthrough(run *Run) []byte {
 			if s.Elsewhere != "" {
 				fmt.Fprintf(&b, " (%s)", s.Elsewhere)
 			}
-			if s.Kernel != "" {
-				fmt.Fprintf(&b, "\n     "+t.kernel, s.Kernel)
-			}
 			if s.Why != "" {
 				fmt.Fprintf(&b, ": %s", s.Why)
+			}
+			if s.Kernel != "" {
+				fmt.Fprintf(&b, "\n     "+t.kernel, s.Kernel)
 			}
 			b.WriteString("\n")
 		}
