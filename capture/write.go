@@ -18,8 +18,7 @@ import (
 // frame costs a copy and no allocation.
 type Writer struct {
 	w      *bufio.Writer
-	hdr    [28]byte // an enhanced packet block's fixed part
-	points int      // interfaces in the file
+	points int // interfaces in the file
 	// FlushEach flushes every packet to the underlying writer, so a killed
 	// process leaves a file that ends on a whole packet.
 	FlushEach bool
@@ -139,34 +138,38 @@ func (w *Writer) write(ci gopacket.CaptureInfo, data []byte, s string, c []byte)
 		orig = len(data)
 	}
 	ts := uint64(ci.Timestamp.UnixNano())
-	h := w.hdr[:0]
-	h = le.AppendUint32(h, blockEPB)
-	h = le.AppendUint32(h, uint32(total))
 	iface := uint32(0)
 	if ci.InterfaceIndex > 0 && ci.InterfaceIndex < w.points {
 		iface = uint32(ci.InterfaceIndex)
 	}
-	h = le.AppendUint32(h, iface)
-	h = le.AppendUint32(h, uint32(ts>>32))
-	h = le.AppendUint32(h, uint32(ts))
-	h = le.AppendUint32(h, uint32(len(data)))
-	h = le.AppendUint32(h, uint32(orig))
-	w.w.Write(h)
-	w.w.Write(data)
-	w.w.Write(zeros[:pad4(len(data))])
-	if nc > 0 {
-		var o [4]byte
-		le.PutUint16(o[0:], optComment)
-		le.PutUint16(o[2:], uint16(nc))
-		w.w.Write(o[:])
-		w.w.WriteString(s)
-		w.w.Write(c)
-		w.w.Write(zeros[:pad4(nc)])
-		w.w.Write(zeros[:4]) // opt_endofopt
+	if w.w.Available() < total {
+		if err := w.w.Flush(); err != nil {
+			return fmt.Errorf("write packet: %w", err)
+		}
 	}
-	var t [4]byte
-	le.PutUint32(t[:], uint32(total))
-	if _, err := w.w.Write(t[:]); err != nil {
+	// The whole block is built in the buffer's free space and handed over
+	// in one Write, which then copies nothing; a block larger than the
+	// buffer is built in a slice of its own.
+	b := w.w.AvailableBuffer()
+	b = le.AppendUint32(b, blockEPB)
+	b = le.AppendUint32(b, uint32(total))
+	b = le.AppendUint32(b, iface)
+	b = le.AppendUint32(b, uint32(ts>>32))
+	b = le.AppendUint32(b, uint32(ts))
+	b = le.AppendUint32(b, uint32(len(data)))
+	b = le.AppendUint32(b, uint32(orig))
+	b = append(b, data...)
+	b = append(b, zeros[:pad4(len(data))]...)
+	if nc > 0 {
+		b = le.AppendUint16(b, optComment)
+		b = le.AppendUint16(b, uint16(nc))
+		b = append(b, s...)
+		b = append(b, c...)
+		b = append(b, zeros[:pad4(nc)]...)
+		b = append(b, zeros[:4]...) // opt_endofopt
+	}
+	b = le.AppendUint32(b, uint32(total))
+	if _, err := w.w.Write(b); err != nil {
 		return fmt.Errorf("write packet: %w", err)
 	}
 	if w.FlushEach {
