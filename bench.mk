@@ -42,12 +42,13 @@ bench: build ## benchmarks: decode/annotate in-process (-cpu 1), then tcplab, tc
 	$(call rate,tcplab annotate -o,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),bin/tcplab annotate -o $(BENCH_DIR)/tcplab-bench-out.pcapng $(BENCH_FILE))
 	$(call rate,tcpdump -nr,$$(cut -d' ' -f1 $(BENCH_DIR)/tcplab-bench-counts),tcpdump -nr $(BENCH_FILE))
 	$(call rate,tshark -2 analysis flags,$$(cut -d' ' -f2 $(BENCH_DIR)/tcplab-bench-counts),tshark -r $(TSHARK_FILE) -2 -T fields -e frame.number -e tcp.analysis.flags)
-	@awk -F'\t' '{ r[$$1] = $$2 } END { t = r["tshark -2 analysis flags"]; \
-		printf "\n  tcplab/tshark, annotator in-process:   %6.1fx (target >= 50x)\n", r["tcplab (in-process)"] / t; \
-		printf "  tcplab/tshark, CLI annotate -json:     %6.1fx (target >= 50x, whole process)\n", r["tcplab annotate -json"] / t; \
-		printf "  tcplab/tshark, CLI annotate (text):    %6.1fx\n", r["tcplab annotate"] / t; \
-		printf "  tcplab/tshark, CLI annotate -o:        %6.1fx\n", r["tcplab annotate -o"] / t; \
-		printf "  tcplab/tcpdump, CLI annotate (text):   %6.2fx (target >= 4x)\n", r["tcplab annotate"] / r["tcpdump -nr"] }' $(BENCH_DIR)/tcplab-bench-rates
+	@awk -F'\t' '{ r[$$1] = $$2 } END { t = r["tshark -2 analysis flags"]; d = r["tcpdump -nr"]; \
+		printf "\n  whole process, same file, side by side (targets: >= 50x tshark, >= 4x tcpdump):\n"; \
+		printf "  %-34s %8s %10s\n", "", "/tshark", "/tcpdump"; \
+		printf "  %-34s %7.1fx %9s\n", "annotator in-process (go test)", r["tcplab (in-process)"] / t, ""; \
+		printf "  %-34s %7.1fx %9.2fx\n", "tcplab annotate (text)", r["tcplab annotate"] / t, r["tcplab annotate"] / d; \
+		printf "  %-34s %7.1fx %9.2fx\n", "tcplab annotate -json", r["tcplab annotate -json"] / t, r["tcplab annotate -json"] / d; \
+		printf "  %-34s %7.1fx %9.2fx\n", "tcplab annotate -o OUT.pcapng", r["tcplab annotate -o"] / t, r["tcplab annotate -o"] / d }' $(BENCH_DIR)/tcplab-bench-rates
 	@rm -f $(BENCH_DIR)/tcplab-bench-out.pcapng
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each, one after another
