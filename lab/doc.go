@@ -22,8 +22,9 @@
 //	capture        decode, annotate, read and write pcap/pcapng (pure Go)
 //	capture/live   libpcap capture (the only cgo)
 //	lab/expect     expected steps and the matcher (pure Go)
+//	lab/netns      namespaces: the run's own, other hosts beside it, LANs between them
 //	lab/report     walkthrough, ladder, index, result.json, commented pcapng (pure Go)
-//	lab/netns, lab/impair   namespaces and nftables drops
+//	lab/impair     nftables drops
 //	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
 //	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
 //	lab            Scenario, Env, Run, Main

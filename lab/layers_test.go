@@ -17,7 +17,7 @@ var layers = map[string]int{
 	"lab/expect":       2,
 	"lab/report":       3,
 	"lab/property":     3,
-	"lab/netns":        3,
+	"lab/netns":        2,
 	"lab/impair":       3,
 	"lab/path":         3,
 	"lab/sockstat":     3,

@@ -68,19 +68,46 @@ func (h *Host) File() *os.File { return h.file }
 
 // Do runs fn in the host's namespace, on a thread of its own, and returns
 // its error. fn must not start goroutines that expect to be in the
-// namespace: they run in the caller's.
+// namespace: they run in the caller's. A nil Host is the caller's own
+// namespace: fn runs as it is.
 func (h *Host) Do(fn func() error) error {
 	if h == nil {
 		return fn()
 	}
+	return Enter(h.file, fn)
+}
+
+// Enter runs f on a thread that has joined the network namespace ns (a
+// file such as /proc/PID/ns/net), and returns f's error; with ns nil, f
+// runs on the calling goroutine. Sockets f opens, devices it creates and
+// capture handles it starts belong to ns for their whole life, whatever
+// thread uses them afterwards. The thread goes back to its namespace
+// afterwards, or, if it cannot, exits with its goroutine instead of
+// serving other goroutines.
+func Enter(ns *os.File, f func() error) error {
+	if ns == nil {
+		return f()
+	}
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(int(h.file.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("netns: enter host %s: %w", h.name, err)
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: open own network namespace: %w", err)
 			return
 		}
-		errc <- fn()
+		defer orig.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: join network namespace %s: %w", ns.Name(), err)
+			return
+		}
+		ferr := f()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
+			runtime.UnlockOSThread()
+		} // else the thread stays locked and exits with this goroutine.
+		errc <- ferr
 	}()
 	return <-errc
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 
+	"github.com/tcplab/tcplab/lab/netns"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -68,7 +70,7 @@ func rateOnly(c Conditions) bool { return c == Conditions{Rate: c.Rate} }
 // unsupported; any other error is returned.
 func Probe(ns *os.File, ifname string) (Qdiscs, error) {
 	var q Qdiscs
-	err := inNetNS(ns, func() error {
+	err := netns.Enter(ns, func() error {
 		link, err := netlink.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("probe qdiscs on %s: %w", ifname, err)
@@ -136,7 +138,7 @@ func ApplyTBF(ns *os.File, ifname string, rate uint64) error {
 // RemoveQdisc deletes the root qdisc of ifname in the namespace ns (nil:
 // the caller's), which gives it its default qdisc back.
 func RemoveQdisc(ns *os.File, ifname string) error {
-	return inNetNS(ns, func() error {
+	return netns.Enter(ns, func() error {
 		link, err := netlink.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("remove qdisc of %s: %w", ifname, err)
@@ -157,7 +159,7 @@ func RemoveQdisc(ns *os.File, ifname string) error {
 }
 
 func apply(ns *os.File, ifname string, qdisc func(netlink.Link) netlink.Qdisc) error {
-	return inNetNS(ns, func() error {
+	return netns.Enter(ns, func() error {
 		link, err := netlink.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("qdisc on %s: %w", ifname, err)

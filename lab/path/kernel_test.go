@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/lab/netns"
+
 	"github.com/vishvananda/netlink"
 )
 
@@ -45,7 +47,7 @@ func TestChoose(t *testing.T) {
 func vethLab(tb testing.TB) *lab {
 	tb.Helper()
 	l := &lab{client: newNetNS(tb), server: newNetNS(tb)}
-	err := inNetNS(l.client, func() error {
+	err := netns.Enter(l.client, func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tcplab0"}, PeerName: "tcplab1"}); err != nil {
 			return err
 		}
@@ -59,7 +61,7 @@ func vethLab(tb testing.TB) *lab {
 		return configure(Endpoint{Name: "tcplab0", Addrs: []netip.Prefix{clientAddr}}, DefaultMTU)
 	})
 	if err == nil {
-		err = inNetNS(l.server, func() error {
+		err = netns.Enter(l.server, func() error {
 			peer, err := netlink.LinkByName("tcplab1")
 			if err != nil {
 				return err
@@ -80,7 +82,7 @@ func vethLab(tb testing.TB) *lab {
 func rootQdisc(tb testing.TB, ns *os.File) string {
 	tb.Helper()
 	var kind string
-	err := inNetNS(ns, func() error {
+	err := netns.Enter(ns, func() error {
 		link, err := netlink.LinkByName("tcplab0")
 		if err != nil {
 			return err

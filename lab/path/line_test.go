@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/lab/netns"
+
 	"github.com/vishvananda/netlink"
 )
 
@@ -360,7 +362,7 @@ func TestLineClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A packet waits in the line when it stops.
-	if err := inNetNS(client, func() error {
+	if err := netns.Enter(client, func() error {
 		c, err := net.Dial("udp4", "192.168.0.101:9")
 		if err == nil {
 			_, err = c.Write([]byte("x"))
@@ -389,7 +391,7 @@ func TestLineClose(t *testing.T) {
 		ns   *os.File
 		name string
 	}{{client, "tcplab0"}, {server, "tcplab1"}} {
-		err := inNetNS(ep.ns, func() error {
+		err := netns.Enter(ep.ns, func() error {
 			_, err := netlink.LinkByName(ep.name)
 			return err
 		})

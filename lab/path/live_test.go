@@ -167,7 +167,7 @@ func startLab(tb testing.TB, p Path, seed uint64, limit int) *lab {
 func (l *lab) listenUDP(tb testing.TB, port int) *net.UDPConn {
 	tb.Helper()
 	var c *net.UDPConn
-	err := inNetNS(l.server, func() (err error) {
+	err := netns.Enter(l.server, func() (err error) {
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(serverAddr.Addr(), uint16(port))))
 		return err
 	})
@@ -183,7 +183,7 @@ func (l *lab) listenUDP(tb testing.TB, port int) *net.UDPConn {
 func (l *lab) dialUDP(tb testing.TB, port int) *net.UDPConn {
 	tb.Helper()
 	var c *net.UDPConn
-	err := inNetNS(l.client, func() (err error) {
+	err := netns.Enter(l.client, func() (err error) {
 		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(serverAddr.Addr(), uint16(port))))
 		return err
 	})
@@ -199,7 +199,7 @@ func (l *lab) dialUDP(tb testing.TB, port int) *net.UDPConn {
 func (l *lab) listenTCP(tb testing.TB, port int) *net.TCPListener {
 	tb.Helper()
 	var ln *net.TCPListener
-	err := inNetNS(l.server, func() (err error) {
+	err := netns.Enter(l.server, func() (err error) {
 		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(serverAddr.Addr(), uint16(port))))
 		return err
 	})
@@ -217,7 +217,7 @@ func (l *lab) dialTCP(tb testing.TB, port int) (*net.TCPConn, time.Duration) {
 	tb.Helper()
 	var c net.Conn
 	var took time.Duration
-	err := inNetNS(l.client, func() (err error) {
+	err := netns.Enter(l.client, func() (err error) {
 		start := time.Now()
 		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(serverAddr.Addr(), uint16(port)).String(), 10*time.Second)
 		took = time.Since(start)

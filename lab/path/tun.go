@@ -6,7 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
+
+	"github.com/tcplab/tcplab/lab/netns"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -28,41 +29,6 @@ type Endpoint struct {
 	Addrs []netip.Prefix
 }
 
-// inNetNS runs f on a thread that has joined the network namespace ns,
-// and returns f's error. Sockets f opens, and devices it creates, belong
-// to ns for their whole life, on whatever thread uses them afterwards.
-// With ns nil, f runs on the calling goroutine, unchanged.
-//
-// The thread returns to its namespace after f; if it cannot, it is not
-// given back to the runtime but ends with its goroutine.
-func inNetNS(ns *os.File, f func() error) error {
-	if ns == nil {
-		return f()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open own network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("join network namespace %s: %w", ns.Name(), err)
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		} // else the thread stays locked and exits with this goroutine.
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // openTUN creates the TUN device of ep in its namespace with the given
 // MTU, addresses it and brings it up. The device disappears when the
 // returned file is closed. The file is non-blocking, so that its reads
@@ -72,7 +38,7 @@ func openTUN(ep Endpoint, mtu int) (*os.File, error) {
 		return nil, fmt.Errorf("tun %q: name must be 1 to %d bytes", ep.Name, unix.IFNAMSIZ-1)
 	}
 	var tun *os.File
-	err := inNetNS(ep.NetNS, func() error {
+	err := netns.Enter(ep.NetNS, func() error {
 		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("open /dev/net/tun: %w", err)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tcplab/tcplab/lab/netns"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/internal/testenv"
@@ -95,7 +97,7 @@ func TestNetNS(t *testing.T) {
 	}
 	other := newNetNS(t)
 	var ln net.Listener
-	err := inNetNS(other, func() (err error) {
+	err := netns.Enter(other, func() (err error) {
 		ln, err = net.Listen("tcp4", "127.0.0.1:8000")
 		return err
 	})

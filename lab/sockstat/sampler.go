@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"time"
+
+	"github.com/tcplab/tcplab/lab/netns"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,7 +60,7 @@ func New(cfg Config) (*Sampler, error) {
 		timeout = 5 * time.Second
 	}
 	var fd int
-	err := inNetNS(cfg.NetNS, func() (err error) {
+	err := netns.Enter(cfg.NetNS, func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 		return err
 	})
@@ -317,36 +318,4 @@ func (d *dump) add(payload []byte, f Filter) error {
 		d.infos = d.infos[:len(d.infos)-1]
 	}
 	return nil
-}
-
-// inNetNS runs f on a thread of its own that has joined the network
-// namespace ns, or on the calling goroutine when ns is nil. The thread
-// goes back to its namespace afterwards, or, if it cannot, exits with the
-// goroutine instead of serving others.
-func inNetNS(ns *os.File, f func() error) error {
-	if ns == nil {
-		return f()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open own network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("join network namespace %s: %w", ns.Name(), err)
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
 }
