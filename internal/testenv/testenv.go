@@ -7,10 +7,15 @@
 package testenv
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"testing"
+	"time"
 
 	"github.com/tcplab/tcplab/lab/netns"
 )
@@ -94,4 +99,48 @@ func NetNS(t testing.TB) {
 		SkipOrFail(t, err.Error(), "")
 	}
 	t.Fatal(err)
+}
+
+// Main is a TestMain for a package whose tests run again in a network
+// namespace of their own (InNamespace): in that run it brings lo up first.
+func Main(m *testing.M) {
+	if netns.InChild() {
+		if err := netns.SetupLoopback(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// InNamespace reports whether the test t runs in a private network
+// namespace of its own. In the test process it runs the test binary again
+// in one (netns.Command), with -test.run naming t alone, fails t with that
+// run's output when it failed (skips it when it skipped), and returns
+// false; the package's TestMain must be Main. timeout bounds the run.
+func InNamespace(t *testing.T, timeout time.Duration) bool {
+	t.Helper()
+	if netns.InChild() {
+		return true
+	}
+	NetNS(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd, err := netns.Command(ctx, exe, "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.CombinedOutput()
+	if bytes.Contains(out, []byte("--- SKIP: "+t.Name()+" (")) {
+		t.Skipf("skipping test; in a network namespace:\n%s", out)
+	}
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("in a network namespace (%v):\n%s", err, out)
+	}
+	t.Logf("in a network namespace:\n%s", out)
+	return false
 }

@@ -2,13 +2,10 @@ package impair_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,48 +18,19 @@ import (
 	"github.com/tcplab/tcplab/capture/live"
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/impair"
-	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // The live tests change the firewall of their network namespace, so each
 // runs again, alone, in a fresh namespace: inNamespace re-executes the test
 // binary there with -test.run naming the test, and the run inside does the
 // work.
-func TestMain(m *testing.M) {
-	if netns.InChild() {
-		if err := netns.SetupLoopback(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(3)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// inNamespace reports whether the test runs in its private namespace. In
-// the test process it runs the test again in one, fails the test with that
-// run's output if it failed, and returns false.
+// inNamespace runs the test again, alone, in a private network namespace
+// (testenv.InNamespace), and reports whether this is that run.
 func inNamespace(t *testing.T) bool {
 	t.Helper()
-	if netns.InChild() {
-		return true
-	}
-	testenv.NetNS(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd, err := netns.Command(ctx, exe, "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatalf("in a network namespace (%v):\n%s", err, out)
-	}
-	t.Logf("in a network namespace:\n%s", out)
-	return false
+	return testenv.InNamespace(t, 2*time.Minute)
 }
 
 // install installs rules and removes them when the test ends.

@@ -1,19 +1,13 @@
 package path
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"regexp"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/internal/testenv"
@@ -24,15 +18,7 @@ import (
 // (inNamespace); inside it they make two more namespaces, the client's and
 // the server's, joined only by the line. The host's namespace sees none of
 // their devices or packets.
-func TestMain(m *testing.M) {
-	if netns.InChild() {
-		if err := netns.SetupLoopback(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(3)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // The lab's addresses are the blog post's: the client 192.168.0.2 and the
 // server 192.168.0.101 on one /24, which the line joins.
@@ -41,34 +27,11 @@ var (
 	serverAddr = netip.MustParsePrefix("192.168.0.101/24")
 )
 
-// inNamespace reports whether the test runs in its private namespace. In
-// the test process it runs the test again in one, fails the test with that
-// run's output if it failed, and returns false.
+// inNamespace runs the test again, alone, in a private network namespace
+// (testenv.InNamespace), and reports whether this is that run.
 func inNamespace(t *testing.T) bool {
 	t.Helper()
-	if netns.InChild() {
-		return true
-	}
-	testenv.NetNS(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd, err := netns.Command(ctx, exe, "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.CombinedOutput()
-	if bytes.Contains(out, []byte("--- SKIP: "+t.Name()+" (")) {
-		t.Skipf("skipping test; in a network namespace:\n%s", out)
-	}
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatalf("in a network namespace (%v):\n%s", err, out)
-	}
-	t.Logf("in a network namespace:\n%s", out)
-	return false
+	return testenv.InNamespace(t, 2*time.Minute)
 }
 
 // needTUN skips the test (fails it in CI) when this process may not
@@ -90,46 +53,12 @@ func needTUN(tb testing.TB) {
 // process's namespace.
 func newNetNS(tb testing.TB) *os.File {
 	tb.Helper()
-	type result struct {
-		ns  *os.File
-		err error
+	h, err := netns.NewHost(tb.Name())
+	if err != nil {
+		tb.Fatal(err)
 	}
-	rc := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			rc <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			rc <- result{err: fmt.Errorf("unshare: %w", err)}
-			return
-		}
-		ns, err := os.Open("/proc/thread-self/ns/net")
-		if err == nil {
-			var lo netlink.Link
-			if lo, err = netlink.LinkByName("lo"); err == nil {
-				err = netlink.LinkSetUp(lo)
-			}
-		}
-		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr == nil {
-			runtime.UnlockOSThread()
-		}
-		rc <- result{ns, err}
-	}()
-	r := <-rc
-	if r.err != nil {
-		if errors.Is(r.err, unix.EPERM) {
-			testenv.SkipOrFail(tb, "cannot create a network namespace: "+r.err.Error(), "run as root")
-		}
-		tb.Fatalf("new network namespace: %v", r.err)
-	}
-	tb.Cleanup(func() { r.ns.Close() })
-	return r.ns
+	tb.Cleanup(func() { h.Close() })
+	return h.File()
 }
 
 // lab is a client namespace and a server namespace joined by a line.

@@ -1,19 +1,15 @@
 package sockstat
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/tcplab/tcplab/lab/netns"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tcplab/tcplab/internal/testenv"
 )
 
 // TestFilterLive samples two IPv4 servers, an IPv6 one and a dual-stack
@@ -132,43 +128,12 @@ func TestNetNS(t *testing.T) {
 // process's namespace.
 func newNetNS(tb testing.TB) *os.File {
 	tb.Helper()
-	type result struct {
-		ns  *os.File
-		err error
+	h, err := netns.NewHost(tb.Name())
+	if err != nil {
+		tb.Fatal(err)
 	}
-	rc := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			rc <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			rc <- result{err: err}
-			return
-		}
-		ns, err := os.Open("/proc/thread-self/ns/net")
-		if err == nil {
-			err = bringUpLoopback()
-		}
-		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr == nil {
-			runtime.UnlockOSThread()
-		}
-		rc <- result{ns, err}
-	}()
-	r := <-rc
-	if r.err != nil {
-		if errors.Is(r.err, unix.EPERM) {
-			testenv.SkipOrFail(tb, "cannot create a network namespace: "+r.err.Error(), "run as root")
-		}
-		tb.Fatalf("new network namespace: %v", r.err)
-	}
-	tb.Cleanup(func() { r.ns.Close() })
-	return r.ns
+	tb.Cleanup(func() { h.Close() })
+	return h.File()
 }
 
 // bringUpLoopback sets lo up in the calling thread's namespace with an

@@ -2,62 +2,27 @@ package sockstat
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"regexp"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/internal/testenv"
-	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // The live tests run again, each alone, in a private network namespace
 // (inNamespace), so that the sockets they sample are only their own and
 // they can bind the blog post's port 8000.
-func TestMain(m *testing.M) {
-	if netns.InChild() {
-		if err := netns.SetupLoopback(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(3)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// inNamespace reports whether the test runs in its private namespace. In
-// the test process it runs the test again in one, fails the test with that
-// run's output if it failed, and returns false.
+// inNamespace runs the test again, alone, in a private network namespace
+// (testenv.InNamespace), and reports whether this is that run.
 func inNamespace(t *testing.T) bool {
 	t.Helper()
-	if netns.InChild() {
-		return true
-	}
-	testenv.NetNS(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd, err := netns.Command(ctx, exe, "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.CombinedOutput()
-	if bytes.Contains(out, []byte("--- SKIP: "+t.Name()+" (")) {
-		t.Skipf("skipping test; in a network namespace:\n%s", out)
-	}
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatalf("in a network namespace (%v):\n%s", err, out)
-	}
-	t.Logf("in a network namespace:\n%s", out)
-	return false
+	return testenv.InNamespace(t, time.Minute)
 }
 
 // newSampler returns a Sampler for cfg, closed when the test ends.
