@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
@@ -23,7 +24,15 @@ type kernelView struct {
 	samplers []*sockstat.Sampler // one per host: the server's, then the client's
 	server   netip.AddrPort      // the server's address, to tell the ends apart
 	samples  []kernelSample
+	last     time.Time // when the last sample was taken
 }
+
+// kernelGap is how soon after a sample a plain data segment or ACK goes
+// without one: a transfer's segments come microseconds apart, and asking
+// the kernel after each would keep the capture's reader from its ring
+// long enough for the ring to overflow. Segments with SYN, FIN or RST, or
+// with a label, are always sampled.
+const kernelGap = 2 * time.Millisecond
 
 // kernelSample is what the kernel said of a connection's sockets after
 // the packet at index of the recording.
@@ -61,6 +70,12 @@ func (k *kernelView) sample(index int, p *capture.Packet) {
 	if len(k.samples) >= maxKernelSamples {
 		return
 	}
+	now := time.Now()
+	plain := p.Segment.Flags&(capture.SYN|capture.FIN|capture.RST) == 0 && p.Annotation.Labels == 0
+	if plain && now.Sub(k.last) < kernelGap {
+		return
+	}
+	k.last = now
 	f := sockstat.Filter{Tuples: []sockstat.Tuple{{A: p.Segment.Src, B: p.Segment.Dst}}}
 	var all []sockstat.Socket
 	for _, s := range k.samplers {
