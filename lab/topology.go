@@ -2,7 +2,9 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -174,6 +176,9 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 	})
 	if err != nil {
 		client.Close()
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, nil, fmt.Errorf("start the delay line: %w; it makes TUN devices, which needs root (sudo), since /dev/net/tun is root's even in a user namespace", err)
+		}
 		return nil, nil, fmt.Errorf("start the delay line: %w", err)
 	}
 	n.iface, n.filter, n.captureHost = pathInterface, "tcp", client
