@@ -103,6 +103,36 @@ func TestSemantics(t *testing.T) {
 		},
 		at:   4,
 		want: view{relAck: 1, len: 100},
+	}, {
+		// A FIN sent again, with no duplicate ACK before it: a plain
+		// retransmission.
+		name: "fin-retransmitted",
+		steps: append(handshake(),
+			step{cs, FIN | ACK, 1, 1, 0, 502, nil, 0},
+			step{cs, FIN | ACK, 1, 1, 0, 502, nil, 300 * ms}),
+		at:   4,
+		want: view{relAck: 1, labels: labelsOf(Retransmission)},
+	}, {
+		// Joined mid-stream: each direction's first segment sets its base;
+		// the server's second ACK, same numbers and a larger window, is a
+		// window update.
+		name: "mid-stream-window-update",
+		steps: []step{
+			{cs, PSH | ACK, 1, 1, 100, 502, nil, 0},
+			{sc, ACK, 1, 101, 0, 509, nil, 0},
+			{sc, ACK, 1, 101, 0, 600, nil, 0},
+		},
+		at:   2,
+		want: view{relAck: 101, labels: labelsOf(WindowUpdate)},
+	}, {
+		// The server acknowledges bytes the capture never saw the client
+		// send.
+		name: "ack-beyond-anything-seen",
+		steps: append(handshake(),
+			step{cs, PSH | ACK, 1, 1, 100, 502, nil, 0},
+			step{sc, ACK, 1, 301, 0, 509, nil, 0}),
+		at:   4,
+		want: view{relAck: 301, labels: labelsOf(ACKLostSegment)},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
