@@ -30,6 +30,8 @@ const (
 	// backlogDeferred is how long a client that sets TCP_DEFER_ACCEPT
 	// holds its final ACK of the handshake (TCP_DELACK_MAX).
 	backlogDeferred = 200 * time.Millisecond
+	// backlogStagger separates clients 3 and 4, and so their held ACKs.
+	backlogStagger = 50 * time.Millisecond
 	// backlogSynAckRTO is the listener's first SYN/ACK retransmission
 	// timeout, and the client's first SYN retransmission timeout
 	// (TCP_TIMEOUT_INIT).
@@ -68,7 +70,7 @@ func Backlog() *lab.Scenario {
 		SummaryZH: "backlog为2且不调用accept的监听socket: 3个连接排队 (backlog+1), 下一个握手的最后一个ack被丢弃, syn+ack被重传, 再下一个syn被丢弃后重传; 队列长度从内核采样; 然后全部被accept",
 		// By design: the deferred ACKs, the listener's first SYN/ACK
 		// retransmission, and the fifth client's SYN retransmission.
-		Wait: func(lab.Options) time.Duration { return backlogDeferred + backlogSynAckRTO + backlogDeferred },
+		Wait: func(lab.Options) time.Duration { return backlogStagger + backlogDeferred + backlogSynAckRTO + backlogDeferred },
 		Server: func(ctx context.Context, env *lab.Env) error {
 			start := make(chan struct{})
 			env.SetValue(backlogGo{}, start)
@@ -272,6 +274,15 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 	for i := backlogLen; i < backlogLen+2; i++ {
 		if err := dial(i, true); err != nil {
 			return err
+		}
+		if i == backlogLen {
+			// Their ACKs must not arrive together: Linux checks the
+			// accept queue without a lock, and two handshakes completing
+			// at once on two CPUs can both take the last place (the
+			// queue reached 4 in one run of 50 in a soak).
+			if err := env.Sleep(ctx, backlogStagger, "client 4 connects a little after client 3, so their held ACKs come one after the other"); err != nil {
+				return err
+			}
 		}
 	}
 	if v, err = view(); err != nil {
