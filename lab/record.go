@@ -49,6 +49,12 @@ type recording struct {
 // TCP_DELACK_MIN) and more when the CPU is busy.
 const quiet = 250 * time.Millisecond
 
+// settle is how long the wire must stay silent before the segments are
+// matched: once they match, the capture stops then, without waiting out
+// quiet. A delayed ACK (40 ms) comes well within it; whatever comes later
+// was not needed for the match.
+const settle = 100 * time.Millisecond
+
 // giveUp is how long a quiet wire is awaited when the segments seen so far
 // do not yet match: time for a retransmission timer (200 ms minimum on
 // Linux) to fire twice.
@@ -254,10 +260,10 @@ wait:
 		silent := time.Since(last)
 		pkts := rec.packets
 		mu.Unlock()
-		if silent < quiet {
+		if silent < settle {
 			continue
 		}
-		if silent >= giveUp || peersErr != nil {
+		if silent >= giveUp || peersErr != nil && silent >= quiet {
 			break
 		}
 		if len(pkts) != judged {
