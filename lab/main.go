@@ -166,7 +166,8 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		Usage: prog + " run [flags] [SCENARIO...]",
 		About: "Run the scenarios named, or all of them, each in a network namespace of its own: the peers talk,\n" +
 			"the lab captures, annotates and matches the segments against the scenario's steps, and writes\n" +
-			"DIR/SCENARIO/{capture.pcapng,walkthrough.md,ladder.svg,result.json} and DIR/index.html.\n" +
+			"DIR/SCENARIO/{capture.pcapng,walkthrough.md,walkthrough.html,ladder.svg,result.json}, tseq.svg when data\n" +
+			"flows, points.pcapng on two hosts, and DIR/index.html.\n" +
 			"Exit status: 0 all passed, 1 a scenario failed, 2 usage, 130 interrupted.",
 		Examples: []string{
 			prog + " run",

@@ -1,6 +1,7 @@
 // Package report writes what a scenario run leaves behind: the commented
-// capture.pcapng, walkthrough.md, walkthrough.html, ladder.svg and
-// result.json of each scenario, and the index.html over all of them.
+// capture.pcapng, walkthrough.md, walkthrough.html, ladder.svg, tseq.svg
+// (when data flows), points.pcapng (when the lab captured on two hosts)
+// and result.json of each scenario, and the index.html over all of them.
 //
 // It takes plain values: the scenario's expected steps (package expect),
 // the annotated packets of the capture (capture.Packet, every frame in
