@@ -139,3 +139,40 @@ func (f *File) LinkType() layers.LinkType {
 
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }
+
+// Interfaces returns the capture points of the file seen so far, in
+// pcapng interface order (a pcapng file may describe an interface only
+// when its first packet comes): one, unnamed, for a pcap file.
+func (f *File) Interfaces() []Point {
+	if f.pcap != nil {
+		return []Point{{Link: f.pcap.LinkType()}}
+	}
+	points := make([]Point, 0, f.ng.NInterfaces())
+	for i := range f.ng.NInterfaces() {
+		if ifc, err := f.ng.Interface(i); err == nil {
+			points = append(points, Point{Name: ifc.Name, Link: ifc.LinkType})
+		}
+	}
+	return points
+}
+
+// OnInterface returns a Source with only the frames of src captured at
+// interface n (a pcapng interface index; a pcap file has only 0). A file
+// that holds what several points saw has each segment once per point, and
+// an annotator that sees them all takes the copies for retransmissions:
+// analyse one point at a time.
+func OnInterface(src Source, n int) Source { return &onInterface{src, n} }
+
+type onInterface struct {
+	Source
+	n int
+}
+
+func (s *onInterface) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	for {
+		data, ci, err := s.Source.ReadPacketData()
+		if err != nil || ci.InterfaceIndex == s.n {
+			return data, ci, err
+		}
+	}
+}

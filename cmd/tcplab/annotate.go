@@ -39,6 +39,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	walk := fs.String("walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as tcplab run does")
 	tseq := fs.String("tseq", "", "also draw the selected connection's time-sequence graph (SVG) in `FILE`: sequence numbers over time, ACKs, window, SACK, retransmissions, as tcplab run does")
 	langName := fs.String("lang", "en", "language of -walkthrough, -ladder and -tseq: en or zh")
+	iface := fs.Int("interface", -1, "analyse only the frames of pcapng interface `N` (0, 1, ...): a file of several capture points (tcplab's points.pcapng) holds each segment once per point; -1: every frame")
 	help := cli.Help{
 		Usage: "tcplab annotate [flags] FILE [FILTER EXPRESSION]",
 		About: "Print every TCP segment of a pcap or pcapng file (any tool's; Ethernet, BSD loopback, raw IP,\n" +
@@ -53,6 +54,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			"tcplab annotate -stream 0 -walkthrough stream0.md -lang zh my.pcap",
 			"tcplab annotate -stream 1 -tseq stream1.svg my.pcap",
 			"tcplab annotate -o commented.pcapng my.pcap",
+			"tcplab annotate -interface 1 out/lan/points.pcapng",
 		},
 	}
 	if err := cli.Parse(fs, args, help, stdout); err != nil {
@@ -142,7 +144,11 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	// batches of segments in capture order.
 	pl := newPipeline(w != nil)
 	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
-		return capture.Walk(src, a, func(p *capture.Packet) error {
+		var source capture.Source = src
+		if *iface >= 0 {
+			source = capture.OnInterface(src, *iface)
+		}
+		return capture.Walk(source, a, func(p *capture.Packet) error {
 			pl.see(p.Info.Timestamp)
 			if selecting && !selected(p) {
 				return nil
@@ -212,6 +218,9 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	if err == nil {
 		err = werr
 	}
+	if points := src.Interfaces(); err == nil && *iface >= len(points) {
+		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", lab.ErrUsage, *iface, in, len(points)-1, pointNames(points))
+	}
 	if !*asJSON {
 		if !*summary {
 			fmt.Fprintln(bw)
@@ -219,6 +228,9 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(bw, "%d frames: %d TCP, %d other", counts.Frames, counts.TCP, counts.Skipped)
 		if counts.Truncated > 0 {
 			fmt.Fprintf(bw, ", %d with the TCP header cut by the snap length", counts.Truncated)
+		}
+		if points := src.Interfaces(); *iface < 0 && len(points) > 1 {
+			fmt.Fprintf(bw, "; frames of %d capture points (%s): a segment seen at two is analysed as sent twice, choose one with -interface N", len(points), pointNames(points))
 		}
 		if selecting {
 			if len(shown) == 1 {
@@ -274,6 +286,19 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// pointNames lists capture points as "0 client tun0, 1 server tun0".
+func pointNames(points []capture.Point) string {
+	names := make([]string, len(points))
+	for i, p := range points {
+		name := p.Name
+		if name == "" {
+			name = "unnamed"
+		}
+		names[i] = fmt.Sprintf("%d %s", i, name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // same reports whether two paths name the same existing file.

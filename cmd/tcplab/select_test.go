@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
@@ -261,5 +263,61 @@ func TestRunTimeSequence(t *testing.T) {
 	}
 	if withData == 0 || without == 0 {
 		t.Errorf("%d scenarios with data, %d without: want some of each", withData, without)
+	}
+}
+
+// TestAnnotateInterface: a pcapng file of two capture points holds each
+// segment twice; annotate says so, -interface N analyses one point alone
+// (no copy taken for a retransmission), and a point the file lacks is a
+// usage error naming those it has.
+func TestAnnotateInterface(t *testing.T) {
+	src, err := capture.Open(fixturePath(t, "keepalive.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	path := filepath.Join(t.TempDir(), "points.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := capture.NewWriterPoints(f, []capture.Point{{Name: "client eth0", Link: src.LinkType()}, {Name: "server eth0", Link: src.LinkType()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := 0
+	for {
+		data, ci, err := src.ReadPacketData()
+		if err != nil {
+			break
+		}
+		frames++
+		for point := range 2 {
+			c := ci
+			c.InterfaceIndex = point
+			c.Timestamp = ci.Timestamp.Add(time.Duration(point) * 20 * time.Microsecond)
+			if err := w.WritePacket(c, data, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	code, stdout, stderr := runTCPLab(t, "annotate", "-summary", path)
+	if code != 0 || !strings.Contains(stdout, "frames of 2 capture points (0 client eth0, 1 server eth0)") || !strings.Contains(stdout, "retransmission=") {
+		t.Errorf("both points: exit %d, stdout %q, stderr %q; want the two points named and copies taken for retransmissions", code, stdout, stderr)
+	}
+	for point := range 2 {
+		code, stdout, stderr = runTCPLab(t, "annotate", "-summary", "-interface", strconv.Itoa(point), path)
+		if code != 0 || !strings.HasPrefix(stdout, strconv.Itoa(frames)+" frames: "+strconv.Itoa(frames)+" TCP") || strings.Contains(stdout, "retransmission") || strings.Contains(stdout, "capture points") {
+			t.Errorf("-interface %d: exit %d, stdout %q, stderr %q; want %d frames and no retransmission", point, code, stdout, stderr, frames)
+		}
+	}
+	code, _, stderr = runTCPLab(t, "annotate", "-interface", "2", path)
+	if code != 2 || !strings.Contains(stderr, "-interface 2") || !strings.Contains(stderr, "1 server eth0") {
+		t.Errorf("-interface 2: exit %d, stderr %q; want 2 and the interfaces the file has", code, stderr)
 	}
 }
