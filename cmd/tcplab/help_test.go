@@ -16,7 +16,7 @@ func TestCommandHelp(t *testing.T) {
 	}{
 		{[]string{"run", "-h"}, []string{"usage: tcplab run [flags] [SCENARIO...]", "-keepalive-idle duration", "(default 1s)", "-capture string", "-no-sandbox", "examples:", "tcplab run -server"}},
 		{[]string{"run", "halfclose", "-help"}, []string{"usage: tcplab run", "-out DIR"}},
-		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "examples:", "-tseq stream1.svg"}},
+		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "-interface N", "examples:", "-tseq stream1.svg"}},
 		{[]string{"check", "-h"}, []string{"usage: tcplab check (-scenario NAME | -expect PROPERTIES) [flags] FILE...", "-expect PROPERTIES", "-junit FILE", "-json", "-stream N", "-port PORT", "-strict", "-keepalive-idle", "examples:"}},
 		{[]string{"list", "-h"}, []string{"usage: tcplab list"}},
 	}
