@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/netns"
@@ -318,6 +320,10 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 			run.Points = append(run.Points, capture.Point{Name: pt.name, Link: rec.links[i]})
 		}
 		run.Others = rec.others
+		if seen := nw.router.packets(len(run.Points)); seen != nil {
+			run.Points = append(run.Points, capture.Point{Name: "router (delay line)", Link: layers.LinkTypeRaw})
+			run.Others = append(run.Others, seen)
+		}
 	}
 	if err := report.Write(dir, run); err != nil {
 		r.Fail(err)

@@ -9,9 +9,15 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/netns"
 	"github.com/tcplab/tcplab/lab/path"
+	"github.com/tcplab/tcplab/lab/report"
 )
 
 // Topology is the network a scenario's peers meet on.
@@ -57,6 +63,9 @@ type network struct {
 	// the other host's interface, where a segment is seen leaving or
 	// arriving. Only the capture at iface is annotated and judged.
 	others []point
+	// router is what the delay line saw arrive, when there is one: the
+	// router's capture point.
+	router *routerTap
 	// kind, path, mechanism and seed are what result.json says of it.
 	kind, path string
 	mechanism  path.Mechanism
@@ -169,8 +178,25 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 		n.others = []point{{"server " + lanInterface, nil, lanInterface}}
 		return n, func() { client.Close() }, nil
 	}
+	n.router = &routerTap{}
+	if !opt.IPv6 {
+		// Over IPv4 the TUN devices get no IPv6 at all: the router
+		// solicitations and multicast reports a device sends when it
+		// comes up would cross the line at times of their own and take
+		// draws from its generators, and a run with the same seed
+		// would not decide the same for the same segments.
+		serverAddrs, clientAddrs = serverAddrs[:1], clientAddrs[:1]
+		for _, h := range []*netns.Host{nil, client} {
+			if err := h.Do(func() error {
+				return os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0o644)
+			}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				client.Close()
+				return nil, nil, fmt.Errorf("turn IPv6 off for the path's devices: %w", err)
+			}
+		}
+	}
 	line, err := path.StartLine(ctx, path.LineConfig{
-		Path: p, Seed: n.seed,
+		Path: p, Seed: n.seed, Tap: n.router.add,
 		Client: path.Endpoint{NetNS: client.File(), Name: pathInterface, Addrs: clientAddrs},
 		Server: path.Endpoint{Name: pathInterface, Addrs: serverAddrs},
 	})
@@ -184,6 +210,57 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 	n.iface, n.filter, n.captureHost = pathInterface, "tcp", client
 	n.others = []point{{"server " + pathInterface, nil, pathInterface}}
 	return n, func() { line.Close(); client.Close() }, nil
+}
+
+// routerTap keeps what the delay line read, as frames of a capture at the
+// router: raw IP packets, each with the time it reached the line.
+type routerTap struct {
+	mu     sync.Mutex
+	frames []capture.Frame
+	lost   int // frames the line lost or dropped
+}
+
+// maxRouterFrames bounds what the router's capture point keeps.
+const maxRouterFrames = 100_000
+
+func (r *routerTap) add(e path.TapEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.Copies == 0 {
+		r.lost++
+	}
+	if len(r.frames) >= maxRouterFrames {
+		return
+	}
+	data := append([]byte(nil), e.Packet...)
+	ci := gopacket.CaptureInfo{Timestamp: e.At, CaptureLength: len(data), Length: len(data)}
+	switch e.Copies {
+	case 0:
+		ci.AncillaryData = []any{report.Note("lost here: the path did not pass it on")}
+	case 2:
+		ci.AncillaryData = []any{report.Note("duplicated here: the path passes it on twice")}
+	}
+	r.frames = append(r.frames, capture.Frame{Data: data, Info: ci})
+}
+
+// packets annotates what the router saw, as its own capture point
+// (interface index); nil when there is no router.
+func (r *routerTap) packets(index int) []capture.Packet {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	frames := r.frames
+	r.mu.Unlock()
+	var out []capture.Packet
+	capture.Walk(&capture.Memory{Link: layers.LinkTypeRaw, Frames: frames}, capture.NewAnnotator(), func(p *capture.Packet) error {
+		q := *p
+		q.Data = append([]byte(nil), p.Data...)
+		q.Info.InterfaceIndex = index
+		out = append(out, q)
+		return nil
+	})
+	return out
 }
 
 // joinLAN joins the run's namespace, the server's host, to client by an

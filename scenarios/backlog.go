@@ -70,7 +70,9 @@ func Backlog() *lab.Scenario {
 		SummaryZH: "backlog为2且不调用accept的监听socket: 3个连接排队 (backlog+1), 下一个握手的最后一个ack被丢弃, syn+ack被重传, 再下一个syn被丢弃后重传; 队列长度从内核采样; 然后全部被accept",
 		// By design: the deferred ACKs, the listener's first SYN/ACK
 		// retransmission, and the fifth client's SYN retransmission.
-		Wait: func(lab.Options) time.Duration { return backlogStagger + backlogDeferred + backlogSynAckRTO + backlogDeferred },
+		Wait: func(lab.Options) time.Duration {
+			return backlogStagger + backlogDeferred + backlogSynAckRTO + backlogDeferred
+		},
 		Server: func(ctx context.Context, env *lab.Env) error {
 			start := make(chan struct{})
 			env.SetValue(backlogGo{}, start)

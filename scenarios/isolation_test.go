@@ -144,7 +144,7 @@ func TestLANLeavesHostAlone(t *testing.T) {
 		t.Errorf("lan failed:\n%s", results[0].Failure())
 	}
 	// Both hosts' eth0 saw the conversation.
-	checkPoints(t, filepath.Join(out, "lan"), results[0].Segments)
+	checkPoints(t, filepath.Join(out, "lan"), results[0].Segments, 2)
 	after := hostNetwork(t)
 	if !slices.Equal(before, after) {
 		t.Errorf("the host's network changed during the run:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))

@@ -62,7 +62,11 @@ func TestPath(t *testing.T) {
 			if got < tc.rtt || got > tc.rtt+50*time.Millisecond {
 				t.Errorf("SYN to SYN/ACK %v on the client's side, want at least %v (and not 50ms more)", got, tc.rtt)
 			}
-			checkPoints(t, filepath.Join(out, "handshake"), len(pkts))
+			points := 2
+			if tc.mechanism == "tun-line" {
+				points = 3 // and the router's
+			}
+			checkPoints(t, filepath.Join(out, "handshake"), len(pkts), points)
 			if tc.rtt > 0 {
 				md, err := os.ReadFile(filepath.Join(out, "handshake", report.WalkthroughFile))
 				if err != nil {
@@ -95,10 +99,11 @@ func TestPath(t *testing.T) {
 	}
 }
 
-// checkPoints reads a two-host run's points.pcapng with tshark: both
-// hosts' interfaces are named, and each saw every one of the segments the
-// analysed capture holds.
-func checkPoints(t *testing.T, dir string, segments int) {
+// checkPoints reads a two-host run's points.pcapng with tshark: each
+// capture point (both hosts' interfaces, and the router when the path is
+// tcplab's delay line) is named, and each saw every one of the segments
+// the analysed capture holds.
+func checkPoints(t *testing.T, dir string, segments, points int) {
 	t.Helper()
 	out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", filepath.Join(dir, report.PointsFile), "-Y", "tcp",
 		"-T", "fields", "-e", "frame.interface_name").Output()
@@ -109,8 +114,8 @@ func checkPoints(t *testing.T, dir string, segments int) {
 	for _, name := range strings.Fields(strings.ReplaceAll(string(out), " ", "_")) {
 		count[name]++
 	}
-	if len(count) != 2 {
-		t.Fatalf("%s has TCP at %v, want two capture points", report.PointsFile, count)
+	if len(count) != points {
+		t.Fatalf("%s has TCP at %v, want %d capture points", report.PointsFile, count, points)
 	}
 	for name, n := range count {
 		if n != segments {

@@ -37,6 +37,21 @@ type LineConfig struct {
 	// MTU is the MTU of both devices, and the size of each of the line's
 	// 2*(Limit+2) packet buffers. Zero means DefaultMTU.
 	MTU int
+	// Tap, if not nil, sees every packet the line reads, as a capture at
+	// the router would: when it came, from which side, and what the line
+	// decided. It runs on the reading goroutine, so it must be quick, and
+	// the packet's bytes are valid only during the call.
+	Tap func(TapEvent)
+}
+
+// TapEvent is a packet as it reaches the line.
+type TapEvent struct {
+	C2S    bool      // it came from the client's side
+	At     time.Time // when the line read it
+	Packet []byte    // the IP packet; valid only during Tap
+	// Copies is how many copies of it the line will deliver: 1, 2 when
+	// duplicated, 0 when lost or dropped at the queue's limit.
+	Copies int
 }
 
 // Line is a running delay line: two TUN devices and, for each direction,
@@ -63,6 +78,8 @@ type lane struct {
 	armed int64    // when timer fires (0: disarmed), guarded by mu
 	err   error    // the reader's error, if it stopped on one
 	werr  error    // the writer's
+	tap   func(TapEvent)
+	c2s   bool // the direction from the client's side
 }
 
 // The generators' streams, so that the directions draw different numbers
@@ -112,11 +129,11 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	l := &Line{client: client, server: server, cancel: cancel, done: make(chan struct{})}
 	l.dirs[0] = &lane{
 		d:    newDirection(cfg.Path.C2S, cfg.Seed, streamC2S, cfg.Limit, cfg.MTU),
-		from: client, to: server, timer: timers[0],
+		from: client, to: server, timer: timers[0], tap: cfg.Tap, c2s: true,
 	}
 	l.dirs[1] = &lane{
 		d:    newDirection(cfg.Path.S2C, cfg.Seed, streamS2C, cfg.Limit, cfg.MTU),
-		from: server, to: client, timer: timers[1],
+		from: server, to: client, timer: timers[1], tap: cfg.Tap,
 	}
 	for _, ln := range l.dirs {
 		l.wg.Add(2)
@@ -199,13 +216,22 @@ func (ln *lane) read(ctx context.Context) {
 			return
 		}
 		t := now()
+		var wall time.Time
+		if ln.tap != nil {
+			wall = time.Now()
+		}
 		ln.mu.Lock()
-		if ln.d.arrive(t, buf[:n]) > 0 {
+		copies := ln.d.arrive(t, buf[:n])
+		if copies > 0 {
 			// Wake the writer if this packet leaves before the one
 			// it waits for.
 			if next, _ := ln.d.next(); ln.armed == 0 || next < ln.armed {
 				ln.arm(max(next, 1))
 			}
+		}
+		if ln.tap != nil {
+			// Before take: buf holds the packet until then.
+			ln.tap(TapEvent{C2S: ln.c2s, At: wall, Packet: buf[:n], Copies: copies})
 		}
 		buf = ln.d.take()
 		ln.mu.Unlock()

@@ -68,6 +68,10 @@ func Write(dir string, run *Run) error {
 	return errors.Join(append(errs, err)...)
 }
 
+// Note is a remark on a packet of a capture point, kept in its
+// CaptureInfo.AncillaryData: WritePoints adds it to the packet's comment.
+type Note string
+
 // WritePoints writes a pcapng file with one interface per capture point,
 // named as points names them, and every packet of each point (seen[i] at
 // points[i]) in time order, each TCP packet commented with its point's
@@ -103,6 +107,11 @@ func WritePoints(path string, points []capture.Point, seen [][]capture.Packet) e
 		comment := "tcplab at " + points[pick].Name + ": not TCP"
 		if p.TCP {
 			comment = "tcplab at " + points[pick].Name + ": " + strings.TrimPrefix(capture.Comment(p), "tcplab: ")
+		}
+		for _, a := range p.Info.AncillaryData {
+			if n, ok := a.(Note); ok {
+				comment += " | " + string(n)
+			}
 		}
 		if err := w.WritePacket(ci, p.Data, comment); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
