@@ -145,3 +145,43 @@ func readPackets(t *testing.T, path string) []capture.Packet {
 	}
 	return pkts
 }
+
+// TestPathRouterPoint: across tcplab's delay line, points.pcapng has the
+// router's capture point, and a packet the path duplicated says so there,
+// once, while the host it went to saw it twice. The scenario's verdict
+// does not matter here: its steps do not expect copies.
+func TestPathRouterPoint(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	if _, err := lab.Run(context.Background(), []*lab.Scenario{Handshake()},
+		lab.Config{Out: out, Options: lab.Options{Path: "delay=5ms,duplicate=50%", Seed: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	points := filepath.Join(out, "handshake", report.PointsFile)
+	b, err := exec.Command(testenv.Tool(t, "tshark"), "-r", points, "-Y", "tcp", "-T", "fields",
+		"-e", "frame.interface_name", "-e", "frame.comment").Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", points, err)
+	}
+	seen := map[string]int{}
+	dup := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		name, comment, _ := strings.Cut(line, "\t")
+		seen[name]++
+		if strings.Contains(comment, "duplicated here") {
+			if name != "router (delay line)" {
+				t.Errorf("%s says it duplicated a packet: %s", name, comment)
+			}
+			dup++
+		}
+	}
+	if seen["router (delay line)"] == 0 || dup == 0 {
+		t.Fatalf("router point %d packets, %d duplicated, want both: %v", seen["router (delay line)"], dup, seen)
+	}
+	// Each packet is seen leaving one host and reaching the other; a
+	// duplicate reaches it twice.
+	router := seen["router (delay line)"]
+	if got := seen["client tun0"] + seen["server tun0"]; got != 2*router+dup {
+		t.Errorf("the hosts saw %d packets, the router %d with %d duplicated: want %d", got, router, dup, 2*router+dup)
+	}
+}
