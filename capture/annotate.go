@@ -282,7 +282,9 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	// first ACK without SYN in either direction, as Wireshark 4.0 times it
 	// (tcp.analysis.initial_rtt). It bounds out-of-order below.
 	if c.firstRTT == 0 && !c.synAt.IsZero() && seg.Flags&(SYN|ACK) == ACK {
-		c.firstRTT = max(seg.Time.Sub(c.synAt), time.Nanosecond)
+		// A zero round trip (equal timestamps) counts as none yet, as in
+		// Wireshark: the next ACK measures again.
+		c.firstRTT = seg.Time.Sub(c.synAt)
 	}
 
 	labels := c.analyse(seg, fwd, rev)
