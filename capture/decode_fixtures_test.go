@@ -138,8 +138,14 @@ func icmpErrorFrames(t *testing.T) []capturedFrame {
 
 // TestEncapFixtures checks that the encapsulation fixtures in testdata are
 // the ones the builders make; -encapfixtures writes them.
-func TestEncapFixtures(t *testing.T) {
-	for _, f := range encapFixtures() {
+func TestEncapFixtures(t *testing.T) { checkBuilt(t, encapFixtures(), "TestEncapFixtures") }
+
+// checkBuilt checks that each fixture in testdata is what its builder
+// makes, or with -encapfixtures writes it; test names the test that does,
+// for the message.
+func checkBuilt(t *testing.T, fixtures []encapFixture, test string) {
+	t.Helper()
+	for _, f := range fixtures {
 		want := pcapBytes(t, f.link.linkType(), f.frames(t))
 		path := filepath.Join("testdata", f.name)
 		if *writeEncapFixtures {
@@ -150,7 +156,7 @@ func TestEncapFixtures(t *testing.T) {
 		}
 		got, err := os.ReadFile(path)
 		if err != nil {
-			t.Errorf("%v (make it with go test ./capture -run TestEncapFixtures -encapfixtures)", err)
+			t.Errorf("%v (make it with go test ./capture -run %s -encapfixtures)", err, test)
 			continue
 		}
 		if !bytes.Equal(got, want) {

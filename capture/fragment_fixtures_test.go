@@ -1,9 +1,6 @@
 package capture
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -94,26 +91,7 @@ func fragFixtures() []encapFixture {
 
 // TestFragmentFixtures checks that the fragment fixtures in testdata are
 // the ones the builders make; -encapfixtures writes them.
-func TestFragmentFixtures(t *testing.T) {
-	for _, f := range fragFixtures() {
-		want := pcapBytes(t, f.link.linkType(), f.frames(t))
-		path := filepath.Join("testdata", f.name)
-		if *writeEncapFixtures {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("%v (make it with go test ./capture -run TestFragmentFixtures -encapfixtures)", err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what the builders make (%d bytes, want %d); re-make it with -encapfixtures", path, len(got), len(want))
-		}
-	}
-}
+func TestFragmentFixtures(t *testing.T) { checkBuilt(t, fragFixtures(), "TestFragmentFixtures") }
 
 // TestFragmentFixturesSegments walks each fragment fixture: every step of
 // the conversation is one segment, in the frame that completes it; the

@@ -144,3 +144,16 @@ func InNamespace(t *testing.T, timeout time.Duration) bool {
 	t.Logf("in a network namespace:\n%s", out)
 	return false
 }
+
+// NewNetNS makes a network namespace with lo up (netns.NewHost) and
+// returns its file, closed when the test ends; the namespace goes with
+// its last user.
+func NewNetNS(tb testing.TB) *os.File {
+	tb.Helper()
+	h, err := netns.NewHost(tb.Name())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.Close() })
+	return h.File()
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/netns"
 
 	"github.com/vishvananda/netlink"
@@ -46,7 +47,7 @@ func TestChoose(t *testing.T) {
 // pair, tcplab0 on each side, addressed as the line's devices are.
 func vethLab(tb testing.TB) *lab {
 	tb.Helper()
-	l := &lab{client: newNetNS(tb), server: newNetNS(tb)}
+	l := &lab{client: testenv.NewNetNS(tb), server: testenv.NewNetNS(tb)}
 	err := netns.Enter(l.client, func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tcplab0"}, PeerName: "tcplab1"}); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/netns"
 
 	"github.com/vishvananda/netlink"
@@ -350,7 +351,7 @@ func TestLineClose(t *testing.T) {
 		return
 	}
 	needTUN(t)
-	client, server := newNetNS(t), newNetNS(t)
+	client, server := testenv.NewNetNS(t), testenv.NewNetNS(t)
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	line, err := StartLine(ctx, LineConfig{

@@ -47,20 +47,6 @@ func needTUN(tb testing.TB) {
 	unix.Close(fd)
 }
 
-// newNetNS makes a network namespace with lo up and returns a handle on
-// it, closed (and the namespace gone with its last user) when the test
-// ends. It unshares on a thread of its own, which then returns to the
-// process's namespace.
-func newNetNS(tb testing.TB) *os.File {
-	tb.Helper()
-	h, err := netns.NewHost(tb.Name())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { h.Close() })
-	return h.File()
-}
-
 // lab is a client namespace and a server namespace joined by a line.
 type lab struct {
 	client, server *os.File // the namespaces
@@ -73,7 +59,7 @@ type lab struct {
 func startLab(tb testing.TB, p Path, seed uint64, limit int) *lab {
 	tb.Helper()
 	needTUN(tb)
-	l := &lab{client: newNetNS(tb), server: newNetNS(tb)}
+	l := &lab{client: testenv.NewNetNS(tb), server: testenv.NewNetNS(tb)}
 	line, err := StartLine(context.Background(), LineConfig{
 		Path: p, Seed: seed, Limit: limit,
 		Client: Endpoint{NetNS: l.client, Name: "tcplab0", Addrs: []netip.Prefix{clientAddr}},

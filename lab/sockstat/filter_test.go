@@ -3,10 +3,10 @@ package sockstat
 import (
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/netns"
 
 	"golang.org/x/sys/unix"
@@ -91,7 +91,7 @@ func TestNetNS(t *testing.T) {
 	if !inNamespace(t) {
 		return
 	}
-	other := newNetNS(t)
+	other := testenv.NewNetNS(t)
 	var ln net.Listener
 	err := netns.Enter(other, func() (err error) {
 		ln, err = net.Listen("tcp4", "127.0.0.1:8000")
@@ -120,20 +120,6 @@ func TestNetNS(t *testing.T) {
 			t.Errorf("%s: listeners %s, want one on port %d", c.name, dumpSockets(socks), c.want)
 		}
 	}
-}
-
-// newNetNS makes a network namespace with lo up and returns a handle on
-// it, closed (and the namespace gone with its last user) when the test
-// ends. It unshares on a thread of its own, which then returns to the
-// process's namespace.
-func newNetNS(tb testing.TB) *os.File {
-	tb.Helper()
-	h, err := netns.NewHost(tb.Name())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { h.Close() })
-	return h.File()
 }
 
 // bringUpLoopback sets lo up in the calling thread's namespace with an
