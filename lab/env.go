@@ -57,16 +57,7 @@ func (e *Env) Listen(ctx context.Context, control func(fd int) error) (net.Liste
 	if e.Options.External() {
 		return nil, errNoExternal
 	}
-	lc := net.ListenConfig{KeepAlive: -1}
-	if control != nil {
-		lc.Control = func(_, _ string, c syscall.RawConn) error {
-			var err error
-			if cerr := c.Control(func(fd uintptr) { err = control(int(fd)) }); cerr != nil {
-				return cerr
-			}
-			return err
-		}
-	}
+	lc := net.ListenConfig{KeepAlive: -1, Control: rawControl(control)}
 	ln, err := lc.Listen(ctx, e.network(), e.Addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -104,19 +95,28 @@ func (e *Env) Accept(ctx context.Context, control func(fd int) error) (*net.TCPC
 // and writes fail once ctx ends, so a client blocked on it returns at the
 // scenario's timeout. The caller closes it.
 func (e *Env) Connect(ctx context.Context) (*net.TCPConn, error) {
-	return e.connect(ctx, 0)
+	return e.connect(ctx, 0, nil)
 }
 
 // ConnectFrom is Connect from the client port port, for a scenario that
 // must name the client's port in advance (in a rule Setup installs, say).
 func (e *Env) ConnectFrom(ctx context.Context, port int) (*net.TCPConn, error) {
-	return e.connect(ctx, port)
+	return e.connect(ctx, port, nil)
 }
 
-// connect is Dial from the client port port (any, when 0) with the
-// connection's reads and writes failing once ctx ends.
-func (e *Env) connect(ctx context.Context, port int) (*net.TCPConn, error) {
-	c, err := e.dial(ctx, port)
+// ConnectWith is Connect with control, when not nil, run on the client's
+// socket before it connects, for options a client must set first
+// (TCP_DEFER_ACCEPT, TCP_MAXSEG, SO_RCVBUF). On a LAN or a path the socket
+// is made in the client's host, as Connect's is.
+func (e *Env) ConnectWith(ctx context.Context, control func(fd int) error) (*net.TCPConn, error) {
+	return e.connect(ctx, 0, control)
+}
+
+// connect is Dial from the client port port (any, when 0), control run on
+// the socket first, with the connection's reads and writes failing once
+// ctx ends.
+func (e *Env) connect(ctx context.Context, port int, control func(fd int) error) (*net.TCPConn, error) {
+	c, err := e.dial(ctx, port, control)
 	if err != nil {
 		return nil, err
 	}
@@ -125,9 +125,10 @@ func (e *Env) connect(ctx context.Context, port int) (*net.TCPConn, error) {
 }
 
 // dial connects to the server from the client port port, or from any port
-// when it is 0, keep-alive off so that only the scenario decides on probes.
-func (e *Env) dial(ctx context.Context, port int) (*net.TCPConn, error) {
-	d := net.Dialer{KeepAlive: -1}
+// when it is 0, keep-alive off so that only the scenario decides on probes;
+// control, when not nil, runs on the socket before it connects.
+func (e *Env) dial(ctx context.Context, port int, control func(fd int) error) (*net.TCPConn, error) {
+	d := net.Dialer{KeepAlive: -1, Control: rawControl(control)}
 	if port != 0 {
 		local := net.IPv4(127, 0, 0, 1)
 		if e.Options.IPv6 {
@@ -149,6 +150,21 @@ func (e *Env) dial(ctx context.Context, port int) (*net.TCPConn, error) {
 		return nil, err
 	}
 	return c.(*net.TCPConn), nil
+}
+
+// rawControl turns a function of a socket's descriptor into the Control
+// hook of net.Dialer and net.ListenConfig; nil stays nil.
+func rawControl(control func(fd int) error) func(string, string, syscall.RawConn) error {
+	if control == nil {
+		return nil
+	}
+	return func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) { err = control(int(fd)) }); cerr != nil {
+			return cerr
+		}
+		return err
+	}
 }
 
 // network is "tcp4", or "tcp6" with Options.IPv6: the scenario's one
@@ -195,7 +211,7 @@ func (e *Env) markReady() { e.once.Do(func() { close(e.ready) }) }
 
 // Dial connects to the server with Go's defaults, keep-alive off so that
 // only the scenario decides on probes.
-func (e *Env) Dial(ctx context.Context) (*net.TCPConn, error) { return e.dial(ctx, 0) }
+func (e *Env) Dial(ctx context.Context) (*net.TCPConn, error) { return e.dial(ctx, 0, nil) }
 
 // Progress tells the person watching what the scenario is waiting for.
 func (e *Env) Progress(format string, args ...any) {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,8 +39,6 @@ const (
 	// waits for the kernel, and backlogPollFor how long at most.
 	backlogPoll    = 10 * time.Millisecond
 	backlogPollFor = 5 * time.Second
-	// backlogDial bounds each client's connect().
-	backlogDial = 10 * time.Second
 )
 
 // backlogGo is the key of the channel that the client side closes when the
@@ -238,24 +235,17 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 		}
 	}()
 	dial := func(i int, deferACK bool) error {
-		d := net.Dialer{Timeout: backlogDial, KeepAlive: -1}
+		var control func(fd int) error
 		if deferACK {
-			d.Control = func(_, _ string, c syscall.RawConn) error {
-				var serr error
-				if err := c.Control(func(fd uintptr) {
-					serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1)
-				}); err != nil {
-					return err
-				}
-				return serr
-			}
+			control = func(fd int) error { return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, 1) }
 		}
-		c, err := d.DialContext(ctx, "tcp", env.Addr)
+		// ConnectWith makes the socket in the client's host, whatever the
+		// topology, and fails its reads and writes once ctx ends.
+		c, err := env.ConnectWith(ctx, control)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i+1, err)
 		}
-		conns[i] = c.(*net.TCPConn)
-		context.AfterFunc(ctx, func() { conns[i].SetDeadline(time.Unix(1, 0)) })
+		conns[i] = c
 		return nil
 	}
 
