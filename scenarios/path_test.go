@@ -80,6 +80,14 @@ func TestPath(t *testing.T) {
 				if !strings.Contains(string(md), "kernel: ") || !strings.Contains(string(md), "srtt 0 ms -> ") {
 					t.Errorf("the walkthrough does not show the kernel's view of the sockets:\n%s", md)
 				}
+				// The ladder says it under the arrows too.
+				svg, err := os.ReadFile(filepath.Join(out, "handshake", report.LadderFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(svg), `class="note"`) || !strings.Contains(string(svg), "at server tun0 ") || !strings.Contains(string(svg), "kernel: ") {
+					t.Error("the ladder has no notes of the other points and the kernel under its arrows")
+				}
 			}
 			if len(r.Kernel) < len(pkts)/2 {
 				t.Errorf("result.json has %d kernel samples for %d segments", len(r.Kernel), len(pkts))

@@ -22,9 +22,13 @@ const (
 	ladderServerX = 760 // server lane
 	ladderRow     = 44  // height of a segment's row
 	ladderDetail  = 18  // extra height of a row that explains a mismatch
-	ladderGapRow  = 28  // height of a gap marker
-	ladderFall    = 12  // how far an arrow falls from sender to receiver
-	ladderCharW   = 7.3 // advance of a 12px monospace character
+	ladderNote    = 14  // extra height of each line of a note under an arrow
+	// ladderNoteChars is the longest note line drawn whole; a longer one
+	// is cut at a comma before it (whole in the tooltip).
+	ladderNoteChars = 72
+	ladderGapRow    = 28  // height of a gap marker
+	ladderFall      = 12  // how far an arrow falls from sender to receiver
+	ladderCharW     = 7.3 // advance of a 12px monospace character
 )
 
 // ladderGap is the pause between two segments that earns a gap marker: rows
@@ -74,6 +78,14 @@ const (
 // segments' flags, numbers, labels and states are the protocol's and stay
 // as Wireshark shows them.
 func Ladder(name string, pkts []capture.Packet, v *expect.Verdict, lang expect.Lang) []byte {
+	return LadderNotes(name, pkts, v, lang, nil)
+}
+
+// LadderNotes is Ladder with a note under some arrows, by index of pkts:
+// when another capture point saw the segment, what the kernel said after
+// it. A note is one or two lines, muted; a line too long for the diagram
+// is cut, whole in the arrow's tooltip.
+func LadderNotes(name string, pkts []capture.Packet, v *expect.Verdict, lang expect.Lang, notes map[int][]string) []byte {
 	judged := v != nil
 	if v == nil {
 		v = &expect.Verdict{Pass: true}
@@ -90,6 +102,7 @@ func Ladder(name string, pkts []capture.Packet, v *expect.Verdict, lang expect.L
 			step, why = v.StepOf[i], v.Why[i]
 		}
 		l.stepOf, l.why = append(l.stepOf, step), append(l.why, why)
+		l.notes = append(l.notes, notes[i])
 	}
 	seen := l.seen
 	if len(seen) > 0 {
@@ -148,6 +161,7 @@ type ladder struct {
 	t          *ladderStrings // the fixed texts in lang
 	start      time.Time
 	mismatchAt map[int][]*expect.Mismatch // by frame
+	notes      [][]string                 // per packet of seen: lines under its arrow
 	lanes      bytes.Buffer
 	body       bytes.Buffer
 	y          int
@@ -342,6 +356,9 @@ func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 	if !l.judged {
 		tip = strings.TrimSuffix(tip, ": ")
 	}
+	for _, n := range l.notes[i] {
+		tip += "\n" + n
+	}
 	fmt.Fprintf(&l.body, "<g>\n<title>%s</title>\n", xmlText(tip))
 	fmt.Fprintf(&l.body, `<text class="time" x="%d" y="%d" font-family="%s" fill="%s">%s</text>`+"\n",
 		ladderMargin, yFrom+4, fontMono, colourMuted, fmt.Sprintf("+%.3fs", seg.Time.Sub(l.start).Seconds()))
@@ -355,6 +372,10 @@ func (l *ladder) row(i int, clientChanged, serverChanged bool) {
 		l.state(ladderServerX+10, yServer+4, "start", "server", a.Server)
 	}
 	l.y += ladderRow
+	for _, n := range l.notes[i] {
+		l.fitted((ladderClientX+ladderServerX)/2, l.y+2, `class="note" font-size="11" fill="`+colourMuted+`"`, cut(n, ladderNoteChars), "")
+		l.y += ladderNote
+	}
 	for _, m := range mism {
 		l.fitted((ladderClientX+ladderServerX)/2, l.y+6, `class="mismatch-note" fill="`+colourBad+`"`, "✗ "+mismatchText(m, &l.t.mismatchStrings), "")
 		l.y += ladderDetail
@@ -383,6 +404,20 @@ func (l *ladder) label(y int, seg *capture.Segment, a *capture.Annotation, step 
 		attrs += ` fill="` + colourBad + `"`
 	}
 	l.fitted((ladderClientX+ladderServerX)/2, y, attrs, text+"  ", tail)
+}
+
+// cut returns s, or when it is longer than n characters, s up to the last
+// ", " or "; " before n, and "…".
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	head := string(r[:n])
+	if i := strings.LastIndexAny(head, ",;"); i > 0 {
+		head = head[:i]
+	}
+	return head + " …"
 }
 
 // fitted writes a centred line of monospace text, then bold in a tspan,

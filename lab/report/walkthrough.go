@@ -50,7 +50,7 @@ func Write(dir string, run *Run) error {
 	errs := []error{
 		WriteCapture(filepath.Join(dir, CaptureFile), run.Link, run.Packets, run.Verdict),
 		writeFile(filepath.Join(dir, WalkthroughFile), Walkthrough(run)),
-		writeFile(filepath.Join(dir, LadderFile), Ladder(run.Result.Scenario, run.Packets, run.Verdict, run.Lang)),
+		writeFile(filepath.Join(dir, LadderFile), LadderNotes(run.Result.Scenario, run.Packets, run.Verdict, run.Lang, ladderNotes(run))),
 	}
 	switch graph, err := TimeSequence(run.Result.Scenario, run.Packets, run.Lang); {
 	case err == nil:
@@ -400,6 +400,20 @@ var walkthroughTexts = []walkthroughStrings{
 		failed:   "## 失败原因\n\n```\n%s```\n",
 		kernel:   "内核: %s",
 	},
+}
+
+// ladderNotes are the lines under each arrow of the run's ladder: when the
+// other points saw the segment, and what the kernel said after it.
+func ladderNotes(run *Run) map[int][]string {
+	notes := map[int][]string{}
+	t := byLang(walkthroughTexts, run.Lang)
+	for j, s := range sightings(run) {
+		notes[j] = append(notes[j], s)
+	}
+	for j, k := range run.Kernel {
+		notes[j] = append(notes[j], fmt.Sprintf(t.kernel, k))
+	}
+	return notes
 }
 
 // sightings says, for each TCP packet of run.Packets by index, when the
