@@ -33,16 +33,7 @@ func AppendLine(dst []byte, p *Packet, start time.Time) []byte {
 	n = len(dst)
 	dst = appendWindow(dst, a)
 	dst = pad(dst, n, 7)
-	if a.Labels != 0 {
-		dst = append(dst, " ["...)
-		dst = a.Labels.AppendText(dst)
-		dst = append(dst, ']')
-	}
-	if s.Problem != NoProblem {
-		dst = append(dst, " ("...)
-		dst = append(dst, s.Problem.String()...)
-		dst = append(dst, ')')
-	}
+	dst = appendMarks(dst, s, a)
 	dst = append(dst, "  "...)
 	dst = append(dst, a.Client.String()...)
 	dst = append(dst, '/')
@@ -260,6 +251,16 @@ func AppendComment(dst []byte, p *Packet) []byte {
 	dst = appendPadField(dst, int64(s.Len), s.Captured(13), 0)
 	dst = append(dst, " win="...)
 	dst = appendWindow(dst, a)
+	dst = appendMarks(dst, s, a)
+	dst = append(dst, " client="...)
+	dst = append(dst, a.Client.String()...)
+	dst = append(dst, " server="...)
+	return append(dst, a.Server.String()...)
+}
+
+// appendMarks appends the segment's labels in brackets and its problem in
+// parentheses, each only when it has one, as the text formats show them.
+func appendMarks(dst []byte, s *Segment, a *Annotation) []byte {
 	if a.Labels != 0 {
 		dst = append(dst, " ["...)
 		dst = a.Labels.AppendText(dst)
@@ -270,10 +271,7 @@ func AppendComment(dst []byte, p *Packet) []byte {
 		dst = append(dst, s.Problem.String()...)
 		dst = append(dst, ')')
 	}
-	dst = append(dst, " client="...)
-	dst = append(dst, a.Client.String()...)
-	dst = append(dst, " server="...)
-	return append(dst, a.Server.String()...)
+	return dst
 }
 
 // appendFlags appends the segment's flags, or "?" when they were not

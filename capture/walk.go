@@ -18,6 +18,14 @@ type Packet struct {
 	Annotation Annotation
 }
 
+// Keep returns a copy of p whose Data is its own: a packet to keep after
+// the callback that got it.
+func (p *Packet) Keep() Packet {
+	q := *p
+	q.Data = append([]byte(nil), p.Data...)
+	return q
+}
+
 // Counts tells how many frames a walk read and what they were.
 type Counts struct {
 	Frames    int // all frames

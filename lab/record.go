@@ -14,6 +14,7 @@ import (
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/capture/live"
 	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // recording is what the capture of one scenario produced.
@@ -89,12 +90,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 		// timeout, so batching holds nothing back at the end.
 		cfg.Batch, cfg.BufferSize = true, highRateBuffer
 	}
-	var lc *live.Capture
-	err := nw.captureHost.Do(func() error {
-		var err error
-		lc, err = live.Open(cfg)
-		return err
-	})
+	lc, err := openAt(nw.captureHost, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +104,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 	// a retransmission.
 	others := make([]*live.Capture, len(nw.others))
 	for i, pt := range nw.others {
-		err := pt.host.Do(func() error {
-			var err error
-			others[i], err = live.Open(live.Config{Interface: pt.iface, Filter: nw.filter, Snaplen: sc.Snaplen})
-			return err
-		})
+		others[i], err = openAt(pt.host, live.Config{Interface: pt.iface, Filter: nw.filter, Snaplen: sc.Snaplen})
 		if err != nil {
 			for _, o := range others[:i] {
 				o.Close()
@@ -129,8 +121,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 		go func() {
 			defer othersDone.Done()
 			_, err := capture.Walk(oc, capture.NewAnnotator(), func(p *capture.Packet) error {
-				q := *p
-				q.Data = append([]byte(nil), p.Data...)
+				q := p.Keep()
 				q.Info.InterfaceIndex = 1 + i
 				mu.Lock()
 				rec.others[i] = append(rec.others[i], q)
@@ -173,8 +164,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 		// One annotator follows the whole capture as it comes in, so the
 		// end-of-conversation check below only matches what is there.
 		_, err := capture.Walk(lc, capture.NewAnnotator(), func(p *capture.Packet) error {
-			q := *p
-			q.Data = append([]byte(nil), p.Data...)
+			q := p.Keep()
 			mu.Lock()
 			rec.packets = append(rec.packets, q)
 			index := len(rec.packets) - 1
@@ -307,6 +297,18 @@ wait:
 	rec.err = errors.Join(peersErr, rec.err)
 	rec.elapsed = time.Since(start)
 	return rec, nil
+}
+
+// openAt opens a live capture in host's namespace (nil: the run's own);
+// the capture stays there, whatever thread reads it.
+func openAt(host *netns.Host, cfg live.Config) (*live.Capture, error) {
+	var lc *live.Capture
+	err := host.Do(func() error {
+		var err error
+		lc, err = live.Open(cfg)
+		return err
+	})
+	return lc, err
 }
 
 // runPeers starts the server, then the client once the server listens, and

@@ -254,8 +254,7 @@ func (r *routerTap) packets(index int) []capture.Packet {
 	r.mu.Unlock()
 	var out []capture.Packet
 	capture.Walk(&capture.Memory{Link: layers.LinkTypeRaw, Frames: frames}, capture.NewAnnotator(), func(p *capture.Packet) error {
-		q := *p
-		q.Data = append([]byte(nil), p.Data...)
+		q := p.Keep()
 		q.Info.InterfaceIndex = index
 		out = append(out, q)
 		return nil

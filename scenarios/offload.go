@@ -121,10 +121,9 @@ func offloadSteps(opt lab.Options) []expect.Step {
 		// Data and the server's ACKs interleave as the kernel schedules
 		// them; retransmissions are not expected but TCP allows them.
 		ack := expect.S2C(capture.ACK).On(stream).Length(0)
-		var data expect.Step
+		data := expect.Either(expect.C2S(capture.ACK), expect.C2S(capture.PSH|capture.ACK)).On(stream).WithData()
 		if on {
-			plain := expect.Either(expect.C2S(capture.ACK), expect.C2S(capture.PSH|capture.ACK)).On(stream).WithData()
-			big := expect.Either(expect.C2S(capture.ACK), expect.C2S(capture.PSH|capture.ACK)).On(stream).WithData().Checking(larger)
+			plain, big := data, data.Checking(larger)
 			steps = append(steps,
 				expect.OneOf(expect.Seq(
 					expect.Either(plain, ack).AnyNumber(),
@@ -135,10 +134,8 @@ func offloadSteps(opt lab.Options) []expect.Step {
 				)).Explain(
 					fmt.Sprintf("Connection 1, offloads on: the client sends %d KiB.", offloadBody>>10),
 					fmt.Sprintf("第1个连接, 打开卸载: 客户端发送%d KiB.", offloadBody>>10)))
-			data = plain
 		} else {
-			data = expect.Either(expect.C2S(capture.ACK), expect.C2S(capture.PSH|capture.ACK)).On(stream).WithData().Checking(fits)
-			steps = append(steps, expect.Either(data, ack).AtLeast(offloadBody/offloadMSS).Explain(
+			steps = append(steps, expect.Either(data.Checking(fits), ack).AtLeast(offloadBody/offloadMSS).Explain(
 				fmt.Sprintf("Connection 2, offloads off: the same %d KiB leave as segments of at most %d bytes, each a frame of the capture, as on the wire.", offloadBody>>10, offloadMSS),
 				fmt.Sprintf("第2个连接, 关闭卸载: 同样的%d KiB以最多%d字节的段发出, 每个段是抓包里的一帧, 和线上一样.", offloadBody>>10, offloadMSS)))
 		}

@@ -79,51 +79,37 @@ type Note string
 // (frame.interface_name), and the time between a segment's two sightings
 // is its one-way delay. The file appears complete or not at all.
 func WritePoints(path string, points []capture.Point, seen [][]capture.Packet) error {
-	f, err := os.Create(path + ".tmp")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w, err := capture.NewWriterPoints(f, points)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	next := make([]int, len(seen))
-	for {
-		// The earliest packet not yet written, over all points.
-		pick := -1
-		for i := range seen {
-			if next[i] < len(seen[i]) && (pick < 0 || seen[i][next[i]].Info.Timestamp.Before(seen[pick][next[pick]].Info.Timestamp)) {
-				pick = i
+	return writePcapng(path, points, func(w *capture.Writer) error {
+		next := make([]int, len(seen))
+		for {
+			// The earliest packet not yet written, over all points.
+			pick := -1
+			for i := range seen {
+				if next[i] < len(seen[i]) && (pick < 0 || seen[i][next[i]].Info.Timestamp.Before(seen[pick][next[pick]].Info.Timestamp)) {
+					pick = i
+				}
+			}
+			if pick < 0 {
+				return nil
+			}
+			p := &seen[pick][next[pick]]
+			next[pick]++
+			ci := p.Info
+			ci.InterfaceIndex = pick
+			comment := "tcplab at " + points[pick].Name + ": not TCP"
+			if p.TCP {
+				comment = "tcplab at " + points[pick].Name + ": " + strings.TrimPrefix(capture.Comment(p), "tcplab: ")
+			}
+			for _, a := range p.Info.AncillaryData {
+				if n, ok := a.(Note); ok {
+					comment += " | " + string(n)
+				}
+			}
+			if err := w.WritePacket(ci, p.Data, comment); err != nil {
+				return err
 			}
 		}
-		if pick < 0 {
-			break
-		}
-		p := &seen[pick][next[pick]]
-		next[pick]++
-		ci := p.Info
-		ci.InterfaceIndex = pick
-		comment := "tcplab at " + points[pick].Name + ": not TCP"
-		if p.TCP {
-			comment = "tcplab at " + points[pick].Name + ": " + strings.TrimPrefix(capture.Comment(p), "tcplab: ")
-		}
-		for _, a := range p.Info.AncillaryData {
-			if n, ok := a.(Note); ok {
-				comment += " | " + string(n)
-			}
-		}
-		if err := w.WritePacket(ci, p.Data, comment); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	})
 }
 
 // WriteCapture writes a pcapng file of every packet, each TCP packet with
@@ -134,26 +120,37 @@ func WritePoints(path string, points []capture.Point, seen [][]capture.Packet) e
 // (tshark prints them as frame.comment, and scripts grep them), so they
 // say the same in every run, like the annotation they extend.
 func WriteCapture(path string, link layers.LinkType, pkts []capture.Packet, v *expect.Verdict) error {
+	return writePcapng(path, []capture.Point{{Name: "tcplab", Link: link}}, func(w *capture.Writer) error {
+		for i := range pkts {
+			p := &pkts[i]
+			comment := "tcplab: not TCP"
+			if p.TCP {
+				comment = capture.Comment(p) + " | " + stepComment(v.StepOf[i], v.Why[i])
+			}
+			if err := w.WritePacket(p.Info, p.Data, comment); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writePcapng writes a pcapng file of the capture points with write, so
+// that it appears complete or not at all.
+func writePcapng(path string, points []capture.Point, write func(*capture.Writer) error) error {
 	f, err := os.Create(path + ".tmp")
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	w, err := capture.NewWriter(f, link)
+	w, err := capture.NewWriterPoints(f, points)
+	if err == nil {
+		err = write(w)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
 	if err != nil {
-		return err
-	}
-	for i := range pkts {
-		p := &pkts[i]
-		comment := "tcplab: not TCP"
-		if p.TCP {
-			comment = capture.Comment(p) + " | " + stepComment(v.StepOf[i], v.Why[i])
-		}
-		if err := w.WritePacket(p.Info, p.Data, comment); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if err := w.Flush(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
