@@ -105,13 +105,7 @@ func Loss() *lab.Scenario {
 				return err
 			}
 			env.Record("the response came %v after the request was written", time.Since(start).Round(time.Millisecond))
-			if installed, ok := env.Value(lossRules{}).(*impair.Installed); ok {
-				if st, err := installed.Stats(); err == nil {
-					for i, r := range installed.Rules() {
-						env.Record("nftables: %s: dropped %d of %d", r, st[i].Dropped, st[i].Matched)
-					}
-				}
-			}
+			recordDrops(env, lossRules{})
 			return c.Close()
 		},
 		Steps: lossSteps,
@@ -254,4 +248,18 @@ func pinWindow(fd int) error {
 		return fmt.Errorf("TCP_WINDOW_CLAMP: %w", err)
 	}
 	return nil
+}
+
+// recordDrops records, for each nftables rule that Setup installed and
+// kept in env under key, how many packets it dropped of those it matched.
+func recordDrops(env *lab.Env, key any) {
+	installed, ok := env.Value(key).(*impair.Installed)
+	if !ok {
+		return
+	}
+	if st, err := installed.Stats(); err == nil {
+		for i, r := range installed.Rules() {
+			env.Record("nftables: %s: dropped %d of %d", r, st[i].Dropped, st[i].Matched)
+		}
+	}
 }

@@ -140,13 +140,7 @@ func RTO() *lab.Scenario {
 				return err
 			}
 			env.Record("client: the answer to the second request came %v after it was written", time.Since(start).Round(time.Millisecond))
-			if installed, ok := env.Value(rtoRules{}).(*impair.Installed); ok {
-				if st, err := installed.Stats(); err == nil {
-					for i, r := range installed.Rules() {
-						env.Record("nftables: %s: dropped %d of %d", r, st[i].Dropped, st[i].Matched)
-					}
-				}
-			}
+			recordDrops(env, rtoRules{})
 			return c.Close()
 		},
 		Steps: rtoSteps,
