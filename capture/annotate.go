@@ -117,6 +117,9 @@ type half struct {
 	finSent    bool
 	finSeq     uint32
 	state      State
+	// finPending: the other side's FIN arrived in ESTABLISHED, and this
+	// side has not yet shown whether it took it there (see transition).
+	finPending bool
 }
 
 type conn struct {
@@ -131,6 +134,7 @@ type conn struct {
 	synAt    time.Time
 	firstRTT time.Duration
 	sum      ConnSummary
+	end      EndingTracker
 	histSeen [2]uint16
 	hist     [16]byte // history letters; at most 8 events a direction
 	histLen  int
@@ -146,10 +150,9 @@ type ConnSummary struct {
 	// D data, F fin, R rst, T retransmission, W zero window), upper case
 	// when the client sent it, lower case for the server.
 	History string
-	// Closer is the side that sent the first FIN or RST; Closed is false
-	// when neither did.
-	Closer Dir
-	Closed bool
+	// Ending is how the connection ended: who closed first, whether the
+	// FINs crossed, half-close, reset.
+	Ending Ending
 	// Counts holds how many segments carried each label.
 	Counts [numLabels]int
 	// Cut is how many segments had their TCP header cut by the snap
@@ -197,6 +200,14 @@ func (c *conn) summary() ConnSummary {
 	s := c.sum
 	s.History = string(c.hist[:c.histLen])
 	s.ClientState, s.ServerState = c.h[0].state, c.h[1].state
+	// A FIN still waiting for its receiver's answer was received all the
+	// same: nothing on the wire says otherwise.
+	for i, st := range [2]*State{&s.ClientState, &s.ServerState} {
+		if c.h[i].finPending {
+			*st = CloseWait
+		}
+	}
+	s.Ending = c.end.Ending()
 	return s
 }
 
@@ -290,7 +301,8 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	labels := c.analyse(seg, fwd, rev)
 	c.track(seg, fwd, labels)
 	fwd.lastLabels = labels
-	c.transition(seg, fwd, rev, dir)
+	c.transition(seg, fwd, rev)
+	c.end.Add(seg, dir, c.h[0].state, c.h[1].state)
 	c.record(seg, labels, dir)
 
 	ann := Annotation{Stream: c.stream, Dir: dir, RelSeq: seg.Seq - fwd.base, Labels: labels}

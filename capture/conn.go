@@ -3,12 +3,22 @@ package capture
 // transition moves both endpoints' states after seg was sent by fwd and
 // received by rev. On a loopback capture a segment is seen as it is
 // delivered, so sending and receiving happen at the same step.
-func (c *conn) transition(seg *Segment, fwd, rev *half, dir Dir) {
+func (c *conn) transition(seg *Segment, fwd, rev *half) {
 	f := seg.Flags
 	if f.Has(RST) {
 		fwd.state, rev.state = Closed, Closed
-		c.close(dir)
+		fwd.finPending, rev.finPending = false, false
 		return
+	}
+	// A FIN received in ESTABLISHED waits for its receiver's next
+	// segment: one that acknowledges it shows the receiver took it in
+	// ESTABLISHED (CLOSE_WAIT); a FIN of the receiver's own that does not
+	// shows the two FINs crossed, and the receiver goes through
+	// FIN_WAIT_1 to CLOSING (RFC 9293 figure 13). Moving to CLOSE_WAIT at
+	// once would draw CLOSE_WAIT -> CLOSING, which TCP never does.
+	if fwd.finPending && f.Has(ACK) && seqGE(seg.Ack, rev.finSeq+1) {
+		fwd.finPending = false
+		fwd.state = CloseWait
 	}
 	// The sender's side.
 	switch {
@@ -23,21 +33,19 @@ func (c *conn) transition(seg *Segment, fwd, rev *half, dir Dir) {
 	}
 	if f.Has(FIN) && !fwd.finSent {
 		fwd.finSent, fwd.finSeq = true, seg.Seq+uint32(seg.Len)
-		switch {
-		case fwd.state == CloseWait && !(f.Has(ACK) && seg.Ack == rev.finSeq+1):
-			// The FIN does not acknowledge the peer's FIN: it was sent
-			// before that FIN arrived, a simultaneous close (RFC 9293
-			// figure 13), so this side goes through CLOSING.
-			fwd.state = Closing
-		case fwd.state == CloseWait:
+		switch fwd.state {
+		case CloseWait:
 			fwd.state = LastACK
-		case fwd.state == Established, fwd.state == SynReceived:
+		case Established, SynReceived:
 			fwd.state = FinWait1
 		}
-		c.close(dir)
+		if fwd.finPending {
+			// The FINs crossed: the peer's FIN reaches a FIN_WAIT_1.
+			fwd.finPending, fwd.state = false, Closing
+		}
 	}
 	// The receiver's side: what the segment's ACK acknowledges first, then
-	// its SYN and FIN.
+	// its FIN.
 	if f.Has(ACK) {
 		switch rev.state {
 		case SynSent:
@@ -60,25 +68,18 @@ func (c *conn) transition(seg *Segment, fwd, rev *half, dir Dir) {
 			}
 		}
 	}
-	if f.Has(SYN) && !f.Has(ACK) && rev.state == Listen {
-		rev.state = SynReceived
-	}
+	// A SYN received in LISTEN is not shown as SYN_RECEIVED until the
+	// receiver answers it with its SYN/ACK (above): a RST may answer it
+	// instead, from a port where nothing listens.
 	if f.Has(FIN) {
 		switch rev.state {
 		case Established, SynReceived:
-			rev.state = CloseWait
+			rev.finPending = true
 		case FinWait1:
 			rev.state = Closing
 		case FinWait2:
 			rev.state = TimeWait
 		}
-	}
-}
-
-// close records the first FIN or RST of the connection.
-func (c *conn) close(dir Dir) {
-	if !c.sum.Closed {
-		c.sum.Closed, c.sum.Closer = true, dir
 	}
 }
 

@@ -26,16 +26,9 @@ func Summary(c *ConnSummary) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "stream %d: %s (client) <-> %s (server): %d segments, history %s",
 		c.Stream, c.Client, c.Server, c.Segments, c.History)
-	if c.Closed {
-		who := "client"
-		if c.Closer == ServerToClient {
-			who = "server"
-		}
-		fmt.Fprintf(&b, ", %s closed first", who)
-	} else {
-		b.WriteString(", not closed")
-	}
-	fmt.Fprintf(&b, ", final states %s/%s", c.ClientState, c.ServerState)
+	b.WriteString("; ")
+	b.WriteString(c.Ending.String())
+	fmt.Fprintf(&b, "; final states %s/%s", c.ClientState, c.ServerState)
 	var parts []string
 	for l := Label(0); l < numLabels; l++ {
 		if c.Counts[l] > 0 {
@@ -43,10 +36,10 @@ func Summary(c *ConnSummary) string {
 		}
 	}
 	if len(parts) > 0 {
-		b.WriteString(", labels: " + strings.Join(parts, " "))
+		b.WriteString("; labels: " + strings.Join(parts, " "))
 	}
 	if c.Cut > 0 {
-		fmt.Fprintf(&b, ", %d with the TCP header cut (not analysed)", c.Cut)
+		fmt.Fprintf(&b, "; %d with the TCP header cut (not analysed)", c.Cut)
 	}
 	return b.String()
 }

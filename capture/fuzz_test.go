@@ -345,17 +345,21 @@ func FuzzAnnotate(f *testing.F) {
 		// of the evicted ones and of the rest must cover every segment.
 		var evicted []ConnSummary
 		if len(data)%2 == 1 {
-			a.EvictClosed(func(s *ConnSummary) {
-				if s.ClientState != Closed && s.ClientState != TimeWait || s.ServerState != Closed && s.ServerState != TimeWait {
-					t.Fatalf("evicted a connection that is not closed: %s", Summary(s))
-				}
-				evicted = append(evicted, *s)
-			})
+			a.EvictClosed(func(s *ConnSummary) { evicted = append(evicted, *s) })
 		}
 		segs := fuzzSegments(data)
+		// Each endpoint's inferred state only moves as RFC 9293's
+		// diagram allows: never CLOSE_WAIT -> CLOSING, say.
+		type states struct{ client, server State }
+		last := map[int]states{}
 		for i := range segs {
 			ann := a.Annotate(&segs[i])
 			checkSegment(t, &segs[i], &ann)
+			if was, ok := last[ann.Stream]; ok && (!was.client.Leads(ann.Client) || !was.server.Leads(ann.Server)) {
+				t.Fatalf("segment %d (%v %v): states %v/%v after %v/%v, which TCP cannot reach",
+					i+1, ann.Dir, segs[i].Flags, ann.Client, ann.Server, was.client, was.server)
+			}
+			last[ann.Stream] = states{ann.Client, ann.Server}
 			if n := a.streams; ann.Stream >= n {
 				t.Fatalf("segment %d: stream %d of %d", i+1, ann.Stream, n)
 			}
@@ -363,7 +367,19 @@ func FuzzAnnotate(f *testing.F) {
 				t.Fatalf("segment %d: stream %d direction %v, connection %d client %v, source %v", i+1, ann.Stream, ann.Dir, c.stream, c.client, segs[i].Src)
 			}
 		}
-		checkConns(t, append(evicted, a.Conns()...), len(segs))
+		all := append(slices.Clip(evicted), a.Conns()...) // checkConns sorts all
+		checkConns(t, all, len(segs))
+		// An evicted connection is closed, or a later one took its
+		// 4-tuple (a new SYN retires it).
+		for _, s := range evicted {
+			closed := (s.ClientState == Closed || s.ClientState == TimeWait) && (s.ServerState == Closed || s.ServerState == TimeWait)
+			retired := slices.ContainsFunc(all, func(o ConnSummary) bool {
+				return o.Stream > s.Stream && keyOf(o.Client, o.Server) == keyOf(s.Client, s.Server)
+			})
+			if !closed && !retired {
+				t.Fatalf("evicted a connection that is neither closed nor replaced: %s", Summary(&s))
+			}
+		}
 	})
 }
 
@@ -378,7 +394,7 @@ func TestFuzzSegmentsRoundTrip(t *testing.T) {
 		dir      Dir
 		seq, ack uint32
 		state    State
-	}{{cs, 0, 0, SynReceived}, {sc, 0, 1, SynReceived}, {cs, 1, 1, Established}, {cs, 1, 1, Established}} {
+	}{{cs, 0, 0, Listen}, {sc, 0, 1, SynReceived}, {cs, 1, 1, Established}, {cs, 1, 1, Established}} {
 		ann := a.Annotate(&segs[i])
 		if ann.Dir != want.dir || ann.RelSeq != want.seq || ann.RelAck != want.ack || ann.Server != want.state || ann.Labels != 0 {
 			t.Errorf("segment %d: %+v, want %v seq=%d ack=%d server %v, no labels", i+1, ann, want.dir, want.seq, want.ack, want.state)

@@ -497,8 +497,9 @@ func TestStates(t *testing.T) {
 		steps   []step
 		states  []want // after each step
 		history string
-		closer  Dir
-		closed  bool
+		// ending is what Ending.String says of the close.
+		ending string
+		closer Closer
 	}{{
 		name: "client-closes",
 		steps: append(hs[:3:3],
@@ -512,11 +513,12 @@ func TestStates(t *testing.T) {
 			step{cs, ACK, 102, 202, 0, 502, nil, 0},
 		),
 		states: []want{
-			{SynSent, SynReceived}, {Established, SynReceived}, {Established, Established},
+			{SynSent, Listen}, {Established, SynReceived}, {Established, Established},
 			{Established, Established}, {Established, Established}, {Established, Established}, {Established, Established},
-			{FinWait1, CloseWait}, {FinWait2, CloseWait}, {TimeWait, LastACK}, {TimeWait, Closed},
+			{FinWait1, Established}, {FinWait2, CloseWait}, {TimeWait, LastACK}, {TimeWait, Closed},
 		},
-		history: "ShADadFf", closer: ClientToServer, closed: true,
+		history: "ShADadFf", closer: ClientCloser,
+		ending: "the client closed first (FIN frame 8), the server after it (FIN frame 10); both FINs acknowledged",
 	}, {
 		// The server closes first, its FIN piggybacked on its data; the
 		// client's FIN acknowledges it at once, so the server goes from
@@ -529,10 +531,11 @@ func TestStates(t *testing.T) {
 			step{sc, ACK, 202, 102, 0, 509, nil, 0},
 		),
 		states: []want{
-			{SynSent, SynReceived}, {Established, SynReceived}, {Established, Established},
-			{Established, Established}, {CloseWait, FinWait1}, {LastACK, TimeWait}, {Closed, TimeWait},
+			{SynSent, Listen}, {Established, SynReceived}, {Established, Established},
+			{Established, Established}, {Established, FinWait1}, {LastACK, TimeWait}, {Closed, TimeWait},
 		},
-		history: "ShADdfFa", closer: ServerToClient, closed: true,
+		history: "ShADdfFa", closer: ServerCloser,
+		ending: "the server closed first (FIN frame 5), the client after it (FIN frame 6); both FINs acknowledged",
 	}, {
 		// Both FINs cross: each was sent before the other arrived (its
 		// ack does not cover the other FIN), so both sides go through
@@ -545,10 +548,11 @@ func TestStates(t *testing.T) {
 			step{sc, ACK, 2, 2, 0, 509, nil, 0},
 		),
 		states: []want{
-			{SynSent, SynReceived}, {Established, SynReceived}, {Established, Established},
-			{FinWait1, CloseWait}, {Closing, Closing}, {Closing, TimeWait}, {TimeWait, TimeWait},
+			{SynSent, Listen}, {Established, SynReceived}, {Established, Established},
+			{FinWait1, Established}, {Closing, Closing}, {Closing, TimeWait}, {TimeWait, TimeWait},
 		},
-		history: "ShAFfa", closer: ClientToServer, closed: true,
+		history: "ShAFfa", closer: Simultaneous,
+		ending: "simultaneous close: the FINs crossed (the client's frame 4, the server's frame 5: neither acknowledges the other), so both ends went FIN_WAIT_1 -> CLOSING -> TIME_WAIT; both FINs acknowledged",
 	}, {
 		name: "rst",
 		steps: append(hs[:3:3],
@@ -556,23 +560,23 @@ func TestStates(t *testing.T) {
 			step{sc, RST | ACK, 1, 101, 0, 0, nil, 0},
 		),
 		states: []want{
-			{SynSent, SynReceived}, {Established, SynReceived}, {Established, Established},
+			{SynSent, Listen}, {Established, SynReceived}, {Established, Established},
 			{Established, Established}, {Closed, Closed},
 		},
-		history: "ShADr", closer: ServerToClient, closed: true,
+		history: "ShADr", ending: "reset by the server (frame 5) in ESTABLISHED",
 	}, {
 		name: "refused",
 		steps: []step{
 			{cs, SYN, 0, 0, 0, 64240, synOptions(), 0},
 			{sc, RST | ACK, 0, 1, 0, 0, nil, 0},
 		},
-		states:  []want{{SynSent, SynReceived}, {Closed, Closed}},
-		history: "Sr", closer: ServerToClient, closed: true,
+		states:  []want{{SynSent, Listen}, {Closed, Closed}},
+		history: "Sr", ending: "refused: the server answered the client's SYN with a RST (frame 2)",
 	}, {
 		name:    "open",
 		steps:   hs,
-		states:  []want{{SynSent, SynReceived}, {Established, SynReceived}, {Established, Established}},
-		history: "ShA",
+		states:  []want{{SynSent, Listen}, {Established, SynReceived}, {Established, Established}},
+		history: "ShA", ending: "not closed: no FIN or RST by the end of the capture",
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -587,10 +591,10 @@ func TestStates(t *testing.T) {
 			}
 			s := a.Conns()[0]
 			last := tc.states[len(tc.states)-1]
-			if s.History != tc.history || s.Closed != tc.closed || (tc.closed && s.Closer != tc.closer) ||
+			if s.History != tc.history || s.Ending.String() != tc.ending || s.Ending.Closer() != tc.closer ||
 				s.ClientState != last.client || s.ServerState != last.server || s.Segments != len(tc.steps) {
-				t.Errorf("summary: %s\nwant history %s, closed %v by %v, final %v/%v, %d segments",
-					Summary(&s), tc.history, tc.closed, tc.closer, last.client, last.server, len(tc.steps))
+				t.Errorf("summary: %s\nwant history %s, ending %q (closer %v), final %v/%v, %d segments",
+					Summary(&s), tc.history, tc.ending, tc.closer, last.client, last.server, len(tc.steps))
 			}
 			crossCheck(t, c.link.linkType(), c.frames(t, 0), got)
 		})

@@ -52,3 +52,50 @@ func (d Dir) String() string {
 	}
 	return "S>C"
 }
+
+// stateNext lists the transitions of RFC 9293's state diagram (section 3.3.2,
+// figure 5), with those its event processing adds (section 3.10.7): a
+// FIN received in SYN_RECEIVED leads to CLOSE_WAIT, FIN_WAIT_1 receiving
+// a FIN that acknowledges its own goes to TIME_WAIT, and a RST or an abort
+// closes any state.
+var stateNext = [...][]State{
+	Unknown:     {Closed, Listen, SynSent, SynReceived, Established},
+	Closed:      {Listen, SynSent},
+	Listen:      {SynReceived, SynSent, Closed},
+	SynSent:     {SynReceived, Established, Closed},
+	SynReceived: {Established, FinWait1, CloseWait, Listen, Closed},
+	Established: {FinWait1, CloseWait, Closed},
+	FinWait1:    {FinWait2, Closing, TimeWait, Closed},
+	FinWait2:    {TimeWait, Closed},
+	Closing:     {TimeWait, Closed},
+	TimeWait:    {Closed},
+	CloseWait:   {LastACK, Closed},
+	LastACK:     {Closed},
+}
+
+// Leads reports whether TCP can go from s to t by the transitions of RFC
+// 9293's state diagram, in one step or several (one segment may carry
+// two events: a FIN sent by a side that then takes the other's FIN in,
+// say). A state leads to itself. CLOSE_WAIT never leads to CLOSING.
+func (s State) Leads(t State) bool {
+	if s == t {
+		return true
+	}
+	var seen [len(stateNext)]bool
+	todo := []State{s}
+	for len(todo) > 0 {
+		u := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if int(u) >= len(stateNext) || seen[u] {
+			continue
+		}
+		seen[u] = true
+		for _, v := range stateNext[u] {
+			if v == t {
+				return true
+			}
+			todo = append(todo, v)
+		}
+	}
+	return false
+}

@@ -51,8 +51,8 @@ func TestCheckExpect(t *testing.T) {
 	}{
 		{capture("go", "handshake"), []string{"-expect", "handshake,no-rst,closer=client,teardown=FIN,ACK,FIN,ACK"}, true, []string{"pass  handshake: frames 1, 2, 3"}},
 		{capture("go", "server-closes-first"), []string{"-expect", "closer=server,teardown=S>C FIN,C>S ACK,C>S FIN,S>C ACK"}, true, nil},
-		{capture("go", "server-closes-first"), []string{"-expect", "closer=client"}, false, []string{"FAIL  closer=client: the first FIN is the server's", "> S>C FIN,ACK"}},
-		{capture("go", "halfclose"), []string{"-expect", "half-close,closer=client,no-rst"}, true, []string{"S>C sent 113 bytes"}},
+		{capture("go", "server-closes-first"), []string{"-expect", "closer=client"}, false, []string{"FAIL  closer=client: the server closed first (FIN frame", "> S>C FIN,ACK"}},
+		{capture("go", "halfclose"), []string{"-expect", "half-close,closer=client,no-rst"}, true, []string{"the server sent 113 bytes (frame 8) after it received the client's FIN (frame 6)"}},
 		{capture("go", "handshake"), []string{"-expect", "half-close"}, false, []string{"a full close"}},
 		{capture("go", "reset"), []string{"-expect", "no-rst", "-stream", "1"}, false, []string{"FAIL  no-rst", "> S>C RST,ACK"}},
 		{capture("go", "reset"), []string{"-expect", "handshake", "-stream", "0"}, false, []string{"RST before the handshake completed"}},
@@ -65,6 +65,13 @@ func TestCheckExpect(t *testing.T) {
 		{capture("go", "syn-retry"), []string{"-expect", "max-syn-retries=0"}, false, []string{"sent its SYN 2 times"}},
 		{capture("go", "syn-retry"), []string{"-expect", "max-syn-retries=1,handshake"}, true, nil},
 		{capture("python", "halfclose"), []string{"-expect", "handshake,no-rst,closer=client,half-close"}, true, nil},
+		// halfclose judges a half-close, not a full close: a client that
+		// closes after its answers fails it at the step that says so, with
+		// the number run gives that step.
+		{capture("python", "halfclose"), []string{"-scenario", "halfclose"}, true, []string{"the halfclose sequence matches"}},
+		{capture("go", "halfclose"), []string{"-scenario", "halfclose"}, true, []string{"the halfclose sequence matches (11 steps)"}},
+		{capture("go", "keepalive"), []string{"-scenario", "halfclose"}, false, []string{"halfclose step 11: field ending", "no half-close: the server sent no data after the client's FIN"}},
+		{capture("curl", "http-real-client"), []string{"-scenario", "halfclose"}, false, []string{"halfclose step 11: field ending", "a full close"}},
 		{capture("curl", "http-real-client"), []string{"-expect", "handshake,no-rst,closer=client,teardown=FIN,ACK,FIN,ACK"}, true, []string{"stream 0:"}},
 		// A capture made by tcpdump, with the scenario and properties at once.
 		{filepath.Join(out, "tcpdump", "halfclose", "tcpdump.pcap"), []string{"-scenario", "halfclose", "-expect", "handshake,half-close,teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK"}, true, []string{"the halfclose sequence matches"}},

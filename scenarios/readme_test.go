@@ -19,7 +19,10 @@ import (
 	"github.com/tcplab/tcplab/lab/report"
 )
 
-var update = flag.Bool("update", false, "record new README examples: run the scenarios, keep their captures in testdata/ and rewrite README.md's generated blocks")
+var (
+	update = flag.Bool("update", false, "record new README examples: run the scenarios, keep their captures in testdata/ and rewrite README.md's generated blocks")
+	blocks = flag.Bool("blocks", false, "rewrite README.md's generated blocks from the captures already in testdata/ (the tests of other packages read them too)")
+)
 
 const readmePath = "../README.md"
 
@@ -49,14 +52,14 @@ func TestReadmeExamples(t *testing.T) {
 			}
 		}
 	}
-	blocks := map[string]string{
+	want := map[string]string{
 		"halfclose":   stepsOf(t, walkthroughOf(t, HalfClose()), 7, 9),
 		"walkthrough": stepsOf(t, walkthroughOf(t, Walkthrough()), 1, 15),
 		"check":       checkExample(t, "scenarios/testdata/readme-reset.pcapng", "-scenario", "halfclose", "-stream", "1"),
 		"expect":      checkExample(t, "capture/testdata/keepalive.pcap", "-expect", "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK"),
 	}
-	for name, want := range blocks {
-		if *update {
+	for name, want := range want {
+		if *update || *blocks {
 			if err := readme.Update(readmePath, name, want); err != nil {
 				t.Fatal(err)
 			}

@@ -140,6 +140,8 @@ func Match(name string, steps []Step, pkts []capture.Packet, opt Options) Verdic
 				}
 			}
 			v.Mismatches = append(v.Mismatches, mm)
+		} else {
+			v.Mismatches = append(v.Mismatches, ending(name, steps, groups[s], pkts, segsOf[s])...)
 		}
 		for p, top := range m.assign {
 			if top < 0 {
@@ -168,6 +170,42 @@ func Match(name string, steps []Step, pkts []capture.Packet, opt Options) Verdic
 	}
 	v.Pass = len(v.Mismatches) == 0
 	return v
+}
+
+// ending judges the Ends steps among tops on how the connection of the
+// packets at segs ended.
+func ending(name string, steps []Step, tops []int, pkts []capture.Packet, segs []int) []Mismatch {
+	var out []Mismatch
+	var e *capture.Ending
+	for _, top := range tops {
+		st := &steps[top]
+		if st.ends == nil {
+			continue
+		}
+		if e == nil {
+			var t capture.EndingTracker
+			for _, i := range segs {
+				p := &pkts[i]
+				t.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
+			}
+			end := t.Ending()
+			e = &end
+		}
+		if err := st.ends(e); err != nil {
+			out = append(out, Mismatch{Scenario: name, Step: StepNum(top + 1),
+				Diffs:    []Diff{{FieldEnding, firstLine(st.Text(English)), err.Error()}},
+				Expected: "(no segment) " + firstLine(st.Text(English)), Actual: "(the connection ended) " + e.String()})
+		}
+	}
+	return out
+}
+
+// firstLine returns s up to its first sentence's end, for a report line.
+func firstLine(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
 }
 
 // Streams returns how many connections the steps are about: 1 for a

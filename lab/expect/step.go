@@ -23,6 +23,7 @@ type Step struct {
 	labels capture.Labels
 	absent capture.Labels
 	check  func(*capture.Segment) error
+	ends   func(*capture.Ending) error
 	min    int
 	max    int // below zero: no upper bound
 	reps   bool
@@ -81,6 +82,14 @@ func Seq(steps ...Step) []Step { return steps }
 // Note is a step of the story that puts no segment on the wire, such as
 // "the connection is established"; zh, when given, is its Chinese text.
 func Note(en string, zh ...string) Step { return Step{kind: note}.Explain(en, zh...) }
+
+// Ends is a step of the story that puts no segment on the wire but is
+// judged on how the connection ended, as capture.Ending tells it for every
+// tcplab command, once the connection's segments have matched the steps:
+// check returns why the ending is not the one the story needs (a full
+// close where a half-close was due, say). It reads as a Note in the
+// walkthrough; give it its explanation with Explain.
+func Ends(check func(*capture.Ending) error) Step { return Step{kind: note, ends: check} }
 
 // The refinements below (SeqNum to Checking) are about one segment. On a
 // choice (Either, OneOf) they refine every segment of every alternative,

@@ -94,7 +94,8 @@ type Field uint8
 
 // The fields of a mismatch. FieldMissing is a step with no segment left,
 // FieldUnexpected a segment after the last step, FieldSteps a match that
-// gave up.
+// gave up, FieldEnding a connection that did not end as an Ends step
+// needs.
 const (
 	FieldStream Field = iota + 1
 	FieldDir
@@ -107,10 +108,11 @@ const (
 	FieldMissing
 	FieldUnexpected
 	FieldSteps
+	FieldEnding
 	fieldEnd
 )
 
-var fieldNames = [fieldEnd]string{"", "stream", "dir", "flags", "seq", "ack", "len", "labels", "check", "missing", "unexpected", "steps"}
+var fieldNames = [fieldEnd]string{"", "stream", "dir", "flags", "seq", "ack", "len", "labels", "check", "missing", "unexpected", "steps", "ending"}
 
 // String returns the field's name, as a mismatch report prints it.
 func (f Field) String() string {

@@ -186,14 +186,7 @@ func (p Property) Check(c *Conn) Result {
 			return fail(fmt.Sprintf("%d segment(s) announce a zero window", len(f)), f...)
 		}
 	case "closer":
-		who, frame, ok := c.closer()
-		switch {
-		case !ok:
-			return fail("no FIN in the connection: it was not closed gracefully within the capture")
-		case who != p.arg:
-			return fail(fmt.Sprintf("the first FIN is the %s's (frame %d)", who, frame), frame)
-		}
-		r.Detail = fmt.Sprintf("first FIN: frame %d", frame)
+		return c.closer(r, p.arg)
 	case "half-close":
 		return c.halfClose(r)
 	case "teardown":
@@ -307,61 +300,4 @@ func (c *Conn) handshake(r Result) Result {
 	}
 	r.Detail = fmt.Sprintf("frames %d, %d, %d", pk[0].Segment.Frame, pk[synAck].Segment.Frame, pk[ack].Segment.Frame)
 	return r
-}
-
-// closer returns who sent the first FIN: "client", "server", or
-// "simultaneous" when the other side's FIN crossed it (it does not
-// acknowledge the first).
-func (c *Conn) closer() (who string, frame int, ok bool) {
-	evs := c.closing()
-	first := -1
-	for i, ev := range evs {
-		if ev.flag == "FIN" {
-			if first < 0 {
-				first = i
-				continue
-			}
-			if ev.dir != evs[first].dir {
-				// Did the second FIN's sender acknowledge the first before?
-				for _, e := range evs[first+1 : i+1] {
-					if e.flag == "ACK" && e.dir == ev.dir {
-						return side(evs[first].dir), evs[first].frame, true
-					}
-				}
-				return "simultaneous", evs[first].frame, true
-			}
-		}
-	}
-	if first < 0 {
-		return "", 0, false
-	}
-	return side(evs[first].dir), evs[first].frame, true
-}
-
-func side(d capture.Dir) string {
-	if d == capture.ServerToClient {
-		return "server"
-	}
-	return "client"
-}
-
-// halfClose checks that the side that received the first FIN still sent
-// data after it.
-func (c *Conn) halfClose(r Result) Result {
-	pk := c.Packets
-	for i := range pk {
-		if pk[i].Segment.Flags&capture.FIN == 0 {
-			continue
-		}
-		d := pk[i].Annotation.Dir
-		for j := i + 1; j < len(pk); j++ {
-			if pk[j].Annotation.Dir != d && pk[j].Segment.Len > 0 {
-				r.Detail = fmt.Sprintf("%s sent %d bytes (frame %d) after %s's FIN (frame %d)", pk[j].Annotation.Dir, pk[j].Segment.Len, pk[j].Segment.Frame, d, pk[i].Segment.Frame)
-				return r
-			}
-		}
-		return c.fail(r, fmt.Sprintf("no data from %s after %s's FIN (frame %d): a full close, not a half-close", other(d), d, pk[i].Segment.Frame),
-			pk[i].Segment.Frame)
-	}
-	return c.fail(r, "no FIN in the connection")
 }

@@ -58,6 +58,15 @@ var (
 	crossing = append(append([]string(nil), open...), "C>S FA 1001 5001 0", "S>C FA 5001 1001 0", "C>S A 1002 5002 0", "S>C A 5002 1002 0")
 	// The client half-closes; the server still sends 10 bytes.
 	halfClosed = append(append([]string(nil), open...), "C>S FA 1001 5001 0", "S>C A 5001 1002 0", "S>C PA 5001 1002 10", "S>C FA 5011 1002 0", "C>S A 1002 5012 0")
+	// An HTTP/1.1 keep-alive exchange, two requests, then the client
+	// closes after both answers: a full close, no half-close.
+	keepAliveFull = append(append([]string(nil), open...), "C>S PA 1001 5001 10", "S>C PA 5001 1011 20", "C>S PA 1011 5021 10",
+		"S>C PA 5021 1021 20", "C>S FA 1021 5041 0", "S>C FA 5041 1022 0", "C>S A 1022 5042 0")
+	// The client half-closes right after its request; the server answers
+	// and closes before that FIN reaches it: its data and its FIN cross
+	// the client's FIN.
+	crossedAnswer = append(append([]string(nil), open...), "C>S PA 1001 5001 10", "C>S FA 1011 5001 0", "S>C PA 5001 1011 20",
+		"S>C FA 5021 1011 0", "C>S A 1012 5022 0", "S>C A 5022 1012 0")
 	// The server resets after the handshake.
 	reset = append(append([]string(nil), open...), "S>C RA 5001 1001 0")
 	// A retried SYN, a zero window, a retransmission and a keep-alive.
@@ -88,13 +97,25 @@ func TestCheck(t *testing.T) {
 		{troubled, "max-syn-retries=1", true, "1 SYN retries"},
 		{troubled, "max-syn-retries=0", false, "2 times"},
 		{clientCloses, "closer=client", true, "frame 4"},
-		{clientCloses, "closer=server", false, "the client's"},
+		{clientCloses, "closer=server", false, "the client closed first (FIN frame 4), not the server"},
+		{clientCloses, "closer=simultaneous", false, "the server's FIN (frame 6) acknowledges it, so the FINs did not cross"},
+		{crossing, "closer=client", false, "not the client's close: simultaneous close: the FINs crossed"},
+		{crossing, "closer=server", false, "the client's FIN was first on the wire (frame 4)"},
+		{crossedAnswer, "closer=simultaneous", true, "the FINs crossed"},
+		{reset, "closer=client", false, "no FIN: reset by the server (frame 4)"},
 		{serverCloses, "closer=server", true, ""},
 		{crossing, "closer=simultaneous", true, ""},
 		{merged, "closer=client", true, ""},
 		{midway, "closer=client", false, "no FIN"},
-		{halfClosed, "half-close", true, "S>C sent 10 bytes"},
+		{halfClosed, "half-close", true, "the server sent 10 bytes (frame 6) after it received the client's FIN (frame 4)"},
 		{clientCloses, "half-close", false, "a full close"},
+		{keepAliveFull, "half-close", false, "no data from the server after it received the client's FIN (frame 8): a full close"},
+		{crossedAnswer, "half-close", false, "the server's data (frame 6) crossed the client's FIN (frame 5)"},
+		{crossing, "teardown=FIN,FIN,ACK,ACK", true, "C>S FIN,S>C FIN,C>S ACK,S>C ACK; the FINs crossed"},
+		{crossing, "teardown=C>S FIN,S>C FIN,C>S ACK,S>C ACK", true, ""},
+		{crossing, "teardown=C>S FIN,S>C FIN,C>S ACK,C>S ACK", false, "expected C>S FIN,S>C FIN,C>S ACK,C>S ACK; the capture shows C>S FIN,S>C FIN,C>S ACK,S>C ACK"},
+		{crossedAnswer, "teardown=FIN,FIN,ACK,ACK", true, "simultaneous"},
+		{clientCloses, "teardown=FIN,FIN,ACK,ACK", false, "expected FIN,FIN,ACK,ACK; the capture shows C>S FIN,S>C ACK,S>C FIN,C>S ACK"},
 		{clientCloses, "teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK", true, ""},
 		{clientCloses, "teardown=FIN,ACK,FIN,ACK", true, "C>S FIN,S>C ACK,S>C FIN,C>S ACK"},
 		{merged, "teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK", true, "in one segment"},
@@ -108,6 +129,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.expect, func(t *testing.T) {
+			t.Helper()
 			props, err := Parse(tt.expect)
 			if err != nil || len(props) != 1 {
 				t.Fatalf("Parse(%q) = %v, %v", tt.expect, props, err)

@@ -7,29 +7,33 @@ import (
 	"github.com/tcplab/tcplab/capture"
 )
 
-// event is one step of a connection's close: a side's FIN, its ACK of
-// the other side's FIN, or its RST.
+// event is one expected event of a connection's close: a side's FIN, its
+// ACK of the other side's FIN, or its RST, with or without a direction.
 type event struct {
 	dir    capture.Dir
-	anyDir bool   // the expectation named no direction
-	flag   string // "FIN", "ACK" or "RST"
-	frame  int
-	// merged marks an ACK carried by the segment that also carries the
-	// same side's FIN, as a kernel may send them.
-	merged bool
+	anyDir bool // the expectation named no direction
+	kind   capture.CloseKind
 }
 
 func (e event) String() string {
 	if e.anyDir {
-		return e.flag
+		return e.kind.String()
 	}
-	return e.dir.String() + " " + e.flag
+	return e.dir.String() + " " + e.kind.String()
 }
 
 func eventsString(evs []event) string {
-	var s []string
-	for _, e := range evs {
-		s = append(s, e.String())
+	s := make([]string, len(evs))
+	for i, e := range evs {
+		s[i] = e.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func closeString(evs []capture.CloseEvent) string {
+	s := make([]string, len(evs))
+	for i, e := range evs {
+		s[i] = e.String()
 	}
 	return strings.Join(s, ",")
 }
@@ -53,8 +57,13 @@ func parseEvent(s string) (event, error) {
 	default:
 		return ev, fmt.Errorf("%q: write a closing segment as C>S FIN, S>C ACK, RST", s)
 	}
-	switch ev.flag = strings.ToUpper(f[len(f)-1]); ev.flag {
-	case "FIN", "ACK", "RST":
+	switch strings.ToUpper(f[len(f)-1]) {
+	case "FIN":
+		ev.kind = capture.CloseFIN
+	case "ACK":
+		ev.kind = capture.CloseACK
+	case "RST":
+		ev.kind = capture.CloseRST
 	default:
 		return ev, fmt.Errorf("%q: a closing segment is FIN, ACK or RST", s)
 	}
@@ -63,125 +72,116 @@ func parseEvent(s string) (event, error) {
 
 func other(d capture.Dir) capture.Dir { return 1 - d }
 
-// seqGE reports whether a is at or after b in sequence space.
-func seqGE(a, b uint32) bool { return int32(a-b) >= 0 }
-
-// closing returns the events of the connection's close, from its first FIN
-// or RST on: each side's first FIN, the first ACK of it by the other side,
-// and any RST. Data and other ACKs are not part of it.
-func (c *Conn) closing() []event {
-	var evs []event
-	var finSeen, finAcked [2]bool
-	var finEnd [2]uint32
-	started := false
-	for i := range c.Packets {
-		s, a := &c.Packets[i].Segment, &c.Packets[i].Annotation
-		if s.Flags&(capture.FIN|capture.RST) != 0 {
-			started = true
-		}
-		if !started {
-			continue
-		}
-		d, o := a.Dir, other(a.Dir)
-		ackEv := -1
-		if s.Flags&capture.ACK != 0 && finSeen[o] && !finAcked[o] && seqGE(s.Ack, finEnd[o]) {
-			finAcked[o] = true
-			ackEv = len(evs)
-			evs = append(evs, event{dir: d, flag: "ACK", frame: s.Frame})
-		}
-		if s.Flags&capture.FIN != 0 && !finSeen[d] {
-			finSeen[d], finEnd[d] = true, s.Seq+uint32(s.Len)+1
-			if ackEv >= 0 {
-				evs[ackEv].merged = true
-			}
-			evs = append(evs, event{dir: d, flag: "FIN", frame: s.Frame})
-		}
-		if s.Flags&capture.RST != 0 {
-			evs = append(evs, event{dir: d, flag: "RST", frame: s.Frame})
-		}
-	}
-	return evs
+// matches reports whether the closing event g is the expected w: the same
+// kind, and the same direction when w names one. An expectation without
+// directions fits the capture's own directions, which TCP produced, so it
+// never stands for an order TCP cannot produce.
+func (w event) matches(g capture.CloseEvent) bool {
+	return g.Kind == w.kind && (w.anyDir || g.Dir == w.dir)
 }
 
-// teardown checks the close against the expected events. An expectation
-// without directions takes them from the capture: the first FIN is the
-// closer's, an ACK answers the latest FIN, the next FIN is the other
-// side's. An ACK that rides on the same side's FIN may be left out of the
-// expectation, as a kernel may merge them; a pass says so.
+// teardown checks the close (capture.Ending's closing events: each side's
+// first FIN, the first ACK of each, every RST) against the expected
+// events. An ACK that rides on the same side's FIN may be left out of
+// the expectation, as a kernel may merge them; a pass says so.
 func (c *Conn) teardown(r Result, want []event) Result {
-	got := c.closing()
-	want = c.direct(want, got)
+	end := c.Ending()
+	got := end.Events()
 	var notes []string
 	i := 0
 	for _, w := range want {
 		// Skip a merged ACK that the expectation leaves out.
-		if i < len(got) && got[i].merged && !(got[i].flag == w.flag && (w.anyDir || got[i].dir == w.dir)) {
-			notes = append(notes, fmt.Sprintf("%s ACK rides on its FIN (frame %d)", got[i].dir, got[i].frame))
+		if i < len(got) && got[i].Merged && !w.matches(got[i]) {
+			notes = append(notes, fmt.Sprintf("%s ACK rides on its FIN (frame %d)", got[i].Dir, got[i].Frame))
 			i++
 		}
-		if i >= len(got) || got[i].flag != w.flag || (!w.anyDir && got[i].dir != w.dir) {
-			return c.teardownFail(r, want, got, i)
+		if i >= len(got) || !w.matches(got[i]) {
+			return c.teardownFail(r, &end, want, got, i)
 		}
-		if got[i].merged {
-			notes = append(notes, fmt.Sprintf("%s ACK and FIN in one segment (frame %d), as kernels may send them", got[i].dir, got[i].frame))
+		if got[i].Merged {
+			notes = append(notes, fmt.Sprintf("%s ACK and FIN in one segment (frame %d), as kernels may send them", got[i].Dir, got[i].Frame))
 		}
 		i++
 	}
 	if i < len(got) {
-		return c.teardownFail(r, want, got, i)
+		return c.teardownFail(r, &end, want, got, i)
 	}
-	r.Detail = strings.Join(append([]string{eventsString(got)}, notes...), "; ")
+	if end.Crossed {
+		notes = append(notes, "the FINs crossed: a simultaneous close")
+	}
+	r.Detail = strings.Join(append([]string{closeString(got)}, notes...), "; ")
 	return r
-}
-
-// direct gives undirected expected events the directions the rule of
-// teardown gives them, as far as the capture shows a closer.
-func (c *Conn) direct(want, got []event) []event {
-	closer := capture.ClientToServer
-	for _, g := range got {
-		if g.flag == "FIN" {
-			closer = g.dir
-			break
-		}
-	}
-	out := make([]event, len(want))
-	copy(out, want)
-	var finSent [2]bool
-	last := closer
-	for i := range out {
-		e := &out[i]
-		if e.anyDir && e.flag != "RST" {
-			switch e.flag {
-			case "FIN":
-				e.dir = closer
-				if finSent[closer] {
-					e.dir = other(closer)
-				}
-			case "ACK":
-				e.dir = other(last)
-			}
-			e.anyDir = false
-		}
-		if e.flag == "FIN" && !e.anyDir {
-			finSent[e.dir], last = true, e.dir
-		}
-	}
-	return out
 }
 
 // teardownFail fails r where the close parted from want: at the event at
 // of got, or after the last when got ran out.
-func (c *Conn) teardownFail(r Result, want, got []event, at int) Result {
-	shown := eventsString(got)
+func (c *Conn) teardownFail(r Result, end *capture.Ending, want []event, got []capture.CloseEvent, at int) Result {
+	shown := closeString(got)
 	if shown == "" {
 		shown = "no FIN or RST"
 	}
-	detail := fmt.Sprintf("expected %s; the capture shows %s", eventsString(want), shown)
+	detail := fmt.Sprintf("expected %s; the capture shows %s (%s)", eventsString(want), shown, end)
 	switch {
 	case at < len(got):
-		return c.fail(r, detail, got[at].frame)
+		return c.fail(r, detail, got[at].Frame)
 	case len(got) > 0:
-		return c.fail(r, detail+" and no more", got[len(got)-1].frame)
+		return c.fail(r, strings.Replace(detail, " (", " and no more (", 1), got[len(got)-1].Frame)
 	}
 	return c.fail(r, detail)
+}
+
+// Ending returns how the connection ended, as capture.Ending defines it
+// for every command.
+func (c *Conn) Ending() capture.Ending { return capture.EndingOf(c.Packets) }
+
+// closer checks who closed first: want is "client", "server" or
+// "simultaneous", capture.Closer's words.
+func (c *Conn) closer(r Result, want string) Result {
+	end := c.Ending()
+	got := end.Closer()
+	first := end.FIN[end.First]
+	switch {
+	case got == capture.NoCloser && end.Reset.Frame != 0:
+		return c.fail(r, "no FIN: "+end.Reset.String(), end.Reset.Frame)
+	case got == capture.NoCloser:
+		return c.fail(r, "no FIN in the connection: it was not closed gracefully within the capture")
+	case got.String() == want:
+		r.Detail = end.String()
+		return r
+	case got == capture.Simultaneous:
+		return c.fail(r, fmt.Sprintf("not the %s's close: %s; the %s's FIN was first on the wire (frame %d)",
+			want, end.String(), capture.Side(end.First), first.Frame), first.Frame, end.FIN[other(end.First)].Frame)
+	case want == capture.Simultaneous.String():
+		second := end.FIN[other(end.First)]
+		why := fmt.Sprintf("the %s's FIN (frame %d) acknowledges it, so the FINs did not cross", capture.Side(other(end.First)), second.Frame)
+		if second.Frame == 0 {
+			why = fmt.Sprintf("the %s sent no FIN", capture.Side(other(end.First)))
+		}
+		return c.fail(r, fmt.Sprintf("the %s closed first (FIN frame %d); %s", capture.Side(end.First), first.Frame, why), first.Frame)
+	}
+	return c.fail(r, fmt.Sprintf("the %s closed first (FIN frame %d), not the %s", capture.Side(end.First), first.Frame, want), first.Frame)
+}
+
+// halfClose checks that a side went on sending data after it had received
+// the other side's FIN.
+func (c *Conn) halfClose(r Result) Result {
+	end := c.Ending()
+	for _, d := range [2]capture.Dir{end.First, other(end.First)} {
+		if h := end.HalfClose[d]; h.Frame != 0 {
+			r.Detail = fmt.Sprintf("the %s sent %d bytes (frame %d) after it received the %s's FIN (frame %d)",
+				capture.Side(d), h.Len, h.Frame, capture.Side(other(d)), end.FIN[other(d)].Frame)
+			return r
+		}
+	}
+	first := end.FIN[end.First]
+	if first.Frame == 0 {
+		return c.fail(r, "no FIN in the connection")
+	}
+	d := other(end.First)
+	if u := end.Unread[d]; u.Frame != 0 {
+		return c.fail(r, fmt.Sprintf("no half-close: the %s's data (frame %d) crossed the %s's FIN (frame %d): it was sent before the FIN arrived (it does not acknowledge it)",
+			capture.Side(d), u.Frame, capture.Side(end.First), first.Frame), u.Frame)
+	}
+	return c.fail(r, fmt.Sprintf("no data from the %s after it received the %s's FIN (frame %d): a full close, not a half-close",
+		capture.Side(d), capture.Side(end.First), first.Frame), first.Frame)
 }

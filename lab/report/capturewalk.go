@@ -85,6 +85,14 @@ func CaptureWalkthrough(title string, pkts []capture.Packet, lang expect.Lang) [
 			b.WriteString("\n")
 			k++
 		}
+		var end capture.EndingTracker
+		for _, i := range idx {
+			if p := &pkts[i]; p.Segment.Problem != capture.HeaderCut {
+				end.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
+			}
+		}
+		e := end.Ending()
+		fmt.Fprintf(&b, t.ended, endingText(&e, lang))
 	}
 	return b.Bytes()
 }
@@ -122,6 +130,7 @@ func dataRun(pkts []capture.Packet, idx []int) (n, data int) {
 // captureWalkStrings are the fixed texts of a capture's walkthrough.
 type captureWalkStrings struct {
 	intro, conns, oneConn, stream, elided string
+	ended                                 string // how the connection ended: %s is capture.Ending's account
 }
 
 var captureWalkTexts = []captureWalkStrings{
@@ -130,11 +139,13 @@ var captureWalkTexts = []captureWalkStrings{
 		intro:  "%d TCP segments in %d frames, %s, told as tcplab annotate sees them: relative numbers, Wireshark's analysis labels, and both ends' TCP states after each segment (client/server).\n\n",
 		stream: "## Stream %d: %s (client) and %s (server)\n\n",
 		elided: "   - … %d more segments …\n",
+		ended:  "How it ended: %s.\n\n",
 	},
 	expect.Chinese: {
 		conns: "%d 个连接", oneConn: "1 个连接",
 		intro:  "共 %d 个TCP包（%d 帧），%s，按 tcplab annotate 的分析讲述：相对序号、Wireshark 的分析标签，以及每个包之后两端的TCP状态（客户端/服务器）。\n\n",
 		stream: "## 连接 %d：%s（客户端）和 %s（服务器）\n\n",
 		elided: "   - … 还有 %d 个包 …\n",
+		ended:  "连接如何结束: %s。\n\n",
 	},
 }

@@ -67,9 +67,14 @@ func (e *explainer) explain(p *capture.Packet) string {
 			fmt.Fprintf(&b, t.data, who, s.Len, a.RelSeq, a.RelSeq+uint32(s.Len))
 			b.WriteString(t.sep)
 		}
-		if first {
+		switch {
+		case first:
 			fmt.Fprintf(&b, t.finFirst, who, other)
-		} else {
+		case a.RelAck != c.finEnd[r] || !f.Has(capture.ACK):
+			// It does not acknowledge the other FIN: it left before
+			// that FIN arrived (capture.Ending calls this crossed).
+			fmt.Fprintf(&b, t.finCrossed, who, other)
+		default:
 			fmt.Fprintf(&b, t.finSecond, who)
 		}
 		if c.finSent[r] && a.RelAck == c.finEnd[r] {
@@ -147,6 +152,7 @@ type explainStrings struct {
 	syn, synAgain, synAck, handshakeDone       string
 	data, bulk, ack                            string
 	finFirst, finSecond, finAcksFin, ackFin    string
+	finCrossed                                 string
 	rst, cut, other                            string
 	optionsIntro, wscale, sackPerm, timestamps string
 	labels                                     [14]string // by capture.Label
@@ -167,6 +173,7 @@ var explainTexts = []explainStrings{
 		ack:           "%s acknowledges every byte before %d.",
 		finFirst:      "%s closes its side with a FIN: it will send nothing more, though it can still receive from %s.",
 		finSecond:     "%s closes its side too with a FIN.",
+		finCrossed:    "%s closes its side too with a FIN, sent before %s's FIN reached it (it does not acknowledge it): the FINs crossed, a simultaneous close. Both ends go FIN_WAIT_1 -> CLOSING -> TIME_WAIT.",
 		finAcksFin:    "It also acknowledges %s's FIN.",
 		ackFin:        "%s acknowledges %s's FIN (ack %d: a FIN takes one sequence number).",
 		rst:           "%s resets the connection: it ends at once, without the FIN exchange.",
@@ -203,6 +210,7 @@ var explainTexts = []explainStrings{
 		ack:           "%s确认 %d 之前的所有字节。",
 		finFirst:      "%s用 FIN 关闭自己这一侧：它不再发送数据，但仍可以接收%s的数据。",
 		finSecond:     "%s也用 FIN 关闭自己这一侧。",
+		finCrossed:    "%s也用 FIN 关闭自己这一侧，而且是在%s的 FIN 到达之前发出的（没有确认它）：两个 FIN 交叉，即同时关闭。两端都经过 FIN_WAIT_1 -> CLOSING -> TIME_WAIT。",
 		finAcksFin:    "同时确认了%s的 FIN。",
 		ackFin:        "%s确认%s的 FIN（ack %d：FIN 占一个序号）。",
 		rst:           "%s重置连接：连接立即结束，没有 FIN 交换。",

@@ -198,7 +198,10 @@ type walkthrough struct {
 	Extra     []walkSegment
 	ExtraMore int
 	Events    []string
-	Failure   string // Result.Failure
+	// Endings say how each connection ended, as capture.Ending tells it
+	// for every command.
+	Endings []string
+	Failure string // Result.Failure
 }
 
 // walkStep is one expected step and what became of it.
@@ -239,7 +242,7 @@ func newWalkthrough(run *Run) *walkthrough {
 	w := &walkthrough{
 		Name: r.Scenario, Summary: r.Summary, Verdict: verdictOf(r),
 		Segments: r.Segments, Frames: r.Frames, Drops: r.Drops, Seconds: r.Seconds,
-		Events: r.Events, Failure: r.Failure(),
+		Events: r.Events, Failure: r.Failure(), Endings: endings(pkts, run.Lang),
 	}
 	var start time.Time
 	if len(pkts) > 0 {
@@ -350,6 +353,13 @@ func Walkthrough(run *Run) []byte {
 	if len(extra) > 0 {
 		fmt.Fprintf(&b, t.extra, strings.Join(extra, "\n"))
 	}
+	if len(w.Endings) > 0 {
+		b.WriteString(t.ended)
+		for _, e := range w.Endings {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
+		b.WriteString("\n")
+	}
 	if len(w.Events) > 0 {
 		b.WriteString(t.events)
 		for _, e := range w.Events {
@@ -374,7 +384,7 @@ const walkthroughExtra = 50
 // walkthroughStrings are the fixed texts of walkthrough.md in one language.
 type walkthroughStrings struct {
 	result, notSeen, optional, extra, events, failed string
-	kernel                                           string
+	kernel, ended                                    string
 }
 
 // walkthroughTexts holds walkthroughStrings by language.
@@ -385,6 +395,7 @@ var walkthroughTexts = []walkthroughStrings{
 		optional: "   - (optional, did not happen this time: %s)\n",
 		extra:    "## Segments that matched no step\n\n%s\n\n",
 		events:   "## What the peers saw\n\n",
+		ended:    "## How the connection ended\n\n",
 		failed:   "## Why it failed\n\n```\n%s```\n",
 		kernel:   "kernel: %s",
 	},
@@ -394,6 +405,7 @@ var walkthroughTexts = []walkthroughStrings{
 		optional: "   - (可选的, 这次没有出现: %s)\n",
 		extra:    "## 没有匹配任何步骤的包\n\n%s\n\n",
 		events:   "## 两端看到的\n\n",
+		ended:    "## 连接如何结束\n\n",
 		failed:   "## 失败原因\n\n```\n%s```\n",
 		kernel:   "内核: %s",
 	},

@@ -67,6 +67,7 @@ type walkthroughHTMLStrings struct {
 	Extra            string // the heading of the segments that matched no step
 	ExtraMore        string // more of them than are listed: %d counts them
 	Events           string // the heading of what the peers saw
+	Ended            string // the heading of how the connections ended
 	Failed           string // the heading of why the run failed
 	mismatchStrings
 }
@@ -89,6 +90,7 @@ var walkthroughHTMLTexts = []walkthroughHTMLStrings{
 		Extra:     "Segments that matched no step",
 		ExtraMore: "… %d more",
 		Events:    "What the peers saw",
+		Ended:     "How the connection ended",
 		Failed:    "Why it failed",
 		mismatchStrings: mismatchStrings{
 			atStep: "step %s", afterLast: "after the last step", atNoStep: "no step", diff: "%s: expected %s, got %s",
@@ -110,6 +112,7 @@ var walkthroughHTMLTexts = []walkthroughHTMLStrings{
 		Extra:     "没有匹配任何步骤的包",
 		ExtraMore: "… 还有 %d 个",
 		Events:    "两端看到的",
+		Ended:     "连接如何结束",
 		Failed:    "失败原因",
 		mismatchStrings: mismatchStrings{
 			atStep: "步骤 %s", afterLast: "最后一步之后", atNoStep: "无步骤", diff: "%s: 预期 %s, 实际 %s",
@@ -225,6 +228,14 @@ pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.Fai
 {{- end}}
 {{- if .ExtraMore}}
 <li class="elided">{{printf .T.ExtraMore .ExtraMore}}</li>
+{{- end}}
+</ul>
+{{- end}}
+{{- if .Endings}}
+<h2>{{.T.Ended}}</h2>
+<ul class="endings">
+{{- range .Endings}}
+<li>{{.}}</li>
 {{- end}}
 </ul>
 {{- end}}

@@ -1,0 +1,319 @@
+package capture
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Ending is how a connection ended, as the wire shows it: who sent the
+// first FIN, whether the FINs crossed, whether either side went on
+// sending after the other's FIN, who reset it and in which state. It is
+// the one definition of these facts: the annotator's summary, tcplab
+// check's properties, the walkthrough and the ladder all read them from
+// here, so every command says the same thing. An EndingTracker builds it
+// segment by segment.
+type Ending struct {
+	// FIN holds each side's first FIN, by the Dir of its sender.
+	FIN [2]FINSent
+	// First is the sender of the first FIN on the wire; meaningful when
+	// a FIN was seen (Closer says so).
+	First Dir
+	// Crossed says that both sides sent a FIN and neither FIN
+	// acknowledges the other: each side sent its FIN before it had seen
+	// the other's. That is a simultaneous close in RFC 9293's sense
+	// (section 3.6, figure 13): both ends go FIN_WAIT_1 -> CLOSING ->
+	// TIME_WAIT, whichever FIN the capture shows first.
+	Crossed bool
+	// HalfClose[d] is the first segment with data that d sent after it
+	// had received the other side's FIN (its ACK covers that FIN): d went
+	// on sending on a half-closed connection. Frame 0: none.
+	HalfClose [2]DataAfterFIN
+	// Unread[d] is the first segment with data that d sent after the
+	// other side's FIN and beyond what that FIN acknowledged, but
+	// without acknowledging the FIN: data already on its way when the
+	// FIN left (it crossed the FIN). Frame 0: none.
+	Unread [2]DataAfterFIN
+	// Reset is the first RST; Frame 0 when none was seen.
+	Reset ResetSent
+	// events are the connection's closing events in order (Events).
+	events  [MaxCloseEvents]CloseEvent
+	nEvents uint8
+}
+
+// Events returns the connection's closing events in order: each side's
+// first FIN, the first ACK of each FIN by the other side, and each RST, at
+// most MaxCloseEvents in all.
+func (e *Ending) Events() []CloseEvent { return e.events[:e.nEvents] }
+
+// FINSent is one side's first FIN.
+type FINSent struct {
+	Frame int    // 0: this side sent no FIN
+	Seq   uint32 // the FIN's own sequence number (after its data)
+	Ack   uint32 // its acknowledgement number: what this side had received
+	Data  int    // bytes of data the FIN segment carried
+	// AcksPeer says that the FIN's ACK covers the other side's FIN:
+	// this side had received that FIN when it sent its own.
+	AcksPeer bool
+	// AckedBy is the frame of the other side's first ACK of this FIN; 0
+	// when none was seen.
+	AckedBy int
+}
+
+// DataAfterFIN is a segment with data sent after the other side's FIN.
+type DataAfterFIN struct {
+	Frame int
+	Len   int
+}
+
+// ResetSent is a RST: who sent it and in which state its sender was.
+type ResetSent struct {
+	Frame int // 0: no RST
+	By    Dir
+	// State is the sender's state before the RST, as inferred from the
+	// wire (SYN_SENT refused, ESTABLISHED aborted, ...); Unknown when the
+	// tracker was given no states.
+	State State
+	// Peer is the state of the side that received it.
+	Peer State
+}
+
+// String says who reset the connection and in which state: "reset by
+// the client (frame 9) in ESTABLISHED", or "refused: the server answered
+// the client's SYN with a RST (frame 2)".
+func (r ResetSent) String() string {
+	if r.Peer == SynSent && r.By == ServerToClient {
+		return fmt.Sprintf("refused: the server answered the client's SYN with a RST (frame %d)", r.Frame)
+	}
+	if r.State == Unknown {
+		return fmt.Sprintf("reset by the %s (frame %d)", Side(r.By), r.Frame)
+	}
+	return fmt.Sprintf("reset by the %s (frame %d) in %s", Side(r.By), r.Frame, r.State)
+}
+
+// CloseEvent is one event of a connection's close.
+type CloseEvent struct {
+	Dir   Dir
+	Kind  CloseKind
+	Frame int
+	// Merged marks an ACK carried by the segment that also carries the
+	// same side's FIN.
+	Merged bool
+}
+
+// CloseKind is what a CloseEvent is.
+type CloseKind uint8
+
+// The closing events.
+const (
+	CloseFIN CloseKind = iota // a side's first FIN
+	CloseACK                  // the first ACK of the other side's FIN
+	CloseRST                  // a RST
+)
+
+// String returns "FIN", "ACK" or "RST".
+func (k CloseKind) String() string {
+	switch k {
+	case CloseFIN:
+		return "FIN"
+	case CloseACK:
+		return "ACK"
+	}
+	return "RST"
+}
+
+// String returns the event as tcplab check writes it: "C>S FIN".
+func (e CloseEvent) String() string { return e.Dir.String() + " " + e.Kind.String() }
+
+// MaxCloseEvents bounds Ending.Events: two FINs, their two ACKs, and
+// RSTs up to the bound; later RSTs are left out.
+const MaxCloseEvents = 8
+
+// Closer is who closed a connection first.
+type Closer uint8
+
+// The closers.
+const (
+	NoCloser     Closer = iota // no FIN: open at the end of the capture, or reset
+	ClientCloser               // the client's FIN came first, and the server's acknowledges it (or is missing)
+	ServerCloser               // the server's, likewise
+	Simultaneous               // the FINs crossed
+)
+
+// String returns "client", "server", "simultaneous" or "none", the
+// words of tcplab check's closer= property.
+func (c Closer) String() string {
+	switch c {
+	case ClientCloser:
+		return "client"
+	case ServerCloser:
+		return "server"
+	case Simultaneous:
+		return "simultaneous"
+	}
+	return "none"
+}
+
+// Closer returns who closed first: the side whose FIN came first, or
+// Simultaneous when the FINs crossed.
+func (e *Ending) Closer() Closer {
+	switch {
+	case e.Crossed:
+		return Simultaneous
+	case e.FIN[e.First].Frame == 0:
+		return NoCloser
+	case e.First == ServerToClient:
+		return ServerCloser
+	}
+	return ClientCloser
+}
+
+// Complete reports whether both FINs were sent and acknowledged.
+func (e *Ending) Complete() bool {
+	return e.FIN[0].AckedBy != 0 && e.FIN[1].AckedBy != 0
+}
+
+// Abandoned reports whether the connection saw no FIN and no RST: it was
+// open when the capture ended.
+func (e *Ending) Abandoned() bool {
+	return e.FIN[0].Frame == 0 && e.FIN[1].Frame == 0 && e.Reset.Frame == 0
+}
+
+// Side returns "client" or "server", the endpoint that sends in direction d.
+func Side(d Dir) string {
+	if d == ServerToClient {
+		return "server"
+	}
+	return "client"
+}
+
+// String says in one line how the connection ended, in the words every
+// tcplab command uses: "the client closed first (FIN frame 8), the server
+// after it (FIN frame 10); both FINs acknowledged".
+func (e *Ending) String() string {
+	var parts []string
+	first, second := e.First, 1-e.First
+	switch e.Closer() {
+	case Simultaneous:
+		parts = append(parts, fmt.Sprintf("simultaneous close: the FINs crossed (the %s's frame %d, the %s's frame %d: neither acknowledges the other), so both ends went FIN_WAIT_1 -> CLOSING -> TIME_WAIT",
+			Side(first), e.FIN[first].Frame, Side(second), e.FIN[second].Frame))
+	case ClientCloser, ServerCloser:
+		s := fmt.Sprintf("the %s closed first (FIN frame %d)", Side(first), e.FIN[first].Frame)
+		if f := e.FIN[second].Frame; f != 0 {
+			s += fmt.Sprintf(", the %s after it (FIN frame %d)", Side(second), f)
+		} else {
+			s += fmt.Sprintf(", the %s sent no FIN", Side(second))
+		}
+		parts = append(parts, s)
+	}
+	for _, d := range [2]Dir{first, second} {
+		if h := e.HalfClose[d]; h.Frame != 0 {
+			parts = append(parts, fmt.Sprintf("half-close: the %s sent %d bytes (frame %d) after it received the %s's FIN (frame %d)",
+				Side(d), h.Len, h.Frame, Side(1-d), e.FIN[1-d].Frame))
+		}
+	}
+	if r := e.Reset; r.Frame != 0 {
+		parts = append(parts, r.String())
+	}
+	switch {
+	case e.Abandoned():
+		return "not closed: no FIN or RST by the end of the capture"
+	case e.Reset.Frame != 0:
+	case e.Complete():
+		parts = append(parts, "both FINs acknowledged")
+	default:
+		var open []string
+		for _, d := range [2]Dir{ClientToServer, ServerToClient} {
+			switch {
+			case e.FIN[d].Frame == 0:
+				open = append(open, fmt.Sprintf("no FIN from the %s", Side(d)))
+			case e.FIN[d].AckedBy == 0:
+				open = append(open, fmt.Sprintf("the %s's FIN never acknowledged", Side(d)))
+			}
+		}
+		parts = append(parts, "not finished: "+strings.Join(open, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// EndingTracker follows the close of one connection segment by segment.
+// The zero value is ready to use.
+type EndingTracker struct {
+	e     Ending
+	last  [2]State // the endpoints' states before the segment now added
+	known bool
+}
+
+// Add records seg, sent in direction d; client and server are the
+// endpoints' states after it, as the Annotator infers them (Unknown when
+// not known). Segments must come in capture order.
+func (t *EndingTracker) Add(seg *Segment, d Dir, client, server State) {
+	e := &t.e
+	o := 1 - d
+	f := seg.Flags
+	if f.Has(RST) {
+		if e.Reset.Frame == 0 {
+			e.Reset = ResetSent{Frame: seg.Frame, By: d, State: t.last[d], Peer: t.last[o]}
+		}
+		e.event(CloseEvent{Dir: d, Kind: CloseRST, Frame: seg.Frame})
+	}
+	// What the segment's ACK acknowledges comes before its own FIN.
+	ackEv := -1
+	acksPeer := f.Has(ACK) && e.FIN[o].Frame != 0 && seqGE(seg.Ack, e.FIN[o].Seq+1)
+	if acksPeer && e.FIN[o].AckedBy == 0 && !f.Has(RST) {
+		e.FIN[o].AckedBy = seg.Frame
+		ackEv = int(e.nEvents)
+		e.event(CloseEvent{Dir: d, Kind: CloseACK, Frame: seg.Frame})
+	}
+	// New data after the other side's FIN: data that FIN did not
+	// acknowledge (a retransmission of what it did is not new).
+	if seg.Len > 0 && e.FIN[o].Frame != 0 && !f.Has(RST) && seqGT(seg.Seq+uint32(seg.Len), e.finAck(o)) {
+		switch {
+		case acksPeer && e.HalfClose[d].Frame == 0:
+			e.HalfClose[d] = DataAfterFIN{Frame: seg.Frame, Len: seg.Len}
+		case !acksPeer && e.Unread[d].Frame == 0:
+			e.Unread[d] = DataAfterFIN{Frame: seg.Frame, Len: seg.Len}
+		}
+	}
+	if f.Has(FIN) && !f.Has(RST) && e.FIN[d].Frame == 0 {
+		e.FIN[d] = FINSent{Frame: seg.Frame, Seq: seg.Seq + uint32(seg.Len), Ack: seg.Ack, Data: seg.Len, AcksPeer: acksPeer}
+		if e.FIN[o].Frame == 0 {
+			e.First = d
+		} else if !acksPeer && !e.FIN[o].AcksPeer {
+			e.Crossed = true
+		}
+		if ackEv >= 0 && ackEv < int(e.nEvents) {
+			e.events[ackEv].Merged = true
+		}
+		e.event(CloseEvent{Dir: d, Kind: CloseFIN, Frame: seg.Frame})
+	}
+	t.last[0], t.last[1] = client, server
+}
+
+// finAck returns the acknowledgement number d's FIN carried: what d had
+// received of the other side when it closed.
+func (e *Ending) finAck(d Dir) uint32 { return e.FIN[d].Ack }
+
+// event appends ev while there is room.
+func (e *Ending) event(ev CloseEvent) {
+	if int(e.nEvents) < MaxCloseEvents {
+		e.events[e.nEvents] = ev
+		e.nEvents++
+	}
+}
+
+// Ending returns the facts as they stand.
+func (t *EndingTracker) Ending() Ending { return t.e }
+
+// EndingOf runs an EndingTracker over the packets of one connection, in
+// capture order.
+func EndingOf(pkts []Packet) Ending {
+	var t EndingTracker
+	for i := range pkts {
+		p := &pkts[i]
+		t.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
+	}
+	return t.Ending()
+}
+
+// seqGE reports a >= b in sequence space.
+func seqGE(a, b uint32) bool { return int32(a-b) >= 0 }
