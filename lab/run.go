@@ -211,11 +211,11 @@ func runOne(ctx context.Context, exe string, out *safefile.Dir, sc *Scenario, i 
 		r.Error = fmt.Sprintf("cannot remove an earlier run's artifacts: %v", err)
 		return r
 	}
-	switch {
+	switch peersErr := externalPeers(sc, cfg.Options, list); {
 	case ctx.Err() != nil:
 		r.Interrupted, r.Error = true, "interrupted before it started"
-	case externalPeers(sc, cfg.Options, list) != nil:
-		r.Error = externalPeers(sc, cfg.Options, list).Error()
+	case peersErr != nil:
+		r.Error = peersErr.Error()
 	case cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback || sc.Path != "" || cfg.Options.Path != ""):
 		r.Sandbox, r.Error = report.SandboxHostLo, "this scenario needs a network namespace of its own and cannot run with -no-sandbox"
 	case cfg.NoSandbox:
