@@ -25,6 +25,7 @@ lab: build ## run every scenario on a private loopback; artifacts in out/
 test: deps ## run all tests (live captures included), and the examples' own
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(GO) test -race -count=1 -run 'TestRunPeerCommandsNoRace|TestRunIgnoresPlantedLinks|TestRunLeavesNoStaleArtifacts' ./cmd/tcplab
 	@for m in examples/*/go.mod; do d=$$(dirname $$m); echo "examples: $$d"; (cd $$d && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
 soak: build ## run every scenario SOAK times in a row (SOAK=50 by default); stop at the first failure

@@ -2,18 +2,18 @@ package lab
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tcplab/tcplab/internal/safefile"
 )
 
 // external is a server the user gave as a command line, started inside the
@@ -21,27 +21,87 @@ import (
 type external struct {
 	command string
 	cmd     *exec.Cmd
-	output  lockedBuffer // its stdout and stderr, for server.log and error messages
+	output  *peerLog // its stdout and stderr: server.log, and the tail for error messages
 	exited  chan struct{}
 	err     error
 }
 
-// lockedBuffer is a buffer the command writes while the lab reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// tailSize bounds what the lab keeps in memory of a peer command's output,
+// for its error messages: the end of it. The whole goes to the log file as
+// it comes, however much the command prints.
+const tailSize = 64 << 10
+
+// peerLog is the log file of a peer command (server.log, client.log): the
+// command line, what it printed, as it printed it, then how it ended. It
+// keeps the last tailSize bytes in memory.
+type peerLog struct {
+	mu    sync.Mutex
+	file  *safefile.File // nil when it could not be made: the tail is kept all the same
+	tail  []byte
+	last  byte // the last byte written, to end the output with a newline
+	wrote bool
+	err   error // the first error of the file
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+// newPeerLog starts the log name in dir of the command.
+func newPeerLog(dir *safefile.Dir, name, command string) *peerLog {
+	l := &peerLog{}
+	l.file, l.err = dir.Create(name)
+	if l.err == nil {
+		_, l.err = fmt.Fprintf(l.file, "$ %s\n", command)
+	}
+	return l
 }
 
-func (l *lockedBuffer) String() string {
+// Write writes p to the file and keeps the end of it; it never fails, so
+// that the command's output is never cut short by its log.
+func (l *peerLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.String()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if l.file != nil && l.err == nil {
+		_, l.err = l.file.Write(p)
+	}
+	l.last, l.wrote = p[len(p)-1], true
+	if len(p) >= tailSize {
+		l.tail = append(l.tail[:0], p[len(p)-tailSize:]...)
+	} else {
+		if len(l.tail)+len(p) > 2*tailSize {
+			l.tail = append(l.tail[:0], l.tail[len(l.tail)-(tailSize-len(p)):]...)
+		}
+		l.tail = append(l.tail, p...)
+	}
+	return len(p), nil
+}
+
+// Tail returns the end of the output, at most tailSize bytes.
+func (l *peerLog) Tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.tail[max(0, len(l.tail)-tailSize):])
+}
+
+// Close ends the log with the command's exit status and puts it in place.
+func (l *peerLog) Close(status error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		return l.err
+	}
+	end := ""
+	if l.wrote && l.last != '\n' {
+		end = "\n"
+	}
+	if l.err == nil {
+		_, l.err = fmt.Fprintf(l.file, "%s[%s]\n", end, errString(status))
+	}
+	if l.err != nil {
+		l.file.Discard()
+		return l.err
+	}
+	return l.file.Commit()
 }
 
 // ServerLog and ClientLog are the files, in a scenario's directory, that
@@ -51,16 +111,6 @@ const (
 	ClientLog = "client.log"
 )
 
-// writeLog writes a peer command's output and exit status to dir/name.
-func writeLog(dir, name, command, output string, err error) {
-	text := fmt.Sprintf("$ %s\n%s", command, output)
-	if output != "" && !strings.HasSuffix(output, "\n") {
-		text += "\n"
-	}
-	text += fmt.Sprintf("[%s]\n", errString(err))
-	os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
-}
-
 // exitedEarly returns an error when the server ended before the lab
 // stopped it, with its status and last line: a crash after it listened.
 func (e *external) exitedEarly() error {
@@ -69,22 +119,25 @@ func (e *external) exitedEarly() error {
 		if e.err == nil {
 			return nil // a server that serves once and ends is fine
 		}
-		return fmt.Errorf("server %q exited (%s) during the scenario: %s", e.command, errString(e.err), lastLine(e.output.String()))
+		return fmt.Errorf("server %q exited (%s) during the scenario: %s", e.command, errString(e.err), lastLine(e.output.Tail()))
 	default:
 		return nil
 	}
 }
 
 // startExternal starts command with sh -c, in a process group of its own,
-// and waits until something listens on port (read from /proc/net/tcp, so
-// the wait puts nothing on the wire).
-func startExternal(ctx context.Context, command string, port int, ipv6 bool, progress func(string)) (*external, error) {
-	e := &external{command: command, exited: make(chan struct{})}
+// with its output in dir's server.log, and waits until something listens
+// on port (read from /proc/net/tcp, so the wait puts nothing on the wire).
+// When it returns an error the server is stopped and its log written.
+func startExternal(ctx context.Context, dir *safefile.Dir, command string, port int, ipv6 bool, progress func(string)) (*external, error) {
+	e := &external{command: command, exited: make(chan struct{}), output: newPeerLog(dir, ServerLog, command)}
 	e.cmd = exec.Command("/bin/sh", "-c", command)
-	e.cmd.Stdout, e.cmd.Stderr = &e.output, &e.output
+	e.cmd.Stdout, e.cmd.Stderr = e.output, e.output
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server %q: %w", command, err)
+		err = fmt.Errorf("start server %q: %w", command, err)
+		e.output.Close(err)
+		return nil, err
 	}
 	go func() { e.err = e.cmd.Wait(); close(e.exited) }()
 	progress(fmt.Sprintf("started server %q; waiting for it to listen on port %d", command, port))
@@ -97,19 +150,20 @@ func startExternal(ctx context.Context, command string, port int, ipv6 bool, pro
 			// meet a bare "connection refused".
 			switch {
 			case !ipv6 && !v4 && !any6:
-				e.stop()
+				e.finish()
 				return nil, fmt.Errorf("server %q listens on port %d over IPv6 only: run with -6, or bind it to 127.0.0.1 or [::]", command, port)
 			case ipv6 && !v6 && !any6:
-				e.stop()
+				e.finish()
 				return nil, fmt.Errorf("server %q listens on port %d over IPv4 only: run without -6, or bind it to ::1 or [::]", command, port)
 			}
 			return e, nil
 		}
 		select {
 		case <-e.exited:
-			return nil, fmt.Errorf("server %q exited (%v) before listening on port %d: %s", command, e.err, port, lastLine(e.output.String()))
+			e.finish()
+			return nil, fmt.Errorf("server %q exited (%v) before listening on port %d: %s", command, e.err, port, lastLine(e.output.Tail()))
 		case <-ctx.Done():
-			e.stop()
+			e.finish()
 			return nil, fmt.Errorf("server %q did not listen on port %d in time; does it use that port? (-port)", command, port)
 		case <-tick.C:
 		}
@@ -127,6 +181,13 @@ func (e *external) stop() {
 		syscall.Kill(-pid, syscall.SIGKILL)
 		<-e.exited
 	}
+}
+
+// finish stops the server and writes its log, server.log, with how it
+// ended; it returns the log's error.
+func (e *external) finish() error {
+	e.stop()
+	return e.output.Close(e.err)
 }
 
 // listeners reports what listens on port: an IPv4 socket (v4), an IPv6
@@ -161,7 +222,8 @@ func listeners(port int) (v4, v6, any6 bool) {
 	return v4, v6, any6
 }
 
-// lastLine returns the last three lines of a command's output, joined
+// lastLine returns the last three lines of a command's output (its tail),
+// joined
 // with " | " so that an error stays on one line (server.log and client.log
 // have all of it).
 func lastLine(s string) string {
@@ -179,15 +241,19 @@ func lastLine(s string) string {
 // runClientCommand runs the user's client command in the namespace once
 // the server listens, with TCPLAB_SERVER set to the server's address, and
 // records how it ended.
-func runClientCommand(ctx context.Context, env *Env, command, dir string) error {
+func runClientCommand(ctx context.Context, env *Env, command string, dir *safefile.Dir) error {
+	log := newPeerLog(dir, ClientLog, command)
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	cmd.Env = append(os.Environ(), "TCPLAB_SERVER="+env.Addr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	writeLog(dir, ClientLog, command, string(out), err)
-	env.Record("client %q exited (%v): %s", command, errString(err), lastLine(string(out)))
+	cmd.Stdout, cmd.Stderr = log, log
+	err := cmd.Run()
+	if lerr := log.Close(err); lerr != nil {
+		env.Record("%s: %v", ClientLog, lerr)
+	}
+	env.Record("client %q exited (%v): %s", command, errString(err), lastLine(log.Tail()))
 	if err != nil {
-		return fmt.Errorf("client %q: %v: %s", command, err, lastLine(string(out)))
+		return fmt.Errorf("client %q: %v: %s", command, err, lastLine(log.Tail()))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/internal/cli"
+	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/path"
 	"github.com/tcplab/tcplab/lab/property"
@@ -167,7 +168,10 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		About: "Run the scenarios named, or all of them, each in a network namespace of its own: the peers talk,\n" +
 			"the lab captures, annotates and matches the segments against the scenario's steps, and writes\n" +
 			"DIR/SCENARIO/{capture.pcapng,walkthrough.md,walkthrough.html,ladder.svg,result.json}, tseq.svg when data\n" +
-			"flows, points.pcapng on two hosts, and DIR/index.html.\n" +
+			"flows, points.pcapng on two hosts, and DIR/index.html. A new run of a scenario first removes those files\n" +
+			"(and server.log, client.log) from DIR/SCENARIO. Each file is made inside the folder under a new name and\n" +
+			"renamed in place, never through a symlink; a symlink on DIR's path is followed, and said, only when it\n" +
+			"is yours or root's, and refused otherwise.\n" +
 			"Exit status: 0 all passed, 1 a scenario failed, 2 usage, 130 interrupted.",
 		Examples: []string{
 			prog + " run",
@@ -234,9 +238,13 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 			}
 		}
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		abs, _ := filepath.Abs(*out)
-		return fmt.Errorf("cannot write the artifacts in %s: %w; choose a writable directory with -out DIR", abs, errors.Unwrap(err))
+	outDir, err := safefile.OpenDir(*out, true)
+	if err != nil {
+		return fmt.Errorf("cannot write the artifacts in %w; choose a writable directory of yours with -out DIR", err)
+	}
+	outDir.Close()
+	if abs, err := filepath.Abs(*out); err == nil && abs != outDir.Resolved() {
+		fmt.Fprintf(stderr, "-out %s goes through a symlink: writing in %s\n", *out, outDir.Resolved())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

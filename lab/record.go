@@ -13,6 +13,7 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/capture/live"
+	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/netns"
 )
@@ -80,7 +81,7 @@ func lowPriority() {
 // filter, and returns the frames once the conversation is over: the peers
 // returned, the expected segments are all there and the wire is quiet, or
 // the timeout passed.
-func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *network, progress func(string)) (*recording, error) {
+func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir, nw *network, progress func(string)) (*recording, error) {
 	steps := sc.Steps(opt)
 	start := time.Now()
 	addr := nw.serverAddr
@@ -191,6 +192,10 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 	env := newEnv(addr, opt, progress)
 	env.client, env.clientIP, env.offload = nw.client, nw.clientIP, nw.setOffload
 	var peersErr error
+	// peers is the scenario whose Server and Client run: sc's own, or a
+	// copy with the user's command in place of one (-server, -client).
+	// sc itself stays as it is: the readers above use it meanwhile.
+	peers := sc
 	if sc.Setup != nil {
 		undo, err := sc.Setup(ctx, env)
 		if err != nil {
@@ -200,7 +205,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 		}
 	}
 	if peersErr == nil && opt.External() {
-		ext, err := startExternal(ctx, opt.ServerCommand, portOf(addr), opt.IPv6, progress)
+		ext, err := startExternal(ctx, dir, opt.ServerCommand, portOf(addr), opt.IPv6, progress)
 		if err != nil {
 			peersErr = notStarted{err}
 		} else {
@@ -210,24 +215,25 @@ func record(parent context.Context, sc *Scenario, opt Options, dir string, nw *n
 			// is kept in server.log either way.
 			defer func() {
 				early := ext.exitedEarly()
-				ext.stop()
-				writeLog(dir, ServerLog, ext.command, ext.output.String(), ext.err)
+				if err := ext.finish(); err != nil {
+					rec.err = errors.Join(rec.err, fmt.Errorf("%s: %w", ServerLog, err))
+				}
 				if early != nil && !rec.interrupted {
 					rec.err = errors.Join(rec.err, early)
 				}
 			}()
-			own := *sc
+			own := *peers
 			own.Server = func(context.Context, *Env) error { env.markReady(); return nil }
-			sc = &own
+			peers = &own
 		}
 	}
 	if peersErr == nil && opt.ClientCommand != "" {
-		own := *sc
+		own := *peers
 		own.Client = func(ctx context.Context, env *Env) error { return runClientCommand(ctx, env, opt.ClientCommand, dir) }
-		sc = &own
+		peers = &own
 	}
 	if peersErr == nil {
-		peersErr = runPeers(ctx, sc, env, timeout)
+		peersErr = runPeers(ctx, peers, env, timeout)
 	}
 	mu.Lock()
 	last = time.Now()

@@ -17,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/netns"
 	"github.com/tcplab/tcplab/lab/report"
@@ -56,6 +57,11 @@ const Port = 8000
 // childEnv carries the child's orders from Run to RunChild.
 const childEnv = "TCPLAB_LAB_CHILD"
 
+// childDirFD is the descriptor, in the child, of the scenario's directory
+// that Run opened: the child writes the artifacts in it (package
+// safefile), never through a path another user could redirect meanwhile.
+const childDirFD = 3
+
 type childOrders struct {
 	Scenario string  `json:"scenario"`
 	Dir      string  `json:"dir"`
@@ -90,6 +96,12 @@ func RunChild(list []*Scenario) int {
 		fmt.Fprintf(os.Stderr, "tcplab child: unknown scenario %q\n", o.Scenario)
 		return 3
 	}
+	dir, err := safefile.FromFile(os.NewFile(childDirFD, o.Dir), o.Dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tcplab child: the scenario's directory: %v\n", err)
+		return 3
+	}
+	defer dir.Close()
 	if err := netns.SetupLoopback(); err != nil {
 		fmt.Fprintf(os.Stderr, "tcplab child: %v\n", err)
 		return 3
@@ -100,8 +112,8 @@ func RunChild(list []*Scenario) int {
 	// annotate what was captured, and say the run was interrupted.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := runScenario(ctx, sc, o.Dir, o.Options, addr, "tcp", report.SandboxNetns, progress)
-	if err := report.WriteResult(o.Dir, &r); err != nil {
+	r := runScenario(ctx, sc, dir, o.Options, addr, "tcp", report.SandboxNetns, progress)
+	if err := report.WriteResult(dir, &r); err != nil {
 		fmt.Fprintf(os.Stderr, "tcplab child: %v\n", err)
 		return 3
 	}
@@ -119,8 +131,14 @@ func Find(list []*Scenario, name string) *Scenario {
 }
 
 // Run runs the scenarios and returns their results in the order given. An
-// error means the lab itself could not run (no namespace, say); a
-// scenario's failure is in its Result.
+// error means the lab itself could not run (no namespace, an output
+// directory it cannot make); a scenario's failure is in its Result.
+//
+// The output directory is opened once, a symlink on its path followed
+// only when root or the user running owns it (package safefile); each
+// scenario's directory in it is emptied of the files an earlier run left
+// (report.Artifacts, the peers' logs), and every file is made inside it
+// without following a symlink.
 func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 	if cfg.Out == "" {
 		cfg.Out = "out"
@@ -137,6 +155,11 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			return nil, err
 		}
 	}
+	out, err := safefile.OpenDir(cfg.Out, true)
+	if err != nil {
+		return nil, fmt.Errorf("the artifacts' directory: %w", err)
+	}
+	defer out.Close()
 	var progressMu sync.Mutex
 	say := func(name, s string) {
 		if cfg.Progress == nil {
@@ -159,32 +182,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			dir := filepath.Join(cfg.Out, sc.Name)
-			if ctx.Err() != nil {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Interrupted: true,
-					Error: "interrupted before it started"}
-				return
-			}
-			say(sc.Name, "started")
-			if err := externalPeers(sc, cfg.Options, list); err != nil {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Error: err.Error()}
-			} else if cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback || sc.Path != "" || cfg.Options.Path != "") {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Sandbox: report.SandboxHostLo, Dir: dir,
-					Error: "this scenario needs a network namespace of its own and cannot run with -no-sandbox"}
-			} else if cfg.NoSandbox {
-				port := cfg.BasePort + i
-				if cfg.Options.Port > 0 {
-					port = cfg.Options.Port
-				}
-				addr := cfg.Options.ServerAddr(port)
-				results[i] = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), report.SandboxHostLo,
-					func(s string) { say(sc.Name, s) })
-				if err := report.WriteResult(dir, &results[i]); err != nil {
-					results[i].Fail(err)
-				}
-			} else {
-				results[i] = runChild(ctx, exe, cfg.ChildArgs, sc, dir, cfg.Options, func(s string) { say(sc.Name, s) })
-			}
+			results[i] = runOne(ctx, exe, out, sc, i, list, cfg, func(s string) { say(sc.Name, s) })
 			verdict := "PASS"
 			switch {
 			case results[i].Interrupted:
@@ -199,21 +197,58 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 	return results, nil
 }
 
+// runOne runs the i-th scenario of list, sc, with its artifacts in its
+// directory in out, which it first empties of an earlier run's.
+func runOne(ctx context.Context, exe string, out *safefile.Dir, sc *Scenario, i int, list []*Scenario, cfg Config, progress func(string)) Result {
+	r := Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: filepath.Join(out.Path(), sc.Name)}
+	dir, err := out.Sub(sc.Name, true)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer dir.Close()
+	if err := dir.Clear(append(report.Artifacts[:], ServerLog, ClientLog, tcpdumpFile)...); err != nil {
+		r.Error = fmt.Sprintf("cannot remove an earlier run's artifacts: %v", err)
+		return r
+	}
+	switch peersErr := externalPeers(sc, cfg.Options, list); {
+	case ctx.Err() != nil:
+		r.Interrupted, r.Error = true, "interrupted before it started"
+	case peersErr != nil:
+		r.Error = peersErr.Error()
+	case cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback || sc.Path != "" || cfg.Options.Path != ""):
+		r.Sandbox, r.Error = report.SandboxHostLo, "this scenario needs a network namespace of its own and cannot run with -no-sandbox"
+	case cfg.NoSandbox:
+		progress("started")
+		port := cfg.BasePort + i
+		if cfg.Options.Port > 0 {
+			port = cfg.Options.Port
+		}
+		addr := cfg.Options.ServerAddr(port)
+		r = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), report.SandboxHostLo, progress)
+	default:
+		progress("started")
+		// The child writes result.json itself.
+		return runChild(ctx, exe, cfg.ChildArgs, sc, dir, cfg.Options, progress)
+	}
+	if err := report.WriteResult(dir, &r); err != nil {
+		r.Fail(err)
+	}
+	return r
+}
+
 // runChild runs one scenario in a child process in its own namespace.
-func runChild(ctx context.Context, exe string, args []string, sc *Scenario, dir string, opt Options, progress func(string)) Result {
+func runChild(ctx context.Context, exe string, args []string, sc *Scenario, dir *safefile.Dir, opt Options, progress func(string)) Result {
 	fail := func(err error) Result {
-		return Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir}
+		return Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir.Path()}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(err)
-	}
-	os.Remove(filepath.Join(dir, report.ResultFile))
-	orders, _ := json.Marshal(childOrders{Scenario: sc.Name, Dir: dir, Options: opt})
+	orders, _ := json.Marshal(childOrders{Scenario: sc.Name, Dir: dir.Path(), Options: opt})
 	cmd, err := netns.Command(ctx, exe, args...)
 	if err != nil {
 		return fail(err)
 	}
 	cmd.Env = append(cmd.Env, childEnv+"="+string(orders))
+	cmd.ExtraFiles = []*os.File{dir.File()} // childDirFD
 	// When the run is stopped, ask the child to finish (it writes what it
 	// captured so far) rather than kill it; kill it if it takes too long.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
@@ -225,18 +260,18 @@ func runChild(ctx context.Context, exe string, args []string, sc *Scenario, dir 
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("start scenario in a network namespace: %w", err))
 	}
-	var last []string
+	var last string
 	sc2 := bufio.NewScanner(stderr)
 	for sc2.Scan() {
 		progress(sc2.Text())
-		last = append(last, sc2.Text())
+		last = sc2.Text()
 	}
 	err = cmd.Wait()
-	r, rerr := report.ReadResult(filepath.Join(dir, report.ResultFile))
+	r, rerr := report.ReadResult(dir)
 	if rerr != nil {
 		msg := fmt.Sprintf("scenario process ended (%v) without a result", err)
-		if n := len(last); n > 0 {
-			msg += ": " + last[n-1]
+		if last != "" {
+			msg += ": " + last
 		}
 		return fail(errors.New(msg))
 	}
@@ -250,17 +285,13 @@ func matchOptions(opt Options) expect.Options {
 }
 
 // runScenario records one scenario, judges it and writes its artifacts.
-func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, addr, filter string, sandbox report.Sandbox, progress func(string)) Result {
-	r := Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Sandbox: sandbox, Dir: dir}
+func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Options, addr, filter string, sandbox report.Sandbox, progress func(string)) Result {
+	r := Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Sandbox: sandbox, Dir: dir.Path()}
 	if sc.Wait != nil {
 		r.WaitSeconds = sc.Wait(opt).Seconds()
 	}
 	start := time.Now()
 	defer func() { r.Seconds = time.Since(start).Seconds() }()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		r.Error = err.Error()
-		return r
-	}
 	mode := opt.Capture
 	if mode == "" {
 		mode = CaptureLab

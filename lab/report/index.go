@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
 )
 
@@ -74,10 +75,12 @@ func WriteIndex(out string, results []Result, lang expect.Lang) error {
 	if err := indexTemplate.Execute(&b, &page); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	dir, err := safefile.OpenDir(out, true)
+	if err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(out, IndexFile), b.Bytes())
+	defer dir.Close()
+	return dir.WriteFile(IndexFile, b.Bytes())
 }
 
 // resultDir returns the directory of a result's artifacts relative to out,

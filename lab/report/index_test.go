@@ -47,7 +47,7 @@ func writeRun(t *testing.T, out string, lang expect.Lang) []Result {
 		if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := WriteResult(r.Dir, &r); err != nil {
+		if err := WriteResult(openDir(t, r.Dir), &r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,7 +61,7 @@ func writeRun(t *testing.T, out string, lang expect.Lang) []Result {
 		v *expect.Verdict
 	}{{talk, talk.verdict()}, {two, two.verdict(rst)}, {cut, cut.verdict()}}
 	for i, l := range ladders {
-		if err := writeFile(filepath.Join(results[i].Dir, LadderFile), Ladder(results[i].Scenario, l.c.seen, l.v, lang)); err != nil {
+		if err := openDir(t, results[i].Dir).WriteFile(LadderFile, Ladder(results[i].Scenario, l.c.seen, l.v, lang)); err != nil {
 			t.Fatal(err)
 		}
 	}

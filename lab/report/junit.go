@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+
+	"github.com/tcplab/tcplab/internal/safefile"
 )
 
 // JUnit is a JUnit XML report, the format CI systems show test results
@@ -76,11 +78,12 @@ func (j *JUnit) Marshal() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// WriteJUnit writes the report to path, whole or not at all.
+// WriteJUnit writes the report to path, whole or not at all, without
+// following a symlink planted in path's folder (package safefile).
 func WriteJUnit(path string, j *JUnit) error {
 	b, err := j.Marshal()
 	if err != nil {
 		return err
 	}
-	return writeFile(path, b)
+	return safefile.WriteFile(path, b)
 }

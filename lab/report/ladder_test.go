@@ -2,7 +2,6 @@ package report
 
 import (
 	"encoding/xml"
-	"errors"
 	"io"
 	"net/netip"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
 )
 
@@ -302,7 +302,7 @@ func TestLadderEscapes(t *testing.T) {
 func TestWriteLadder(t *testing.T) {
 	dir := t.TempDir()
 	c := keepAliveTalk()
-	if err := writeFile(filepath.Join(dir, LadderFile), Ladder("keep-alive", c.seen, c.verdict(), expect.English)); err != nil {
+	if err := safefile.WriteFile(filepath.Join(dir, LadderFile), Ladder("keep-alive", c.seen, c.verdict(), expect.English)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "ladder.svg"))
@@ -310,10 +310,10 @@ func TestWriteLadder(t *testing.T) {
 		t.Fatal(err)
 	}
 	parseSVG(t, b)
-	if _, err := os.Stat(filepath.Join(dir, "ladder.svg.tmp")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("temporary file left behind: %v", err)
+	if names, err := os.ReadDir(dir); err != nil || len(names) != 1 {
+		t.Errorf("temporary file left behind: %v %v", names, err)
 	}
-	if err := writeFile(filepath.Join(dir, "no such dir", LadderFile), Ladder("x", nil, nil, expect.English)); err == nil {
+	if err := safefile.WriteFile(filepath.Join(dir, "no such dir", LadderFile), Ladder("x", nil, nil, expect.English)); err == nil {
 		t.Error("writing a ladder into a missing directory succeeded")
 	}
 }

@@ -3,9 +3,9 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
 )
 
@@ -26,6 +26,11 @@ const (
 
 // Files lists a scenario's artifacts in the order index.html shows them.
 var Files = [...]string{CaptureFile, WalkthroughHTMLFile, WalkthroughFile, LadderFile, ResultFile}
+
+// Artifacts lists every file Write and WriteResult may leave in a
+// scenario's directory: a new run of the scenario removes them first, so
+// that none of an earlier run's is left beside the new result.
+var Artifacts = [...]string{CaptureFile, WalkthroughHTMLFile, WalkthroughFile, LadderFile, ResultFile, TimeSeqFile, PointsFile}
 
 // optionalFiles are artifacts only some runs have (index.html links them
 // when they are there and does not miss them otherwise).
@@ -108,34 +113,24 @@ func (r *Result) Failure() string {
 	return s
 }
 
-// WriteResult writes dir/result.json.
-func WriteResult(dir string, r *Result) error {
+// WriteResult writes result.json in dir, whole or not at all.
+func WriteResult(dir *safefile.Dir, r *Result) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, ResultFile), append(b, '\n'))
+	return dir.WriteFile(ResultFile, append(b, '\n'))
 }
 
-// ReadResult reads a result.json.
-func ReadResult(path string) (*Result, error) {
-	b, err := os.ReadFile(path)
+// ReadResult reads the result.json in dir.
+func ReadResult(dir *safefile.Dir) (*Result, error) {
+	b, err := dir.ReadFile(ResultFile)
 	if err != nil {
 		return nil, err
 	}
 	var r Result
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir.Path(), ResultFile), err)
 	}
 	return &r, nil
-}
-
-// writeFile writes a file through a temporary name, so a reader never sees
-// half of it.
-func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -285,7 +285,7 @@ func TestWriteTimeSequence(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := &expect.Verdict{Pass: true, StepOf: make([]expect.StepNum, len(pkts)), Why: make([]*expect.Step, len(pkts))}
-		if err := Write(r.Dir, &Run{Result: &r, Verdict: v, Packets: pkts, Link: link}); err != nil {
+		if err := Write(openDir(t, r.Dir), &Run{Result: &r, Verdict: v, Packets: pkts, Link: link}); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		_, err = os.Stat(filepath.Join(r.Dir, TimeSeqFile))

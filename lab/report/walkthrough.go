@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
 )
 
@@ -45,25 +44,27 @@ type Run struct {
 // Write writes a run's capture.pcapng, walkthrough.md, walkthrough.html,
 // ladder.svg and, when a segment carries data, tseq.svg into dir
 // (result.json is WriteResult's, once the run is over). It writes every
-// file it can and returns the errors of those it could not.
-func Write(dir string, run *Run) error {
+// file it can and returns the errors of those it could not. Each file
+// appears whole or not at all, made in dir without following a symlink
+// (package safefile).
+func Write(dir *safefile.Dir, run *Run) error {
 	errs := []error{
-		WriteCapture(filepath.Join(dir, CaptureFile), run.Link, run.Packets, run.Verdict),
-		writeFile(filepath.Join(dir, WalkthroughFile), Walkthrough(run)),
-		writeFile(filepath.Join(dir, LadderFile), LadderNotes(run.Result.Scenario, run.Packets, run.Verdict, run.Lang, ladderNotes(run))),
+		WriteCapture(dir, CaptureFile, run.Link, run.Packets, run.Verdict),
+		dir.WriteFile(WalkthroughFile, Walkthrough(run)),
+		dir.WriteFile(LadderFile, LadderNotes(run.Result.Scenario, run.Packets, run.Verdict, run.Lang, ladderNotes(run))),
 	}
 	switch graph, err := TimeSequence(run.Result.Scenario, run.Packets, run.Lang); {
 	case err == nil:
-		errs = append(errs, writeFile(filepath.Join(dir, TimeSeqFile), graph))
+		errs = append(errs, dir.WriteFile(TimeSeqFile, graph))
 	case !errors.Is(err, ErrNoData):
 		errs = append(errs, fmt.Errorf("%s: %w", TimeSeqFile, err))
 	}
 	if len(run.Points) > 1 {
-		errs = append(errs, WritePoints(filepath.Join(dir, PointsFile), run.Points, append([][]capture.Packet{run.Packets}, run.Others...)))
+		errs = append(errs, WritePoints(dir, PointsFile, run.Points, append([][]capture.Packet{run.Packets}, run.Others...)))
 	}
 	page, err := WalkthroughHTML(run)
 	if err == nil {
-		err = writeFile(filepath.Join(dir, WalkthroughHTMLFile), page)
+		err = dir.WriteFile(WalkthroughHTMLFile, page)
 	}
 	return errors.Join(append(errs, err)...)
 }
@@ -72,14 +73,14 @@ func Write(dir string, run *Run) error {
 // CaptureInfo.AncillaryData: WritePoints adds it to the packet's comment.
 type Note string
 
-// WritePoints writes a pcapng file with one interface per capture point,
+// WritePoints writes the pcapng file name in dir with one interface per capture point,
 // named as points names them, and every packet of each point (seen[i] at
 // points[i]) in time order, each TCP packet commented with its point's
 // own annotation. Wireshark shows where each packet was seen
 // (frame.interface_name), and the time between a segment's two sightings
 // is its one-way delay. The file appears complete or not at all.
-func WritePoints(path string, points []capture.Point, seen [][]capture.Packet) error {
-	return writePcapng(path, points, func(w *capture.Writer) error {
+func WritePoints(dir *safefile.Dir, name string, points []capture.Point, seen [][]capture.Packet) error {
+	return writePcapng(dir, name, points, func(w *capture.Writer) error {
 		next := make([]int, len(seen))
 		for {
 			// The earliest packet not yet written, over all points.
@@ -112,15 +113,15 @@ func WritePoints(path string, points []capture.Point, seen [][]capture.Packet) e
 	})
 }
 
-// WriteCapture writes a pcapng file of every packet, each TCP packet with
+// WriteCapture writes the pcapng file name in dir of every packet, each TCP packet with
 // a comment holding its annotation and the step it matched, or the news
 // that it matched none. The file appears complete or not at all.
 //
 // The comments are English whatever the run's language: tools read them
 // (tshark prints them as frame.comment, and scripts grep them), so they
 // say the same in every run, like the annotation they extend.
-func WriteCapture(path string, link layers.LinkType, pkts []capture.Packet, v *expect.Verdict) error {
-	return writePcapng(path, []capture.Point{{Name: "tcplab", Link: link}}, func(w *capture.Writer) error {
+func WriteCapture(dir *safefile.Dir, name string, link layers.LinkType, pkts []capture.Packet, v *expect.Verdict) error {
+	return writePcapng(dir, name, []capture.Point{{Name: "tcplab", Link: link}}, func(w *capture.Writer) error {
 		for i := range pkts {
 			p := &pkts[i]
 			comment := "tcplab: not TCP"
@@ -135,14 +136,14 @@ func WriteCapture(path string, link layers.LinkType, pkts []capture.Packet, v *e
 	})
 }
 
-// writePcapng writes a pcapng file of the capture points with write, so
-// that it appears complete or not at all.
-func writePcapng(path string, points []capture.Point, write func(*capture.Writer) error) error {
-	f, err := os.Create(path + ".tmp")
+// writePcapng writes the pcapng file name in dir of the capture points
+// with write, so that it appears complete or not at all.
+func writePcapng(dir *safefile.Dir, name string, points []capture.Point, write func(*capture.Writer) error) error {
+	f, err := dir.Create(name)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer f.Discard()
 	w, err := capture.NewWriterPoints(f, points)
 	if err == nil {
 		err = write(w)
@@ -151,12 +152,9 @@ func writePcapng(path string, points []capture.Point, write func(*capture.Writer
 		err = w.Flush()
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", f.Name(), err)
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	return f.Commit()
 }
 
 // stepComment says which step a segment matched, in English, for the

@@ -393,7 +393,7 @@ func TestWalkthroughMarkdown(t *testing.T) {
 // result.json, and no temporary file.
 func TestWrite(t *testing.T) {
 	dir := t.TempDir()
-	if err := Write(dir, talkRun(expect.English, badLength)); err != nil {
+	if err := Write(openDir(t, dir), talkRun(expect.English, badLength)); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -437,7 +437,7 @@ func TestWalkthroughInChromium(t *testing.T) {
 
 	t.Run("pass", func(t *testing.T) {
 		dir := t.TempDir()
-		if err := Write(dir, talkRun(expect.English, nil)); err != nil {
+		if err := Write(openDir(t, dir), talkRun(expect.English, nil)); err != nil {
 			t.Fatal(err)
 		}
 		c := shoot(t, dir, WalkthroughHTMLFile)
@@ -452,7 +452,7 @@ func TestWalkthroughInChromium(t *testing.T) {
 
 	t.Run("fail", func(t *testing.T) {
 		dir := t.TempDir()
-		if err := Write(dir, talkRun(expect.English, badLength)); err != nil {
+		if err := Write(openDir(t, dir), talkRun(expect.English, badLength)); err != nil {
 			t.Fatal(err)
 		}
 		page, err := os.ReadFile(filepath.Join(dir, WalkthroughHTMLFile))
