@@ -37,6 +37,8 @@ const (
 	// SYN counts connection requests: SYN without ACK, retransmitted
 	// SYNs included.
 	SYN
+	// FIN counts segments with the FIN flag, retransmitted FINs included.
+	FIN
 )
 
 // String returns "data segment" or "SYN".
@@ -46,6 +48,8 @@ func (k Kind) String() string {
 		return "data segment"
 	case SYN:
 		return "SYN"
+	case FIN:
+		return "FIN"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -82,6 +86,11 @@ func DropFraction(port uint16, percent int) Rule {
 // again.
 func DropFirstSYN(port uint16) Rule { return Rule{Port: port, Kind: SYN, Nth: []int{1}} }
 
+// DropFirstFIN drops the first FIN to port: its sender retransmits it
+// after its retransmission timeout, and the receiver hears of the close
+// only then.
+func DropFirstFIN(port uint16) Rule { return Rule{Port: port, Kind: FIN, Nth: []int{1}} }
+
 // String says what the rule drops, for example "drop data segment #5 to
 // port 8000"; it is also the rule's comment in `nft list ruleset`.
 func (r Rule) String() string {
@@ -104,7 +113,7 @@ func (r Rule) validate() error {
 	switch {
 	case r.Port == 0:
 		return errors.New("port 0")
-	case r.Kind != Data && r.Kind != SYN:
+	case r.Kind != Data && r.Kind != SYN && r.Kind != FIN:
 		return fmt.Errorf("unknown kind %d", r.Kind)
 	case len(r.Nth) > 0 && r.Percent != 0:
 		return errors.New("both Nth and Percent set")
@@ -212,6 +221,12 @@ func (in *Installed) ruleExprs(r Rule) ([]expr.Any, error) {
 			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 1, Mask: []byte{0x12}, Xor: []byte{0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{0x02}}, // SYN set, ACK clear
+		)
+	case FIN:
+		exprs = append(exprs,
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 1, Mask: []byte{0x01}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{0x01}}, // FIN set
 		)
 	}
 	exprs = append(exprs, &expr.Counter{}) // matched

@@ -107,6 +107,57 @@ func TestDropFirstSYN(t *testing.T) {
 	}
 }
 
+// TestDropFirstFIN: the server reads EOF only after the client's FIN is
+// retransmitted (Linux's minimum RTO is 200 ms); data before it and the
+// FIN of the next connection pass at once.
+func TestDropFirstFIN(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	ln, port := listen(t)
+	took := make(chan time.Duration, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Errorf("read data: %v", err)
+			}
+			start := time.Now()
+			if _, err := c.Read(buf); err != io.EOF {
+				t.Errorf("read after the data: %v, want EOF", err)
+			}
+			took <- time.Since(start)
+			c.Close()
+		}
+	}()
+	in := install(t, impair.DropFirstFIN(port))
+	for i, want := range []struct{ min, max time.Duration }{
+		{180 * time.Millisecond, 3 * time.Second}, // the FIN's retransmission timeout
+		{0, 150 * time.Millisecond},               // loopback: microseconds
+	} {
+		c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("connect %d: %v", i+1, err)
+		}
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if d := <-took; d < want.min || d > want.max {
+			t.Errorf("connection %d: EOF after %v, want %v to %v", i+1, d, want.min, want.max)
+		}
+	}
+	// Three FINs reached the rule: the dropped one, its retransmission and
+	// the second connection's.
+	if got, want := stats(t, in), []impair.Stats{{Matched: 3, Dropped: 1}}; got[0] != want[0] {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
 // TestDropNth sends chunks one at a time, each waiting for the server's
 // reply, and drops the third: the capture on lo still shows it, the client
 // retransmits it once after its timer fires, and nothing else is lost.
@@ -417,6 +468,7 @@ func TestRuleString(t *testing.T) {
 		{impair.DropNth(8000, 5, 9), "drop data segments #5, #9 to port 8000"},
 		{impair.DropFraction(8000, 10), "drop 10% of data segments to port 8000"},
 		{impair.DropFirstSYN(8000), "drop SYN #1 to port 8000"},
+		{impair.DropFirstFIN(8000), "drop FIN #1 to port 8000"},
 	}
 	for _, tt := range tests {
 		if got := tt.rule.String(); got != tt.want {
