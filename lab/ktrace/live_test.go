@@ -298,3 +298,61 @@ func TestResetNoSocket(t *testing.T) {
 		t.Errorf("reset received: %s; want by %s in SYN_SENT", rcv, rst.Dst)
 	}
 }
+
+// TestClose: events still in the ring buffer at Close come on the channel
+// before it closes; Close twice is harmless.
+func TestClose(t *testing.T) {
+	s := newSpace(t)
+	tr := openTracer(t, s.inode)
+	p := connect(t, s)
+	p.client.Close()
+	p.server.Close()
+	// Wait, without receiving any event, until only the client's
+	// timewait socket is left.
+	deadline := time.Now().Add(5 * time.Second)
+	for !onlyTimeWait(t, s) {
+		if time.Now().After(deadline) {
+			t.Fatal("sockets not closed after 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var evs []Event
+	timeout := time.After(5 * time.Second)
+	for open := true; open; {
+		select {
+		case e, ok := <-tr.Events():
+			if ok {
+				evs = append(evs, e)
+			}
+			open = ok
+		case <-timeout:
+			t.Fatalf("events not closed 5 s after Close; so far:\n%s", dump(evs))
+		}
+	}
+	if !closedBoth(p)(evs) {
+		t.Errorf("events after Close lack the connection's last changes:\n%s", dump(evs))
+	}
+	if err := tr.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// onlyTimeWait reports whether the namespace's only TCP sockets are in
+// TIME_WAIT (state 06 in /proc/net/tcp).
+func onlyTimeWait(t *testing.T, s space) bool {
+	var b []byte
+	s.do(t, func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/tcp")
+		return err
+	})
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) < 4 || f[3] != "06" {
+			return false
+		}
+	}
+	return len(lines) > 0
+}

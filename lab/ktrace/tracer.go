@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -73,14 +75,18 @@ var programs = []struct {
 // Tracer reports the kernel's events for the namespaces of its Config,
 // from Open to Close.
 type Tracer struct {
-	coll   *ebpf.Collection
-	links  []link.Link
-	reader *ringbuf.Reader
-	events chan Event
-	done   chan struct{}
-	lost   *ebpf.Variable
-	// Skipped lists the optional tracepoints this kernel lacks.
+	coll    *ebpf.Collection
+	links   []link.Link
+	reader  *ringbuf.Reader
+	events  chan Event
+	closing chan struct{} // closed by Close
+	once    sync.Once
 	skipped []string
+
+	mu        sync.Mutex
+	lost      *ebpf.Variable // nil once the objects are closed
+	lastLost  uint64         // the variable's last value, once they are
+	abandoned uint64         // events nobody received after Close
 }
 
 // Open loads the BPF programs, attaches them and starts reading their
@@ -129,7 +135,7 @@ func Open(cfg Config) (*Tracer, error) {
 	if err := spec.Variables[ktraceVarNetnsCount].Set(uint32(len(cfg.NetNS))); err != nil {
 		return nil, fmt.Errorf("ktrace: set namespaces: %w", err)
 	}
-	t := &Tracer{events: make(chan Event, cfg.Buffer), done: make(chan struct{})}
+	t := &Tracer{events: make(chan Event, cfg.Buffer), closing: make(chan struct{})}
 	for _, p := range programs {
 		if p.optional {
 			var fn *btf.Typedef
@@ -151,85 +157,117 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
-			t.close()
+			for _, l := range slices.Backward(t.links) {
+				l.Close()
+			}
+			t.release()
 			return nil, explain(fmt.Errorf("attach %s: %w", p.name, err))
 		}
 		t.links = append(t.links, l)
 	}
 	t.reader, err = ringbuf.NewReader(t.coll.Maps[ktraceMapEvents])
 	if err != nil {
-		t.close()
+		for _, l := range slices.Backward(t.links) {
+			l.Close()
+		}
+		t.release()
 		return nil, fmt.Errorf("ktrace: ring buffer: %w", err)
 	}
 	go t.read(offset, n)
 	return t, nil
 }
 
-// read turns records into Events until the reader is closed.
+// read turns records into Events until Close, then delivers those left in
+// the ring buffer, and releases everything.
 func (t *Tracer) read(offset time.Duration, n *names) {
-	defer close(t.done)
 	defer close(t.events)
+	defer t.release()
 	var rec ringbuf.Record
+	var giveUp <-chan time.Time
 	for {
 		if err := t.reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, ringbuf.ErrClosed) {
-				return
-			}
-			continue
+			// ErrFlushed after Close has flushed what was left; any
+			// other error ends reading too.
+			return
 		}
 		var e Event
-		if decode(rec.RawSample, offset, n, &e) == nil {
-			t.events <- e
+		if decode(rec.RawSample, offset, n, &e) != nil {
+			continue
+		}
+		select {
+		case t.events <- e:
+			continue
+		case <-t.closing:
+		}
+		// Closing: wait a second for a receiver, then count the rest
+		// as lost.
+		if giveUp == nil {
+			giveUp = time.After(time.Second)
+		}
+		select {
+		case t.events <- e:
+		case <-giveUp:
+			t.mu.Lock()
+			t.abandoned++
+			t.mu.Unlock()
 		}
 	}
 }
 
 // Events returns the channel of the Tracer's events, in the order the
-// kernel wrote them (one ring buffer for all CPUs); Close closes it. A
-// caller must read it, or events back up and are lost.
+// kernel wrote them (one ring buffer for all CPUs). A caller must receive
+// them: events that back up fill the ring buffer and are lost. After
+// Close, the events still in the ring buffer follow, then the channel is
+// closed.
 func (t *Tracer) Events() <-chan Event { return t.events }
 
-// Lost returns how many events found the ring buffer full and were lost.
+// Lost returns how many events were lost: found the ring buffer full, or
+// were not received within a second after Close.
 func (t *Tracer) Lost() uint64 {
-	var n uint64
-	if t.lost == nil || t.lost.Get(&n) != nil {
-		return 0
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.lastLost
+	if t.lost != nil {
+		t.lost.Get(&n)
 	}
-	return n
+	return n + t.abandoned
 }
 
 // Skipped returns the optional tracepoints this kernel lacks, whose events
 // the Tracer cannot report (tcp_cong_state_set before Linux 6.3).
 func (t *Tracer) Skipped() []string { return t.skipped }
 
-// Close detaches the programs and stops reading; the Events channel is
-// closed once the events read so far are received, so Close must not be
-// called by the only reader of Events while it is full.
+// Close detaches the programs: no event happens after it. The events
+// already in the ring buffer still come on the Events channel, which is
+// closed after them.
 func (t *Tracer) Close() error {
-	return t.close()
+	var errs []error
+	t.once.Do(func() {
+		for _, l := range slices.Backward(t.links) {
+			errs = append(errs, l.Close())
+		}
+		errs = append(errs, t.reader.Flush())
+		close(t.closing)
+	})
+	return errors.Join(errs...)
 }
 
-// close undoes Open in reverse order: the reader, then the links, then the
+// release undoes Open in reverse order, after Close has closed the links
+// (or Open failed before it had any left open): the reader, then the
 // programs and maps.
-func (t *Tracer) close() error {
-	var errs []error
+func (t *Tracer) release() {
 	if t.reader != nil {
-		errs = append(errs, t.reader.Close())
-		go func() {
-			// Let the reading goroutine end even if nobody receives.
-			for range t.events {
-			}
-		}()
-		<-t.done
+		t.reader.Close()
 	}
-	for i := len(t.links) - 1; i >= 0; i-- {
-		errs = append(errs, t.links[i].Close())
+	t.mu.Lock()
+	if t.lost != nil {
+		t.lost.Get(&t.lastLost)
+		t.lost = nil
 	}
-	t.links = nil
+	t.mu.Unlock()
 	if t.coll != nil {
 		t.coll.Close()
 	}
-	return errors.Join(errs...)
 }
 
 // explain turns the kernel's refusal to load or attach into one line that
