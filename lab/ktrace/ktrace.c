@@ -22,6 +22,7 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define MAX_NETNS 16
+#define RINGBUF_SIZE (1 << 20)
 
 /* The kinds of event; kind.go names them. */
 enum kind {
@@ -64,7 +65,7 @@ struct event {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, RINGBUF_SIZE);
 } events SEC(".maps");
 
 /* Set by the loader before the program loads. */
@@ -96,6 +97,18 @@ static __always_inline __u32 sk_netns(const struct sock *sk)
 	if (!sk)
 		return 0;
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* submit hands the event to user space. Waking the reader for each event
+ * would cost more than all the rest (an irq_work and a context switch):
+ * the reader wakes by itself every few milliseconds, and is woken only
+ * when a quarter of the ring buffer waits for it. */
+static __always_inline void submit(struct event *e)
+{
+	long flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= RINGBUF_SIZE / 4)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 }
 
 static __always_inline struct event *reserve(__u8 kind, __u32 inum)
@@ -238,7 +251,7 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	e->cookie = bpf_get_socket_cookie((void *)sk);
 	e->old_state = oldstate;
 	e->new_state = newstate;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -256,7 +269,7 @@ int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *sk
 	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	fill_icsk(e, sk);
 	fill_cb(e, skb);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -275,7 +288,7 @@ int BPF_PROG(tcp_retransmit_synack, const struct sock *sk, const struct request_
 	e->end_seq = e->seq + 1;
 	e->tcp_flags = 0x12; /* SYN|ACK */
 	e->flags |= EV_HAVE_SEQ;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -292,7 +305,7 @@ int BPF_PROG(tcp_cong_state_set, const struct sock *sk, const __u8 ca_state)
 	e->cookie = bpf_get_socket_cookie((void *)sk);
 	fill_icsk(e, sk); /* ca_state: the state it leaves */
 	e->new_state = ca_state;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -328,7 +341,7 @@ int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb, e
 			e->flags |= in.flags;
 		}
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -344,7 +357,7 @@ int BPF_PROG(tcp_receive_reset, const struct sock *sk)
 	fill_tuple(e, &sk->__sk_common);
 	e->cookie = bpf_get_socket_cookie((void *)sk);
 	e->old_state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -376,6 +389,6 @@ int BPF_PROG(kfree_skb, const struct sk_buff *skb, void *location, enum skb_drop
 	e->payload = in.payload;
 	e->flags |= in.flags;
 	e->reason = reason;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }

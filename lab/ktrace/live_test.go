@@ -37,6 +37,25 @@ func newSpace(t *testing.T) space {
 	return space{f, ino}
 }
 
+// newBenchSpace is newSpace for a benchmark.
+func newBenchSpace(b *testing.B) space {
+	b.Helper()
+	f := testenv.NewNetNS(b)
+	ino, err := NetNSInode(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return space{f, ino}
+}
+
+// doB is do for a benchmark.
+func (s space) doB(b *testing.B, fn func() error) {
+	b.Helper()
+	if err := netns.Enter(s.file, fn); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // do runs fn in the namespace (the zero space: the caller's); sockets it
 // opens stay there.
 func (s space) do(t *testing.T, fn func() error) {

@@ -27,6 +27,10 @@ type Config struct {
 	// packets to report (NetNSInode gives a namespace file's); at least
 	// one, at most MaxNetNS. Nothing outside them is reported.
 	NetNS []uint64
+	// Latency is how long an event may wait in the ring buffer before it
+	// is read (the reader is woken early only when the buffer fills up,
+	// which is cheaper than for each event); 0 means 10 ms.
+	Latency time.Duration
 	// Buffer is the length of the Events channel; 0 means 1024. Events
 	// that find the channel full wait in the ring buffer, and those that
 	// find the ring buffer full are lost (Lost counts them).
@@ -110,6 +114,9 @@ func Open(cfg Config) (*Tracer, error) {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 1024
 	}
+	if cfg.Latency <= 0 {
+		cfg.Latency = 10 * time.Millisecond
+	}
 	kernel, err := btf.LoadKernelSpec()
 	if err != nil {
 		return nil, &unsupportedError{"kernel events need the kernel's BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y): " + err.Error(), err}
@@ -173,19 +180,26 @@ func Open(cfg Config) (*Tracer, error) {
 		t.release()
 		return nil, fmt.Errorf("ktrace: ring buffer: %w", err)
 	}
-	go t.read(offset, n)
+	go t.read(offset, n, cfg.Latency)
 	return t, nil
 }
 
 // read turns records into Events until Close, then delivers those left in
 // the ring buffer, and releases everything.
-func (t *Tracer) read(offset time.Duration, n *names) {
+func (t *Tracer) read(offset time.Duration, n *names, latency time.Duration) {
 	defer close(t.events)
 	defer t.release()
 	var rec ringbuf.Record
 	var giveUp <-chan time.Time
+	t.reader.SetDeadline(time.Now().Add(latency))
 	for {
-		if err := t.reader.ReadInto(&rec); err != nil {
+		err := t.reader.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The ring buffer is read up to here.
+			t.reader.SetDeadline(time.Now().Add(latency))
+			continue
+		}
+		if err != nil {
 			// ErrFlushed after Close has flushed what was left; any
 			// other error ends reading too.
 			return
