@@ -72,7 +72,9 @@ func TestAttachCaptured(t *testing.T) {
 		return capture.Segment{}
 	}
 	state := func(ck uint64, o, n capture.State) func(Event) bool {
-		return func(e Event) bool { return e.Kind == StateChange && e.Cookie == ck && e.OldState == o && e.NewState == n }
+		return func(e Event) bool {
+			return e.Kind == StateChange && e.Cookie == ck && e.OldState == o && e.NewState == n
+		}
 	}
 	drop := frameOf(func(e Event) bool { return e.Kind == Drop && e.Reason == "NETFILTER_DROP" })
 	retrans := frameOf(func(e Event) bool { return e.Kind == Retransmit })

@@ -22,7 +22,7 @@ func TestAttach(t *testing.T) {
 		seg(1, 0, c, s, syn, 100, 0, 0),
 		seg(2, 1, s, c, syn|ack, 500, 101, 0),
 		seg(3, 2, c, s, ack, 101, 501, 0),
-		{Segment: capture.Segment{Frame: 4}}, // not TCP
+		{Segment: capture.Segment{Frame: 4}},     // not TCP
 		seg(5, 10, c, s, psh|ack, 101, 501, 10),  // dropped
 		seg(6, 220, c, s, psh|ack, 101, 501, 10), // sent again
 		seg(7, 221, s, c, ack, 501, 111, 0),
