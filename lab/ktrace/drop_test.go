@@ -20,21 +20,23 @@ import (
 func TestDropRetransmit(t *testing.T) {
 	for _, c := range []struct {
 		name   string
+		ip     net.IP
 		writes int   // data segments the client sends, 10 bytes each
 		drop   []int // which of the data segments to drop, counted from 1
 		cause  RetransCause
 	}{
 		// The last segment lost and nothing after it: the loss probe.
-		{"tail", 1, []int{1}, CauseTailLossProbe},
+		{"tail", lo4, 1, []int{1}, CauseTailLossProbe},
+		{"tail IPv6", lo6, 1, []int{1}, CauseTailLossProbe},
 		// The probe lost too: the retransmission timer.
-		{"probe lost", 1, []int{1, 2}, CauseRTO},
+		{"probe lost", lo4, 1, []int{1, 2}, CauseRTO},
 		// Segments after the lost one are SACKed: fast recovery.
-		{"middle", 5, []int{1}, CauseFastRetransmit},
+		{"middle", lo4, 5, []int{1}, CauseFastRetransmit},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newSpace(t)
 			tr := openTracer(t, s.inode)
-			p := connect(t, s)
+			p := connectOn(t, s, c.ip)
 			var rules *impair.Installed
 			s.do(t, func() (err error) {
 				rules, err = impair.Install(impair.DropNth(p.serverAddr.Port(), c.drop...))

@@ -146,17 +146,29 @@ type pair struct {
 	clientAddr, serverAddr     netip.AddrPort
 }
 
-// connect makes a TCP connection on lo in the namespace s.
+// The loopback addresses.
+var (
+	lo4 = net.IPv4(127, 0, 0, 1)
+	lo6 = net.IPv6loopback
+)
+
+// connect makes a TCP connection on lo in the namespace s, over IPv4.
 func connect(t *testing.T, s space) pair {
+	t.Helper()
+	return connectOn(t, s, lo4)
+}
+
+// connectOn makes a TCP connection to ip (on lo) in the namespace s.
+func connectOn(t *testing.T, s space, ip net.IP) pair {
 	t.Helper()
 	var p pair
 	s.do(t, func() error {
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ip})
 		if err != nil {
 			return err
 		}
 		defer ln.Close()
-		c, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
+		c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
 		if err != nil {
 			return err
 		}
@@ -222,10 +234,16 @@ func closedBoth(p pair) func([]Event) bool {
 // event naming its socket's own tuple; the timewait socket that takes over
 // after FIN_WAIT_2 has no state change of its own.
 func TestStatesClose(t *testing.T) {
+	for _, ip := range []net.IP{lo4, lo6} {
+		t.Run(ip.String(), func(t *testing.T) { testStatesClose(t, ip) })
+	}
+}
+
+func testStatesClose(t *testing.T, ip net.IP) {
 	s := newSpace(t)
 	tr := openTracer(t, s.inode)
 	start := time.Now()
-	p := connect(t, s)
+	p := connectOn(t, s, ip)
 	if err := p.client.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -278,18 +296,24 @@ func TestStatesClose(t *testing.T) {
 // (NO_SOCKET) and answered with a RST,ACK that acknowledges it, for the
 // reason NO_SOCKET; the client receives it and closes.
 func TestResetNoSocket(t *testing.T) {
+	for _, ip := range []net.IP{lo4, lo6} {
+		t.Run(ip.String(), func(t *testing.T) { testResetNoSocket(t, ip) })
+	}
+}
+
+func testResetNoSocket(t *testing.T, ip net.IP) {
 	s := newSpace(t)
 	tr := openTracer(t, s.inode)
 	var port uint16
 	s.do(t, func() error {
 		// A port that was just free: listen, note it, close.
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ip})
 		if err != nil {
 			return err
 		}
 		port = uint16(ln.Addr().(*net.TCPAddr).Port)
 		ln.Close()
-		_, err = net.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
+		_, err = net.DialTCP("tcp", nil, &net.TCPAddr{IP: ip, Port: int(port)})
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("connect to a closed port: %v, want ECONNREFUSED", err)
 		}
