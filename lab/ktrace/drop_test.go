@@ -1,6 +1,7 @@
 package ktrace
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -98,9 +99,10 @@ func TestDropRetransmit(t *testing.T) {
 	}
 }
 
-// dropFINs installs in the namespace a rule that drops every TCP segment
-// with FIN on its way in, and returns the function that removes it.
-func dropFINs(t *testing.T, s space) func() {
+// dropFlags installs in the namespace a rule that drops every TCP segment
+// on its way in whose flags, masked with mask, are want; it returns the
+// function that removes it.
+func dropFlags(t *testing.T, s space, mask, want capture.Flags) func() {
 	t.Helper()
 	conn, err := nftables.New(nftables.WithNetNSFd(int(s.file.Fd())))
 	if err != nil {
@@ -114,8 +116,8 @@ func dropFINs(t *testing.T, s space) func() {
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x01}, Xor: []byte{0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0}},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{byte(mask)}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(want)}},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}})
 	if err := conn.Flush(); err != nil {
@@ -144,7 +146,7 @@ func TestStatesSimultaneousClose(t *testing.T) {
 	s := newSpace(t)
 	tr := openTracer(t, s.inode)
 	p := connect(t, s)
-	remove := dropFINs(t, s)
+	remove := dropFlags(t, s, capture.FIN, capture.FIN)
 	if err := p.client.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
@@ -176,5 +178,49 @@ func TestStatesSimultaneousClose(t *testing.T) {
 		if len(got) < len(want) || !slices.Equal(got[len(got)-len(want):], want) {
 			t.Errorf("%s's state changes end %q, want %q\nall events:\n%s", name, got, want, dump(evs))
 		}
+	}
+}
+
+// TestRetransmitSYNACK: a listener whose SYN-ACK is lost sends it again,
+// with the same sequence number, from the request socket's tuple.
+func TestRetransmitSYNACK(t *testing.T) {
+	s := newSpace(t)
+	tr := openTracer(t, s.inode)
+	remove := dropFlags(t, s, capture.SYN|capture.ACK, capture.SYN|capture.ACK)
+	var ln *net.TCPListener
+	s.do(t, func() (err error) {
+		ln, err = net.ListenTCP("tcp", &net.TCPAddr{IP: lo4})
+		return err
+	})
+	defer ln.Close()
+	// A non-blocking connect, so that the socket is made in the
+	// namespace and the SYN goes out before do returns.
+	s.do(t, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		err = unix.Connect(fd, &unix.SockaddrInet4{Port: ln.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}})
+		if err != unix.EINPROGRESS {
+			return fmt.Errorf("connect: %v, want EINPROGRESS", err)
+		}
+		return nil
+	})
+	isDrop := func(e Event) bool { return e.Kind == Drop && e.Flags == capture.SYN|capture.ACK }
+	evs := collect(t, tr, 5*time.Second, func(evs []Event) bool { return slices.ContainsFunc(evs, isDrop) })
+	remove()
+	drop := evs[slices.IndexFunc(evs, isDrop)]
+	isRetrans := func(e Event) bool { return e.Kind == RetransmitSYNACK }
+	evs = collect(t, tr, 5*time.Second, func(evs []Event) bool { return slices.ContainsFunc(evs, isRetrans) })
+	re := evs[slices.IndexFunc(evs, isRetrans)]
+	// The client's SYN comes again, or the SYN-ACK did: it connects.
+	collect(t, tr, 5*time.Second, func(more []Event) bool {
+		return slices.ContainsFunc(append(evs, more...), func(e Event) bool {
+			return e.Kind == StateChange && e.OldState == capture.SynSent && e.NewState == capture.Established
+		})
+	})
+	if re.Src != drop.Src || re.Dst != drop.Dst || re.Seq != drop.Seq || re.Cause != CauseSYNACK || re.Flags != capture.SYN|capture.ACK {
+		t.Errorf("SYN-ACK sent again: %s; want the dropped one, %s", re, drop)
 	}
 }
