@@ -199,7 +199,8 @@ type Event struct {
 	// Reason is the kernel's name of a Drop's drop reason (enum
 	// skb_drop_reason without its SKB_DROP_REASON_ prefix, such as
 	// "NETFILTER_DROP") or a ResetSent's reset reason (enum sk_rst_reason
-	// without SK_RST_REASON_, such as "NO_SOCKET").
+	// without SK_RST_REASON_, such as "NO_SOCKET"; empty before Linux
+	// 6.10, which gives none).
 	Reason string
 }
 
@@ -270,6 +271,9 @@ const (
 	offCookie   = 72
 	eventSize   = 80
 )
+
+// noReason is ktrace.c's NO_REASON: a kernel without reset reasons.
+const noReason = 0xffffffff
 
 // Flags of struct event.
 const (
@@ -346,7 +350,9 @@ func decode(b []byte, bootOffset time.Duration, n *names, e *Event) error {
 		e.OldState = kernelState(b[offOldState])
 	case ResetSent:
 		e.OldState = kernelState(b[offOldState])
-		e.Reason = n.name(n.reset, reason)
+		if reason != noReason {
+			e.Reason = n.name(n.reset, reason)
+		}
 		e.Len = payload
 		if e.HaveSeq {
 			// seq and end are the seq and ack of the segment that drew

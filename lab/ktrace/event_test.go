@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/testenv"
 )
 
 // TestEventLayout: the offsets decode reads at are those of struct event
@@ -123,6 +126,8 @@ func TestDecode(t *testing.T) {
 			Event{Time: at, Kind: ResetSent, Src: b, Dst: a, HaveSeq: true, Flags: capture.RST, Seq: 555, Reason: "NO_SOCKET"}},
 		{"active reset, reason not in BTF", record{boot: time.Second, src: b, dst: a, kind: 5, old: 1, reason: 40},
 			Event{Time: at, Kind: ResetSent, Src: b, Dst: a, OldState: capture.Established, Reason: "40"}},
+		{"reset from a kernel without reasons", record{boot: time.Second, src: b, dst: a, kind: 5, old: 1, reason: noReason},
+			Event{Time: at, Kind: ResetSent, Src: b, Dst: a, OldState: capture.Established}},
 		{"reset received", record{boot: time.Second, src: a, dst: b, kind: 6, old: 2},
 			Event{Time: at, Kind: ResetReceived, Src: a, Dst: b, OldState: capture.SynSent}},
 		{"drop", record{boot: time.Second, src: a, dst: b, kind: 7, flags: evHaveSeq, tcpFlags: capture.ACK | capture.PSH, seq: 100, end: 200, payload: 10, reason: 12},
@@ -186,5 +191,29 @@ func TestOpenConfig(t *testing.T) {
 		} else if errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s: %v wraps ErrUnsupported", c.name, err)
 		}
+	}
+}
+
+// TestTracepointArgs: the loader reads from the kernel's BTF how many
+// arguments a tracepoint passes, which picks the program of
+// tcp_send_reset that fits.
+func TestTracepointArgs(t *testing.T) {
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		testenv.SkipOrFail(t, "needs the kernel's BTF: "+err.Error(), "")
+	}
+	for tp, want := range map[string]int{
+		"inet_sock_set_state": 3, // sk, oldstate, newstate
+		"tcp_receive_reset":   1,
+		"tcp_send_reset":      3, // sk, skb, reason (Linux 6.10 on)
+		"kfree_skb":           4, // skb, location, reason, rx_sk (Linux 6.11 on)
+	} {
+		got, ok := tracepointArgs(kernel, tp)
+		if !ok || got != want {
+			t.Errorf("tracepointArgs(%s) = %d, %v; want %d", tp, got, ok, want)
+		}
+	}
+	if _, ok := tracepointArgs(kernel, "no_such_tracepoint"); ok {
+		t.Error("tracepointArgs of a tracepoint that does not exist: ok")
 	}
 }

@@ -309,15 +309,17 @@ int BPF_PROG(tcp_cong_state_set, const struct sock *sk, const __u8 ca_state)
 	return 0;
 }
 
-SEC("tp_btf/tcp_send_reset")
-int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb, enum sk_rst_reason reason)
+/* NO_REASON: the kernel gives no reset reason (before Linux 6.10). */
+#define NO_REASON 0xffffffff
+
+static __always_inline void send_reset(const struct sock *sk, const struct sk_buff *skb, __u32 reason)
 {
 	__u32 inum = sk ? sk_netns(sk) : (skb ? skb_netns(skb) : 0);
 	if (!traced(inum))
-		return 0;
+		return;
 	struct event *e = reserve(KIND_SEND_RESET, inum);
 	if (!e)
-		return 0;
+		return;
 	e->reason = reason;
 	if (sk) {
 		fill_tuple(e, &sk->__sk_common);
@@ -342,6 +344,21 @@ int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb, e
 		}
 	}
 	submit(e);
+}
+
+/* The loader keeps the one of these two that fits the running kernel's
+ * tracepoint: with the reset's reason (Linux 6.10 on), or without. */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb, enum sk_rst_reason reason)
+{
+	send_reset(sk, skb, reason);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tcp_send_reset_noreason, const struct sock *sk, const struct sk_buff *skb)
+{
+	send_reset(sk, skb, NO_REASON);
 	return 0;
 }
 
@@ -364,7 +381,8 @@ int BPF_PROG(tcp_receive_reset, const struct sock *sk)
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(kfree_skb, const struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
 	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)

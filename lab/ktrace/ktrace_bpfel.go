@@ -40,18 +40,19 @@ type ktraceEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	ktraceMapEvents               = "events"
-	ktraceProgInetSockSetState    = "inet_sock_set_state"
-	ktraceProgKfreeSkb            = "kfree_skb"
-	ktraceProgTcpCongStateSet     = "tcp_cong_state_set"
-	ktraceProgTcpReceiveReset     = "tcp_receive_reset"
-	ktraceProgTcpRetransmitSkb    = "tcp_retransmit_skb"
-	ktraceProgTcpRetransmitSynack = "tcp_retransmit_synack"
-	ktraceProgTcpSendReset        = "tcp_send_reset"
-	ktraceVarLost                 = "lost"
-	ktraceVarNetnsCount           = "netns_count"
-	ktraceVarNetnsInums           = "netns_inums"
-	ktraceVarUnusedEvent          = "unused_event"
+	ktraceMapEvents                = "events"
+	ktraceProgInetSockSetState     = "inet_sock_set_state"
+	ktraceProgKfreeSkb             = "kfree_skb"
+	ktraceProgTcpCongStateSet      = "tcp_cong_state_set"
+	ktraceProgTcpReceiveReset      = "tcp_receive_reset"
+	ktraceProgTcpRetransmitSkb     = "tcp_retransmit_skb"
+	ktraceProgTcpRetransmitSynack  = "tcp_retransmit_synack"
+	ktraceProgTcpSendReset         = "tcp_send_reset"
+	ktraceProgTcpSendResetNoreason = "tcp_send_reset_noreason"
+	ktraceVarLost                  = "lost"
+	ktraceVarNetnsCount            = "netns_count"
+	ktraceVarNetnsInums            = "netns_inums"
+	ktraceVarUnusedEvent           = "unused_event"
 )
 
 // loadKtrace returns the embedded CollectionSpec for ktrace.
@@ -96,13 +97,14 @@ type ktraceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ktraceProgramSpecs struct {
-	InetSockSetState    *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
-	KfreeSkb            *ebpf.ProgramSpec `ebpf:"kfree_skb"`
-	TcpCongStateSet     *ebpf.ProgramSpec `ebpf:"tcp_cong_state_set"`
-	TcpReceiveReset     *ebpf.ProgramSpec `ebpf:"tcp_receive_reset"`
-	TcpRetransmitSkb    *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb"`
-	TcpRetransmitSynack *ebpf.ProgramSpec `ebpf:"tcp_retransmit_synack"`
-	TcpSendReset        *ebpf.ProgramSpec `ebpf:"tcp_send_reset"`
+	InetSockSetState     *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
+	KfreeSkb             *ebpf.ProgramSpec `ebpf:"kfree_skb"`
+	TcpCongStateSet      *ebpf.ProgramSpec `ebpf:"tcp_cong_state_set"`
+	TcpReceiveReset      *ebpf.ProgramSpec `ebpf:"tcp_receive_reset"`
+	TcpRetransmitSkb     *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb"`
+	TcpRetransmitSynack  *ebpf.ProgramSpec `ebpf:"tcp_retransmit_synack"`
+	TcpSendReset         *ebpf.ProgramSpec `ebpf:"tcp_send_reset"`
+	TcpSendResetNoreason *ebpf.ProgramSpec `ebpf:"tcp_send_reset_noreason"`
 }
 
 // ktraceMapSpecs contains maps before they are loaded into the kernel.
@@ -165,13 +167,14 @@ type ktraceVariables struct {
 //
 // It can be passed to loadKtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ktracePrograms struct {
-	InetSockSetState    *ebpf.Program `ebpf:"inet_sock_set_state"`
-	KfreeSkb            *ebpf.Program `ebpf:"kfree_skb"`
-	TcpCongStateSet     *ebpf.Program `ebpf:"tcp_cong_state_set"`
-	TcpReceiveReset     *ebpf.Program `ebpf:"tcp_receive_reset"`
-	TcpRetransmitSkb    *ebpf.Program `ebpf:"tcp_retransmit_skb"`
-	TcpRetransmitSynack *ebpf.Program `ebpf:"tcp_retransmit_synack"`
-	TcpSendReset        *ebpf.Program `ebpf:"tcp_send_reset"`
+	InetSockSetState     *ebpf.Program `ebpf:"inet_sock_set_state"`
+	KfreeSkb             *ebpf.Program `ebpf:"kfree_skb"`
+	TcpCongStateSet      *ebpf.Program `ebpf:"tcp_cong_state_set"`
+	TcpReceiveReset      *ebpf.Program `ebpf:"tcp_receive_reset"`
+	TcpRetransmitSkb     *ebpf.Program `ebpf:"tcp_retransmit_skb"`
+	TcpRetransmitSynack  *ebpf.Program `ebpf:"tcp_retransmit_synack"`
+	TcpSendReset         *ebpf.Program `ebpf:"tcp_send_reset"`
+	TcpSendResetNoreason *ebpf.Program `ebpf:"tcp_send_reset_noreason"`
 }
 
 func (p *ktracePrograms) Close() error {
@@ -183,6 +186,7 @@ func (p *ktracePrograms) Close() error {
 		p.TcpRetransmitSkb,
 		p.TcpRetransmitSynack,
 		p.TcpSendReset,
+		p.TcpSendResetNoreason,
 	)
 }
 

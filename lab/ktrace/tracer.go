@@ -61,19 +61,43 @@ func NetNSInode(f *os.File) (uint64, error) {
 	return st.Ino, nil
 }
 
-// programs are ktrace.c's programs, each on the tracepoint of its name;
-// optional ones are left out on a kernel without their tracepoint.
+// programs are ktrace.c's programs and the tracepoints they attach to.
+// Optional ones are left out on a kernel without their tracepoint; of
+// those that name args, the one whose count of arguments is the
+// tracepoint's is kept.
 var programs = []struct {
-	name     string
-	optional bool
+	name, tracepoint string
+	optional         bool
+	args             int
 }{
-	{ktraceProgInetSockSetState, false},
-	{ktraceProgTcpRetransmitSkb, false},
-	{ktraceProgTcpRetransmitSynack, false},
-	{ktraceProgTcpCongStateSet, true},
-	{ktraceProgTcpSendReset, false},
-	{ktraceProgTcpReceiveReset, false},
-	{ktraceProgKfreeSkb, false},
+	{name: ktraceProgInetSockSetState, tracepoint: "inet_sock_set_state"},
+	{name: ktraceProgTcpRetransmitSkb, tracepoint: "tcp_retransmit_skb"},
+	{name: ktraceProgTcpRetransmitSynack, tracepoint: "tcp_retransmit_synack"},
+	{name: ktraceProgTcpCongStateSet, tracepoint: "tcp_cong_state_set", optional: true},
+	{name: ktraceProgTcpSendReset, tracepoint: "tcp_send_reset", args: 3},
+	{name: ktraceProgTcpSendResetNoreason, tracepoint: "tcp_send_reset", args: 2},
+	{name: ktraceProgTcpReceiveReset, tracepoint: "tcp_receive_reset"},
+	{name: ktraceProgKfreeSkb, tracepoint: "kfree_skb"},
+}
+
+// tracepointArgs returns how many arguments the kernel's tracepoint
+// passes to a tp_btf program, from the type of its btf_trace_ function
+// (whose first parameter is the tracepoint's data, not an argument), or
+// false when the kernel has no such tracepoint.
+func tracepointArgs(kernel *btf.Spec, tp string) (int, bool) {
+	var td *btf.Typedef
+	if err := kernel.TypeByName("btf_trace_"+tp, &td); err != nil {
+		return 0, false
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return 0, false
+	}
+	fn, ok := ptr.Target.(*btf.FuncProto)
+	if !ok || len(fn.Params) == 0 {
+		return 0, false
+	}
+	return len(fn.Params) - 1, true
 }
 
 // Tracer reports the kernel's events for the namespaces of its Config,
@@ -144,12 +168,15 @@ func Open(cfg Config) (*Tracer, error) {
 	}
 	t := &Tracer{events: make(chan Event, cfg.Buffer), closing: make(chan struct{})}
 	for _, p := range programs {
-		if p.optional {
-			var fn *btf.Typedef
-			if kernel.TypeByName("btf_trace_"+p.name, &fn) != nil {
-				delete(spec.Programs, p.name)
-				t.skipped = append(t.skipped, p.name)
-			}
+		args, ok := tracepointArgs(kernel, p.tracepoint)
+		switch {
+		case !ok && p.optional:
+			delete(spec.Programs, p.name)
+			t.skipped = append(t.skipped, p.tracepoint)
+		case !ok:
+			return nil, &unsupportedError{"kernel events need the tracepoint " + p.tracepoint + ", which this kernel lacks", ErrUnsupported}
+		case p.args != 0 && p.args != args:
+			delete(spec.Programs, p.name)
 		}
 	}
 	t.coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}})
