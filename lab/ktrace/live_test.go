@@ -87,6 +87,15 @@ func openTracer(t *testing.T, inodes ...uint64) *Tracer {
 		if err := tr.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
+		// The reading goroutine ends: the channel closes.
+		timeout := time.After(5 * time.Second)
+		for open := true; open; {
+			select {
+			case _, open = <-tr.Events():
+			case <-timeout:
+				t.Fatal("events not closed 5 s after Close")
+			}
+		}
 		if n := tr.Lost(); n != 0 {
 			t.Errorf("%d events lost", n)
 		}

@@ -184,6 +184,13 @@ func Open(cfg Config) (*Tracer, error) {
 		return nil, explain(err)
 	}
 	t.lost = t.coll.Variables[ktraceVarLost]
+	// The reader before the links, so that Close undoes them in reverse:
+	// links first (no event after), then the reader, then the objects.
+	t.reader, err = ringbuf.NewReader(t.coll.Maps[ktraceMapEvents])
+	if err != nil {
+		t.release()
+		return nil, fmt.Errorf("ktrace: ring buffer: %w", err)
+	}
 	for _, p := range programs {
 		prog := t.coll.Programs[p.name]
 		if prog == nil {
@@ -195,17 +202,9 @@ func Open(cfg Config) (*Tracer, error) {
 				l.Close()
 			}
 			t.release()
-			return nil, explain(fmt.Errorf("attach %s: %w", p.name, err))
+			return nil, explain(fmt.Errorf("attach %s: %w", p.tracepoint, err))
 		}
 		t.links = append(t.links, l)
-	}
-	t.reader, err = ringbuf.NewReader(t.coll.Maps[ktraceMapEvents])
-	if err != nil {
-		for _, l := range slices.Backward(t.links) {
-			l.Close()
-		}
-		t.release()
-		return nil, fmt.Errorf("ktrace: ring buffer: %w", err)
 	}
 	go t.read(offset, n, cfg.Latency)
 	return t, nil
@@ -293,9 +292,9 @@ func (t *Tracer) Close() error {
 	return errors.Join(errs...)
 }
 
-// release undoes Open in reverse order, after Close has closed the links
-// (or Open failed before it had any left open): the reader, then the
-// programs and maps.
+// release undoes the rest of Open in reverse order, once Close has closed
+// the links (or Open failed before it had any left open): the reader,
+// then the programs and maps.
 func (t *Tracer) release() {
 	if t.reader != nil {
 		t.reader.Close()
