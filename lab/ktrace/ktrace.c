@@ -24,7 +24,7 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define MAX_NETNS 16
 #define RINGBUF_SIZE (1 << 20)
 
-/* The kinds of event; kind.go names them. */
+/* The kinds of event; event.go names them (type Kind). */
 enum kind {
 	KIND_STATE = 1,
 	KIND_RETRANSMIT = 2,
@@ -50,12 +50,13 @@ struct event {
 	__u16 family;   /* AF_INET, AF_INET6 */
 	__u8 kind;      /* enum kind */
 	__u8 flags;     /* EV_* */
-	__u8 old_state; /* KIND_STATE; KIND_CONG_STATE: the new ca_state */
-	__u8 new_state;
+	__u8 old_state; /* KIND_STATE: the state left; resets: the socket's state */
+	__u8 new_state; /* KIND_STATE: the state entered; KIND_RETRANSMIT: the
+	                 * socket's state; KIND_CONG_STATE: the ca_state entered */
 	__u8 ca_state;  /* icsk_ca_state */
 	__u8 pending;   /* icsk_pending */
 	__u16 tcp_flags;
-	__u16 payload; /* payload bytes of a packet read from its headers */
+	__u16 payload;  /* payload bytes of a packet read from its headers */
 	__u32 seq;
 	__u32 end_seq;
 	__u32 reason;   /* skb_drop_reason or sk_rst_reason, as the kernel numbers it */
@@ -78,7 +79,8 @@ const struct event *unused_event __attribute__((unused));
 /* lost counts events that found the ring buffer full. */
 __u64 lost;
 
-
+/* traced: the namespace is one of those to report. netns_count is a
+ * constant, so the verifier sees the loop's true bound. */
 static __always_inline bool traced(__u32 inum)
 {
 	if (inum == 0)
@@ -92,6 +94,7 @@ static __always_inline bool traced(__u32 inum)
 	return false;
 }
 
+/* sk_netns is the inode of the socket's network namespace. */
 static __always_inline __u32 sk_netns(const struct sock *sk)
 {
 	if (!sk)
@@ -111,6 +114,7 @@ static __always_inline void submit(struct event *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
+/* reserve takes a zeroed event from the ring buffer, or counts it lost. */
 static __always_inline struct event *reserve(__u8 kind, __u32 inum)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
