@@ -28,6 +28,7 @@
 //	lab/impair     nftables drops
 //	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
 //	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
+//	lab/ktrace     the kernel's own account of each segment (eBPF tracepoints)
 //	lab            Scenario, Env, Run, Main
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios

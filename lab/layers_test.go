@@ -22,6 +22,7 @@ var layers = map[string]int{
 	"lab/impair":        3,
 	"lab/path":          3,
 	"lab/sockstat":      3,
+	"lab/ktrace":        3,
 	"internal/testenv":  4,
 	"lab":               4,
 	"lab/peer":          5,

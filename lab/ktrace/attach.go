@@ -1,0 +1,151 @@
+package ktrace
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/tcplab/tcplab/capture"
+)
+
+// AttachWindow is how far apart in time an event and its frame may be.
+// The tracepoint and the capture read different clocks at different points
+// of the kernel's path; a segment and its retransmission, which share
+// their tuple and sequence number, are at least a retransmission timeout
+// (or a loss probe's, some milliseconds) apart, so the nearest in time of
+// the frames that match is the event's.
+const AttachWindow = time.Second
+
+// Attach ties events to the frames of a capture of the same connections,
+// by tuple and sequence number, and returns the events of each frame by
+// its frame number (capture.Segment.Frame), in the order of events:
+//
+//   - a Drop, to the dropped segment (captured before the kernel dropped
+//     it on its way in);
+//   - a Retransmit or RetransmitSYNACK, to the segment sent again;
+//   - a ResetSent, to the RST; a ResetReceived, to the RST that came in;
+//   - a StateChange, to the segment that made it or that it sent: the SYN
+//     for SYN_SENT, the peer's SYN-ACK for ESTABLISHED, the peer's FIN for
+//     CLOSE_WAIT, the socket's FIN for FIN_WAIT_1 and LAST_ACK, and so on.
+//
+// Of the frames that match, the one nearest the event in time is chosen,
+// and only within AttachWindow. Events without a frame (a listener's
+// changes, a CongestionChange, a segment the capture lacks) are left out.
+func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
+	// A socket's first change comes before it has a port: take the
+	// tuple from its other events.
+	tuples := map[uint64][2]netip.AddrPort{}
+	for _, e := range events {
+		if e.Cookie != 0 && e.Src.Port() != 0 {
+			tuples[e.Cookie] = [2]netip.AddrPort{e.Src, e.Dst}
+		}
+	}
+	// The sequence number after each FIN, by its sender and receiver: an
+	// ACK of a FIN acknowledges it.
+	fins := map[[2]netip.AddrPort]map[uint32]bool{}
+	for i := range pkts {
+		if s := &pkts[i].Segment; pkts[i].TCP && s.Flags.Has(capture.FIN) {
+			k := [2]netip.AddrPort{s.Src, s.Dst}
+			if fins[k] == nil {
+				fins[k] = map[uint32]bool{}
+			}
+			fins[k][s.Seq+uint32(s.Len)+1] = true
+		}
+	}
+	out := map[int][]Event{}
+	for _, e := range events {
+		if e.Src.Port() == 0 {
+			if t, ok := tuples[e.Cookie]; ok && e.Cookie != 0 {
+				e.Src, e.Dst = t[0], t[1]
+			}
+		}
+		match := matcher(e, fins[[2]netip.AddrPort{e.Src, e.Dst}])
+		if match == nil {
+			continue
+		}
+		best, bestGap := -1, AttachWindow+1
+		for i := range pkts {
+			p := &pkts[i]
+			if !p.TCP || !match(&p.Segment) {
+				continue
+			}
+			gap := p.Segment.Time.Sub(e.Time).Abs()
+			if gap < bestGap {
+				best, bestGap = i, gap
+			}
+		}
+		if best >= 0 {
+			f := pkts[best].Segment.Frame
+			out[f] = append(out[f], e)
+		}
+	}
+	return out
+}
+
+// matcher returns the test of a segment that the event e is about, or nil
+// when no segment is; finEnds holds the sequence numbers after the FINs
+// that e's socket sent.
+func matcher(e Event, finEnds map[uint32]bool) func(*capture.Segment) bool {
+	out := func(s *capture.Segment) bool { return s.Src == e.Src && s.Dst == e.Dst }
+	in := func(s *capture.Segment) bool { return s.Src == e.Dst && s.Dst == e.Src }
+	has := func(s *capture.Segment, f capture.Flags) bool { return s.Flags.Has(f) }
+	switch e.Kind {
+	case Drop:
+		if !e.HaveSeq {
+			return nil
+		}
+		return func(s *capture.Segment) bool {
+			return out(s) && s.Seq == e.Seq && s.Ack == e.Ack && s.Flags == e.Flags && s.Len == e.Len
+		}
+	case Retransmit, RetransmitSYNACK:
+		return func(s *capture.Segment) bool {
+			return out(s) && s.Seq == e.Seq && has(s, e.Flags&(capture.SYN|capture.FIN))
+		}
+	case ResetSent:
+		if !e.HaveSeq {
+			return func(s *capture.Segment) bool { return out(s) && has(s, capture.RST) }
+		}
+		return func(s *capture.Segment) bool {
+			return out(s) && s.Flags == e.Flags && s.Seq == e.Seq && (!e.Flags.Has(capture.ACK) || s.Ack == e.Ack)
+		}
+	case ResetReceived:
+		return func(s *capture.Segment) bool { return in(s) && has(s, capture.RST) }
+	case StateChange:
+		return stateMatcher(e, in, out, finEnds)
+	}
+	return nil
+}
+
+// stateMatcher says which segment made a socket change state, or which it
+// sent as it did (RFC 9293's diagram, as Linux follows it).
+func stateMatcher(e Event, in, out func(*capture.Segment) bool, finEnds map[uint32]bool) func(*capture.Segment) bool {
+	flags := func(dir func(*capture.Segment) bool, want, not capture.Flags) func(*capture.Segment) bool {
+		return func(s *capture.Segment) bool { return dir(s) && s.Flags.Has(want) && s.Flags&not == 0 }
+	}
+	const syn, ack, fin, rst = capture.SYN, capture.ACK, capture.FIN, capture.RST
+	ackOfFIN := func(s *capture.Segment) bool {
+		return in(s) && s.Flags.Has(ack) && s.Flags&rst == 0 && finEnds[s.Ack]
+	}
+	switch o, n := e.OldState, e.NewState; {
+	case n == capture.SynSent:
+		return flags(out, syn, ack)
+	case o == capture.SynSent && n == capture.Established:
+		return flags(in, syn|ack, 0)
+	case o == capture.Listen && n == capture.SynReceived, o == capture.SynReceived && n == capture.Established:
+		// Linux makes the child socket when the handshake's ACK comes.
+		return flags(in, ack, syn|rst)
+	case n == capture.FinWait1, n == capture.LastACK:
+		return flags(out, fin, 0)
+	case n == capture.CloseWait, n == capture.Closing:
+		return flags(in, fin, 0)
+	case o == capture.FinWait1 && n == capture.FinWait2:
+		return ackOfFIN
+	case o == capture.FinWait2 && n == capture.Closed:
+		return flags(in, fin, rst)
+	case (o == capture.Closing || o == capture.LastACK) && n == capture.Closed:
+		return ackOfFIN
+	case n == capture.Closed && o != capture.Listen:
+		// Aborted: a RST either way.
+		return func(s *capture.Segment) bool { return (in(s) || out(s)) && s.Flags.Has(rst) }
+	}
+	return nil
+}

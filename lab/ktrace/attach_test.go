@@ -1,0 +1,76 @@
+package ktrace
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/capture"
+)
+
+func TestAttach(t *testing.T) {
+	c := netip.MustParseAddrPort("10.0.0.1:40000")
+	s := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	const syn, ack, fin, rst, psh = capture.SYN, capture.ACK, capture.FIN, capture.RST, capture.PSH
+	seg := func(frame, at int, src, dst netip.AddrPort, f capture.Flags, seq, ackn uint32, n int) capture.Packet {
+		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: src, Dst: dst, Flags: f, Seq: seq, Ack: ackn, Len: n}}
+	}
+	pkts := []capture.Packet{
+		seg(1, 0, c, s, syn, 100, 0, 0),
+		seg(2, 1, s, c, syn|ack, 500, 101, 0),
+		seg(3, 2, c, s, ack, 101, 501, 0),
+		{Segment: capture.Segment{Frame: 4}},     // not TCP
+		seg(5, 10, c, s, psh|ack, 101, 501, 10),  // dropped
+		seg(6, 220, c, s, psh|ack, 101, 501, 10), // sent again
+		seg(7, 221, s, c, ack, 501, 111, 0),
+		seg(8, 230, c, s, fin|ack, 111, 501, 0),
+		seg(9, 231, s, c, ack, 501, 112, 0), // ACK of the FIN
+		seg(10, 240, s, c, rst, 501, 0, 0),
+	}
+	st := func(at int, src, dst netip.AddrPort, o, n capture.State, cookie uint64) Event {
+		return Event{Time: ms(at), Kind: StateChange, Src: src, Dst: dst, OldState: o, NewState: n, Cookie: cookie}
+	}
+	for _, tc := range []struct {
+		name  string
+		event Event
+		frame int // 0: none
+	}{
+		{"SYN_SENT before the port, by cookie", st(0, netip.AddrPortFrom(c.Addr(), 0), s, capture.Closed, capture.SynSent, 7), 1},
+		{"SYN_SENT without a cookie's tuple", st(0, netip.AddrPortFrom(c.Addr(), 0), s, capture.Closed, capture.SynSent, 8), 0},
+		{"ESTABLISHED on the SYN-ACK", st(1, c, s, capture.SynSent, capture.Established, 7), 2},
+		{"server ESTABLISHED on the ACK", st(2, s, c, capture.SynReceived, capture.Established, 9), 3},
+		{"drop", Event{Time: ms(10), Kind: Drop, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 101, Ack: 501, Len: 10}, 5},
+		{"drop of another length", Event{Time: ms(10), Kind: Drop, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 101, Ack: 501, Len: 9}, 0},
+		{"drop without headers", Event{Time: ms(10), Kind: Drop, Src: c, Dst: s}, 0},
+		{"retransmit: the repeat, nearest in time", Event{Time: ms(220), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 101, End: 111}, 6},
+		{"retransmit of a sequence number never sent", Event{Time: ms(220), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 102, End: 111}, 0},
+		{"retransmit the other way", Event{Time: ms(220), Kind: Retransmit, Src: s, Dst: c, HaveSeq: true, Seq: 101, End: 111}, 0},
+		{"retransmit out of the window", Event{Time: ms(5000), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Seq: 101, End: 111}, 0},
+		{"FIN_WAIT_1 on its FIN", st(230, c, s, capture.Established, capture.FinWait1, 7), 8},
+		{"FIN_WAIT_2 on the ACK of the FIN, not the earlier ACK", st(222, c, s, capture.FinWait1, capture.FinWait2, 7), 9},
+		{"reset sent", Event{Time: ms(240), Kind: ResetSent, Src: s, Dst: c, HaveSeq: true, Flags: rst, Seq: 501}, 10},
+		{"reset sent with another seq", Event{Time: ms(240), Kind: ResetSent, Src: s, Dst: c, HaveSeq: true, Flags: rst, Seq: 502}, 0},
+		{"reset received", Event{Time: ms(240), Kind: ResetReceived, Src: c, Dst: s}, 10},
+		{"closed by the reset", st(240, c, s, capture.FinWait2, capture.Closed, 7), 0},
+		{"listener closed", st(240, s, netip.AddrPort{}, capture.Listen, capture.Closed, 3), 0},
+		{"congestion change", Event{Time: ms(220), Kind: CongestionChange, Src: c, Dst: s}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The cookie's tuple comes from the socket's other events.
+			evs := []Event{tc.event, st(1, c, s, capture.SynSent, capture.Established, 7)}
+			got := Attach(evs, pkts)
+			frame := 0
+			for f, es := range got {
+				if slices.Contains(es, tc.event) || (tc.event.Src.Port() == 0 && slices.ContainsFunc(es, func(e Event) bool { return e.NewState == capture.SynSent })) {
+					frame = f
+				}
+			}
+			if frame != tc.frame {
+				t.Errorf("attached to frame %d, want %d (0: none)", frame, tc.frame)
+			}
+		})
+	}
+}

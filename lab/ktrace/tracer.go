@@ -1,0 +1,409 @@
+package ktrace
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// MaxNetNS is how many namespaces one Tracer can watch (ktrace.c's
+// MAX_NETNS).
+const MaxNetNS = 16
+
+// Config says what to trace.
+type Config struct {
+	// NetNS lists the inodes of the network namespaces whose sockets and
+	// packets to report (NetNSInode gives a namespace file's); at least
+	// one, at most MaxNetNS. Nothing outside them is reported.
+	NetNS []uint64
+	// Latency is how long an event may wait in the ring buffer before it
+	// is read (the reader is woken early only when the buffer fills up,
+	// which is cheaper than for each event); 0 means 10 ms.
+	Latency time.Duration
+	// Buffer is the length of the Events channel; 0 means 1024. Events
+	// that find the channel full wait in the ring buffer, and those that
+	// find the ring buffer full are lost (Lost counts them).
+	Buffer int
+}
+
+// ErrUnsupported is wrapped by the errors of Open that say this machine or
+// this process cannot trace the kernel: no root, no BTF, lockdown, a user
+// namespace, a kernel without the tracepoints.
+var ErrUnsupported = errors.New("kernel tracing is not supported here")
+
+// unsupportedError is an ErrUnsupported with what is missing.
+type unsupportedError struct {
+	msg string
+	err error
+}
+
+func (e *unsupportedError) Error() string   { return e.msg }
+func (e *unsupportedError) Unwrap() []error { return []error{ErrUnsupported, e.err} }
+
+// NetNSInode returns the inode of the network namespace file f (such as
+// /proc/PID/ns/net), by which a Config names it.
+func NetNSInode(f *os.File) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("ktrace: stat %s: %w", f.Name(), err)
+	}
+	return st.Ino, nil
+}
+
+// programs are ktrace.c's programs and the tracepoints they attach to.
+// Optional ones are left out on a kernel without their tracepoint; of
+// those that name args, the one whose count of arguments is the
+// tracepoint's is kept.
+var programs = []struct {
+	name, tracepoint string
+	optional         bool
+	args             int
+}{
+	{name: ktraceProgInetSockSetState, tracepoint: "inet_sock_set_state"},
+	{name: ktraceProgTcpRetransmitSkb, tracepoint: "tcp_retransmit_skb"},
+	{name: ktraceProgTcpRetransmitSynack, tracepoint: "tcp_retransmit_synack"},
+	{name: ktraceProgTcpCongStateSet, tracepoint: "tcp_cong_state_set", optional: true},
+	{name: ktraceProgTcpSendReset, tracepoint: "tcp_send_reset", args: 3},
+	{name: ktraceProgTcpSendResetNoreason, tracepoint: "tcp_send_reset", args: 2},
+	{name: ktraceProgTcpReceiveReset, tracepoint: "tcp_receive_reset"},
+	{name: ktraceProgKfreeSkb, tracepoint: "kfree_skb"},
+}
+
+// tracepointArgs returns how many arguments the kernel's tracepoint
+// passes to a tp_btf program, from the type of its btf_trace_ function
+// (whose first parameter is the tracepoint's data, not an argument), or
+// false when the kernel has no such tracepoint.
+func tracepointArgs(kernel *btf.Spec, tp string) (int, bool) {
+	var td *btf.Typedef
+	if err := kernel.TypeByName("btf_trace_"+tp, &td); err != nil {
+		return 0, false
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return 0, false
+	}
+	fn, ok := ptr.Target.(*btf.FuncProto)
+	if !ok || len(fn.Params) == 0 {
+		return 0, false
+	}
+	return len(fn.Params) - 1, true
+}
+
+// Tracer reports the kernel's events for the namespaces of its Config,
+// from Open to Close.
+type Tracer struct {
+	coll    *ebpf.Collection
+	links   []link.Link
+	reader  *ringbuf.Reader
+	events  chan Event
+	closing chan struct{} // closed by Close
+	once    sync.Once
+	skipped []string
+
+	mu        sync.Mutex
+	lost      *ebpf.Variable // nil once the objects are closed
+	lastLost  uint64         // the variable's last value, once they are
+	abandoned uint64         // events nobody received after Close
+}
+
+// Open loads the BPF programs, attaches them and starts reading their
+// events. Its errors wrap ErrUnsupported when this process or kernel
+// cannot trace (the message says what is missing); Close the Tracer when
+// done.
+func Open(cfg Config) (*Tracer, error) {
+	if len(cfg.NetNS) == 0 {
+		return nil, errors.New("ktrace: no network namespace to trace: give Config.NetNS")
+	}
+	if len(cfg.NetNS) > MaxNetNS {
+		return nil, fmt.Errorf("ktrace: %d network namespaces, at most %d", len(cfg.NetNS), MaxNetNS)
+	}
+	var inums [MaxNetNS]uint32
+	for i, ino := range cfg.NetNS {
+		if ino == 0 || ino > 1<<32-1 {
+			return nil, fmt.Errorf("ktrace: network namespace inode %d: not a namespace's", ino)
+		}
+		inums[i] = uint32(ino)
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 1024
+	}
+	if cfg.Latency <= 0 {
+		cfg.Latency = 10 * time.Millisecond
+	}
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, &unsupportedError{"kernel events need the kernel's BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y): " + err.Error(), err}
+	}
+	n, err := reasonNames(kernel)
+	if err != nil {
+		return nil, fmt.Errorf("ktrace: %w", err)
+	}
+	offset, err := bootOffset()
+	if err != nil {
+		return nil, fmt.Errorf("ktrace: %w", err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, explain(err)
+	}
+	spec, err := loadKtrace()
+	if err != nil {
+		return nil, fmt.Errorf("ktrace: read BPF objects: %w", err)
+	}
+	if err := spec.Variables[ktraceVarNetnsInums].Set(inums); err != nil {
+		return nil, fmt.Errorf("ktrace: set namespaces: %w", err)
+	}
+	if err := spec.Variables[ktraceVarNetnsCount].Set(uint32(len(cfg.NetNS))); err != nil {
+		return nil, fmt.Errorf("ktrace: set namespaces: %w", err)
+	}
+	t := &Tracer{events: make(chan Event, cfg.Buffer), closing: make(chan struct{})}
+	for _, p := range programs {
+		args, ok := tracepointArgs(kernel, p.tracepoint)
+		switch {
+		case !ok && p.optional:
+			delete(spec.Programs, p.name)
+			t.skipped = append(t.skipped, p.tracepoint)
+		case !ok:
+			return nil, &unsupportedError{"kernel events need the tracepoint " + p.tracepoint + ", which this kernel lacks", ErrUnsupported}
+		case p.args != 0 && p.args != args:
+			delete(spec.Programs, p.name)
+		}
+	}
+	t.coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}})
+	if err != nil {
+		return nil, explain(err)
+	}
+	t.lost = t.coll.Variables[ktraceVarLost]
+	// The reader before the links, so that Close undoes them in reverse:
+	// links first (no event after), then the reader, then the objects.
+	t.reader, err = ringbuf.NewReader(t.coll.Maps[ktraceMapEvents])
+	if err != nil {
+		t.release()
+		return nil, fmt.Errorf("ktrace: ring buffer: %w", err)
+	}
+	for _, p := range programs {
+		prog := t.coll.Programs[p.name]
+		if prog == nil {
+			continue
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			for _, l := range slices.Backward(t.links) {
+				l.Close()
+			}
+			t.release()
+			return nil, explain(fmt.Errorf("attach %s: %w", p.tracepoint, err))
+		}
+		t.links = append(t.links, l)
+	}
+	go t.read(offset, n, cfg.Latency)
+	return t, nil
+}
+
+// read turns records into Events until Close, then delivers those left in
+// the ring buffer, and releases everything.
+func (t *Tracer) read(offset time.Duration, n *names, latency time.Duration) {
+	defer close(t.events)
+	defer t.release()
+	var rec ringbuf.Record
+	var giveUp <-chan time.Time
+	t.reader.SetDeadline(time.Now().Add(latency))
+	for {
+		err := t.reader.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The ring buffer is read up to here.
+			t.reader.SetDeadline(time.Now().Add(latency))
+			continue
+		}
+		if err != nil {
+			// ErrFlushed after Close has flushed what was left; any
+			// other error ends reading too.
+			return
+		}
+		var e Event
+		if decode(rec.RawSample, offset, n, &e) != nil {
+			continue
+		}
+		select {
+		case t.events <- e:
+			continue
+		case <-t.closing:
+		}
+		// Closing: wait a second for a receiver, then count the rest
+		// as lost.
+		if giveUp == nil {
+			giveUp = time.After(time.Second)
+		}
+		select {
+		case t.events <- e:
+		case <-giveUp:
+			t.mu.Lock()
+			t.abandoned++
+			t.mu.Unlock()
+		}
+	}
+}
+
+// Events returns the channel of the Tracer's events, in the order the
+// kernel wrote them (one ring buffer for all CPUs). A caller must receive
+// them: events that back up fill the ring buffer and are lost. After
+// Close, the events still in the ring buffer follow, then the channel is
+// closed.
+func (t *Tracer) Events() <-chan Event { return t.events }
+
+// Lost returns how many events were lost: found the ring buffer full, or
+// were not received within a second after Close.
+func (t *Tracer) Lost() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.lastLost
+	if t.lost != nil {
+		t.lost.Get(&n)
+	}
+	return n + t.abandoned
+}
+
+// Skipped returns the optional tracepoints this kernel lacks, whose events
+// the Tracer cannot report (tcp_cong_state_set before Linux 6.3).
+func (t *Tracer) Skipped() []string { return t.skipped }
+
+// Close detaches the programs: no event happens after it. The events
+// already in the ring buffer still come on the Events channel, which is
+// closed after them.
+func (t *Tracer) Close() error {
+	var errs []error
+	t.once.Do(func() {
+		for _, l := range slices.Backward(t.links) {
+			errs = append(errs, l.Close())
+		}
+		errs = append(errs, t.reader.Flush())
+		close(t.closing)
+	})
+	return errors.Join(errs...)
+}
+
+// release undoes the rest of Open in reverse order, once Close has closed
+// the links (or Open failed before it had any left open): the reader,
+// then the programs and maps.
+func (t *Tracer) release() {
+	if t.reader != nil {
+		t.reader.Close()
+	}
+	t.mu.Lock()
+	if t.lost != nil {
+		t.lost.Get(&t.lastLost)
+		t.lost = nil
+	}
+	t.mu.Unlock()
+	if t.coll != nil {
+		t.coll.Close()
+	}
+}
+
+// explain turns the kernel's refusal to load or attach into one line that
+// says what is missing, wrapping ErrUnsupported.
+func explain(err error) error {
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) && !errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("ktrace: %w", err)
+	}
+	var msg string
+	switch {
+	case errors.Is(err, ebpf.ErrNotSupported):
+		msg = "kernel events need a kernel with BPF tracepoints and ring buffers (Linux 5.8 or later): "
+	case os.Geteuid() != 0:
+		msg = "kernel events need root (CAP_BPF and CAP_PERFMON): run as root: "
+	case inUserNS():
+		msg = "kernel events cannot be traced from inside a user namespace: run as root outside it: "
+	case lockedDown():
+		msg = "kernel events are refused by kernel lockdown (/sys/kernel/security/lockdown): "
+	default:
+		msg = "kernel events need CAP_BPF and CAP_PERFMON: run as root: "
+	}
+	return &unsupportedError{msg + firstLine(err.Error()), err}
+}
+
+// firstLine keeps the verifier's log, if any, out of a one-line error.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// inUserNS reports whether this process runs in a user namespace other
+// than the initial one, whose uid_map maps all of the 32-bit range.
+func inUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+}
+
+// lockedDown reports whether kernel lockdown is in its confidentiality
+// mode, which refuses reading kernel memory from BPF.
+func lockedDown() bool {
+	b, err := os.ReadFile("/sys/kernel/security/lockdown")
+	return err == nil && strings.Contains(string(b), "[confidentiality]")
+}
+
+// reasonNames reads the names of the drop and reset reasons from the
+// running kernel's BTF: their numbers change between kernels.
+func reasonNames(kernel *btf.Spec) (*names, error) {
+	n := &names{}
+	var err error
+	if n.drop, err = enumNames(kernel, "skb_drop_reason", "SKB_DROP_REASON_"); err != nil {
+		return nil, err
+	}
+	if n.reset, err = enumNames(kernel, "sk_rst_reason", "SK_RST_REASON_"); err != nil {
+		n.reset = map[uint32]string{} // before Linux 6.10: no reset reasons
+	}
+	return n, nil
+}
+
+func enumNames(kernel *btf.Spec, enum, prefix string) (map[uint32]string, error) {
+	var e *btf.Enum
+	if err := kernel.TypeByName(enum, &e); err != nil {
+		return nil, fmt.Errorf("kernel BTF: enum %s: %w", enum, err)
+	}
+	m := make(map[uint32]string, len(e.Values))
+	for _, v := range e.Values {
+		m[uint32(v.Value)] = strings.TrimPrefix(v.Name, prefix)
+	}
+	return m, nil
+}
+
+// bootOffset returns wall-clock time minus boot time, measured by reading
+// CLOCK_BOOTTIME between two reads of CLOCK_REALTIME, taking the tightest
+// of a few tries.
+func bootOffset() (time.Duration, error) {
+	best, bestGap := time.Duration(0), time.Duration(1<<62)
+	for range 5 {
+		var r1, b, r2 unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_REALTIME, &r1); err != nil {
+			return 0, fmt.Errorf("clock_gettime: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b); err != nil {
+			return 0, fmt.Errorf("clock_gettime: %w", err)
+		}
+		if err := unix.ClockGettime(unix.CLOCK_REALTIME, &r2); err != nil {
+			return 0, fmt.Errorf("clock_gettime: %w", err)
+		}
+		gap := time.Duration(r2.Nano() - r1.Nano())
+		if gap < bestGap {
+			best, bestGap = time.Duration(r1.Nano()+int64(gap/2)-b.Nano()), gap
+		}
+	}
+	return best, nil
+}
