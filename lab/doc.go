@@ -28,6 +28,7 @@
 //	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
 //	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
 //	lab            Scenario, Env, Run, Main
+//	lab/scripted   a scripted peer: raw segments to and from a real kernel, behind a TUN device
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios
 //	cmd/tcplab     flags
