@@ -236,10 +236,11 @@ func TestZeroWindowProbes(t *testing.T) {
 	conn, c := handshake(t, p, scripted.Options{}, 0)
 	write(t, c, "hello")
 	probe := scripted.TCP{Flags: scripted.ACK, Seq: scripted.Uint32(conn.NextAck() - 1), Len: scripted.Int(0)}
-	conn.Expect(t, probe, time.Second)
+	p1 := conn.Expect(t, probe, time.Second)
 	rto := time.Duration(tcpInfo(t, c).Rto) * time.Microsecond
-	conn.ExpectAt(t, probe, 2*rto)
-	conn.ExpectAt(t, probe, 4*rto)
+	p2 := conn.ExpectAt(t, probe, 2*rto)
+	p3 := conn.ExpectAt(t, probe, 4*rto)
+	t.Logf("RTO %v; probes %v, then %v apart", rto, p2.At.Sub(p1.At), p3.At.Sub(p2.At))
 	conn.Send(t, scripted.TCP{Flags: scripted.ACK})
 	conn.Expect(t, scripted.TCP{Flags: scripted.PSH | scripted.ACK, Seq: scripted.Uint32(1), Payload: []byte("hello")}, time.Second)
 }

@@ -102,7 +102,12 @@ func (c *Conn) tsNow() uint32 {
 func (c *Conn) Send(t TB, seg TCP) {
 	t.Helper()
 	step := c.p.nextStep()
-	if err := c.send(step, seg); err != nil {
+	err := c.send(step, seg)
+	var m *Mismatch
+	switch {
+	case errors.As(err, &m):
+		t.Fatalf("%v", err)
+	case err != nil:
 		t.Fatalf("step %d: send %v: %v", step, seg, err)
 	}
 }
@@ -111,9 +116,10 @@ func (c *Conn) send(step int, seg TCP) error {
 	if err := c.p.err(); err != nil {
 		return err
 	}
+	c.p.settle()
 	if f, seen, ok := c.take(time.Now()); ok {
 		c.p.record(f.at, f.data, fmt.Sprintf("unexpected: before step %d", step))
-		return &Mismatch{Step: step, Want: "nothing before the script sends", Got: c.line(f), Seen: c.lines(append(seen, f))}
+		return &Mismatch{Step: step, Want: "nothing before the script sends " + seg.String(), Got: c.line(f), Seen: c.lines(append(seen, f))}
 	}
 	if c.remote == 0 {
 		return errors.New("the kernel's port is not known yet: expect its SYN first")
@@ -214,7 +220,12 @@ func (c *Conn) ExpectNone(t TB, d time.Duration) {
 	if err := c.p.err(); err != nil {
 		t.Fatalf("step %d: %v", step, err)
 	}
-	f, seen, ok := c.take(time.Now().Add(d))
+	end := time.Now().Add(d)
+	f, seen, ok := c.take(end)
+	if ok && f.at.After(end) {
+		c.unread(f)
+		return
+	}
 	if ok {
 		c.p.record(f.at, f.data, fmt.Sprintf("unexpected: step %d: nothing expected", step))
 		t.Fatalf("%v", &Mismatch{Step: step, Want: fmt.Sprintf("nothing within %v", d), Got: c.line(f), Seen: c.lines(append(seen, f))})
@@ -243,6 +254,9 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 	}
 	got := c.relative(f)
 	rows := diff(want, got)
+	if due == nil && f.at.After(deadline) {
+		rows = append(rows, Row{Field: "time", Got: fmt.Sprintf("%v late", f.at.Sub(deadline).Round(time.Millisecond)), Want: "by the timeout"})
+	}
 	if due != nil {
 		if off := f.at.Sub(due.at); off.Abs() > due.tol {
 			rows = append(rows, Row{Field: "time", Got: fmt.Sprintf("+%v", f.at.Sub(due.at.Add(-due.after)).Round(time.Millisecond)), Want: fmt.Sprintf("+%v ± %v", due.after, due.tol)})
@@ -292,15 +306,37 @@ func (c *Conn) owns(f frame) bool {
 		f.seg.Dst.Port() == c.local && (c.remote == 0 || f.seg.Src.Port() == c.remote)
 }
 
-// take returns the kernel's next segment on the connection that came by
+// take returns the kernel's next segment on the connection, sent by
 // deadline, and the frames of other connections seen meanwhile, which
-// stay for their own connections' expectations.
+// stay for their own connections' expectations. At the deadline it waits
+// for the tap's reader to catch up (Peer.settle), so a segment the kernel
+// sent in time counts even when the reader was late to a CPU; the
+// caller judges the segment's time, which may be past deadline.
 func (c *Conn) take(deadline time.Time) (f frame, seen []frame, ok bool) {
 	for i, f := range c.p.pending {
 		if c.owns(f) {
 			c.p.pending = append(c.p.pending[:i], c.p.pending[i+1:]...)
 			return f, nil, true
 		}
+	}
+	// poll takes what is queued; a select with a fired timer would pick
+	// among the two at random.
+	poll := func() (frame, bool) {
+		for {
+			select {
+			case f := <-c.p.inbox:
+				if c.owns(f) {
+					return f, true
+				}
+				seen = append(seen, f)
+				c.p.other(f)
+			default:
+				return frame{}, false
+			}
+		}
+	}
+	if f, ok := poll(); ok {
+		return f, seen, true
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
@@ -313,19 +349,17 @@ func (c *Conn) take(deadline time.Time) (f frame, seen []frame, ok bool) {
 			seen = append(seen, f)
 			c.p.other(f)
 		case <-timer.C:
-			// A frame that came in time may wait in the queue still.
-			select {
-			case f := <-c.p.inbox:
-				if !f.at.After(deadline) && c.owns(f) {
-					return f, seen, true
-				}
-				seen = append(seen, f)
-				c.p.other(f)
-			default:
-			}
-			return frame{}, seen, false
+			c.p.settle()
+			f, ok := poll()
+			return f, seen, ok
 		}
 	}
+}
+
+// unread puts back a segment that came after the step that took it, for
+// the next step.
+func (c *Conn) unread(f frame) {
+	c.p.pending = append([]frame{f}, c.p.pending...)
 }
 
 // Segment is a segment of the kernel's as the script saw it: sequence

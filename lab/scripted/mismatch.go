@@ -32,11 +32,12 @@ func (m *Mismatch) Error() string {
 	var b strings.Builder
 	switch {
 	case m.Got == "":
-		fmt.Fprintf(&b, "step %d: want %s: nothing came", m.Step, m.Want)
-	case len(m.Rows) == 0:
-		fmt.Fprintf(&b, "step %d: want %s; got %s", m.Step, m.Want, m.Got)
+		fmt.Fprintf(&b, "step %d: want %s: nothing came\n", m.Step, m.Want)
 	default:
 		fmt.Fprintf(&b, "step %d: want %s; got %s\n", m.Step, m.Want, m.Got)
+		if len(m.Rows) == 0 {
+			break
+		}
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\tfield\tgot\twant")
 		for _, r := range m.Rows {
@@ -44,11 +45,11 @@ func (m *Mismatch) Error() string {
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(&b, "\nframes seen while waiting (%d):", len(m.Seen))
+	fmt.Fprintf(&b, "frames seen while waiting (%d):", len(m.Seen))
 	for _, s := range m.Seen {
 		b.WriteString("\n\t" + s)
 	}
-	return strings.TrimRight(b.String(), "\n")
+	return b.String()
 }
 
 // diff returns the fields of got that want names and got does not have.

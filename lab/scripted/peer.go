@@ -8,10 +8,12 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/path"
@@ -52,10 +54,15 @@ const (
 type Peer struct {
 	cfg   Config
 	tun   *os.File
+	tap   *os.File // the device's outgoing frames, kernel-timestamped
 	inbox chan frame
 	stop  chan struct{}
 	done  chan struct{}
 	start time.Time // when the device opened, for the frames' offsets
+
+	// taken and queued count the tap's frames read and handed to the
+	// inbox, for settle.
+	taken, queued atomic.Int64
 
 	mu      sync.Mutex // guards readErr
 	readErr error
@@ -102,8 +109,13 @@ func Open(cfg Config) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scripted peer: %w", err)
 	}
+	tap, err := openTap(cfg.NetNS, cfg.Name)
+	if err != nil {
+		tun.Close()
+		return nil, fmt.Errorf("scripted peer: %w", err)
+	}
 	p := &Peer{
-		cfg: cfg, tun: tun, inbox: make(chan frame, 1024),
+		cfg: cfg, tun: tun, tap: tap, inbox: make(chan frame, 1024),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		start: time.Now(), nextPort: 40000, ipID: 1,
 	}
@@ -111,11 +123,13 @@ func Open(cfg Config) (*Peer, error) {
 		w, err := capture.NewWriter(cfg.Pcap, layers.LinkTypeRaw)
 		if err != nil {
 			tun.Close()
+			tap.Close()
 			return nil, fmt.Errorf("scripted peer: %w", err)
 		}
 		w.FlushEach = true
 		p.pcap = w
 	}
+	go p.drain()
 	go p.read()
 	return p, nil
 }
@@ -127,7 +141,22 @@ func (p *Peer) Addr() netip.Addr { return p.cfg.Addr }
 // its sockets listen on or connect from.
 func (p *Peer) KernelAddr() netip.Addr { return p.cfg.Kernel.Addr() }
 
-// read queues every frame the device gives until Close.
+// drain reads the TUN device until Close, so that its queue never
+// fills; the frames themselves come from the tap.
+func (p *Peer) drain() {
+	buf := make([]byte, 1<<16)
+	for {
+		if _, err := p.tun.Read(buf); err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				p.fail(fmt.Errorf("read %s: %w", p.cfg.Name, err))
+			}
+			return
+		}
+	}
+}
+
+// read queues every frame the kernel sends out of the device until Close,
+// with the kernel's timestamp.
 func (p *Peer) read() {
 	defer close(p.done)
 	dec, err := capture.NewDecoder(layers.LinkTypeRaw)
@@ -135,12 +164,13 @@ func (p *Peer) read() {
 		p.fail(err)
 		return
 	}
-	buf := make([]byte, 1<<16)
+	buf, oob := make([]byte, 1<<16), make([]byte, 512)
 	for {
-		n, err := p.tun.Read(buf)
-		at := time.Now()
+		n, at, err := readTap(p.tap, buf, oob, &p.taken)
 		if err != nil {
-			if !errors.Is(err, os.ErrClosed) {
+			select {
+			case <-p.stop: // closed: the raw read says so in words of its own
+			default:
 				p.fail(fmt.Errorf("read %s: %w", p.cfg.Name, err))
 			}
 			return
@@ -150,9 +180,32 @@ func (p *Peer) read() {
 		f.seg.Time = at
 		select {
 		case p.inbox <- f:
+			p.queued.Add(1)
 		case <-p.stop:
 			return
 		}
+	}
+}
+
+// settle waits, a second at most, until the tap's reader has queued every
+// frame the kernel has sent so far, so that the script judges all of
+// them: the reader's socket holds none and it holds none in hand.
+func (p *Peer) settle() {
+	end := time.Now().Add(time.Second)
+	for time.Now().Before(end) {
+		// Not p.tap.Fd(), which would make the file blocking.
+		rc, err := p.tap.SyscallConn()
+		if err != nil {
+			return
+		}
+		n, ierr := 0, error(nil)
+		if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
+			return
+		}
+		if n == 0 && p.taken.Load() == p.queued.Load() {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -213,7 +266,7 @@ func (p *Peer) record(at time.Time, b []byte, comment string) {
 // reading, writing the pcapng and closing.
 func (p *Peer) Close() error {
 	close(p.stop)
-	cerr := p.tun.Close()
+	cerr := errors.Join(p.tap.Close(), p.tun.Close())
 	<-p.done
 	for _, f := range p.pending {
 		p.record(f.at, f.data, "unexpected: taken by no expectation")
