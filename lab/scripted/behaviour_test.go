@@ -244,3 +244,35 @@ func TestZeroWindowProbes(t *testing.T) {
 	conn.Send(t, scripted.TCP{Flags: scripted.ACK})
 	conn.Expect(t, scripted.TCP{Flags: scripted.PSH | scripted.ACK, Seq: scripted.Uint32(1), Payload: []byte("hello")}, time.Second)
 }
+
+// RFC 2018 4 (and RFC 9293 3.10.7.4, out-of-order data): data past a hole
+// is kept and acknowledged at once with ack RCV.NXT and a SACK block
+// saying what came; the segment that fills the hole is acknowledged up to
+// the end of both, and the application reads the bytes in order.
+func TestOutOfOrderGetsSACK(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	p := start(t)
+	conn, c := handshake(t, p, scripted.Options{MSS: scripted.Uint16(1460), SACKPermitted: true}, scripted.DefaultWindow)
+	hole := conn.NextSeq()
+	conn.Send(t, scripted.TCP{Flags: scripted.PSH | scripted.ACK, Seq: scripted.Uint32(hole + 5), Payload: []byte("world")})
+	conn.Expect(t, scripted.TCP{Flags: scripted.ACK, Ack: scripted.Uint32(hole), Len: scripted.Int(0),
+		Options: scripted.Options{SACK: []scripted.SACKBlock{{Left: hole + 5, Right: hole + 10}}}}, time.Second)
+	conn.Send(t, scripted.TCP{Flags: scripted.ACK, Payload: []byte("hello")})
+	conn.Expect(t, scripted.TCP{Flags: scripted.ACK, Ack: scripted.Uint32(hole + 10), Options: scripted.Options{Absent: scripted.OptSACK}}, time.Second)
+	if conn.NextSeq() != hole+10 {
+		t.Errorf("the script's next seq is %d after the kernel acknowledged %d", conn.NextSeq(), hole+10)
+	}
+	var got []byte
+	for len(got) < 10 {
+		s, err := readFor(c, time.Second)
+		if err != nil {
+			t.Fatalf("read: %q, %v", got, err)
+		}
+		got = append(got, s...)
+	}
+	if string(got) != "helloworld" {
+		t.Errorf("read %q, want helloworld", got)
+	}
+}

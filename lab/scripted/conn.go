@@ -32,6 +32,7 @@ type Conn struct {
 	iss, irs       uint32 // the script's and the kernel's initial sequence numbers
 	synced         bool   // irs is known
 	sndNxt, rcvNxt uint32 // relative to iss and irs
+	sndMax         uint32 // the end of the furthest segment sent, relative
 	window         uint16 // the kernel's last window, raw
 
 	sentSynTS, gotSynTS bool      // each SYN carried timestamps
@@ -172,13 +173,19 @@ func (c *Conn) send(step int, seg TCP) error {
 	if seg.Flags.Has(SYN) {
 		c.sentSynTS = w.ts
 	}
-	if rel == c.sndNxt && !seg.Flags.Has(RST) {
-		c.sndNxt += uint32(len(seg.Payload))
+	if !seg.Flags.Has(RST) {
+		end := rel + uint32(len(seg.Payload))
 		if seg.Flags.Has(SYN) {
-			c.sndNxt++
+			end++
 		}
 		if seg.Flags.Has(FIN) {
-			c.sndNxt++
+			end++
+		}
+		if rel == c.sndNxt {
+			c.sndNxt = end
+		}
+		if after(end, c.sndMax) {
+			c.sndMax = end
 		}
 	}
 	c.anchor = at
@@ -283,6 +290,11 @@ func (c *Conn) advance(f frame, got Segment) {
 		c.remote = f.seg.Src.Port()
 	}
 	c.window = got.Window
+	// An ACK past the next sequence number covers segments the script
+	// sent out of order, and filled: the script goes on from there.
+	if got.Flags.Has(ACK) && after(got.Ack, c.sndNxt) && !after(got.Ack, c.sndMax) {
+		c.sndNxt = got.Ack
+	}
 	if got.Options.HasTimestamps {
 		c.tsRecent = got.Options.TSVal
 	}
@@ -299,6 +311,9 @@ func (c *Conn) advance(f frame, got Segment) {
 		}
 	}
 }
+
+// after reports whether sequence number a comes after b, modulo 2^32.
+func after(a, b uint32) bool { return int32(a-b) > 0 }
 
 // owns reports whether f is a segment of the connection.
 func (c *Conn) owns(f frame) bool {

@@ -13,9 +13,13 @@
 // there. Nothing owns the peer's address, so nothing but the script ever
 // answers for it, as with packetdrill. Data flows one way per direction:
 // [Conn.Send] turns a [TCP] template into one IPv4 frame (capture.Serialize)
-// written to the device; the device's frames are decoded (capture.Decoder)
-// and queued, and [Conn.Expect], [Conn.ExpectAt] and [Conn.ExpectNone] take
-// them in order and compare each with a template.
+// written to the device; the frames the kernel sends out of the device are
+// read from a packet socket on it, with the kernel's own timestamps (so a
+// reader that waited for a CPU does not make the kernel look late),
+// decoded (capture.Decoder) and queued, and [Conn.Expect], [Conn.ExpectAt]
+// and [Conn.ExpectNone] take them in order and compare each with a
+// template. At each deadline the script waits for the reader to catch up
+// with what the kernel sent, rather than sleeping.
 //
 // A template names only what matters: on send, a field left unset takes
 // the connection's value (the next sequence number, the acknowledgement of
