@@ -150,11 +150,13 @@ func (c *Conn) send(step int, seg TCP) error {
 		w.window = *seg.Window
 	}
 	o := seg.Options
-	if o.TSVal != nil {
-		c.tsBase += *o.TSVal - c.tsNow()
-	}
 	if o.TSVal != nil || o.TSEcr != nil || (c.timestamps() && !seg.Flags.Has(RST)) {
 		w.ts, w.tsVal, w.tsEcr = true, c.tsNow(), c.tsRecent
+		if o.TSVal != nil {
+			// The clock goes on from the script's value.
+			c.tsBase += *o.TSVal - w.tsVal
+			w.tsVal = *o.TSVal
+		}
 		if o.TSEcr != nil {
 			w.tsEcr = *o.TSEcr
 		}
