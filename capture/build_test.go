@@ -358,11 +358,11 @@ func ipLayers(src, dst netip.Addr, proto layers.IPProtocol, h ipHeaders) ([]gopa
 // filled in.
 func serialize(tb testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	tb.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		tb.Fatalf("serialize %d layers: %v", len(ls), err)
+	b, err := Serialize(ls...)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return slices.Clone(buf.Bytes())
+	return b
 }
 
 // payloadBytes returns n bytes of printable payload.

@@ -30,6 +30,7 @@
 //	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
 //	lab/ktrace     the kernel's own account of each segment (eBPF tracepoints)
 //	lab            Scenario, Env, Run, Main
+//	lab/scripted   a scripted peer: raw segments to and from a real kernel, behind a TUN device
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios
 //	cmd/tcplab     flags

@@ -103,11 +103,11 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	if cfg.Limit < 1 || cfg.MTU < 68 {
 		return nil, fmt.Errorf("delay line: limit %d and MTU %d: want a limit >= 1 and an MTU >= 68", cfg.Limit, cfg.MTU)
 	}
-	client, err := openTUN(cfg.Client, cfg.MTU)
+	client, err := OpenTUN(cfg.Client, cfg.MTU)
 	if err != nil {
 		return nil, fmt.Errorf("delay line: client side: %w", err)
 	}
-	server, err := openTUN(cfg.Server, cfg.MTU)
+	server, err := OpenTUN(cfg.Server, cfg.MTU)
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("delay line: server side: %w", err)

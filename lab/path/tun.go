@@ -29,11 +29,11 @@ type Endpoint struct {
 	Addrs []netip.Prefix
 }
 
-// openTUN creates the TUN device of ep in its namespace with the given
+// OpenTUN creates the TUN device of ep in its namespace with the given
 // MTU, addresses it and brings it up. The device disappears when the
 // returned file is closed. The file is non-blocking, so that its reads
 // wait in the runtime's poller and stop at a deadline.
-func openTUN(ep Endpoint, mtu int) (*os.File, error) {
+func OpenTUN(ep Endpoint, mtu int) (*os.File, error) {
 	if len(ep.Name) == 0 || len(ep.Name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tun %q: name must be 1 to %d bytes", ep.Name, unix.IFNAMSIZ-1)
 	}

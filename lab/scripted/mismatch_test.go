@@ -1,0 +1,110 @@
+package scripted
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/capture"
+)
+
+// synack is a segment as the kernel sends it in answer to a SYN with
+// every option: relative sequence numbers, the four options.
+func synack() Segment {
+	o := capture.Options{MSS: 1460, WindowScale: 7, SACKPermitted: true, HasTimestamps: true, TSVal: 555, TSEcr: 1000}
+	return Segment{Flags: SYN | ACK, Seq: 0, Ack: 1, Window: 65160, Options: o}
+}
+
+// TestDiff: a template matches a segment when every field it names
+// agrees; each field it names and the segment lacks is one row, and the
+// fields it leaves unset are never checked.
+func TestDiff(t *testing.T) {
+	data := Segment{Flags: PSH | ACK, Seq: 1, Ack: 1, Window: 502, Payload: []byte("hello"), Options: capture.Options{WindowScale: -1}}
+	sacked := data
+	sacked.Options.NSACK, sacked.Options.SACK[0] = 1, SACKBlock{Left: 100, Right: 200}
+	tests := []struct {
+		name   string
+		want   TCP
+		got    Segment
+		fields []string // the rows' fields, in order; none for a match
+	}{
+		{"empty template matches anything", TCP{}, synack(), nil},
+		{"flags and numbers", TCP{Flags: SYN | ACK, Seq: Uint32(0), Ack: Uint32(1)}, synack(), nil},
+		{"wrong flags", TCP{Flags: ACK}, synack(), []string{"flags"}},
+		{"wrong ack", TCP{Ack: Uint32(2)}, synack(), []string{"ack"}},
+		{"wrong seq and window", TCP{Seq: Uint32(1), Window: Uint16(1)}, synack(), []string{"seq", "window"}},
+		{"options named", TCP{Options: Options{MSS: Uint16(1460), WindowScale: Uint8(7), SACKPermitted: true, TSEcr: Uint32(1000)}}, synack(), nil},
+		{"wrong mss and ecr", TCP{Options: Options{MSS: Uint16(1400), TSEcr: Uint32(1)}}, synack(), []string{"mss", "TS ecr"}},
+		{"TS val checked when named", TCP{Options: Options{TSVal: Uint32(554)}}, synack(), []string{"TS val"}},
+		{"wscale differs", TCP{Options: Options{WindowScale: Uint8(6)}}, synack(), []string{"wscale"}},
+		{"present", TCP{Options: Options{Present: OptMSS | OptTimestamps}}, synack(), nil},
+		{"absent but there", TCP{Options: Options{Absent: OptWindowScale}}, synack(), []string{"options"}},
+		{"present but missing", TCP{Options: Options{Present: OptTimestamps}}, data, []string{"options"}},
+		{"absent and absent", TCP{Options: Options{Absent: OptTimestamps | OptWindowScale | OptSACKPermitted}}, data, nil},
+		{"option wanted, none there", TCP{Options: Options{MSS: Uint16(1460), SACKPermitted: true, TSEcr: Uint32(0), WindowScale: Uint8(7)}}, data, []string{"mss", "wscale", "sackOK", "TS"}},
+		{"payload", TCP{Payload: []byte("hello"), Len: Int(5)}, data, nil},
+		{"other payload", TCP{Payload: []byte("hellO")}, data, []string{"payload"}},
+		{"empty payload wanted", TCP{Payload: []byte{}}, data, []string{"payload"}},
+		{"length", TCP{Len: Int(0)}, data, []string{"len"}},
+		{"sack", TCP{Options: Options{SACK: []SACKBlock{{Left: 100, Right: 200}}}}, sacked, nil},
+		{"sack differs", TCP{Options: Options{SACK: []SACKBlock{{Left: 100, Right: 300}}}}, sacked, []string{"sack"}},
+		{"no sack wanted", TCP{Options: Options{SACK: []SACKBlock{}}}, sacked, []string{"sack"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := diff(tt.want, tt.got)
+			var fields []string
+			for _, r := range rows {
+				fields = append(fields, r.Field)
+			}
+			if strings.Join(fields, " ") != strings.Join(tt.fields, " ") {
+				t.Errorf("diff(%v) rows %+v; want fields %q", tt.want, rows, tt.fields)
+			}
+		})
+	}
+}
+
+// TestMismatchError: the report names the step, shows a got/want table of
+// only the rows, and lists every frame seen.
+func TestMismatchError(t *testing.T) {
+	m := &Mismatch{
+		Step: 3, Want: "ACK ack=1", Got: "RST seq=1",
+		Rows: []Row{{"flags", "RST", "ACK"}, {"ack", "0", "1"}},
+		Seen: []string{"+0.001s other", "+0.002s RST seq=1"},
+	}
+	want := "step 3: want ACK ack=1; got RST seq=1\n" +
+		"  field  got  want\n" +
+		"  flags  RST  ACK\n" +
+		"  ack    0    1\n" +
+		"frames seen while waiting (2):\n\t+0.001s other\n\t+0.002s RST seq=1"
+	if got := m.Error(); got != want {
+		t.Errorf("report:\n%s\nwant:\n%s", got, want)
+	}
+	none := (&Mismatch{Step: 1, Want: "SYN"}).Error()
+	if none != "step 1: want SYN: nothing came\nframes seen while waiting (0):" {
+		t.Errorf("report of nothing: %q", none)
+	}
+}
+
+// TestTolerance: the larger of the absolute and the relative part, with
+// the zero value meaning the defaults.
+func TestTolerance(t *testing.T) {
+	tests := []struct {
+		tol  Tolerance
+		gap  time.Duration
+		want time.Duration
+	}{
+		{Tolerance{}, 0, DefaultAbs},
+		{Tolerance{}, 100 * time.Millisecond, DefaultAbs},
+		{Tolerance{}, 400 * time.Millisecond, 50 * time.Millisecond},
+		{Tolerance{}, 2 * time.Second, 250 * time.Millisecond},
+		{Tolerance{Abs: 4 * time.Millisecond}, 16 * time.Millisecond, 4 * time.Millisecond},
+		{Tolerance{Abs: 4 * time.Millisecond, Rel: 0.5}, 100 * time.Millisecond, 50 * time.Millisecond},
+		{Tolerance{}, -400 * time.Millisecond, 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := tt.tol.Of(tt.gap); got != tt.want {
+			t.Errorf("%+v.Of(%v) = %v, want %v", tt.tol, tt.gap, got, tt.want)
+		}
+	}
+}

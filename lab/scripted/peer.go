@@ -1,0 +1,290 @@
+package scripted
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/path"
+)
+
+// Config says where a scripted peer lives. Its zero value is the blog
+// post's addresses: the kernel 192.168.0.101/24, the script 192.168.0.2,
+// on a device tcplab-s0 with MTU 1500 in the caller's namespace.
+type Config struct {
+	// NetNS is the network namespace of the device and the kernel's
+	// sockets (a file such as a netns.Host's); nil is the caller's.
+	NetNS *os.File
+	// Name is the TUN device's name (at most 15 bytes).
+	Name string
+	// Kernel is the kernel's address on the device; its prefix must
+	// cover Addr, which the kernel then reaches through the device.
+	Kernel netip.Prefix
+	// Addr is the script's address. No host owns it.
+	Addr netip.Addr
+	// MTU of the device.
+	MTU int
+	// Tolerance of timed expectations.
+	Tolerance Tolerance
+	// Pcap, when not nil, receives every frame sent and received as a
+	// pcapng stream, each frame commented with its step.
+	Pcap io.Writer
+}
+
+const (
+	defaultName = "tcplab-s0"
+	defaultMTU  = 1500
+)
+
+// Peer is a scripted address behind a TUN device: the kernel's frames to
+// it are queued for the connections' expectations, and their frames are
+// written into the device. Its methods are for one goroutine, the
+// script's.
+type Peer struct {
+	cfg   Config
+	tun   *os.File
+	tap   *os.File // the device's outgoing frames, kernel-timestamped
+	inbox chan frame
+	stop  chan struct{}
+	done  chan struct{}
+	start time.Time // when the device opened, for the frames' offsets
+
+	// taken and queued count the tap's frames read and handed to the
+	// inbox, for settle.
+	taken, queued atomic.Int64
+
+	mu      sync.Mutex // guards readErr
+	readErr error
+
+	pending  []frame // segments to the peer's address that the waiting connection did not own
+	pcap     *capture.Writer
+	pcapErr  error
+	step     int
+	nextPort uint16
+	ipID     uint16
+}
+
+// frame is one frame the kernel sent to the device.
+type frame struct {
+	data []byte
+	at   time.Time
+	seg  capture.Segment
+	tcp  bool
+}
+
+// Open creates the peer's device in its namespace and starts reading it.
+// It needs CAP_NET_ADMIN there and /dev/net/tun (root's, even in a user
+// namespace). Close removes the device.
+func Open(cfg Config) (*Peer, error) {
+	if cfg.Name == "" {
+		cfg.Name = defaultName
+	}
+	if !cfg.Kernel.IsValid() {
+		cfg.Kernel = netip.MustParsePrefix("192.168.0.101/24")
+	}
+	if !cfg.Addr.IsValid() {
+		cfg.Addr = netip.MustParseAddr("192.168.0.2")
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = defaultMTU
+	}
+	if !cfg.Kernel.Addr().Is4() || !cfg.Addr.Is4() {
+		return nil, fmt.Errorf("scripted peer: kernel %v and peer %v: only IPv4 is scripted", cfg.Kernel, cfg.Addr)
+	}
+	if !cfg.Kernel.Contains(cfg.Addr) || cfg.Kernel.Addr() == cfg.Addr {
+		return nil, fmt.Errorf("scripted peer: %v is not another address of %v: give the kernel a prefix that covers the peer's address", cfg.Addr, cfg.Kernel)
+	}
+	tun, err := path.OpenTUN(path.Endpoint{NetNS: cfg.NetNS, Name: cfg.Name, Addrs: []netip.Prefix{cfg.Kernel}}, cfg.MTU)
+	if err != nil {
+		return nil, fmt.Errorf("scripted peer: %w", err)
+	}
+	tap, err := openTap(cfg.NetNS, cfg.Name)
+	if err != nil {
+		tun.Close()
+		return nil, fmt.Errorf("scripted peer: %w", err)
+	}
+	p := &Peer{
+		cfg: cfg, tun: tun, tap: tap, inbox: make(chan frame, 1024),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		start: time.Now(), nextPort: 40000, ipID: 1,
+	}
+	if cfg.Pcap != nil {
+		w, err := capture.NewWriter(cfg.Pcap, layers.LinkTypeRaw)
+		if err != nil {
+			tun.Close()
+			tap.Close()
+			return nil, fmt.Errorf("scripted peer: %w", err)
+		}
+		w.FlushEach = true
+		p.pcap = w
+	}
+	go p.drain()
+	go p.read()
+	return p, nil
+}
+
+// Addr returns the script's address.
+func (p *Peer) Addr() netip.Addr { return p.cfg.Addr }
+
+// KernelAddr returns the kernel's address on the peer's device: the one
+// its sockets listen on or connect from.
+func (p *Peer) KernelAddr() netip.Addr { return p.cfg.Kernel.Addr() }
+
+// drain reads the TUN device until Close, so that its queue never
+// fills; the frames themselves come from the tap.
+func (p *Peer) drain() {
+	buf := make([]byte, 1<<16)
+	for {
+		if _, err := p.tun.Read(buf); err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				p.fail(fmt.Errorf("read %s: %w", p.cfg.Name, err))
+			}
+			return
+		}
+	}
+}
+
+// read queues every frame the kernel sends out of the device until Close,
+// with the kernel's timestamp.
+func (p *Peer) read() {
+	defer close(p.done)
+	dec, err := capture.NewDecoder(layers.LinkTypeRaw)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	buf, oob := make([]byte, 1<<16), make([]byte, 512)
+	for {
+		n, at, err := readTap(p.tap, buf, oob, &p.taken)
+		if err != nil {
+			select {
+			case <-p.stop: // closed: the raw read says so in words of its own
+			default:
+				p.fail(fmt.Errorf("read %s: %w", p.cfg.Name, err))
+			}
+			return
+		}
+		f := frame{data: slices.Clone(buf[:n]), at: at}
+		f.tcp = dec.Decode(f.data, &f.seg)
+		f.seg.Time = at
+		select {
+		case p.inbox <- f:
+			p.queued.Add(1)
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// settle waits, a second at most, until the tap's reader has queued every
+// frame the kernel has sent so far, so that the script judges all of
+// them: the reader's socket holds none and it holds none in hand.
+func (p *Peer) settle() {
+	end := time.Now().Add(time.Second)
+	for time.Now().Before(end) {
+		// Not p.tap.Fd(), which would make the file blocking.
+		rc, err := p.tap.SyscallConn()
+		if err != nil {
+			return
+		}
+		n, ierr := 0, error(nil)
+		if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
+			return
+		}
+		if n == 0 && p.taken.Load() == p.queued.Load() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (p *Peer) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.readErr = err
+}
+
+func (p *Peer) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.readErr
+}
+
+// nextStep numbers the script's next action or expectation, for reports
+// and the pcapng's comments.
+func (p *Peer) nextStep() int {
+	p.step++
+	return p.step
+}
+
+// write sends one built frame into the device and returns when it went.
+func (p *Peer) write(b []byte, comment string) (time.Time, error) {
+	if _, err := p.tun.Write(b); err != nil {
+		return time.Time{}, fmt.Errorf("write %s: %w", p.cfg.Name, err)
+	}
+	at := time.Now()
+	p.record(at, b, comment)
+	return at, nil
+}
+
+// other keeps a frame that a waiting connection did not own: a segment
+// to the peer's address waits for its own connection; anything else is
+// recorded and dropped.
+func (p *Peer) other(f frame) {
+	if f.tcp && f.seg.Dst.Addr() == p.Addr() {
+		p.pending = append(p.pending, f)
+		return
+	}
+	p.record(f.at, f.data, "other: not a TCP segment to the scripted address")
+}
+
+// record writes one frame to the pcapng, keeping the first error for
+// Close.
+func (p *Peer) record(at time.Time, b []byte, comment string) {
+	if p.pcap == nil || p.pcapErr != nil {
+		return
+	}
+	ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}
+	if err := p.pcap.WritePacket(ci, b, comment); err != nil {
+		p.pcapErr = fmt.Errorf("scripted peer: pcapng: %w", err)
+	}
+}
+
+// Close stops reading, records the frames no expectation took as
+// "unexpected", and removes the device. Its error is the first of
+// reading, writing the pcapng and closing.
+func (p *Peer) Close() error {
+	close(p.stop)
+	cerr := errors.Join(p.tap.Close(), p.tun.Close())
+	<-p.done
+	for _, f := range p.pending {
+		p.record(f.at, f.data, "unexpected: taken by no expectation")
+	}
+	p.pending = nil
+	for {
+		select {
+		case f := <-p.inbox:
+			p.record(f.at, f.data, "unexpected: taken by no expectation")
+			continue
+		default:
+		}
+		break
+	}
+	if p.pcap != nil && p.pcapErr == nil {
+		if err := p.pcap.Flush(); err != nil {
+			p.pcapErr = fmt.Errorf("scripted peer: pcapng: %w", err)
+		}
+	}
+	return errors.Join(p.err(), p.pcapErr, cerr)
+}

@@ -1,0 +1,107 @@
+package scripted
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/lab/netns"
+)
+
+// The device's frames are read twice. The TUN file must be read, or its
+// queue fills and the kernel drops what the script should see; but a
+// frame read there is timed when the reading goroutine got a CPU, which on
+// a loaded machine is tens of milliseconds after the kernel sent it. So
+// the frames the script matches come from a packet socket on the device
+// (a tap), which the kernel timestamps as it hands each frame to the
+// device (SO_TIMESTAMPNS): the time the kernel sent it, whatever the
+// scheduler does to the script.
+
+// openTap opens a packet socket on the device name in the namespace ns,
+// with kernel timestamps, non-blocking so that its reads wait in the
+// runtime's poller and end when it closes.
+func openTap(ns *os.File, name string) (*os.File, error) {
+	var tap *os.File
+	err := netns.Enter(ns, func() error {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return err
+		}
+		proto := int(htons(unix.ETH_P_ALL))
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		if err != nil {
+			return fmt.Errorf("packet socket: %w", err)
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("bind packet socket to %s: %w", name, err)
+		}
+		tap = os.NewFile(uintptr(fd), "packet:"+name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tap %s: %w", name, err)
+	}
+	return tap, nil
+}
+
+// htons returns v in network byte order, as the packet socket's protocol
+// field wants it.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+// readTap reads the next frame the kernel sent out of the device into
+// buf, skipping those the script wrote in, and returns its length and the
+// kernel's timestamp. It counts each frame it returns in taken as soon as
+// it leaves the socket.
+func readTap(tap *os.File, buf, oob []byte, taken *atomic.Int64) (int, time.Time, error) {
+	rc, err := tap.SyscallConn()
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	for {
+		var n, oobn int
+		var from unix.Sockaddr
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			if rerr == nil {
+				taken.Add(1)
+			}
+			return rerr != unix.EAGAIN
+		})
+		if err != nil {
+			return 0, time.Time{}, err
+		}
+		if rerr != nil {
+			return 0, time.Time{}, fmt.Errorf("read tap: %w", rerr)
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype != unix.PACKET_OUTGOING {
+			taken.Add(-1)
+			continue
+		}
+		at := time.Now()
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, m := range msgs {
+				if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+					sec := int64(binary.NativeEndian.Uint64(m.Data))
+					nsec := int64(binary.NativeEndian.Uint64(m.Data[8:]))
+					at = time.Unix(sec, nsec)
+				}
+			}
+		}
+		return n, at, nil
+	}
+}

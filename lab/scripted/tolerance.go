@@ -1,0 +1,34 @@
+package scripted
+
+import "time"
+
+// Tolerance is how far from its expected time a segment may come: the
+// larger of Abs and Rel times the gap since the previous event, as
+// packetdrill allows (its defaults are 4 ms and 12.5%, the kernel timer
+// wheel's worst rounding). The zero value is DefaultAbs and DefaultRel.
+type Tolerance struct {
+	Abs time.Duration
+	Rel float64
+}
+
+// The default tolerance. The absolute part is wider than packetdrill's 4
+// ms so that a loaded two-core machine, where the goroutine reading the
+// device may wait for a CPU, passes; the relative part is the timer
+// wheel's.
+const (
+	DefaultAbs = 25 * time.Millisecond
+	DefaultRel = 0.125
+)
+
+// Of returns the tolerance of an event expected gap after the previous
+// one.
+func (t Tolerance) Of(gap time.Duration) time.Duration {
+	abs, rel := t.Abs, t.Rel
+	if abs == 0 {
+		abs = DefaultAbs
+	}
+	if rel == 0 {
+		rel = DefaultRel
+	}
+	return max(abs, time.Duration(rel*float64(gap.Abs())))
+}
