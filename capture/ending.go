@@ -33,6 +33,10 @@ type Ending struct {
 	// without acknowledging the FIN: data already on its way when the
 	// FIN left (it crossed the FIN). Frame 0: none.
 	Unread [2]DataAfterFIN
+	// Refused[d] is data d sent after the other side's FIN that the
+	// other side answered with a RST: it had closed both ways, not
+	// half-closed (data after close). It is no longer a HalfClose.
+	Refused [2]DataAfterFIN
 	// Reset is the first RST; Frame 0 when none was seen.
 	Reset ResetSent
 	// events are the connection's closing events in order (Events).
@@ -211,6 +215,12 @@ func (e *Ending) String() string {
 				Side(d), h.Len, h.Frame, Side(1-d), e.FIN[1-d].Frame))
 		}
 	}
+	for _, d := range [2]Dir{first, second} {
+		if h := e.Refused[d]; h.Frame != 0 {
+			parts = append(parts, fmt.Sprintf("data after close: the %s sent %d bytes (frame %d) after the %s's FIN (frame %d), and the %s answered with a RST: it had closed, not half-closed",
+				Side(d), h.Len, h.Frame, Side(1-d), e.FIN[1-d].Frame, Side(1-d)))
+		}
+	}
 	if r := e.Reset; r.Frame != 0 {
 		parts = append(parts, r.String())
 	}
@@ -251,6 +261,11 @@ func (t *EndingTracker) Add(seg *Segment, d Dir, client, server State) {
 	o := 1 - d
 	f := seg.Flags
 	if f.Has(RST) {
+		// Data the other side sent after this side's FIN, answered by a
+		// RST: this side had closed, and refused it.
+		if h := e.HalfClose[o]; h.Frame != 0 && e.Refused[o].Frame == 0 {
+			e.Refused[o], e.HalfClose[o] = h, DataAfterFIN{}
+		}
 		if e.Reset.Frame == 0 {
 			e.Reset = ResetSent{Frame: seg.Frame, By: d, State: t.last[d], Peer: t.last[o]}
 		}

@@ -60,7 +60,15 @@ func serverClosesFirst() *lab.Scenario {
 }
 
 // testOnly lists the scenarios that only the tests run.
-func testOnly() []*lab.Scenario { return []*lab.Scenario{serverClosesFirst(), hang()} }
+func testOnly() []*lab.Scenario {
+	scs := []*lab.Scenario{serverClosesFirst(), hang()}
+	for _, c := range endingCases() {
+		if strings.HasPrefix(c.sc.Name, "ending-") {
+			scs = append(scs, c.sc)
+		}
+	}
+	return scs
+}
 
 // TestHalfCloseCatchesWrongOrder runs a conversation whose FIN order is
 // reversed, and another scenario's, and checks them against the halfclose

@@ -67,6 +67,8 @@ var (
 	// the client's FIN.
 	crossedAnswer = append(append([]string(nil), open...), "C>S PA 1001 5001 10", "C>S FA 1011 5001 0", "S>C PA 5001 1011 20",
 		"S>C FA 5021 1011 0", "C>S A 1012 5022 0", "S>C A 5022 1012 0")
+	// The server closes; the client still sends, and the server resets.
+	dataAfterClose = append(append([]string(nil), open...), "S>C FA 5001 1001 0", "C>S A 1001 5002 0", "C>S PA 1001 5002 5", "S>C R 5002 0 0")
 	// The server resets after the handshake.
 	reset = append(append([]string(nil), open...), "S>C RA 5001 1001 0")
 	// A retried SYN, a zero window, a retransmission and a keep-alive.
@@ -109,6 +111,8 @@ func TestCheck(t *testing.T) {
 		{midway, "closer=client", false, "no FIN"},
 		{halfClosed, "half-close", true, "the server sent 10 bytes (frame 6) after it received the client's FIN (frame 4)"},
 		{clientCloses, "half-close", false, "a full close"},
+		{dataAfterClose, "half-close", false, "no half-close: the client sent 5 bytes (frame 6) after the server's FIN, and the server reset the connection (frame 7)"},
+		{dataAfterClose, "closer=server", true, "data after close"},
 		{keepAliveFull, "half-close", false, "no data from the server after it received the client's FIN (frame 8): a full close"},
 		{crossedAnswer, "half-close", false, "the server's data (frame 6) crossed the client's FIN (frame 5)"},
 		{crossing, "teardown=FIN,FIN,ACK,ACK", true, "C>S FIN,S>C FIN,C>S ACK,S>C ACK; the FINs crossed"},

@@ -177,6 +177,12 @@ func (c *Conn) halfClose(r Result) Result {
 	if first.Frame == 0 {
 		return c.fail(r, "no FIN in the connection")
 	}
+	for _, d := range [2]capture.Dir{end.First, other(end.First)} {
+		if h := end.Refused[d]; h.Frame != 0 {
+			return c.fail(r, fmt.Sprintf("no half-close: the %s sent %d bytes (frame %d) after the %s's FIN, and the %s reset the connection (frame %d): it had closed, not half-closed",
+				capture.Side(d), h.Len, h.Frame, capture.Side(other(d)), capture.Side(other(d)), end.Reset.Frame), h.Frame, end.Reset.Frame)
+		}
+	}
 	d := other(end.First)
 	if u := end.Unread[d]; u.Frame != 0 {
 		return c.fail(r, fmt.Sprintf("no half-close: the %s's data (frame %d) crossed the %s's FIN (frame %d): it was sent before the FIN arrived (it does not acknowledge it)",

@@ -45,6 +45,12 @@ func endingText(e *capture.Ending, lang expect.Lang) string {
 				side(d), side(1-d), e.FIN[1-d].Frame, h.Len, h.Frame))
 		}
 	}
+	for _, d := range [2]capture.Dir{first, second} {
+		if h := e.Refused[d]; h.Frame != 0 {
+			parts = append(parts, fmt.Sprintf("关闭后的数据: %s在%s的 FIN (第 %d 帧) 之后发送了 %d 字节 (第 %d 帧), %s用 RST 回应: 它已经完全关闭, 不是半关闭",
+				side(d), side(1-d), e.FIN[1-d].Frame, h.Len, h.Frame, side(1-d)))
+		}
+	}
 	if r := e.Reset; r.Frame != 0 {
 		switch {
 		case r.Peer == capture.SynSent && r.By == capture.ServerToClient:
