@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/annotatecmd"
 	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/path"
@@ -25,9 +26,9 @@ import (
 // Main is the main function of a program that runs scenarios: tcplab's
 // own, or yours with your own scenarios. It runs the scenario a parent
 // asked for when this process is one of Run's children (see InChild);
-// otherwise it runs the command line (list, run, check, help) with the
-// same flags and artifacts as tcplab, and exits with its status: 0 pass,
-// 1 fail, 2 usage, 130 interrupted.
+// otherwise it runs the command line (annotate, list, run, check, version,
+// help) with the same flags and artifacts as tcplab, and exits with its
+// status: 0 pass, 1 fail, 2 usage, 130 interrupted.
 //
 //	func main() { lab.Main(myscenarios.Teardown()) }
 func Main(list ...*Scenario) {
@@ -56,12 +57,16 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 	}
 	var err error
 	switch args[0] {
+	case "annotate":
+		err = annotatecmd.Run(prog, args[1:], stdout)
 	case "list":
 		err = listCommand(prog, args[1:], stdout, list)
 	case "run":
 		err = runCommand(prog, args[1:], stdout, stderr, list)
 	case "check":
 		err = checkCommand(prog, args[1:], stdout, list)
+	case "version":
+		err = versionCommand(prog, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitPass
@@ -91,19 +96,27 @@ func ExitStatus(prog string, err error, stderr io.Writer) int {
 	return ExitFail
 }
 
-const commandUsage = `%[1]s: TCP scenarios on a private loopback
+const commandUsage = `%[1]s: a scripted packet-capture lab for TCP
 
 Commands:
-  %[1]s list                            list the scenarios
-  %[1]s run [NAME...] [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-no-sandbox]
-       [-server CMD -port N] [-client CMD]  run scenarios: capture, annotate, match;
-                                        -server/-client put your own program in place of a peer
-  %[1]s check -scenario NAME FILE       match a capture of any program against a scenario's sequence
-  %[1]s help                            show this help
+  %[1]s annotate [flags] FILE... [FILTER]       annotate every TCP segment of pcap/pcapng files
+      [-json] [-o FILE] [-stream N] [-port N] [-filter EXPR] [-summary] [-interface N]
+      [-ladder FILE] [-walkthrough FILE] [-tseq FILE] [-lang en|zh]
+  %[1]s list                                    list the scenarios
+  %[1]s run [flags] [NAME...]                   run scenarios in private network namespaces: capture, annotate, match
+      [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-6] [-path CONDITIONS] [-seed N]
+      [-server CMD -port N] [-client CMD] [-capture tcplab|tcpdump|none] [-junit FILE] [-no-sandbox]
+  %[1]s check (-scenario NAME | -expect PROPERTIES) [flags] FILE...
+                                                judge captures of any program against a scenario or properties
+      [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
+  %[1]s version [-m]                            print the version, the Go that built it and the commit
+  %[1]s help                                    show this help
+
+"%[1]s COMMAND -h" prints a command's flags with their defaults, and examples.
 `
 
 // ErrUsage marks a command-line mistake: exit status 2.
-var ErrUsage = errors.New("usage")
+var ErrUsage = cli.ErrUsage
 
 // listCommand implements "list".
 func listCommand(prog string, args []string, stdout io.Writer, all []*Scenario) error {

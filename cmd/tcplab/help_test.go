@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -16,9 +17,10 @@ func TestCommandHelp(t *testing.T) {
 	}{
 		{[]string{"run", "-h"}, []string{"usage: tcplab run [flags] [SCENARIO...]", "-keepalive-idle duration", "(default 1s)", "-capture string", "-no-sandbox", "examples:", "tcplab run -server"}},
 		{[]string{"run", "halfclose", "-help"}, []string{"usage: tcplab run", "-out DIR"}},
-		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "-interface N", "examples:", "-tseq stream1.svg"}},
+		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE... [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "-interface N", "examples:", "-tseq stream1.svg"}},
 		{[]string{"check", "-h"}, []string{"usage: tcplab check (-scenario NAME | -expect PROPERTIES) [flags] FILE...", "-expect PROPERTIES", "-junit FILE", "-json", "-stream N", "-port PORT", "-strict", "-keepalive-idle", "examples:"}},
 		{[]string{"list", "-h"}, []string{"usage: tcplab list"}},
+		{[]string{"version", "-h"}, []string{"usage: tcplab version [-m]", "-m"}},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runTCPLab(t, tt.args...)
@@ -33,6 +35,50 @@ func TestCommandHelp(t *testing.T) {
 		if strings.Contains(stdout, "Commands:") {
 			t.Errorf("%q: printed the general command list, not the command's help", tt.args)
 		}
+	}
+}
+
+// TestHelpNamesEveryFlag: "tcplab help" names every command and every flag
+// each command's -h lists, so that it cannot fall behind the commands.
+func TestHelpNamesEveryFlag(t *testing.T) {
+	_, general, _ := runTCPLab(t, "help")
+	for _, cmd := range []string{"annotate", "list", "run", "check", "version", "help"} {
+		if !strings.Contains(general, "tcplab "+cmd) {
+			t.Errorf("help lacks the command %s", cmd)
+		}
+		if cmd == "help" {
+			continue
+		}
+		_, own, _ := runTCPLab(t, cmd, "-h")
+		for _, l := range strings.Split(own, "\n") {
+			if !strings.HasPrefix(l, "  -") {
+				continue
+			}
+			name := strings.Fields(l)[0]
+			if !strings.Contains(general, "["+name+" ") && !strings.Contains(general, "["+name+"]") && !strings.Contains(general, "("+name+" ") && !strings.Contains(general, "| "+name+" ") {
+				t.Errorf("help's %s line lacks %s, which %s -h lists", cmd, name, cmd)
+			}
+		}
+	}
+}
+
+// TestVersion: "tcplab version" prints the module, the Go that built it
+// and its platform, as Go tools do; -m the whole build information.
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runTCPLab(t, "version")
+	if code != 0 || stderr != "" || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("version: exit %d, stderr %q, stdout %q; want 0 and one line", code, stderr, stdout)
+	}
+	for _, w := range []string{"tcplab ", runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("version %q lacks %q", stdout, w)
+		}
+	}
+	if code, stdout, _ := runTCPLab(t, "version", "-m"); code != 0 || !strings.Contains(stdout, "go\t"+runtime.Version()) {
+		t.Errorf("version -m: exit %d, %q; want the build information", code, stdout)
+	}
+	if code, _, stderr := runTCPLab(t, "version", "extra"); code != 2 || !strings.Contains(stderr, "no arguments") {
+		t.Errorf("version extra: exit %d, %q; want 2", code, stderr)
 	}
 }
 
