@@ -185,8 +185,8 @@ type indexStrings struct {
 	tally, interrupted, end string
 	// earlier follows the tally when the page lists scenarios of earlier
 	// runs: %[1]d ran now, %[2]d earlier.
-	earlier string
-	scenarios               plural
+	earlier   string
+	scenarios plural
 	// The table's header.
 	Scenario, Result, Segments, Time, When, Summary string
 	// facts says what was captured: %[1]s counts the segments, %[2]s the
