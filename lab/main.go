@@ -180,7 +180,8 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		About: "Run the scenarios named, or all of them, each in a network namespace of its own: the peers talk,\n" +
 			"the lab captures, annotates and matches the segments against the scenario's steps, and writes\n" +
 			"DIR/SCENARIO/{capture.pcapng,walkthrough.md,walkthrough.html,ladder.svg,result.json}, tseq.svg when data\n" +
-			"flows, points.pcapng on two hosts, and DIR/index.html.\n" +
+			"flows, points.pcapng on two hosts, server.log or client.log with what your -server or -client printed,\n" +
+			"and DIR/index.html, which lists every scenario folder under DIR.\n" +
 			"Exit status: 0 all passed, 1 a scenario failed, 2 usage, 130 interrupted.",
 		Examples: []string{
 			prog + " run",

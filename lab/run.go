@@ -161,15 +161,15 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			defer func() { <-sem }()
 			dir := filepath.Join(cfg.Out, sc.Name)
 			if ctx.Err() != nil {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Interrupted: true,
+				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options), Dir: dir, Interrupted: true,
 					Error: "interrupted before it started"}
 				return
 			}
 			say(sc.Name, "started")
 			if err := externalPeers(sc, cfg.Options, list); err != nil {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: dir, Error: err.Error()}
+				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options), Dir: dir, Error: err.Error()}
 			} else if cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback || sc.Path != "" || cfg.Options.Path != "") {
-				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Sandbox: report.SandboxHostLo, Dir: dir,
+				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options), Sandbox: report.SandboxHostLo, Dir: dir,
 					Error: "this scenario needs a network namespace of its own and cannot run with -no-sandbox"}
 			} else if cfg.NoSandbox {
 				port := cfg.BasePort + i
@@ -202,7 +202,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 // runChild runs one scenario in a child process in its own namespace.
 func runChild(ctx context.Context, exe string, args []string, sc *Scenario, dir string, opt Options, progress func(string)) Result {
 	fail := func(err error) Result {
-		return Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir}
+		return Result{Scenario: sc.Name, Summary: sc.summary(opt), Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
@@ -251,7 +251,7 @@ func matchOptions(opt Options) expect.Options {
 
 // runScenario records one scenario, judges it and writes its artifacts.
 func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, addr, filter string, sandbox report.Sandbox, progress func(string)) Result {
-	r := Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Sandbox: sandbox, Dir: dir}
+	r := Result{Scenario: sc.Name, Summary: sc.summary(opt), Sandbox: sandbox, Dir: dir}
 	if sc.Wait != nil {
 		r.WaitSeconds = sc.Wait(opt).Seconds()
 	}
@@ -310,7 +310,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir string, opt Options, add
 	}
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
-	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang}
+	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang, Logs: opt.peerLogs()}
 	if rec.kernel != nil {
 		r.Kernel, run.Kernel = rec.kernel.result(), rec.kernel.texts(opt.Lang)
 	}

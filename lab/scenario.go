@@ -50,6 +50,11 @@ type Scenario struct {
 	// correct server must do. AcceptsClient is the same for a client of
 	// the user's (Options.ClientCommand).
 	AcceptsServer, AcceptsClient bool
+	// ClientSummary (and ClientSummaryZH, in Chinese) is the summary when
+	// a client of the user's stands in for the scenario's: %s is its
+	// command. Without it, the summary says only that the user's client
+	// ran.
+	ClientSummary, ClientSummaryZH string
 	// Snaplen is the capture's snap length; zero keeps whole packets. A
 	// bulk transfer captures headers only.
 	Snaplen int
@@ -169,8 +174,20 @@ func (o Options) Idle() time.Duration {
 
 // summary returns the scenario's summary in lang, or in English when it
 // has none in lang.
-func (sc *Scenario) summary(lang expect.Lang) string {
-	if lang == expect.Chinese && sc.SummaryZH != "" {
+func (sc *Scenario) summary(opt Options) string {
+	zh := opt.Lang == expect.Chinese
+	if opt.ExternalClient() {
+		switch {
+		case zh && sc.ClientSummaryZH != "":
+			return fmt.Sprintf(sc.ClientSummaryZH, opt.ClientCommand)
+		case sc.ClientSummary != "" && (!zh || sc.ClientSummaryZH == ""):
+			return fmt.Sprintf(sc.ClientSummary, opt.ClientCommand)
+		case zh:
+			return fmt.Sprintf("你的客户端 (%s) 代替场景的客户端", opt.ClientCommand)
+		}
+		return fmt.Sprintf("your client (%s) in place of the scenario's", opt.ClientCommand)
+	}
+	if zh && sc.SummaryZH != "" {
 		return sc.SummaryZH
 	}
 	return sc.Summary
@@ -181,4 +198,18 @@ func (sc *Scenario) timeout() time.Duration {
 		return 15 * time.Second
 	}
 	return sc.Timeout
+}
+
+// peerLogs names the logs a run with these options leaves beside the
+// artifacts: server.log for the user's server, client.log for the user's
+// client.
+func (o Options) peerLogs() []string {
+	var logs []string
+	if o.External() {
+		logs = append(logs, ServerLog)
+	}
+	if o.ExternalClient() {
+		logs = append(logs, ClientLog)
+	}
+	return logs
 }

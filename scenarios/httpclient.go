@@ -35,10 +35,12 @@ func curlPath() string {
 // reuse one kept-alive connection for two requests, then close it.
 func HTTPRealClient() *lab.Scenario {
 	return &lab.Scenario{
-		Name:          "http-real-client",
-		Summary:       "the blog post's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
-		SummaryZH:     "博客文章的服务端回应真实的HTTP客户端 (Go的net/http, 然后curl): 每个都在一个保持的连接上发两个请求, 然后客户端关闭",
-		AcceptsClient: true,
+		Name:            "http-real-client",
+		Summary:         "the blog post's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
+		SummaryZH:       "博客文章的服务端回应真实的HTTP客户端 (Go的net/http, 然后curl): 每个都在一个保持的连接上发两个请求, 然后客户端关闭",
+		AcceptsClient:   true,
+		ClientSummary:   "the blog post's server answers your client (%s): its first connection is judged, requests answered on a kept-alive connection, then the client closes",
+		ClientSummaryZH: "博客文章的服务端回应你的客户端 (%s): 评判它的第一个连接, 在一个保持的连接上回应请求, 然后客户端关闭",
 		// The blog post's server, with a thread per connection as the blog post's
 		// has, until the client is done.
 		Server: func(ctx context.Context, env *lab.Env) error {

@@ -36,6 +36,10 @@ type Run struct {
 	// sockets changed to right after the segment ("client: cwnd 10 ->
 	// 20"), in Lang; the walkthrough shows it under the segment.
 	Kernel map[int]string
+	// Logs are the files beside the artifacts that hold what the user's
+	// own server or client printed (server.log, client.log), which
+	// walkthrough.html links to.
+	Logs []string
 	// Lang is the language of walkthrough.md, walkthrough.html and
 	// ladder.svg. capture.pcapng's comments are English in every run (see
 	// WriteCapture).

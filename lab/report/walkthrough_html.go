@@ -20,7 +20,7 @@ func WalkthroughHTML(run *Run) ([]byte, error) {
 	page := walkthroughPage{
 		walkthrough: w, T: t,
 		Facts: fmt.Sprintf(t.Facts, t.segments.n(w.Segments), t.frames.n(w.Frames), w.Drops, w.Seconds),
-		Files: []string{CaptureFile, WalkthroughFile, LadderFile}, Ladder: LadderFile,
+		Files: siblings(run), Ladder: LadderFile,
 		LadderAlt:  fmt.Sprintf(t.LadderAlt, w.Name),
 		PassColour: colourPass, FailColour: colourBad, AmberColour: colourAmber, LinkColour: colourArrow,
 		MutedColour: colourMuted,
@@ -30,6 +30,22 @@ func WalkthroughHTML(run *Run) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", WalkthroughHTMLFile, err)
 	}
 	return b.Bytes(), nil
+}
+
+// siblings lists the artifacts beside walkthrough.html that it links to:
+// every file the run leaves in the scenario's directory, the
+// time-sequence graph and the points' capture when the run has them, and
+// the logs of the user's own peers.
+func siblings(run *Run) []string {
+	files := []string{CaptureFile, WalkthroughFile, LadderFile}
+	if len(tseqConnsOf(run.Packets)) > 0 {
+		files = append(files, TimeSeqFile)
+	}
+	if len(run.Points) > 1 {
+		files = append(files, PointsFile)
+	}
+	files = append(files, ResultFile)
+	return append(files, run.Logs...)
 }
 
 // walkthroughPage is what the walkthrough template shows.

@@ -324,6 +324,41 @@ func TestWalkthroughHTML(t *testing.T) {
 	}
 }
 
+// TestWalkthroughHTMLLinks: walkthrough.html links every artifact beside
+// it: the time-sequence graph only when data flowed, result.json, and the
+// logs of the user's own peers when there are any.
+func TestWalkthroughHTMLLinks(t *testing.T) {
+	hs := keepAliveTalk()
+	hs.seen = hs.seen[:3]
+	noData := judge(hs, &Result{Scenario: "handshake", Sandbox: SandboxNetns}, talkSteps()[:3], expect.English)
+	logs := talkRun(expect.English, nil)
+	logs.Logs = []string{"server.log", "client.log"}
+	tests := []struct {
+		name string
+		run  *Run
+		want []string
+	}{
+		{"data", talkRun(expect.English, nil), []string{CaptureFile, WalkthroughFile, LadderFile, TimeSeqFile, ResultFile}},
+		{"no data", noData, []string{CaptureFile, WalkthroughFile, LadderFile, ResultFile}},
+		{"your peers", logs, []string{CaptureFile, WalkthroughFile, LadderFile, TimeSeqFile, ResultFile, "server.log", "client.log"}},
+	}
+	for _, tt := range tests {
+		b, err := WalkthroughHTML(tt.run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var files []string
+		for _, h := range readWalkthroughHTML(t, b).hrefs {
+			if !strings.HasPrefix(h, "#") && !slices.Contains(files, h) {
+				files = append(files, h)
+			}
+		}
+		if !slices.Equal(files, tt.want) {
+			t.Errorf("%s: walkthrough.html links %q, want %q", tt.name, files, tt.want)
+		}
+	}
+}
+
 // TestWalkthroughMarkdown checks walkthrough.md's parts, which it shares
 // with walkthrough.html.
 func TestWalkthroughMarkdown(t *testing.T) {
