@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -148,11 +149,62 @@ func pick(all []*Scenario, names []string) ([]*Scenario, error) {
 			for _, s := range all {
 				known = append(known, s.Name)
 			}
+			if near := nearest(n, known); near != "" {
+				return nil, fmt.Errorf("%w: unknown scenario %q; did you mean %s? known: %s", ErrUsage, n, near, strings.Join(known, ", "))
+			}
 			return nil, fmt.Errorf("%w: unknown scenario %q; known: %s", ErrUsage, n, strings.Join(known, ", "))
 		}
-		out = append(out, sc)
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
 	}
 	return out, nil
+}
+
+// nearest returns the name of known closest to name by edit distance, if
+// it is close enough to be a typo of it (at most a third of its letters
+// differ), or "".
+func nearest(name string, known []string) string {
+	best, bestD := "", len(name)/3+1
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// duplicates returns the names given more than once, each once.
+func duplicates(names []string) []string {
+	seen := map[string]int{}
+	var dup []string
+	for _, n := range names {
+		if seen[n]++; seen[n] == 2 {
+			dup = append(dup, n)
+		}
+	}
+	return dup
 }
 
 // ErrFailed is returned when a scenario or a check did not pass: exit
@@ -211,6 +263,19 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if *port <= 0 || *port > 65535 {
 		return fmt.Errorf("%w: -port %d: use 1-65535", ErrUsage, *port)
 	}
+	if *parallel < 0 {
+		return fmt.Errorf("%w: -parallel %d: use 0 (all at once) or a number of scenarios at a time", ErrUsage, *parallel)
+	}
+	if *junit != "" {
+		// Refused before anything runs: a report that cannot be written
+		// would otherwise be found missing only after the run.
+		if dir := filepath.Dir(*junit); !isDir(dir) {
+			return fmt.Errorf("%w: -junit %s: no directory %s; create it or choose another file", ErrUsage, *junit, dir)
+		}
+		if isDir(*junit) {
+			return fmt.Errorf("%w: -junit %s is a directory; name the file to write, such as %s", ErrUsage, *junit, filepath.Join(*junit, "junit.xml"))
+		}
+	}
 	if *pathDesc != "" {
 		if _, err := path.Parse(*pathDesc); err != nil {
 			return fmt.Errorf("%w: -path: %w", ErrUsage, err)
@@ -222,6 +287,10 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	list, err := pick(all, fs.Args())
 	if err != nil {
 		return err
+	}
+	if dup := duplicates(fs.Args()); len(dup) > 0 {
+		// Two runs of one scenario would share its folder.
+		fmt.Fprintf(stderr, "%s named more than once: each scenario runs once\n", strings.Join(dup, ", "))
 	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
 		Path: *pathDesc, Seed: *seed}
@@ -259,11 +328,6 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if err != nil {
 		return err
 	}
-	if *junit != "" {
-		if err := report.WriteJUnit(*junit, RunJUnit(results)); err != nil {
-			fmt.Fprintf(stderr, "-junit: %v\n", err)
-		}
-	}
 	open := "; open " + filepath.Join(*out, report.IndexFile)
 	if err := report.WriteIndex(*out, results, language); err != nil {
 		fmt.Fprintf(stderr, "index: %v\n", err)
@@ -298,13 +362,29 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 			fmt.Fprintf(stdout, "\n%s", f)
 		}
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: what was captured is kept in %s", ErrInterrupted, *out)
+	// The JUnit report comes last, so that a failure to write it loses
+	// nothing else; it makes the run fail.
+	also := ""
+	if *junit != "" {
+		if err := report.WriteJUnit(*junit, RunJUnit(results)); err != nil {
+			also = fmt.Sprintf("; -junit: %v", err)
+		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d scenarios", ErrFailed, failed, len(results))
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: what was captured is kept in %s%s", ErrInterrupted, *out, also)
+	case failed > 0:
+		return fmt.Errorf("%w: %d of %d scenarios%s", ErrFailed, failed, len(results), also)
+	case also != "":
+		return fmt.Errorf("the scenarios passed, but the JUnit report was not written%s", also)
 	}
 	return nil
+}
+
+// isDir reports whether path is an existing directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // ErrInterrupted is returned when SIGINT or SIGTERM stopped a run: exit
@@ -394,7 +474,7 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 		}
 	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].Conns == nil && verdicts[0].Scenarios == nil {
 		// One file that could not be judged: one line says why.
-		return fmt.Errorf("%s: %s", verdicts[0].File, verdicts[0].Error)
+		return errors.New(fileError(verdicts[0]))
 	} else {
 		for _, v := range verdicts {
 			printVerdict(stdout, v)
@@ -414,7 +494,7 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 // scenario's match.
 func printVerdict(w io.Writer, v FileVerdict) {
 	if v.Error != "" {
-		fmt.Fprintf(w, "%s: %s\n", v.File, v.Error)
+		fmt.Fprintln(w, fileError(v))
 	}
 	for _, c := range v.Conns {
 		fmt.Fprintf(w, "%s %s\n", v.File, c.Name)
@@ -450,6 +530,15 @@ func printVerdict(w io.Writer, v FileVerdict) {
 			}
 		}
 	}
+}
+
+// fileError is the line that says why a file could not be judged, naming
+// the file once: the error of a file that cannot be read names it already.
+func fileError(v FileVerdict) string {
+	if strings.HasPrefix(v.Error, v.File+":") {
+		return v.Error
+	}
+	return v.File + ": " + v.Error
 }
 
 // checkIdle refuses a keep-alive idle time the kernel cannot have: Linux

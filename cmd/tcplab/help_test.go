@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -86,6 +88,10 @@ func TestVersion(t *testing.T) {
 // is wrong and what to do, and the exit status of their kind.
 func TestClearErrors(t *testing.T) {
 	dir := t.TempDir()
+	text := filepath.Join(dir, "readme.txt")
+	if err := os.WriteFile(text, []byte("hello, this is not a capture file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args    []string
 		code    int
@@ -107,6 +113,13 @@ func TestClearErrors(t *testing.T) {
 		{[]string{"run", "-path", "speed=1mbit", "handshake"}, 2, []string{"-path", "speed"}, nil},
 		{[]string{"run", "-path", "delay=20", "handshake"}, 2, []string{"-path", "delay"}, nil},
 		{[]string{"run", "-path", "delay=20ms", "-no-sandbox", "handshake"}, 2, []string{"-path", "-no-sandbox"}, nil},
+		{[]string{"run", "hanshake"}, 2, []string{`unknown scenario "hanshake"; did you mean handshake?`}, nil},
+		{[]string{"run", "HalfClose"}, 2, []string{"did you mean halfclose?"}, nil},
+		{[]string{"run", "zzz"}, 2, []string{`unknown scenario "zzz"; known:`}, []string{"did you mean"}},
+		{[]string{"run", "-parallel", "-1", "handshake"}, 2, []string{"-parallel -1"}, nil},
+		{[]string{"run", "-junit", "/nonexistent/x.xml", "-out", dir, "handshake"}, 2, []string{"-junit /nonexistent/x.xml", "no directory /nonexistent"}, []string{"SCENARIO", "started"}},
+		{[]string{"run", "-junit", dir, "-out", dir, "handshake"}, 2, []string{"is a directory"}, []string{"SCENARIO", "started"}},
+		{[]string{"check", "-scenario", "halfclose", text}, 1, []string{text + ": not a pcap or pcapng file"}, []string{text + ": " + text}},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runTCPLab(t, tt.args...)
@@ -143,5 +156,43 @@ func TestCauseAlone(t *testing.T) {
 	}
 	if strings.Contains(stdout, "step 1") || strings.Contains(stdout, "field missing") {
 		t.Errorf("a step report follows the cause:\n%s", stdout)
+	}
+}
+
+// TestRunDuplicates: a scenario named twice runs once, and the run says so.
+func TestRunDuplicates(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	code, stdout, stderr := runTCPLab(t, "run", "-out", out, "handshake", "handshake")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "handshake named more than once: each scenario runs once") {
+		t.Errorf("the run does not say it runs handshake once:\n%s", stderr)
+	}
+	if n := strings.Count(stdout, out+"/handshake"); n != 1 || !strings.Contains(stdout, "1 scenario,") {
+		t.Errorf("handshake ran %d times:\n%s", n, stdout)
+	}
+}
+
+// TestRunJUnitUnwritable: a JUnit report that cannot be written after the
+// run fails it with one line, and the other artifacts are kept.
+func TestRunJUnitUnwritable(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	junit := filepath.Join(out, "junit.xml")
+	// The report is written through junit.xml.tmp: a directory there
+	// makes the write fail.
+	if err := os.Mkdir(junit+".tmp", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runTCPLab(t, "run", "-out", out, "-junit", junit, "handshake")
+	if code != 1 || !strings.Contains(stderr, "tcplab: the scenarios passed, but the JUnit report was not written; -junit: ") {
+		t.Errorf("exit %d, stderr %q; want 1 and the reason", code, stderr)
+	}
+	for _, f := range []string{"index.html", "handshake/capture.pcapng", "handshake/result.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s lost: %v", f, err)
+		}
 	}
 }
