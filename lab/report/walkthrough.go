@@ -264,6 +264,11 @@ func newWalkthrough(run *Run) *walkthrough {
 	for i := range steps {
 		st := &steps[i]
 		ws := walkStep{Num: i + 1, Text: st.Text(run.Lang), Note: st.IsNote()}
+		if ws.Text == "" {
+			// A step without an explanation says what it expects, rather
+			// than leave its heading empty.
+			ws.Text = sentence(st.DescribeIn(run.Lang), run.Lang)
+		}
 		for k := range v.Mismatches {
 			if m := &v.Mismatches[k]; m.Step == expect.StepNum(i+1) {
 				ws.Mismatches = append(ws.Mismatches, m)
@@ -271,7 +276,7 @@ func newWalkthrough(run *Run) *walkthrough {
 		}
 		if !ws.Note && len(v.Matched[i]) == 0 {
 			if min, _ := st.Bounds(); min == 0 && r.Pass {
-				ws.Optional = st.Describe()
+				ws.Optional = st.DescribeIn(run.Lang)
 			} else {
 				ws.NotSeen = st.String()
 			}
@@ -302,6 +307,18 @@ func newWalkthrough(run *Run) *walkthrough {
 		}
 	}
 	return w
+}
+
+// sentence makes a description a sentence of lang: a capital and a full
+// stop in English, the ideographic full stop in Chinese.
+func sentence(d string, lang expect.Lang) string {
+	if lang == expect.Chinese {
+		return d + "。"
+	}
+	if d != "" && d[0] >= 'a' && d[0] <= 'z' {
+		d = string(d[0]-'a'+'A') + d[1:]
+	}
+	return d + "."
 }
 
 // Walkthrough returns walkthrough.md: the scenario's steps numbered as the
