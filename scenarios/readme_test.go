@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -47,6 +48,15 @@ func TestReadmeExamples(t *testing.T) {
 			if err := os.WriteFile(readmeCapture(r.Scenario), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// What the kernel said after each segment is not in the
+			// capture: keep result.json's samples beside it.
+			k, err := json.MarshalIndent(r.Kernel, "", " ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(readmeKernel(r.Scenario), append(k, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	blocks := map[string]string{
@@ -74,6 +84,12 @@ func TestReadmeExamples(t *testing.T) {
 
 func readmeCapture(name string) string { return filepath.Join("testdata", "readme-"+name+".pcapng") }
 
+// readmeKernel is where the kernel's samples of the recorded run are kept:
+// its result.json's "kernel".
+func readmeKernel(name string) string {
+	return filepath.Join("testdata", "readme-"+name+".kernel.json")
+}
+
 // walkthroughOf judges the scenario's recorded capture and returns its
 // walkthrough.md.
 func walkthroughOf(t *testing.T, sc *lab.Scenario) string {
@@ -97,8 +113,20 @@ func walkthroughOf(t *testing.T, sc *lab.Scenario) string {
 	if !v.Pass {
 		t.Fatalf("the recorded %s capture no longer matches its steps; record it again with -update:\n%v", sc.Name, v.Mismatches)
 	}
+	b, err := os.ReadFile(readmeKernel(sc.Name))
+	if err != nil {
+		t.Fatalf("%v (record it with -update)", err)
+	}
+	var samples []report.KernelSample
+	if err := json.Unmarshal(b, &samples); err != nil {
+		t.Fatal(err)
+	}
+	kernel, err := lab.KernelNotes(samples, pkts, expect.English)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := &report.Result{Scenario: sc.Name, Summary: sc.Summary, Pass: true}
-	return string(report.Walkthrough(&report.Run{Result: r, Steps: steps, Verdict: &v, Packets: pkts, Link: f.LinkType()}))
+	return string(report.Walkthrough(&report.Run{Result: r, Steps: steps, Verdict: &v, Packets: pkts, Link: f.LinkType(), Kernel: kernel}))
 }
 
 var stepHead = regexp.MustCompile(`^(\d+)\. `)
