@@ -290,7 +290,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	}
 	if dup := duplicates(fs.Args()); len(dup) > 0 {
 		// Two runs of one scenario would share its folder.
-		fmt.Fprintf(stderr, "%s named more than once: each scenario runs once\n", strings.Join(dup, ", "))
+		fmt.Fprintf(stderr, Options{Lang: language}.Text("%s named more than once: each scenario runs once\n", "%s 重复了: 每个场景只运行一次\n"), strings.Join(dup, ", "))
 	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
 		Path: *pathDesc, Seed: *seed}
@@ -328,35 +328,35 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if err != nil {
 		return err
 	}
-	open := "; open " + filepath.Join(*out, report.IndexFile)
+	open := opt.Text("; open ", "; 打开 ") + filepath.Join(*out, report.IndexFile)
 	if err := report.WriteIndex(*out, results, language); err != nil {
 		fmt.Fprintf(stderr, "index: %v\n", err)
 		open = ""
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tSEGMENTS\tRESULT\tTIME\tARTIFACTS")
+	fmt.Fprintln(tw, opt.Text("SCENARIO\tSEGMENTS\tRESULT\tTIME\tARTIFACTS", "场景\tTCP包\t结果\t用时\t产物"))
 	failed, interrupted := 0, 0
 	for _, r := range results {
-		verdict := "pass"
+		verdict := opt.Text("pass", "通过")
 		switch {
 		case r.Interrupted:
-			verdict, interrupted = "interrupted", interrupted+1
+			verdict, interrupted = opt.Text("interrupted", "中断"), interrupted+1
 		case !r.Pass:
-			verdict, failed = "FAIL", failed+1
+			verdict, failed = opt.Text("FAIL", "失败"), failed+1
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2fs\t%s\n", r.Scenario, r.Segments, verdict, r.Seconds, r.Dir)
+		fmt.Fprintf(tw, opt.Text("%s\t%d\t%s\t%.2fs\t%s\n", "%s\t%d\t%s\t%.2f 秒\t%s\n"), r.Scenario, r.Segments, verdict, r.Seconds, r.Dir)
 	}
 	tw.Flush()
-	tally := fmt.Sprintf("%d failed", failed)
+	tally := fmt.Sprintf(opt.Text("%d failed", "%d 个失败"), failed)
 	if interrupted > 0 {
-		tally += fmt.Sprintf(", %d interrupted", interrupted)
+		tally += fmt.Sprintf(opt.Text(", %d interrupted", ", %d 个中断"), interrupted)
 	}
-	noun := "scenarios"
+	noun := opt.Text("%d scenarios", "共 %d 个场景")
 	if len(results) == 1 {
-		noun = "scenario"
+		noun = opt.Text("%d scenario", "共 %d 个场景")
 	}
-	fmt.Fprintf(stdout, "\n%d %s, %s, %.2fs wall time%s\n", len(results), noun, tally, time.Since(start).Seconds(), open)
+	fmt.Fprintf(stdout, "\n"+noun+", %s, "+opt.Text("%.2fs wall time%s", "总用时 %.2f 秒%s")+"\n", len(results), tally, time.Since(start).Seconds(), open)
 	for _, r := range results {
 		if f := r.Failure(); f != "" {
 			fmt.Fprintf(stdout, "\n%s", f)

@@ -165,7 +165,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 					Error: "interrupted before it started"}
 				return
 			}
-			say(sc.Name, "started")
+			say(sc.Name, cfg.Options.Text("started", "开始"))
 			if err := externalPeers(sc, cfg.Options, list); err != nil {
 				results[i] = Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options), Dir: dir, Error: err.Error()}
 			} else if cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback || sc.Path != "" || cfg.Options.Path != "") {
@@ -192,7 +192,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			case !results[i].Pass:
 				verdict = "FAIL"
 			}
-			say(sc.Name, fmt.Sprintf("%s in %.2fs", verdict, results[i].Seconds))
+			say(sc.Name, fmt.Sprintf(cfg.Options.Text("%s in %.2fs", "%s, 用时 %.2f 秒"), verdict, results[i].Seconds))
 		}()
 	}
 	wg.Wait()

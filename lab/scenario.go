@@ -75,7 +75,8 @@ type Options struct {
 	// KeepAliveIdle is the idle time before the first keep-alive probe;
 	// zero means 1 s. The blog post's server uses 8 s.
 	KeepAliveIdle time.Duration `json:"keepalive_idle,omitempty"`
-	// Lang is the language of the walkthrough.
+	// Lang is the language of the run: of the walkthrough, the diagrams,
+	// the events and the progress it prints.
 	Lang expect.Lang `json:"lang,omitempty"`
 	// ServerCommand, when set, is a shell command that runs the user's own
 	// server in the namespace, in place of the scenario's; it must listen
@@ -212,4 +213,15 @@ func (o Options) peerLogs() []string {
 		logs = append(logs, ClientLog)
 	}
 	return logs
+}
+
+// Text returns en or zh, whichever is in the run's language (English when
+// zh is empty): what a scenario records (Env.Record) or tells the watcher
+// (Env.Progress, Env.Sleep) is in the language of the run. Either may be
+// a format.
+func (o Options) Text(en, zh string) string {
+	if o.Lang == expect.Chinese && zh != "" {
+		return zh
+	}
+	return en
 }

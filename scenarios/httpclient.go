@@ -79,7 +79,7 @@ func HTTPRealClient() *lab.Scenario {
 			}
 			curl := curlPath()
 			if curl == "" {
-				env.Record("curl is not installed: only Go's client ran")
+				env.Record("%s", env.Text("curl is not installed: only Go's client ran", "没有安装 curl: 只运行了 Go 的客户端"))
 				return nil
 			}
 			url := "http://" + env.Addr + "/blog/"
@@ -90,7 +90,7 @@ func HTTPRealClient() *lab.Scenario {
 			if string(out) != strings.Repeat(peer.ResponseBody, httpRequests) {
 				return fmt.Errorf("curl printed %q", out)
 			}
-			env.Record("curl %s %s: printed %q, both requests on one connection", url, url, out)
+			env.Record(env.Text("curl %s %s: printed %q, both requests on one connection", "curl %s %s: 输出 %q, 两个请求在同一个连接上"), url, url, out)
 			return nil
 		},
 		Steps: func(opt lab.Options) []expect.Step {
@@ -164,7 +164,7 @@ func goClient(ctx context.Context, env *lab.Env) error {
 		if i > 0 && !reused {
 			return fmt.Errorf("request %d opened a new connection instead of reusing the kept-alive one", i+1)
 		}
-		env.Record("net/http: GET %s: %s %q (connection reused: %v)", url, resp.Status, body, reused)
+		env.Record(env.Text("net/http: GET %s: %s %q (connection reused: %v)", "net/http: GET %s: %s %q (连接复用: %v)"), url, resp.Status, body, reused)
 	}
 	return nil
 }

@@ -47,14 +47,14 @@ func Walkthrough() *lab.Scenario {
 			if err := c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: idle, Count: 9}); err != nil {
 				return fmt.Errorf("SO_KEEPALIVE: %w", err)
 			}
-			if err := env.Sleep(ctx, walkFillWait, "the client's POST fills the server's receive buffer"); err != nil {
+			if err := env.Sleep(ctx, walkFillWait, env.Text("the client's POST fills the server's receive buffer", "客户端的 POST 填满服务端的接收缓冲区")); err != nil {
 				return err
 			}
 			r := bufio.NewReader(c)
 			if _, err := peer.ReadRequest(r); err != nil {
 				return err
 			}
-			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf("the server waits on input() past its keep-alive idle time (%v)", idle)); err != nil {
+			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf(env.Text("the server waits on input() past its keep-alive idle time (%v)", "服务端在 input() 上等待, 超过它的保活空闲时间 (%v)"), idle)); err != nil {
 				return err
 			}
 			if _, err := c.Write([]byte(peer.Response)); err != nil {
@@ -67,7 +67,7 @@ func Walkthrough() *lab.Scenario {
 			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
 				return fmt.Errorf("expected EOF after the response, got %d bytes, %v", n, err)
 			}
-			if err := env.Sleep(ctx, walkLinger, "the server takes its time to close, as in the blog post"); err != nil {
+			if err := env.Sleep(ctx, walkLinger, env.Text("the server takes its time to close, as in the blog post", "服务端过一会儿才关闭, 和博客文章里一样")); err != nil {
 				return err
 			}
 			if err := c.CloseWrite(); err != nil {

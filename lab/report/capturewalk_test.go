@@ -60,7 +60,7 @@ func TestCaptureWalkthrough(t *testing.T) {
 			3:  "三次握手完成",
 			6:  "保活",
 			12: "客户端用 FIN 关闭自己这一侧",
-			13: "服务器确认客户端的 FIN",
+			13: "服务端确认客户端的 FIN",
 		}},
 	}
 	step := regexp.MustCompile(`(?m)^(\d+)\. (.*)$`)

@@ -229,7 +229,7 @@ var indexTexts = []indexStrings{
 		tally:       "共 %[1]s: %[2]d 个通过, %[3]d 个失败",
 		interrupted: ", %d 个中断",
 		end:         ".",
-		earlier:     "其中 %[1]d 个是这次运行的, %[2]d 个是以前运行到同一目录的 (见运行时间)。",
+		earlier:     "其中 %[1]d 个是这次运行的, %[2]d 个是以前运行到同一目录的 (见运行时间).",
 		scenarios:   plural{"%d 个场景", "%d 个场景"},
 		Scenario:    "场景",
 		Result:      "结果",
@@ -253,7 +253,7 @@ var indexTemplate = template.Must(template.New("index").Parse(`<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body { font-family: "DejaVu Sans", "Liberation Sans", Helvetica, Arial, sans-serif; color: #1a1a1a; margin: 20px 24px; max-width: 1000px; }
+body { font-family: "DejaVu Sans", "Liberation Sans", Helvetica, Arial, "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", sans-serif; color: #1a1a1a; margin: 20px 24px; max-width: 1000px; }
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 0 0 4px; }
 p { margin: 4px 0; }
@@ -268,7 +268,7 @@ td.name, td.when { white-space: nowrap; }
 .fail { background: {{.FailColour}}; }
 .interrupted { background: {{.AmberColour}}; }
 .facts { color: #555555; font-size: 14px; }
-.files a, .files span { margin-right: 14px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 13px; }
+.files a, .files span { margin-right: 14px; font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 13px; }
 .missing { color: #999999; text-decoration: line-through; }
 section { border-top: 2px solid #cccccc; margin-top: 18px; padding-top: 10px; }
 pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.FailColour}}; padding: 8px 10px; overflow-x: auto; font-size: 12px; }

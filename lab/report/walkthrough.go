@@ -310,10 +310,11 @@ func newWalkthrough(run *Run) *walkthrough {
 }
 
 // sentence makes a description a sentence of lang: a capital and a full
-// stop in English, the ideographic full stop in Chinese.
+// stop in English, a full stop in Chinese too, as tcplab's Chinese texts
+// punctuate.
 func sentence(d string, lang expect.Lang) string {
 	if lang == expect.Chinese {
-		return d + "。"
+		return d + "."
 	}
 	if d != "" && d[0] >= 'a' && d[0] <= 'z' {
 		d = string(d[0]-'a'+'A') + d[1:]

@@ -331,7 +331,7 @@ func TestStepWithoutText(t *testing.T) {
 	for _, tt := range []struct {
 		lang expect.Lang
 		want string
-	}{{expect.English, "3. A C>S ACK without data.\n"}, {expect.Chinese, "3. 一个不带数据的 C>S ACK 包。\n"}} {
+	}{{expect.English, "3. A C>S ACK without data.\n"}, {expect.Chinese, "3. 一个不带数据的 C>S ACK 包.\n"}} {
 		c := keepAliveTalk()
 		c.seen = c.seen[:3]
 		steps := talkSteps()[:3]
