@@ -217,7 +217,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	out := fs.String("out", "out", "write artifacts under `DIR`/SCENARIO")
 	parallel := fs.Int("parallel", 0, "run at most `N` scenarios at once (0: all)")
 	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time; 8s is the blog post's")
-	lang := fs.String("lang", "en", "language of the walkthrough: en or zh")
+	lang := fs.String("lang", "en", "language of what the run prints and writes (but capture.pcapng's comments): en or zh")
 	server := fs.String("server", "", "run your own server `CMD` (a shell command) in the namespace instead of the scenario's; it must listen on -port")
 	client := fs.String("client", "", "run your own client `CMD` (a shell command; $TCPLAB_SERVER is the server's address) in the namespace instead of the scenario's")
 	port := fs.Int("port", Port, "the server's `PORT`; with -no-sandbox, scenarios get ports from 18000 up unless it is given")

@@ -109,12 +109,12 @@ func walkthroughFlow(opt lab.Options, resends bool) []expect.Step {
 			serverAck.With(capture.ZeroWindow).AnyNumber(),
 			expect.S2C(ack).Length(0).With(capture.WindowUpdate).Explain(
 				"The server's application reads: its receive buffer empties and the kernel sends a TCP window update, the same sequence and acknowledgement numbers with a larger window.",
-				"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个tcp window update的包"),
+				"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个 Wireshark 称为“TCP Window Update”的包"),
 		)).Explain(
 			"Window update. The server's TCP receive buffer was full, so it sent the client a window update once there was room again. "+
 				"In the blog post's capture (macOS) the update came right after the handshake; Linux announces a larger window only when the application has read from its buffer, "+
 				"so here the client's POST fills a deliberately small buffer (SO_RCVBUF 4 KiB) before the server reads.",
-			"服务端的tcp接收缓冲区满了, 所以给客户端发送一个tcp window update的包. 博客文章的抓包(macOS)在握手后马上出现window update; Linux只有在应用读取了接收缓冲区后才会通告更大的窗口, 所以这里客户端的POST先填满一个故意设小的接收缓冲区"),
+			"服务端的tcp接收缓冲区满了, 所以给客户端发送一个 Wireshark 称为“TCP Window Update”的包. 博客文章的抓包(macOS)在握手后马上出现window update; Linux只有在应用读取了接收缓冲区后才会通告更大的窗口, 所以这里客户端的POST先填满一个故意设小的接收缓冲区"),
 		expect.OneOf(expect.Seq(flow.AnyNumber())).Explain(
 			"The client sends the rest of its HTTP request (the blog post's POST /blog/ with its headers and a body of 16384 'a') into the reopened window.",
 			"然后客户端发送http协议格式的数据"),
