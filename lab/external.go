@@ -185,7 +185,7 @@ func runClientCommand(ctx context.Context, env *Env, command, dir string) error 
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	writeLog(dir, ClientLog, command, string(out), err)
-	env.Record("client %q exited (%v): %s", command, errString(err), lastLine(string(out)))
+	env.Record(env.Text("client %q exited (%v): %s", "客户端 %q 退出 (%v): %s"), command, errString(err), lastLine(string(out)))
 	if err != nil {
 		return fmt.Errorf("client %q: %v: %s", command, err, lastLine(string(out)))
 	}
