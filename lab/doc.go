@@ -12,8 +12,8 @@
 // expect.Match and writes the artifacts with package report. The parent
 // collects the Results.
 //
-// Main gives a program of your own the commands of tcplab (list, run,
-// check) over your scenarios; package labtest runs a scenario inside go
+// Main gives a program of your own the commands of tcplab (annotate, list,
+// run, check, version) over your scenarios; package labtest runs a scenario inside go
 // test.
 //
 // The packages are layered in the order data flows, and none imports one
@@ -29,6 +29,7 @@
 //	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
 //	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
 //	lab/ktrace     the kernel's own account of each segment (eBPF tracepoints)
+//	internal/annotatecmd   the annotate command, for cmd/tcplab and Main
 //	lab            Scenario, Env, Run, Main
 //	lab/scripted   a scripted peer: raw segments to and from a real kernel, behind a TUN device
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test

@@ -213,6 +213,13 @@ func (e *Env) markReady() { e.once.Do(func() { close(e.ready) }) }
 // only the scenario decides on probes.
 func (e *Env) Dial(ctx context.Context) (*net.TCPConn, error) { return e.dial(ctx, 0, nil) }
 
+// Text returns en or zh, whichever is in the run's language: use it for
+// what Record, Progress and Sleep say, so that a -lang zh run prints
+// Chinese. Either may be a format.
+//
+//	env.Sleep(ctx, d, env.Text("the server thinks", "服务端在思考"))
+func (e *Env) Text(en, zh string) string { return e.Options.Text(en, zh) }
+
 // Progress tells the person watching what the scenario is waiting for.
 func (e *Env) Progress(format string, args ...any) {
 	if e.progress != nil {
@@ -262,7 +269,7 @@ func (e *Env) Events() []string {
 // A long wait (the blog post's 8 s keep-alive idle, say) is counted down every
 // two seconds, so the person watching sees the scenario is alive.
 func (e *Env) Sleep(ctx context.Context, d time.Duration, why string) error {
-	e.Progress("waiting %v: %s", d, why)
+	e.Progress(e.Text("waiting %v: %s", "等待 %v: %s"), d, why)
 	end := time.Now().Add(d)
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -274,7 +281,7 @@ func (e *Env) Sleep(ctx context.Context, d time.Duration, why string) error {
 			return nil
 		case <-tick.C:
 			if left := time.Until(end).Round(time.Second); left > 0 {
-				e.Progress("  %v left", left)
+				e.Progress(e.Text("  %v left", "  还剩 %v"), left)
 			}
 		case <-ctx.Done():
 			return ctx.Err()

@@ -251,7 +251,7 @@ func runClientCommand(ctx context.Context, env *Env, command string, dir *safefi
 	if lerr := log.Close(err); lerr != nil {
 		env.Record("%s: %v", ClientLog, lerr)
 	}
-	env.Record("client %q exited (%v): %s", command, errString(err), lastLine(log.Tail()))
+	env.Record(env.Text("client %q exited (%v): %s", "客户端 %q 退出 (%v): %s"), command, errString(err), lastLine(log.Tail()))
 	if err != nil {
 		return fmt.Errorf("client %q: %v: %s", command, err, lastLine(log.Tail()))
 	}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -102,18 +103,23 @@ func (k *kernelView) isServer(s *sockstat.Socket) bool { return s.Local == k.ser
 // end's socket since that end's previous sample, in lang: "client: cwnd
 // 10 -> 20; server: ...". The first sample of an end lists its values.
 func (k *kernelView) texts(lang expect.Lang) map[int]string {
+	return kernelTexts(k.samples, k.isServer, lang)
+}
+
+// kernelTexts is texts of samples, whose server end isServer tells.
+func kernelTexts(samples []kernelSample, isServer func(*sockstat.Socket) bool, lang expect.Lang) map[int]string {
 	who := map[bool]string{false: "client", true: "server"}
 	if lang == expect.Chinese {
 		who = map[bool]string{false: "客户端", true: "服务端"}
 	}
 	last := map[[2]netip.AddrPort]sockstat.Socket{}
 	out := map[int]string{}
-	for _, smp := range k.samples {
+	for _, smp := range samples {
 		var parts []string
 		for _, s := range smp.sockets {
 			key := [2]netip.AddrPort{s.Local, s.Remote}
 			if cs := sockstat.Diff(last[key], s); len(cs) > 0 {
-				parts = append(parts, who[k.isServer(&s)]+": "+cs.Text(lang))
+				parts = append(parts, who[isServer(&s)]+": "+cs.Text(lang))
 			}
 			last[key] = s
 		}
@@ -134,4 +140,34 @@ func (k *kernelView) result() []report.KernelSample {
 		}
 	}
 	return out
+}
+
+// KernelNotes says what the kernel's view of both ends' sockets changed to
+// after each segment, by index of pkts, in lang, from the samples a run's
+// result.json keeps (Result.Kernel): what the walkthrough shows under each
+// segment (report.Run.Kernel), for a capture and its samples kept apart.
+// The server is the end the first SYN went to.
+func KernelNotes(samples []report.KernelSample, pkts []capture.Packet, lang expect.Lang) (map[int]string, error) {
+	index := map[int]int{}
+	var server netip.AddrPort
+	for i := range pkts {
+		p := &pkts[i]
+		index[p.Segment.Frame] = i
+		if p.TCP && !server.IsValid() && p.Segment.Flags&(capture.SYN|capture.ACK) == capture.SYN {
+			server = netip.AddrPortFrom(p.Segment.Dst.Addr().Unmap(), p.Segment.Dst.Port())
+		}
+	}
+	var own []kernelSample
+	for _, smp := range samples {
+		i, ok := index[smp.Frame]
+		if !ok {
+			continue
+		}
+		var socks []sockstat.Socket
+		if err := json.Unmarshal(smp.Sockets, &socks); err != nil {
+			return nil, fmt.Errorf("kernel sample of frame %d: %w", smp.Frame, err)
+		}
+		own = append(own, kernelSample{index: i, frame: smp.Frame, sockets: socks})
+	}
+	return kernelTexts(own, func(s *sockstat.Socket) bool { return s.Local == server }, lang), nil
 }

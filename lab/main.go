@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/annotatecmd"
 	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/internal/safefile"
 	"github.com/tcplab/tcplab/lab/expect"
@@ -26,9 +28,9 @@ import (
 // Main is the main function of a program that runs scenarios: tcplab's
 // own, or yours with your own scenarios. It runs the scenario a parent
 // asked for when this process is one of Run's children (see InChild);
-// otherwise it runs the command line (list, run, check, help) with the
-// same flags and artifacts as tcplab, and exits with its status: 0 pass,
-// 1 fail, 2 usage, 130 interrupted.
+// otherwise it runs the command line (annotate, list, run, check, version,
+// help) with the same flags and artifacts as tcplab, and exits with its
+// status: 0 pass, 1 fail, 2 usage, 130 interrupted.
 //
 //	func main() { lab.Main(myscenarios.Teardown()) }
 func Main(list ...*Scenario) {
@@ -57,12 +59,16 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 	}
 	var err error
 	switch args[0] {
+	case "annotate":
+		err = annotatecmd.Run(prog, args[1:], stdout)
 	case "list":
 		err = listCommand(prog, args[1:], stdout, list)
 	case "run":
 		err = runCommand(prog, args[1:], stdout, stderr, list)
 	case "check":
 		err = checkCommand(prog, args[1:], stdout, list)
+	case "version":
+		err = versionCommand(prog, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitPass
@@ -92,19 +98,27 @@ func ExitStatus(prog string, err error, stderr io.Writer) int {
 	return ExitFail
 }
 
-const commandUsage = `%[1]s: TCP scenarios on a private loopback
+const commandUsage = `%[1]s: a scripted packet-capture lab for TCP
 
 Commands:
-  %[1]s list                            list the scenarios
-  %[1]s run [NAME...] [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-no-sandbox]
-       [-server CMD -port N] [-client CMD]  run scenarios: capture, annotate, match;
-                                        -server/-client put your own program in place of a peer
-  %[1]s check -scenario NAME FILE       match a capture of any program against a scenario's sequence
-  %[1]s help                            show this help
+  %[1]s annotate [flags] FILE... [FILTER]       annotate every TCP segment of pcap/pcapng files
+      [-json] [-o FILE] [-stream N] [-port N] [-filter EXPR] [-summary] [-interface N]
+      [-ladder FILE] [-walkthrough FILE] [-tseq FILE] [-lang en|zh]
+  %[1]s list                                    list the scenarios
+  %[1]s run [flags] [NAME...]                   run scenarios in private network namespaces: capture, annotate, match
+      [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-6] [-path CONDITIONS] [-seed N]
+      [-server CMD -port N] [-client CMD] [-capture tcplab|tcpdump|none] [-junit FILE] [-no-sandbox]
+  %[1]s check (-scenario NAME | -expect PROPERTIES) [flags] FILE...
+                                                judge captures of any program against a scenario or properties
+      [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
+  %[1]s version [-m]                            print the version, the Go that built it and the commit
+  %[1]s help                                    show this help
+
+"%[1]s COMMAND -h" prints a command's flags with their defaults, and examples.
 `
 
 // ErrUsage marks a command-line mistake: exit status 2.
-var ErrUsage = errors.New("usage")
+var ErrUsage = cli.ErrUsage
 
 // listCommand implements "list".
 func listCommand(prog string, args []string, stdout io.Writer, all []*Scenario) error {
@@ -136,11 +150,62 @@ func pick(all []*Scenario, names []string) ([]*Scenario, error) {
 			for _, s := range all {
 				known = append(known, s.Name)
 			}
+			if near := nearest(n, known); near != "" {
+				return nil, fmt.Errorf("%w: unknown scenario %q; did you mean %s? known: %s", ErrUsage, n, near, strings.Join(known, ", "))
+			}
 			return nil, fmt.Errorf("%w: unknown scenario %q; known: %s", ErrUsage, n, strings.Join(known, ", "))
 		}
-		out = append(out, sc)
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
 	}
 	return out, nil
+}
+
+// nearest returns the name of known closest to name by edit distance, if
+// it is close enough to be a typo of it (at most a third of its letters
+// differ), or "".
+func nearest(name string, known []string) string {
+	best, bestD := "", len(name)/3+1
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// duplicates returns the names given more than once, each once.
+func duplicates(names []string) []string {
+	seen := map[string]int{}
+	var dup []string
+	for _, n := range names {
+		if seen[n]++; seen[n] == 2 {
+			dup = append(dup, n)
+		}
+	}
+	return dup
 }
 
 // ErrFailed is returned when a scenario or a check did not pass: exit
@@ -153,7 +218,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	out := fs.String("out", "out", "write artifacts under `DIR`/SCENARIO")
 	parallel := fs.Int("parallel", 0, "run at most `N` scenarios at once (0: all)")
 	idle := fs.Duration("keepalive-idle", time.Second, "keep-alive idle time; 8s is the blog post's")
-	lang := fs.String("lang", "en", "language of the walkthrough: en or zh")
+	lang := fs.String("lang", "en", "language of what the run prints and writes (but capture.pcapng's comments): en or zh")
 	server := fs.String("server", "", "run your own server `CMD` (a shell command) in the namespace instead of the scenario's; it must listen on -port")
 	client := fs.String("client", "", "run your own client `CMD` (a shell command; $TCPLAB_SERVER is the server's address) in the namespace instead of the scenario's")
 	port := fs.Int("port", Port, "the server's `PORT`; with -no-sandbox, scenarios get ports from 18000 up unless it is given")
@@ -168,8 +233,9 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		About: "Run the scenarios named, or all of them, each in a network namespace of its own: the peers talk,\n" +
 			"the lab captures, annotates and matches the segments against the scenario's steps, and writes\n" +
 			"DIR/SCENARIO/{capture.pcapng,walkthrough.md,walkthrough.html,ladder.svg,result.json}, tseq.svg when data\n" +
-			"flows, points.pcapng on two hosts, and DIR/index.html. A new run of a scenario first removes those files\n" +
-			"(and server.log, client.log) from DIR/SCENARIO. Each file is made inside the folder under a new name and\n" +
+			"flows, points.pcapng on two hosts, server.log or client.log with what your -server or -client printed,\n" +
+			"and DIR/index.html, which lists every scenario folder under DIR. A new run of a scenario first removes\n" +
+			"those files from DIR/SCENARIO. Each file is made inside the folder under a new name and\n" +
 			"renamed in place, never through a symlink; a symlink on DIR's path is followed, and said, only when it\n" +
 			"is yours or root's, and refused otherwise.\n" +
 			"Exit status: 0 all passed, 1 a scenario failed, 2 usage, 130 interrupted.",
@@ -201,6 +267,19 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if *port <= 0 || *port > 65535 {
 		return fmt.Errorf("%w: -port %d: use 1-65535", ErrUsage, *port)
 	}
+	if *parallel < 0 {
+		return fmt.Errorf("%w: -parallel %d: use 0 (all at once) or a number of scenarios at a time", ErrUsage, *parallel)
+	}
+	if *junit != "" {
+		// Refused before anything runs: a report that cannot be written
+		// would otherwise be found missing only after the run.
+		if dir := filepath.Dir(*junit); !isDir(dir) {
+			return fmt.Errorf("%w: -junit %s: no directory %s; create it or choose another file", ErrUsage, *junit, dir)
+		}
+		if isDir(*junit) {
+			return fmt.Errorf("%w: -junit %s is a directory; name the file to write, such as %s", ErrUsage, *junit, filepath.Join(*junit, "junit.xml"))
+		}
+	}
 	if *pathDesc != "" {
 		if _, err := path.Parse(*pathDesc); err != nil {
 			return fmt.Errorf("%w: -path: %w", ErrUsage, err)
@@ -212,6 +291,10 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	list, err := pick(all, fs.Args())
 	if err != nil {
 		return err
+	}
+	if dup := duplicates(fs.Args()); len(dup) > 0 {
+		// Two runs of one scenario would share its folder.
+		fmt.Fprintf(stderr, Options{Lang: language}.Text("%s named more than once: each scenario runs once\n", "%s 重复了: 每个场景只运行一次\n"), strings.Join(dup, ", "))
 	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
 		Path: *pathDesc, Seed: *seed}
@@ -253,52 +336,63 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if err != nil {
 		return err
 	}
-	if *junit != "" {
-		if err := report.WriteJUnit(*junit, RunJUnit(results)); err != nil {
-			fmt.Fprintf(stderr, "-junit: %v\n", err)
-		}
-	}
-	open := "; open " + filepath.Join(*out, report.IndexFile)
+	open := opt.Text("; open ", "; 打开 ") + filepath.Join(*out, report.IndexFile)
 	if err := report.WriteIndex(*out, results, language); err != nil {
 		fmt.Fprintf(stderr, "index: %v\n", err)
 		open = ""
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tSEGMENTS\tRESULT\tTIME\tARTIFACTS")
+	fmt.Fprintln(tw, opt.Text("SCENARIO\tSEGMENTS\tRESULT\tTIME\tARTIFACTS", "场景\tTCP包\t结果\t用时\t产物"))
 	failed, interrupted := 0, 0
 	for _, r := range results {
-		verdict := "pass"
+		verdict := opt.Text("pass", "通过")
 		switch {
 		case r.Interrupted:
-			verdict, interrupted = "interrupted", interrupted+1
+			verdict, interrupted = opt.Text("interrupted", "中断"), interrupted+1
 		case !r.Pass:
-			verdict, failed = "FAIL", failed+1
+			verdict, failed = opt.Text("FAIL", "失败"), failed+1
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2fs\t%s\n", r.Scenario, r.Segments, verdict, r.Seconds, r.Dir)
+		fmt.Fprintf(tw, opt.Text("%s\t%d\t%s\t%.2fs\t%s\n", "%s\t%d\t%s\t%.2f 秒\t%s\n"), r.Scenario, r.Segments, verdict, r.Seconds, r.Dir)
 	}
 	tw.Flush()
-	tally := fmt.Sprintf("%d failed", failed)
+	tally := fmt.Sprintf(opt.Text("%d failed", "%d 个失败"), failed)
 	if interrupted > 0 {
-		tally += fmt.Sprintf(", %d interrupted", interrupted)
+		tally += fmt.Sprintf(opt.Text(", %d interrupted", ", %d 个中断"), interrupted)
 	}
-	noun := "scenarios"
+	noun := opt.Text("%d scenarios", "共 %d 个场景")
 	if len(results) == 1 {
-		noun = "scenario"
+		noun = opt.Text("%d scenario", "共 %d 个场景")
 	}
-	fmt.Fprintf(stdout, "\n%d %s, %s, %.2fs wall time%s\n", len(results), noun, tally, time.Since(start).Seconds(), open)
+	fmt.Fprintf(stdout, "\n"+noun+", %s, "+opt.Text("%.2fs wall time%s", "总用时 %.2f 秒%s")+"\n", len(results), tally, time.Since(start).Seconds(), open)
 	for _, r := range results {
 		if f := r.Failure(); f != "" {
 			fmt.Fprintf(stdout, "\n%s", f)
 		}
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: what was captured is kept in %s", ErrInterrupted, *out)
+	// The JUnit report comes last, so that a failure to write it loses
+	// nothing else; it makes the run fail.
+	also := ""
+	if *junit != "" {
+		if err := report.WriteJUnit(*junit, RunJUnit(results)); err != nil {
+			also = fmt.Sprintf("; -junit: %v", err)
+		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%w: %d of %d scenarios", ErrFailed, failed, len(results))
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: what was captured is kept in %s%s", ErrInterrupted, *out, also)
+	case failed > 0:
+		return fmt.Errorf("%w: %d of %d scenarios%s", ErrFailed, failed, len(results), also)
+	case also != "":
+		return fmt.Errorf("the scenarios passed, but the JUnit report was not written%s", also)
 	}
 	return nil
+}
+
+// isDir reports whether path is an existing directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // ErrInterrupted is returned when SIGINT or SIGTERM stopped a run: exit
@@ -388,7 +482,7 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 		}
 	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].Conns == nil && verdicts[0].Scenarios == nil {
 		// One file that could not be judged: one line says why.
-		return fmt.Errorf("%s: %s", verdicts[0].File, verdicts[0].Error)
+		return errors.New(fileError(verdicts[0]))
 	} else {
 		for _, v := range verdicts {
 			printVerdict(stdout, v)
@@ -408,7 +502,7 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 // scenario's match.
 func printVerdict(w io.Writer, v FileVerdict) {
 	if v.Error != "" {
-		fmt.Fprintf(w, "%s: %s\n", v.File, v.Error)
+		fmt.Fprintln(w, fileError(v))
 	}
 	for _, c := range v.Conns {
 		fmt.Fprintf(w, "%s %s\n", v.File, c.Name)
@@ -444,6 +538,15 @@ func printVerdict(w io.Writer, v FileVerdict) {
 			}
 		}
 	}
+}
+
+// fileError is the line that says why a file could not be judged, naming
+// the file once: the error of a file that cannot be read names it already.
+func fileError(v FileVerdict) string {
+	if strings.HasPrefix(v.Error, v.File+":") {
+		return v.Error
+	}
+	return v.File + ": " + v.Error
 }
 
 // checkIdle refuses a keep-alive idle time the kernel cannot have: Linux

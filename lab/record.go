@@ -322,22 +322,34 @@ func openAt(host *netns.Host, cfg live.Config) (*live.Capture, error) {
 func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration) error {
 	serverErr := make(chan error, 1)
 	go func() { serverErr <- wrap("server", sc.Server(ctx, env)) }()
-	select {
-	case <-env.ready:
-	case err := <-serverErr:
-		// A server may be done as soon as it is ready (the user's own
-		// runs apart): both cases can be ready at once.
+	alone := newListensAlone(env.Addr)
+	tick := time.NewTicker(graceAlone / 4)
+	defer tick.Stop()
+wait:
+	for {
 		select {
 		case <-env.ready:
-			serverErr <- err
-		default:
-			if err == nil {
-				err = errors.New("server: returned without listening")
+			break wait
+		case err := <-serverErr:
+			// A server may be done as soon as it is ready (the user's own
+			// runs apart): both cases can be ready at once.
+			select {
+			case <-env.ready:
+				serverErr <- err
+				break wait
+			default:
+				if err == nil {
+					err = errors.New("server: returned without listening")
+				}
+				return notStarted{err}
 			}
-			return notStarted{err}
+		case now := <-tick.C:
+			if err := alone.check(now, listening); err != nil {
+				return notStarted{err}
+			}
+		case <-ctx.Done():
+			return notStarted{fmt.Errorf("server: did not listen within %v; a scenario's server listens with env.Listen or env.Accept, which tell the lab it is ready", timeout)}
 		}
-	case <-ctx.Done():
-		return notStarted{fmt.Errorf("server: did not listen within %v", timeout)}
 	}
 	clientErr := wrap("client", sc.Client(ctx, env))
 	close(env.clientDone)

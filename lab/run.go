@@ -190,7 +190,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 			case !results[i].Pass:
 				verdict = "FAIL"
 			}
-			say(sc.Name, fmt.Sprintf("%s in %.2fs", verdict, results[i].Seconds))
+			say(sc.Name, fmt.Sprintf(cfg.Options.Text("%s in %.2fs", "%s, 用时 %.2f 秒"), verdict, results[i].Seconds))
 		}()
 	}
 	wg.Wait()
@@ -200,7 +200,7 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 // runOne runs the i-th scenario of list, sc, with its artifacts in its
 // directory in out, which it first empties of an earlier run's.
 func runOne(ctx context.Context, exe string, out *safefile.Dir, sc *Scenario, i int, list []*Scenario, cfg Config, progress func(string)) Result {
-	r := Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options.Lang), Dir: filepath.Join(out.Path(), sc.Name)}
+	r := Result{Scenario: sc.Name, Summary: sc.summary(cfg.Options), Dir: filepath.Join(out.Path(), sc.Name)}
 	dir, err := out.Sub(sc.Name, true)
 	if err != nil {
 		r.Error = err.Error()
@@ -219,7 +219,7 @@ func runOne(ctx context.Context, exe string, out *safefile.Dir, sc *Scenario, i 
 	case cfg.NoSandbox && (sc.NeedsNamespace || sc.Topology != Loopback || sc.Path != "" || cfg.Options.Path != ""):
 		r.Sandbox, r.Error = report.SandboxHostLo, "this scenario needs a network namespace of its own and cannot run with -no-sandbox"
 	case cfg.NoSandbox:
-		progress("started")
+		progress(cfg.Options.Text("started", "开始"))
 		port := cfg.BasePort + i
 		if cfg.Options.Port > 0 {
 			port = cfg.Options.Port
@@ -227,7 +227,7 @@ func runOne(ctx context.Context, exe string, out *safefile.Dir, sc *Scenario, i 
 		addr := cfg.Options.ServerAddr(port)
 		r = runScenario(ctx, sc, dir, cfg.Options, addr, fmt.Sprintf("tcp port %d", port), report.SandboxHostLo, progress)
 	default:
-		progress("started")
+		progress(cfg.Options.Text("started", "开始"))
 		// The child writes result.json itself.
 		return runChild(ctx, exe, cfg.ChildArgs, sc, dir, cfg.Options, progress)
 	}
@@ -240,7 +240,7 @@ func runOne(ctx context.Context, exe string, out *safefile.Dir, sc *Scenario, i 
 // runChild runs one scenario in a child process in its own namespace.
 func runChild(ctx context.Context, exe string, args []string, sc *Scenario, dir *safefile.Dir, opt Options, progress func(string)) Result {
 	fail := func(err error) Result {
-		return Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir.Path()}
+		return Result{Scenario: sc.Name, Summary: sc.summary(opt), Error: err.Error(), Sandbox: report.SandboxNetns, Dir: dir.Path()}
 	}
 	orders, _ := json.Marshal(childOrders{Scenario: sc.Name, Dir: dir.Path(), Options: opt})
 	cmd, err := netns.Command(ctx, exe, args...)
@@ -286,7 +286,7 @@ func matchOptions(opt Options) expect.Options {
 
 // runScenario records one scenario, judges it and writes its artifacts.
 func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Options, addr, filter string, sandbox report.Sandbox, progress func(string)) Result {
-	r := Result{Scenario: sc.Name, Summary: sc.summary(opt.Lang), Sandbox: sandbox, Dir: dir.Path()}
+	r := Result{Scenario: sc.Name, Summary: sc.summary(opt), Sandbox: sandbox, Dir: dir.Path()}
 	if sc.Wait != nil {
 		r.WaitSeconds = sc.Wait(opt).Seconds()
 	}
@@ -341,7 +341,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Optio
 	}
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
-	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang}
+	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang, Logs: opt.peerLogs()}
 	if rec.kernel != nil {
 		r.Kernel, run.Kernel = rec.kernel.result(), rec.kernel.texts(opt.Lang)
 	}

@@ -50,6 +50,11 @@ type Scenario struct {
 	// correct server must do. AcceptsClient is the same for a client of
 	// the user's (Options.ClientCommand).
 	AcceptsServer, AcceptsClient bool
+	// ClientSummary (and ClientSummaryZH, in Chinese) is the summary when
+	// a client of the user's stands in for the scenario's: %s is its
+	// command. Without it, the summary says only that the user's client
+	// ran.
+	ClientSummary, ClientSummaryZH string
 	// Snaplen is the capture's snap length; zero keeps whole packets. A
 	// bulk transfer captures headers only.
 	Snaplen int
@@ -70,7 +75,8 @@ type Options struct {
 	// KeepAliveIdle is the idle time before the first keep-alive probe;
 	// zero means 1 s. The blog post's server uses 8 s.
 	KeepAliveIdle time.Duration `json:"keepalive_idle,omitempty"`
-	// Lang is the language of the walkthrough.
+	// Lang is the language of the run: of the walkthrough, the diagrams,
+	// the events and the progress it prints.
 	Lang expect.Lang `json:"lang,omitempty"`
 	// ServerCommand, when set, is a shell command that runs the user's own
 	// server in the namespace, in place of the scenario's; it must listen
@@ -169,8 +175,20 @@ func (o Options) Idle() time.Duration {
 
 // summary returns the scenario's summary in lang, or in English when it
 // has none in lang.
-func (sc *Scenario) summary(lang expect.Lang) string {
-	if lang == expect.Chinese && sc.SummaryZH != "" {
+func (sc *Scenario) summary(opt Options) string {
+	zh := opt.Lang == expect.Chinese
+	if opt.ExternalClient() {
+		switch {
+		case zh && sc.ClientSummaryZH != "":
+			return fmt.Sprintf(sc.ClientSummaryZH, opt.ClientCommand)
+		case sc.ClientSummary != "" && (!zh || sc.ClientSummaryZH == ""):
+			return fmt.Sprintf(sc.ClientSummary, opt.ClientCommand)
+		case zh:
+			return fmt.Sprintf("你的客户端 (%s) 代替场景的客户端", opt.ClientCommand)
+		}
+		return fmt.Sprintf("your client (%s) in place of the scenario's", opt.ClientCommand)
+	}
+	if zh && sc.SummaryZH != "" {
 		return sc.SummaryZH
 	}
 	return sc.Summary
@@ -181,4 +199,29 @@ func (sc *Scenario) timeout() time.Duration {
 		return 15 * time.Second
 	}
 	return sc.Timeout
+}
+
+// peerLogs names the logs a run with these options leaves beside the
+// artifacts: server.log for the user's server, client.log for the user's
+// client.
+func (o Options) peerLogs() []string {
+	var logs []string
+	if o.External() {
+		logs = append(logs, ServerLog)
+	}
+	if o.ExternalClient() {
+		logs = append(logs, ClientLog)
+	}
+	return logs
+}
+
+// Text returns en or zh, whichever is in the run's language (English when
+// zh is empty): what a scenario records (Env.Record) or tells the watcher
+// (Env.Progress, Env.Sleep) is in the language of the run. Either may be
+// a format.
+func (o Options) Text(en, zh string) string {
+	if o.Lang == expect.Chinese && zh != "" {
+		return zh
+	}
+	return en
 }

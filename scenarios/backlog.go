@@ -139,13 +139,17 @@ type listenerView struct {
 	pending, synSent map[uint16]sockstat.Socket
 }
 
-func (v listenerView) String() string {
-	s := fmt.Sprintf("accept queue %d (backlog %d, Linux queues up to %d), SYN queue %d", v.listener.AcceptQ, v.listener.Backlog, v.listener.Backlog+1, len(v.pending))
+func (v listenerView) String() string { return v.text(lab.Options{}) }
+
+// text is String in the run's language.
+func (v listenerView) text(o lab.Options) string {
+	s := fmt.Sprintf(o.Text("accept queue %d (backlog %d, Linux queues up to %d), SYN queue %d", "accept 队列 %d (backlog %d, Linux 最多排 %d 个), SYN 队列 %d"),
+		v.listener.AcceptQ, v.listener.Backlog, v.listener.Backlog+1, len(v.pending))
 	for port, r := range v.pending {
-		s += fmt.Sprintf("; the handshake of port %d waits with %d SYN/ACK retransmissions", port, r.TimerRetrans)
+		s += fmt.Sprintf(o.Text("; the handshake of port %d waits with %d SYN/ACK retransmissions", "; 端口 %d 的握手在等待, 已重传 %d 次 SYN/ACK"), port, r.TimerRetrans)
 	}
 	for port, c := range v.synSent {
-		s += fmt.Sprintf("; the client on port %d waits in SYN_SENT after %d SYN retransmissions", port, c.TimerRetrans)
+		s += fmt.Sprintf(o.Text("; the client on port %d waits in SYN_SENT after %d SYN retransmissions", "; 端口 %d 的客户端在 SYN_SENT 中等待, 已重传 %d 次 SYN"), port, c.TimerRetrans)
 	}
 	return s
 }
@@ -216,7 +220,7 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 		}
 	}
 	record := func(stage string, v listenerView) {
-		env.Record("%s: %v", stage, v)
+		env.Record("%s: %s", stage, v.text(env.Options))
 		env.Metric(fmt.Sprintf("accept_queue_%d", len(env.Events())), float64(v.listener.AcceptQ))
 	}
 
@@ -224,7 +228,7 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 	if err != nil {
 		return err
 	}
-	record("the server listens with backlog 2 and does not accept", v)
+	record(env.Text("the server listens with backlog 2 and does not accept", "服务端以 backlog 2 监听, 不调用 accept"), v)
 
 	conns := make([]*net.TCPConn, backlogClients)
 	defer func() {
@@ -259,7 +263,7 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 	if v, err = until("2 connections in the accept queue", func(v listenerView) bool { return v.listener.AcceptQ == backlogLen }); err != nil {
 		return err
 	}
-	record("clients 1 and 2 are connected, not accepted", v)
+	record(env.Text("clients 1 and 2 are connected, not accepted", "客户端 1 和 2 已连接, 还没被 accept"), v)
 
 	// Clients 3 and 4 hold their final ACKs: both handshakes are half
 	// done, in the SYN queue, while the accept queue still has room.
@@ -272,7 +276,7 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 			// accept queue without a lock, and two handshakes completing
 			// at once on two CPUs can both take the last place (the
 			// queue reached 4 in one run of 50 in a soak).
-			if err := env.Sleep(ctx, backlogStagger, "client 4 connects a little after client 3, so their held ACKs come one after the other"); err != nil {
+			if err := env.Sleep(ctx, backlogStagger, env.Text("client 4 connects a little after client 3, so their held ACKs come one after the other", "客户端 4 比客户端 3 稍晚连接, 它们扣住的 ACK 先后到达")); err != nil {
 				return err
 			}
 		}
@@ -280,13 +284,13 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 	if v, err = view(); err != nil {
 		return err
 	}
-	record("clients 3 and 4 got their SYN/ACKs and hold their final ACKs (TCP_DEFER_ACCEPT)", v)
+	record(env.Text("clients 3 and 4 got their SYN/ACKs and hold their final ACKs (TCP_DEFER_ACCEPT)", "客户端 3 和 4 收到了 SYN/ACK, 扣住最后的 ACK (TCP_DEFER_ACCEPT)"), v)
 	// Their ACKs come: the first fills the accept queue to backlog+1,
 	// the second finds it full and its handshake stays half done.
 	if v, err = until("the accept queue to be full", func(v listenerView) bool { return v.listener.AcceptQ == backlogLen+1 }); err != nil {
 		return err
 	}
-	record("their final ACKs arrived: the accept queue is full", v)
+	record(env.Text("their final ACKs arrived: the accept queue is full", "它们最后的 ACK 到达: accept 队列满了"), v)
 
 	// Client 5's SYN finds the accept queue full.
 	dialed := make(chan error, 1)
@@ -300,7 +304,7 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 	}); err != nil {
 		return err
 	}
-	record("a second later: the listener has retransmitted the held-back handshake's SYN/ACK; client 5 is still in SYN_SENT", v)
+	record(env.Text("a second later: the listener has retransmitted the held-back handshake's SYN/ACK; client 5 is still in SYN_SENT", "一秒之后: 监听端重传了被挡住的握手的 SYN/ACK; 客户端 5 还在 SYN_SENT"), v)
 	if maxQueue > backlogLen+1 {
 		return fmt.Errorf("the accept queue held %d connections, more than backlog+1 = %d", maxQueue, backlogLen+1)
 	}
@@ -315,7 +319,7 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 	if v, err = until("the server to accept the queued connections", func(v listenerView) bool { return v.listener.AcceptQ == 0 }); err != nil {
 		return err
 	}
-	record("the server calls accept(): the accept queue empties", v)
+	record(env.Text("the server calls accept(): the accept queue empties", "服务端调用 accept(): accept 队列清空"), v)
 	errs := make([]error, backlogClients)
 	var wg sync.WaitGroup
 	for i := range backlogClients {
@@ -327,7 +331,7 @@ func backlogClient(ctx context.Context, env *lab.Env) error {
 				if errs[i] = <-dialed; errs[i] != nil {
 					return
 				}
-				env.Record("client 5: connect() returned %v after the server began to accept", time.Since(t).Round(time.Millisecond))
+				env.Record(env.Text("client 5: connect() returned %v after the server began to accept", "客户端 5: 服务端开始 accept 之后 %v, connect() 返回"), time.Since(t).Round(time.Millisecond))
 			}
 			c := conns[i]
 			if _, err := peer.Exchange(c, peer.GetRequest()); err != nil {

@@ -55,7 +55,7 @@ func Bulk() *lab.Scenario {
 			env.Metric("bytes", BulkBytes)
 			env.Metric("seconds", d.Seconds())
 			env.Metric("gbit_per_s", gbps)
-			env.Record("client: sent %d bytes and read the response in %.2f s: %.2f Gbit/s", BulkBytes, d.Seconds(), gbps)
+			env.Record(env.Text("client: sent %d bytes and read the response in %.2f s: %.2f Gbit/s", "客户端: 发送 %d 字节并读到回应, 用时 %.2f 秒: %.2f Gbit/s"), BulkBytes, d.Seconds(), gbps)
 			return c.Close()
 		},
 		Steps: func(opt lab.Options) []expect.Step {

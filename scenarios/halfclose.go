@@ -36,7 +36,7 @@ func HalfClose() *lab.Scenario {
 			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
 				return fmt.Errorf("expected EOF after the request, got %d bytes, %v", n, err)
 			}
-			if err := env.Sleep(ctx, halfCloseThink, "the server thinks before answering a half-closed connection"); err != nil {
+			if err := env.Sleep(ctx, halfCloseThink, env.Text("the server thinks before answering a half-closed connection", "服务端在回答半关闭的连接之前想一想")); err != nil {
 				return err
 			}
 			if _, err := c.Write([]byte(peer.Response)); err != nil {

@@ -35,10 +35,12 @@ func curlPath() string {
 // reuse one kept-alive connection for two requests, then close it.
 func HTTPRealClient() *lab.Scenario {
 	return &lab.Scenario{
-		Name:          "http-real-client",
-		Summary:       "the blog post's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
-		SummaryZH:     "博客文章的服务端回应真实的HTTP客户端 (Go的net/http, 然后curl): 每个都在一个保持的连接上发两个请求, 然后客户端关闭",
-		AcceptsClient: true,
+		Name:            "http-real-client",
+		Summary:         "the blog post's server answers real HTTP clients (Go's net/http, then curl): two requests on one kept-alive connection each, then the client closes",
+		SummaryZH:       "博客文章的服务端回应真实的HTTP客户端 (Go的net/http, 然后curl): 每个都在一个保持的连接上发两个请求, 然后客户端关闭",
+		AcceptsClient:   true,
+		ClientSummary:   "the blog post's server answers your client (%s): its first connection is judged, requests answered on a kept-alive connection, then the client closes",
+		ClientSummaryZH: "博客文章的服务端回应你的客户端 (%s): 评判它的第一个连接, 在一个保持的连接上回应请求, 然后客户端关闭",
 		// The blog post's server, with a thread per connection as the blog post's
 		// has, until the client is done.
 		Server: func(ctx context.Context, env *lab.Env) error {
@@ -77,7 +79,7 @@ func HTTPRealClient() *lab.Scenario {
 			}
 			curl := curlPath()
 			if curl == "" {
-				env.Record("curl is not installed: only Go's client ran")
+				env.Record("%s", env.Text("curl is not installed: only Go's client ran", "没有安装 curl: 只运行了 Go 的客户端"))
 				return nil
 			}
 			url := "http://" + env.Addr + "/blog/"
@@ -88,7 +90,7 @@ func HTTPRealClient() *lab.Scenario {
 			if string(out) != strings.Repeat(peer.ResponseBody, httpRequests) {
 				return fmt.Errorf("curl printed %q", out)
 			}
-			env.Record("curl %s %s: printed %q, both requests on one connection", url, url, out)
+			env.Record(env.Text("curl %s %s: printed %q, both requests on one connection", "curl %s %s: 输出 %q, 两个请求在同一个连接上"), url, url, out)
 			return nil
 		},
 		Steps: func(opt lab.Options) []expect.Step {
@@ -162,7 +164,7 @@ func goClient(ctx context.Context, env *lab.Env) error {
 		if i > 0 && !reused {
 			return fmt.Errorf("request %d opened a new connection instead of reusing the kept-alive one", i+1)
 		}
-		env.Record("net/http: GET %s: %s %q (connection reused: %v)", url, resp.Status, body, reused)
+		env.Record(env.Text("net/http: GET %s: %s %q (connection reused: %v)", "net/http: GET %s: %s %q (连接复用: %v)"), url, resp.Status, body, reused)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func KeepAlive() *lab.Scenario {
 			if _, err := peer.ReadRequest(r); err != nil {
 				return err
 			}
-			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf("the server's keep-alive timer (idle %v) fires before it answers", idle)); err != nil {
+			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf(env.Text("the server's keep-alive timer (idle %v) fires before it answers", "服务端的保活定时器 (空闲 %v) 在它回答之前触发"), idle)); err != nil {
 				return err
 			}
 			if _, err := c.Write([]byte(peer.Response)); err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -104,7 +106,7 @@ func Loss() *lab.Scenario {
 			if err := peer.ReadResponse(bufio.NewReader(c)); err != nil {
 				return err
 			}
-			env.Record("the response came %v after the request was written", time.Since(start).Round(time.Millisecond))
+			env.Record(env.Text("the response came %v after the request was written", "请求写出 %v 后回应到达"), time.Since(start).Round(time.Millisecond))
 			recordDrops(env, lossRules{})
 			return c.Close()
 		},
@@ -250,6 +252,25 @@ func pinWindow(fd int) error {
 	return nil
 }
 
+// ruleText says what an nftables rule drops, in the run's language.
+func ruleText(env *lab.Env, r impair.Rule) string {
+	if env.Options.Lang != expect.Chinese {
+		return r.String()
+	}
+	kind := "数据包"
+	if r.Kind == impair.SYN {
+		kind = "SYN"
+	}
+	if len(r.Nth) == 0 {
+		return fmt.Sprintf("丢弃发往端口 %d 的 %d%% 的%s", r.Port, r.Percent, kind)
+	}
+	nums := make([]string, len(r.Nth))
+	for i, n := range r.Nth {
+		nums[i] = "#" + strconv.Itoa(n)
+	}
+	return fmt.Sprintf("丢弃发往端口 %d 的第 %s 个%s", r.Port, strings.Join(nums, ", "), kind)
+}
+
 // recordDrops records, for each nftables rule that Setup installed and
 // kept in env under key, how many packets it dropped of those it matched.
 func recordDrops(env *lab.Env, key any) {
@@ -259,7 +280,7 @@ func recordDrops(env *lab.Env, key any) {
 	}
 	if st, err := installed.Stats(); err == nil {
 		for i, r := range installed.Rules() {
-			env.Record("nftables: %s: dropped %d of %d", r, st[i].Dropped, st[i].Matched)
+			env.Record(env.Text("nftables: %s: dropped %d of %d", "nftables: %s: 匹配 %[3]d 个, 丢弃了 %[2]d 个"), ruleText(env, r), st[i].Dropped, st[i].Matched)
 		}
 	}
 }

@@ -71,7 +71,7 @@ func Offload() *lab.Scenario {
 				if err := env.SetOffload(on); err != nil {
 					return err
 				}
-				env.Record("connection %d: offloads %s", i, map[bool]string{true: "on", false: "off"}[on])
+				env.Record(env.Text("connection %d: offloads %s", "连接 %d: 卸载%s"), i, map[bool]string{true: env.Text("on", "开启"), false: env.Text("off", "关闭")}[on])
 				c, err := env.Connect(ctx)
 				if err != nil {
 					return err

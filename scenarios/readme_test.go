@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -20,8 +21,8 @@ import (
 )
 
 var (
-	update = flag.Bool("update", false, "record new README examples: run the scenarios, keep their captures in testdata/ and rewrite README.md's generated blocks")
-	blocks = flag.Bool("blocks", false, "rewrite README.md's generated blocks from the captures already in testdata/ (the tests of other packages read them too)")
+	update = flag.Bool("update", false, "rewrite README.md's generated blocks from the recorded runs in testdata/")
+	record = flag.Bool("record", false, "with -update: run the scenarios again first and keep their captures and kernel samples in testdata/ (other tests read readme-walkthrough.pcapng too)")
 )
 
 const readmePath = "../README.md"
@@ -30,9 +31,10 @@ const readmePath = "../README.md"
 // walkthrough excerpts are made from captures of real runs kept in
 // testdata/ (readme-NAME.pcapng), judged and written by today's code, and
 // must equal the README's blocks; the check example is today's output on a
-// fixture. -update records new captures and rewrites the blocks.
+// fixture. -update rewrites the blocks; -update -record records new
+// captures first.
 func TestReadmeExamples(t *testing.T) {
-	if *update {
+	if *update && *record {
 		testenv.NetNS(t)
 		out := t.TempDir()
 		results, err := lab.Run(context.Background(), []*lab.Scenario{HalfClose(), Walkthrough(), Reset()}, lab.Config{Out: out})
@@ -50,6 +52,15 @@ func TestReadmeExamples(t *testing.T) {
 			if err := os.WriteFile(readmeCapture(r.Scenario), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// What the kernel said after each segment is not in the
+			// capture: keep result.json's samples beside it.
+			k, err := json.MarshalIndent(r.Kernel, "", " ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(readmeKernel(r.Scenario), append(k, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	want := map[string]string{
@@ -59,7 +70,7 @@ func TestReadmeExamples(t *testing.T) {
 		"expect":      checkExample(t, "capture/testdata/keepalive.pcap", "-expect", "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK"),
 	}
 	for name, want := range want {
-		if *update || *blocks {
+		if *update {
 			if err := readme.Update(readmePath, name, want); err != nil {
 				t.Fatal(err)
 			}
@@ -77,13 +88,19 @@ func TestReadmeExamples(t *testing.T) {
 
 func readmeCapture(name string) string { return filepath.Join("testdata", "readme-"+name+".pcapng") }
 
+// readmeKernel is where the kernel's samples of the recorded run are kept:
+// its result.json's "kernel".
+func readmeKernel(name string) string {
+	return filepath.Join("testdata", "readme-"+name+".kernel.json")
+}
+
 // walkthroughOf judges the scenario's recorded capture and returns its
 // walkthrough.md.
 func walkthroughOf(t *testing.T, sc *lab.Scenario) string {
 	t.Helper()
 	f, err := capture.Open(readmeCapture(sc.Name))
 	if err != nil {
-		t.Fatalf("%v (record it with -update)", err)
+		t.Fatalf("%v (record it with -update -record)", err)
 	}
 	defer f.Close()
 	var pkts []capture.Packet
@@ -98,10 +115,23 @@ func walkthroughOf(t *testing.T, sc *lab.Scenario) string {
 	steps := sc.Steps(lab.Options{})
 	v := expect.Match(sc.Name, steps, pkts, expect.Options{})
 	if !v.Pass {
-		t.Fatalf("the recorded %s capture no longer matches its steps; record it again with -update:\n%v", sc.Name, v.Mismatches)
+		t.Fatalf("the recorded %s capture no longer matches its steps; record it again with -update -record:\n%v", sc.Name, v.Mismatches)
+	}
+	// A recording without the kernel's samples shows no kernel lines.
+	var samples []report.KernelSample
+	if b, err := os.ReadFile(readmeKernel(sc.Name)); err == nil {
+		if err := json.Unmarshal(b, &samples); err != nil {
+			t.Fatal(err)
+		}
+	} else if !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	kernel, err := lab.KernelNotes(samples, pkts, expect.English)
+	if err != nil {
+		t.Fatal(err)
 	}
 	r := &report.Result{Scenario: sc.Name, Summary: sc.Summary, Pass: true}
-	return string(report.Walkthrough(&report.Run{Result: r, Steps: steps, Verdict: &v, Packets: pkts, Link: f.LinkType()}))
+	return string(report.Walkthrough(&report.Run{Result: r, Steps: steps, Verdict: &v, Packets: pkts, Link: f.LinkType(), Kernel: kernel}))
 }
 
 var stepHead = regexp.MustCompile(`^(\d+)\. `)

@@ -50,7 +50,12 @@ func Reset() *lab.Scenario {
 				c.Close()
 				return fmt.Errorf("SO_LINGER 0: %w", err)
 			}
-			env.Record("server: close() with SO_LINGER {on, 0} returns %v and sends RST", errString(c.Close()))
+			closeErr := c.Close()
+			returned := errString(closeErr)
+			if closeErr == nil {
+				returned = env.Text(returned, "0")
+			}
+			env.Record(env.Text("server: close() with SO_LINGER {on, 0} returns %v and sends RST", "服务端: 设了 SO_LINGER {on, 0} 的 close() 返回 %v, 并发送 RST"), returned)
 			return nil
 		},
 		Client: func(ctx context.Context, env *lab.Env) error {
@@ -63,7 +68,7 @@ func Reset() *lab.Scenario {
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				return fmt.Errorf("connect to %s: want ECONNREFUSED, got %v", closed, err)
 			}
-			env.Record("client: connect(%s) returns ECONNREFUSED (%v)", closed, syscall.ECONNREFUSED)
+			env.Record(env.Text("client: connect(%s) returns ECONNREFUSED ("+syscall.ECONNREFUSED.Error()+")", "客户端: connect(%s) 返回 ECONNREFUSED"), closed)
 
 			c, err := env.Connect(ctx)
 			if err != nil {
@@ -78,7 +83,7 @@ func Reset() *lab.Scenario {
 			if !errors.Is(err, syscall.ECONNRESET) {
 				return fmt.Errorf("read after the server's abortive close: want ECONNRESET, got %v", err)
 			}
-			env.Record("client: recv() after the server's abortive close returns ECONNRESET (%v)", syscall.ECONNRESET)
+			env.Record("%s", env.Text("client: recv() after the server's abortive close returns ECONNRESET ("+syscall.ECONNRESET.Error()+")", "客户端: 服务端异常关闭之后 recv() 返回 ECONNRESET"))
 			return nil
 		},
 		Steps: func(opt lab.Options) []expect.Step {

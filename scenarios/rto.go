@@ -118,11 +118,11 @@ func RTO() *lab.Scenario {
 			if !ok {
 				return fmt.Errorf("no sample of the client's socket %v", s.local)
 			}
-			env.Record("client before the loss: %s", rtoText(before))
+			env.Record(env.Text("client before the loss: %s", "丢包之前的客户端: %s"), rtoText(env, before))
 			env.Metric("srtt_ms", ms(before.Info.RTT))
 			env.Metric("rttvar_ms", ms(before.Info.RTTVar))
 			env.Metric("rto_ms", ms(before.Info.RTO))
-			env.Progress("the second request will be lost twice: retransmissions after about %v and twice that", before.Info.RTO)
+			env.Progress(env.Text("the second request will be lost twice: retransmissions after about %v and twice that", "第二个请求会丢两次: 大约 %v 后重传, 然后再过两倍的时间"), before.Info.RTO)
 			start := time.Now()
 			if _, err := c.Write(peer.GetRequest()); err != nil {
 				return fmt.Errorf("write the second request: %w", err)
@@ -139,7 +139,7 @@ func RTO() *lab.Scenario {
 			if err != nil {
 				return err
 			}
-			env.Record("client: the answer to the second request came %v after it was written", time.Since(start).Round(time.Millisecond))
+			env.Record(env.Text("client: the answer to the second request came %v after it was written", "客户端: 第二个请求写出 %v 后回答到达"), time.Since(start).Round(time.Millisecond))
 			recordDrops(env, rtoRules{})
 			return c.Close()
 		},
@@ -211,7 +211,7 @@ func (s *clientSocket) watch(env *lab.Env, start time.Time, last sockstat.Socket
 			continue
 		}
 		if so.Info.Backoff != last.Info.Backoff || so.Info.TotalRetrans != last.Info.TotalRetrans {
-			env.Record("client +%v: %s", time.Since(start).Round(time.Millisecond), rtoText(so))
+			env.Record(env.Text("client +%v: %s", "客户端 +%v: %s"), time.Since(start).Round(time.Millisecond), rtoText(env, so))
 			env.Metric(fmt.Sprintf("rto_ms_backoff_%d", so.Info.Backoff), ms(so.Info.RTO))
 		}
 		last = so
@@ -219,13 +219,14 @@ func (s *clientSocket) watch(env *lab.Env, start time.Time, last sockstat.Socket
 }
 
 // rtoText says what a sample of the client tells of its retransmissions.
-func rtoText(so sockstat.Socket) string {
+func rtoText(env *lab.Env, so sockstat.Socket) string {
 	in := so.Info
 	var b strings.Builder
-	fmt.Fprintf(&b, "srtt %v, rttvar %v, rto %v, backoff %d, retransmits %d (total %d), unacked %d",
+	fmt.Fprintf(&b, env.Text("srtt %v, rttvar %v, rto %v, backoff %d, retransmits %d (total %d), unacked %d",
+		"srtt %v, rttvar %v, rto %v, backoff %d, retransmits %d (共 %d), unacked %d"),
 		in.RTT, in.RTTVar, in.RTO, in.Backoff, in.Retransmits, in.TotalRetrans, in.Unacked)
 	if so.Timer == sockstat.TimerOn {
-		fmt.Fprintf(&b, ", retransmission timer fires in %v", so.TimerExpires.Round(time.Millisecond))
+		fmt.Fprintf(&b, env.Text(", retransmission timer fires in %v", ", 重传定时器 %v 后触发"), so.TimerExpires.Round(time.Millisecond))
 	}
 	return b.String()
 }

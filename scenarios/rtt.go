@@ -91,7 +91,7 @@ func RTT() *lab.Scenario {
 			if _, err := peer.ReadRequest(r); err != nil {
 				return err
 			}
-			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf("the server's keep-alive timer (idle %v) fires before it answers, a round trip away", idle)); err != nil {
+			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf(env.Text("the server's keep-alive timer (idle %v) fires before it answers, a round trip away", "服务端的保活定时器 (空闲 %v) 在它回答之前触发, 隔一个往返"), idle)); err != nil {
 				return err
 			}
 			if _, err := c.Write([]byte(peer.Response)); err != nil {
@@ -116,7 +116,7 @@ func RTT() *lab.Scenario {
 			if err != nil {
 				return err
 			}
-			env.Record("client: the first response came %v after the request", time.Since(start).Round(time.Millisecond))
+			env.Record(env.Text("client: the first response came %v after the request", "客户端: 请求 %v 后第一个回应到达"), time.Since(start).Round(time.Millisecond))
 			start = time.Now()
 			if _, err := c.Write(peer.GetRequest()); err != nil {
 				return fmt.Errorf("write the second request: %w", err)
@@ -133,7 +133,7 @@ func RTT() *lab.Scenario {
 			d := time.Since(start)
 			env.Metric("bulk_seconds", d.Seconds())
 			env.Metric("bulk_mbit_per_s", float64(n)*8/d.Seconds()/1e6)
-			env.Record("client: %d bytes in %v (%.1f Mbit/s), %.1f round trips of %v", n, d.Round(time.Millisecond),
+			env.Record(env.Text("client: %d bytes in %v (%.1f Mbit/s), %.1f round trips of %v", "客户端: %d 字节, 用时 %v (%.1f Mbit/s), %.1f 个 %v 的往返"), n, d.Round(time.Millisecond),
 				float64(n)*8/d.Seconds()/1e6, d.Seconds()/pathRTT(env.Options, rttPath).Seconds(), pathRTT(env.Options, rttPath))
 			return c.Close()
 		},
@@ -165,7 +165,7 @@ func sendWatchingCwnd(ctx context.Context, env *lab.Env, c *net.TCPConn, b []byt
 	if err := raw.Control(func(fd uintptr) {
 		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, "cubic")
 	}); err != nil || serr != nil {
-		env.Record("server: cannot use cubic (%v %v): the kernel's default congestion control runs", err, serr)
+		env.Record(env.Text("server: cannot use cubic (%v %v): the kernel's default congestion control runs", "服务端: 不能用 cubic (%v %v): 用内核默认的拥塞控制"), err, serr)
 	}
 	// The server's socket is in this process's namespace: the run's, the
 	// server's host.
@@ -203,11 +203,12 @@ func sendWatchingCwnd(ctx context.Context, env *lab.Env, c *net.TCPConn, b []byt
 			return false
 		}
 		in := so.Info
-		ss := "none (initial slow start)"
+		ss := env.Text("none (initial slow start)", "无 (初始慢启动)")
 		if in.SndSsthresh != sockstat.InfiniteSsthresh {
 			ss = fmt.Sprint(in.SndSsthresh)
 		}
-		env.Record("server, round trip %d (+%v): cwnd %d segments, ssthresh %s, srtt %v, rttvar %v, rto %v, unacked %d, bytes acked %d, %s",
+		env.Record(env.Text("server, round trip %d (+%v): cwnd %d segments, ssthresh %s, srtt %v, rttvar %v, rto %v, unacked %d, bytes acked %d, %s",
+			"服务端, 第 %d 个往返 (+%v): cwnd %d 个包, ssthresh %s, srtt %v, rttvar %v, rto %v, unacked %d, bytes acked %d, %s"),
 			i, time.Since(begin).Round(time.Millisecond), in.SndCwnd, ss, in.RTT, in.RTTVar, in.RTO, in.Unacked, in.BytesAcked, so.Cong)
 		env.Metric(fmt.Sprintf("cwnd_rtt_%02d", i), float64(in.SndCwnd))
 		cwnds = append(cwnds, fmt.Sprint(in.SndCwnd))
@@ -245,7 +246,7 @@ func sendWatchingCwnd(ctx context.Context, env *lab.Env, c *net.TCPConn, b []byt
 			return fmt.Errorf("write the bulk response: %w", err)
 		}
 	}
-	env.Record("server: cwnd once per round trip: %s", strings.Join(cwnds, " "))
+	env.Record(env.Text("server: cwnd once per round trip: %s", "服务端: 每个往返的 cwnd: %s"), strings.Join(cwnds, " "))
 	return nil
 }
 

@@ -47,13 +47,13 @@ func SynRetry() *lab.Scenario {
 		},
 		Server: peer.Server(nil),
 		Client: func(ctx context.Context, env *lab.Env) error {
-			env.Progress("connecting: the first SYN will be dropped, the retransmission comes after %v", synRTO)
+			env.Progress(env.Text("connecting: the first SYN will be dropped, the retransmission comes after %v", "连接中: 第一个 SYN 会被丢弃, %v 后重传"), synRTO)
 			start := time.Now()
 			c, err := env.Dial(ctx)
 			if err != nil {
 				return err
 			}
-			env.Record("connect() returned after %v", time.Since(start).Round(time.Millisecond))
+			env.Record(env.Text("connect() returned after %v", "connect() 在 %v 后返回"), time.Since(start).Round(time.Millisecond))
 			defer c.Close()
 			if _, err := peer.Exchange(c, peer.GetRequest()); err != nil {
 				return err

@@ -47,14 +47,14 @@ func Walkthrough() *lab.Scenario {
 			if err := c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: idle, Count: 9}); err != nil {
 				return fmt.Errorf("SO_KEEPALIVE: %w", err)
 			}
-			if err := env.Sleep(ctx, walkFillWait, "the client's POST fills the server's receive buffer"); err != nil {
+			if err := env.Sleep(ctx, walkFillWait, env.Text("the client's POST fills the server's receive buffer", "客户端的 POST 填满服务端的接收缓冲区")); err != nil {
 				return err
 			}
 			r := bufio.NewReader(c)
 			if _, err := peer.ReadRequest(r); err != nil {
 				return err
 			}
-			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf("the server waits on input() past its keep-alive idle time (%v)", idle)); err != nil {
+			if err := env.Sleep(ctx, keepAliveWait(env.Options), fmt.Sprintf(env.Text("the server waits on input() past its keep-alive idle time (%v)", "服务端在 input() 上等待, 超过它的保活空闲时间 (%v)"), idle)); err != nil {
 				return err
 			}
 			if _, err := c.Write([]byte(peer.Response)); err != nil {
@@ -67,7 +67,7 @@ func Walkthrough() *lab.Scenario {
 			if n, err := io.Copy(io.Discard, r); err != nil || n != 0 {
 				return fmt.Errorf("expected EOF after the response, got %d bytes, %v", n, err)
 			}
-			if err := env.Sleep(ctx, walkLinger, "the server takes its time to close, as in the blog post"); err != nil {
+			if err := env.Sleep(ctx, walkLinger, env.Text("the server takes its time to close, as in the blog post", "服务端过一会儿才关闭, 和博客文章里一样")); err != nil {
 				return err
 			}
 			if err := c.CloseWrite(); err != nil {
@@ -109,12 +109,12 @@ func walkthroughFlow(opt lab.Options, resends bool) []expect.Step {
 			serverAck.With(capture.ZeroWindow).AnyNumber(),
 			expect.S2C(ack).Length(0).With(capture.WindowUpdate).Explain(
 				"The server's application reads: its receive buffer empties and the kernel sends a TCP window update, the same sequence and acknowledgement numbers with a larger window.",
-				"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个tcp window update的包"),
+				"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个 Wireshark 称为“TCP Window Update”的包"),
 		)).Explain(
 			"Window update. The server's TCP receive buffer was full, so it sent the client a window update once there was room again. "+
 				"In the blog post's capture (macOS) the update came right after the handshake; Linux announces a larger window only when the application has read from its buffer, "+
 				"so here the client's POST fills a deliberately small buffer (SO_RCVBUF 4 KiB) before the server reads.",
-			"服务端的tcp接收缓冲区满了, 所以给客户端发送一个tcp window update的包. 博客文章的抓包(macOS)在握手后马上出现window update; Linux只有在应用读取了接收缓冲区后才会通告更大的窗口, 所以这里客户端的POST先填满一个故意设小的接收缓冲区"),
+			"服务端的tcp接收缓冲区满了, 所以给客户端发送一个 Wireshark 称为“TCP Window Update”的包. 博客文章的抓包(macOS)在握手后马上出现window update; Linux只有在应用读取了接收缓冲区后才会通告更大的窗口, 所以这里客户端的POST先填满一个故意设小的接收缓冲区"),
 		expect.OneOf(expect.Seq(flow.AnyNumber())).Explain(
 			"The client sends the rest of its HTTP request (the blog post's POST /blog/ with its headers and a body of 16384 'a') into the reopened window.",
 			"然后客户端发送http协议格式的数据"),
@@ -139,7 +139,7 @@ func walkthroughFlow(opt lab.Options, resends bool) []expect.Step {
 			"最后, 客户端调用close后, 会给服务端发送fin包, 同时也会发送ack"),
 		acking(expect.S2C(ack), 2+req, opt).Length(0).Explain(
 			"The server's kernel acknowledges the FIN on its own (after its delayed-ACK timer): the server's application has not closed yet (its recv has just returned nothing). Server CLOSE_WAIT, client FIN_WAIT_2.",
-			"服务端马上单独回一个ack, 发送fin包的前提是服务端也调用了close, 而close还需要关闭接收通道释放资源等, 耗时较长, 所以就先单独回一个ack"),
+			"服务端内核单独回一个ack (在延迟ack定时器到期之后, 抓包里约40毫秒): 服务端的应用还没有关闭 (它的recv刚刚返回0). 服务端CLOSE_WAIT, 客户端FIN_WAIT_2. (博客文章说这是因为close要释放资源, 耗时较长; 其实是延迟ack定时器先到期)"),
 		expect.S2C(finAck).Length(0).Explain(
 			"The server shuts its write side down (shutdown(SHUT_WR)): its FIN, which carries an ACK too in case the previous one was lost. Server LAST_ACK.",
 			"服务端再发fin包, 而且为了防止客户端没收到前面的ack, 这个包里也包含一个ack"),

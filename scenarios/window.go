@@ -37,7 +37,7 @@ func Window() *lab.Scenario {
 			if err != nil {
 				return err
 			}
-			if err := env.Sleep(ctx, windowStall, "the receiver does not read; its window is closed and the sender probes it"); err != nil {
+			if err := env.Sleep(ctx, windowStall, env.Text("the receiver does not read; its window is closed and the sender probes it", "接收方不读: 它的窗口关闭了, 发送方探测它")); err != nil {
 				c.Close()
 				return err
 			}

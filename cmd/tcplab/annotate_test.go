@@ -349,7 +349,10 @@ func TestAnnotateUsage(t *testing.T) {
 		{"frobnicate"},
 		{"annotate", "-nope", in},
 		{"annotate"},
-		{"annotate", in, in},
+		{"annotate", in, "nosuchfile.pcap"},
+		{"annotate", "-o", filepath.Join(dir, "o.pcapng"), in, in},
+		{"annotate", "-json", in, in},
+		{"annotate", "-filter", "tcp", in, "port", "80"},
 		{"annotate", "-o"},
 		{"annotate", "-o", in, in},
 		{"annotate", "-o", link, in},
@@ -376,5 +379,39 @@ func TestAnnotateUsage(t *testing.T) {
 	}
 	if code, stdout, _ := runTCPLab(t, "help"); code != 0 || !strings.Contains(stdout, "tcplab annotate") {
 		t.Errorf("help: exit %d, stdout %q", code, stdout)
+	}
+}
+
+// TestAnnotateSeveralFiles: annotate takes several capture files as check
+// does, each under a line naming it with what it alone would print; a
+// file that cannot be read is said in its place, the others are still
+// annotated, and the exit status is 1.
+func TestAnnotateSeveralFiles(t *testing.T) {
+	a, b := fixturePath(t, "handshake.pcap"), fixturePath(t, "keepalive.pcap")
+	bad := filepath.Join(t.TempDir(), "readme.txt")
+	if err := os.WriteFile(bad, []byte("not a capture\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alone := map[string]string{}
+	for _, f := range []string{a, b} {
+		code, stdout, stderr := runTCPLab(t, "annotate", f, "tcp port 8080")
+		if code != 0 {
+			t.Fatalf("annotate %s: exit %d: %s", f, code, stderr)
+		}
+		alone[f] = stdout
+	}
+	code, stdout, stderr := runTCPLab(t, "annotate", a, b, "tcp port 8080")
+	if code != 0 || stderr != "" {
+		t.Fatalf("annotate two files: exit %d, stderr %q", code, stderr)
+	}
+	if want := "==> " + a + " <==\n" + alone[a] + "\n==> " + b + " <==\n" + alone[b]; stdout != want {
+		t.Errorf("two files print\n%s\nwant each alone under its name:\n%s", stdout, want)
+	}
+	code, stdout, stderr = runTCPLab(t, "annotate", a, bad, b)
+	if code != 1 || !strings.Contains(stderr, "1 of 3 files") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("with a bad file: exit %d, stderr %q; want 1 and one line counting it", code, stderr)
+	}
+	if !strings.Contains(stdout, "==> "+b+" <==") || strings.Count(stdout, bad) != 2 {
+		t.Errorf("with a bad file: the file after it is not annotated, or the bad one not said once under its name:\n%s", stdout)
 	}
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -16,9 +19,10 @@ func TestCommandHelp(t *testing.T) {
 	}{
 		{[]string{"run", "-h"}, []string{"usage: tcplab run [flags] [SCENARIO...]", "-keepalive-idle duration", "(default 1s)", "-capture string", "-no-sandbox", "examples:", "tcplab run -server"}},
 		{[]string{"run", "halfclose", "-help"}, []string{"usage: tcplab run", "-out DIR"}},
-		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "-interface N", "examples:", "-tseq stream1.svg"}},
+		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE... [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "-interface N", "examples:", "-tseq stream1.svg"}},
 		{[]string{"check", "-h"}, []string{"usage: tcplab check (-scenario NAME | -expect PROPERTIES) [flags] FILE...", "-expect PROPERTIES", "-junit FILE", "-json", "-stream N", "-port PORT", "-strict", "-keepalive-idle", "examples:"}},
 		{[]string{"list", "-h"}, []string{"usage: tcplab list"}},
+		{[]string{"version", "-h"}, []string{"usage: tcplab version [-m]", "-m"}},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runTCPLab(t, tt.args...)
@@ -36,10 +40,58 @@ func TestCommandHelp(t *testing.T) {
 	}
 }
 
+// TestHelpNamesEveryFlag: "tcplab help" names every command and every flag
+// each command's -h lists, so that it cannot fall behind the commands.
+func TestHelpNamesEveryFlag(t *testing.T) {
+	_, general, _ := runTCPLab(t, "help")
+	for _, cmd := range []string{"annotate", "list", "run", "check", "version", "help"} {
+		if !strings.Contains(general, "tcplab "+cmd) {
+			t.Errorf("help lacks the command %s", cmd)
+		}
+		if cmd == "help" {
+			continue
+		}
+		_, own, _ := runTCPLab(t, cmd, "-h")
+		for _, l := range strings.Split(own, "\n") {
+			if !strings.HasPrefix(l, "  -") {
+				continue
+			}
+			name := strings.Fields(l)[0]
+			if !strings.Contains(general, "["+name+" ") && !strings.Contains(general, "["+name+"]") && !strings.Contains(general, "("+name+" ") && !strings.Contains(general, "| "+name+" ") {
+				t.Errorf("help's %s line lacks %s, which %s -h lists", cmd, name, cmd)
+			}
+		}
+	}
+}
+
+// TestVersion: "tcplab version" prints the module, the Go that built it
+// and its platform, as Go tools do; -m the whole build information.
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runTCPLab(t, "version")
+	if code != 0 || stderr != "" || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("version: exit %d, stderr %q, stdout %q; want 0 and one line", code, stderr, stdout)
+	}
+	for _, w := range []string{"tcplab ", runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("version %q lacks %q", stdout, w)
+		}
+	}
+	if code, stdout, _ := runTCPLab(t, "version", "-m"); code != 0 || !strings.Contains(stdout, "go\t"+runtime.Version()) {
+		t.Errorf("version -m: exit %d, %q; want the build information", code, stdout)
+	}
+	if code, _, stderr := runTCPLab(t, "version", "extra"); code != 2 || !strings.Contains(stderr, "no arguments") {
+		t.Errorf("version extra: exit %d, %q; want 2", code, stderr)
+	}
+}
+
 // TestClearErrors: mistakes a new user makes get one line that says what
 // is wrong and what to do, and the exit status of their kind.
 func TestClearErrors(t *testing.T) {
 	dir := t.TempDir()
+	text := filepath.Join(dir, "readme.txt")
+	if err := os.WriteFile(text, []byte("hello, this is not a capture file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args    []string
 		code    int
@@ -61,6 +113,13 @@ func TestClearErrors(t *testing.T) {
 		{[]string{"run", "-path", "speed=1mbit", "handshake"}, 2, []string{"-path", "speed"}, nil},
 		{[]string{"run", "-path", "delay=20", "handshake"}, 2, []string{"-path", "delay"}, nil},
 		{[]string{"run", "-path", "delay=20ms", "-no-sandbox", "handshake"}, 2, []string{"-path", "-no-sandbox"}, nil},
+		{[]string{"run", "hanshake"}, 2, []string{`unknown scenario "hanshake"; did you mean handshake?`}, nil},
+		{[]string{"run", "HalfClose"}, 2, []string{"did you mean halfclose?"}, nil},
+		{[]string{"run", "zzz"}, 2, []string{`unknown scenario "zzz"; known:`}, []string{"did you mean"}},
+		{[]string{"run", "-parallel", "-1", "handshake"}, 2, []string{"-parallel -1"}, nil},
+		{[]string{"run", "-junit", "/nonexistent/x.xml", "-out", dir, "handshake"}, 2, []string{"-junit /nonexistent/x.xml", "no directory /nonexistent"}, []string{"SCENARIO", "started"}},
+		{[]string{"run", "-junit", dir, "-out", dir, "handshake"}, 2, []string{"is a directory"}, []string{"SCENARIO", "started"}},
+		{[]string{"check", "-scenario", "halfclose", text}, 1, []string{text + ": not a pcap or pcapng file"}, []string{text + ": " + text}},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runTCPLab(t, tt.args...)
@@ -97,5 +156,40 @@ func TestCauseAlone(t *testing.T) {
 	}
 	if strings.Contains(stdout, "step 1") || strings.Contains(stdout, "field missing") {
 		t.Errorf("a step report follows the cause:\n%s", stdout)
+	}
+}
+
+// TestRunDuplicates: a scenario named twice runs once, and the run says so.
+func TestRunDuplicates(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	code, stdout, stderr := runTCPLab(t, "run", "-out", out, "handshake", "handshake")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "handshake named more than once: each scenario runs once") {
+		t.Errorf("the run does not say it runs handshake once:\n%s", stderr)
+	}
+	if n := strings.Count(stdout, out+"/handshake"); n != 1 || !strings.Contains(stdout, "1 scenario,") {
+		t.Errorf("handshake ran %d times:\n%s", n, stdout)
+	}
+}
+
+// TestRunJUnitUnwritable: a JUnit report that cannot be written after the
+// run fails it with one line, and the other artifacts are kept.
+func TestRunJUnitUnwritable(t *testing.T) {
+	testenv.NetNS(t)
+	out := t.TempDir()
+	// /proc is a directory in which no one, root included, can create a
+	// file: the check before the run passes, the write after it fails.
+	junit := "/proc/tcplab-junit.xml"
+	code, _, stderr := runTCPLab(t, "run", "-out", out, "-junit", junit, "handshake")
+	if code != 1 || !strings.Contains(stderr, "tcplab: the scenarios passed, but the JUnit report was not written; -junit: ") {
+		t.Errorf("exit %d, stderr %q; want 1 and the reason", code, stderr)
+	}
+	for _, f := range []string{"index.html", "handshake/capture.pcapng", "handshake/result.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s lost: %v", f, err)
+		}
 	}
 }

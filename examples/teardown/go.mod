@@ -12,6 +12,8 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 )
 
-// For development inside tcplab's repository; a project of your own drops
-// this line and requires a published version instead.
+// tcplab is not published as a module yet: a project of your own points
+// this line at its clone of tcplab and runs go mod tidy (README, "Install").
+// Once a version is published it drops the line (go mod edit -dropreplace)
+// and runs go get github.com/tcplab/tcplab@latest.
 replace github.com/tcplab/tcplab => ../..

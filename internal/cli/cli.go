@@ -12,6 +12,10 @@ import (
 	"strings"
 )
 
+// ErrUsage marks a command-line mistake: the commands exit with status 2.
+// lab.ErrUsage is the same error.
+var ErrUsage = errors.New("usage")
+
 // Help describes one command for its -h.
 type Help struct {
 	Usage    string   // "tcplab annotate [-json] [-o OUT.pcapng] FILE"

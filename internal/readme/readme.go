@@ -6,7 +6,14 @@
 //	<!-- end: NAME -->
 //
 // and the tests that know how to make an example compare it with the
-// README's block, or, with -update, rewrite the block.
+// README's block, or, with -update, rewrite the block. Instructions a
+// reader follows by hand are a steps block,
+//
+//	<!-- steps: NAME -->
+//	    shell lines
+//	<!-- end: NAME -->
+//
+// which a test runs as written.
 package readme
 
 import (
@@ -18,11 +25,22 @@ import (
 // Block returns the example called name in the README at path, without
 // its indentation.
 func Block(path, name string) (string, error) {
+	return block(path, "generated", name)
+}
+
+// Steps returns the steps block called name in the README at path, without
+// its indentation.
+func Steps(path, name string) (string, error) {
+	return block(path, "steps", name)
+}
+
+// block returns the block of the kind ("generated" or "steps") called name.
+func block(path, kind, name string) (string, error) {
 	text, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	start, end, err := bounds(string(text), name)
+	start, end, err := bounds(string(text), kind, name)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
@@ -40,7 +58,7 @@ func Update(path, name, content string) error {
 	if err != nil {
 		return err
 	}
-	start, end, err := bounds(string(text), name)
+	start, end, err := bounds(string(text), "generated", name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -56,10 +74,10 @@ func Update(path, name, content string) error {
 	return os.WriteFile(path, []byte(out), 0o644)
 }
 
-// bounds returns where the block called name starts and ends: the line
-// after its opening comment, and the start of its closing comment.
-func bounds(text, name string) (start, end int, err error) {
-	open, cl := "<!-- generated: "+name+" -->\n", "<!-- end: "+name+" -->"
+// bounds returns where the block of the kind called name starts and ends:
+// the line after its opening comment, and the start of its closing comment.
+func bounds(text, kind, name string) (start, end int, err error) {
+	open, cl := "<!-- "+kind+": "+name+" -->\n", "<!-- end: "+name+" -->"
 	i := strings.Index(text, open)
 	if i < 0 {
 		return 0, 0, fmt.Errorf("no %q", strings.TrimSpace(open))

@@ -31,3 +31,19 @@ func TestBlockAndUpdate(t *testing.T) {
 		t.Error("Block of a missing example: nil error")
 	}
 }
+
+// TestSteps: a steps block is read like a generated one, and the two kinds
+// are not confused.
+func TestSteps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "README.md")
+	doc := "<!-- steps: install -->\n    go install ./cmd/tcplab\n<!-- end: install -->\n"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Steps(path, "install"); err != nil || got != "go install ./cmd/tcplab\n" {
+		t.Errorf("Steps = %q, %v", got, err)
+	}
+	if _, err := Block(path, "install"); err == nil {
+		t.Error("Block read a steps block as a generated one")
+	}
+}

@@ -272,36 +272,64 @@ func (s Step) repeatString() string {
 
 // Describe says in words what the step expects, for readers rather than
 // for the matcher: "a C>S FIN,ACK", "a S>C ACK or a S>C PSH,ACK with data".
-func (s Step) Describe() string {
+func (s Step) Describe() string { return s.DescribeIn(English) }
+
+// describeStrings are the words of DescribeIn in one language.
+type describeStrings struct {
+	note, nothing, then, or      string
+	segment                      string // %s the direction, %s the flags, %s what it carries
+	withData, withoutData, bytes string // bytes: %d of them
+	labels                       string // %s the labels, Wireshark's names
+}
+
+// describeTexts holds describeStrings by language.
+var describeTexts = [langs]describeStrings{
+	English: {note: "no segment", nothing: "nothing", then: ", then ", or: "; or ",
+		segment: "a %s %s%s", withData: " with data", withoutData: " without data", bytes: " with %d bytes", labels: " (%s)"},
+	Chinese: {note: "没有包", nothing: "没有", then: ", 然后", or: "; 或者",
+		segment: "一个%[3]s的 %[1]s %[2]s 包", withData: "带数据", withoutData: "不带数据", bytes: "带 %d 字节", labels: " (%s)"},
+}
+
+// DescribeIn is Describe in lang; the direction, flags and labels keep
+// their names, as the segments show them.
+func (s Step) DescribeIn(lang Lang) string {
+	if lang >= langs {
+		lang = English
+	}
+	t := &describeTexts[lang]
 	switch s.kind {
 	case note:
-		return "no segment"
+		return t.note
 	case choice:
 		var parts []string
 		for _, alt := range s.alts {
 			var seq []string
 			for _, st := range alt {
-				seq = append(seq, st.Describe())
+				seq = append(seq, st.DescribeIn(lang))
 			}
-			parts = append(parts, strings.Join(seq, ", then "))
+			parts = append(parts, strings.Join(seq, t.then))
 		}
-		return strings.Join(parts, "; or ")
+		return strings.Join(parts, t.or)
 	case segment:
-		d := "a " + s.dir.String() + " " + s.flags.String()
+		carries := ""
 		switch {
 		case s.has&hasData != 0:
-			d += " with data"
+			carries = t.withData
 		case s.has&hasLen != 0 && s.length == 0:
-			d += " without data"
+			carries = t.withoutData
 		case s.has&hasLen != 0:
-			d += fmt.Sprintf(" with %d bytes", s.length)
+			carries = fmt.Sprintf(t.bytes, s.length)
+		}
+		d := fmt.Sprintf(t.segment, s.dir.String(), s.flags.String(), carries)
+		if lang == Chinese {
+			d = strings.Replace(d, "一个的 ", "一个 ", 1)
 		}
 		if s.labels != 0 {
-			d += " (" + strings.ReplaceAll(s.labels.String(), ",", ", ") + ")"
+			d += fmt.Sprintf(t.labels, strings.ReplaceAll(s.labels.String(), ",", ", "))
 		}
 		return d
 	}
-	return "nothing"
+	return t.nothing
 }
 
 // compare returns every field in which p differs from the step; none when

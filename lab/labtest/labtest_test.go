@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/lab/expect"
@@ -84,6 +88,15 @@ func TestRunFailsWithTheDiff(t *testing.T) {
 	if r.Pass || len(rec.errors) != 1 {
 		t.Fatalf("a RST passed for a FIN: pass %v, errors %q", r.Pass, rec.errors)
 	}
+	// A failure keeps its artifacts for the user; this test's are removed.
+	if _, err := os.Stat(filepath.Join(r.Dir, "capture.pcapng")); err != nil {
+		t.Errorf("the failure's artifacts are not kept: %v", err)
+	}
+	out := filepath.Dir(r.Dir)
+	if !strings.HasPrefix(filepath.Base(out), "tcplab-TestRunFailsWithTheDiff-") {
+		t.Fatalf("artifacts in %s, not in the test's own temporary directory", out)
+	}
+	t.Cleanup(func() { os.RemoveAll(out) })
 	msg := rec.errors[0]
 	for _, want := range []string{
 		"scenario greeter failed",
@@ -96,4 +109,33 @@ func TestRunFailsWithTheDiff(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, msg)
 		}
 	}
+}
+
+// TestServerListensAlone: a server that listens with net.Listen instead of
+// env.Listen fails at once with what to call, not after the timeout with
+// "did not listen".
+func TestServerListensAlone(t *testing.T) {
+	sc := greeter(false)
+	sc.Server = func(ctx context.Context, env *lab.Env) error {
+		ln, err := net.Listen("tcp", env.Addr)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		<-ctx.Done()
+		return nil
+	}
+	rec := &recorder{TB: t}
+	start := time.Now()
+	r := labtest.Run(rec, sc)
+	if lab.InChild() {
+		return
+	}
+	if r.Pass || len(rec.errors) != 1 || !strings.Contains(rec.errors[0], "not through env.Listen") {
+		t.Fatalf("pass %v, errors %q; want a failure naming env.Listen", r.Pass, rec.errors)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to say so, want a few seconds at most", d)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(r.Dir)) })
 }

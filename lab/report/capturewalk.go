@@ -143,8 +143,8 @@ var captureWalkTexts = []captureWalkStrings{
 	},
 	expect.Chinese: {
 		conns: "%d 个连接", oneConn: "1 个连接",
-		intro:  "共 %d 个TCP包（%d 帧），%s，按 tcplab annotate 的分析讲述：相对序号、Wireshark 的分析标签，以及每个包之后两端的TCP状态（客户端/服务器）。\n\n",
-		stream: "## 连接 %d：%s（客户端）和 %s（服务器）\n\n",
+		intro:  "共 %d 个TCP包 (%d 帧), %s, 按 tcplab annotate 的分析讲述: 相对序号、Wireshark 的分析标签, 以及每个包之后两端的TCP状态 (客户端/服务端).\n\n",
+		stream: "## 连接 %d: %s (客户端) 和 %s (服务端)\n\n",
 		elided: "   - … 还有 %d 个包 …\n",
 		ended:  "连接如何结束: %s。\n\n",
 	},

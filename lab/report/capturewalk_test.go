@@ -47,7 +47,7 @@ func TestCaptureWalkthrough(t *testing.T) {
 			1:  "The client opens a connection",
 			2:  "The server accepts",
 			3:  "the three-way handshake is complete",
-			4:  "The client sends 312 bytes",
+			4:  "The client sends 312 bytes (seq 1; the byte after them is seq 313).",
 			6:  "A TCP keep-alive",
 			7:  "The answer to the keep-alive",
 			12: "The client closes its side with a FIN",
@@ -60,7 +60,7 @@ func TestCaptureWalkthrough(t *testing.T) {
 			3:  "三次握手完成",
 			6:  "保活",
 			12: "客户端用 FIN 关闭自己这一侧",
-			13: "服务器确认客户端的 FIN",
+			13: "服务端确认客户端的 FIN",
 		}},
 	}
 	step := regexp.MustCompile(`(?m)^(\d+)\. (.*)$`)
@@ -98,7 +98,7 @@ func TestCaptureWalkthrough(t *testing.T) {
 func TestCaptureWalkthroughBulk(t *testing.T) {
 	pkts := readCapture(t, "retrans.pcap")
 	md := string(CaptureWalkthrough("retrans.pcap", pkts, expect.English))
-	if !strings.Contains(md, "4. The client sends 75296 bytes in 52 segments (seq 1 to 75297). Meanwhile the server acknowledges them in 50 ACKs.") {
+	if !strings.Contains(md, "4. The client sends 75296 bytes in 52 segments (seq 1; the byte after them is seq 75297). Meanwhile the server acknowledges them in 50 ACKs.") {
 		t.Errorf("the first flight is not one step:\n%s", md[:min(len(md), 3000)])
 	}
 	if !strings.Contains(md, "   - … 92 more segments …") {

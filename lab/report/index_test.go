@@ -153,6 +153,45 @@ func TestWriteIndex(t *testing.T) {
 	}
 }
 
+// TestIndexListsEarlierRuns: a run of some scenarios into an out that
+// holds others' folders lists them all, each with its own result and when
+// it ran; a folder without a result.json is not a scenario's.
+func TestIndexListsEarlierRuns(t *testing.T) {
+	out := t.TempDir()
+	results := writeRun(t, out, expect.English)
+	if err := os.MkdirAll(filepath.Join(out, "notes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	again := results[1]
+	again.Pass, again.Error, again.Mismatches = true, "", nil
+	if err := WriteIndex(out, []Result{again}, expect.English); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, want := range []string{
+		`href="#scenario-keepalive"`, `href="#scenario-two-streams"`, `href="#scenario-stopped"`,
+		"3 scenarios: 2 passed, 0 failed, 1 interrupted.", "1 ran now, 2 in earlier runs",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "notes") || strings.Contains(page, "verdict fail") {
+		t.Error("index.html lists a folder without a result, or the earlier failure of a scenario run again")
+	}
+	if n := len(regexp.MustCompile(`<td class="when">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>`).FindAllString(page, -1)); n != 3 {
+		t.Errorf("%d rows say when they ran, want 3", n)
+	}
+	// The run's own result comes first.
+	if i, j := strings.Index(page, "#scenario-two-streams"), strings.Index(page, "#scenario-keepalive"); i > j {
+		t.Error("the scenario run now is not listed first")
+	}
+}
+
 func TestResultDir(t *testing.T) {
 	out := filepath.Join("out", "run")
 	abs, err := filepath.Abs(filepath.Join(out, "x"))

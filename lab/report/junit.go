@@ -49,19 +49,26 @@ type JUnitProblem struct {
 	Text    string `xml:",chardata"`
 }
 
-// Marshal counts the cases and encodes the report as XML.
+// Marshal counts the cases and encodes the report as XML. A suite whose
+// time was not given takes the sum of its cases' times, as a viewer that
+// shows the suite's time expects.
 func (j *JUnit) Marshal() ([]byte, error) {
 	j.Tests, j.Fails, j.Errors = 0, 0, 0
 	for i := range j.Suites {
 		s := &j.Suites[i]
 		s.Tests, s.Fails, s.Errors = len(s.Cases), 0, 0
+		sum := 0.0
 		for _, c := range s.Cases {
+			sum += c.Time
 			if c.Failure != nil {
 				s.Fails++
 			}
 			if c.Error != nil {
 				s.Errors++
 			}
+		}
+		if s.Time == 0 {
+			s.Time = sum
 		}
 		j.Tests += s.Tests
 		j.Fails += s.Fails

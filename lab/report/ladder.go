@@ -51,8 +51,12 @@ const (
 )
 
 const (
-	fontSans = "DejaVu Sans, Liberation Sans, Helvetica, Arial, sans-serif"
-	fontMono = "DejaVu Sans Mono, Liberation Mono, Menlo, Consolas, monospace"
+	fontSans = "DejaVu Sans, Liberation Sans, Helvetica, Arial, " + fontCJK + ", sans-serif"
+	fontMono = "DejaVu Sans Mono, Liberation Mono, Menlo, Consolas, Noto Sans Mono CJK SC, " + fontCJK + ", monospace"
+	// fontCJK names fonts with Chinese characters, for a -lang zh run's
+	// texts (and names written in Chinese) where the Latin fonts have none:
+	// Noto/Source Han on Linux, PingFang on macOS, YaHei on Windows.
+	fontCJK = "Noto Sans CJK SC, Source Han Sans SC, WenQuanYi Micro Hei, PingFang SC, Microsoft YaHei"
 )
 
 // segKind says how a segment fared against the steps, and so how its arrow

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func TestFixedTexts(t *testing.T) {
 			{"11 TCP segments in 11 frames, 0 dropped, 1.83\u00a0s.", "11 个TCP包, 共 11 帧, 丢弃 0 个, 用时 1.83\u00a0秒."},
 			{"ladder diagram of the keepalive scenario", "keepalive 场景的时序图"},
 			{"\nStep by step\n", "\n逐步讲解\n"},
-			{"(optional, did not happen this time: a S>C ACK (window-update))", "(可选的, 这次没有出现: a S>C ACK (window-update))"},
+			{"(optional, did not happen this time: a S>C ACK (window-update))", "(可选的, 这次没有出现: 一个 S>C ACK 包 (window-update))"},
 			{"\nexpected\n", "\n预期\n"},
 			{": not seen", ": 没有出现"},
 			{"\nexpected:\n", "\n预期:\n"},
@@ -308,5 +309,39 @@ func TestIndexTally(t *testing.T) {
 				t.Errorf("tally %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCJKFonts: every page and diagram names a font with Chinese
+// characters, so that a -lang zh run does not depend on the viewer's
+// fallback; the Latin fonts come first.
+func TestCJKFonts(t *testing.T) {
+	run := talkRun(expect.Chinese, nil)
+	page, err := WalkthroughHTML(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graph, err := TimeSequence("keepalive", run.Packets, expect.Chinese)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := WriteIndex(out, []Result{*run.Result}, expect.Chinese); err != nil {
+		t.Fatal(err)
+	}
+	index, err := os.ReadFile(filepath.Join(out, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"walkthrough.html": page, "index.html": index, "tseq.svg": graph,
+		"ladder.svg": Ladder("keepalive", run.Packets, run.Verdict, expect.Chinese),
+	} {
+		for _, m := range regexp.MustCompile(`font-family(?:=|: )((?:"[^"]*"|[^";}])*)`).FindAllSubmatch(b, -1) {
+			fonts := string(m[1])
+			if !strings.Contains(fonts, "Noto Sans CJK SC") || strings.Index(fonts, "DejaVu") > strings.Index(fonts, "Noto") {
+				t.Errorf("%s: font-family %q names no CJK font after the Latin ones", name, fonts)
+			}
+		}
 	}
 }

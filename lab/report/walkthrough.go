@@ -35,6 +35,10 @@ type Run struct {
 	// sockets changed to right after the segment ("client: cwnd 10 ->
 	// 20"), in Lang; the walkthrough shows it under the segment.
 	Kernel map[int]string
+	// Logs are the files beside the artifacts that hold what the user's
+	// own server or client printed (server.log, client.log), which
+	// walkthrough.html links to.
+	Logs []string
 	// Lang is the language of walkthrough.md, walkthrough.html and
 	// ladder.svg. capture.pcapng's comments are English in every run (see
 	// WriteCapture).
@@ -261,6 +265,11 @@ func newWalkthrough(run *Run) *walkthrough {
 	for i := range steps {
 		st := &steps[i]
 		ws := walkStep{Num: i + 1, Text: st.Text(run.Lang), Note: st.IsNote()}
+		if ws.Text == "" {
+			// A step without an explanation says what it expects, rather
+			// than leave its heading empty.
+			ws.Text = sentence(st.DescribeIn(run.Lang), run.Lang)
+		}
 		for k := range v.Mismatches {
 			if m := &v.Mismatches[k]; m.Step == expect.StepNum(i+1) {
 				ws.Mismatches = append(ws.Mismatches, m)
@@ -268,7 +277,7 @@ func newWalkthrough(run *Run) *walkthrough {
 		}
 		if !ws.Note && len(v.Matched[i]) == 0 {
 			if min, _ := st.Bounds(); min == 0 && r.Pass {
-				ws.Optional = st.Describe()
+				ws.Optional = st.DescribeIn(run.Lang)
 			} else {
 				ws.NotSeen = st.String()
 			}
@@ -299,6 +308,19 @@ func newWalkthrough(run *Run) *walkthrough {
 		}
 	}
 	return w
+}
+
+// sentence makes a description a sentence of lang: a capital and a full
+// stop in English, a full stop in Chinese too, as tcplab's Chinese texts
+// punctuate.
+func sentence(d string, lang expect.Lang) string {
+	if lang == expect.Chinese {
+		return d + "."
+	}
+	if d != "" && d[0] >= 'a' && d[0] <= 'z' {
+		d = string(d[0]-'a'+'A') + d[1:]
+	}
+	return d + "."
 }
 
 // Walkthrough returns walkthrough.md: the scenario's steps numbered as the

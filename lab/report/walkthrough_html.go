@@ -20,7 +20,7 @@ func WalkthroughHTML(run *Run) ([]byte, error) {
 	page := walkthroughPage{
 		walkthrough: w, T: t,
 		Facts: fmt.Sprintf(t.Facts, t.segments.n(w.Segments), t.frames.n(w.Frames), w.Drops, w.Seconds),
-		Files: []string{CaptureFile, WalkthroughFile, LadderFile}, Ladder: LadderFile,
+		Files: siblings(run), Ladder: LadderFile,
 		LadderAlt:  fmt.Sprintf(t.LadderAlt, w.Name),
 		PassColour: colourPass, FailColour: colourBad, AmberColour: colourAmber, LinkColour: colourArrow,
 		MutedColour: colourMuted,
@@ -30,6 +30,22 @@ func WalkthroughHTML(run *Run) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", WalkthroughHTMLFile, err)
 	}
 	return b.Bytes(), nil
+}
+
+// siblings lists the artifacts beside walkthrough.html that it links to:
+// every file the run leaves in the scenario's directory, the
+// time-sequence graph and the points' capture when the run has them, and
+// the logs of the user's own peers.
+func siblings(run *Run) []string {
+	files := []string{CaptureFile, WalkthroughFile, LadderFile}
+	if len(tseqConnsOf(run.Packets)) > 0 {
+		files = append(files, TimeSeqFile)
+	}
+	if len(run.Points) > 1 {
+		files = append(files, PointsFile)
+	}
+	files = append(files, ResultFile)
+	return append(files, run.Logs...)
 }
 
 // walkthroughPage is what the walkthrough template shows.
@@ -130,7 +146,7 @@ var walkthroughTemplate = template.Must(template.New("walkthrough").Parse(`<!DOC
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{printf .T.Title .Name .Verdict.Word}}</title>
 <style>
-body { font-family: "DejaVu Sans", "Liberation Sans", Helvetica, Arial, sans-serif; color: #1a1a1a; margin: 20px 24px; line-height: 1.4; }
+body { font-family: "DejaVu Sans", "Liberation Sans", Helvetica, Arial, "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", sans-serif; color: #1a1a1a; margin: 20px 24px; line-height: 1.4; }
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 18px 0 6px; }
 p { margin: 4px 0; }
@@ -141,7 +157,7 @@ header { max-width: 1000px; }
 .fail { background: {{.FailColour}}; }
 .interrupted { background: {{.AmberColour}}; }
 .facts { color: #555555; font-size: 14px; }
-.files a { margin-right: 14px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 13px; }
+.files a { margin-right: 14px; font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 13px; }
 .layout { display: flex; flex-direction: column; gap: 8px; margin-top: 12px; }
 figure.ladder { margin: 0; }
 figure.ladder img { display: block; max-width: 100%; height: auto; border: 1px solid #dddddd; }
@@ -166,10 +182,10 @@ ul.segments { list-style: none; padding: 0 0 0 22px; margin: 2px 0 0; }
 ul.extra { padding-left: 0; }
 ul.segments li { margin: 1px 0; }
 .why { display: block; margin: 0 0 4px 16px; font-size: 15px; }
-.kernel { display: block; margin: 0 0 4px 16px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; color: {{.MutedColour}}; }
-code, pre { font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
+.kernel { display: block; margin: 0 0 4px 16px; font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12px; color: {{.MutedColour}}; }
+code, pre { font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12.5px; }
 code { white-space: pre-wrap; }
-.states { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; margin-left: 4px; }
+.states { font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12px; margin-left: 4px; }
 li.mismatch code { font-weight: bold; }
 pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.FailColour}}; padding: 8px 10px; overflow-x: auto; font-size: 12px; }
 </style>

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -243,7 +244,7 @@ func TestWalkthroughHTML(t *testing.T) {
 		wantVerdict:  "verdict pass:PASS",
 		wantSteps:    steps13,
 		wantSegments: []int{1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1},
-		wantOptional: []string{"(可选的, 这次没有出现: a S>C ACK (window-update))"},
+		wantOptional: []string{"(可选的, 这次没有出现: 一个 S>C ACK 包 (window-update))"},
 		wantText:     []string{"客户端发送syn包", "连接建立", "\n服务端的应用在延迟ack之前就关闭了, 所以ack和fin在同一个包里\n", "两端看到的"},
 	}, {
 		name:         "bulk",
@@ -321,6 +322,67 @@ func TestWalkthroughHTML(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStepWithoutText: a step without an explanation is headed by what it
+// expects, in the run's language, never by its number alone.
+func TestStepWithoutText(t *testing.T) {
+	for _, tt := range []struct {
+		lang expect.Lang
+		want string
+	}{{expect.English, "3. A C>S ACK without data.\n"}, {expect.Chinese, "3. 一个不带数据的 C>S ACK 包.\n"}} {
+		c := keepAliveTalk()
+		c.seen = c.seen[:3]
+		steps := talkSteps()[:3]
+		steps[2] = expect.C2S(expect.ACK).Length(0)
+		run := judge(c, &Result{Scenario: "handshake", Sandbox: SandboxNetns}, steps, tt.lang)
+		md := string(Walkthrough(run))
+		if !strings.Contains(md, tt.want) || regexp.MustCompile(`(?m)^\d+\. *$`).MatchString(md) {
+			t.Errorf("%v: walkthrough.md lacks %q, or has an empty heading:\n%s", tt.lang, tt.want, md)
+		}
+		page, err := WalkthroughHTML(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if texts := strings.Join(readWalkthroughHTML(t, page).texts, "\n"); !strings.Contains(texts, strings.TrimPrefix(strings.TrimSpace(tt.want), "3. ")) {
+			t.Errorf("%v: walkthrough.html lacks the step's description", tt.lang)
+		}
+	}
+}
+
+// TestWalkthroughHTMLLinks: walkthrough.html links every artifact beside
+// it: the time-sequence graph only when data flowed, result.json, and the
+// logs of the user's own peers when there are any.
+func TestWalkthroughHTMLLinks(t *testing.T) {
+	hs := keepAliveTalk()
+	hs.seen = hs.seen[:3]
+	noData := judge(hs, &Result{Scenario: "handshake", Sandbox: SandboxNetns}, talkSteps()[:3], expect.English)
+	logs := talkRun(expect.English, nil)
+	logs.Logs = []string{"server.log", "client.log"}
+	tests := []struct {
+		name string
+		run  *Run
+		want []string
+	}{
+		{"data", talkRun(expect.English, nil), []string{CaptureFile, WalkthroughFile, LadderFile, TimeSeqFile, ResultFile}},
+		{"no data", noData, []string{CaptureFile, WalkthroughFile, LadderFile, ResultFile}},
+		{"your peers", logs, []string{CaptureFile, WalkthroughFile, LadderFile, TimeSeqFile, ResultFile, "server.log", "client.log"}},
+	}
+	for _, tt := range tests {
+		b, err := WalkthroughHTML(tt.run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var files []string
+		for _, h := range readWalkthroughHTML(t, b).hrefs {
+			if !strings.HasPrefix(h, "#") && !slices.Contains(files, h) {
+				files = append(files, h)
+			}
+		}
+		if !slices.Equal(files, tt.want) {
+			t.Errorf("%s: walkthrough.html links %q, want %q", tt.name, files, tt.want)
+		}
 	}
 }
 

@@ -155,7 +155,7 @@ func formatDuration(d time.Duration) string {
 func (cs Changes) Text(lang expect.Lang) string {
 	sep := ", "
 	if lang == expect.Chinese {
-		sep = "，"
+		sep = ", "
 	}
 	var b strings.Builder
 	for i, c := range cs {

@@ -18,15 +18,15 @@ func TestDiff(t *testing.T) {
 		en, zh        string
 	}{
 		{"slow start", est(10, InfiniteSsthresh, 0, 0), est(20, InfiniteSsthresh, 40*time.Millisecond, 0),
-			"cwnd 10 -> 20, srtt 0 ms -> 40 ms", "拥塞窗口 10 -> 20，平滑RTT 0 ms -> 40 ms"},
+			"cwnd 10 -> 20, srtt 0 ms -> 40 ms", "拥塞窗口 10 -> 20, 平滑RTT 0 ms -> 40 ms"},
 		{"a few microseconds are no change", est(10, InfiniteSsthresh, 40100*time.Microsecond, 0),
 			est(10, InfiniteSsthresh, 40300*time.Microsecond, 0), "", ""},
 		{"loss: ssthresh appears", est(20, InfiniteSsthresh, 4*time.Millisecond, 1000), est(10, 10, 4200*time.Microsecond, 0),
 			"cwnd 20 -> 10, ssthresh 10, srtt 4 ms -> 4.2 ms, send_q 1000 -> 0",
-			"拥塞窗口 20 -> 10，慢启动阈值 10，平滑RTT 4 ms -> 4.2 ms，发送队列 1000 -> 0"},
+			"拥塞窗口 20 -> 10, 慢启动阈值 10, 平滑RTT 4 ms -> 4.2 ms, 发送队列 1000 -> 0"},
 		{"state", Socket{State: SynSent}, est(10, InfiniteSsthresh, 35*time.Microsecond, 0),
 			"state SYN_SENT -> ESTABLISHED, ca_state open, cwnd 10, srtt 0.035 ms, rto 204 ms, unacked 0, retrans 0",
-			"状态 SYN_SENT -> ESTABLISHED，拥塞状态 open，拥塞窗口 10，平滑RTT 0.035 ms，重传超时 204 ms，未确认报文段 0，累计重传 0"},
+			"状态 SYN_SENT -> ESTABLISHED, 拥塞状态 open, 拥塞窗口 10, 平滑RTT 0.035 ms, 重传超时 204 ms, 未确认报文段 0, 累计重传 0"},
 		{"accept queue", Socket{State: Listen, AcceptQ: 4, Backlog: 4}, Socket{State: Listen, AcceptQ: 5, Backlog: 4},
 			"accept_q 4 -> 5", "全连接队列 4 -> 5"},
 	} {

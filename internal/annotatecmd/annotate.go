@@ -1,4 +1,10 @@
-package main
+// Package annotatecmd is the annotate command of tcplab, and of every
+// program made with lab.Main: it parses the command line, walks each
+// capture file with capture.Walk in a pipeline of two stages, prints a
+// line (or JSON object) per TCP segment and a summary per connection, and
+// writes what the flags ask for (a commented pcapng, a ladder, a
+// walkthrough, a time-sequence graph) with package report.
+package annotatecmd
 
 import (
 	"bufio"
@@ -15,7 +21,6 @@ import (
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/capture/live"
 	"github.com/tcplab/tcplab/internal/cli"
-	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/report"
 )
@@ -24,63 +29,135 @@ import (
 // of its own, and a diagram of hundreds reads as nothing.
 const maxLadderConns = 20
 
-// annotate implements "tcplab annotate": one line (or JSON object) per TCP
-// segment, then a summary per connection; -o also writes a commented pcapng
-// copy of the input, -ladder a diagram.
-func annotate(args []string, stdout, stderr io.Writer) error {
+// flags are annotate's command-line flags, parsed.
+type flags struct {
+	asJSON, summary         bool
+	out, ladder, walk, tseq string
+	stream, port, iface     int
+	language                expect.Lang
+}
+
+// Run implements "PROG annotate": one line (or JSON object) per TCP
+// segment of each capture file, then a summary per connection; -o also
+// writes a commented pcapng copy of the input, -ladder a diagram. Bad
+// input is an error wrapping cli.ErrUsage (a usage mistake) or not (a file
+// that cannot be read); -h returns flag.ErrHelp after printing the help.
+func Run(prog string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("annotate", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print one JSON object per TCP segment")
-	out := fs.String("o", "", "write a pcapng copy of the selected frames, with a comment on every TCP packet, to `FILE`")
-	stream := fs.Int("stream", -1, "only stream `N` (Wireshark's tcp.stream); -1: every stream")
-	port := fs.Int("port", 0, "only connections with `PORT` at either end; 0: every connection")
-	filter := fs.String("filter", "", "only frames that the BPF filter `EXPR` passes, as tcpdump takes it (it may also follow FILE)")
-	summary := fs.Bool("summary", false, "print only the summary of each connection: history, closer, final states, label counts")
-	ladder := fs.String("ladder", "", "also draw the selected connections as a ladder diagram (SVG) in `FILE`, as tcplab run does")
-	walk := fs.String("walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as tcplab run does")
-	tseq := fs.String("tseq", "", "also draw the selected connection's time-sequence graph (SVG) in `FILE`: sequence numbers over time, ACKs, window, SACK, retransmissions, as tcplab run does")
+	var f flags
+	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object per TCP segment")
+	fs.StringVar(&f.out, "o", "", "write a pcapng copy of the selected frames, with a comment on every TCP packet, to `FILE`")
+	fs.IntVar(&f.stream, "stream", -1, "only stream `N` (Wireshark's tcp.stream); -1: every stream")
+	fs.IntVar(&f.port, "port", 0, "only connections with `PORT` at either end; 0: every connection")
+	filter := fs.String("filter", "", "only frames that the BPF filter `EXPR` passes, as tcpdump takes it (it may also follow the files)")
+	fs.BoolVar(&f.summary, "summary", false, "print only the summary of each connection: history, closer, final states, label counts")
+	fs.StringVar(&f.ladder, "ladder", "", "also draw the selected connections as a ladder diagram (SVG) in `FILE`, as "+prog+" run does")
+	fs.StringVar(&f.walk, "walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as "+prog+" run does")
+	fs.StringVar(&f.tseq, "tseq", "", "also draw the selected connection's time-sequence graph (SVG) in `FILE`: sequence numbers over time, ACKs, window, SACK, retransmissions, as "+prog+" run does")
 	langName := fs.String("lang", "en", "language of -walkthrough, -ladder and -tseq: en or zh")
-	iface := fs.Int("interface", -1, "analyse only the frames of pcapng interface `N` (0, 1, ...): a file of several capture points (tcplab's points.pcapng) holds each segment once per point; -1: every frame")
+	fs.IntVar(&f.iface, "interface", -1, "analyse only the frames of pcapng interface `N` (0, 1, ...): a file of several capture points (tcplab's points.pcapng) holds each segment once per point; -1: every frame")
+	cmd := prog + " annotate"
 	help := cli.Help{
-		Usage: "tcplab annotate [flags] FILE [FILTER EXPRESSION]",
-		About: "Print every TCP segment of a pcap or pcapng file (any tool's; Ethernet, BSD loopback, raw IP,\n" +
+		Usage: cmd + " [flags] FILE... [FILTER EXPRESSION]",
+		About: "Print every TCP segment of pcap or pcapng files (any tool's; Ethernet, BSD loopback, raw IP,\n" +
 			"Linux cooked SLL/SLL2) with its stream, direction, flags, relative seq/ack, length, window,\n" +
 			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.\n" +
-			"Every frame is analysed; -stream, -port and a BPF filter choose what is shown and written.",
+			"Every frame is analysed; -stream, -port and a BPF filter choose what is shown and written.\n" +
+			"Several files are annotated one after the other, each under a line naming it; the arguments\n" +
+			"after the last file that exists are the filter.",
 		Examples: []string{
-			"tcplab annotate capture/testdata/keepalive.pcap",
-			"tcplab annotate my.pcap 'tcp port 443 and host 10.0.0.1'",
-			"tcplab annotate -json my.pcap | jq 'select(.labels | length > 0)'",
-			"tcplab annotate -stream 3 -ladder stream3.svg my.pcap",
-			"tcplab annotate -stream 0 -walkthrough stream0.md -lang zh my.pcap",
-			"tcplab annotate -stream 1 -tseq stream1.svg my.pcap",
-			"tcplab annotate -o commented.pcapng my.pcap",
-			"tcplab annotate -interface 1 out/lan/points.pcapng",
+			cmd + " capture/testdata/keepalive.pcap",
+			cmd + " my.pcap 'tcp port 443 and host 10.0.0.1'",
+			cmd + " -summary a.pcap b.pcap",
+			cmd + " -json my.pcap | jq 'select(.labels | length > 0)'",
+			cmd + " -stream 3 -ladder stream3.svg my.pcap",
+			cmd + " -stream 0 -walkthrough stream0.md -lang zh my.pcap",
+			cmd + " -stream 1 -tseq stream1.svg my.pcap",
+			cmd + " -o commented.pcapng my.pcap",
+			cmd + " -interface 1 out/lan/points.pcapng",
 		},
 	}
 	if err := cli.Parse(fs, args, help, stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: annotate: %w (see tcplab annotate -h)", lab.ErrUsage, err)
+		return fmt.Errorf("%w: annotate: %w (see %s -h)", cli.ErrUsage, err, cmd)
 	}
 	if fs.NArg() < 1 {
-		return fmt.Errorf("%w: annotate takes one capture file: %s (see tcplab annotate -h)", lab.ErrUsage, help.Usage)
+		return fmt.Errorf("%w: annotate takes capture files: %s (see %s -h)", cli.ErrUsage, help.Usage, cmd)
 	}
-	expr := strings.TrimSpace(*filter + " " + strings.Join(fs.Args()[1:], " "))
-	if *filter != "" && fs.NArg() > 1 {
-		return fmt.Errorf("%w: annotate: give the filter with -filter or after FILE, not both", lab.ErrUsage)
+	files, rest := splitFiles(fs.Args())
+	if len(files) == 0 {
+		// The first argument is not a file: let the walk say why.
+		files, rest = fs.Args()[:1], fs.Args()[1:]
 	}
-	if *port < 0 || *port > 65535 {
-		return fmt.Errorf("%w: -port %d: use 1-65535", lab.ErrUsage, *port)
+	expr := strings.TrimSpace(*filter + " " + strings.Join(rest, " "))
+	if *filter != "" && len(rest) > 0 {
+		return fmt.Errorf("%w: annotate: give the filter with -filter or after the files, not both (%q is not a file)", cli.ErrUsage, rest[0])
+	}
+	if f.port < 0 || f.port > 65535 {
+		return fmt.Errorf("%w: -port %d: use 1-65535", cli.ErrUsage, f.port)
 	}
 	language, err := expect.ParseLang(*langName)
 	if err != nil {
-		return fmt.Errorf("%w: -lang: %w", lab.ErrUsage, err)
+		return fmt.Errorf("%w: -lang: %w", cli.ErrUsage, err)
 	}
+	f.language = language
+	if len(files) > 1 {
+		for _, one := range []struct{ name, value string }{{"-o", f.out}, {"-ladder", f.ladder}, {"-walkthrough", f.walk}, {"-tseq", f.tseq}} {
+			if one.value != "" {
+				return fmt.Errorf("%w: %s writes one file from one capture; give one capture file with it", cli.ErrUsage, one.name)
+			}
+		}
+		if f.asJSON {
+			return fmt.Errorf("%w: -json reads one capture file, whose objects do not name it; give one file at a time", cli.ErrUsage)
+		}
+	}
+	if len(files) == 1 {
+		return annotate(files[0], expr, rest, &f, stdout)
+	}
+	var failed []string
+	for i, in := range files {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "==> %s <==\n", in)
+		if err := annotate(in, expr, rest, &f, stdout); err != nil {
+			if errors.Is(err, cli.ErrUsage) {
+				return err
+			}
+			fmt.Fprintf(stdout, "%v\n", err)
+			failed = append(failed, in)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d files could not be annotated: %s", len(failed), len(files), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// splitFiles cuts annotate's arguments into the capture files, the
+// leading arguments that name something that exists, and the filter
+// expression's words after them.
+func splitFiles(args []string) (files, rest []string) {
+	n := 0
+	for n < len(args) {
+		if _, err := os.Stat(args[n]); err != nil {
+			break
+		}
+		n++
+	}
+	return args[:n], args[n:]
+}
+
+// annotate annotates one capture file, in, with the filter expr (whose
+// words after the files are rest), and writes what f asks for.
+func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error {
+	asJSON, out, stream, port, summary, ladder, walk, tseq, iface, language := &f.asJSON, &f.out, &f.stream, &f.port, &f.summary, &f.ladder, &f.walk, &f.tseq, &f.iface, f.language
+	var err error
 	drawing := *ladder != "" || *walk != ""
 	keep := drawing || *tseq != "" // the selected segments are kept for the files written at the end
 	dataConns := map[int]bool{}    // with -tseq, the selected connections that carry data
-	in := fs.Arg(0)
 	src, err := capture.Open(in)
 	if err != nil {
 		return err
@@ -89,10 +166,10 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	var bpf *live.Filter
 	if expr != "" {
 		if bpf, err = live.CompileFilter(src.LinkType(), expr); err != nil {
-			if fs.NArg() > 1 {
-				return fmt.Errorf("%w: annotate takes one capture file, and %w", lab.ErrUsage, err)
+			if len(rest) > 0 {
+				return fmt.Errorf("%w: %q is neither a capture file nor a filter: %w", cli.ErrUsage, rest[0], err)
 			}
-			return fmt.Errorf("%w: %w", lab.ErrUsage, err)
+			return fmt.Errorf("%w: %w", cli.ErrUsage, err)
 		}
 	}
 	selecting := *stream >= 0 || *port > 0 || bpf != nil
@@ -111,7 +188,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	var w *capture.Writer
 	if *out != "" {
 		if same(in, *out) {
-			return fmt.Errorf("%w: -o %s would overwrite the input; choose another file", lab.ErrUsage, *out)
+			return fmt.Errorf("%w: -o %s would overwrite the input; choose another file", cli.ErrUsage, *out)
 		}
 		f, err := os.Create(*out)
 		if err != nil {
@@ -159,12 +236,12 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 			if p.TCP && (selecting || keep) {
 				shown[p.Annotation.Stream] = true
 				if drawing && len(shown) > maxLadderConns {
-					return fmt.Errorf("%w: -ladder and -walkthrough tell at most %d connections; choose fewer with -stream, -port or a filter", lab.ErrUsage, maxLadderConns)
+					return fmt.Errorf("%w: -ladder and -walkthrough tell at most %d connections; choose fewer with -stream, -port or a filter", cli.ErrUsage, maxLadderConns)
 				}
 				if *tseq != "" && p.Segment.Len > 0 {
 					dataConns[p.Annotation.Stream] = true
 					if len(dataConns) > report.TimeSeqConns {
-						return fmt.Errorf("%w: -tseq draws at most %d connections with data; choose fewer with -stream, -port or a filter", lab.ErrUsage, report.TimeSeqConns)
+						return fmt.Errorf("%w: -tseq draws at most %d connections with data; choose fewer with -stream, -port or a filter", cli.ErrUsage, report.TimeSeqConns)
 					}
 				}
 				if keep {
@@ -219,7 +296,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		err = werr
 	}
 	if points := src.Interfaces(); err == nil && *iface >= len(points) {
-		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", lab.ErrUsage, *iface, in, len(points)-1, pointNames(points))
+		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", cli.ErrUsage, *iface, in, len(points)-1, pointNames(points))
 	}
 	if !*asJSON {
 		if !*summary {
@@ -258,7 +335,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		graph, gerr := report.TimeSequence(filepath.Base(in), drawn, language)
 		switch {
 		case errors.Is(gerr, report.ErrNoData):
-			return fmt.Errorf("%w: -tseq: the selected segments carry no data, so there is no graph to draw; choose a connection with data with -stream N", lab.ErrUsage)
+			return fmt.Errorf("%w: -tseq: the selected segments carry no data, so there is no graph to draw; choose a connection with data with -stream N", cli.ErrUsage)
 		case gerr != nil:
 			return fmt.Errorf("-tseq: %w", gerr)
 		}
@@ -272,7 +349,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, lab.ErrUsage) {
+		if errors.Is(err, cli.ErrUsage) {
 			return err
 		}
 		var trunc = errors.Is(err, capture.ErrTruncated)
