@@ -181,7 +181,9 @@ func anyHTTPClient() []expect.Step {
 			expect.Either(expect.C2S(pshAck).WithData(), expect.C2S(ack), expect.S2C(ack).Length(0)).AnyNumber(),
 			expect.S2C(pshAck).WithData().Explain("The server sends its response.", "服务端发送响应"),
 			expect.C2S(ack).Length(0).Optional(),
-		)).AtLeast(1).Explain("The client's requests, each answered with the blog post's response on the same connection.",
-			"客户端的请求, 每个都在同一个连接上得到博客文章里的响应"),
+		// Two requests at least: one request proves nothing of keep-alive
+		// (a keep-alive probe's ACK is not a second request).
+		)).AtLeast(httpRequests).Explain("The client's requests, at least two, each answered with the blog post's response on the same connection.",
+			"客户端的请求 (至少两个), 每个都在同一个连接上得到博客文章里的响应"),
 	), expect.ClientCloses()...)
 }

@@ -57,7 +57,27 @@ func TestScenarios(t *testing.T) {
 			}
 		})
 	}
+	// And every scenario's check fails on every other scenario's capture:
+	// a check that passes what it should not is no check.
+	t.Run("others", func(t *testing.T) {
+		for _, sc := range All() {
+			for _, r := range results {
+				if r.Scenario == sc.Name || r.Scenario == "bulk" || !r.Pass {
+					continue // bulk's capture is a gigabyte's headers: its own check reads it once
+				}
+				capFile := filepath.Join(out, r.Scenario, report.CaptureFile)
+				v := lab.Check(capFile, lab.CheckRequest{Scenario: sc, Options: lab.Options{AnyPeers: true}, Stream: -1})
+				if v.Pass && !sameStory[[2]string{sc.Name, r.Scenario}] {
+					t.Errorf("check -scenario %s passes %s's capture", sc.Name, r.Scenario)
+				}
+			}
+		}
+	})
 }
+
+// sameStory lists the scenarios whose check rightly passes another's
+// capture, each with the reason.
+var sameStory = map[[2]string]bool{}
 
 // checkArtifacts reads back a scenario's capture: every TCP packet is there
 // and carries its comment.
