@@ -39,6 +39,7 @@ type Source interface {
 // File is a pcap or pcapng file opened for reading, packet by packet.
 type File struct {
 	f    *os.File
+	fr   *framer
 	pcap *pcapgo.Reader
 	ng   *pcapgo.NgReader
 	name string
@@ -85,35 +86,47 @@ func newFile(f *os.File, path string) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	file := &File{f: f, name: path}
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
 	switch binary.BigEndian.Uint32(head) {
 	case magicMicro, magicMicroLE, magicNano, magicNanoLE:
 		if _, err := br.Peek(24); err != nil {
 			return nil, fmt.Errorf("%s: %w: pcap header cut short", path, ErrTruncated)
 		}
-		file.pcap, err = pcapgo.NewReader(br)
+		file.fr = newFramer(br, false, size)
+		file.pcap, err = pcapgo.NewReader(file.fr)
 	case magicNg:
-		file.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
+		file.fr = newFramer(br, true, size)
+		file.ng, err = pcapgo.NewNgReader(file.fr, pcapgo.NgReaderOptions{})
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: %w: pcapng header cut short", path, ErrTruncated)
 		}
 	default:
 		return nil, fmt.Errorf("%s: %w (first bytes %x)", path, ErrNotCapture, head)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrBadRecord) || errors.Is(err, ErrTruncated):
+		return nil, fmt.Errorf("%s: %w", path, err)
+	case err != nil:
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotCapture, err)
 	}
 	return file, nil
 }
 
 // ReadPacketData returns the next frame; its bytes are reused by the next
-// call. It returns io.EOF at the end of the file, and an error wrapping
-// ErrTruncated when the last record is cut short.
+// call. It returns io.EOF at the end of the file, an error wrapping
+// ErrTruncated when the last record is cut short, and one wrapping
+// ErrBadRecord at a record whose lengths cannot be right (see MaxPacket):
+// no record makes it allocate more than the record can hold.
 func (f *File) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	var (
 		data []byte
 		ci   gopacket.CaptureInfo
 		err  error
 	)
+	f.fr.nextPacket()
 	if f.pcap != nil {
 		data, ci, err = f.pcap.ZeroCopyReadPacketData()
 	} else {
@@ -122,6 +135,8 @@ func (f *File) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	switch {
 	case err == nil || err == io.EOF:
 		return data, ci, err
+	case errors.Is(err, ErrTruncated) || errors.Is(err, ErrBadRecord):
+		return nil, ci, fmt.Errorf("%s: %w", f.name, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, ci, fmt.Errorf("%s: %w: last record cut short", f.name, ErrTruncated)
 	default:
