@@ -123,12 +123,13 @@ func (f *framer) consumed(k int) {
 }
 
 // read reads the next k header bytes into hdr[from:], queueing what it
-// got to be handed on; a stream that ends inside them ends there.
+// got to be handed on; a stream that ends inside them ends there, and one
+// whose reader fails (a decompressor's io.ErrUnexpectedEOF) says so.
 func (f *framer) read(from, k int) error {
 	m, err := io.ReadFull(f.r, f.hdr[from:from+k])
 	f.consumed(m)
 	f.pend = f.hdr[:from+m]
-	if err == io.ErrUnexpectedEOF || err == io.EOF && from > 0 {
+	if err == io.ErrUnexpectedEOF && m > 0 || err == io.EOF && from > 0 {
 		// The reader above finds the record cut short.
 		return io.EOF
 	}

@@ -311,7 +311,7 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 	asJSON := fs.Bool("json", false, "print one JSON verdict object instead of text")
 	help := cli.Help{
 		Usage: prog + " check (-scenario NAME | -expect PROPERTIES) [flags] FILE...",
-		About: "Judge captures (pcap or pcapng, made by tcpdump, tshark, Wireshark or tcplab, of any program):\n" +
+		About: "Judge captures (pcap or pcapng, also gzip, zstd or lz4 compressed, made by tcpdump, tshark, Wireshark or tcplab, of any program):\n" +
 			"-scenario matches a scenario's expected steps, -expect checks properties of every connection (or\n" +
 			"those -stream or -port select). A failure shows the frames that break it among their neighbours,\n" +
 			"packetdrill-style. Exit status: 0 all pass, 1 a check failed or a file could not be read, 2 usage.",

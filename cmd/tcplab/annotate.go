@@ -42,7 +42,7 @@ func annotate(args []string, stdout, stderr io.Writer) error {
 	iface := fs.Int("interface", -1, "analyse only the frames of pcapng interface `N` (0, 1, ...): a file of several capture points (tcplab's points.pcapng) holds each segment once per point; -1: every frame")
 	help := cli.Help{
 		Usage: "tcplab annotate [flags] FILE [FILTER EXPRESSION]",
-		About: "Print every TCP segment of a pcap or pcapng file (any tool's; Ethernet, BSD loopback, raw IP,\n" +
+		About: "Print every TCP segment of a pcap or pcapng file (any tool's, also gzip, zstd or lz4 compressed; Ethernet, BSD loopback, raw IP,\n" +
 			"Linux cooked SLL/SLL2) with its stream, direction, flags, relative seq/ack, length, window,\n" +
 			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.\n" +
 			"Every frame is analysed; -stream, -port and a BPF filter choose what is shown and written.",
