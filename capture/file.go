@@ -38,10 +38,13 @@ type Source interface {
 
 // File is a pcap or pcapng file opened for reading, packet by packet.
 type File struct {
-	f    *os.File
-	pcap *pcapgo.Reader
-	ng   *pcapgo.NgReader
-	name string
+	f          *os.File
+	fr         *framer
+	pcap       *pcapgo.Reader
+	ng         *pcapgo.NgReader
+	name       string
+	compressed compression
+	release    func() // releases the decompressor
 }
 
 // pcap and pcapng magic numbers, as the first four bytes of a file read in
@@ -55,7 +58,8 @@ const (
 )
 
 // Open opens a pcap (either byte order, micro- or nanosecond timestamps) or
-// pcapng file. The frames it returns are valid until the next call.
+// pcapng file, which may be compressed with gzip, zstd or lz4 as tshark
+// reads them. The frames it returns are valid until the next call.
 func Open(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -84,44 +88,100 @@ func newFile(f *os.File, path string) (*File, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	file := &File{f: f, name: path}
+	file := &File{f: f, name: path, release: func() {}}
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	r := br
+	// A compressed capture is read as tshark reads it; its records are
+	// bounded by MaxPacket alone, its size saying nothing of theirs.
+	magic, _ := br.Peek(6) // the longest magic, xz's
+	if c := sniff(magic); c != uncompressed {
+		dec, release, err := decompress(c, br)
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, fmt.Errorf("%s: %w: %v header cut short", path, ErrTruncated, c)
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		file.release, file.compressed, size = release, c, -1
+		r = bufio.NewReaderSize(dec, 1<<16)
+		head, err = r.Peek(4)
+		if len(head) < 4 {
+			release()
+			switch {
+			case len(head) == 0 && err == io.EOF:
+				return nil, fmt.Errorf("%s: %w: its %v stream holds nothing", path, ErrEmpty, c)
+			case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+				return nil, fmt.Errorf("%s: %w: its %v stream holds %d bytes, shorter than any capture header", path, ErrTruncated, c, len(head))
+			}
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	fail := func(err error) (*File, error) {
+		file.release()
+		return nil, err
+	}
 	switch binary.BigEndian.Uint32(head) {
 	case magicMicro, magicMicroLE, magicNano, magicNanoLE:
-		if _, err := br.Peek(24); err != nil {
-			return nil, fmt.Errorf("%s: %w: pcap header cut short", path, ErrTruncated)
+		if _, err := r.Peek(24); err != nil {
+			return fail(fmt.Errorf("%s: %w: pcap header cut short", path, ErrTruncated))
 		}
-		file.pcap, err = pcapgo.NewReader(br)
+		file.fr = newFramer(r, false, size)
+		file.pcap, err = pcapgo.NewReader(file.fr)
 	case magicNg:
-		file.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{})
+		file.fr = newFramer(r, true, size)
+		file.ng, err = pcapgo.NewNgReader(file.fr, pcapgo.NgReaderOptions{})
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: %w: pcapng header cut short", path, ErrTruncated)
+			return fail(fmt.Errorf("%s: %w: pcapng header cut short", path, ErrTruncated))
 		}
 	default:
-		return nil, fmt.Errorf("%s: %w (first bytes %x)", path, ErrNotCapture, head)
+		after := ""
+		if file.compressed != uncompressed {
+			after = " once " + file.compressed.String() + " is undone"
+		}
+		return fail(fmt.Errorf("%s: %w (first bytes %x%s)", path, ErrNotCapture, head, after))
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotCapture, err)
+	switch {
+	case errors.Is(err, ErrBadRecord) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrDamaged):
+		return fail(fmt.Errorf("%s: %w", path, err))
+	case err != nil:
+		return fail(fmt.Errorf("%s: %w: %v", path, ErrNotCapture, err))
 	}
 	return file, nil
 }
 
 // ReadPacketData returns the next frame; its bytes are reused by the next
-// call. It returns io.EOF at the end of the file, and an error wrapping
-// ErrTruncated when the last record is cut short.
+// call. It returns io.EOF at the end of the file, an error wrapping
+// ErrTruncated when the last record is cut short, and one wrapping
+// ErrBadRecord at a record whose lengths cannot be right (see MaxPacket):
+// no record makes it allocate more than the record can hold.
 func (f *File) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	var (
 		data []byte
 		ci   gopacket.CaptureInfo
 		err  error
 	)
+	f.fr.nextPacket()
 	if f.pcap != nil {
 		data, ci, err = f.pcap.ZeroCopyReadPacketData()
 	} else {
 		data, ci, err = f.ng.ZeroCopyReadPacketData()
 	}
+	if err != nil && f.fr.err != nil && f.fr.err != io.EOF {
+		// The stream's own error says best what went wrong: gopacket's
+		// pcapng reader takes a stream that ends early at a block's
+		// start for a clean end, and words others its own way.
+		err = f.fr.err
+	}
 	switch {
 	case err == nil || err == io.EOF:
 		return data, ci, err
+	case errors.Is(err, ErrTruncated) || errors.Is(err, ErrBadRecord) || errors.Is(err, ErrDamaged):
+		return nil, ci, fmt.Errorf("%s: %w", f.name, err)
+	case errors.Is(err, io.ErrUnexpectedEOF) && f.compressed != uncompressed:
+		return nil, ci, fmt.Errorf("%s: %w: its %v stream ends early", f.name, ErrTruncated, f.compressed)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, ci, fmt.Errorf("%s: %w: last record cut short", f.name, ErrTruncated)
 	default:
@@ -138,7 +198,10 @@ func (f *File) LinkType() layers.LinkType {
 }
 
 // Close closes the file.
-func (f *File) Close() error { return f.f.Close() }
+func (f *File) Close() error {
+	f.release()
+	return f.f.Close()
+}
 
 // Interfaces returns the capture points of the file seen so far, in
 // pcapng interface order (a pcapng file may describe an interface only

@@ -226,7 +226,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, for CI")
 	ipv6 := fs.Bool("6", false, "run over IPv6: the server on [::1]")
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
-	pathDesc := fs.String("path", "", "run the scenarios across a router whose path has these one-way `CONDITIONS`: delay=20ms,jitter=2ms,loss=1%,reorder=2%,duplicate=1%,rate=10mbit; c2s: or s2c: before a key sets one direction")
+	pathDesc := fs.String("path", "", "run the scenarios across a router whose path has these one-way `CONDITIONS`: delay=20ms,jitter=2ms,loss=1%,reorder=2%,duplicate=1%,rate=10mbit; c2s: or s2c: before a key sets one direction; delay and jitter 0 to 1m, percentages 0% to 100%, rate 1kbit to 100gbit")
 	seed := fs.Uint64("seed", 1, "seed of the path's random decisions (loss, jitter, reordering, duplication), to replay a run")
 	help := cli.Help{
 		Usage: prog + " run [flags] [SCENARIO...]",
@@ -413,7 +413,7 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 	asJSON := fs.Bool("json", false, "print one JSON verdict object instead of text")
 	help := cli.Help{
 		Usage: prog + " check (-scenario NAME | -expect PROPERTIES) [flags] FILE...",
-		About: "Judge captures (pcap or pcapng, made by tcpdump, tshark, Wireshark or tcplab, of any program):\n" +
+		About: "Judge captures (pcap or pcapng, also gzip, zstd or lz4 compressed, made by tcpdump, tshark, Wireshark or tcplab, of any program):\n" +
 			"-scenario matches a scenario's expected steps, -expect checks properties of every connection (or\n" +
 			"those -stream or -port select). A failure shows the frames that break it among their neighbours,\n" +
 			"packetdrill-style. Exit status: 0 all pass, 1 a check failed or a file could not be read, 2 usage.",

@@ -112,6 +112,8 @@ func TestClearErrors(t *testing.T) {
 		{[]string{"run", "-path", "loss=150%", "handshake"}, 2, []string{"-path", "loss"}, nil},
 		{[]string{"run", "-path", "speed=1mbit", "handshake"}, 2, []string{"-path", "speed"}, nil},
 		{[]string{"run", "-path", "delay=20", "handshake"}, 2, []string{"-path", "delay"}, nil},
+		{[]string{"run", "-path", "jitter=1300000h,delay=1ms", "halfclose"}, 2, []string{"-path", "jitter=1300000h: at most 1m0s"}, nil},
+		{[]string{"run", "-path", "delay=9223372036854775807ns", "halfclose"}, 2, []string{"-path", "delay=9223372036854775807ns: at most 1m0s"}, nil},
 		{[]string{"run", "-path", "delay=20ms", "-no-sandbox", "handshake"}, 2, []string{"-path", "-no-sandbox"}, nil},
 		{[]string{"run", "hanshake"}, 2, []string{`unknown scenario "hanshake"; did you mean handshake?`}, nil},
 		{[]string{"run", "HalfClose"}, 2, []string{"did you mean halfclose?"}, nil},

@@ -3,6 +3,7 @@ package path
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -212,4 +213,151 @@ func within(t *testing.T, what string, count uint64, n, p float64) {
 	if math.Abs(float64(count)-mean) > 4.5*sd {
 		t.Errorf("%s %d of %.0f, want %.0f ± %.0f (4.5σ of binomial p=%g)", what, count, n, mean, 4.5*sd, p)
 	}
+}
+
+// TestDirections: a line's two directions draw from the seed on streams of
+// their own, each with its own conditions, so that one seed replays both
+// and the answers' losses are not the requests'.
+func TestDirections(t *testing.T) {
+	cfg := LineConfig{
+		Path: Path{C2S: Conditions{Loss: 10}, S2C: Conditions{Delay: time.Millisecond, Loss: 20}},
+		Seed: 42, Limit: 4, MTU: 100,
+	}
+	first := func(cfg LineConfig) [2]uint64 {
+		d := directions(cfg)
+		return [2]uint64{d[0].rng.Uint64(), d[1].rng.Uint64()}
+	}
+	d := directions(cfg)
+	if d[0].cond != cfg.Path.C2S || d[1].cond != cfg.Path.S2C {
+		t.Fatalf("directions have conditions %+v and %+v, want %+v", d[0].cond, d[1].cond, cfg.Path)
+	}
+	a := first(cfg)
+	if a[0] == a[1] {
+		t.Error("both directions draw the same numbers: one stream for two directions")
+	}
+	if b := first(cfg); b != a {
+		t.Errorf("seed 42 twice: first draws %x then %x", a, b)
+	}
+	cfg.Seed = 43
+	if c := first(cfg); c[0] == a[0] || c[1] == a[1] {
+		t.Errorf("seeds 42 and 43 draw %x and %x", a, c)
+	}
+}
+
+// TestDirectionDraws pins which numbers a direction draws: only those of
+// the conditions set, in the documented order. A direction that drew at 0%
+// loss would give another jitter for the same seed than one drawn alone.
+func TestDirectionDraws(t *testing.T) {
+	const (
+		seed = 9
+		n    = 200
+		gap  = int64(time.Second) // no jitter reaches the next packet
+	)
+	ref := func() *rand.Rand { return rand.New(rand.NewPCG(seed, streamC2S)) }
+	tests := []struct {
+		name string
+		cond Conditions
+		want func(r *rand.Rand, i int) (at int64, ok bool) // packet i's departure, from the reference draws
+	}{
+		{"delay draws nothing", Conditions{Delay: 20 * time.Millisecond}, func(r *rand.Rand, i int) (int64, bool) {
+			return int64(i)*gap + int64(20*time.Millisecond), true
+		}},
+		{"jitter draws once a packet", Conditions{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond}, func(r *rand.Rand, i int) (int64, bool) {
+			j := int64(5 * time.Millisecond)
+			return int64(i)*gap + int64(20*time.Millisecond) + r.Int64N(2*j+1) - j, true
+		}},
+		{"loss draws once a packet", Conditions{Loss: 30}, func(r *rand.Rand, i int) (int64, bool) {
+			return int64(i) * gap, r.Float64()*100 >= 30
+		}},
+		{"loss then jitter", Conditions{Loss: 30, Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond}, func(r *rand.Rand, i int) (int64, bool) {
+			lost := r.Float64()*100 < 30
+			j := int64(5 * time.Millisecond)
+			return int64(i)*gap + int64(20*time.Millisecond) + r.Int64N(2*j+1) - j, !lost
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, d := simulate(t, tt.cond, seed, 10, n, 100, gap)
+			r := ref()
+			var want []departure
+			for i := range n {
+				if at, ok := tt.want(r, i); ok {
+					want = append(want, departure{i, at})
+				}
+			}
+			if !slices.Equal(out, want) {
+				t.Fatalf("departures differ from the reference draws:\n got %v\nwant %v", head(out), head(want))
+			}
+			if got, next := d.rng.Uint64(), r.Uint64(); got != next {
+				t.Errorf("after %d packets the generator is not where the reference is: it drew more", n)
+			}
+		})
+	}
+}
+
+func head(d []departure) []departure { return d[:min(len(d), 5)] }
+
+// FuzzLine parses a path and runs each of its directions on a fuzzed
+// sequence of packets, from a clock far into a machine's uptime: nothing
+// accepted by Parse may panic, every packet leaves no earlier than it came
+// and no later than its delay, jitter and its wait in a full queue allow,
+// and in the order of the departure times.
+func FuzzLine(f *testing.F) {
+	f.Add("delay=20ms,jitter=2ms,loss=1%,reorder=2%,duplicate=1%,rate=10mbit", uint64(1), []byte{1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add("delay=1m,jitter=1m,rate=1kbit", uint64(7), []byte{0, 0, 255, 0, 0, 255, 40, 40, 1})
+	f.Add("delay=1ms,jitter=1300000h", uint64(1), []byte{1, 1, 1})
+	f.Add("delay=9223372036854775807ns", uint64(1), []byte{1, 1, 1, 1, 1, 1})
+	f.Add("rate=100gbit,duplicate=100%", uint64(3), []byte{255, 63, 0, 255, 63, 0})
+	f.Fuzz(func(t *testing.T, desc string, seed uint64, trace []byte) {
+		p, err := Parse(desc)
+		if err != nil {
+			return
+		}
+		const (
+			limit = 8
+			mtu   = 1500
+			start = int64(1) << 58 // nine years of uptime
+		)
+		for stream, cond := range []Conditions{p.C2S, p.S2C} {
+			d := newDirection(cond, seed, uint64(stream), limit, mtu)
+			// A packet waits at most for a full queue ahead of it (its
+			// copy's too), then its delay and jitter.
+			var serial int64
+			if cond.Rate > 0 {
+				serial = int64(mtu * 8e9 / float64(cond.Rate))
+			}
+			bound := 2*(limit+2)*serial + int64(cond.Delay+cond.Jitter) + 1
+			now := start
+			var lastOut int64
+			pop := func(at int64) {
+				for {
+					h, ok := d.pop(at)
+					if !ok {
+						return
+					}
+					arrived := int64(binary.BigEndian.Uint64(h.buf))
+					if h.at < arrived || h.at-arrived > bound || h.at < lastOut {
+						t.Fatalf("%+v: a packet of %d leaves at %d (after %d before it), bound %d", cond, arrived, h.at, lastOut, bound)
+					}
+					lastOut = h.at
+					d.release(h.buf)
+				}
+			}
+			for i := 0; i+3 <= len(trace); i += 3 {
+				now += int64(trace[i]) << (trace[i+1] % 40)
+				pop(now)
+				buf := d.take()
+				if buf == nil {
+					t.Fatalf("%+v: no buffer for the reader", cond)
+				}
+				binary.BigEndian.PutUint64(buf, uint64(now))
+				size := 8 + int(trace[i+2])*(mtu-8)/255
+				d.arrive(now, buf[:size])
+			}
+			pop(math.MaxInt64)
+			if len(d.free) != limit+2 {
+				t.Fatalf("%+v: %d buffers free, want %d", cond, len(d.free), limit+2)
+			}
+		}
+	})
 }

@@ -89,6 +89,16 @@ const (
 	streamS2C = 0x733263
 )
 
+// directions returns the cores of the two directions of a line made with
+// cfg (its Limit and MTU already defaulted): client to server first. Both
+// draw from cfg.Seed, each on a stream of its own.
+func directions(cfg LineConfig) [2]*direction {
+	return [2]*direction{
+		newDirection(cfg.Path.C2S, cfg.Seed, streamC2S, cfg.Limit, cfg.MTU),
+		newDirection(cfg.Path.S2C, cfg.Seed, streamS2C, cfg.Limit, cfg.MTU),
+	}
+}
+
 // StartLine creates the two devices of cfg, addresses them, brings them
 // up and starts forwarding between them. The line runs until ctx is done
 // or Close is called; in both cases Close must be called to remove the
@@ -102,6 +112,10 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	}
 	if cfg.Limit < 1 || cfg.MTU < 68 {
 		return nil, fmt.Errorf("delay line: limit %d and MTU %d: want a limit >= 1 and an MTU >= 68", cfg.Limit, cfg.MTU)
+	}
+	// Within these bounds no sum of times in a direction overflows.
+	if err := cfg.Path.Check(); err != nil {
+		return nil, fmt.Errorf("delay line: %w", err)
 	}
 	client, err := OpenTUN(cfg.Client, cfg.MTU)
 	if err != nil {
@@ -127,14 +141,9 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	l := &Line{client: client, server: server, cancel: cancel, done: make(chan struct{})}
-	l.dirs[0] = &lane{
-		d:    newDirection(cfg.Path.C2S, cfg.Seed, streamC2S, cfg.Limit, cfg.MTU),
-		from: client, to: server, timer: timers[0], tap: cfg.Tap, c2s: true,
-	}
-	l.dirs[1] = &lane{
-		d:    newDirection(cfg.Path.S2C, cfg.Seed, streamS2C, cfg.Limit, cfg.MTU),
-		from: server, to: client, timer: timers[1], tap: cfg.Tap,
-	}
+	dirs := directions(cfg)
+	l.dirs[0] = &lane{d: dirs[0], from: client, to: server, timer: timers[0], tap: cfg.Tap, c2s: true}
+	l.dirs[1] = &lane{d: dirs[1], from: server, to: client, timer: timers[1], tap: cfg.Tap}
 	for _, ln := range l.dirs {
 		l.wg.Add(2)
 		go func() { defer l.wg.Done(); ln.read(ctx) }()

@@ -38,6 +38,96 @@ type Conditions struct {
 // duplication or rate.
 func (c Conditions) IsZero() bool { return c == Conditions{} }
 
+// The bounds of a path's values. A minute of delay or jitter is far beyond
+// any real path (a geostationary hop is 270 ms) and keeps every sum of
+// times in the delay line far from overflowing; 1kbit serialises a
+// 1500-byte packet in 12 s, and 100gbit is more than a namespace's veth
+// carries.
+const (
+	MaxDelay = time.Minute // the largest Delay, and the largest Jitter
+	MinRate  = 1_000       // the smallest nonzero Rate, in bits per second: 1kbit
+	MaxRate  = 100e9       // the largest Rate, in bits per second: 100gbit
+)
+
+// Check reports the first value of c out of its bounds: Delay and Jitter
+// from 0 to [MaxDelay], percentages from 0 to 100, Rate 0 (unlimited) or
+// from [MinRate] to [MaxRate]; and a Jitter or a Reorder without a Delay.
+// [Parse] returns only conditions that pass it; a [Line] refuses the
+// others.
+func (c Conditions) Check() error {
+	for k := range numKeys {
+		if err := c.checkKey(k); err != nil {
+			return fmt.Errorf("%w: %s=%s: %v; want %s", ErrSyntax, keyNames[k], c.term(k), err, keyHelp[k])
+		}
+	}
+	if c.Jitter > 0 && c.Delay == 0 {
+		return fmt.Errorf("%w: jitter=%v without a delay; jitter varies the delay, so give delay too", ErrSyntax, c.Jitter)
+	}
+	if c.Reorder > 0 && c.Delay == 0 {
+		return fmt.Errorf("%w: reorder=%v%% without a delay; a reordered packet is one sent without the delay, so give delay too", ErrSyntax, formatPercent(c.Reorder))
+	}
+	return nil
+}
+
+// checkKey checks the value of key k in c against its bounds.
+func (c Conditions) checkKey(k key) error {
+	switch k {
+	case keyDelay:
+		return checkDuration(c.Delay)
+	case keyJitter:
+		return checkDuration(c.Jitter)
+	case keyLoss:
+		return checkPercent(c.Loss)
+	case keyReorder:
+		return checkPercent(c.Reorder)
+	case keyDuplicate:
+		return checkPercent(c.Duplicate)
+	default:
+		return checkRate(c.Rate)
+	}
+}
+
+func checkDuration(d time.Duration) error {
+	switch {
+	case d < 0:
+		return errors.New("negative")
+	case d > MaxDelay:
+		return fmt.Errorf("at most %v", MaxDelay)
+	}
+	return nil
+}
+
+func checkPercent(f float64) error {
+	if math.IsNaN(f) || f < 0 || f > 100 {
+		return errors.New("out of range")
+	}
+	return nil
+}
+
+func checkRate(bits uint64) error {
+	switch {
+	case bits == 0:
+		return nil
+	case bits < MinRate:
+		return fmt.Errorf("at least %s", formatRate(MinRate))
+	case bits > MaxRate:
+		return fmt.Errorf("at most %s", formatRate(MaxRate))
+	}
+	return nil
+}
+
+// Check reports the first value of p out of its bounds, naming its
+// direction; see [Conditions.Check].
+func (p Path) Check() error {
+	if err := p.C2S.Check(); err != nil {
+		return fmt.Errorf("c2s: %w", err)
+	}
+	if err := p.S2C.Check(); err != nil {
+		return fmt.Errorf("s2c: %w", err)
+	}
+	return nil
+}
+
 // Path is the conditions of a path between a client and a server, one per
 // direction. It is what a user asks for (the -path option, a scenario's
 // field); [Line] and the kernel's qdiscs make it happen.
@@ -68,12 +158,12 @@ const (
 var (
 	keyNames = [numKeys]string{"delay", "jitter", "loss", "reorder", "duplicate", "rate"}
 	keyHelp  = [numKeys]string{
-		"a duration >= 0 with its unit, such as 20ms, 500us or 1s",
-		"a duration >= 0 with its unit, such as 2ms",
+		"a duration from 0 to 1m0s with its unit, such as 20ms, 500us or 1s",
+		"a duration from 0 to 1m0s with its unit, such as 2ms",
 		"a percentage from 0% to 100%, such as 1% or 0.5%",
 		"a percentage from 0% to 100%, such as 2%",
 		"a percentage from 0% to 100%, such as 1%",
-		"a rate with its unit: bit, kbit, mbit, gbit, tbit (bits per second) or bps, kbps, mbps, gbps, tbps (bytes per second, as tc counts them), such as 10mbit",
+		"0 or a rate from 1kbit to 100gbit with its unit: bit, kbit, mbit, gbit, tbit (bits per second) or bps, kbps, mbps, gbps, tbps (bytes per second, as tc counts them), such as 10mbit",
 	}
 )
 
@@ -104,6 +194,10 @@ var ErrSyntax = errors.New("bad path")
 // need their % sign; rates take tc's units: bit, kbit, mbit, gbit, tbit in
 // bits per second and bps, kbps, mbps, gbps, tbps in bytes per second,
 // with k = 1000. The empty string is the zero Path.
+//
+// Every value is bounded: delay and jitter from 0 to [MaxDelay] (1m0s),
+// percentages from 0% to 100%, a rate 0 (unlimited) or from 1kbit
+// ([MinRate]) to 100gbit ([MaxRate]); see [Conditions.Check].
 //
 // An error (wrapping [ErrSyntax]) names the term and says what its key
 // expects, in one line.
@@ -165,6 +259,11 @@ func Parse(s string) (Path, error) {
 			return Path{}, fmt.Errorf("%w: %sreorder=%v%% without a delay; a reordered packet is one sent without the delay, so give delay too", ErrSyntax, scopePrefix[d.sc], formatPercent(d.c.Reorder))
 		}
 	}
+	// Every value was checked as it was read; this keeps Parse and Check
+	// from drifting apart.
+	if err := p.Check(); err != nil {
+		return Path{}, err
+	}
 	return p, nil
 }
 
@@ -183,13 +282,17 @@ func parseValue(k key, s string) (any, error) {
 	switch k {
 	case keyDelay, keyJitter:
 		d, err := time.ParseDuration(s)
-		if err != nil {
+		switch {
+		case err == nil:
+			return d, checkDuration(d)
+		case !durationSyntax(s):
 			return nil, errors.New("not a duration")
-		}
-		if d < 0 {
+		case strings.HasPrefix(s, "-"):
 			return nil, errors.New("negative")
+		default:
+			// Well formed, yet beyond time.Duration's 292 years.
+			return nil, fmt.Errorf("at most %v", MaxDelay)
 		}
-		return d, nil
 	case keyLoss, keyReorder, keyDuplicate:
 		num, ok := strings.CutSuffix(s, "%")
 		if !ok {
@@ -199,13 +302,36 @@ func parseValue(k key, s string) (any, error) {
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, errors.New("not a number")
 		}
-		if f < 0 || f > 100 {
-			return nil, errors.New("out of range")
-		}
-		return f, nil
+		return f, checkPercent(f)
 	default:
 		return parseRate(s)
 	}
+}
+
+// durationSyntax reports whether s has the form of a Go duration (an
+// optional sign, then numbers each with a unit), whatever its size:
+// time.ParseDuration says "invalid duration" both of "20" and of a number
+// too large for it.
+func durationSyntax(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		num := strings.TrimLeft(s, "0123456789.")
+		if len(num) == len(s) || strings.Count(s[:len(s)-len(num)], ".") > 1 {
+			return false
+		}
+		s = num
+		unit := strings.TrimLeft(s, "nuµμmsh")
+		switch s[:len(s)-len(unit)] {
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		default:
+			return false
+		}
+		s = unit
+	}
+	return true
 }
 
 // rateUnits are tc's rate units and their size in bits per second, longest
@@ -233,11 +359,11 @@ func parseRate(s string) (uint64, error) {
 			return 0, errors.New("negative")
 		}
 		bits := math.Round(f * u.bits)
-		if f > 0 && bits == 0 {
-			return 0, errors.New("below 1bit")
+		if f > 0 && bits < MinRate {
+			return 0, fmt.Errorf("at least %s", formatRate(MinRate))
 		}
-		if bits >= math.MaxUint64 {
-			return 0, errors.New("too large")
+		if bits > MaxRate {
+			return 0, fmt.Errorf("at most %s", formatRate(MaxRate))
 		}
 		return uint64(bits), nil
 	}
