@@ -17,7 +17,7 @@ func endingText(e *capture.Ending, lang expect.Lang) string {
 	}
 	side := func(d capture.Dir) string {
 		if d == capture.ServerToClient {
-			return "服务器"
+			return "服务端"
 		}
 		return "客户端"
 	}
@@ -54,7 +54,7 @@ func endingText(e *capture.Ending, lang expect.Lang) string {
 	if r := e.Reset; r.Frame != 0 {
 		switch {
 		case r.Peer == capture.SynSent && r.By == capture.ServerToClient:
-			parts = append(parts, fmt.Sprintf("连接被拒绝: 服务器用 RST 回应了客户端的 SYN (第 %d 帧)", r.Frame))
+			parts = append(parts, fmt.Sprintf("连接被拒绝: 服务端用 RST 回应了客户端的 SYN (第 %d 帧)", r.Frame))
 		case r.State == capture.Unknown:
 			parts = append(parts, fmt.Sprintf("%s重置了连接 (第 %d 帧)", side(r.By), r.Frame))
 		default:

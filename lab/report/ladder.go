@@ -143,6 +143,7 @@ func LadderNotes(name string, pkts []capture.Packet, v *expect.Verdict, lang exp
 	}
 	for _, s := range streams {
 		l.section(s, byStream[s], len(streams) > 1)
+		l.ending(byStream[s])
 	}
 	for _, m := range loose {
 		l.y += 4
@@ -459,6 +460,29 @@ func (l *ladder) stepTip(step expect.StepNum, st *expect.Step) string {
 	return fmt.Sprintf(l.t.step, step) + ": " + firstSentence(st.Text(l.lang))
 }
 
+// ending writes under a connection's rows how it ended, as
+// capture.Ending tells it for every command: a line cut to the diagram's
+// width, whole in its tooltip.
+func (l *ladder) ending(idx []int) {
+	var t capture.EndingTracker
+	for _, i := range idx {
+		if p := &l.seen[i]; p.Segment.Problem != capture.HeaderCut {
+			t.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
+		}
+	}
+	e := t.Ending()
+	whole := fmt.Sprintf(l.t.ended, endingText(&e, l.lang))
+	l.y += 18
+	fmt.Fprintf(&l.body, "<g class=\"ending\">\n<title>%s</title>\n", xmlText(whole))
+	l.text(ladderMargin, l.y, `font-style="italic"`, cut(whole, ladderEndingChars))
+	l.body.WriteString("</g>\n")
+	l.y += 6
+}
+
+// ladderEndingChars is as much of the ending's line as the diagram's
+// width holds.
+const ladderEndingChars = 140
+
 // text writes a line of text at x, y; attrs are fixed attributes, never
 // user data.
 func (l *ladder) text(x, y int, attrs, s string) {
@@ -508,6 +532,7 @@ type ladderStrings struct {
 
 	noSegments     string // in place of the rows when there are none
 	connection     string // a connection's heading: %d is its number
+	ended          string // under a connection's rows: %s is how it ended (capture.Ending)
 	client, server string // the lanes
 
 	step             string // an arrow's step: %s is its number
@@ -544,6 +569,7 @@ var ladderTexts = []ladderStrings{
 		legendStateText: "TCP state after the segment, when it changes",
 		noSegments:      "No TCP segments were captured.",
 		connection:      "connection %d",
+		ended:           "How it ended: %s",
 		client:          "client",
 		server:          "server",
 		step:            "step %s",
@@ -571,6 +597,7 @@ var ladderTexts = []ladderStrings{
 		legendStateText: "这个包之后的TCP状态, 变化时标出",
 		noSegments:      "没有抓到TCP包.",
 		connection:      "连接 %d",
+		ended:           "连接如何结束: %s",
 		client:          "客户端",
 		server:          "服务端",
 		step:            "步骤 %s",

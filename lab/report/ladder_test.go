@@ -365,3 +365,38 @@ func parseSVG(t *testing.T, doc []byte) []*svgElem {
 	}
 	return elems
 }
+
+// TestLadderSaysHowItEnded: under each connection the ladder says how it
+// ended in capture.Ending's words, the walkthrough's, in either language.
+func TestLadderSaysHowItEnded(t *testing.T) {
+	talk := keepAliveTalk()
+	two, rst := twoStreams()
+	tests := []struct {
+		name string
+		c    *fakeCapture
+		v    *expect.Verdict
+		lang expect.Lang
+		want []string
+	}{
+		{"client closes", talk, talk.verdict(), expect.English, []string{"How it ended: the client closed first (FIN frame 9), the server after it (FIN frame 10); both FINs acknowledged"}},
+		{"two connections", two, two.verdict(rst), expect.English, []string{"How it ended: the client closed first (FIN frame 7)", "How it ended: reset by the client (frame 8) in ESTABLISHED"}},
+		{"chinese", talk, talk.verdict(), expect.Chinese, []string{"连接如何结束: 客户端先关闭 (FIN 第 9 帧), 服务端随后关闭 (FIN 第 10 帧); 两个 FIN 都已确认"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := string(Ladder("x", tt.c.seen, tt.v, tt.lang))
+			for _, w := range tt.want {
+				if !strings.Contains(doc, w) {
+					t.Errorf("the ladder lacks %q", w)
+				}
+			}
+			walk := string(CaptureWalkthrough("x", tt.c.seen, tt.lang))
+			for _, w := range tt.want {
+				_, text, _ := strings.Cut(w, ": ")
+				if !strings.Contains(walk, text) {
+					t.Errorf("the walkthrough lacks %q", text)
+				}
+			}
+		})
+	}
+}
