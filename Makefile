@@ -28,11 +28,24 @@ test: deps ## run all tests (live captures included), and the examples' own
 	$(GO) test -race -count=1 -run 'TestRunPeerCommandsNoRace|TestRunIgnoresPlantedLinks|TestRunLeavesNoStaleArtifacts' ./cmd/tcplab
 	@for m in examples/*/go.mod; do d=$$(dirname $$m); echo "examples: $$d"; (cd $$d && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
-soak: build ## run every scenario SOAK times in a row (SOAK=50 by default); stop at the first failure
-	@mkdir -p out; start=$$(date +%s); for i in $$(seq 1 $(SOAK)); do \
-		bin/tcplab run -out out/soak >out/soak.log 2>&1 || { echo "soak: run $$i failed:"; cat out/soak.log; exit 1; }; \
-		printf '.'; done; \
-	echo; echo "soak: $(SOAK) runs of every scenario passed in $$(( $$(date +%s) - start ))s"
+LOAD ?= 0
+SOAK_MAX ?= 7200
+soak: build ## run every scenario SOAK times (SOAK=50) beside LOAD busy loops (LOAD=0); per scenario: passes and the spread of its run time
+	@rm -rf out/soak; mkdir -p out/soak; start=$$(date +%s); pids=""; \
+	for i in $$(seq 1 $(LOAD)); do timeout $(SOAK_MAX) sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; failed=0; \
+	for i in $$(seq 1 $(SOAK)); do \
+		bin/tcplab run -out out/soak/$$i >out/soak/$$i.log 2>&1 || { failed=$$((failed + 1)); echo; echo "soak: run $$i failed (out/soak/$$i.log):"; grep -E "FAIL|step" out/soak/$$i.log | head -5; }; \
+		printf '.'; done; echo; \
+	cat out/soak/*/*/result.json | awk -F'[:,]' ' \
+		/^  "scenario"/ { gsub(/[ "]/, "", $$2); sc = $$2 } \
+		/^  "pass"/ { gsub(/ /, "", $$2); runs[sc]++; if ($$2 == "true") pass[sc]++ } \
+		/^  "seconds"/ { gsub(/ /, "", $$2); t[sc] = t[sc] " " $$2 } \
+		END { printf "%-18s %9s %8s %8s %8s\n", "SCENARIO", "PASSED", "MIN", "MEDIAN", "MAX"; \
+			for (sc in runs) { n = split(t[sc], x, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] + 0 < x[i] + 0) { v = x[i]; x[i] = x[j]; x[j] = v }; \
+				printf "%-18s %4d/%-4d %7.2fs %7.2fs %7.2fs\n", sc, pass[sc], runs[sc], x[1], x[int((n + 1) / 2)], x[n] } }' | sort; \
+	echo "soak: $(SOAK) runs of every scenario beside $(LOAD) busy loops, $$failed failed, in $$(( $$(date +%s) - start ))s"; \
+	test $$failed -eq 0
 
 -include bench.mk
 
