@@ -448,3 +448,36 @@ func TestEndingAbandoned(t *testing.T) {
 		t.Errorf("the first %d segments: %s (closer %v)", len(pkts), e.String(), e.Closer())
 	}
 }
+
+// TestSameStepNumbers: run judges its own peers with a scenario's own
+// steps, check judges anyone's capture with the steps for any peers;
+// on a capture of a run both give every segment the same step number, so
+// the walkthrough, the ladder and check's report agree.
+func TestSameStepNumbers(t *testing.T) {
+	for _, sc := range []*lab.Scenario{HalfClose(), Walkthrough(), Reset()} {
+		t.Run(sc.Name, func(t *testing.T) {
+			f, err := capture.Open(readmeCapture(sc.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var pkts []capture.Packet
+			if _, err := capture.Walk(f, capture.NewAnnotator(), func(p *capture.Packet) error {
+				pkts = append(pkts, p.Keep())
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			run := expect.Match(sc.Name, sc.Steps(lab.Options{}), pkts, expect.Options{})
+			check := expect.Match(sc.Name, sc.Steps(lab.Options{AnyPeers: true}), pkts, expect.Options{})
+			if !run.Pass || !check.Pass {
+				t.Fatalf("run's steps pass %v, check's %v", run.Pass, check.Pass)
+			}
+			for i := range pkts {
+				if run.StepOf[i] != check.StepOf[i] {
+					t.Errorf("frame %d: step %s in run, %s in check", pkts[i].Segment.Frame, run.StepOf[i], check.StepOf[i])
+				}
+			}
+		})
+	}
+}
