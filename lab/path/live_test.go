@@ -68,6 +68,11 @@ func startLab(tb testing.TB, p Path, seed uint64, limit int) *lab {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// Root may raise a process's priority: a line that did not would let
+	// CPU load lengthen its path.
+	if os.Geteuid() == 0 && !line.Reniced {
+		tb.Errorf("the line runs at the default priority, as root")
+	}
 	tb.Cleanup(func() {
 		if err := line.Close(); err != nil {
 			tb.Errorf("close line: %v", err)
