@@ -26,6 +26,7 @@ Commands:
              [-server CMD -port N] [-client CMD] run scenarios on a private loopback, capture, annotate, match;
                                                  -server/-client put your own program in place of a peer
   tcplab check -scenario NAME FILE               match a capture of any program against a scenario's sequence
+  tcplab check -expect LIST -- COMMAND           run COMMAND on a private loopback, capture it, check its connections
   tcplab help                                    show this help
 `
 
