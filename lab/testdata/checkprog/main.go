@@ -8,6 +8,8 @@
 //	checkprog -close reset      the server resets the connection
 //	checkprog -exit 1           as the first, then exits 1
 //	checkprog -notcp            no TCP at all: prints a line and exits
+//	checkprog -close client -hold   the client keeps the connection open until
+//	                                a signal ends the program (a minute at most)
 package main
 
 import (
@@ -18,25 +20,27 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 )
 
 func main() {
 	closer := flag.String("close", "server", "who ends the connection: server, client, or reset (the server resets it)")
 	exit := flag.Int("exit", 0, "exit status once the connection is over")
 	noTCP := flag.Bool("notcp", false, "make no connection at all")
+	hold := flag.Bool("hold", false, "after the exchange, say so and keep the connection open until a signal ends the program")
 	flag.Parse()
 	if *noTCP {
 		fmt.Println("checkprog: no connection")
 		os.Exit(*exit)
 	}
-	if err := run(*closer); err != nil {
+	if err := run(*closer, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "checkprog:", err)
 		os.Exit(2)
 	}
 	os.Exit(*exit)
 }
 
-func run(closer string) error {
+func run(closer string, hold bool) error {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -56,6 +60,10 @@ func run(closer string) error {
 		return fmt.Errorf("client: read the answer: %w", err)
 	}
 	fmt.Printf("checkprog: the server said %q\n", line)
+	if hold {
+		fmt.Println("checkprog: holding the connection")
+		time.Sleep(time.Minute)
+	}
 	if closer != "client" {
 		// Wait for the server's FIN (or RST) before closing.
 		if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, io.EOF) && closer != "reset" {
