@@ -100,6 +100,10 @@ func checkRunCommand(prog string, cc commandCheck, stdout, stderr io.Writer) err
 	if err == nil && oc.Error != "" {
 		err = errors.New(oc.Error)
 	}
+	if oc.NoNamespace {
+		file.discard()
+		return fmt.Errorf("check -- needs user namespaces or root: %w", err)
+	}
 	if err != nil {
 		file.discard()
 		switch {

@@ -52,6 +52,9 @@ type commandOutcome struct {
 	Dropped     int    `json:"dropped"`          // frames the kernel dropped
 	Note        string `json:"note,omitempty"`   // why the capture stopped early
 	Error       string `json:"error,omitempty"`  // the capture or COMMAND could not be had
+	// NoNamespace says that Error is the namespace's: it was made, but
+	// without the capabilities to bring lo up or capture.
+	NoNamespace bool `json:"no_namespace,omitempty"`
 }
 
 // commandSettle is how long the loopback must stay quiet after COMMAND
@@ -110,7 +113,10 @@ func commandRun(o checkOrders, file *os.File) commandOutcome {
 		return oc
 	}
 	if err := netns.SetupLoopback(); err != nil {
-		oc.Error = err.Error()
+		oc.Error, oc.NoNamespace = err.Error(), errors.Is(err, syscall.EPERM)
+		if oc.NoNamespace {
+			oc.Error += restrictedHint
+		}
 		return oc
 	}
 	lc, err := live.Open(live.Config{Interface: "lo"})
@@ -184,6 +190,12 @@ wait:
 	}
 	return oc
 }
+
+// restrictedHint follows the error of a user namespace made without
+// capabilities, as Ubuntu's AppArmor makes them for unconfined programs
+// (24.04 and later, GitHub's ubuntu-latest runners among them).
+const restrictedHint = "; the kernel gave the new namespace no capabilities: allow them with " +
+	"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu 24.04 and later), or run as root"
 
 // commandEnv is the command's environment: this process's, without the
 // variables that would make a tcplab or a test binary among the

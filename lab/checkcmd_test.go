@@ -3,6 +3,7 @@ package lab_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	gplayers "github.com/gopacket/gopacket/layers"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
@@ -444,5 +447,76 @@ func TestCheckCommandInterrupt(t *testing.T) {
 	}
 	if err := teardownComplete(t, capPath); err != nil {
 		t.Errorf("%s: %v", capPath, err)
+	}
+}
+
+// TestCheckNothingToCheck: a capture without TCP says why it may be
+// empty: a file of any tool's may have been stopped before the tool wrote
+// its buffer; a capture of check -- COMMAND lost nothing, so the command
+// made no connection.
+func TestCheckNothingToCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := capture.NewWriter(f, gplayers.LinkTypeEthernet)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err := errors.Join(err, f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		command       string
+		want, notWant []string
+	}{
+		{"", []string{"no TCP segment in its 0 frames: nothing to check", "capture filter", "--immediate-mode"}, []string{"made no TCP connection"}},
+		{"./srv.test", []string{"no TCP segment in its 0 frames: nothing to check", "./srv.test made no TCP connection"}, []string{"filter", "immediate"}},
+	}
+	for _, tt := range tests {
+		v := lab.Check(path, lab.CheckRequest{Stream: -1, Command: tt.command})
+		if v.Pass {
+			t.Errorf("command %q: an empty capture passes", tt.command)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(v.Error, w) {
+				t.Errorf("command %q: %q lacks %q", tt.command, v.Error, w)
+			}
+		}
+		for _, w := range tt.notWant {
+			if strings.Contains(v.Error, w) {
+				t.Errorf("command %q: %q says %q", tt.command, v.Error, w)
+			}
+		}
+	}
+}
+
+// TestCheckCommandJSON: with -json the verdict object holds the command's
+// exit status beside the capture's verdict, and -o names the capture.
+func TestCheckCommandJSON(t *testing.T) {
+	testenv.NetNS(t)
+	prog := buildCheckprog(t)
+	capPath := filepath.Join(t.TempDir(), "run.pcapng")
+	var stdout, stderr bytes.Buffer
+	code := lab.Command("tcplab", []string{"check", "-json", "-expect", "closer=server", "-o", capPath, "--", prog, "-exit", "3"}, &stdout, &stderr, nil)
+	if code != lab.ExitFail {
+		t.Errorf("exit %d, want %d; stderr %q", code, lab.ExitFail, stderr.String())
+	}
+	// The program's own line comes first; the verdict is the last line.
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var v struct {
+		Pass    bool               `json:"pass"`
+		Command lab.CommandVerdict `json:"command"`
+		Files   []lab.FileVerdict  `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &v); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout.String())
+	}
+	if v.Pass || v.Command.Exit != 3 || v.Command.Capture != capPath || v.Command.Frames == 0 {
+		t.Errorf("verdict %+v; want a failure with exit 3, frames, and the capture %s", v, capPath)
+	}
+	if len(v.Files) != 1 || !v.Files[0].Pass || len(v.Files[0].Conns) != 1 {
+		t.Errorf("files %+v; want one capture whose one connection passes", v.Files)
 	}
 }
