@@ -77,6 +77,10 @@ const probeWait = 5 * time.Second
 // network namespace and captures its loopback; see commandRun. It returns
 // this process's exit status: 0 when the outcome was written.
 func runCheckChild() int {
+	// The command gets neither: it could write into the capture, and a
+	// process it leaves behind would hold the outcome pipe open.
+	syscall.CloseOnExec(checkCaptureFD)
+	syscall.CloseOnExec(checkOutcomeFD)
 	out := os.NewFile(checkOutcomeFD, "outcome")
 	var oc commandOutcome
 	var o checkOrders

@@ -520,3 +520,16 @@ func TestCheckCommandJSON(t *testing.T) {
 		t.Errorf("files %+v; want one capture whose one connection passes", v.Files)
 	}
 }
+
+// TestCheckCommandKeepsItsFiles: the command does not inherit the
+// child's capture file and outcome pipe (descriptors 3 and 4).
+func TestCheckCommandKeepsItsFiles(t *testing.T) {
+	testenv.NetNS(t)
+	sh := testenv.Tool(t, "sh")
+	var stdout, stderr bytes.Buffer
+	lab.Command("tcplab", []string{"check", "-expect", "handshake", "-o", filepath.Join(t.TempDir(), "c.pcapng"), "--",
+		sh, "-c", "test ! -e /proc/self/fd/3 && test ! -e /proc/self/fd/4"}, &stdout, &stderr, nil)
+	if !strings.Contains(stdout.String(), " exited 0; ") {
+		t.Errorf("the command has descriptor 3 or 4 open:\n%s%s", stdout.String(), stderr.String())
+	}
+}
