@@ -39,46 +39,69 @@ func TestMain(m *testing.M) {
 		os.Exit(lab.Command("tcplab", os.Args[1:], os.Stdout, os.Stderr, nil))
 	}
 	code := m.Run()
-	if checkprog.dir != "" {
-		os.RemoveAll(checkprog.dir)
+	if testBins.dir != "" {
+		os.RemoveAll(testBins.dir)
 	}
 	os.Exit(code)
 }
 
-// checkprog is testdata/checkprog built once per test binary, in a
-// folder that every user may read, so that nobody can run it too.
-var checkprog struct {
-	once      sync.Once
-	dir, path string
-	err       error
+// testBins are the programs the tests run under check -- COMMAND, each
+// built once per test binary, in a folder that every user may read, so
+// that nobody can run them too.
+var testBins struct {
+	dirOnce sync.Once
+	dir     string
+	dirErr  error
+	prog    builtBin // testdata/checkprog, by go build
+	srv     builtBin // testdata/checksrv's tests, by go test -c
 }
 
-// buildCheckprog builds testdata/checkprog and returns its path.
+type builtBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildBin runs go with args and -o PATH, once, and returns PATH.
+func buildBin(t *testing.T, b *builtBin, name string, args ...string) string {
+	t.Helper()
+	testBins.dirOnce.Do(func() {
+		testBins.dir, testBins.dirErr = os.MkdirTemp("", "tcplab-checkcmd-bin-")
+		if testBins.dirErr == nil {
+			testBins.dirErr = os.Chmod(testBins.dir, 0o755)
+		}
+	})
+	if testBins.dirErr != nil {
+		t.Fatal(testBins.dirErr)
+	}
+	b.once.Do(func() {
+		path := filepath.Join(testBins.dir, name)
+		out, err := exec.Command("go", append(args, "-o", path, "./testdata/"+strings.TrimSuffix(name, ".test"))...).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			return
+		}
+		b.path = path
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// buildCheckprog builds testdata/checkprog, a server and client in one
+// program, and returns its path.
 func buildCheckprog(t *testing.T) string {
 	t.Helper()
-	checkprog.once.Do(func() {
-		dir, err := os.MkdirTemp("", "tcplab-checkprog-")
-		if err != nil {
-			checkprog.err = err
-			return
-		}
-		checkprog.dir = dir
-		if err := os.Chmod(dir, 0o755); err != nil {
-			checkprog.err = err
-			return
-		}
-		path := filepath.Join(dir, "checkprog")
-		out, err := exec.Command("go", "build", "-o", path, "./testdata/checkprog").CombinedOutput()
-		if err != nil {
-			checkprog.err = fmt.Errorf("go build ./testdata/checkprog: %v\n%s", err, out)
-			return
-		}
-		checkprog.path = path
-	})
-	if checkprog.err != nil {
-		t.Fatal(checkprog.err)
-	}
-	return checkprog.path
+	return buildBin(t, &testBins.prog, "checkprog", "build")
+}
+
+// buildChecksrv builds testdata/checksrv's tests, a server and its client,
+// into a test binary as the README's CI section does with go test -c, and
+// returns its path.
+func buildChecksrv(t *testing.T) string {
+	t.Helper()
+	return buildBin(t, &testBins.srv, "checksrv.test", "test", "-c")
 }
 
 // checkRun is one run of tcplab check -- checkprog.
@@ -92,7 +115,12 @@ type checkRun struct {
 // checkprog ARGS...` through lab.Command, in this process.
 func runCheck(t *testing.T, expect string, args ...string) checkRun {
 	t.Helper()
-	prog := buildCheckprog(t)
+	return runCheckOf(t, buildCheckprog(t), expect, args...)
+}
+
+// runCheckOf is runCheck of the program prog.
+func runCheckOf(t *testing.T, prog, expect string, args ...string) checkRun {
+	t.Helper()
 	dir := t.TempDir()
 	r := checkRun{junit: filepath.Join(dir, "junit.xml"), capture: filepath.Join(dir, "junit.pcapng")}
 	var stdout, stderr bytes.Buffer
@@ -243,14 +271,19 @@ func TestCheckCommand(t *testing.T) {
 	}
 }
 
-// TestCheckCommandLosesNothing runs check -- COMMAND once and fails when
-// the capture lacks the teardown's final ACK or the kernel dropped a
-// frame. One run is cheap; run it many times to measure:
+// TestCheckCommandLosesNothing runs check -- COMMAND once, with a test
+// binary's server and client as COMMAND, and fails when the capture lacks
+// the teardown's final ACK or the kernel dropped a frame. The client's
+// close, whose ACK is the final one, is the test's last act before the
+// binary exits. One run is cheap; run it many times to measure:
 //
 //	go test ./lab -run TestCheckCommandLosesNothing -count=200
 func TestCheckCommandLosesNothing(t *testing.T) {
 	testenv.NetNS(t)
-	r := runCheck(t, "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK")
+	r := runCheckOf(t, buildChecksrv(t), "handshake,no-rst,closer=server,teardown=FIN,ACK,FIN,ACK", "-test.v")
+	if !strings.Contains(r.stdout, "--- PASS: TestServerClosesFirst") {
+		t.Errorf("the test binary's own test did not pass:\n%s", r.stdout)
+	}
 	if r.code != 0 {
 		t.Errorf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -325,12 +358,13 @@ func commandAs(exe string, uid int, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestCheckCommandUnprivileged runs check -- COMMAND as nobody (uid
-// 65534) when the test is root, else as the test's own user: without
-// root, through a user namespace. The capture is the user's.
+// TestCheckCommandUnprivileged runs check -- COMMAND, COMMAND a test
+// binary's server and client, as nobody (uid 65534) when the test is
+// root, else as the test's own user: without root, through a user
+// namespace. The capture is the user's.
 func TestCheckCommandUnprivileged(t *testing.T) {
 	testenv.NetNS(t)
-	prog := buildCheckprog(t)
+	prog := buildChecksrv(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
