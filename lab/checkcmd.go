@@ -104,13 +104,17 @@ func checkRunCommand(prog string, cc commandCheck, stdout, stderr io.Writer) err
 		file.discard()
 		return fmt.Errorf("check -- needs user namespaces or root: %w", err)
 	}
+	if err != nil && oc.Started {
+		// What was captured before the failure is kept.
+		cv := CommandVerdict{Command: cc.argv, Exit: oc.Exit, Signal: oc.Signal}
+		if cerr := file.commit(); cerr != nil {
+			return fmt.Errorf("check --: %s, but its capture failed: %w", cv.ended(), errors.Join(err, cerr))
+		}
+		return fmt.Errorf("check --: %s, but its capture failed: %w; what it holds is in %s", cv.ended(), err, file.path)
+	}
 	if err != nil {
 		file.discard()
-		switch {
-		case oc.Started:
-			cv := CommandVerdict{Command: cc.argv, Exit: oc.Exit, Signal: oc.Signal}
-			return fmt.Errorf("check --: %s, but its capture failed: %w", cv.ended(), err)
-		case oc.Interrupted:
+		if oc.Interrupted {
 			return fmt.Errorf("%w before %s started", ErrInterrupted, cc.argv[0])
 		}
 		return fmt.Errorf("check --: %w", err)
