@@ -310,6 +310,8 @@ func TestCheckCommandErrors(t *testing.T) {
 		{[]string{"check", "-expect", "handshake", "x.pcap", "--", "true"}, 2, []string{"capture files or -- COMMAND, not both", "x.pcap"}},
 		{[]string{"check", "-expect", "handshake", "-o", "x.pcapng", "x.pcap"}, 2, []string{"-o FILE", "-- COMMAND"}},
 		{[]string{"check", "-expect", "nosuch", "--", "true"}, 2, []string{"-expect"}},
+		{[]string{"check", "x.pcap"}, 2, []string{"(FILE... | -- COMMAND [ARG...])"}},
+		{[]string{"check", "-expect", "handshake"}, 2, []string{"(FILE... | -- COMMAND [ARG...])"}},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

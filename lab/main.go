@@ -360,7 +360,7 @@ func checkCommand(prog string, args []string, stdout, stderr io.Writer, all []*S
 		return fmt.Errorf("%w: check: -o FILE is where -- COMMAND's capture goes; add -- COMMAND (see %s check -h)", ErrUsage, prog)
 	}
 	if (*name == "" && *expectList == "" && !hasCommand) || (fs.NArg() == 0 && !hasCommand) {
-		return fmt.Errorf("%w: %s (see %s check -h)", ErrUsage, help.Usage, prog)
+		return fmt.Errorf("%w: %s check (-scenario NAME | -expect PROPERTIES) [flags] (FILE... | -- COMMAND [ARG...]) (see %s check -h)", ErrUsage, prog, prog)
 	}
 	if err := checkIdle(*idle); err != nil {
 		return err
