@@ -52,6 +52,10 @@ type CheckRequest struct {
 	Properties []property.Property
 	Stream     int // only this stream; below zero: every stream
 	Port       int // only connections with this port at either end; 0: every one
+	// Command, when set, is the command whose whole run the capture holds
+	// (check -- COMMAND): a capture with no filter that lost nothing at
+	// its end, so an empty one says that the command made no connection.
+	Command string
 }
 
 // FileVerdict is what Check found in one capture file.
@@ -102,7 +106,7 @@ func Check(path string, req CheckRequest) FileVerdict {
 	cut := err
 	conns := property.Conns(pkts)
 	if len(conns) == 0 {
-		v.Error = fmt.Sprintf("no TCP segment in its %d frames: nothing to check (is the capture filter right?)", frames)
+		v.Error = noTCP(frames, req.Command)
 		return v
 	}
 	var keep []property.Conn
@@ -157,6 +161,16 @@ func Check(path string, req CheckRequest) FileVerdict {
 		v.Pass, v.Error = false, cut.Error()
 	}
 	return v
+}
+
+// noTCP says why a capture of frames frames without a TCP segment has
+// nothing to check: a capture of command's run, or a file of any tool's.
+func noTCP(frames int, command string) string {
+	if command != "" {
+		return fmt.Sprintf("no TCP segment in its %d frames: nothing to check (%s made no TCP connection on its loopback)", frames, command)
+	}
+	return fmt.Sprintf("no TCP segment in its %d frames: nothing to check (is the capture filter right? "+
+		"or did the capturing tool stop before it wrote its buffer? tcpdump needs --immediate-mode and -U)", frames)
 }
 
 // matchScenario matches the steps against the connections conns, numbered

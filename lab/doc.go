@@ -12,6 +12,14 @@
 // expect.Match and writes the artifacts with package report. The parent
 // collects the Results.
 //
+// Check judges a capture file of any program (properties of each
+// connection, a scenario's steps, or both). `check -- COMMAND` makes that
+// capture itself: it re-executes the current binary in a namespace the
+// same way, and the child opens the capture on lo, proves it runs with a
+// probe datagram, runs COMMAND, and captures until the loopback is quiet
+// after COMMAND exited and no socket has a segment in flight; the parent
+// judges the file with Check and adds COMMAND's exit status.
+//
 // Main gives a program of your own the commands of tcplab (annotate, list,
 // run, check, version) over your scenarios; package labtest runs a scenario inside go
 // test.

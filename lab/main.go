@@ -66,7 +66,7 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 	case "run":
 		err = runCommand(prog, args[1:], stdout, stderr, list)
 	case "check":
-		err = checkCommand(prog, args[1:], stdout, list)
+		err = checkCommand(prog, args[1:], stdout, stderr, list)
 	case "version":
 		err = versionCommand(prog, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -111,6 +111,8 @@ Commands:
   %[1]s check (-scenario NAME | -expect PROPERTIES) [flags] FILE...
                                                 judge captures of any program against a scenario or properties
       [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
+  %[1]s check -expect PROPERTIES [flags] [-o FILE] -- COMMAND [ARG...]
+                                                run COMMAND on a private loopback, capture it, check its connections
   %[1]s version [-m]                            print the version, the Go that built it and the commit
   %[1]s help                                    show this help
 
@@ -401,7 +403,14 @@ var ErrInterrupted = errors.New("interrupted")
 
 // checkCommand implements "check": judge captures made by any tool
 // against a scenario's steps, properties of their connections, or both.
-func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario) error {
+func checkCommand(prog string, args []string, stdout, stderr io.Writer, all []*Scenario) error {
+	// Everything after "--" is the command to run and capture, its own
+	// flags included.
+	var command []string
+	hasCommand := false
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, command, hasCommand = args[:i], args[i+1:], true
+	}
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	name := fs.String("scenario", "", "scenario `NAME` whose expected segments the capture must show")
 	expectList := fs.String("expect", "", "comma-separated `PROPERTIES` every selected connection must have: "+strings.Join(property.Known(), ", "))
@@ -411,13 +420,20 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 	strict := fs.Bool("strict", false, "with -scenario: fail on connections the scenario does not mention")
 	junit := fs.String("junit", "", "also write the verdicts as JUnit XML to `FILE`, for CI")
 	asJSON := fs.Bool("json", false, "print one JSON verdict object instead of text")
+	out := fs.String("o", "", "with -- COMMAND: write the capture to `FILE` (default: next to -junit's file, else a new temporary file)")
 	help := cli.Help{
-		Usage: prog + " check (-scenario NAME | -expect PROPERTIES) [flags] FILE...",
+		Usage: prog + " check (-scenario NAME | -expect PROPERTIES) [flags] FILE...\n       " +
+			prog + " check (-scenario NAME | -expect PROPERTIES) [flags] -- COMMAND [ARG...]",
 		About: "Judge captures (pcap or pcapng, also gzip, zstd or lz4 compressed, made by tcpdump, tshark, Wireshark or tcplab, of any program):\n" +
 			"-scenario matches a scenario's expected steps, -expect checks properties of every connection (or\n" +
 			"those -stream or -port select). A failure shows the frames that break it among their neighbours,\n" +
-			"packetdrill-style. Exit status: 0 all pass, 1 a check failed or a file could not be read, 2 usage.",
+			"packetdrill-style. Exit status: 0 all pass, 1 a check failed or a file could not be read, 2 usage.\n" +
+			"With -- COMMAND, check runs COMMAND in a network namespace of its own (no sudo where the kernel allows\n" +
+			"user namespaces; COMMAND has no network but that namespace's loopback), captures the loopback from\n" +
+			"before COMMAND starts until it is quiet after COMMAND exits, writes the capture (-o) and judges it;\n" +
+			"COMMAND's non-zero exit fails the check. Ctrl-C stops COMMAND and still writes the capture.",
 		Examples: []string{
+			prog + " check -expect 'handshake,no-rst,closer=server' -junit junit.xml -- ./srv.test",
 			prog + " check -expect 'handshake,no-rst,closer=server' server.pcap",
 			prog + " check -expect 'teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK' -port 8000 -junit junit.xml cap.pcapng",
 			prog + " check -scenario halfclose out/halfclose/capture.pcapng",
@@ -429,8 +445,16 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 		}
 		return fmt.Errorf("%w: check: %w (see %s check -h)", ErrUsage, err, prog)
 	}
-	if (*name == "" && *expectList == "") || fs.NArg() == 0 {
-		return fmt.Errorf("%w: %s (see %s check -h)", ErrUsage, help.Usage, prog)
+	switch {
+	case hasCommand && len(command) == 0:
+		return fmt.Errorf("%w: check: -- needs the COMMAND to run after it (see %s check -h)", ErrUsage, prog)
+	case hasCommand && fs.NArg() > 0:
+		return fmt.Errorf("%w: check takes capture files or -- COMMAND, not both: %s (see %s check -h)", ErrUsage, strings.Join(fs.Args(), " "), prog)
+	case !hasCommand && *out != "":
+		return fmt.Errorf("%w: check: -o FILE is where -- COMMAND's capture goes; add -- COMMAND (see %s check -h)", ErrUsage, prog)
+	}
+	if (*name == "" && *expectList == "" && !hasCommand) || (fs.NArg() == 0 && !hasCommand) {
+		return fmt.Errorf("%w: %s check (-scenario NAME | -expect PROPERTIES) [flags] (FILE... | -- COMMAND [ARG...]) (see %s check -h)", ErrUsage, prog, prog)
 	}
 	if err := checkIdle(*idle); err != nil {
 		return err
@@ -455,6 +479,9 @@ func checkCommand(prog string, args []string, stdout io.Writer, all []*Scenario)
 	}
 	if *port < 0 || *port > 65535 {
 		return fmt.Errorf("%w: -port %d: use 1-65535", ErrUsage, *port)
+	}
+	if hasCommand {
+		return checkRunCommand(prog, commandCheck{argv: command, out: *out, junit: *junit, asJSON: *asJSON, req: req}, stdout, stderr)
 	}
 	var verdicts []FileVerdict
 	for _, file := range fs.Args() {

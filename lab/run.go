@@ -68,9 +68,9 @@ type childOrders struct {
 	Options  Options `json:"options"`
 }
 
-// InChild reports whether this process is a scenario child started by Run;
-// a main function or TestMain calls RunChild when it is.
-func InChild() bool { return os.Getenv(childEnv) != "" }
+// InChild reports whether this process is a child started by Run (or by
+// check -- COMMAND); a main function or TestMain calls RunChild when it is.
+func InChild() bool { return os.Getenv(childEnv) != "" || os.Getenv(checkChildEnv) != "" }
 
 // ChildScenario returns the name of the scenario this child process is to
 // run, or "" when it is not a child.
@@ -84,8 +84,12 @@ func ChildScenario() string {
 
 // RunChild runs the one scenario Run asked for, inside the namespace, and
 // writes its artifacts and result.json. It returns the process exit
-// status: 0 when result.json was written, whatever the verdict.
+// status: 0 when result.json was written, whatever the verdict. In a
+// child of check -- COMMAND it runs the command and captures it instead.
 func RunChild(list []*Scenario) int {
+	if os.Getenv(checkChildEnv) != "" {
+		return runCheckChild()
+	}
 	var o childOrders
 	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &o); err != nil {
 		fmt.Fprintf(os.Stderr, "tcplab child: bad orders: %v\n", err)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tcplab/tcplab/internal/testenv"
@@ -221,9 +220,12 @@ func TestRunLeavesNoStaleArtifacts(t *testing.T) {
 			if code, stdout, stderr := runTCPLab(t, "run", "-out", out, tt.scenario); code != 0 {
 				t.Fatalf("tcplab run %s: exit %d\n%s%s", tt.scenario, code, stdout, stderr)
 			}
-			before := map[string]uint64{}
+			// A file's bytes tell the passing run's from the failing
+			// run's (its verdict, its times); an inode number would not,
+			// since the file system reuses a deleted file's.
+			before := map[string]string{}
 			for _, n := range listFolder(t, dir) {
-				before[n] = inode(t, filepath.Join(dir, n))
+				before[n] = readString(t, filepath.Join(dir, n))
 			}
 			for _, n := range []string{report.CaptureFile, report.WalkthroughFile, report.WalkthroughHTMLFile, report.LadderFile, report.TimeSeqFile} {
 				if _, ok := before[n]; !ok {
@@ -239,7 +241,7 @@ func TestRunLeavesNoStaleArtifacts(t *testing.T) {
 				t.Errorf("after the failed run the folder holds %q, want %q", got, tt.want)
 			}
 			for _, n := range got {
-				if ino, ok := before[n]; ok && ino == inode(t, filepath.Join(dir, n)) {
+				if old, ok := before[n]; ok && old == readString(t, filepath.Join(dir, n)) {
 					t.Errorf("%s is the passing run's", n)
 				}
 			}
@@ -253,15 +255,14 @@ func TestRunLeavesNoStaleArtifacts(t *testing.T) {
 	}
 }
 
-// inode returns the inode number of the file at path: a file written
-// anew (made under another name and renamed in place) has a new one.
-func inode(t *testing.T, path string) uint64 {
+// readString returns the bytes of the file at path.
+func readString(t *testing.T, path string) string {
 	t.Helper()
-	info, err := os.Lstat(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.Sys().(*syscall.Stat_t).Ino
+	return string(b)
 }
 
 // listFolder returns the names in dir, sorted.
