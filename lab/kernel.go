@@ -25,6 +25,7 @@ type kernelView struct {
 	server   netip.AddrPort      // the server's address, to tell the ends apart
 	samples  []kernelSample
 	last     time.Time // when the last sample was taken
+	why      error     // why the run samples rather than traces, if it tried
 }
 
 // kernelGap is how soon after a sample a plain data segment or ACK goes
@@ -64,9 +65,9 @@ func newKernelView(nw *network) (*kernelView, error) {
 	return k, nil
 }
 
-// sample records what the kernel says of p's connection now; p is the
+// seen records what the kernel says of p's connection now; p is the
 // packet at index of the recording. Errors only lose the sample.
-func (k *kernelView) sample(index int, p *capture.Packet) {
+func (k *kernelView) seen(index int, p *capture.Packet) {
 	if len(k.samples) >= maxKernelSamples {
 		return
 	}
@@ -122,6 +123,13 @@ func (k *kernelView) texts(lang expect.Lang) map[int]string {
 		}
 	}
 	return out
+}
+
+// account returns the samples, and what changed at each in lang.
+func (k *kernelView) account(_ []capture.Packet, lang expect.Lang) *kernelAccount {
+	a := &kernelAccount{source: report.KernelSampled, samples: k.result(), texts: k.texts(lang)}
+	a.untraced = k.why
+	return a
 }
 
 // result returns the samples as result.json keeps them.

@@ -40,9 +40,10 @@ type recording struct {
 	noConversation bool
 	metrics        map[string]float64
 	elapsed        time.Duration
-	// kernel is what the kernel said of the sockets as their segments
-	// were captured; nil for a HighRate scenario.
-	kernel *kernelView
+	// kernel is what tells what the kernel did with the sockets, beside
+	// the capture: its own events, or samples after segments; nil when
+	// there is neither.
+	kernel kernelSource
 }
 
 // quiet is how long the wire must stay silent after the peers are done
@@ -137,12 +138,9 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 		}()
 	}
 
-	if !sc.HighRate {
-		// Without it the run only lacks the kernel's view.
-		if kv, err := newKernelView(nw); err == nil {
-			rec.kernel = kv
-			defer kv.close()
-		}
+	// Without it the run only lacks the kernel's view.
+	if rec.kernel = openKernel(nw, sc, opt); rec.kernel != nil {
+		defer rec.kernel.close()
 	}
 	readerDone := make(chan struct{})
 	// A HighRate scenario's capture is read once the peers are done: the
@@ -172,7 +170,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 			last = time.Now()
 			mu.Unlock()
 			if p.TCP && rec.kernel != nil {
-				rec.kernel.sample(index, p)
+				rec.kernel.seen(index, p)
 			}
 			return nil
 		})

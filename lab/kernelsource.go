@@ -1,0 +1,260 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/expect"
+	"github.com/tcplab/tcplab/lab/ktrace"
+	"github.com/tcplab/tcplab/lab/report"
+)
+
+// KernelMode says how a run learns what the kernel did with its sockets.
+type KernelMode string
+
+// The kernel modes. The zero value traces the kernel's events where the
+// run can (root, BTF) and samples its sockets elsewhere.
+const (
+	KernelAuto    KernelMode = ""
+	KernelSamples KernelMode = "samples" // INET_DIAG samples only
+)
+
+// kernelSource is where a run learns what the kernel did with its
+// sockets, beside the capture: the kernel's own events (kernelTrace) or,
+// where it cannot trace, samples of the sockets after segments
+// (kernelView). One is chosen when the recording starts.
+type kernelSource interface {
+	// seen tells the source of each TCP packet as the capture reads it,
+	// the packet at index of the recording.
+	seen(index int, p *capture.Packet)
+	// close stops observing: no event after it.
+	close()
+	// account returns what the source learned, joined to the frames of
+	// the recording; the run's packets are all in by then.
+	account(pkts []capture.Packet, lang expect.Lang) *kernelAccount
+}
+
+// kernelAccount is the kernel's account of a run, as the artifacts hold it.
+type kernelAccount struct {
+	source report.KernelSource
+	// samples and texts are a sampler's: result.json's, and what changed
+	// at each sample, by index of the recording.
+	samples []report.KernelSample
+	texts   map[int]string
+	// events are a tracer's, tied to the packets by index of the
+	// recording; alone are drops tied to no packet; all are both, in
+	// frame order, for result.json.
+	events     map[int][]report.KernelEvent
+	alone, all []report.KernelEvent
+	lost       uint64
+	raw        []ktrace.Event
+	serverAddr netip.AddrPort
+	// untraced is why the run could not trace the kernel, when it tried.
+	untraced error
+}
+
+// kernelNotice is what a run says once when it could not trace the
+// kernel, with why.
+const kernelNotice = "note: the kernel's own events need root and a kernel with BTF (%s); the walkthroughs show the sockets as sampled after each segment instead"
+
+// openKernel chooses the run's kernel source: a tracer of the run's
+// namespaces where it can, else a sampler of both hosts' sockets, or
+// none (a HighRate scenario, whose thousands of segments a sampler would
+// only slow down).
+func openKernel(nw *network, sc *Scenario, opt Options) kernelSource {
+	var why error
+	if opt.Kernel == KernelAuto {
+		t, err := openTrace(nw)
+		if err == nil {
+			return t
+		}
+		why = err
+	}
+	if sc.HighRate {
+		return nil
+	}
+	kv, err := newKernelView(nw)
+	if err != nil {
+		return nil
+	}
+	kv.why = why
+	return kv
+}
+
+// kernelTrace is the kernel's own account of the run: ktrace's events of
+// the run's namespaces.
+type kernelTrace struct {
+	tracer *ktrace.Tracer
+	server netip.AddrPort
+	done   chan struct{} // closed when the events are all in
+	once   sync.Once
+	events []ktrace.Event
+	lost   uint64
+}
+
+// maxKernelEvents bounds the events one run keeps: a scenario's story is
+// told in tens of them; a bulk transfer's are kept up to this many.
+const maxKernelEvents = 20000
+
+// openTrace traces the namespaces of nw: the run's own (the server's) and
+// the client's host's.
+func openTrace(nw *network) (*kernelTrace, error) {
+	server, err := netip.ParseAddrPort(nw.serverAddr)
+	if err != nil {
+		return nil, err
+	}
+	files := []string{"/proc/thread-self/ns/net"}
+	if nw.client != nil {
+		files = append(files, fmt.Sprintf("/proc/self/fd/%d", nw.client.File().Fd()))
+	}
+	var inodes []uint64
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("kernel events: %w", err)
+		}
+		ino, err := ktrace.NetNSInode(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		inodes = append(inodes, ino)
+	}
+	tr, err := ktrace.Open(ktrace.Config{NetNS: inodes})
+	if err != nil {
+		return nil, err
+	}
+	k := &kernelTrace{tracer: tr, server: netip.AddrPortFrom(server.Addr().Unmap(), server.Port()), done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		for e := range tr.Events() {
+			if len(k.events) < maxKernelEvents {
+				k.events = append(k.events, e)
+			} else {
+				k.lost++
+			}
+		}
+	}()
+	return k, nil
+}
+
+func (k *kernelTrace) seen(int, *capture.Packet) {}
+
+func (k *kernelTrace) close() {
+	k.once.Do(func() {
+		k.tracer.Close()
+		<-k.done
+		k.lost += k.tracer.Lost()
+	})
+}
+
+func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccount {
+	k.close()
+	a := joinKernel(k.events, pkts, k.server)
+	a.lost = k.lost
+	return a
+}
+
+// joinKernel ties the kernel's events to the packets they are about
+// (ktrace.Attach), on the capture's clock, each at its end of the
+// connection: the one place where the kernel's account meets the wire.
+// server is the server's address, which tells the ends apart.
+func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrPort) *kernelAccount {
+	a := &kernelAccount{source: report.KernelTraced, events: map[int][]report.KernelEvent{}, raw: events, serverAddr: server}
+	var start time.Time // the capture clock's zero: its first frame
+	if len(pkts) > 0 {
+		start = pkts[0].Info.Timestamp
+	}
+	index := map[int]int{} // frame number -> index of pkts
+	for i := range pkts {
+		index[pkts[i].Segment.Frame] = i
+	}
+	type key struct {
+		kind   ktrace.Kind
+		cookie uint64
+		seq    uint32
+		nanos  int64
+	}
+	keyOf := func(e *ktrace.Event) key { return key{e.Kind, e.Cookie, e.Seq, e.Time.UnixNano()} }
+	tied := map[key]bool{}
+	attached := ktrace.Attach(events, pkts)
+	frames := make([]int, 0, len(attached))
+	for f := range attached {
+		frames = append(frames, f)
+	}
+	sort.Ints(frames)
+	for _, f := range frames {
+		j, ok := index[f]
+		if !ok {
+			continue
+		}
+		for _, e := range attached[f] {
+			tied[keyOf(&e)] = true
+			if purged(&e) {
+				continue
+			}
+			ke := kernelEvent(&e, server, start)
+			ke.Frame = f
+			if ke.Kind == ktrace.StateChange && ke.To == capture.Closed && (ke.From == capture.FinWait2 || ke.From == capture.Closing) &&
+				!pkts[j].Segment.Flags.Has(capture.RST) {
+				// The socket became a time-wait socket, which has no
+				// tracepoint of its own.
+				ke.To = capture.TimeWait
+			}
+			a.events[j] = append(a.events[j], ke)
+			a.all = append(a.all, ke)
+		}
+	}
+	for i := range events {
+		if e := &events[i]; e.Kind == ktrace.Drop && !tied[keyOf(e)] && !purged(e) {
+			ke := kernelEvent(e, server, start)
+			a.alone = append(a.alone, ke)
+			a.all = append(a.all, ke)
+		}
+	}
+	return a
+}
+
+// purged reports whether e is a segment freed with its socket's queue
+// (QUEUE_PURGE): TCP had taken it in, and acknowledged it, before the
+// socket closed with it unread; the kernel counts it as a drop, the
+// connection lost nothing.
+func purged(e *ktrace.Event) bool { return e.Kind == ktrace.Drop && e.Reason == "QUEUE_PURGE" }
+
+// kernelEvent turns e into the artifacts' event: its end of the
+// connection and its time from the capture's start.
+func kernelEvent(e *ktrace.Event, server netip.AddrPort, start time.Time) report.KernelEvent {
+	at := e.Src
+	if e.Kind == ktrace.Drop {
+		at = e.Dst // the receiver dropped it
+	}
+	side := report.SideClient
+	if netip.AddrPortFrom(at.Addr().Unmap(), at.Port()) == server {
+		side = report.SideServer
+	}
+	ke := report.KernelEvent{Side: side, Kind: e.Kind, Socket: e.Cookie, Cause: e.Cause, Reason: e.Reason}
+	if !start.IsZero() {
+		ke.At = e.Time.Sub(start)
+	}
+	switch e.Kind {
+	case ktrace.StateChange:
+		ke.From, ke.To = e.OldState, e.NewState
+	case ktrace.ResetReceived:
+		ke.From = e.OldState
+	}
+	return ke
+}
+
+// result fills r and run with the account.
+func (a *kernelAccount) result(r *report.Result, run *report.Run) {
+	r.KernelSource, r.Kernel, r.KernelEvents, r.KernelLost = a.source, a.samples, a.all, a.lost
+	if a.untraced != nil {
+		r.KernelUntraced = a.untraced.Error()
+	}
+	run.Kernel, run.KernelEvents, run.KernelAlone = a.texts, a.events, a.alone
+}
