@@ -357,7 +357,11 @@ func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Optio
 	r.Seconds = time.Since(start).Seconds()
 	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang}
 	if rec.kernel != nil {
-		rec.kernel.account(rec.packets, opt.Lang).result(&r, run)
+		account := rec.kernel.account(rec.packets, opt.Lang)
+		account.result(&r, run)
+		if err := account.judge(&r, rec.packets); err != nil && !rec.noConversation {
+			r.Fail(err)
+		}
 	}
 	if len(nw.others) > 0 {
 		run.Points = []capture.Point{{Name: nw.name(), Link: rec.link}}
