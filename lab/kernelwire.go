@@ -172,13 +172,21 @@ var warnedContradictions = [numContradictions]bool{RetransmitOutOfOrder: true}
 // account, when the run traced the kernel and lost none of its events:
 // it returns the contradictions that fail the run, and records those
 // that do not in r's kernel warnings.
-func (a *kernelAccount) judge(r *report.Result, pkts []capture.Packet) error {
+//
+// At full speed (highRate), a retransmission label the kernel denies is
+// a warning: the two CPUs' transmissions then reach the loopback's
+// receiver, and the capture, out of order now and then (the receiver's
+// duplicate ACK shows it), and the wire labels the late segment a
+// retransmission, as Wireshark does past its out-of-order threshold. It
+// happened in 7 of 15 runs of bulk, in no run of the other scenarios.
+func (a *kernelAccount) judge(r *report.Result, pkts []capture.Packet, highRate bool) error {
 	if a.source != report.KernelTraced || a.lost > 0 {
 		return nil
 	}
 	var fails []string
 	for _, c := range contradictions(pkts, a) {
-		if int(c.What) < len(warnedContradictions) && warnedContradictions[c.What] {
+		warned := int(c.What) < len(warnedContradictions) && warnedContradictions[c.What]
+		if warned || highRate && c.What == LabelNotRetransmitted {
 			r.KernelWarnings = append(r.KernelWarnings, c.String())
 		} else {
 			fails = append(fails, c.String())

@@ -359,7 +359,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Optio
 	if rec.kernel != nil {
 		account := rec.kernel.account(rec.packets, opt.Lang)
 		account.result(&r, run)
-		if err := account.judge(&r, rec.packets); err != nil && !rec.noConversation {
+		if err := account.judge(&r, rec.packets, sc.HighRate); err != nil && !rec.noConversation {
 			r.Fail(err)
 		}
 	}
