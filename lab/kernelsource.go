@@ -200,7 +200,10 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 			}
 			ke := kernelEvent(&e, server, start)
 			ke.Frame = f
-			if ke.Kind == ktrace.StateChange && ke.To == capture.Closed && (ke.From == capture.FinWait2 || ke.From == capture.Closing) &&
+			if ke.Kind == 0 {
+				continue
+			}
+			if ke.Kind == report.KernelState && ke.To == capture.Closed && (ke.From == capture.FinWait2 || ke.From == capture.Closing) &&
 				!pkts[j].Segment.Flags.Has(capture.RST) {
 				// The socket became a time-wait socket, which has no
 				// tracepoint of its own.
@@ -226,6 +229,43 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 // connection lost nothing.
 func purged(e *ktrace.Event) bool { return e.Kind == ktrace.Drop && e.Reason == "QUEUE_PURGE" }
 
+// kernelKind returns the artifacts' name of ktrace's kind k; a congestion
+// state change has none (0: it is about no segment).
+func kernelKind(k ktrace.Kind) report.KernelKind {
+	switch k {
+	case ktrace.StateChange:
+		return report.KernelState
+	case ktrace.Retransmit:
+		return report.KernelRetransmit
+	case ktrace.RetransmitSYNACK:
+		return report.KernelRetransmitSYNACK
+	case ktrace.ResetSent:
+		return report.KernelResetSent
+	case ktrace.ResetReceived:
+		return report.KernelResetReceived
+	case ktrace.Drop:
+		return report.KernelDrop
+	}
+	return 0
+}
+
+// retransCause returns the artifacts' name of ktrace's cause c.
+func retransCause(c ktrace.RetransCause) report.RetransCause {
+	switch c {
+	case ktrace.CauseRTO:
+		return report.CauseRTO
+	case ktrace.CauseFastRetransmit:
+		return report.CauseFastRetransmit
+	case ktrace.CauseTailLossProbe:
+		return report.CauseTailLossProbe
+	case ktrace.CauseZeroWindowProbe:
+		return report.CauseZeroWindowProbe
+	case ktrace.CauseSYNACK:
+		return report.CauseSYNACK
+	}
+	return report.CauseUnknown
+}
+
 // kernelEvent turns e into the artifacts' event: its end of the
 // connection and its time from the capture's start.
 func kernelEvent(e *ktrace.Event, server netip.AddrPort, start time.Time) report.KernelEvent {
@@ -237,7 +277,7 @@ func kernelEvent(e *ktrace.Event, server netip.AddrPort, start time.Time) report
 	if netip.AddrPortFrom(at.Addr().Unmap(), at.Port()) == server {
 		side = report.SideServer
 	}
-	ke := report.KernelEvent{Side: side, Kind: e.Kind, Socket: e.Cookie, Cause: e.Cause, Reason: e.Reason}
+	ke := report.KernelEvent{Side: side, Kind: kernelKind(e.Kind), Socket: e.Cookie, Cause: retransCause(e.Cause), Reason: e.Reason}
 	if !start.IsZero() {
 		ke.At = e.Time.Sub(start)
 	}

@@ -108,7 +108,7 @@ func contradictions(pkts []capture.Packet, a *kernelAccount) []Contradiction {
 		labelled := p.Annotation.Labels&retransmitted != 0
 		sentAgain := false
 		for _, e := range a.events[j] {
-			if (e.Kind == ktrace.Retransmit || e.Kind == ktrace.RetransmitSYNACK) && e.Side == sender {
+			if (e.Kind == report.KernelRetransmit || e.Kind == report.KernelRetransmitSYNACK) && e.Side == sender {
 				sentAgain = true
 			}
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
-	"github.com/tcplab/tcplab/lab/ktrace"
 	"github.com/tcplab/tcplab/lab/report"
 )
 
@@ -47,7 +46,7 @@ func TestKernelEvents(t *testing.T) {
 			bySocket := map[uint64][]report.KernelEvent{}
 			for _, e := range r.KernelEvents {
 				sides[e.Side] = true
-				if e.Kind == ktrace.StateChange {
+				if e.Kind == report.KernelState {
 					bySocket[e.Socket] = append(bySocket[e.Socket], e)
 				}
 			}

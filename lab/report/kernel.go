@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
-	"github.com/tcplab/tcplab/lab/ktrace"
 )
 
 // Side is the end of a connection a kernel event happened at.
@@ -26,6 +26,62 @@ func (s Side) String() string {
 		return "server"
 	}
 	return "client"
+}
+
+// KernelKind is what the kernel did, as lab/ktrace's tracepoints tell it.
+type KernelKind uint8
+
+// The kinds of KernelEvent.
+const (
+	// KernelState is a socket's move from one state to another.
+	KernelState KernelKind = iota + 1
+	// KernelRetransmit is a segment sent again.
+	KernelRetransmit
+	// KernelRetransmitSYNACK is a listener's SYN-ACK sent again.
+	KernelRetransmitSYNACK
+	// KernelResetSent is a RST the kernel sent.
+	KernelResetSent
+	// KernelResetReceived is a RST a socket took in.
+	KernelResetReceived
+	// KernelDrop is a packet the kernel dropped.
+	KernelDrop
+	numKernelKinds
+)
+
+var kernelKindNames = [numKernelKinds]string{"", "state", "retransmit", "retransmit-synack", "reset-sent", "reset-received", "drop"}
+
+// String returns the kind's name, as result.json has it: "state",
+// "retransmit", "drop".
+func (k KernelKind) String() string {
+	if k > 0 && k < numKernelKinds {
+		return kernelKindNames[k]
+	}
+	return "KernelKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// RetransCause is why the kernel sent a segment again.
+type RetransCause uint8
+
+// The causes of a retransmission, as the socket's congestion state and
+// pending timer tell them when it went out again.
+const (
+	CauseUnknown         RetransCause = iota
+	CauseRTO                          // the retransmission timer fired
+	CauseFastRetransmit               // duplicate ACKs or SACKs showed the loss
+	CauseTailLossProbe                // the loss probe timer sent the last segment again
+	CauseZeroWindowProbe              // the zero-window probe timer was pending
+	CauseSYNACK                       // a listener's SYN-ACK timer
+	numCauses
+)
+
+var causeNames = [numCauses]string{"unknown", "RTO", "fast retransmit", "tail loss probe", "zero-window probe", "SYN-ACK timeout"}
+
+// String returns the cause's name, such as "RTO".
+func (c RetransCause) String() string {
+	if c < numCauses {
+		return causeNames[c]
+	}
+	return "RetransCause(" + strconv.Itoa(int(c)) + ")"
 }
 
 // KernelSource says where a run's account of the kernel came from.
@@ -51,7 +107,7 @@ type KernelEvent struct {
 	// At is when the kernel did it, from the capture's first frame.
 	At   time.Duration
 	Side Side
-	Kind ktrace.Kind
+	Kind KernelKind
 	// Socket tells the events of one socket apart (its cookie); 0 when
 	// the event has no socket (a drop).
 	Socket uint64
@@ -62,7 +118,7 @@ type KernelEvent struct {
 	// socket's state when it takes a RST in.
 	From, To capture.State
 	// Cause is why a segment was sent again.
-	Cause ktrace.RetransCause
+	Cause RetransCause
 	// Reason is the kernel's name for why a packet was dropped or a RST
 	// sent, such as "NO_SOCKET" (empty when the kernel gives none).
 	Reason string
@@ -87,13 +143,13 @@ type kernelEventJSON struct {
 func (e KernelEvent) MarshalJSON() ([]byte, error) {
 	j := kernelEventJSON{Frame: e.Frame, AtMs: float64(e.At.Microseconds()) / 1000, Side: e.Side.String(),
 		Kind: e.Kind.String(), Socket: e.Socket, Reason: e.Reason}
-	if e.Kind == ktrace.StateChange || e.Kind == ktrace.ResetReceived {
+	if e.Kind == KernelState || e.Kind == KernelResetReceived {
 		j.From = e.From.String()
 	}
-	if e.Kind == ktrace.StateChange {
+	if e.Kind == KernelState {
 		j.To = e.To.String()
 	}
-	if e.Kind == ktrace.Retransmit || e.Kind == ktrace.RetransmitSYNACK {
+	if e.Kind == KernelRetransmit || e.Kind == KernelRetransmitSYNACK {
 		j.Cause = e.Cause.String()
 	}
 	return json.Marshal(j)
@@ -115,7 +171,7 @@ func (e *KernelEvent) UnmarshalJSON(b []byte) error {
 	default:
 		return fmt.Errorf("kernel event: side %q: want client or server", j.Side)
 	}
-	if e.Kind, ok = nameOf[ktrace.Kind](j.Kind, 1, 16); !ok {
+	if e.Kind, ok = nameOf[KernelKind](j.Kind, 1, 16); !ok {
 		return fmt.Errorf("kernel event: unknown kind %q", j.Kind)
 	}
 	if j.From != "" {
@@ -129,7 +185,7 @@ func (e *KernelEvent) UnmarshalJSON(b []byte) error {
 		}
 	}
 	if j.Cause != "" {
-		if e.Cause, ok = nameOf[ktrace.RetransCause](j.Cause, 0, 16); !ok {
+		if e.Cause, ok = nameOf[RetransCause](j.Cause, 0, 16); !ok {
 			return fmt.Errorf("kernel event: unknown cause %q", j.Cause)
 		}
 	}
@@ -159,7 +215,7 @@ type kernelStrings struct {
 	resetSent, resetReceived string // side; resetReceived: and its state
 	drop                     string // side's, what; then the reason
 	sampled                  string // a sample's text
-	causes                   map[ktrace.RetransCause]string
+	causes                   map[RetransCause]string
 	reasons                  map[string]string
 	alone                    string // the heading of drops tied to no frame
 }
@@ -178,12 +234,12 @@ var kernelTexts = []kernelStrings{
 		drop:          "dropped by the %s's kernel: %s",
 		sampled:       "kernel (sampled after the segment): %s",
 		alone:         "## Packets the kernel dropped that the capture did not show\n\n",
-		causes: map[ktrace.RetransCause]string{
-			ktrace.CauseRTO:             "retransmission timeout (RTO)",
-			ktrace.CauseFastRetransmit:  "fast retransmit",
-			ktrace.CauseTailLossProbe:   "tail loss probe",
-			ktrace.CauseZeroWindowProbe: "zero-window probe",
-			ktrace.CauseSYNACK:          "SYN-ACK timeout",
+		causes: map[RetransCause]string{
+			CauseRTO:             "retransmission timeout (RTO)",
+			CauseFastRetransmit:  "fast retransmit",
+			CauseTailLossProbe:   "tail loss probe",
+			CauseZeroWindowProbe: "zero-window probe",
+			CauseSYNACK:          "SYN-ACK timeout",
 		},
 		reasons: map[string]string{
 			"NO_SOCKET":                "no socket for it",
@@ -227,12 +283,12 @@ var kernelTexts = []kernelStrings{
 		drop:          "被%s内核丢弃: %s",
 		sampled:       "内核 (在这个包之后采样): %s",
 		alone:         "## 内核丢弃了、抓包里没有的包\n\n",
-		causes: map[ktrace.RetransCause]string{
-			ktrace.CauseRTO:             "超时重传 (RTO)",
-			ktrace.CauseFastRetransmit:  "快速重传",
-			ktrace.CauseTailLossProbe:   "尾部丢失探测",
-			ktrace.CauseZeroWindowProbe: "零窗口探测",
-			ktrace.CauseSYNACK:          "SYN-ACK超时",
+		causes: map[RetransCause]string{
+			CauseRTO:             "超时重传 (RTO)",
+			CauseFastRetransmit:  "快速重传",
+			CauseTailLossProbe:   "尾部丢失探测",
+			CauseZeroWindowProbe: "零窗口探测",
+			CauseSYNACK:          "SYN-ACK超时",
 		},
 		reasons: map[string]string{
 			"NO_SOCKET":                "没有对应的socket",
@@ -282,24 +338,24 @@ func KernelText(e *KernelEvent, lang expect.Lang) string {
 	side := t.side[e.Side&1]
 	var s string
 	switch e.Kind {
-	case ktrace.StateChange:
+	case KernelState:
 		s = fmt.Sprintf(t.state, side, e.From, e.To)
-	case ktrace.Retransmit, ktrace.RetransmitSYNACK:
+	case KernelRetransmit, KernelRetransmitSYNACK:
 		s = fmt.Sprintf(t.retransmit, side)
-		if e.Kind == ktrace.RetransmitSYNACK {
+		if e.Kind == KernelRetransmitSYNACK {
 			s = fmt.Sprintf(t.synack, side)
 		}
 		if c, ok := t.causes[e.Cause]; ok {
 			s += fmt.Sprintf(t.cause, c)
 		}
-	case ktrace.ResetSent:
+	case KernelResetSent:
 		s = fmt.Sprintf(t.resetSent, side)
 		if e.Reason != "" {
 			s += fmt.Sprintf(t.cause, t.reason(e.Reason))
 		}
-	case ktrace.ResetReceived:
+	case KernelResetReceived:
 		s = fmt.Sprintf(t.resetReceived, side, e.From)
-	case ktrace.Drop:
+	case KernelDrop:
 		s = fmt.Sprintf(t.drop, side, t.reason(e.Reason))
 	default:
 		s = "kernel: " + side + " " + e.Kind.String()
@@ -317,7 +373,7 @@ func KernelText(e *KernelEvent, lang expect.Lang) string {
 func kernelLines(run *Run, j int) (lines, drops []string) {
 	for k := range run.KernelEvents[j] {
 		e := &run.KernelEvents[j][k]
-		if e.Kind == ktrace.Drop {
+		if e.Kind == KernelDrop {
 			drops = append(drops, KernelText(e, run.Lang))
 		} else {
 			lines = append(lines, KernelText(e, run.Lang))
@@ -362,7 +418,7 @@ func withKernelStates(run *Run) []capture.Packet {
 			known[a.Stream] = st
 		}
 		for _, e := range run.KernelEvents[j] {
-			if e.Kind == ktrace.StateChange {
+			if e.Kind == KernelState {
 				st[e.Side&1] = e.To
 			}
 		}

@@ -9,19 +9,18 @@ import (
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
-	"github.com/tcplab/tcplab/lab/ktrace"
 )
 
 func TestKernelEventJSON(t *testing.T) {
 	ms := time.Millisecond
 	for _, e := range []KernelEvent{
-		{Frame: 1, At: -15 * time.Microsecond, Kind: ktrace.StateChange, Socket: 7, From: capture.Closed, To: capture.SynSent},
-		{Frame: 9, At: 240 * ms, Side: SideServer, Kind: ktrace.StateChange, Socket: 9, From: capture.FinWait2, To: capture.TimeWait},
-		{Frame: 5, At: 220 * ms, Kind: ktrace.Retransmit, Socket: 7, Cause: ktrace.CauseTailLossProbe},
-		{Frame: 2, At: 1000 * ms, Side: SideServer, Kind: ktrace.RetransmitSYNACK, Cause: ktrace.CauseSYNACK},
-		{Frame: 3, Side: SideServer, Kind: ktrace.ResetSent, Reason: "NO_SOCKET"},
-		{Frame: 3, Kind: ktrace.ResetReceived, Socket: 7, From: capture.SynSent},
-		{At: 3 * ms, Side: SideServer, Kind: ktrace.Drop, Reason: "TCP_LISTEN_OVERFLOW"},
+		{Frame: 1, At: -15 * time.Microsecond, Kind: KernelState, Socket: 7, From: capture.Closed, To: capture.SynSent},
+		{Frame: 9, At: 240 * ms, Side: SideServer, Kind: KernelState, Socket: 9, From: capture.FinWait2, To: capture.TimeWait},
+		{Frame: 5, At: 220 * ms, Kind: KernelRetransmit, Socket: 7, Cause: CauseTailLossProbe},
+		{Frame: 2, At: 1000 * ms, Side: SideServer, Kind: KernelRetransmitSYNACK, Cause: CauseSYNACK},
+		{Frame: 3, Side: SideServer, Kind: KernelResetSent, Reason: "NO_SOCKET"},
+		{Frame: 3, Kind: KernelResetReceived, Socket: 7, From: capture.SynSent},
+		{At: 3 * ms, Side: SideServer, Kind: KernelDrop, Reason: "TCP_LISTEN_OVERFLOW"},
 	} {
 		b, err := json.Marshal(e)
 		if err != nil {
@@ -36,7 +35,7 @@ func TestKernelEventJSON(t *testing.T) {
 		}
 	}
 	// Names, not numbers, in result.json.
-	b, _ := json.Marshal(KernelEvent{Frame: 8, At: 41200 * time.Microsecond, Kind: ktrace.StateChange, From: capture.FinWait1, To: capture.FinWait2})
+	b, _ := json.Marshal(KernelEvent{Frame: 8, At: 41200 * time.Microsecond, Kind: KernelState, From: capture.FinWait1, To: capture.FinWait2})
 	if want := `{"frame":8,"at_ms":41.2,"side":"client","kind":"state","from":"FIN_WAIT_1","to":"FIN_WAIT_2"}`; string(b) != want {
 		t.Errorf("JSON %s, want %s", b, want)
 	}
@@ -59,27 +58,27 @@ func TestKernelText(t *testing.T) {
 		e      KernelEvent
 		en, zh string
 	}{
-		{KernelEvent{At: 41249 * time.Microsecond, Kind: ktrace.StateChange, From: capture.FinWait1, To: capture.FinWait2},
+		{KernelEvent{At: 41249 * time.Microsecond, Kind: KernelState, From: capture.FinWait1, To: capture.FinWait2},
 			"kernel: client FIN_WAIT_1 -> FIN_WAIT_2 at +41.2 ms", "内核: 客户端 FIN_WAIT_1 -> FIN_WAIT_2, 在 +41.2 ms"},
-		{KernelEvent{At: -15 * time.Microsecond, Kind: ktrace.StateChange, From: capture.Closed, To: capture.SynSent},
+		{KernelEvent{At: -15 * time.Microsecond, Kind: KernelState, From: capture.Closed, To: capture.SynSent},
 			"kernel: client CLOSED -> SYN_SENT at +0.0 ms", "内核: 客户端 CLOSED -> SYN_SENT, 在 +0.0 ms"},
-		{KernelEvent{At: -1500 * time.Microsecond, Side: SideServer, Kind: ktrace.StateChange, From: capture.Listen, To: capture.SynReceived},
+		{KernelEvent{At: -1500 * time.Microsecond, Side: SideServer, Kind: KernelState, From: capture.Listen, To: capture.SynReceived},
 			"kernel: server LISTEN -> SYN_RECEIVED at -1.5 ms", "内核: 服务端 LISTEN -> SYN_RECEIVED, 在 -1.5 ms"},
-		{KernelEvent{At: 220 * time.Millisecond, Kind: ktrace.Retransmit, Cause: ktrace.CauseFastRetransmit},
+		{KernelEvent{At: 220 * time.Millisecond, Kind: KernelRetransmit, Cause: CauseFastRetransmit},
 			"kernel: client sent this segment again (fast retransmit) at +220.0 ms", "内核: 客户端重传了这个包 (快速重传), 在 +220.0 ms"},
-		{KernelEvent{Kind: ktrace.Retransmit, Cause: ktrace.CauseUnknown},
+		{KernelEvent{Kind: KernelRetransmit, Cause: CauseUnknown},
 			"kernel: client sent this segment again at +0.0 ms", "内核: 客户端重传了这个包, 在 +0.0 ms"},
-		{KernelEvent{Side: SideServer, Kind: ktrace.RetransmitSYNACK, Cause: ktrace.CauseSYNACK},
+		{KernelEvent{Side: SideServer, Kind: KernelRetransmitSYNACK, Cause: CauseSYNACK},
 			"kernel: server sent its SYN-ACK again (SYN-ACK timeout) at +0.0 ms", "内核: 服务端重传了SYN-ACK (SYN-ACK超时), 在 +0.0 ms"},
-		{KernelEvent{Side: SideServer, Kind: ktrace.ResetSent, Reason: "NO_SOCKET"},
+		{KernelEvent{Side: SideServer, Kind: KernelResetSent, Reason: "NO_SOCKET"},
 			"kernel: server sent this RST (no socket for it (NO_SOCKET)) at +0.0 ms", "内核: 服务端发送了这个RST (没有对应的socket (NO_SOCKET)), 在 +0.0 ms"},
-		{KernelEvent{Side: SideServer, Kind: ktrace.ResetSent},
+		{KernelEvent{Side: SideServer, Kind: KernelResetSent},
 			"kernel: server sent this RST at +0.0 ms", "内核: 服务端发送了这个RST, 在 +0.0 ms"},
-		{KernelEvent{Kind: ktrace.ResetReceived, From: capture.SynSent},
+		{KernelEvent{Kind: KernelResetReceived, From: capture.SynSent},
 			"kernel: client took this RST in, in SYN_SENT at +0.0 ms", "内核: 客户端接受了这个RST, 当时是 SYN_SENT, 在 +0.0 ms"},
-		{KernelEvent{At: 3 * time.Millisecond, Side: SideServer, Kind: ktrace.Drop, Reason: "TCP_LISTEN_OVERFLOW"},
+		{KernelEvent{At: 3 * time.Millisecond, Side: SideServer, Kind: KernelDrop, Reason: "TCP_LISTEN_OVERFLOW"},
 			"dropped by the server's kernel: accept queue full (TCP_LISTEN_OVERFLOW) at +3.0 ms", "被服务端内核丢弃: 全连接队列已满 (TCP_LISTEN_OVERFLOW), 在 +3.0 ms"},
-		{KernelEvent{Kind: ktrace.Drop, Reason: "SOMETHING_NEW"},
+		{KernelEvent{Kind: KernelDrop, Reason: "SOMETHING_NEW"},
 			"dropped by the client's kernel: SOMETHING_NEW at +0.0 ms", "被客户端内核丢弃: SOMETHING_NEW, 在 +0.0 ms"},
 	} {
 		if got := KernelText(&tc.e, expect.English); got != tc.en {
@@ -101,14 +100,14 @@ func kernelRun(lang expect.Lang, sampled bool) *Run {
 		return run
 	}
 	run.KernelEvents = map[int][]KernelEvent{
-		0: {{Frame: 1, Kind: ktrace.StateChange, From: capture.Closed, To: capture.SynSent}},
-		1: {{Frame: 2, At: time.Millisecond, Kind: ktrace.StateChange, From: capture.SynSent, To: capture.Established}},
+		0: {{Frame: 1, Kind: KernelState, From: capture.Closed, To: capture.SynSent}},
+		1: {{Frame: 2, At: time.Millisecond, Kind: KernelState, From: capture.SynSent, To: capture.Established}},
 		// The kernel says the server is in CLOSE_WAIT, which the wire
 		// does not: the column follows the kernel.
-		2: {{Frame: 3, At: time.Millisecond, Side: SideServer, Kind: ktrace.StateChange, From: capture.Established, To: capture.CloseWait}},
-		3: {{Frame: 4, At: 2 * time.Millisecond, Side: SideServer, Kind: ktrace.Drop, Reason: "TCP_LISTEN_OVERFLOW"}},
+		2: {{Frame: 3, At: time.Millisecond, Side: SideServer, Kind: KernelState, From: capture.Established, To: capture.CloseWait}},
+		3: {{Frame: 4, At: 2 * time.Millisecond, Side: SideServer, Kind: KernelDrop, Reason: "TCP_LISTEN_OVERFLOW"}},
 	}
-	run.KernelAlone = []KernelEvent{{At: 5 * time.Millisecond, Side: SideServer, Kind: ktrace.Drop, Reason: "NO_SOCKET"}}
+	run.KernelAlone = []KernelEvent{{At: 5 * time.Millisecond, Side: SideServer, Kind: KernelDrop, Reason: "NO_SOCKET"}}
 	return run
 }
 
@@ -193,8 +192,8 @@ func TestKernelStates(t *testing.T) {
 	// Stream 1's server enters CLOSE_WAIT at its handshake's ACK (index
 	// 5); stream 0's client FIN_WAIT_2 on its FIN (index 6).
 	run.KernelEvents = map[int][]KernelEvent{
-		5: {{Side: SideServer, Kind: ktrace.StateChange, From: capture.Established, To: capture.CloseWait}},
-		6: {{Kind: ktrace.StateChange, From: capture.FinWait1, To: capture.FinWait2}, {Side: SideServer, Kind: ktrace.Retransmit}},
+		5: {{Side: SideServer, Kind: KernelState, From: capture.Established, To: capture.CloseWait}},
+		6: {{Kind: KernelState, From: capture.FinWait1, To: capture.FinWait2}, {Side: SideServer, Kind: KernelRetransmit}},
 	}
 	got := withKernelStates(run)
 	var states []string
