@@ -96,7 +96,7 @@ func TestJoinKernel(t *testing.T) {
 		"kernel: client SYN_SENT -> ESTABLISHED at +1.0 ms",
 		"kernel: server LISTEN -> SYN_RECEIVED at +2.0 ms",
 		"kernel: server SYN_RECEIVED -> ESTABLISHED at +2.0 ms",
-		"kernel: client sent this segment again (retransmission timeout (RTO)) at +220.0 ms",
+		"kernel: client sent this segment again: retransmission timeout (RTO) at +220.0 ms",
 		"kernel: client ESTABLISHED -> FIN_WAIT_1 at +230.0 ms",
 		"kernel: server ESTABLISHED -> CLOSE_WAIT at +230.0 ms",
 		"kernel: client FIN_WAIT_1 -> FIN_WAIT_2 at +231.0 ms",
