@@ -182,6 +182,21 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 	}
 	keyOf := func(e *ktrace.Event) key { return key{e.Kind, e.Cookie, e.Seq, e.Time.UnixNano()} }
 	tied := map[key]bool{}
+	// When each socket became a time-wait socket, by its own address and
+	// its peer's.
+	timeWait := map[[2]netip.AddrPort]time.Time{}
+	for i := range events {
+		if e := &events[i]; e.Kind == ktrace.StateChange && e.NewState == capture.Closed && (e.OldState == capture.FinWait2 || e.OldState == capture.Closing) {
+			timeWait[[2]netip.AddrPort{e.Src, e.Dst}] = e.Time
+		}
+	}
+	freed := func(e *ktrace.Event) bool {
+		if e.Kind != ktrace.Drop {
+			return false
+		}
+		tw, ok := timeWait[[2]netip.AddrPort{e.Dst, e.Src}]
+		return e.Reason == "QUEUE_PURGE" || e.Reason == "NOT_SPECIFIED" && ok && !e.Time.Before(tw)
+	}
 	attached := ktrace.Attach(events, pkts)
 	frames := make([]int, 0, len(attached))
 	for f := range attached {
@@ -195,11 +210,11 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 		}
 		for _, e := range attached[f] {
 			tied[keyOf(&e)] = true
-			if purged(&e) {
+			if freed(&e) {
 				continue
 			}
 			ke := kernelEvent(&e, server, start)
-			ke.Frame = f
+			ke.Frame, ke.Side = f, sideAt(&e, &pkts[j])
 			if ke.Kind == 0 {
 				continue
 			}
@@ -214,7 +229,7 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 		}
 	}
 	for i := range events {
-		if e := &events[i]; e.Kind == ktrace.Drop && !tied[keyOf(e)] && !purged(e) {
+		if e := &events[i]; e.Kind == ktrace.Drop && !tied[keyOf(e)] && !freed(e) {
 			ke := kernelEvent(e, server, start)
 			a.alone = append(a.alone, ke)
 			a.all = append(a.all, ke)
@@ -223,11 +238,29 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 	return a
 }
 
-// purged reports whether e is a segment freed with its socket's queue
-// (QUEUE_PURGE): TCP had taken it in, and acknowledged it, before the
-// socket closed with it unread; the kernel counts it as a drop, the
-// connection lost nothing.
-func purged(e *ktrace.Event) bool { return e.Kind == ktrace.Drop && e.Reason == "QUEUE_PURGE" }
+// A drop that is no loss: the kernel frees some segments it took in as
+// drops. A segment left unread in a socket's queue when it closed is freed
+// with QUEUE_PURGE, though TCP had acknowledged it; a segment that reaches
+// a time-wait socket (a FIN sent again, say) is answered by it, then freed
+// with NOT_SPECIFIED. joinKernel leaves both out.
+
+// sideAt returns the end of the connection that the event e, tied to the
+// packet p, happened at: p's sender or its receiver, as e's own address
+// (a dropped packet's receiver) is p's source or not.
+func sideAt(e *ktrace.Event, p *capture.Packet) report.Side {
+	at := e.Src
+	if e.Kind == ktrace.Drop {
+		at = e.Dst
+	}
+	sender, receiver := report.SideClient, report.SideServer
+	if p.Annotation.Dir == capture.ServerToClient {
+		sender, receiver = receiver, sender
+	}
+	if at == p.Segment.Src {
+		return sender
+	}
+	return receiver
+}
 
 // kernelKind returns the artifacts' name of ktrace's kind k; a congestion
 // state change has none (0: it is about no segment).

@@ -83,6 +83,8 @@ func TestJoinKernel(t *testing.T) {
 	events := append(kvEvents(),
 		ktrace.Event{Time: kvAt(300), Kind: ktrace.Drop, Src: kvClient, Dst: kvServer, Reason: "NO_SOCKET"},
 		ktrace.Event{Time: kvAt(241), Kind: ktrace.Drop, Src: kvServer, Dst: kvClient, HaveSeq: true, Flags: capture.FIN | capture.ACK, Seq: 501, Ack: 112, Reason: "QUEUE_PURGE"},
+		// The server's FIN, answered by the client's time-wait socket.
+		ktrace.Event{Time: kvAt(240).Add(time.Microsecond), Kind: ktrace.Drop, Src: kvServer, Dst: kvClient, HaveSeq: true, Flags: capture.FIN | capture.ACK, Seq: 501, Ack: 112, Reason: "NOT_SPECIFIED"},
 	)
 	a := joinKernel(events, pkts, kvServer)
 	var got []string
@@ -108,7 +110,7 @@ func TestJoinKernel(t *testing.T) {
 		t.Errorf("joined:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if len(a.alone) != 1 || a.alone[0].Reason != "NO_SOCKET" || a.alone[0].Side != report.SideServer {
-		t.Errorf("alone: %+v; want the NO_SOCKET drop at the server, and not the purged FIN", a.alone)
+		t.Errorf("alone: %+v; want the NO_SOCKET drop at the server, and neither the purged FIN nor the one the time-wait socket took", a.alone)
 	}
 	if len(a.all) != len(want)+1 {
 		t.Errorf("%d events for result.json, want %d", len(a.all), len(want)+1)
@@ -117,6 +119,39 @@ func TestJoinKernel(t *testing.T) {
 		if a.all[i].Frame != 0 && a.all[i].Frame < a.all[i-1].Frame {
 			t.Errorf("result.json's events are not in frame order: %d after %d", a.all[i].Frame, a.all[i-1].Frame)
 		}
+	}
+}
+
+// TestJoinKernelRefused: the ends of a connection refused are told by its
+// segments, not by the server's address (nobody listens on its port).
+func TestJoinKernelRefused(t *testing.T) {
+	client, closed := kvClient, netip.AddrPortFrom(kvServer.Addr(), 9)
+	pkts := []capture.Packet{
+		{TCP: true, Segment: capture.Segment{Frame: 1, Time: kvAt(0), Src: client, Dst: closed, Flags: capture.SYN, Seq: 100},
+			Annotation: capture.Annotation{Dir: capture.ClientToServer}},
+		{TCP: true, Segment: capture.Segment{Frame: 2, Time: kvAt(0), Src: closed, Dst: client, Flags: capture.RST | capture.ACK, Ack: 101},
+			Annotation: capture.Annotation{Dir: capture.ServerToClient}},
+	}
+	pkts[0].Info.Timestamp = kvAt(0)
+	events := []ktrace.Event{
+		{Time: kvAt(0), Kind: ktrace.Drop, Src: client, Dst: closed, HaveSeq: true, Flags: capture.SYN, Seq: 100, Reason: "NO_SOCKET"},
+		{Time: kvAt(0), Kind: ktrace.ResetSent, Src: closed, Dst: client, HaveSeq: true, Flags: capture.RST | capture.ACK, Ack: 101, Reason: "NO_SOCKET"},
+		{Time: kvAt(0), Kind: ktrace.ResetReceived, Src: client, Dst: closed, Cookie: 7, OldState: capture.SynSent},
+	}
+	a := joinKernel(events, pkts, kvServer)
+	var got []string
+	for j := range pkts {
+		for _, e := range a.events[j] {
+			got = append(got, report.KernelText(&e, 0))
+		}
+	}
+	want := []string{
+		"dropped by the server's kernel: no socket for it (NO_SOCKET) at +0.0 ms",
+		"kernel: server sent this RST: no socket for it (NO_SOCKET) at +0.0 ms",
+		"kernel: client took this RST in, in SYN_SENT at +0.0 ms",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("joined:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

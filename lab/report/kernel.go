@@ -243,7 +243,7 @@ var kernelTexts = []kernelStrings{
 		},
 		reasons: map[string]string{
 			"NO_SOCKET":                "no socket for it",
-			"NETFILTER_DROP":           "a firewall rule (netfilter)",
+			"NETFILTER_DROP":           "a firewall rule",
 			"TCP_LISTEN_OVERFLOW":      "accept queue full",
 			"TCP_INVALID_SEQUENCE":     "sequence number outside the window",
 			"TCP_OLD_SEQUENCE":         "old sequence number",
@@ -292,7 +292,7 @@ var kernelTexts = []kernelStrings{
 		},
 		reasons: map[string]string{
 			"NO_SOCKET":                "没有对应的socket",
-			"NETFILTER_DROP":           "防火墙规则 (netfilter)",
+			"NETFILTER_DROP":           "防火墙规则",
 			"TCP_LISTEN_OVERFLOW":      "全连接队列已满",
 			"TCP_INVALID_SEQUENCE":     "序号不在窗口内",
 			"TCP_OLD_SEQUENCE":         "旧的序号",
