@@ -215,7 +215,10 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 			}
 			ke := kernelEvent(&e, server, start)
 			ke.Frame, ke.Side = f, sideAt(&e, &pkts[j])
-			if ke.Kind == 0 {
+			if ke.Kind == 0 || ke.Kind == report.KernelState && ke.From == ke.To {
+				// A congestion change is about no segment; a socket
+				// set to the state it is in (close() after
+				// shutdown(SHUT_WR) in LAST_ACK) does not change.
 				continue
 			}
 			if ke.Kind == report.KernelState && ke.To == capture.Closed && (ke.From == capture.FinWait2 || ke.From == capture.Closing) &&

@@ -73,6 +73,7 @@ func kvEvents() []ktrace.Event {
 		st(230, s, c, capture.Established, capture.CloseWait, 9),
 		st(231, c, s, capture.FinWait1, capture.FinWait2, 7),
 		st(240, s, c, capture.CloseWait, capture.LastACK, 9),
+		st(240, s, c, capture.LastACK, capture.LastACK, 9), // close() after shutdown()
 		st(240, c, s, capture.FinWait2, capture.Closed, 7), // a time-wait socket takes over
 		st(241, s, c, capture.LastACK, capture.Closed, 9),
 	}

@@ -394,18 +394,41 @@ func kernelAlone(run *Run) []string {
 	return out
 }
 
-// withKernelStates returns run.Packets with each side's state, as their
-// annotation holds it, taken from the kernel where it told one: the state
-// its last state change tied to this segment or an earlier one of the same
+// withKernelStates returns run.Packets with each side's state taken from
+// the kernel where it told one (KernelStates); without kernel events, it
+// returns run.Packets itself.
+func withKernelStates(run *Run) []capture.Packet {
+	return kernelStates(run.Packets, run.KernelEvents)
+}
+
+// KernelStates returns pkts with each side's state, as their annotation
+// holds it, taken from the kernel where it told one: the state its last
+// state change tied to this segment or an earlier one of the same
 // connection entered. The wire's inference stays where the kernel has
 // said nothing yet (the server's LISTEN, before its child socket exists).
-// Without kernel events it returns run.Packets itself.
-func withKernelStates(run *Run) []capture.Packet {
-	if len(run.KernelEvents) == 0 {
-		return run.Packets
+// events are result.json's, tied to pkts by frame; without any, it
+// returns pkts itself.
+func KernelStates(pkts []capture.Packet, events []KernelEvent) []capture.Packet {
+	index := map[int]int{}
+	for i := range pkts {
+		index[pkts[i].Segment.Frame] = i
 	}
-	pkts := make([]capture.Packet, len(run.Packets))
-	copy(pkts, run.Packets)
+	byIndex := map[int][]KernelEvent{}
+	for _, e := range events {
+		if j, ok := index[e.Frame]; ok && e.Frame != 0 {
+			byIndex[j] = append(byIndex[j], e)
+		}
+	}
+	return kernelStates(pkts, byIndex)
+}
+
+// kernelStates is KernelStates with the events by index of pkts.
+func kernelStates(packets []capture.Packet, events map[int][]KernelEvent) []capture.Packet {
+	if len(events) == 0 {
+		return packets
+	}
+	pkts := make([]capture.Packet, len(packets))
+	copy(pkts, packets)
 	known := map[int]*[2]capture.State{} // by stream: the client's, the server's
 	for j := range pkts {
 		a := &pkts[j].Annotation
@@ -417,7 +440,7 @@ func withKernelStates(run *Run) []capture.Packet {
 			st = &[2]capture.State{}
 			known[a.Stream] = st
 		}
-		for _, e := range run.KernelEvents[j] {
+		for _, e := range events[j] {
 			if e.Kind == KernelState {
 				st[e.Side&1] = e.To
 			}

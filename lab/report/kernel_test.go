@@ -217,4 +217,15 @@ func TestKernelStates(t *testing.T) {
 	if c.seen[6].Annotation.Client != capture.FinWait1 {
 		t.Error("the capture's own annotation was changed")
 	}
+	// result.json's events, by frame, give the same column.
+	var byFrame []KernelEvent
+	for _, j := range []int{5, 6} {
+		for _, e := range run.KernelEvents[j] {
+			e.Frame = c.seen[j].Segment.Frame
+			byFrame = append(byFrame, e)
+		}
+	}
+	if fromJSON := KernelStates(c.seen, byFrame); !reflect.DeepEqual(fromJSON, got) {
+		t.Error("KernelStates on events by frame differs from the run's")
+	}
 }
