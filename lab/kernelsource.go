@@ -64,8 +64,7 @@ const kernelNotice = "note: the kernel's own events need root and a kernel with 
 
 // openKernel chooses the run's kernel source: a tracer of the run's
 // namespaces where it can, else a sampler of both hosts' sockets, or
-// none (a HighRate scenario, whose thousands of segments a sampler would
-// only slow down).
+// neither (noKernelSource).
 func openKernel(nw *network, sc *Scenario, opt Options) kernelSource {
 	var why error
 	if opt.Kernel == KernelAuto {
@@ -76,14 +75,25 @@ func openKernel(nw *network, sc *Scenario, opt Options) kernelSource {
 		why = err
 	}
 	if sc.HighRate {
-		return nil
+		return noKernelSource{why}
 	}
 	kv, err := newKernelView(nw)
 	if err != nil {
-		return nil
+		return noKernelSource{why}
 	}
 	kv.why = why
 	return kv
+}
+
+// noKernelSource is the kernel source of a run that neither traces nor samples
+// (a HighRate scenario, whose thousands of segments a sampler would only
+// slow down): it has only why it could not trace.
+type noKernelSource struct{ why error }
+
+func (noKernelSource) seen(int, *capture.Packet) {}
+func (noKernelSource) close()                    {}
+func (u noKernelSource) account([]capture.Packet, expect.Lang) *kernelAccount {
+	return &kernelAccount{untraced: u.why}
 }
 
 // kernelTrace is the kernel's own account of the run: ktrace's events of

@@ -41,8 +41,7 @@ type recording struct {
 	metrics        map[string]float64
 	elapsed        time.Duration
 	// kernel is what tells what the kernel did with the sockets, beside
-	// the capture: its own events, or samples after segments; nil when
-	// there is neither.
+	// the capture: its own events, or samples after segments (openKernel).
 	kernel kernelSource
 }
 
@@ -138,10 +137,8 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 		}()
 	}
 
-	// Without it the run only lacks the kernel's view.
-	if rec.kernel = openKernel(nw, sc, opt); rec.kernel != nil {
-		defer rec.kernel.close()
-	}
+	rec.kernel = openKernel(nw, sc, opt)
+	defer rec.kernel.close()
 	readerDone := make(chan struct{})
 	// A HighRate scenario's capture is read once the peers are done: the
 	// ring holds the whole transfer meanwhile, and reading it during the
@@ -169,7 +166,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 			index := len(rec.packets) - 1
 			last = time.Now()
 			mu.Unlock()
-			if p.TCP && rec.kernel != nil {
+			if p.TCP {
 				rec.kernel.seen(index, p)
 			}
 			return nil
