@@ -12,6 +12,14 @@
 // expect.Match and writes the artifacts with package report. The parent
 // collects the Results.
 //
+// Beside the capture runs a kernel source, chosen as the recording
+// starts: the kernel's own events of the run's namespaces (lab/ktrace),
+// where the process can trace them (root, BTF), or else samples of both
+// ends' sockets after segments (lab/sockstat), and the run says once why.
+// joinKernel ties the events to the frames (ktrace.Attach), on the
+// capture's clock, in one place; the artifacts show them under each
+// segment, and the run fails where the wire's analysis contradicts them.
+//
 // Check judges a capture file of any program (properties of each
 // connection, a scenario's steps, or both). `check -- COMMAND` makes that
 // capture itself: it re-executes the current binary in a namespace the

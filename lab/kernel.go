@@ -26,6 +26,7 @@ type kernelView struct {
 	server   netip.AddrPort      // the server's address, to tell the ends apart
 	samples  []kernelSample
 	last     time.Time // when the last sample was taken
+	why      error     // why the run samples rather than traces, if it tried
 }
 
 // kernelGap is how soon after a sample a plain data segment or ACK goes
@@ -65,9 +66,9 @@ func newKernelView(nw *network) (*kernelView, error) {
 	return k, nil
 }
 
-// sample records what the kernel says of p's connection now; p is the
+// seen records what the kernel says of p's connection now; p is the
 // packet at index of the recording. Errors only lose the sample.
-func (k *kernelView) sample(index int, p *capture.Packet) {
+func (k *kernelView) seen(index int, p *capture.Packet) {
 	if len(k.samples) >= maxKernelSamples {
 		return
 	}
@@ -128,6 +129,13 @@ func kernelTexts(samples []kernelSample, isServer func(*sockstat.Socket) bool, l
 		}
 	}
 	return out
+}
+
+// account returns the samples, and what changed at each in lang.
+func (k *kernelView) account(_ []capture.Packet, lang expect.Lang) *kernelAccount {
+	a := &kernelAccount{source: report.KernelSampled, samples: k.result(), texts: k.texts(lang)}
+	a.untraced = k.why
+	return a
 }
 
 // result returns the samples as result.json keeps them.

@@ -40,9 +40,9 @@ type recording struct {
 	noConversation bool
 	metrics        map[string]float64
 	elapsed        time.Duration
-	// kernel is what the kernel said of the sockets as their segments
-	// were captured; nil for a HighRate scenario.
-	kernel *kernelView
+	// kernel is what tells what the kernel did with the sockets, beside
+	// the capture: its own events, or samples after segments (openKernel).
+	kernel kernelSource
 }
 
 // quiet is how long the wire must stay silent after the peers are done
@@ -137,13 +137,8 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 		}()
 	}
 
-	if !sc.HighRate {
-		// Without it the run only lacks the kernel's view.
-		if kv, err := newKernelView(nw); err == nil {
-			rec.kernel = kv
-			defer kv.close()
-		}
-	}
+	rec.kernel = openKernel(nw, sc, opt)
+	defer rec.kernel.close()
 	readerDone := make(chan struct{})
 	// A HighRate scenario's capture is read once the peers are done: the
 	// ring holds the whole transfer meanwhile, and reading it during the
@@ -171,8 +166,8 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 			index := len(rec.packets) - 1
 			last = time.Now()
 			mu.Unlock()
-			if p.TCP && rec.kernel != nil {
-				rec.kernel.sample(index, p)
+			if p.TCP {
+				rec.kernel.seen(index, p)
 			}
 			return nil
 		})

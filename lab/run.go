@@ -150,6 +150,11 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 	if cfg.BasePort == 0 {
 		cfg.BasePort = 18000
 	}
+	if cfg.NoSandbox {
+		// The host's namespace holds the host's sockets too: sample the
+		// run's own rather than trace everyone's.
+		cfg.Options.Kernel = KernelSamples
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own binary to re-execute: %w", err)
@@ -179,6 +184,8 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 	}
 	sem := make(chan struct{}, max(par, 1))
 	results := make([]Result, len(list))
+	// A run that cannot trace the kernel says so once, not per scenario.
+	var untraced sync.Once
 	var wg sync.WaitGroup
 	for i, sc := range list {
 		wg.Add(1)
@@ -195,6 +202,13 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 				verdict = "FAIL"
 			}
 			say(sc.Name, fmt.Sprintf(cfg.Options.Text("%s in %.2fs", "%s, 用时 %.2f 秒"), verdict, results[i].Seconds))
+			if why := results[i].KernelUntraced; why != "" && cfg.Progress != nil {
+				untraced.Do(func() {
+					progressMu.Lock()
+					defer progressMu.Unlock()
+					fmt.Fprintf(cfg.Progress, kernelNotice+"\n", why)
+				})
+			}
 		}()
 	}
 	wg.Wait()
@@ -347,7 +361,11 @@ func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Optio
 	r.Seconds = time.Since(start).Seconds()
 	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang, Logs: opt.peerLogs()}
 	if rec.kernel != nil {
-		r.Kernel, run.Kernel = rec.kernel.result(), rec.kernel.texts(opt.Lang)
+		account := rec.kernel.account(rec.packets, opt.Lang)
+		account.result(&r, run)
+		if err := account.judge(&r, rec.packets, sc.HighRate); err != nil && !rec.noConversation {
+			r.Fail(err)
+		}
 	}
 	if len(nw.others) > 0 {
 		run.Points = []capture.Point{{Name: nw.name(), Link: rec.link}}

@@ -108,6 +108,11 @@ type Options struct {
 	// jitter, reordering, duplication), so that a run can be replayed;
 	// zero means 1.
 	Seed uint64 `json:"seed,omitempty"`
+	// Kernel says how the run learns what the kernel did with its
+	// sockets: its own events where it can trace them (the zero value),
+	// or samples of the sockets after segments. Run sets KernelSamples
+	// when this process cannot trace, so that no scenario tries again.
+	Kernel KernelMode `json:"kernel,omitempty"`
 }
 
 // CaptureMode says what captures a run.

@@ -48,6 +48,7 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("%d kernel drops", r.Drops)
 			}
 			checkArtifacts(t, filepath.Join(out, r.Scenario), r.Segments)
+			checkKernelAccount(t, filepath.Join(out, r.Scenario), &r)
 			sameAsWireshark(t, filepath.Join(out, r.Scenario, report.CaptureFile))
 			// tcplab check gives the run's verdict on its capture.
 			var stdout, stderr bytes.Buffer

@@ -74,10 +74,29 @@ type Result struct {
 	// Kernel is what the kernel said of the connection's sockets each
 	// time the capture saw a segment (as ss -ti shows them: state, cwnd,
 	// ssthresh, rtt, rto, queues), by frame.
-	Kernel      []KernelSample `json:"kernel,omitempty"`
-	Seconds     float64        `json:"seconds"` // wall time of the scenario
-	WaitSeconds float64        `json:"wait_seconds"`
-	Dir         string         `json:"dir"` // where the artifacts are
+	Kernel []KernelSample `json:"kernel,omitempty"`
+	// KernelSource says where the kernel's account came from: its own
+	// events (ktrace), or samples after segments (inet_diag) where the run
+	// could not trace it.
+	KernelSource KernelSource `json:"kernel_source,omitempty"`
+	// KernelUntraced says why the run could not trace the kernel (no
+	// root, no BTF), when it sampled instead.
+	KernelUntraced string `json:"kernel_untraced,omitempty"`
+	// KernelEvents are what the kernel did at both ends, on the capture's
+	// clock, each with the frame it belongs to (0: a drop of a packet the
+	// capture did not see), in frame order.
+	KernelEvents []KernelEvent `json:"kernel_events,omitempty"`
+	// KernelLost counts the kernel's events lost on the way (its ring
+	// buffer was full): the wire is not checked against an account with
+	// holes.
+	KernelLost uint64 `json:"kernel_lost,omitempty"`
+	// KernelWarnings are where the wire's analysis and the kernel's
+	// account disagree in a way that does not fail the run (see
+	// lab's kernel checks).
+	KernelWarnings []string `json:"kernel_warnings,omitempty"`
+	Seconds        float64  `json:"seconds"` // wall time of the scenario
+	WaitSeconds    float64  `json:"wait_seconds"`
+	Dir            string   `json:"dir"` // where the artifacts are
 }
 
 // KernelSample is what the kernel said of a connection's sockets right

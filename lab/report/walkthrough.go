@@ -32,13 +32,22 @@ type Run struct {
 	Points []capture.Point
 	Others [][]capture.Packet
 	// Kernel says, by index of Packets, what the kernel's view of the
-	// sockets changed to right after the segment ("client: cwnd 10 ->
-	// 20"), in Lang; the walkthrough shows it under the segment.
+	// sockets changed to when it was sampled after the segment ("client:
+	// cwnd 10 -> 20"), in Lang; the walkthrough shows it under the
+	// segment. It is the fallback of KernelEvents, where the run could
+	// not trace the kernel.
 	Kernel map[int]string
 	// Logs are the files beside the artifacts that hold what the user's
 	// own server or client printed (server.log, client.log), which
 	// walkthrough.html links to.
 	Logs []string
+	// KernelEvents are what the kernel did, by index of Packets: each
+	// event tied to the segment it is about. The walkthrough and the
+	// ladder show them under it, each drop as a row of its own, and take
+	// the sides' states from them.
+	KernelEvents map[int][]KernelEvent
+	// KernelAlone are the drops of packets the capture did not see.
+	KernelAlone []KernelEvent
 	// Lang is the language of walkthrough.md, walkthrough.html and
 	// ladder.svg. capture.pcapng's comments are English in every run (see
 	// WriteCapture).
@@ -55,7 +64,7 @@ func Write(dir *safefile.Dir, run *Run) error {
 	errs := []error{
 		WriteCapture(dir, CaptureFile, run.Link, run.Packets, run.Verdict),
 		dir.WriteFile(WalkthroughFile, Walkthrough(run)),
-		dir.WriteFile(LadderFile, LadderNotes(run.Result.Scenario, run.Packets, run.Verdict, run.Lang, ladderNotes(run))),
+		dir.WriteFile(LadderFile, LadderNotes(run.Result.Scenario, withKernelStates(run), run.Verdict, run.Lang, ladderNotes(run))),
 	}
 	switch graph, err := TimeSequence(run.Result.Scenario, run.Packets, run.Lang); {
 	case err == nil:
@@ -204,6 +213,8 @@ type walkthrough struct {
 	// for every command.
 	Endings []string
 	Failure string // Result.Failure
+	// Alone are the kernel's drops of packets the capture did not show.
+	Alone []string
 }
 
 // walkStep is one expected step and what became of it.
@@ -229,9 +240,12 @@ type walkSegment struct {
 	// Elsewhere says when the other capture points saw the segment, such
 	// as "server tun0 20.4 ms later": its one-way delay.
 	Elsewhere string
-	// Kernel is what changed in the sockets right after it.
-	Kernel string
-	Why    string // the explanation of the inner step it matched, when it has one of its own
+	// Kernel are the kernel's lines under it: what it did, or what a
+	// sample after it showed.
+	Kernel []string
+	// Drops are the kernel's drops of it, each shown as a row of its own.
+	Drops []string
+	Why   string // the explanation of the inner step it matched, when it has one of its own
 	// Mismatches are those that name this segment as where the matching
 	// failed.
 	Mismatches []*expect.Mismatch
@@ -245,7 +259,9 @@ func newWalkthrough(run *Run) *walkthrough {
 		Name: r.Scenario, Summary: r.Summary, Verdict: verdictOf(r),
 		Segments: r.Segments, Frames: r.Frames, Drops: r.Drops, Seconds: r.Seconds,
 		Events: r.Events, Failure: r.Failure(), Endings: endings(pkts, run.Lang),
+		Alone: kernelAlone(run),
 	}
+	pkts = withKernelStates(run)
 	var start time.Time
 	if len(pkts) > 0 {
 		start = pkts[0].Info.Timestamp
@@ -259,8 +275,9 @@ func newWalkthrough(run *Run) *walkthrough {
 	elsewhere := sightings(run)
 	segment := func(j int) walkSegment {
 		p := &pkts[j]
+		lines, drops := kernelLines(run, j)
 		return walkSegment{Line: expect.Format(p, start), Frame: p.Segment.Frame, Client: p.Annotation.Client,
-			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: run.Kernel[j]}
+			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: lines, Drops: drops}
 	}
 	for i := range steps {
 		st := &steps[i]
@@ -356,10 +373,13 @@ func Walkthrough(run *Run) []byte {
 			if s.Why != "" {
 				fmt.Fprintf(&b, ": %s", s.Why)
 			}
-			if s.Kernel != "" {
-				fmt.Fprintf(&b, "\n     "+t.kernel, s.Kernel)
+			for _, k := range s.Kernel {
+				fmt.Fprintf(&b, "\n     %s", k)
 			}
 			b.WriteString("\n")
+			for _, d := range s.Drops {
+				fmt.Fprintf(&b, "   - %s\n", d)
+			}
 		}
 		b.WriteString("\n")
 	}
@@ -377,6 +397,13 @@ func Walkthrough(run *Run) []byte {
 		b.WriteString(t.ended)
 		for _, e := range w.Endings {
 			fmt.Fprintf(&b, "- %s\n", e)
+		}
+		b.WriteString("\n")
+	}
+	if len(w.Alone) > 0 {
+		b.WriteString(byLang(kernelTexts, run.Lang).alone)
+		for _, d := range w.Alone {
+			fmt.Fprintf(&b, "- %s\n", d)
 		}
 		b.WriteString("\n")
 	}
@@ -435,12 +462,12 @@ var walkthroughTexts = []walkthroughStrings{
 // other points saw the segment, and what the kernel said after it.
 func ladderNotes(run *Run) map[int][]string {
 	notes := map[int][]string{}
-	t := byLang(walkthroughTexts, run.Lang)
 	for j, s := range sightings(run) {
 		notes[j] = append(notes[j], s)
 	}
-	for j, k := range run.Kernel {
-		notes[j] = append(notes[j], fmt.Sprintf(t.kernel, k))
+	for j := range run.Packets {
+		lines, drops := kernelLines(run, j)
+		notes[j] = append(notes[j], append(lines, drops...)...)
 	}
 	return notes
 }

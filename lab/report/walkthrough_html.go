@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"strings"
 
 	"github.com/tcplab/tcplab/lab/expect"
 )
@@ -23,7 +24,8 @@ func WalkthroughHTML(run *Run) ([]byte, error) {
 		Files: siblings(run), Ladder: LadderFile,
 		LadderAlt:  fmt.Sprintf(t.LadderAlt, w.Name),
 		PassColour: colourPass, FailColour: colourBad, AmberColour: colourAmber, LinkColour: colourArrow,
-		MutedColour: colourMuted,
+		MutedColour:  colourMuted,
+		AloneHeading: strings.TrimSpace(strings.TrimPrefix(byLang(kernelTexts, run.Lang).alone, "## ")),
 	}
 	var b bytes.Buffer
 	if err := walkthroughTemplate.Execute(&b, &page); err != nil {
@@ -58,6 +60,9 @@ type walkthroughPage struct {
 	// The colours of the verdicts, of links and of what is secondary: the
 	// diagram's, so that page and diagram read as one.
 	PassColour, FailColour, AmberColour, LinkColour, MutedColour string
+	// AloneHeading heads the kernel's drops of packets the capture did
+	// not show.
+	AloneHeading string
 }
 
 // Reason says in a line, in the page's language, where the matching failed.
@@ -182,6 +187,7 @@ ul.segments { list-style: none; padding: 0 0 0 22px; margin: 2px 0 0; }
 ul.extra { padding-left: 0; }
 ul.segments li { margin: 1px 0; }
 .why { display: block; margin: 0 0 4px 16px; font-size: 15px; }
+li.drop { color: {{.FailColour}}; }
 .kernel { display: block; margin: 0 0 4px 16px; font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12px; color: {{.MutedColour}}; }
 code, pre { font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12.5px; }
 code { white-space: pre-wrap; }
@@ -225,7 +231,10 @@ pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.Fai
 {{- if .Elided}}
 <li class="elided">{{printf $.T.More .Elided}}</li>
 {{- else}}
-<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{if .Kernel}} <span class="kernel">{{.Kernel}}</span>{{end}}</li>
+<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{range .Kernel}} <span class="kernel">{{.}}</span>{{end}}</li>
+{{- range .Drops}}
+<li class="drop">{{.}}</li>
+{{- end}}
 {{- end}}
 {{- end}}
 </ul>
@@ -252,6 +261,14 @@ pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.Fai
 <ul class="endings">
 {{- range .Endings}}
 <li>{{.}}</li>
+{{- end}}
+</ul>
+{{- end}}
+{{- if .Alone}}
+<h2>{{.AloneHeading}}</h2>
+<ul class="alone">
+{{- range .Alone}}
+<li class="drop">{{.}}</li>
 {{- end}}
 </ul>
 {{- end}}
