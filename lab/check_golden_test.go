@@ -71,6 +71,16 @@ func TestCheckGolden(t *testing.T) {
 			if !bytes.Equal(b.Bytes(), want) {
 				t.Errorf("%s differs from %s:\n%s", file, golden, b.Bytes())
 			}
+			if v.Error != "" {
+				return
+			}
+			// The command prints each connection as it is judged: the
+			// same text.
+			var stdout, stderr bytes.Buffer
+			Command("tcplab", []string{"check", "-expect", allProperties, file}, &stdout, &stderr, nil)
+			if text, _, _ := bytes.Cut(want, []byte("\n{")); stdout.String() != string(text) {
+				t.Errorf("tcplab check %s prints:\n%s\nwant:\n%s", file, stdout.Bytes(), text)
+			}
 		})
 	}
 }
