@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -433,4 +435,57 @@ func udpCapture(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestCheckEveryPositionBadFiles puts each property first, in the middle
+// and last on a truncated file, an unreadable one, one whose headers the
+// snap length cut and one begun mid-connection: the JUnit cases that fail
+// are exactly those of the properties that fail alone, a file's problem
+// is an error case, and the exit status is 1 when either is there.
+func TestCheckEveryPositionBadFiles(t *testing.T) {
+	props, err := property.Parse(allProperties)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillers := []string{"no-rst", "max-syn-retries=0"}
+	for _, file := range []string{fixture("truncated-record.pcap"), fixture("notcapture.pcap"), fixture("snaplen-cut.pcap"), midConnection(t, "handshake.pcap", 3)} {
+		for _, p := range props {
+			alone := Check(file, CheckRequest{Properties: []property.Property{p}, Stream: -1})
+			for pos := 0; pos <= len(fillers); pos++ {
+				list := append(append(append([]string(nil), fillers[:pos]...), p.String()), fillers[pos:]...)
+				t.Run(filepath.Base(file)+" "+strings.Join(list, ","), func(t *testing.T) {
+					r := runCheck(t, "-expect", strings.Join(list, ","), file)
+					want := map[string]bool{}
+					for _, prop := range list {
+						props, err := property.Parse(prop)
+						if err != nil {
+							t.Fatal(err)
+						}
+						v := alone
+						if prop != p.String() {
+							v = Check(file, CheckRequest{Properties: props, Stream: -1})
+						}
+						for _, c := range v.Conns {
+							if !c.Results[0].Pass {
+								want[c.Name+": "+prop] = true
+							}
+						}
+					}
+					if alone.Error != "" {
+						want["read "+file] = true
+					}
+					got := map[string]bool{}
+					for _, name := range r.junit.failed() {
+						got[name] = true
+					}
+					if !maps.Equal(got, want) {
+						t.Errorf("junit: failed %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+					}
+					if code := btoi(len(want) > 0); r.code != code {
+						t.Errorf("exit %d, want %d\n%s%s", r.code, code, r.stdout, r.stderr)
+					}
+				})
+			}
+		}
+	}
 }
