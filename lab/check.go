@@ -272,13 +272,14 @@ func (ck *checker) finish(s int) {
 		return
 	}
 	cv := c.cv
-	for i, r := range c.judge.Results() {
+	cv.Results = c.judge.Results()
+	for i := range cv.Results {
+		r := &cv.Results[i]
 		if cv.Truncated > 0 {
 			// Fields past the cut are unknown: no verdict either way.
-			r = property.Result{Property: ck.req.Properties[i].String(), Detail: cutText(cv.Truncated, cv.Segments)}
+			*r = property.Result{Property: r.Property, Detail: cutText(cv.Truncated, cv.Segments)}
 		}
 		ck.failed = ck.failed || !r.Pass
-		cv.Results = append(cv.Results, r)
 	}
 	ck.done[s] = cv
 	ck.flush()

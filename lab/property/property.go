@@ -75,10 +75,14 @@ type Property struct {
 	// teardown: the expected closing events; syn: the retries allowed.
 	events []event
 	n      int
+	text   string // String's, made once: every connection's Result holds it
 }
 
 // String returns the property as -expect writes it.
 func (p Property) String() string {
+	if p.text != "" {
+		return p.text
+	}
 	if p.arg == "" {
 		return p.name
 	}
@@ -155,6 +159,7 @@ func Parse(list string) ([]Property, error) {
 			}
 			p.arg = eventsString(p.events)
 		}
+		p.text = p.String()
 		props = append(props, p)
 	}
 	if len(props) == 0 {
