@@ -105,7 +105,7 @@ type ScenarioVerdict struct {
 // bounded by the connections open at once: a connection's verdict is
 // given once it has been closed for capture.Linger of capture time (the
 // annotator then forgets it), or at the end of the file. The verdicts are
-// kept in FileVerdict.Conns, a few hundred bytes each, unless req.OnConn
+// kept in FileVerdict.Conns (about a kilobyte each), unless req.OnConn
 // takes them. With a scenario, the packets of the selected connections
 // are kept for the matcher: scenarios are matched on small captures.
 func Check(path string, req CheckRequest) FileVerdict {
