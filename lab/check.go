@@ -3,8 +3,10 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
@@ -23,7 +25,8 @@ func CheckFile(path string, sc *Scenario, opt Options, mo expect.Options) (expec
 }
 
 // readTCP reads a capture file's TCP packets, annotated, without their
-// bytes, and counts its frames.
+// bytes, and counts its frames. It keeps every packet: it serves the
+// scenario matcher, which is run on a lab's small captures.
 func readTCP(path string) ([]capture.Packet, int, error) {
 	f, err := capture.Open(path)
 	if err != nil {
@@ -56,6 +59,11 @@ type CheckRequest struct {
 	// (check -- COMMAND): a capture with no filter that lost nothing at
 	// its end, so an empty one says that the command made no connection.
 	Command string
+	// OnConn, when set, gets the verdict of each connection as soon as
+	// it is known, in stream order, and FileVerdict.Conns stays empty:
+	// memory then grows with the connections open at once (and those
+	// that ended behind one still open), not with the capture.
+	OnConn func(ConnVerdict)
 }
 
 // FileVerdict is what Check found in one capture file.
@@ -68,6 +76,7 @@ type FileVerdict struct {
 	// Scenarios holds the scenario's verdict: one per connection for a
 	// scenario about one connection, else one for the whole capture.
 	Scenarios []ScenarioVerdict `json:"scenario,omitempty"`
+	judged    int               // connection verdicts, those handed to OnConn included
 }
 
 // ConnVerdict is the verdict of the properties on one connection.
@@ -94,54 +103,57 @@ type ScenarioVerdict struct {
 
 // Check judges one capture file as req asks. A file that cannot be read,
 // or holds no connection to judge, gets an Error and fails.
+//
+// It reads the file once and judges each connection as its segments go
+// by (property.Judge), so its time is linear in the capture and its memory
+// bounded by the connections open at once: a connection's verdict is
+// given once it has been closed for capture.Linger of capture time (the
+// annotator then forgets it), or at the end of the file. The verdicts are
+// kept in FileVerdict.Conns (about a kilobyte each), unless req.OnConn
+// takes them. With a scenario, the packets of the selected connections
+// are kept for the matcher: scenarios are matched on small captures.
 func Check(path string, req CheckRequest) FileVerdict {
-	v := FileVerdict{File: path}
-	pkts, frames, err := readTCP(path)
-	v.Frames = frames
-	if err != nil && !(errors.Is(err, capture.ErrTruncated) && len(pkts) > 0) {
-		v.Error = err.Error()
-		return v
+	f, err := capture.Open(path)
+	if err != nil {
+		return FileVerdict{File: path, Error: err.Error()}
+	}
+	defer f.Close()
+	return checkSource(path, f, req)
+}
+
+// checkSource judges the capture src, named name, as Check does.
+func checkSource(name string, src capture.Source, req CheckRequest) FileVerdict {
+	ck := &checker{req: req, v: FileVerdict{File: name}, open: map[int]*connCheck{}, done: map[int]ConnVerdict{}}
+	v := &ck.v
+	a := capture.NewAnnotator()
+	a.EvictClosed(func(s *capture.ConnSummary) { ck.finish(s.Stream) })
+	n, err := capture.Walk(src, a, ck.add)
+	v.Frames = n.Frames
+	if err != nil && !(errors.Is(err, capture.ErrTruncated) && n.TCP > 0) {
+		// What was judged of a file that could not be read is dropped.
+		return FileVerdict{File: name, Frames: n.Frames, Error: err.Error()}
 	}
 	// A file cut short is judged on what it holds, and fails saying so.
 	cut := err
-	conns := property.Conns(pkts)
-	if len(conns) == 0 {
-		v.Error = noTCP(frames, req.Command)
-		return v
+	if ck.streams == 0 {
+		v.Error = noTCP(n.Frames, req.Command)
+		return *v
 	}
-	var keep []property.Conn
-	for _, c := range conns {
-		if (req.Stream < 0 || c.Stream == req.Stream) && (req.Port == 0 || int(c.Client.Port()) == req.Port || int(c.Server.Port()) == req.Port) {
-			keep = append(keep, c)
+	if !ck.any {
+		have := strings.Join(ck.have, "; ")
+		if more := ck.streams - len(ck.have); more > 0 {
+			have += fmt.Sprintf("; and %d more", more)
 		}
+		v.Error = fmt.Sprintf("no connection %s; the capture has: %s", selection(req), have)
+		return *v
 	}
-	if len(keep) == 0 {
-		var have []string
-		for _, c := range conns {
-			have = append(have, c.Name())
-		}
-		v.Error = fmt.Sprintf("no connection %s; the capture has: %s", selection(req), strings.Join(have, "; "))
-		return v
+	for _, s := range slices.Sorted(maps.Keys(ck.open)) {
+		ck.finish(s)
 	}
-	v.Pass = true
-	for i := range keep {
-		c := &keep[i]
-		cv := ConnVerdict{Name: c.Name(), Stream: c.Stream, Client: c.Client.String(), Server: c.Server.String(), Segments: len(c.Packets)}
-		cv.Truncated = truncated(c.Packets)
-		for _, p := range req.Properties {
-			r := p.Check(c)
-			if cv.Truncated > 0 {
-				// Fields past the cut are unknown: no verdict either way.
-				r = property.Result{Property: p.String(), Detail: cutText(cv.Truncated, len(c.Packets))}
-			}
-			v.Pass = v.Pass && r.Pass
-			cv.Results = append(cv.Results, r)
-		}
-		if len(req.Properties) > 0 {
-			v.Conns = append(v.Conns, cv)
-		}
-	}
+	v.Pass = !ck.failed
 	if sc := req.Scenario; sc != nil {
+		keep := ck.scen
+		slices.SortFunc(keep, func(x, y property.Conn) int { return x.Stream - y.Stream })
 		steps := sc.Steps(req.Options)
 		if expect.Streams(steps) <= 1 {
 			// A scenario of one connection judges each connection alone.
@@ -160,7 +172,142 @@ func Check(path string, req CheckRequest) FileVerdict {
 	if cut != nil {
 		v.Pass, v.Error = false, cut.Error()
 	}
-	return v
+	return *v
+}
+
+// maxNames bounds the connections named when none is selected.
+const maxNames = 100
+
+// checker follows the connections of one capture for Check.
+type checker struct {
+	req     CheckRequest
+	v       FileVerdict
+	start   time.Time // of the first TCP segment
+	streams int       // streams seen, numbered 0, 1, ... as they appear
+	any     bool      // a connection was selected
+	failed  bool      // a property failed on one
+	have    []string  // while none is: the connections' names, the first maxNames
+	open    map[int]*connCheck
+	// done holds the verdicts of connections that ended before one
+	// opened earlier; next is the stream whose verdict is due.
+	done map[int]ConnVerdict
+	next int
+	scen []property.Conn // with a scenario: the selected connections
+}
+
+// connCheck is what Check keeps of one selected connection while it is
+// open.
+type connCheck struct {
+	cv    ConnVerdict
+	judge *property.Judge
+	conn  *property.Conn // with a scenario: its packets
+}
+
+// add takes the next packet of the capture.
+func (ck *checker) add(p *capture.Packet) error {
+	if !p.TCP {
+		return nil
+	}
+	s := p.Annotation.Stream
+	if ck.streams == 0 {
+		ck.start = p.Info.Timestamp
+	}
+	if s == ck.streams {
+		ck.streams++
+		ck.begin(p)
+	}
+	c := ck.open[s]
+	if c == nil {
+		return nil
+	}
+	c.cv.Segments++
+	if p.Segment.Problem == capture.HeaderCut {
+		c.cv.Truncated++
+	}
+	if c.judge != nil {
+		c.judge.Add(p)
+	}
+	if c.conn != nil {
+		q := *p
+		q.Data = nil // the matcher needs the annotation, not the bytes
+		c.conn.Packets = append(c.conn.Packets, q)
+	}
+	return nil
+}
+
+// begin starts following the connection that p opens, when it is
+// selected.
+func (ck *checker) begin(p *capture.Packet) {
+	c := property.Conn{Stream: p.Annotation.Stream, Client: p.Segment.Src, Server: p.Segment.Dst}
+	if p.Annotation.Dir == capture.ServerToClient {
+		c.Client, c.Server = c.Server, c.Client
+	}
+	req := &ck.req
+	if (req.Stream >= 0 && c.Stream != req.Stream) || (req.Port != 0 && int(c.Client.Port()) != req.Port && int(c.Server.Port()) != req.Port) {
+		if !ck.any && len(ck.have) < maxNames {
+			ck.have = append(ck.have, c.Name())
+		}
+		ck.flush()
+		return
+	}
+	ck.any, ck.have = true, nil
+	cc := &connCheck{cv: ConnVerdict{Name: c.Name(), Stream: c.Stream, Client: c.Client.String(), Server: c.Server.String()}}
+	if len(req.Properties) > 0 {
+		cc.judge = property.NewJudge(req.Properties, ck.start)
+	}
+	if req.Scenario != nil {
+		cc.conn = &c
+	}
+	ck.open[c.Stream] = cc
+}
+
+// finish judges the connection of stream s, if it is followed, now that
+// it has ended.
+func (ck *checker) finish(s int) {
+	c := ck.open[s]
+	if c == nil {
+		return
+	}
+	delete(ck.open, s)
+	if c.conn != nil {
+		ck.scen = append(ck.scen, *c.conn)
+	}
+	if c.judge == nil {
+		return
+	}
+	cv := c.cv
+	cv.Results = c.judge.Results()
+	for i := range cv.Results {
+		r := &cv.Results[i]
+		if cv.Truncated > 0 {
+			// Fields past the cut are unknown: no verdict either way.
+			*r = property.Result{Property: r.Property, Detail: cutText(cv.Truncated, cv.Segments)}
+		}
+		ck.failed = ck.failed || !r.Pass
+	}
+	ck.done[s] = cv
+	ck.flush()
+}
+
+// flush hands out the verdicts due, in stream order: each one once the
+// connections opened before it have theirs.
+func (ck *checker) flush() {
+	for ; ck.next < ck.streams; ck.next++ {
+		if _, open := ck.open[ck.next]; open {
+			return
+		}
+		cv, ok := ck.done[ck.next]
+		if !ok {
+			continue // not selected
+		}
+		delete(ck.done, ck.next)
+		ck.v.judged++
+		if ck.req.OnConn != nil {
+			ck.req.OnConn(cv)
+		} else {
+			ck.v.Conns = append(ck.v.Conns, cv)
+		}
+	}
 }
 
 // noTCP says why a capture of frames frames without a TCP segment has

@@ -37,6 +37,7 @@
 //
 //	capture        decode, annotate, read and write pcap/pcapng (pure Go)
 //	internal/safefile  files made in a folder without following planted symlinks
+//	internal/capgen    large synthetic captures for benchmarks and memory tests
 //	capture/live   libpcap capture (the only cgo)
 //	lab/expect     expected steps and the matcher (pure Go)
 //	lab/netns      namespaces: the run's own, other hosts beside it, LANs between them

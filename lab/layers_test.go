@@ -14,6 +14,7 @@ var layers = map[string]int{
 	"internal/cli":         0,
 	"internal/readme":      0,
 	"internal/safefile":    0,
+	"internal/capgen":      0,
 	"capture/live":         1,
 	"lab/expect":           2,
 	"lab/report":           3,

@@ -483,9 +483,21 @@ func checkCommand(prog string, args []string, stdout, stderr io.Writer, all []*S
 	if hasCommand {
 		return checkRunCommand(prog, commandCheck{argv: command, out: *out, junit: *junit, asJSON: *asJSON, req: req}, stdout, stderr)
 	}
+	// As text, each connection's verdict is printed as soon as it is
+	// known, so that memory stays bounded by the connections open at once;
+	// JSON and JUnit need every verdict before they are written.
+	text := !*asJSON && *junit == ""
 	var verdicts []FileVerdict
 	for _, file := range fs.Args() {
-		verdicts = append(verdicts, Check(file, req))
+		r := req
+		if text {
+			r.OnConn = func(c ConnVerdict) { printConn(stdout, file, &c) }
+		}
+		v := Check(file, r)
+		if text && (fs.NArg() > 1 || v.Error == "" || v.judged > 0 || v.Scenarios != nil) {
+			printVerdict(stdout, v)
+		}
+		verdicts = append(verdicts, v)
 	}
 	if *junit != "" {
 		if err := report.WriteJUnit(*junit, JUnit(verdicts)); err != nil {
@@ -507,13 +519,9 @@ func checkCommand(prog string, args []string, stdout, stderr io.Writer, all []*S
 		}{failed == 0, verdicts}); err != nil {
 			return err
 		}
-	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].Conns == nil && verdicts[0].Scenarios == nil {
+	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].judged == 0 && verdicts[0].Scenarios == nil {
 		// One file that could not be judged: one line says why.
 		return errors.New(fileError(verdicts[0]))
-	} else {
-		for _, v := range verdicts {
-			printVerdict(stdout, v)
-		}
 	}
 	if failed > 0 {
 		if len(verdicts) == 1 {
@@ -531,22 +539,8 @@ func printVerdict(w io.Writer, v FileVerdict) {
 	if v.Error != "" {
 		fmt.Fprintln(w, fileError(v))
 	}
-	for _, c := range v.Conns {
-		fmt.Fprintf(w, "%s %s\n", v.File, c.Name)
-		for _, r := range c.Results {
-			verdict := "pass"
-			if !r.Pass {
-				verdict = "FAIL"
-			}
-			line := fmt.Sprintf("  %-4s  %s", verdict, r.Property)
-			if r.Detail != "" {
-				line += ": " + r.Detail
-			}
-			fmt.Fprintln(w, line)
-			for _, l := range r.Context {
-				fmt.Fprintf(w, "          %s\n", l)
-			}
-		}
+	for i := range v.Conns {
+		printConn(w, v.File, &v.Conns[i])
 	}
 	for _, sv := range v.Scenarios {
 		where := v.File
@@ -574,6 +568,25 @@ func fileError(v FileVerdict) string {
 		return v.Error
 	}
 	return v.File + ": " + v.Error
+}
+
+// printConn writes the verdict of one connection of file as text.
+func printConn(w io.Writer, file string, c *ConnVerdict) {
+	fmt.Fprintf(w, "%s %s\n", file, c.Name)
+	for _, r := range c.Results {
+		verdict := "pass"
+		if !r.Pass {
+			verdict = "FAIL"
+		}
+		line := fmt.Sprintf("  %-4s  %s", verdict, r.Property)
+		if r.Detail != "" {
+			line += ": " + r.Detail
+		}
+		fmt.Fprintln(w, line)
+		for _, l := range r.Context {
+			fmt.Fprintf(w, "          %s\n", l)
+		}
+	}
 }
 
 // checkIdle refuses a keep-alive idle time the kernel cannot have: Linux

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
-	"github.com/tcplab/tcplab/lab/expect"
 )
 
 // Conn is one connection of a capture: its TCP packets in capture order.
@@ -76,10 +75,14 @@ type Property struct {
 	// teardown: the expected closing events; syn: the retries allowed.
 	events []event
 	n      int
+	text   string // String's, made once: every connection's Result holds it
 }
 
 // String returns the property as -expect writes it.
 func (p Property) String() string {
+	if p.text != "" {
+		return p.text
+	}
 	if p.arg == "" {
 		return p.name
 	}
@@ -156,6 +159,7 @@ func Parse(list string) ([]Property, error) {
 			}
 			p.arg = eventsString(p.events)
 		}
+		p.text = p.String()
 		props = append(props, p)
 	}
 	if len(props) == 0 {
@@ -164,140 +168,12 @@ func Parse(list string) ([]Property, error) {
 	return props, nil
 }
 
-// Check judges the property on one connection.
+// Check judges the property on one connection. A Judge does the same
+// for many properties with the segments fed one at a time.
 func (p Property) Check(c *Conn) Result {
-	r := Result{Property: p.String(), Pass: true}
-	fail := func(detail string, frames ...int) Result { return c.fail(r, detail, frames...) }
-	pk := c.Packets
-	switch p.name {
-	case "handshake":
-		return c.handshake(r)
-	case "no-rst":
-		if f := c.frames(func(p *capture.Packet) bool { return p.Segment.Flags&capture.RST != 0 }); len(f) > 0 {
-			return fail(fmt.Sprintf("%d segment(s) with RST", len(f)), f...)
-		}
-	case "no-retransmission":
-		re := capture.Labels(0).With(capture.Retransmission).With(capture.FastRetransmission).With(capture.SpuriousRetransmission)
-		if f := c.frames(func(p *capture.Packet) bool { return p.Annotation.Labels&re != 0 }); len(f) > 0 {
-			return fail(fmt.Sprintf("%d retransmitted segment(s)", len(f)), f...)
-		}
-	case "no-zero-window":
-		if f := c.frames(func(p *capture.Packet) bool { return p.Annotation.Labels.Has(capture.ZeroWindow) }); len(f) > 0 {
-			return fail(fmt.Sprintf("%d segment(s) announce a zero window", len(f)), f...)
-		}
-	case "closer":
-		return c.closer(r, p.arg)
-	case "half-close":
-		return c.halfClose(r)
-	case "teardown":
-		return c.teardown(r, p.events)
-	case "keepalive":
-		for i := range pk {
-			if !pk[i].Annotation.Labels.Has(capture.KeepAlive) {
-				continue
-			}
-			for j := i + 1; j < len(pk); j++ {
-				if pk[j].Annotation.Labels.Has(capture.KeepAliveACK) && pk[j].Annotation.Dir != pk[i].Annotation.Dir {
-					r.Detail = fmt.Sprintf("probe frame %d, answered in frame %d", pk[i].Segment.Frame, pk[j].Segment.Frame)
-					return r
-				}
-			}
-			return fail(fmt.Sprintf("keep-alive probe in frame %d never answered", pk[i].Segment.Frame), pk[i].Segment.Frame)
-		}
-		return fail(fmt.Sprintf("no keep-alive probe in %d segments", len(pk)))
-	case "max-syn-retries":
-		syns := c.frames(func(p *capture.Packet) bool {
-			return p.Annotation.Dir == capture.ClientToServer && p.Segment.Flags&(capture.SYN|capture.ACK) == capture.SYN
-		})
-		if len(syns) > p.n+1 {
-			return fail(fmt.Sprintf("the client sent its SYN %d times: %d retries, more than %d", len(syns), len(syns)-1, p.n), syns[1:]...)
-		}
-		r.Detail = fmt.Sprintf("%d SYN retries", max(len(syns)-1, 0))
-	}
-	return r
-}
-
-// fail returns r failed, for detail, with the frames that break the
-// property shown among their neighbours.
-func (c *Conn) fail(r Result, detail string, frames ...int) Result {
-	r.Pass, r.Detail, r.Frames, r.Context = false, detail, frames, c.context(frames)
-	return r
-}
-
-// frames returns the frames of the packets for which is holds.
-func (c *Conn) frames(is func(*capture.Packet) bool) []int {
-	var f []int
+	j := NewJudge([]Property{p}, c.start)
 	for i := range c.Packets {
-		if is(&c.Packets[i]) {
-			f = append(f, c.Packets[i].Segment.Frame)
-		}
+		j.Add(&c.Packets[i])
 	}
-	return f
-}
-
-// context shows the frames among their neighbours: three segments before
-// the first and after the last, each of the frames marked with ">", and
-// at most 20 lines.
-func (c *Conn) context(frames []int) []string {
-	if len(frames) == 0 {
-		return nil
-	}
-	first, last := -1, -1
-	for i := range c.Packets {
-		if slices.Contains(frames, c.Packets[i].Segment.Frame) {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
-		return nil
-	}
-	lo, hi := max(0, first-3), min(len(c.Packets), last+4)
-	hi = min(hi, lo+20)
-	var lines []string
-	for i := lo; i < hi; i++ {
-		mark := "  "
-		if slices.Contains(frames, c.Packets[i].Segment.Frame) {
-			mark = "> "
-		}
-		lines = append(lines, mark+expect.Format(&c.Packets[i], c.start))
-	}
-	return lines
-}
-
-// handshake checks that the connection opens with SYN, SYN/ACK, ACK.
-func (c *Conn) handshake(r Result) Result {
-	pk := c.Packets
-	fail := func(detail string, frames ...int) Result { return c.fail(r, detail, frames...) }
-	if len(pk) == 0 {
-		return fail("no segments")
-	}
-	if f := pk[0].Segment.Flags; f&(capture.SYN|capture.ACK) != capture.SYN {
-		return fail(fmt.Sprintf("the capture begins in the middle of the connection: its first segment is %s %s, not the client's SYN", pk[0].Annotation.Dir, f), pk[0].Segment.Frame)
-	}
-	synAck, ack := -1, -1
-	for i := range pk {
-		s, a := &pk[i].Segment, &pk[i].Annotation
-		switch {
-		case synAck < 0 && a.Dir == capture.ServerToClient && s.Flags&(capture.SYN|capture.ACK|capture.RST) == capture.SYN|capture.ACK:
-			synAck = i
-		case synAck >= 0 && a.Dir == capture.ClientToServer && s.Flags&capture.ACK != 0 && s.Flags&(capture.SYN|capture.RST) == 0:
-			ack = i
-		case s.Flags&capture.RST != 0 && ack < 0:
-			return fail(fmt.Sprintf("%s RST before the handshake completed", a.Dir), s.Frame)
-		}
-		if ack >= 0 {
-			break
-		}
-	}
-	switch {
-	case synAck < 0:
-		return fail("the server never answered the SYN with SYN,ACK", pk[0].Segment.Frame)
-	case ack < 0:
-		return fail("the client never acknowledged the SYN,ACK", pk[synAck].Segment.Frame)
-	}
-	r.Detail = fmt.Sprintf("frames %d, %d, %d", pk[0].Segment.Frame, pk[synAck].Segment.Frame, pk[ack].Segment.Frame)
-	return r
+	return j.Results()[0]
 }

@@ -84,8 +84,7 @@ func (w event) matches(g capture.CloseEvent) bool {
 // first FIN, the first ACK of each, every RST) against the expected
 // events. An ACK that rides on the same side's FIN may be left out of
 // the expectation, as a kernel may merge them; a pass says so.
-func (c *Conn) teardown(r Result, want []event) Result {
-	end := c.Ending()
+func teardown(r Result, end *capture.Ending, want []event, fail failFunc) Result {
 	got := end.Events()
 	var notes []string
 	i := 0
@@ -96,7 +95,7 @@ func (c *Conn) teardown(r Result, want []event) Result {
 			i++
 		}
 		if i >= len(got) || !w.matches(got[i]) {
-			return c.teardownFail(r, &end, want, got, i)
+			return teardownFail(end, want, got, i, fail)
 		}
 		if got[i].Merged {
 			notes = append(notes, fmt.Sprintf("%s ACK and FIN in one segment (frame %d), as kernels may send them", got[i].Dir, got[i].Frame))
@@ -104,7 +103,7 @@ func (c *Conn) teardown(r Result, want []event) Result {
 		i++
 	}
 	if i < len(got) {
-		return c.teardownFail(r, &end, want, got, i)
+		return teardownFail(end, want, got, i, fail)
 	}
 	if end.Crossed {
 		notes = append(notes, "the FINs crossed: a simultaneous close")
@@ -113,9 +112,9 @@ func (c *Conn) teardown(r Result, want []event) Result {
 	return r
 }
 
-// teardownFail fails r where the close parted from want: at the event at
+// teardownFail fails the teardown where the close parted from want: at the event at
 // of got, or after the last when got ran out.
-func (c *Conn) teardownFail(r Result, end *capture.Ending, want []event, got []capture.CloseEvent, at int) Result {
+func teardownFail(end *capture.Ending, want []event, got []capture.CloseEvent, at int, fail failFunc) Result {
 	shown := closeString(got)
 	if shown == "" {
 		shown = "no FIN or RST"
@@ -123,11 +122,11 @@ func (c *Conn) teardownFail(r Result, end *capture.Ending, want []event, got []c
 	detail := fmt.Sprintf("expected %s; the capture shows %s (%s)", eventsString(want), shown, end)
 	switch {
 	case at < len(got):
-		return c.fail(r, detail, got[at].Frame)
+		return fail(detail, got[at].Frame)
 	case len(got) > 0:
-		return c.fail(r, strings.Replace(detail, " (", " and no more (", 1), got[len(got)-1].Frame)
+		return fail(strings.Replace(detail, " (", " and no more (", 1), got[len(got)-1].Frame)
 	}
-	return c.fail(r, detail)
+	return fail(detail)
 }
 
 // Ending returns how the connection ended, as capture.Ending defines it
@@ -136,20 +135,19 @@ func (c *Conn) Ending() capture.Ending { return capture.EndingOf(c.Packets) }
 
 // closer checks who closed first: want is "client", "server" or
 // "simultaneous", capture.Closer's words.
-func (c *Conn) closer(r Result, want string) Result {
-	end := c.Ending()
+func closer(r Result, end *capture.Ending, want string, fail failFunc) Result {
 	got := end.Closer()
 	first := end.FIN[end.First]
 	switch {
 	case got == capture.NoCloser && end.Reset.Frame != 0:
-		return c.fail(r, "no FIN: "+end.Reset.String(), end.Reset.Frame)
+		return fail("no FIN: "+end.Reset.String(), end.Reset.Frame)
 	case got == capture.NoCloser:
-		return c.fail(r, "no FIN in the connection: it was not closed gracefully within the capture")
+		return fail("no FIN in the connection: it was not closed gracefully within the capture")
 	case got.String() == want:
 		r.Detail = end.String()
 		return r
 	case got == capture.Simultaneous:
-		return c.fail(r, fmt.Sprintf("not the %s's close: %s; the %s's FIN was first on the wire (frame %d)",
+		return fail(fmt.Sprintf("not the %s's close: %s; the %s's FIN was first on the wire (frame %d)",
 			want, end.String(), capture.Side(end.First), first.Frame), first.Frame, end.FIN[other(end.First)].Frame)
 	case want == capture.Simultaneous.String():
 		second := end.FIN[other(end.First)]
@@ -157,15 +155,14 @@ func (c *Conn) closer(r Result, want string) Result {
 		if second.Frame == 0 {
 			why = fmt.Sprintf("the %s sent no FIN", capture.Side(other(end.First)))
 		}
-		return c.fail(r, fmt.Sprintf("the %s closed first (FIN frame %d); %s", capture.Side(end.First), first.Frame, why), first.Frame)
+		return fail(fmt.Sprintf("the %s closed first (FIN frame %d); %s", capture.Side(end.First), first.Frame, why), first.Frame)
 	}
-	return c.fail(r, fmt.Sprintf("the %s closed first (FIN frame %d), not the %s", capture.Side(end.First), first.Frame, want), first.Frame)
+	return fail(fmt.Sprintf("the %s closed first (FIN frame %d), not the %s", capture.Side(end.First), first.Frame, want), first.Frame)
 }
 
 // halfClose checks that a side went on sending data after it had received
 // the other side's FIN.
-func (c *Conn) halfClose(r Result) Result {
-	end := c.Ending()
+func halfClose(r Result, end *capture.Ending, fail failFunc) Result {
 	for _, d := range [2]capture.Dir{end.First, other(end.First)} {
 		if h := end.HalfClose[d]; h.Frame != 0 {
 			r.Detail = fmt.Sprintf("the %s sent %d bytes (frame %d) after it received the %s's FIN (frame %d)",
@@ -175,19 +172,19 @@ func (c *Conn) halfClose(r Result) Result {
 	}
 	first := end.FIN[end.First]
 	if first.Frame == 0 {
-		return c.fail(r, "no FIN in the connection")
+		return fail("no FIN in the connection")
 	}
 	for _, d := range [2]capture.Dir{end.First, other(end.First)} {
 		if h := end.Refused[d]; h.Frame != 0 {
-			return c.fail(r, fmt.Sprintf("no half-close: the %s sent %d bytes (frame %d) after the %s's FIN, and the %s reset the connection (frame %d): it had closed, not half-closed",
+			return fail(fmt.Sprintf("no half-close: the %s sent %d bytes (frame %d) after the %s's FIN, and the %s reset the connection (frame %d): it had closed, not half-closed",
 				capture.Side(d), h.Len, h.Frame, capture.Side(other(d)), capture.Side(other(d)), end.Reset.Frame), h.Frame, end.Reset.Frame)
 		}
 	}
 	d := other(end.First)
 	if u := end.Unread[d]; u.Frame != 0 {
-		return c.fail(r, fmt.Sprintf("no half-close: the %s's data (frame %d) crossed the %s's FIN (frame %d): it was sent before the FIN arrived (it does not acknowledge it)",
+		return fail(fmt.Sprintf("no half-close: the %s's data (frame %d) crossed the %s's FIN (frame %d): it was sent before the FIN arrived (it does not acknowledge it)",
 			capture.Side(d), u.Frame, capture.Side(end.First), first.Frame), u.Frame)
 	}
-	return c.fail(r, fmt.Sprintf("no data from the %s after it received the %s's FIN (frame %d): a full close, not a half-close",
+	return fail(fmt.Sprintf("no data from the %s after it received the %s's FIN (frame %d): a full close, not a half-close",
 		capture.Side(d), capture.Side(end.First), first.Frame), first.Frame)
 }

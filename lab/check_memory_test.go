@@ -1,0 +1,87 @@
+package lab
+
+import (
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/capgen"
+	"github.com/tcplab/tcplab/lab/property"
+)
+
+// heapWatch is a Source that measures the heap every 100,000 frames of
+// the Source it wraps, and ends the walk with errHeap once the heap is
+// over max: a check that holds every connection stops there rather than
+// eat the machine's memory.
+type heapWatch struct {
+	capture.Source
+	frames int
+	max    uint64
+	peak   uint64
+}
+
+var errHeap = errors.New("heap over its bound")
+
+func (h *heapWatch) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	h.frames++
+	if h.frames%100_000 == 0 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		h.peak = max(h.peak, ms.HeapAlloc)
+		if ms.HeapAlloc > h.max {
+			return nil, gopacket.CaptureInfo{}, errHeap
+		}
+	}
+	return h.Source.ReadPacketData()
+}
+
+func (h *heapWatch) LinkType() layers.LinkType { return h.Source.LinkType() }
+
+// TestCheckBoundsMemory checks a capture of 1,000,000 short connections,
+// 1,000 open at a time (6,000,000 frames over 300 s of capture time),
+// for properties, with the verdicts printed as they come (OnConn): the
+// heap stays under a bound that holding every connection, or every
+// packet, would break many times over, and every connection gets its
+// verdict, once, in stream order.
+func TestCheckBoundsMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping test; -short: it checks 6,000,000 frames")
+	}
+	const (
+		n       = 1_000_000
+		maxHeap = 128 << 20
+	)
+	props, err := property.Parse("handshake,no-rst,no-retransmission,closer=client,teardown=FIN,ACK,FIN,ACK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &heapWatch{Source: &capgen.ShortConns{N: n, Concurrent: 1000, Gap: 50 * time.Microsecond}, max: maxHeap}
+	got, failed := 0, 0
+	req := CheckRequest{Properties: props, Stream: -1, OnConn: func(c ConnVerdict) {
+		if c.Stream != got {
+			t.Fatalf("verdict of stream %d after %d verdicts: want stream order", c.Stream, got)
+		}
+		got++
+		for _, r := range c.Results {
+			if !r.Pass {
+				failed++
+			}
+		}
+	}}
+	v := checkSource("short-conns", src, req)
+	t.Logf("%d connections, %d frames: heap at most %.1f MiB", got, v.Frames, float64(src.peak)/(1<<20))
+	if v.Error != "" || src.peak > maxHeap {
+		t.Fatalf("error %q, heap %d MiB: want at most %d MiB", v.Error, src.peak>>20, maxHeap>>20)
+	}
+	if got != n || v.judged != n || len(v.Conns) != 0 || v.Frames != n*capgen.ShortConnFrames {
+		t.Errorf("%d verdicts handed out, %d judged, %d kept, %d frames; want %d, %d, 0, %d", got, v.judged, len(v.Conns), v.Frames, n, n, n*capgen.ShortConnFrames)
+	}
+	if !v.Pass || failed != 0 {
+		t.Errorf("pass %v, %d properties failed: every short connection has them all", v.Pass, failed)
+	}
+}
