@@ -257,6 +257,9 @@ type EndingTracker struct {
 // endpoints' states after it, as the Annotator infers them (Unknown when
 // not known). Segments must come in capture order.
 func (t *EndingTracker) Add(seg *Segment, d Dir, client, server State) {
+	if seg.Problem == HeaderCut {
+		return // its flags and numbers may be lost: nothing to tell
+	}
 	e := &t.e
 	o := 1 - d
 	f := seg.Flags
@@ -324,6 +327,17 @@ func (t *EndingTracker) Ending() Ending { return t.e }
 func EndingOf(pkts []Packet) Ending {
 	var t EndingTracker
 	for i := range pkts {
+		p := &pkts[i]
+		t.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
+	}
+	return t.Ending()
+}
+
+// EndingAt is EndingOf over the packets of pkts at idx, one connection's
+// among others.
+func EndingAt(pkts []Packet, idx []int) Ending {
+	var t EndingTracker
+	for _, i := range idx {
 		p := &pkts[i]
 		t.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
 	}

@@ -183,12 +183,7 @@ func ending(name string, steps []Step, tops []int, pkts []capture.Packet, segs [
 			continue
 		}
 		if e == nil {
-			var t capture.EndingTracker
-			for _, i := range segs {
-				p := &pkts[i]
-				t.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
-			}
-			end := t.Ending()
+			end := capture.EndingAt(pkts, segs)
 			e = &end
 		}
 		if err := st.ends(e); err != nil {

@@ -85,13 +85,7 @@ func CaptureWalkthrough(title string, pkts []capture.Packet, lang expect.Lang) [
 			b.WriteString("\n")
 			k++
 		}
-		var end capture.EndingTracker
-		for _, i := range idx {
-			if p := &pkts[i]; p.Segment.Problem != capture.HeaderCut {
-				end.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
-			}
-		}
-		e := end.Ending()
+		e := capture.EndingAt(pkts, idx)
 		fmt.Fprintf(&b, t.ended, endingText(&e, lang))
 	}
 	return b.Bytes()

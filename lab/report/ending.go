@@ -87,7 +87,7 @@ func endings(pkts []capture.Packet, lang expect.Lang) []string {
 	var order []int
 	for i := range pkts {
 		p := &pkts[i]
-		if !p.TCP || p.Segment.Problem == capture.HeaderCut {
+		if !p.TCP {
 			continue
 		}
 		t := trackers[p.Annotation.Stream]

@@ -464,13 +464,7 @@ func (l *ladder) stepTip(step expect.StepNum, st *expect.Step) string {
 // capture.Ending tells it for every command: a line cut to the diagram's
 // width, whole in its tooltip.
 func (l *ladder) ending(idx []int) {
-	var t capture.EndingTracker
-	for _, i := range idx {
-		if p := &l.seen[i]; p.Segment.Problem != capture.HeaderCut {
-			t.Add(&p.Segment, p.Annotation.Dir, p.Annotation.Client, p.Annotation.Server)
-		}
-	}
-	e := t.Ending()
+	e := capture.EndingAt(l.seen, idx)
 	whole := fmt.Sprintf(l.t.ended, endingText(&e, l.lang))
 	l.y += 18
 	fmt.Fprintf(&l.body, "<g class=\"ending\">\n<title>%s</title>\n", xmlText(whole))
