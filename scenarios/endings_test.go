@@ -194,6 +194,34 @@ func endingCases() []endingCase {
 		streams: []string{"refused: the server answered the client's SYN with a RST", "reset by the server (frame"},
 		rst:     true, closer: "", teardown: "S>C RST",
 	}, {
+		// The client aborts with SO_LINGER 0 after its answer: a RST from
+		// the client in ESTABLISHED, no FIN at all.
+		sc: ending("client-abort", func(ctx context.Context, env *lab.Env) error {
+			c, r, err := peer.AcceptRequest(ctx, env, nil)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte(peer.Response)); err != nil {
+				return err
+			}
+			if _, err := r.ReadByte(); !errors.Is(err, syscall.ECONNRESET) {
+				return fmt.Errorf("read after the client's abort: %v, want ECONNRESET", err)
+			}
+			return nil
+		}, func(ctx context.Context, env *lab.Env) error {
+			c, _, err := request(ctx, env)
+			if err != nil {
+				return err
+			}
+			if err := c.SetLinger(0); err != nil {
+				c.Close()
+				return err
+			}
+			return c.Close()
+		}, expect.C2S(expect.RST|ack)),
+		closer: "", ending: "reset by the client (frame", rst: true, teardown: "C>S RST",
+	}, {
 		// The server closes; the client, ignoring the EOF, writes: the
 		// server's kernel has no socket to give the data to, and resets.
 		sc: ending("data-after-close", answerAndClose(nil), func(ctx context.Context, env *lab.Env) error {
