@@ -190,7 +190,9 @@ func raisePriority() bool {
 		if err != nil {
 			continue
 		}
-		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, lineNice); err != nil {
+		// A thread may end meanwhile (one locked into another namespace
+		// does when its goroutine returns): ESRCH is no failure.
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, lineNice); err != nil && err != unix.ESRCH {
 			ok = false
 		}
 	}
