@@ -23,14 +23,14 @@
 //	internal/safefile  files made in a folder without following planted symlinks
 //	capture/live   libpcap capture (the only cgo)
 //	lab/expect     expected steps and the matcher (pure Go)
-//	lab/netns      namespaces: the run's own, other hosts beside it, LANs between them
+//	lab/netns      namespaces: the run's own, other hosts beside it, LANs between them, TUN devices
 //	lab/report     walkthrough, ladder, index, result.json, commented pcapng (pure Go)
 //	lab/impair     nftables drops
 //	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
 //	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
 //	lab/ktrace     the kernel's own account of each segment (eBPF tracepoints)
-//	lab            Scenario, Env, Run, Main
 //	lab/scripted   a scripted peer: raw segments to and from a real kernel, behind a TUN device
+//	lab            Scenario, Env, Run, Main
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios
 //	cmd/tcplab     flags

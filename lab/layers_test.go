@@ -25,7 +25,7 @@ var layers = map[string]int{
 	"lab/ktrace":        3,
 	"internal/testenv":  4,
 	"lab":               4,
-	"lab/scripted":      4,
+	"lab/scripted":      3,
 	"lab/peer":          5,
 	"lab/labtest":       5,
 	"scenarios":         6,

@@ -213,6 +213,9 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	if err != nil {
 		return err
 	}
+	if fs.NArg() == 0 {
+		list = leaveOutScripted(list, stderr)
+	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
 		Path: *pathDesc, Seed: *seed}
 	fs.Visit(func(f *flag.Flag) {

@@ -191,6 +191,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 	defer cancel()
 	env := newEnv(addr, opt, progress)
 	env.client, env.clientIP, env.offload = nw.client, nw.clientIP, nw.setOffload
+	env.peer, env.peerServes = nw.peer, sc.Topology == ScriptedServer
 	var peersErr error
 	// peers is the scenario whose Server and Client run: sc's own, or a
 	// copy with the user's command in place of one (-server, -client).
@@ -321,7 +322,7 @@ func openAt(host *netns.Host, cfg live.Config) (*live.Capture, error) {
 // waits for both.
 func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration) error {
 	serverErr := make(chan error, 1)
-	go func() { serverErr <- wrap("server", sc.Server(ctx, env)) }()
+	go func() { serverErr <- wrap("server", runSide(ctx, sc.Server, env)) }()
 	select {
 	case <-env.ready:
 	case err := <-serverErr:
@@ -339,7 +340,7 @@ func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration
 	case <-ctx.Done():
 		return notStarted{fmt.Errorf("server: did not listen within %v", timeout)}
 	}
-	clientErr := wrap("client", sc.Client(ctx, env))
+	clientErr := wrap("client", runSide(ctx, sc.Client, env))
 	close(env.clientDone)
 	select {
 	case err := <-serverErr:

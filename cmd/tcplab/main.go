@@ -1,7 +1,7 @@
 // Command tcplab annotates TCP captures and runs TCP scenarios on a private
 // loopback. Run "tcplab help" for its commands.
 //
-// Its list, run and check commands are lab.Command over scenarios.All;
+// Its list, run and check commands are lab.Command over scenarios.Every;
 // a program of your own gets the same commands over your scenarios with
 // lab.Main.
 package main
@@ -32,7 +32,7 @@ Commands:
 func main() {
 	if lab.InChild() {
 		// Run re-executes this binary in a scenario's network namespace.
-		os.Exit(lab.RunChild(scenarios.All()))
+		os.Exit(lab.RunChild(scenarios.Every()))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -54,5 +54,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return lab.ExitPass
 	}
-	return lab.Command("tcplab", args, stdout, stderr, scenarios.All())
+	return lab.Command("tcplab", args, stdout, stderr, scenarios.Every())
 }

@@ -126,7 +126,7 @@ func WriteCapture(dir *safefile.Dir, name string, link layers.LinkType, pkts []c
 			p := &pkts[i]
 			comment := "tcplab: not TCP"
 			if p.TCP {
-				comment = capture.Comment(p) + " | " + stepComment(v.StepOf[i], v.Why[i])
+				comment = capture.Comment(p) + " | " + stepComment(v.StepOf[i], v.Why[i]) + scriptedComment(p)
 			}
 			if err := w.WritePacket(p.Info, p.Data, comment); err != nil {
 				return err
@@ -232,6 +232,9 @@ type walkSegment struct {
 	// failed.
 	Mismatches []*expect.Mismatch
 	Elided     int
+
+	// Scripted says that a scripted peer sent it, and at which step.
+	Scripted string
 }
 
 // newWalkthrough works out what the walkthrough of run tells.
@@ -256,7 +259,8 @@ func newWalkthrough(run *Run) *walkthrough {
 	segment := func(j int) walkSegment {
 		p := &pkts[j]
 		return walkSegment{Line: expect.Format(p, start), Frame: p.Segment.Frame, Client: p.Annotation.Client,
-			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: run.Kernel[j]}
+			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: run.Kernel[j],
+			Scripted: scriptedNote(p, run.Lang)}
 	}
 	for i := range steps {
 		st := &steps[i]
@@ -328,6 +332,9 @@ func Walkthrough(run *Run) []byte {
 				continue
 			}
 			fmt.Fprintf(&b, "   - `%s`  %s/%s", s.Line, s.Client, s.Server)
+			if s.Scripted != "" {
+				fmt.Fprintf(&b, " [%s]", s.Scripted)
+			}
 			if s.Elsewhere != "" {
 				fmt.Fprintf(&b, " (%s)", s.Elsewhere)
 			}
@@ -419,6 +426,11 @@ func ladderNotes(run *Run) map[int][]string {
 	}
 	for j, k := range run.Kernel {
 		notes[j] = append(notes[j], fmt.Sprintf(t.kernel, k))
+	}
+	for j := range run.Packets {
+		if s := scriptedNote(&run.Packets[j], run.Lang); s != "" {
+			notes[j] = append([]string{s}, notes[j]...)
+		}
 	}
 	return notes
 }

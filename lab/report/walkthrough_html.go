@@ -167,6 +167,7 @@ ul.extra { padding-left: 0; }
 ul.segments li { margin: 1px 0; }
 .why { display: block; margin: 0 0 4px 16px; font-size: 15px; }
 .kernel { display: block; margin: 0 0 4px 16px; font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; color: {{.MutedColour}}; }
+.scripted { font-style: italic; color: {{.MutedColour}}; }
 code, pre { font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
 code { white-space: pre-wrap; }
 .states { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12px; margin-left: 4px; }
@@ -209,7 +210,7 @@ pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.Fai
 {{- if .Elided}}
 <li class="elided">{{printf $.T.More .Elided}}</li>
 {{- else}}
-<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{if .Kernel}} <span class="kernel">{{.Kernel}}</span>{{end}}</li>
+<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Scripted}} <span class="scripted">[{{.Scripted}}]</span>{{end}}{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{if .Kernel}} <span class="kernel">{{.Kernel}}</span>{{end}}</li>
 {{- end}}
 {{- end}}
 </ul>
