@@ -16,6 +16,12 @@
 // check) over your scenarios; package labtest runs a scenario inside go
 // test.
 //
+// A scenario whose Topology is Scripted or ScriptedServer has one side
+// played by a script (package lab/scripted) from an address behind a TUN
+// device in its namespace, the other by the kernel; the lab captures that
+// device instead of lo, and marks each frame the script sent (needs
+// root).
+//
 // The packages are layered in the order data flows, and none imports one
 // above it (TestLayers holds this):
 //
