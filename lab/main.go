@@ -214,7 +214,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		return err
 	}
 	if fs.NArg() == 0 {
-		list = leaveOutScripted(list, stderr)
+		list = leaveOutScripted(list, Options{IPv6: *ipv6, Path: *pathDesc}, *noSandbox, stderr)
 	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
 		Path: *pathDesc, Seed: *seed}

@@ -184,15 +184,35 @@ func canScript() error {
 	return nil
 }
 
-// leaveOutScripted returns the scenarios of list that can run here: those
-// with a scripted side only when this process may make TUN devices (as
-// root). It tells w of each it leaves out. A run of every scenario
-// (tcplab run, make lab) thus runs without root, without them.
-func leaveOutScripted(list []*Scenario, w io.Writer) []*Scenario {
-	return leaveOut(list, canScript(), w)
+// leaveOutScripted returns the scenarios of list that can run here, with
+// opt and noSandbox (-no-sandbox): those with a scripted side only when
+// this process may make TUN devices (as root) and the run asks nothing a
+// scripted peer cannot do. It tells w of each it leaves out. A run of
+// every scenario (tcplab run, make lab) thus runs without root, without
+// them.
+func leaveOutScripted(list []*Scenario, opt Options, noSandbox bool, w io.Writer) []*Scenario {
+	return leaveOut(list, scriptedReason(opt, noSandbox, canScript), w)
 }
 
-// leaveOut is leaveOutScripted when canScript said err.
+// scriptedReason says why a run with opt and noSandbox cannot have a
+// scripted side, asking can whether a TUN device can be made; nil when
+// it can.
+func scriptedReason(opt Options, noSandbox bool, can func() error) error {
+	switch {
+	case opt.IPv6:
+		return errors.New("a scripted peer speaks IPv4 only (-6)")
+	case opt.Path != "":
+		return errors.New("a scripted peer takes no -path")
+	case noSandbox:
+		return errors.New("a scripted peer needs the scenario's own namespace (-no-sandbox)")
+	}
+	if err := can(); err != nil {
+		return fmt.Errorf("a scripted peer needs root for its TUN device (%v); run it with sudo", err)
+	}
+	return nil
+}
+
+// leaveOut is leaveOutScripted for the reason err (nil: none).
 func leaveOut(list []*Scenario, err error, w io.Writer) []*Scenario {
 	if err == nil {
 		return list
@@ -200,7 +220,7 @@ func leaveOut(list []*Scenario, err error, w io.Writer) []*Scenario {
 	var out []*Scenario
 	for _, sc := range list {
 		if isScripted(sc.Topology) {
-			fmt.Fprintf(w, "%-16s left out: it has a scripted peer, which needs root for its TUN device (%v); run it with sudo\n", sc.Name, err)
+			fmt.Fprintf(w, "%-16s left out: %v\n", sc.Name, err)
 			continue
 		}
 		out = append(out, sc)
