@@ -26,11 +26,12 @@ const linuxMinRTO = 200 * time.Millisecond
 // test, and TestTimerChangesFail shows that each one's timing assertions
 // fail when that timer is changed.
 
-// minRTO: RFC 6298 2.3, 2.4 and 5.5. Unacknowledged data is
-// retransmitted after the RTO, then after twice that. On a fast path the
-// RTO is the smoothed RTT plus Linux's floor of 200 ms (in place of the
-// RFC's 4 RTTVAR; the RTT is the kernel's own sample, which includes how
-// long the script took to answer the SYN/ACK).
+// minRTO: RFC 6298 2.2, 2.3, 2.4 and 5.5. Unacknowledged data is
+// retransmitted after the RTO, then after twice that. The RTO is SRTT +
+// max(200 ms, 4 RTTVAR): Linux's floor of 200 ms stands for the RFC's
+// clock granularity G (the RFC's own floor is 1 s). On a fast path it is
+// the floor that counts; the RTT is the kernel's own sample, which
+// includes how long the script took to answer the SYN/ACK.
 func minRTO(t *testing.T, tb scripted.TB, p *scripted.Peer) {
 	conn, c := handshake(t, p, scripted.Options{MSS: scripted.Uint16(1460)}, scripted.DefaultWindow)
 	abortOnCleanup(t, c)
@@ -43,33 +44,37 @@ func minRTO(t *testing.T, tb scripted.TB, p *scripted.Peer) {
 }
 
 // expectedRTO is the RTO RFC 6298 2.3 gives c's socket with Linux's floor
-// of 200 ms: its smoothed RTT plus 200 ms. It reads the RTT from the
-// kernel, never the RTO, so that a changed timer shows.
+// of 200 ms: SRTT + max(200 ms, 4 RTTVAR). It reads the kernel's RTT
+// estimates, never its RTO, so that a changed timer shows.
 func expectedRTO(t *testing.T, c *net.TCPConn) time.Duration {
 	t.Helper()
-	return (linuxMinRTO + time.Duration(tcpInfo(t, c).Rtt)*time.Microsecond).Round(time.Millisecond)
+	info := tcpInfo(t, c)
+	srtt := time.Duration(info.Rtt) * time.Microsecond
+	rttvar := time.Duration(info.Rttvar) * time.Microsecond
+	return (srtt + max(linuxMinRTO, 4*rttvar)).Round(time.Millisecond)
 }
 
 // gaveUp: RFC 9293 3.8.3 (R2) and RFC 1122 4.2.3.5. After n
 // retransmissions (each after twice the previous timeout), with the
-// kernel's limit reached (tcp_retries2 or TCP_USER_TIMEOUT), the kernel
-// gives up silently: no further retransmission within a second, no RST,
-// and the application's read fails with ETIMEDOUT.
-func gaveUp(t *testing.T, tb scripted.TB, p *scripted.Peer, n int, userTimeout time.Duration) {
+// kernel's limit reached (tcp_retries2, or TCP_USER_TIMEOUT userTimeout
+// of the RTO when not nil), the kernel gives up silently: no further
+// retransmission by the time the next would be due, no RST, and the
+// application's read fails with ETIMEDOUT.
+func gaveUp(t *testing.T, tb scripted.TB, p *scripted.Peer, n int, userTimeout func(rto time.Duration) time.Duration) {
 	conn, c := handshake(t, p, scripted.Options{MSS: scripted.Uint16(1460)}, scripted.DefaultWindow)
 	abortOnCleanup(t, c)
-	if userTimeout > 0 {
-		setsockopt(t, c, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout/time.Millisecond))
-	}
 	rto := expectedRTO(t, c)
+	if userTimeout != nil {
+		setsockopt(t, c, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout(rto)/time.Millisecond))
+	}
 	write(t, c, "hello")
 	data := scripted.TCP{Flags: scripted.PSH | scripted.ACK, Seq: scripted.Uint32(1), Payload: []byte("hello")}
 	conn.Expect(tb, data, time.Second)
 	for i := range n {
 		conn.ExpectAfter(tb, data, rto<<i)
 	}
-	conn.ExpectNone(tb, time.Second)
-	if _, err := readFor(c, time.Second); !errors.Is(err, syscall.ETIMEDOUT) {
+	conn.ExpectNone(tb, rto<<n+rto/2)
+	if _, err := readFor(c, 2*time.Second); !errors.Is(err, syscall.ETIMEDOUT) {
 		tb.Fatalf("read after the kernel gave up: %v, want ETIMEDOUT", err)
 	}
 }
@@ -82,14 +87,18 @@ func gaveUp(t *testing.T, tb scripted.TB, p *scripted.Peer, n int, userTimeout t
 // tcp_retries2 at 2 (7 x 200 ms) the second retransmission comes.
 func retries2(t *testing.T, tb scripted.TB, p *scripted.Peer) {
 	setRetries2(t, 0)
-	gaveUp(t, tb, p, 1, 0)
+	gaveUp(t, tb, p, 1, nil)
 }
 
-// userTimeout is gaveUp with TCP_USER_TIMEOUT 1 s (RFC 5482): two
-// retransmissions (at 0.2 and 0.6 s), then the RTO is clamped to what is
-// left of the second, and the connection dies before the third would be
-// due (1.4 s).
-func userTimeout(t *testing.T, tb scripted.TB, p *scripted.Peer) { gaveUp(t, tb, p, 2, time.Second) }
+// userTimeout is gaveUp with TCP_USER_TIMEOUT (RFC 5482) at 4 RTOs (0.8
+// s on a fast path): two retransmissions (at 1 and 3 RTOs), then the RTO
+// is clamped to what is left of the user timeout, and the connection dies
+// before the third would be due (7 RTOs). Whether the kernel counts the
+// user timeout from the data or from its first retransmission (4 or 5
+// RTOs), no retransmission is due near it.
+func userTimeout(t *testing.T, tb scripted.TB, p *scripted.Peer) {
+	gaveUp(t, tb, p, 2, func(rto time.Duration) time.Duration { return 4 * rto })
+}
 
 func TestRetransmissionMinRTO(t *testing.T) {
 	if !inNamespace(t) {
@@ -115,8 +124,8 @@ func TestUserTimeoutSilentClose(t *testing.T) {
 // TestTimerChangesFail runs each timed behaviour twice in the same
 // namespace: as the kernel is (it must pass), then with its timer changed
 // (it must fail, on a time or on a segment that should not have come): a
-// route's rto_min of 400 ms, tcp_retries2 2 (0 as is), TCP_USER_TIMEOUT
-// 2 s (1 s as is). So the
+// route's rto_min of 1 s, tcp_retries2 2 (0 as is), TCP_USER_TIMEOUT of
+// 8 RTOs (4 as is). So the
 // timing assertions hold the kernel's timers, not any timing at all.
 func TestTimerChangesFail(t *testing.T) {
 	if !inNamespace(t) {
@@ -129,15 +138,15 @@ func TestTimerChangesFail(t *testing.T) {
 		want      string
 	}{
 		{"rto_min", minRTO, func(t *testing.T, tb scripted.TB, p *scripted.Peer) {
-			setRTOMin(t, p, 400*time.Millisecond)
+			setRTOMin(t, p, time.Second)
 			minRTO(t, tb, p)
 		}, "want PSH,ACK seq=1 len=5 at +2"},
 		{"tcp_retries2", retries2, func(t *testing.T, tb scripted.TB, p *scripted.Peer) {
 			setRetries2(t, 2)
-			gaveUp(t, tb, p, 1, 0)
+			gaveUp(t, tb, p, 1, nil)
 		}, "want nothing within"},
 		{"TCP_USER_TIMEOUT", userTimeout, func(t *testing.T, tb scripted.TB, p *scripted.Peer) {
-			gaveUp(t, tb, p, 2, 2*time.Second)
+			gaveUp(t, tb, p, 2, func(rto time.Duration) time.Duration { return 8 * rto })
 		}, "want nothing within"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,7 +194,7 @@ func setRetries2(t *testing.T, n int) {
 }
 
 // setRTOMin gives the route to the peer's address the metric rto_min d,
-// as `ip route replace 192.168.0.2/32 dev tcplab-s0 rto_min 400ms` does.
+// as `ip route replace 192.168.0.2/32 dev tcplab-s0 rto_min 1s` does.
 func setRTOMin(t *testing.T, p *scripted.Peer, d time.Duration) {
 	t.Helper()
 	link, err := netlink.LinkByName("tcplab-s0")
