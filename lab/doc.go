@@ -32,6 +32,12 @@
 // run, check, version) over your scenarios; package labtest runs a scenario inside go
 // test.
 //
+// A scenario whose Topology is Scripted or ScriptedServer has one side
+// played by a script (package lab/scripted) from an address behind a TUN
+// device in its namespace, the other by the kernel; the lab captures that
+// device instead of lo, and marks each frame the script sent (needs
+// root).
+//
 // The packages are layered in the order data flows, and none imports one
 // above it (TestLayers holds this):
 //
@@ -40,15 +46,15 @@
 //	internal/capgen    large synthetic captures for benchmarks and memory tests
 //	capture/live   libpcap capture (the only cgo)
 //	lab/expect     expected steps and the matcher (pure Go)
-//	lab/netns      namespaces: the run's own, other hosts beside it, LANs between them
+//	lab/netns      namespaces: the run's own, other hosts beside it, LANs between them, TUN devices
 //	lab/report     walkthrough, ladder, index, result.json, commented pcapng (pure Go)
 //	lab/impair     nftables drops
 //	lab/path       a path's delay, loss and rate: netem/tbf, or a TUN delay line
 //	lab/sockstat   the kernel's view of each TCP socket (netlink INET_DIAG, tcp_info)
 //	lab/ktrace     the kernel's own account of each segment (eBPF tracepoints)
 //	internal/annotatecmd   the annotate command, for cmd/tcplab and Main
-//	lab            Scenario, Env, Run, Main
 //	lab/scripted   a scripted peer: raw segments to and from a real kernel, behind a TUN device
+//	lab            Scenario, Env, Run, Main
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios
 //	cmd/tcplab     flags

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/scripted"
 )
 
 // Env is what a scenario's peers get from the runner: where to listen or
@@ -33,6 +34,11 @@ type Env struct {
 	client   *netns.Host
 	clientIP net.IP
 	offload  func(on bool) error
+	// The scripted peer of a scripted topology, whether it is the
+	// server, and what its calls' Fatalf recorded.
+	peer       *scripted.Peer
+	peerServes bool
+	fatals     []string
 }
 
 // SetOffload turns the LAN's segmentation and receive offloads (TSO, GSO,

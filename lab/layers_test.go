@@ -26,7 +26,7 @@ var layers = map[string]int{
 	"lab/ktrace":           3,
 	"internal/testenv":     4,
 	"internal/annotatecmd": 4,
-	"lab/scripted":         4,
+	"lab/scripted":         3,
 	"lab":                  5,
 	"lab/peer":             6,
 	"lab/labtest":          6,

@@ -298,6 +298,9 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		// Two runs of one scenario would share its folder.
 		fmt.Fprintf(stderr, Options{Lang: language}.Text("%s named more than once: each scenario runs once\n", "%s 重复了: 每个场景只运行一次\n"), strings.Join(dup, ", "))
 	}
+	if fs.NArg() == 0 {
+		list = leaveOutScripted(list, Options{IPv6: *ipv6, Path: *pathDesc}, *noSandbox, stderr)
+	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
 		Path: *pathDesc, Seed: *seed}
 	fs.Visit(func(f *flag.Flag) {

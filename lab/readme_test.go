@@ -9,7 +9,8 @@ import (
 )
 
 // TestReadmeExampleIsTrue: every line of the README's Go code is a line of
-// examples/teardown, but for the "// ..." lines that shorten it, so that
+// examples/teardown (or of scenarios/rstchallenge.go, for the scripted
+// peer's section), but for the "// ..." lines that shorten it, so that
 // the section a newcomer follows cannot drift from code that CI runs.
 func TestReadmeExampleIsTrue(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
@@ -18,6 +19,8 @@ func TestReadmeExampleIsTrue(t *testing.T) {
 	}
 	files, _ := filepath.Glob("../examples/teardown/*.go")
 	more, _ := filepath.Glob("../examples/teardown/cmd/*/*.go")
+	// The section for packetdrill users quotes a scripted scenario.
+	more = append(more, "../scenarios/rstchallenge.go")
 	lines := map[string]bool{}
 	for _, f := range append(files, more...) {
 		b, err := os.ReadFile(f)

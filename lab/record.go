@@ -186,6 +186,7 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 	defer cancel()
 	env := newEnv(addr, opt, progress)
 	env.client, env.clientIP, env.offload = nw.client, nw.clientIP, nw.setOffload
+	env.peer, env.peerServes = nw.peer, sc.Topology == ScriptedServer
 	var peersErr error
 	// peers is the scenario whose Server and Client run: sc's own, or a
 	// copy with the user's command in place of one (-server, -client).
@@ -316,7 +317,7 @@ func openAt(host *netns.Host, cfg live.Config) (*live.Capture, error) {
 // waits for both.
 func runPeers(ctx context.Context, sc *Scenario, env *Env, timeout time.Duration) error {
 	serverErr := make(chan error, 1)
-	go func() { serverErr <- wrap("server", sc.Server(ctx, env)) }()
+	go func() { serverErr <- wrap("server", runSide(ctx, sc.Server, env)) }()
 	alone := newListensAlone(env.Addr)
 	tick := time.NewTicker(graceAlone / 4)
 	defer tick.Stop()
@@ -346,7 +347,7 @@ wait:
 			return notStarted{fmt.Errorf("server: did not listen within %v; a scenario's server listens with env.Listen or env.Accept, which tell the lab it is ready", timeout)}
 		}
 	}
-	clientErr := wrap("client", sc.Client(ctx, env))
+	clientErr := wrap("client", runSide(ctx, sc.Client, env))
 	close(env.clientDone)
 	select {
 	case err := <-serverErr:

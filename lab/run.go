@@ -341,6 +341,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Optio
 		return r
 	}
 	r.Frames, r.Drops, r.Events, r.Interrupted = len(rec.packets), rec.drops, rec.events, rec.interrupted
+	nw.markScripted(rec.packets)
 	r.Metrics = rec.metrics
 	if rec.err != nil {
 		r.Error = rec.err.Error()

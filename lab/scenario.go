@@ -33,7 +33,8 @@ type Scenario struct {
 	// (Setup): it refuses to run with -no-sandbox, on the host.
 	NeedsNamespace bool
 	// Topology is the network the peers meet on: one loopback (the
-	// default) or two hosts on a LAN. Anything but Loopback needs the
+	// default), two hosts on a LAN, or a scripted peer facing the kernel
+	// (Scripted, ScriptedServer). Anything but Loopback needs the
 	// namespace as NeedsNamespace does.
 	Topology Topology
 	// Offload keeps the LAN's segmentation and receive offloads (TSO, GSO,

@@ -18,6 +18,7 @@ import (
 	"github.com/tcplab/tcplab/lab/netns"
 	"github.com/tcplab/tcplab/lab/path"
 	"github.com/tcplab/tcplab/lab/report"
+	"github.com/tcplab/tcplab/lab/scripted"
 )
 
 // Topology is the network a scenario's peers meet on.
@@ -70,6 +71,10 @@ type network struct {
 	kind, path string
 	mechanism  path.Mechanism
 	seed       uint64
+	// peer is the scripted side of a Scripted or ScriptedServer
+	// topology, and script what it called each frame it sent.
+	peer   *scripted.Peer
+	script *scriptLog
 }
 
 // point is a place where the lab captures: an interface of a host.
@@ -112,6 +117,9 @@ const (
 // which becomes the server's host, for a server on port (addr is its
 // loopback address, used as is on Loopback). close releases what it made.
 func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter string) (n *network, close func(), err error) {
+	if isScripted(sc.Topology) {
+		return newScriptedNetwork(sc, opt, addr)
+	}
 	desc := sc.Path
 	if opt.Path != "" {
 		desc = opt.Path

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	}
 	if lab.InChild() {
 		// lab.Run re-executes this test binary in each scenario's namespace.
-		os.Exit(lab.RunChild(append(All(), testOnly()...)))
+		os.Exit(lab.RunChild(append(append(Every(), testOnly()...), scriptedWrong())))
 	}
 	os.Exit(m.Run())
 }
@@ -122,7 +122,7 @@ func checkArtifacts(t *testing.T, dir string, segments int) {
 // step its explanation in English and Chinese, so -lang zh translates what
 // a reader sees.
 func TestExplainedInBothLanguages(t *testing.T) {
-	for _, sc := range All() {
+	for _, sc := range Every() {
 		if sc.Summary == "" || sc.SummaryZH == "" {
 			t.Errorf("%s: summary %q, Chinese %q", sc.Name, sc.Summary, sc.SummaryZH)
 		}

@@ -13,7 +13,7 @@ import (
 // TCPLAB_TEST_MAIN=1 to send it signals.
 func TestMain(m *testing.M) {
 	if lab.InChild() {
-		os.Exit(lab.RunChild(scenarios.All()))
+		os.Exit(lab.RunChild(scenarios.Every()))
 	}
 	if os.Getenv("TCPLAB_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

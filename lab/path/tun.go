@@ -1,16 +1,10 @@
 package path
 
 import (
-	"errors"
-	"fmt"
-	"net"
 	"net/netip"
 	"os"
 
 	"github.com/tcplab/tcplab/lab/netns"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Endpoint is one end of a [Line]: a TUN device the line creates in a
@@ -30,79 +24,15 @@ type Endpoint struct {
 }
 
 // OpenTUN creates the TUN device of ep in its namespace with the given
-// MTU, addresses it and brings it up. The device disappears when the
-// returned file is closed. The file is non-blocking, so that its reads
-// wait in the runtime's poller and stop at a deadline.
+// MTU, addresses it and brings it up (netns.OpenTUN). The device
+// disappears when the returned file is closed. The file is non-blocking,
+// so that its reads wait in the runtime's poller and stop at a deadline.
 func OpenTUN(ep Endpoint, mtu int) (*os.File, error) {
-	if len(ep.Name) == 0 || len(ep.Name) >= unix.IFNAMSIZ {
-		return nil, fmt.Errorf("tun %q: name must be 1 to %d bytes", ep.Name, unix.IFNAMSIZ-1)
-	}
-	var tun *os.File
-	err := netns.Enter(ep.NetNS, func() error {
-		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open /dev/net/tun: %w", err)
-		}
-		ifr, err := unix.NewIfreq(ep.Name)
-		if err != nil {
-			unix.Close(fd)
-			return err
-		}
-		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
-		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-			unix.Close(fd)
-			return fmt.Errorf("TUNSETIFF: %w", err)
-		}
-		tun = os.NewFile(uintptr(fd), "/dev/net/tun:"+ep.Name)
-		if err := configure(ep, mtu); err != nil {
-			tun.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tun %s: %w", ep.Name, err)
-	}
-	return tun, nil
+	return netns.OpenTUN(ep.NetNS, ep.Name, ep.Addrs, mtu)
 }
 
 // configure sets the MTU and addresses of the device ep.Name in the
-// current thread's namespace and brings it up. A device without an IPv6
-// address gets IPv6 disabled, so that the kernel's router and multicast
-// listener solicitations do not cross the line among the lab's packets.
+// current thread's namespace and brings it up (netns.SetUp).
 func configure(ep Endpoint, mtu int) error {
-	link, err := netlink.LinkByName(ep.Name)
-	if err != nil {
-		return fmt.Errorf("find link: %w", err)
-	}
-	if err := netlink.LinkSetMTU(link, mtu); err != nil {
-		return fmt.Errorf("set mtu %d: %w", mtu, err)
-	}
-	v6 := false
-	for _, p := range ep.Addrs {
-		if !p.IsValid() {
-			return fmt.Errorf("invalid address %v", p)
-		}
-		a := &netlink.Addr{IPNet: &net.IPNet{
-			IP:   p.Addr().AsSlice(),
-			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
-		}}
-		if p.Addr().Is6() {
-			v6 = true
-			a.Flags = unix.IFA_F_NODAD
-		}
-		if err := netlink.AddrAdd(link, a); err != nil {
-			return fmt.Errorf("add address %v: %w", p, err)
-		}
-	}
-	if !v6 {
-		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+ep.Name+"/disable_ipv6", []byte("1"), 0)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("disable IPv6: %w", err)
-		}
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return fmt.Errorf("bring up: %w", err)
-	}
-	return nil
+	return netns.SetUp(ep.Name, ep.Addrs, mtu)
 }

@@ -139,7 +139,7 @@ func WriteCapture(dir *safefile.Dir, name string, link layers.LinkType, pkts []c
 			p := &pkts[i]
 			comment := "tcplab: not TCP"
 			if p.TCP {
-				comment = capture.Comment(p) + " | " + stepComment(v.StepOf[i], v.Why[i])
+				comment = capture.Comment(p) + " | " + stepComment(v.StepOf[i], v.Why[i]) + scriptedComment(p)
 			}
 			if err := w.WritePacket(p.Info, p.Data, comment); err != nil {
 				return err
@@ -250,6 +250,9 @@ type walkSegment struct {
 	// failed.
 	Mismatches []*expect.Mismatch
 	Elided     int
+
+	// Scripted says that a scripted peer sent it, and at which step.
+	Scripted string
 }
 
 // newWalkthrough works out what the walkthrough of run tells.
@@ -277,7 +280,8 @@ func newWalkthrough(run *Run) *walkthrough {
 		p := &pkts[j]
 		lines, drops := kernelLines(run, j)
 		return walkSegment{Line: expect.Format(p, start), Frame: p.Segment.Frame, Client: p.Annotation.Client,
-			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: lines, Drops: drops}
+			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: lines, Drops: drops,
+			Scripted: scriptedNote(p, run.Lang)}
 	}
 	for i := range steps {
 		st := &steps[i]
@@ -367,6 +371,9 @@ func Walkthrough(run *Run) []byte {
 				continue
 			}
 			fmt.Fprintf(&b, "   - `%s`  %s/%s", s.Line, s.Client, s.Server)
+			if s.Scripted != "" {
+				fmt.Fprintf(&b, " [%s]", s.Scripted)
+			}
 			if s.Elsewhere != "" {
 				fmt.Fprintf(&b, " (%s)", s.Elsewhere)
 			}
@@ -468,6 +475,11 @@ func ladderNotes(run *Run) map[int][]string {
 	for j := range run.Packets {
 		lines, drops := kernelLines(run, j)
 		notes[j] = append(notes[j], append(lines, drops...)...)
+	}
+	for j := range run.Packets {
+		if s := scriptedNote(&run.Packets[j], run.Lang); s != "" {
+			notes[j] = append([]string{s}, notes[j]...)
+		}
 	}
 	return notes
 }

@@ -190,6 +190,7 @@ ul.segments li { margin: 1px 0; }
 li.drop { color: {{.FailColour}}; }
 .kernel { display: block; margin: 0 0 4px 16px; font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12px; color: {{.MutedColour}}; }
 code, pre { font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12.5px; }
+.scripted { font-style: italic; color: {{.MutedColour}}; }
 code { white-space: pre-wrap; }
 .states { font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", monospace; font-size: 12px; margin-left: 4px; }
 li.mismatch code { font-weight: bold; }
@@ -231,7 +232,7 @@ pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.Fai
 {{- if .Elided}}
 <li class="elided">{{printf $.T.More .Elided}}</li>
 {{- else}}
-<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{range .Kernel}} <span class="kernel">{{.}}</span>{{end}}</li>
+<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Scripted}} <span class="scripted">[{{.Scripted}}]</span>{{end}}{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{range .Kernel}} <span class="kernel">{{.}}</span>{{end}}</li>
 {{- range .Drops}}
 <li class="drop">{{.}}</li>
 {{- end}}

@@ -216,8 +216,8 @@ func TestRetransmissionBackoff(t *testing.T) {
 	if rto < 200*time.Millisecond || rto > time.Second {
 		t.Fatalf("the kernel's RTO is %v, want the minimum 200 ms plus a loopback RTT", rto)
 	}
-	r1 := conn.ExpectAt(t, data, rto)
-	r2 := conn.ExpectAt(t, data, 2*rto)
+	r1 := conn.ExpectAfter(t, data, rto)
+	r2 := conn.ExpectAfter(t, data, 2*rto)
 	gap1, gap2 := r1.At.Sub(first.At), r2.At.Sub(r1.At)
 	t.Logf("RTO %v; retransmissions after %v, then %v (ratio %.2f)", rto, gap1, gap2, float64(gap2)/float64(gap1))
 	conn.Send(t, scripted.TCP{Flags: scripted.ACK})
@@ -238,8 +238,8 @@ func TestZeroWindowProbes(t *testing.T) {
 	probe := scripted.TCP{Flags: scripted.ACK, Seq: scripted.Uint32(conn.NextAck() - 1), Len: scripted.Int(0)}
 	p1 := conn.Expect(t, probe, time.Second)
 	rto := time.Duration(tcpInfo(t, c).Rto) * time.Microsecond
-	p2 := conn.ExpectAt(t, probe, 2*rto)
-	p3 := conn.ExpectAt(t, probe, 4*rto)
+	p2 := conn.ExpectAfter(t, probe, 2*rto)
+	p3 := conn.ExpectAfter(t, probe, 4*rto)
 	t.Logf("RTO %v; probes %v, then %v apart", rto, p2.At.Sub(p1.At), p3.At.Sub(p2.At))
 	conn.Send(t, scripted.TCP{Flags: scripted.ACK})
 	conn.Expect(t, scripted.TCP{Flags: scripted.PSH | scripted.ACK, Seq: scripted.Uint32(1), Payload: []byte("hello")}, time.Second)

@@ -41,6 +41,7 @@ type Conn struct {
 	tsStart             time.Time // when the connection was made
 
 	anchor time.Time // the script's time of the previous event
+	lastAt time.Time // when the kernel sent the last segment matched
 }
 
 // Dial returns a connection on which the script is the client of the
@@ -221,6 +222,19 @@ func (c *Conn) ExpectAt(t TB, want TCP, after time.Duration) Segment {
 	return got
 }
 
+// ExpectAfter is ExpectAt of a segment whose timer the kernel started
+// when it sent the last segment the script matched, such as a
+// retransmission after a retransmission: it is due after that segment's
+// own time, not after when it was due, since the kernel's timers run on
+// from when they really fired.
+func (c *Conn) ExpectAfter(t TB, want TCP, after time.Duration) Segment {
+	t.Helper()
+	if !c.lastAt.IsZero() {
+		c.anchor = c.lastAt
+	}
+	return c.ExpectAt(t, want, after)
+}
+
 // ExpectNone fails if the kernel sends anything on the connection within
 // d.
 func (c *Conn) ExpectNone(t TB, d time.Duration) {
@@ -277,6 +291,7 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 	}
 	c.p.record(f.at, f.data, fmt.Sprintf("expected: step %d: %s", step, wantLine))
 	c.advance(f, got)
+	c.lastAt = f.at
 	if due != nil {
 		c.anchor = due.at
 	} else {

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/capture"
-	"github.com/tcplab/tcplab/lab/path"
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // Config says where a scripted peer lives. Its zero value is the blog
@@ -40,6 +40,12 @@ type Config struct {
 	// Pcap, when not nil, receives every frame sent and received as a
 	// pcapng stream, each frame commented with its step.
 	Pcap io.Writer
+	// Log, when not nil, is told of every frame sent and received, with
+	// the comment the pcapng gives it ("scripted: step 3: ..."), as the
+	// frame is recorded: a capture of the device made elsewhere (package
+	// lab's) can say which of its frames the script sent, and at which
+	// step. It runs on the goroutine of the call that recorded the frame.
+	Log func(frame []byte, comment string)
 }
 
 const (
@@ -105,7 +111,7 @@ func Open(cfg Config) (*Peer, error) {
 	if !cfg.Kernel.Contains(cfg.Addr) || cfg.Kernel.Addr() == cfg.Addr {
 		return nil, fmt.Errorf("scripted peer: %v is not another address of %v: give the kernel a prefix that covers the peer's address", cfg.Addr, cfg.Kernel)
 	}
-	tun, err := path.OpenTUN(path.Endpoint{NetNS: cfg.NetNS, Name: cfg.Name, Addrs: []netip.Prefix{cfg.Kernel}}, cfg.MTU)
+	tun, err := netns.OpenTUN(cfg.NetNS, cfg.Name, []netip.Prefix{cfg.Kernel}, cfg.MTU)
 	if err != nil {
 		return nil, fmt.Errorf("scripted peer: %w", err)
 	}
@@ -252,6 +258,9 @@ func (p *Peer) other(f frame) {
 // record writes one frame to the pcapng, keeping the first error for
 // Close.
 func (p *Peer) record(at time.Time, b []byte, comment string) {
+	if p.cfg.Log != nil {
+		p.cfg.Log(b, comment)
+	}
 	if p.pcap == nil || p.pcapErr != nil {
 		return
 	}

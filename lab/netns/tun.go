@@ -1,0 +1,94 @@
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// OpenTUN creates a TUN device called name (at most 15 bytes) in the
+// network namespace ns (nil: the calling process's) with the given MTU
+// and addresses, and brings it up. The device disappears when the
+// returned file is closed. The file is non-blocking, so that its reads
+// wait in the runtime's poller and stop at a deadline. It needs
+// CAP_NET_ADMIN in ns and /dev/net/tun, which is root's even in a user
+// namespace. A delay line (package lab/path) and a scripted peer
+// (package lab/scripted) both stand behind such a device.
+func OpenTUN(ns *os.File, name string, addrs []netip.Prefix, mtu int) (*os.File, error) {
+	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
+		return nil, fmt.Errorf("tun %q: name must be 1 to %d bytes", name, unix.IFNAMSIZ-1)
+	}
+	var tun *os.File
+	err := Enter(ns, func() error {
+		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open /dev/net/tun: %w", err)
+		}
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			unix.Close(fd)
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("TUNSETIFF: %w", err)
+		}
+		tun = os.NewFile(uintptr(fd), "/dev/net/tun:"+name)
+		if err := SetUp(name, addrs, mtu); err != nil {
+			tun.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tun %s: %w", name, err)
+	}
+	return tun, nil
+}
+
+// SetUp sets the MTU and addresses of the device name in the current
+// thread's namespace and brings it up. A device without an IPv6 address
+// gets IPv6 disabled, so that the kernel's router and multicast listener
+// solicitations do not mix with the lab's packets.
+func SetUp(name string, addrs []netip.Prefix, mtu int) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find link: %w", err)
+	}
+	if err := netlink.LinkSetMTU(link, mtu); err != nil {
+		return fmt.Errorf("set mtu %d: %w", mtu, err)
+	}
+	v6 := false
+	for _, p := range addrs {
+		if !p.IsValid() {
+			return fmt.Errorf("invalid address %v", p)
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{
+			IP:   p.Addr().AsSlice(),
+			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+		}}
+		if p.Addr().Is6() {
+			v6 = true
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(link, a); err != nil {
+			return fmt.Errorf("add address %v: %w", p, err)
+		}
+	}
+	if !v6 {
+		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/disable_ipv6", []byte("1"), 0)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("disable IPv6: %w", err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bring up: %w", err)
+	}
+	return nil
+}
