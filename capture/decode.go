@@ -198,7 +198,8 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 // no TCP segment (another protocol, an IP fragment that does not complete
 // its datagram, TCP quoted in an ICMP error, an unknown tunnel, or bytes
 // that do not parse). A TCP header cut by the snap length still yields a
-// segment, with seg.Problem set and the missing fields zero. Decode takes
+// segment, with seg.Problem set and the missing fields zero, unless the
+// cut leaves less than its ports. Decode takes
 // data for the whole frame and no capture time, so incomplete datagrams
 // never time out; Walk decodes with DecodeFrame.
 func (d *Decoder) Decode(data []byte, seg *Segment) bool {
@@ -547,11 +548,14 @@ func (d *Decoder) segment(l4 []byte, seg *Segment) bool {
 		seg.Len = max(d.l4Len(l4)-hdr, 0)
 		return true
 	}
-	seg.Problem, seg.HeaderBytes = HeaderCut, len(l4)
-	if len(l4) >= 4 {
-		seg.Src = netip.AddrPortFrom(seg.Src.Addr(), binary.BigEndian.Uint16(l4[0:2]))
-		seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), binary.BigEndian.Uint16(l4[2:4]))
+	if len(l4) < 4 {
+		// Not even the ports: tshark shows no TCP field of it, and
+		// there is no connection to put it in.
+		return false
 	}
+	seg.Problem, seg.HeaderBytes = HeaderCut, len(l4)
+	seg.Src = netip.AddrPortFrom(seg.Src.Addr(), binary.BigEndian.Uint16(l4[0:2]))
+	seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), binary.BigEndian.Uint16(l4[2:4]))
 	if len(l4) >= 8 {
 		seg.Seq = binary.BigEndian.Uint32(l4[4:8])
 	}

@@ -131,19 +131,23 @@ func TestDecodeEncapTruncated(t *testing.T) {
 				opts: []layers.TCPOption{optNOP(), optNOP(), optTS(1, 2)}}
 			full := s.frame(t)
 			tcpAt := len(full) - e.trailer() - s.len - 32
-			for _, cut := range []int{0, 4, 13, 16, 20} {
+			for _, cut := range []int{0, 3, 4, 13, 16, 20} {
 				var got Segment
-				if !mustDecoder(t, linkEthernet).DecodeFrame(full[:tcpAt+cut], gopacket.CaptureInfo{CaptureLength: tcpAt + cut, Length: len(full)}, &got) {
+				ok := mustDecoder(t, linkEthernet).DecodeFrame(full[:tcpAt+cut], gopacket.CaptureInfo{CaptureLength: tcpAt + cut, Length: len(full)}, &got)
+				if cut < 4 {
+					if ok {
+						t.Errorf("%v v6=%v cut %d: Decode = true, want false (less than the ports)", e, v6, cut)
+					}
+					continue
+				}
+				if !ok {
 					t.Errorf("%v v6=%v cut %d: Decode = false, want a segment", e, v6, cut)
 					continue
 				}
-				want := Segment{Src: netip.AddrPortFrom(src.Addr(), 0), Dst: netip.AddrPortFrom(dst.Addr(), 0),
+				want := Segment{Src: src, Dst: dst,
 					Options: Options{WindowScale: -1}, Problem: OptionsCut, Len: 300 + 32 - 20}
 				if cut < 20 {
 					want.Problem, want.HeaderBytes = HeaderCut, cut
-				}
-				if cut >= 4 {
-					want.Src, want.Dst = src, dst
 				}
 				if cut >= 8 {
 					want.Seq, want.Ack = 1000, 2000

@@ -275,3 +275,42 @@ func TestCAPWAPFragments(t *testing.T) {
 		t.Errorf("tshark: segments by frame %v, want %v", ws, want)
 	}
 }
+
+// TestHeaderCutLikeTshark cuts a TCP header after 0 to 20 bytes, behind
+// IPv4 and behind IPv6 with extension headers: tcplab finds a segment
+// where tshark analyses TCP (from the ports on), and no other.
+func TestHeaderCutLikeTshark(t *testing.T) {
+	testenv.Tool(t, "tshark")
+	var frames []capturedFrame
+	var want []int
+	for _, v6 := range []bool{false, true} {
+		src, dst := endpoints(v6)
+		s := seg{src: src, dst: dst, ip: ipHeaders{v6Ext: v6}, flags: PSH | ACK, seq: 1, ack: 1, win: 1, len: 100}
+		full := s.frame(t)
+		tcpAt := len(full) - s.len - 20
+		for cut := 0; cut <= 20; cut++ {
+			ci := gopacket.CaptureInfo{Timestamp: testEpoch.Add(time.Duration(len(frames)) * time.Millisecond), CaptureLength: tcpAt + cut, Length: len(full)}
+			frames = append(frames, capturedFrame{ci: ci, data: full[:tcpAt+cut]})
+			if cut >= 4 {
+				want = append(want, len(frames))
+			}
+		}
+	}
+	var got []int
+	d := mustDecoder(t, linkEthernet)
+	for i, f := range frames {
+		var s Segment
+		if d.DecodeFrame(f.data, f.ci, &s) {
+			got = append(got, i+1)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "cut.pcap")
+	writePcap(t, path, layers.LinkTypeEthernet, false, frames)
+	ws := tsharkFrames(t, path, "tcp")
+	if !slices.Equal(ws, want) {
+		t.Errorf("tshark analyses TCP in frames %v, want %v", ws, want)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tcplab finds segments in frames %v, want %v", got, want)
+	}
+}
