@@ -314,3 +314,29 @@ func TestHeaderCutLikeTshark(t *testing.T) {
 		t.Errorf("tcplab finds segments in frames %v, want %v", got, want)
 	}
 }
+
+// TestDecodeIPCompAllocs checks that inflating IPComp payloads reuses
+// the decoder's inflater and buffer: once it has inflated one, decoding
+// such frames allocates nothing.
+func TestDecodeIPCompAllocs(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		src, dst := endpoints(v6)
+		frames := [][]byte{
+			seg{src: src, dst: dst, ip: ipHeaders{ipcomp: true}, flags: ACK, seq: 1, ack: 1, win: 9, len: 100}.frame(t),
+			seg{src: dst, dst: src, ip: ipHeaders{ipcomp: true, ah: true}, flags: ACK, seq: 1, ack: 1, win: 9, len: 1400}.frame(t),
+		}
+		d := mustDecoder(t, linkEthernet)
+		var s Segment
+		d.Decode(frames[0], &s)
+		i := 0
+		allocs := testing.AllocsPerRun(100, func() {
+			if !d.Decode(frames[i%len(frames)], &s) {
+				t.Fatal("Decode = false")
+			}
+			i++
+		})
+		if allocs != 0 {
+			t.Errorf("v6=%v: Decode allocates %.1f times an IPComp frame, want 0", v6, allocs)
+		}
+	}
+}
