@@ -456,7 +456,11 @@ func sllHeader(hatype, protocol uint16) header {
 	switch {
 	case hatype == 778: // ARPHRD_IPGRE: the protocol is a GRE protocol type
 		return greProtocol(protocol, false)
-	case hatype == 803 || hatype == 824: // radiotap, netlink
+	case hatype == 803 && protocol <= 1536:
+		// ARPHRD_IEEE80211_RADIOTAP, and a Linux protocol type rather
+		// than an EtherType: Wireshark reads radiotap.
+		return hRadiotap
+	case hatype == 824: // ARPHRD_NETLINK
 		return hNone
 	case protocol == 0x0004: // LINUX_SLL_P_802_2
 		return hLLC
