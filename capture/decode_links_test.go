@@ -96,6 +96,8 @@ func tsharkCases(t testing.TB) []tsharkCase {
 		{"ppi-ethernet", 192, cat(ppiHdr(1, false), eth(0x0800, tcp4)), true, 100},
 		{"wlan-from-to-ds", 105, cat([]byte{0x88, 0x03}, make([]byte, 28), []byte{0, 0}, qos4[26:], tcp4), true, 100},
 		{"wlan-order-without-qos", 105, cat([]byte{0x08, 0x81}, wlan4[2:], tcp4), true, 100},
+		{"wlan-amsdu", 105, cat(qos4[:24], []byte{0x85, 0}, mac2, mac1, binary.BigEndian.AppendUint16(nil, uint16(8+len(tcp4))), qos4[26:], tcp4, []byte{0, 0}), true, 100},
+		{"wlan-amsdu-bit-on-plain-llc", 105, cat(qos4[:24], []byte{0x85, 0}, qos4[26:], tcp4), false, 0},
 		{"wlan-protected", 105, cat([]byte{0x08, 0x41}, wlan4[2:], tcp4), false, 0},
 		{"wlan-null-function", 105, cat([]byte{0x48, 0x01}, wlan4[2:], tcp4), false, 0},
 		{"wlan-management", 105, cat([]byte{0x80, 0x00}, wlan4[2:], tcp4), false, 0},

@@ -36,7 +36,12 @@ func (d *Decoder) wlanHeader(b []byte, swapped bool) ([]byte, header) {
 	if flags&0x03 == 0x03 { // to and from the distribution system: a fourth address
 		n += 6
 	}
+	amsdu := false
 	if subtype&0x8 != 0 { // QoS data
+		if n+2 > len(b) {
+			return nil, hNone
+		}
+		amsdu = b[n]&0x80 != 0
 		n += 2
 		if flags&order != 0 {
 			n += 4
@@ -48,6 +53,20 @@ func (d *Decoder) wlanHeader(b []byte, swapped bool) ([]byte, header) {
 	}
 	if n > len(b) {
 		return nil, hNone
+	}
+	if amsdu {
+		// An A-MSDU: subframes of destination, source, length and an
+		// LLC body, each padded to 4 bytes. A frame yields one
+		// segment: the first subframe's (DIFFERENCES.md).
+		if n+14 > len(b) {
+			return nil, hNone
+		}
+		l := int(binary.BigEndian.Uint16(b[n+12:]))
+		body := b[n+14:]
+		if l < len(body) {
+			body = body[:l]
+		}
+		return body, hLLC
 	}
 	return b[n:], hLLC
 }

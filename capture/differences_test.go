@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,6 +89,35 @@ func TestDifferences(t *testing.T) {
 		got, _ := walkFrames(t, linkEthernet.linkType(), frames)
 		if len(got) != 1 || got[0].seg.Frame != 1 || got[0].seg.Len != 60000 {
 			t.Errorf("tcplab finds %+v, want a segment of 60000 bytes in frame 1 only", got)
+		}
+	})
+	t.Run("amsdu-several-packets", func(t *testing.T) {
+		// An 802.11 A-MSDU of two subframes, each a segment.
+		first := seg{link: linkRaw, src: client4, dst: server4, flags: PSH | ACK, seq: 1, ack: 1, win: 1, len: 100}.frame(t)
+		second := seg{link: linkRaw, src: client4, dst: server4, flags: PSH | ACK, seq: 101, ack: 1, win: 1, len: 100}.frame(t)
+		qos := wlanData(nextIPv4, false, wlanQoS)
+		sub := func(packet []byte) []byte {
+			body := slices.Concat(qos[26:], packet) // LLC/SNAP, then the packet
+			b := slices.Concat(mac2, mac1, binary.BigEndian.AppendUint16(nil, uint16(len(body))), body)
+			for len(b)%4 != 0 {
+				b = append(b, 0)
+			}
+			return b
+		}
+		frame := slices.Concat(qos[:24], []byte{0x80, 0}, sub(first), sub(second))
+		frames := []capturedFrame{captured(frame, testEpoch, 0)}
+		path := filepath.Join(t.TempDir(), "amsdu.pcap")
+		writePcap(t, path, 105, false, frames)
+		out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", path, "-T", "fields", "-e", "tcp.seq_raw").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(out)); got != "1,101" {
+			t.Errorf("tshark finds segments of seq %q in the A-MSDU, want 1,101; DIFFERENCES.md is out of date", got)
+		}
+		got, _ := walkFrames(t, 105, frames)
+		if len(got) != 1 || got[0].seg.Seq != 1 {
+			t.Errorf("tcplab finds %+v, want one segment, of seq 1", got)
 		}
 	})
 	t.Run("late-segment-after-eviction", func(t *testing.T) {
