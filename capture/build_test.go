@@ -2,6 +2,8 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -61,11 +63,19 @@ const (
 	linkFDDI            // LINKTYPE_FDDI (10): frame control, addresses, LLC/SNAP
 	linkNFLOG           // LINKTYPE_NFLOG (239): Linux netfilter log, TLVs in little-endian
 	linkIPoIB           // LINKTYPE_IPOIB (242): 40-byte pseudo-header, EtherType, reserved
+	linkWLAN            // LINKTYPE_IEEE802_11 (105): QoS data with HT control, LLC/SNAP
+	linkRadiotap        // LINKTYPE_IEEE802_11_RADIOTAP (127): radiotap with TSFT and flags (FCS, data pad), QoS data, FCS
+	linkPPI             // LINKTYPE_PPI (192): PPI with 802.11-Common (FCS present), data, FCS
+	linkCHDLC           // LINKTYPE_C_HDLC (104): address 0x0f, control, EtherType
+	linkARCNET          // LINKTYPE_ARCNET_LINUX (129): offset, RFC 1201 protocol ID, split flag, sequence
+	linkSLLIB           // Linux cooked capture v1 on InfiniBand: a 20-byte address, longer than its field
+	linkSLL2IB          // Linux cooked capture v2 on InfiniBand: a 20-byte address
 	numLinks
 )
 
 var linkNames = [numLinks]string{"ethernet", "null-le", "null-be", "loop", "raw", "raw-openbsd", "ipv4", "ipv6", "sll", "sll2",
-	"ppp", "ppp-hdlc", "cisco-hdlc", "ppp-dir", "fddi", "nflog", "ipoib"}
+	"ppp", "ppp-hdlc", "cisco-hdlc", "ppp-dir", "fddi", "nflog", "ipoib",
+	"wlan", "radiotap", "ppi", "chdlc", "arcnet", "sll-ib", "sll2-ib"}
 
 func (l link) String() string { return linkNames[l] }
 
@@ -76,6 +86,7 @@ func (l link) linkType() layers.LinkType {
 		layers.LinkTypeRaw, 12, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
 		layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
 		layers.LinkTypePPP, layers.LinkTypePPP_HDLC, layers.LinkTypePPP_HDLC, 204, layers.LinkTypeFDDI, 239, 242,
+		105, 127, 192, 104, 129, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
 	}[l]
 }
 
@@ -103,6 +114,8 @@ const (
 	nextMPLS  // MPLS label stack
 	nextPPPoE // PPPoE session
 	nextLLC   // 802.2 LLC/SNAP: behind Ethernet, a length instead of an EtherType
+	nextFabricPath
+	nextETag
 )
 
 // etherType returns the EtherType that announces n.
@@ -110,6 +123,7 @@ func (n next) etherType() layers.EthernetType {
 	return [...]layers.EthernetType{
 		layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ,
 		layers.EthernetTypeMPLSUnicast, layers.EthernetTypePPPoESession, layers.EthernetTypeLLC,
+		etherTypeFabricPath, etherTypeETag,
 	}[n]
 }
 
@@ -148,9 +162,14 @@ func (l link) carriesNext(n next) bool {
 	switch {
 	case n.isIP():
 		return l.carries(n == nextIPv6)
-	case l == linkEthernet, l == linkSLL, l == linkSLL2, l == linkFDDI:
+	case n == nextFabricPath:
+		// Wireshark looks for FabricPath in an Ethernet header only.
+		return l == linkEthernet
+	case l == linkEthernet, l == linkSLL, l == linkSLL2, l == linkFDDI, l == linkSLLIB, l == linkSLL2IB:
 		return true
-	case l == linkPPP, l == linkPPPHDLC, l == linkPPPDir, l == linkCiscoHDLC:
+	case l == linkWLAN, l == linkRadiotap, l == linkPPI:
+		return n != nextLLC
+	case l == linkPPP, l == linkPPPHDLC, l == linkPPPDir, l == linkCiscoHDLC, l == linkCHDLC:
 		return n == nextMPLS
 	}
 	return false
@@ -205,8 +224,39 @@ func (l link) header(tb testing.TB, n next, back bool) []gopacket.SerializableLa
 		return []gopacket.SerializableLayer{&layers.PPP{PPPType: layers.PPPType(n.pppProtocol(tb))}}
 	case linkPPPHDLC:
 		return []gopacket.SerializableLayer{&layers.PPP{PPPType: layers.PPPType(n.pppProtocol(tb)), HasPPTPHeader: true}}
-	case linkCiscoHDLC:
+	case linkCiscoHDLC, linkCHDLC:
 		return []gopacket.SerializableLayer{rawBytes(binary.BigEndian.AppendUint16([]byte{0x0f, 0x00}, protocol))}
+	case linkSLLIB:
+		h := make([]byte, 16)
+		binary.BigEndian.PutUint16(h[2:], 32) // ARPHRD_INFINIBAND
+		binary.BigEndian.PutUint16(h[4:], 20) // address length: more than the 8 bytes of its field
+		copy(h[6:], []byte{0, 0, 0x48, 0xfe, 0x80, 0, 0, 0})
+		binary.BigEndian.PutUint16(h[14:], protocol)
+		return []gopacket.SerializableLayer{rawBytes(h)}
+	case linkSLL2IB:
+		h := make([]byte, 20)
+		binary.BigEndian.PutUint16(h[0:], protocol)
+		binary.BigEndian.PutUint32(h[4:], 3)  // interface index
+		binary.BigEndian.PutUint16(h[8:], 32) // ARPHRD_INFINIBAND
+		h[11] = 20
+		copy(h[12:], []byte{0, 0, 0x48, 0xfe, 0x80, 0, 0, 0})
+		return []gopacket.SerializableLayer{rawBytes(h)}
+	case linkWLAN:
+		return []gopacket.SerializableLayer{rawBytes(wlanData(n, back, wlanQoS|wlanHTC))}
+	case linkRadiotap:
+		return []gopacket.SerializableLayer{radiotap{}, rawBytes(wlanData(n, back, wlanQoS|wlanPadded))}
+	case linkPPI:
+		return []gopacket.SerializableLayer{ppi{}, rawBytes(wlanData(n, back, 0))}
+	case linkARCNET:
+		src, dst := byte(1), byte(2)
+		if back {
+			src, dst = dst, src
+		}
+		proto := byte(arcnetIP1201)
+		if n == nextIPv6 {
+			proto = arcnetIPv6
+		}
+		return []gopacket.SerializableLayer{rawBytes{src, dst, 0, 0, proto, 0, 0, 7}}
 	case linkPPPDir:
 		dir := rawBytes{0} // received
 		if back {
@@ -282,6 +332,132 @@ func (n nflog) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptio
 	return nil
 }
 
+// How an 802.11 data frame of wlanData looks.
+const (
+	wlanQoS     = 1 << iota // QoS data: a QoS control field
+	wlanHTC                 // the order bit set, and an HT control field after QoS control
+	wlanPadded              // the header padded to 4 bytes, as radiotap's data pad flag says
+	wlanSwapped             // the frame control bytes swapped, as Wireshark reads CAPWAP
+)
+
+// wlanData returns an 802.11 data frame's header and the LLC/SNAP header in
+// front of n: to the access point, from it when back.
+func wlanData(n next, back bool, how int) []byte {
+	fc, flags := byte(0x08), byte(0x01) // data, to DS
+	if back {
+		flags = 0x02 // from DS
+	}
+	if how&wlanQoS != 0 {
+		fc = 0x88
+	}
+	if how&wlanHTC != 0 {
+		flags |= 0x80
+	}
+	h := []byte{fc, flags, 0x2c, 0}
+	bssid := []byte{0x02, 0, 0, 0, 0, 0xaa}
+	if back {
+		h = slices.Concat(h, mac1, bssid, mac2)
+	} else {
+		h = slices.Concat(h, bssid, mac1, mac2)
+	}
+	h = append(h, 0x10, 0x00) // sequence number 1
+	if how&wlanQoS != 0 {
+		h = append(h, 0x05, 0) // TID 5
+	}
+	if how&wlanHTC != 0 {
+		h = append(h, 0, 0, 0, 0)
+	}
+	if how&wlanPadded != 0 {
+		for len(h)%4 != 0 {
+			h = append(h, 0)
+		}
+	}
+	if how&wlanSwapped != 0 {
+		h[0], h[1] = h[1], h[0]
+	}
+	return binary.BigEndian.AppendUint16(append(h, 0xaa, 0xaa, 0x03, 0, 0, 0), uint16(n.etherType()))
+}
+
+// radiotap is a radiotap header as Linux's mac80211 writes one: two
+// present words (the first says another follows), TSFT, flags saying the
+// frame ends with its FCS and the 802.11 header is padded, rate, channel,
+// signal; and the FCS at the end of the frame (zero: nothing checks it).
+type radiotap struct{}
+
+func (radiotap) LayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+func (radiotap) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
+	fcs, err := b.AppendBytes(4)
+	if err != nil {
+		return err
+	}
+	clear(fcs)
+	h := []byte{0, 0, 0, 0}
+	h = binary.LittleEndian.AppendUint32(h, 1<<31|1<<5|1<<3|1<<2|1<<1|1<<0)
+	h = binary.LittleEndian.AppendUint32(h, 0)
+	h = append(h, 0, 0, 0, 0)                                   // align TSFT to 8
+	h = binary.LittleEndian.AppendUint64(h, 0x0102030405060708) // TSFT
+	h = append(h, radiotapFCS|radiotapDataPad, 12)              // flags, rate 6 Mb/s
+	h = binary.LittleEndian.AppendUint16(h, 5180)               // channel 36
+	h = binary.LittleEndian.AppendUint16(h, 0x0140)             // 5 GHz, OFDM
+	h = append(h, 0xc4)                                         // -60 dBm
+	h[2] = byte(len(h))
+	dst, err := b.PrependBytes(len(h))
+	if err != nil {
+		return err
+	}
+	copy(dst, h)
+	return nil
+}
+
+// ppi is a PPI header with an 802.11-Common field that says the 802.11
+// frame behind it ends with its FCS, which it appends.
+type ppi struct{}
+
+func (ppi) LayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+func (ppi) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
+	fcs, err := b.AppendBytes(4)
+	if err != nil {
+		return err
+	}
+	clear(fcs)
+	h := []byte{0, 0, 32, 0}
+	h = binary.LittleEndian.AppendUint32(h, 105)
+	h = binary.LittleEndian.AppendUint16(h, ppi80211Common)
+	h = binary.LittleEndian.AppendUint16(h, 20)
+	h = binary.LittleEndian.AppendUint64(h, 0x0102030405060708) // TSF timer
+	h = binary.LittleEndian.AppendUint16(h, ppiFCSPresent)
+	h = binary.LittleEndian.AppendUint16(h, 10)   // rate: 5 Mb/s
+	h = binary.LittleEndian.AppendUint16(h, 2437) // channel 6
+	h = binary.LittleEndian.AppendUint16(h, 0x00c0)
+	h = append(h, 0, 0, 0xc4, 0xa0) // FHSS, signal, noise
+	dst, err := b.PrependBytes(len(h))
+	if err != nil {
+		return err
+	}
+	copy(dst, h)
+	return nil
+}
+
+// trailer is a layer of the given bytes that appends the given number of
+// zero bytes at the end of the frame, for a FabricPath FCS.
+type trailer struct {
+	head []byte
+	n    int
+}
+
+func (t trailer) LayerType() gopacket.LayerType { return gopacket.LayerTypePayload }
+
+func (t trailer) SerializeTo(b gopacket.SerializeBuffer, opts gopacket.SerializeOptions) error {
+	tail, err := b.AppendBytes(t.n)
+	if err != nil {
+		return err
+	}
+	clear(tail)
+	return rawBytes(t.head).SerializeTo(b, opts)
+}
+
 // rawBytes is a layer serialized as the given bytes, for headers gopacket
 // cannot write: Linux cooked headers, a big-endian loopback family, IPv6
 // extension headers laid out by hand.
@@ -306,6 +482,12 @@ type ipHeaders struct {
 	// v6Ext adds a hop-by-hop and a destination options header (8 bytes
 	// each) between the IPv6 header and TCP.
 	v6Ext bool
+	// ah adds an IPsec authentication header (24 bytes, with a 12-byte
+	// ICV) in front of TCP (of IPComp).
+	ah bool
+	// ipcomp compresses the TCP segment with DEFLATE behind an IPComp
+	// header.
+	ipcomp bool
 }
 
 // seg describes one TCP frame to build.
@@ -325,6 +507,15 @@ type seg struct {
 // ipLayers returns the network layers of a frame from src to dst carrying
 // proto, and the layer TCP and UDP checksums are computed against.
 func ipLayers(src, dst netip.Addr, proto layers.IPProtocol, h ipHeaders) ([]gopacket.SerializableLayer, gopacket.NetworkLayer) {
+	if h.ipcomp {
+		proto = ipProtocolIPComp
+	}
+	var ah []gopacket.SerializableLayer
+	if h.ah {
+		// SPI 0x100, sequence number 1, an ICV of 12 bytes.
+		ah = []gopacket.SerializableLayer{rawBytes(slices.Concat([]byte{byte(proto), 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, payloadBytes(12)))}
+		proto = layers.IPProtocolAH
+	}
 	if src.Is4() {
 		ip := &layers.IPv4{
 			Version: 4, TTL: 64, Id: 0x1234, Flags: layers.IPv4DontFragment,
@@ -338,7 +529,7 @@ func ipLayers(src, dst netip.Addr, proto layers.IPProtocol, h ipHeaders) ([]gopa
 				{OptionType: 0, OptionLength: 1},
 			}
 		}
-		return []gopacket.SerializableLayer{ip}, ip
+		return append([]gopacket.SerializableLayer{ip}, ah...), ip
 	}
 	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 	out := []gopacket.SerializableLayer{ip}
@@ -351,7 +542,7 @@ func ipLayers(src, dst netip.Addr, proto layers.IPProtocol, h ipHeaders) ([]gopa
 			rawBytes{byte(layers.IPProtocolIPv6Destination), 0, 1, 4, 0, 0, 0, 0},
 			rawBytes{byte(proto), 0, 1, 4, 0, 0, 0, 0})
 	}
-	return out, ip
+	return append(out, ah...), ip
 }
 
 // serialize builds a frame from the layers, with lengths and checksums
@@ -395,11 +586,32 @@ func (s seg) frame(tb testing.TB) []byte {
 	tunnels, n := s.encap.layers(tb, inner, s.back)
 	ls := append(s.link.header(tb, n, s.back), tunnels...)
 	ls = append(ls, ip...)
-	ls = append(ls, tcp)
+	l4 := []gopacket.SerializableLayer{tcp}
 	if s.len > 0 {
-		ls = append(ls, gopacket.Payload(payloadBytes(s.len)))
+		l4 = append(l4, gopacket.Payload(payloadBytes(s.len)))
 	}
-	return serialize(tb, ls...)
+	if s.ip.ipcomp {
+		// CPI 2: DEFLATE (RFC 2394).
+		l4 = []gopacket.SerializableLayer{rawBytes(append([]byte{byte(layers.IPProtocolTCP), 0, 0, 2}, deflate(tb, serialize(tb, l4...))...))}
+	}
+	return serialize(tb, append(ls, l4...)...)
+}
+
+// deflate compresses b with DEFLATE, as IPComp does.
+func deflate(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	var out bytes.Buffer
+	w, err := flate.NewWriter(&out, flate.BestCompression)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 // tunnel is one header (or group of headers) a test frame can carry
@@ -407,27 +619,33 @@ func (s seg) frame(tb testing.TB) []byte {
 type tunnel int
 
 const (
-	tunVLAN    tunnel = iota // 802.1Q tag, VLAN 10
-	tunQinQ                  // 802.1ad service tag, VLAN 20
-	tunMPLS                  // two MPLS labels
-	tunPPPoE                 // PPPoE session and PPP
-	tunLLC                   // 802.2 LLC and SNAP
-	tunGRE                   // IPv4, GRE with checksum, key and sequence number
-	tunGRE6                  // IPv6, GRE without options
-	tunGRETEB                // IPv4, GRE with key (transparent Ethernet bridging), Ethernet
-	tunERSPAN1               // IPv4, GRE, Ethernet (ERSPAN type I)
-	tunERSPAN2               // IPv4, GRE with sequence number, ERSPAN type II, Ethernet
-	tunERSPAN3               // IPv4, GRE with sequence number, ERSPAN type III with platform subheader, Ethernet
-	tunVXLAN                 // IPv4, UDP 4789, VXLAN, Ethernet
-	tunGeneve                // IPv6, UDP 6081, Geneve with an option, Ethernet
-	tunGTPU                  // IPv4, UDP 2152, GTP-U with sequence number and an extension header
-	tunIPv4                  // IPv4 (IP in IP, 6in4)
-	tunIPv6                  // IPv6 (4in6, IPv6 in IPv6)
+	tunVLAN       tunnel = iota // 802.1Q tag, VLAN 10
+	tunQinQ                     // 802.1ad service tag, VLAN 20
+	tunMPLS                     // two MPLS labels
+	tunPPPoE                    // PPPoE session and PPP
+	tunLLC                      // 802.2 LLC and SNAP
+	tunGRE                      // IPv4, GRE with checksum, key and sequence number
+	tunGRE6                     // IPv6, GRE without options
+	tunGRETEB                   // IPv4, GRE with key (transparent Ethernet bridging), Ethernet
+	tunERSPAN1                  // IPv4, GRE, Ethernet (ERSPAN type I)
+	tunERSPAN2                  // IPv4, GRE with sequence number, ERSPAN type II, Ethernet
+	tunERSPAN3                  // IPv4, GRE with sequence number, ERSPAN type III with platform subheader, Ethernet
+	tunVXLAN                    // IPv4, UDP 4789, VXLAN, Ethernet
+	tunGeneve                   // IPv6, UDP 6081, Geneve with an option, Ethernet
+	tunGTPU                     // IPv4, UDP 2152, GTP-U with sequence number and an extension header
+	tunIPv4                     // IPv4 (IP in IP, 6in4)
+	tunIPv6                     // IPv6 (4in6, IPv6 in IPv6)
+	tunFabricPath               // Cisco FabricPath: FTag and TTL, an Ethernet frame, the FCS
+	tunETag                     // 802.1BR E-Tag
+	tunAruba                    // IPv4, GRE 0x8210 (Aruba), 802.11 data, LLC/SNAP
+	tunCAPWAP                   // IPv4, UDP 5247, CAPWAP with a radio MAC address, 802.11 (frame control swapped), LLC/SNAP
+	tunCAPWAP3                  // IPv4, UDP 5247, CAPWAP, Ethernet (802.3, T bit clear)
 	numTunnels
 )
 
 var tunnelNames = [numTunnels]string{"vlan", "qinq", "mpls", "pppoe", "llc-snap", "gre", "gre6", "gre-teb",
-	"erspan1", "erspan2", "erspan3", "vxlan", "geneve", "gtpu", "ipip4", "ipip6"}
+	"erspan1", "erspan2", "erspan3", "vxlan", "geneve", "gtpu", "ipip4", "ipip6",
+	"fabricpath", "etag", "aruba", "capwap", "capwap-8023"}
 
 func (t tunnel) String() string { return tunnelNames[t] }
 
@@ -571,9 +789,45 @@ func (t tunnel) wrap(tb testing.TB, n next, back bool) ([]gopacket.SerializableL
 		needIP()
 		ip, _, outer := outerIP(t == tunIPv6, back, ipProto)
 		return []gopacket.SerializableLayer{ip}, outer
+	case tunFabricPath:
+		// FTag 1, TTL 32; the outer addresses are the link header's.
+		return []gopacket.SerializableLayer{trailer{head: []byte{0x00, 0x60}, n: 4}, ethernet(n)}, nextFabricPath
+	case tunETag:
+		// E-CID 0x123, ingress E-CID 0.
+		return []gopacket.SerializableLayer{rawBytes(binary.BigEndian.AppendUint16([]byte{0, 0, 0x01, 0x23, 0, 0}, uint16(n.etherType())))}, nextETag
+	case tunAruba:
+		needEther(tb, t, n)
+		ip, _, outer := outerIP(false, back, layers.IPProtocolGRE)
+		return []gopacket.SerializableLayer{ip, rawBytes{0, 0, 0x82, 0x10}, rawBytes(wlanData(n, back, 0))}, outer
+	case tunCAPWAP:
+		needEther(tb, t, n)
+		// HLEN 4 (16 bytes), RID 1, WBID 1, T and M set; the radio MAC
+		// address: its length, six bytes, one of padding.
+		h := []byte{0, 4 << 3, 1<<6 | 1<<1 | 1, 0x10, 0, 0, 0, 0, 6, 0x02, 0, 0, 0, 0, 0xaa, 0}
+		return append(udpTunnel(tb, false, back, portCAPWAP), rawBytes(h), rawBytes(wlanData(n, back, wlanQoS|wlanSwapped))), nextIPv4
+	case tunCAPWAP3:
+		h := []byte{0, 2 << 3, 1<<6 | 1<<1, 0, 0, 0, 0, 0}
+		return append(udpTunnel(tb, false, back, portCAPWAP), rawBytes(h), ethernet(n)), nextIPv4
 	}
 	tb.Fatalf("unknown tunnel %d", t)
 	return nil, n
+}
+
+// needEther fails the test unless an 802.11 frame in the tunnel can carry
+// n behind LLC/SNAP.
+func needEther(tb testing.TB, t tunnel, n next) {
+	tb.Helper()
+	if n == nextLLC || n == nextFabricPath {
+		tb.Fatalf("tunnel %v cannot carry next header %d", t, n)
+	}
+}
+
+// trailer returns how many bytes the stack adds after the IP packet.
+func (e encap) trailer() int {
+	if slices.Contains(e, tunFabricPath) {
+		return 4
+	}
+	return 0
 }
 
 // dot1qLength is an 802.1Q tag followed by an 802.3 length, as in front of

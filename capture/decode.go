@@ -21,6 +21,10 @@ const (
 	linkTypePPPWithDir layers.LinkType = 204 // a direction byte, then PPP as in LINKTYPE_PPP
 	linkTypeNFLOG      layers.LinkType = 239 // Linux netfilter NFLOG
 	linkTypeIPoIB      layers.LinkType = 242 // IP over InfiniBand with a 40-byte pseudo-header
+	linkTypeARCNETBSD  layers.LinkType = 7   // ARCNET as BSD writes it: no offset field
+	linkTypeCHDLC      layers.LinkType = 104 // Cisco HDLC: address, control, protocol
+	linkTypeARCNET     layers.LinkType = 129 // ARCNET as Linux writes it: an offset field
+	linkTypePPI        layers.LinkType = 192 // a Per-Packet Information header, then the frame of its DLT
 )
 
 // maxHeaders bounds the headers Decode walks through in one frame, tags and
@@ -29,9 +33,12 @@ const (
 const maxHeaders = 32
 
 // Decoder turns raw frames of one link type into Segments. It finds the TCP
-// segment inside VLAN tags, MPLS label stacks, PPPoE, LLC/SNAP and tunnels
-// (GRE, ERSPAN, VXLAN, Geneve, GTP-U, IP in IP); the segment's addresses are
-// those of the innermost IP header, as Wireshark shows them.
+// segment inside VLAN tags, 802.1BR E-Tags, Cisco FabricPath, MPLS label
+// stacks, PPPoE, LLC/SNAP, tunnels (GRE, ERSPAN, VXLAN, Geneve, GTP-U, IP in
+// IP, 802.11 in Aruba's GRE and in CAPWAP), IPsec AH and IPComp; the
+// segment's addresses are those of the innermost IP header, as Wireshark
+// shows them. The payload of IPComp is inflated, as Wireshark does by
+// default, into a buffer the Decoder keeps.
 //
 // A Decoder reassembles IPv4 and IPv6 fragments, at every IP level of a
 // frame (a fragmented tunnel packet, or fragments of the packet inside a
@@ -46,7 +53,8 @@ const maxHeaders = 32
 //
 // It keeps its layer structs between calls, so decoding a frame that is
 // not a fragment allocates nothing; fragments are copied into buffers that
-// are reused. A Decoder carries reassembly state from frame to frame, in
+// are reused. (Inflating an IPComp payload may allocate the tables of its
+// Huffman codes.) CAPWAP fragments are reassembled as IP fragments are. A Decoder carries reassembly state from frame to frame, in
 // capture order; it is not safe for concurrent use.
 type Decoder struct {
 	link  layers.LinkType
@@ -57,8 +65,6 @@ type Decoder struct {
 	llc    layers.LLC
 	snap   layers.SNAP
 	lo     layers.Loopback
-	sll    layers.LinuxSLL
-	sll2   layers.LinuxSLL2
 	ip4    layers.IPv4
 	ip6    layers.IPv6
 	ext    layers.IPv6ExtensionSkipper
@@ -72,10 +78,12 @@ type Decoder struct {
 	// and what it says of the length of the segment behind it.
 	src, dst netip.Addr
 	v6       bool
-	ip4Len   int // IPv4: total length less the header
-	ip6Cap   int // IPv6: capacity of the bytes after the fixed header
-	ip6Len   int // IPv6: payload length
-	missing  int // bytes of the frame on the wire that were not captured
+	ip4Len   int  // IPv4: total length less the header
+	ip6Cap   int  // IPv6: capacity of the bytes after the fixed header
+	ip6Len   int  // IPv6: payload length
+	missing  int  // bytes of the frame on the wire that were not captured
+	wlanPad  bool // radiotap says the 802.11 header is padded to 4 bytes
+	inflated bool // an IPComp payload of the frame was inflated
 
 	// Per frame: its capture time, the VLAN ID of its innermost tag,
 	// whether an IP header in it was a fragment, and whether a datagram
@@ -86,6 +94,7 @@ type Decoder struct {
 	overlap  bool
 
 	frags reassembler
+	comp  inflater // IPComp's DEFLATE
 }
 
 // header names what the bytes at a point of a frame are.
@@ -119,13 +128,26 @@ const (
 	hVXLAN
 	hGeneve
 	hGTPU
+	hWLAN        // 802.11 MAC header
+	hWLANSwapped // 802.11 with the frame control bytes swapped, as CAPWAP carries it
+	hRadiotap
+	hPPI
+	hCAPWAP    // CAPWAP data channel header
+	hCHDLC     // Cisco HDLC: address, control, protocol
+	hARCNET    // ARCNET as Linux writes it
+	hARCNETBSD // ARCNET as BSD writes it
+	hFabricPath
+	hETag // 802.1BR E-Tag
+	hAH   // IPsec authentication header
+	hIPComp
 	hTCP
 )
 
 // NewDecoder returns a Decoder for frames of the given link type: Ethernet,
-// FDDI, PPP (LINKTYPE_PPP, PPP_HDLC, PPP_WITH_DIR), BSD loopback (Null,
-// Loop), raw IPv4/IPv6, Linux cooked capture (SLL, SLL2), Linux NFLOG or IP
-// over InfiniBand.
+// FDDI, PPP (LINKTYPE_PPP, PPP_HDLC, PPP_WITH_DIR), Cisco HDLC, BSD loopback
+// (Null, Loop), raw IPv4/IPv6, Linux cooked capture (SLL, SLL2), Linux
+// NFLOG, IP over InfiniBand, 802.11 (bare, with radiotap or PPI headers) or
+// ARCNET.
 func NewDecoder(link layers.LinkType) (*Decoder, error) {
 	d := &Decoder{link: link}
 	switch link {
@@ -153,8 +175,20 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 		d.first = hNFLOG
 	case linkTypeIPoIB:
 		d.first = hIPoIB
+	case layers.LinkTypeIEEE802_11:
+		d.first = hWLAN
+	case layers.LinkTypeIEEE80211Radio:
+		d.first = hRadiotap
+	case linkTypePPI:
+		d.first = hPPI
+	case linkTypeCHDLC:
+		d.first = hCHDLC
+	case linkTypeARCNET:
+		d.first = hARCNET
+	case linkTypeARCNETBSD:
+		d.first = hARCNETBSD
 	default:
-		return nil, fmt.Errorf("%w %d (%s): tcplab reads Ethernet, FDDI, PPP (9, 50, 204), Null/Loop, raw IP, Linux SLL/SLL2, NFLOG (239) and IP over InfiniBand (242)",
+		return nil, fmt.Errorf("%w %d (%s): tcplab reads Ethernet, FDDI, PPP (9, 50, 204), Cisco HDLC (104), Null/Loop, raw IP, Linux SLL/SLL2, NFLOG (239), IP over InfiniBand (242), 802.11 (105, radiotap 127, PPI 192) and ARCNET (7, 129)",
 			ErrUnsupportedLinkType, int(link), link)
 	}
 	return d, nil
@@ -164,7 +198,8 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 // no TCP segment (another protocol, an IP fragment that does not complete
 // its datagram, TCP quoted in an ICMP error, an unknown tunnel, or bytes
 // that do not parse). A TCP header cut by the snap length still yields a
-// segment, with seg.Problem set and the missing fields zero. Decode takes
+// segment, with seg.Problem set and the missing fields zero, unless the
+// cut leaves less than its ports. Decode takes
 // data for the whole frame and no capture time, so incomplete datagrams
 // never time out; Walk decodes with DecodeFrame.
 func (d *Decoder) Decode(data []byte, seg *Segment) bool {
@@ -181,6 +216,7 @@ func (d *Decoder) DecodeFrame(data []byte, ci gopacket.CaptureInfo, seg *Segment
 	defer d.recoverPanic(&ok)
 	d.missing = max(ci.Length-len(data), 0)
 	d.now, d.vlan, d.fragment, d.overlap = ci.Timestamp, 0, false, false
+	d.wlanPad, d.inflated = false, false
 	d.frags.newFrame()
 	// A loop over the headers rather than gopacket's DecodingLayerParser:
 	// it bounds the nesting, lets tcplab choose the next header as
@@ -227,6 +263,9 @@ func (d *Decoder) next(h header, data []byte) ([]byte, header) {
 		if d.eth.DecodeFromBytes(data, nofb) != nil {
 			return nil, hNone
 		}
+		if b, ok := d.fabricPath(data); ok {
+			return b, hEthernet
+		}
 		// gopacket turns an 802.3 length into EthernetTypeLLC.
 		return d.eth.Payload, etherHeader(d.eth.EthernetType)
 	case hVLAN:
@@ -268,15 +307,18 @@ func (d *Decoder) next(h header, data []byte) ([]byte, header) {
 			return d.lo.Payload, hIPv6
 		}
 	case hSLL:
-		if d.sll.DecodeFromBytes(data, nofb) != nil {
+		// Not gopacket's LinuxSLL: it refuses an address length above 8
+		// (an InfiniBand address has 20 bytes), which Wireshark ignores,
+		// the address field having 8 bytes whatever the length says.
+		if len(data) < 16 {
 			return nil, hNone
 		}
-		return d.sll.Payload, sllHeader(d.sll.AddrType, uint16(d.sll.EthernetType))
+		return data[16:], sllHeader(binary.BigEndian.Uint16(data[2:4]), binary.BigEndian.Uint16(data[14:16]))
 	case hSLL2:
-		if d.sll2.DecodeFromBytes(data, nofb) != nil {
+		if len(data) < 20 {
 			return nil, hNone
 		}
-		return d.sll2.Payload, sllHeader(uint16(d.sll2.ARPHardwareType), uint16(d.sll2.ProtocolType))
+		return data[20:], sllHeader(binary.BigEndian.Uint16(data[8:10]), binary.BigEndian.Uint16(data[0:2]))
 	case hIPv4:
 		if len(data) > 0 && data[0]>>4 == 6 {
 			return d.next(hIPv6, data)
@@ -363,6 +405,24 @@ func (d *Decoder) next(h header, data []byte) ([]byte, header) {
 		return nflogHeader(data)
 	case hIPoIB:
 		return ipoibHeader(data)
+	case hWLAN, hWLANSwapped:
+		return d.wlanHeader(data, h == hWLANSwapped)
+	case hRadiotap:
+		return d.radiotapHeader(data)
+	case hPPI:
+		return d.ppiHeader(data)
+	case hCAPWAP:
+		return d.capwapHeader(data)
+	case hCHDLC:
+		return ciscoHDLCHeader(data)
+	case hARCNET, hARCNETBSD:
+		return arcnetHeader(data, h == hARCNET)
+	case hETag:
+		return etagHeader(data)
+	case hAH:
+		return d.ahHeader(data)
+	case hIPComp:
+		return d.ipcompHeader(data)
 	}
 	return nil, hNone
 }
@@ -384,6 +444,8 @@ func etherHeader(t layers.EthernetType) header {
 		return hEthernet
 	case layers.EthernetTypeLLC: // what gopacket makes of an 802.3 length
 		return hLLC
+	case etherTypeETag:
+		return hETag
 	}
 	return hNone
 }
@@ -394,7 +456,11 @@ func sllHeader(hatype, protocol uint16) header {
 	switch {
 	case hatype == 778: // ARPHRD_IPGRE: the protocol is a GRE protocol type
 		return greProtocol(protocol, false)
-	case hatype == 803 || hatype == 824: // radiotap, netlink
+	case hatype == 803 && protocol <= 1536:
+		// ARPHRD_IEEE80211_RADIOTAP, and a Linux protocol type rather
+		// than an EtherType: Wireshark reads radiotap.
+		return hRadiotap
+	case hatype == 824: // ARPHRD_NETLINK
 		return hNone
 	case protocol == 0x0004: // LINUX_SLL_P_802_2
 		return hLLC
@@ -420,6 +486,10 @@ func ipHeader(p layers.IPProtocol, v6 bool) header {
 		return hIPv6
 	case 137: // MPLS in IP
 		return hMPLS
+	case layers.IPProtocolAH:
+		return hAH
+	case ipProtocolIPComp:
+		return hIPComp
 	}
 	if v6 {
 		switch p {
@@ -437,6 +507,7 @@ const (
 	portVXLAN  = 4789
 	portGeneve = 6081
 	portGTPU   = 2152
+	portCAPWAP = 5247 // the data channel
 )
 
 // udpHeader returns the tunnel a UDP datagram between the two ports
@@ -451,6 +522,8 @@ func udpHeader(src, dst uint16) header {
 			return hGeneve
 		case portGTPU:
 			return hGTPU
+		case portCAPWAP:
+			return hCAPWAP
 		}
 	}
 	return hNone
@@ -479,11 +552,14 @@ func (d *Decoder) segment(l4 []byte, seg *Segment) bool {
 		seg.Len = max(d.l4Len(l4)-hdr, 0)
 		return true
 	}
-	seg.Problem, seg.HeaderBytes = HeaderCut, len(l4)
-	if len(l4) >= 4 {
-		seg.Src = netip.AddrPortFrom(seg.Src.Addr(), binary.BigEndian.Uint16(l4[0:2]))
-		seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), binary.BigEndian.Uint16(l4[2:4]))
+	if len(l4) < 4 {
+		// Not even the ports: tshark shows no TCP field of it, and
+		// there is no connection to put it in.
+		return false
 	}
+	seg.Problem, seg.HeaderBytes = HeaderCut, len(l4)
+	seg.Src = netip.AddrPortFrom(seg.Src.Addr(), binary.BigEndian.Uint16(l4[0:2]))
+	seg.Dst = netip.AddrPortFrom(seg.Dst.Addr(), binary.BigEndian.Uint16(l4[2:4]))
 	if len(l4) >= 8 {
 		seg.Seq = binary.BigEndian.Uint32(l4[4:8])
 	}

@@ -81,6 +81,9 @@ func greProtocol(proto uint16, seq bool) header {
 	case grePPP:
 		return hPPPHDLC
 	}
+	if greAruba(proto) {
+		return hWLAN
+	}
 	return etherHeader(layers.EthernetType(proto))
 }
 
@@ -232,17 +235,7 @@ func pppHDLCHeader(b []byte) ([]byte, header) {
 	}
 	switch b[0] {
 	case 0x0f, 0x8f:
-		if len(b) < 4 {
-			return nil, hNone
-		}
-		// Wireshark's table of Cisco HDLC protocols knows fewer
-		// EtherTypes than Ethernet's: no VLAN tag, no PPPoE.
-		switch t := layers.EthernetType(binary.BigEndian.Uint16(b[2:4])); t {
-		case layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeMPLSUnicast,
-			layers.EthernetTypeMPLSMulticast, layers.EthernetTypeTransparentEthernetBridging:
-			return b[4:], etherHeader(t)
-		}
-		return nil, hNone
+		return ciscoHDLCHeader(b)
 	case 0xff:
 		if len(b) < 2 {
 			return nil, hNone
@@ -250,6 +243,69 @@ func pppHDLCHeader(b []byte) ([]byte, header) {
 		b = b[2:]
 	}
 	return b, hPPP
+}
+
+// ciscoHDLCHeader parses a Cisco HDLC header: address (unicast 0x0f or
+// broadcast 0x8f, not checked), control, and a protocol. Wireshark's table
+// of Cisco HDLC protocols knows fewer EtherTypes than Ethernet's: no VLAN
+// tag, no PPPoE.
+func ciscoHDLCHeader(b []byte) ([]byte, header) {
+	if len(b) < 4 {
+		return nil, hNone
+	}
+	switch t := layers.EthernetType(binary.BigEndian.Uint16(b[2:4])); t {
+	case layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeMPLSUnicast,
+		layers.EthernetTypeMPLSMulticast, layers.EthernetTypeTransparentEthernetBridging:
+		return b[4:], etherHeader(t)
+	}
+	return nil, hNone
+}
+
+// ARCNET protocol IDs of IP, as Wireshark names them.
+const (
+	arcnetIP1201 = 0xd4 // RFC 1201: split flag and sequence number follow
+	arcnetIP1051 = 0xf0 // RFC 1051: the packet follows
+	arcnetIPv6   = 0xc4 // RFC 2497, in RFC 1201's format
+)
+
+// arcnetHeader parses an ARCNET header: source, destination, the offset
+// field Linux keeps (linux), the protocol ID and, for the protocols of
+// RFC 1201, the split flag and sequence number. BSD writes an exception
+// packet (split flag 0xff) with four more bytes; Wireshark reads Linux's
+// without them. Like Wireshark, tcplab does not reassemble split packets:
+// a fragment is taken as it stands.
+func arcnetHeader(b []byte, linux bool) ([]byte, header) {
+	n := 2
+	if linux {
+		n += 2
+	}
+	if n >= len(b) {
+		return nil, hNone
+	}
+	proto := b[n]
+	n++
+	var next header
+	switch proto {
+	case arcnetIP1051:
+		return b[n:], hIPv4
+	case arcnetIP1201:
+		next = hIPv4
+	case arcnetIPv6:
+		next = hIPv6
+	default:
+		return nil, hNone
+	}
+	if n >= len(b) {
+		return nil, hNone
+	}
+	if b[n] == 0xff && !linux {
+		n += 4
+	}
+	n += 3 // split flag, sequence number
+	if n > len(b) {
+		return nil, hNone
+	}
+	return b[n:], next
 }
 
 // fddiHeader parses an FDDI MAC header: frame control, destination and
@@ -338,4 +394,82 @@ func nflogHeader(b []byte) ([]byte, header) {
 		return payload, hIPv6
 	}
 	return nil, hNone
+}
+
+// EtherTypes of headers tcplab skips on the way to IP.
+const (
+	etherTypeFabricPath = 0x8903 // Cisco FabricPath
+	etherTypeETag       = 0x893f // 802.1BR E-Tag
+)
+
+// fabricPath reports whether the Ethernet frame eth is Cisco FabricPath
+// and returns the frame inside. Like Wireshark, it takes a frame for
+// FabricPath when its EtherType is 0x8903, or that of its one 802.1Q or
+// 802.1ad tag is (not a tag behind another, nor a 0x9100 tag): the
+// outer addresses (and tag) are the FabricPath header's, FTag and TTL
+// follow the EtherType, and the outer frame's last four bytes are its FCS.
+func (d *Decoder) fabricPath(eth []byte) ([]byte, bool) {
+	n := 12
+	if len(eth) >= 18 {
+		if t := layers.EthernetType(binary.BigEndian.Uint16(eth[12:])); t == layers.EthernetTypeDot1Q || t == layers.EthernetTypeQinQ {
+			n = 16
+		}
+	}
+	if len(eth) < n+4 || binary.BigEndian.Uint16(eth[n:]) != etherTypeFabricPath {
+		return nil, false
+	}
+	return d.trimTrailer(eth[n+4:], 4), true
+}
+
+// etagHeader parses an 802.1BR E-Tag: six bytes of tag, then the
+// EtherType of what follows.
+func etagHeader(b []byte) ([]byte, header) {
+	if len(b) < 8 {
+		return nil, hNone
+	}
+	return b[8:], etherHeader(layers.EthernetType(binary.BigEndian.Uint16(b[6:8])))
+}
+
+// ahHeader parses an IPsec authentication header (RFC 4302): next
+// header, then its length in 32-bit words less 2. Behind IPv4 the
+// segment's length is what the IP header leaves after it.
+func (d *Decoder) ahHeader(b []byte) ([]byte, header) {
+	if len(b) < 12 {
+		return nil, hNone
+	}
+	n := (int(b[1]) + 2) * 4
+	if n > len(b) {
+		return nil, hNone
+	}
+	if !d.v6 {
+		// Behind IPv6 l4Len measures the extension headers itself.
+		d.ip4Len -= n
+	}
+	return b[n:], ipHeader(layers.IPProtocol(b[0]), d.v6)
+}
+
+// ipProtocolIPComp is the IP protocol number of IP payload compression.
+const ipProtocolIPComp layers.IPProtocol = 108
+
+// ipcompHeader parses an IPComp header (RFC 3173) and inflates the
+// payload behind it, as Wireshark 4.0 does by default whatever the CPI
+// says: the segment is then the inflated bytes, its length theirs.
+func (d *Decoder) ipcompHeader(b []byte) ([]byte, header) {
+	if len(b) < 4 || d.inflated {
+		// A second IPComp in one frame would inflate into the buffer
+		// that holds its input; no sender compresses twice.
+		return nil, hNone
+	}
+	d.inflated = true
+	out, ok := d.comp.inflate(b[4:])
+	if !ok {
+		return nil, hNone
+	}
+	if d.v6 {
+		d.ip6Len, d.ip6Cap = len(out), cap(out)
+	} else {
+		d.ip4Len = len(out)
+	}
+	d.missing = 0
+	return out, ipHeader(layers.IPProtocol(b[0]), d.v6)
 }

@@ -1,10 +1,12 @@
 package capture
 
 import (
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +67,57 @@ func TestDifferences(t *testing.T) {
 		}
 		if got, _ := walkFrames(t, linkRaw.linkType(), frames); len(got) != 0 {
 			t.Error("tcplab decoded more than maxHeaders headers")
+		}
+	})
+	t.Run("ipcomp-beyond-65535", func(t *testing.T) {
+		// An IPComp payload holding an IPv4 packet of 60040 bytes, then
+		// junk: 5000 bytes of it inflate to less than 65535 bytes in all,
+		// 10000 to more.
+		inner := seg{link: linkRaw, src: client4, dst: server4, flags: PSH | ACK, seq: 1, ack: 1, win: 1, len: 60000}.frame(t)
+		var frames []capturedFrame
+		for i, junk := range []int{5000, 10000} {
+			ip, _ := ipLayers(client4.Addr(), server4.Addr(), ipProtocolIPComp, ipHeaders{})
+			body := deflate(t, slices.Concat(inner, payloadBytes(junk)))
+			frame := serialize(t, ethernet(nextIPv4), ip[0], rawBytes{4, 0, 0, 2}, gopacket.Payload(body))
+			frames = append(frames, captured(frame, testEpoch.Add(time.Duration(i)*time.Second), 0))
+		}
+		path := filepath.Join(t.TempDir(), "ipcomp.pcap")
+		writePcap(t, path, linkEthernet.linkType(), false, frames)
+		if ws := tsharkLens(t, path); ws[1] != 60000 || ws[2] != 60000 {
+			t.Errorf("tshark finds segments %v, want 60000 bytes in frames 1 and 2; DIFFERENCES.md is out of date", ws)
+		}
+		got, _ := walkFrames(t, linkEthernet.linkType(), frames)
+		if len(got) != 1 || got[0].seg.Frame != 1 || got[0].seg.Len != 60000 {
+			t.Errorf("tcplab finds %+v, want a segment of 60000 bytes in frame 1 only", got)
+		}
+	})
+	t.Run("amsdu-several-packets", func(t *testing.T) {
+		// An 802.11 A-MSDU of two subframes, each a segment.
+		first := seg{link: linkRaw, src: client4, dst: server4, flags: PSH | ACK, seq: 1, ack: 1, win: 1, len: 100}.frame(t)
+		second := seg{link: linkRaw, src: client4, dst: server4, flags: PSH | ACK, seq: 101, ack: 1, win: 1, len: 100}.frame(t)
+		qos := wlanData(nextIPv4, false, wlanQoS)
+		sub := func(packet []byte) []byte {
+			body := slices.Concat(qos[26:], packet) // LLC/SNAP, then the packet
+			b := slices.Concat(mac2, mac1, binary.BigEndian.AppendUint16(nil, uint16(len(body))), body)
+			for len(b)%4 != 0 {
+				b = append(b, 0)
+			}
+			return b
+		}
+		frame := slices.Concat(qos[:24], []byte{0x80, 0}, sub(first), sub(second))
+		frames := []capturedFrame{captured(frame, testEpoch, 0)}
+		path := filepath.Join(t.TempDir(), "amsdu.pcap")
+		writePcap(t, path, 105, false, frames)
+		out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", path, "-T", "fields", "-e", "tcp.seq_raw").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(out)); got != "1,101" {
+			t.Errorf("tshark finds segments of seq %q in the A-MSDU, want 1,101; DIFFERENCES.md is out of date", got)
+		}
+		got, _ := walkFrames(t, 105, frames)
+		if len(got) != 1 || got[0].seg.Seq != 1 {
+			t.Errorf("tcplab finds %+v, want one segment, of seq 1", got)
 		}
 	})
 	t.Run("late-segment-after-eviction", func(t *testing.T) {

@@ -11,8 +11,11 @@ package main
 //     group 5, and tcpdump captures the group (LINKTYPE_NFLOG).
 //
 // The other encapsulations (VLAN, MPLS, PPPoE, GRE, ERSPAN, Geneve, GTP-U,
-// IP in IP, PPP, FDDI, IPoIB) need kernel support these machines lack; the
-// capture tests build those fixtures with gopacket (TestEncapFixtures).
+// IP in IP, PPP, FDDI, IPoIB, 802.11 with radiotap or PPI, Aruba GRE,
+// CAPWAP, Cisco HDLC, ARCNET, FabricPath, E-Tag, IPsec AH, IPComp) need
+// kernel support these machines lack (their kernels have no xfrm AH or
+// IPComp either); the capture tests build those fixtures with gopacket
+// (TestEncapFixtures).
 
 import (
 	"bufio"
