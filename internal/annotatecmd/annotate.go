@@ -59,8 +59,10 @@ func Run(prog string, args []string, stdout io.Writer) error {
 	cmd := prog + " annotate"
 	help := cli.Help{
 		Usage: cmd + " [flags] FILE... [FILTER EXPRESSION]",
-		About: "Print every TCP segment of pcap or pcapng files (any tool's, also gzip, zstd or lz4 compressed; Ethernet, BSD loopback, raw IP,\n" +
-			"Linux cooked SLL/SLL2) with its stream, direction, flags, relative seq/ack, length, window,\n" +
+		About: "Print every TCP segment of pcap or pcapng files (any tool's, also gzip, zstd or lz4 compressed; Ethernet, FDDI, PPP,\n" +
+			"Cisco HDLC, BSD loopback, raw IP, Linux cooked SLL/SLL2, NFLOG, IP over InfiniBand, 802.11 with radiotap or PPI,\n" +
+			"ARCNET; through VLAN, MPLS, GRE, VXLAN, Geneve, GTP-U, CAPWAP, IPsec AH, IPComp and more)\n" +
+			"with its stream, direction, flags, relative seq/ack, length, window,\n" +
 			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.\n" +
 			"Every frame is analysed; -stream, -port and a BPF filter choose what is shown and written.\n" +
 			"Several files are annotated one after the other, each under a line naming it; the arguments\n" +
