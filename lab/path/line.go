@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // DefaultLimit is the number of packets a direction of a [Line] holds at
@@ -67,8 +68,8 @@ type Line struct {
 	done           chan struct{}
 	closeOnce      sync.Once
 	closeErr       error
-	// Reniced says that the process runs at lineNice, so that CPU load
-	// does not lengthen the path's delay (see lineNice).
+	// Reniced says that the process runs at netns.ForwarderNice, so that
+	// CPU load does not lengthen the path's delay.
 	Reniced bool
 }
 
@@ -144,7 +145,7 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 		timers[i] = os.NewFile(uintptr(fd), "timerfd")
 	}
 	l := &Line{client: client, server: server, done: make(chan struct{})}
-	l.Reniced = raisePriority()
+	l.Reniced = netns.RaisePriority()
 	ctx, l.cancel = context.WithCancel(ctx)
 	dirs := directions(cfg)
 	l.dirs[0] = &lane{d: dirs[0], from: client, to: server, timer: timers[0], tap: cfg.Tap, c2s: true}
@@ -165,38 +166,6 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	}()
 	go func() { l.wg.Wait(); close(l.done) }()
 	return l, nil
-}
-
-// lineNice is the nice value of the process that runs a delay line. The
-// line's goroutines forward every packet of the path in user space: on a
-// busy machine a reader or writer at the default priority waits for a
-// CPU, and the path's delay grows by that wait, a hundred milliseconds
-// under two busy loops, past a 40 ms path's retransmission timeout. At
-// -10 the scheduler gives the process about nine times a busy loop's
-// share, and the path keeps its delay.
-const lineNice = -10
-
-// raisePriority renices every thread of the process to lineNice (threads
-// made later inherit it from the thread that makes them) and reports
-// whether it could: it needs CAP_SYS_NICE, which root has.
-func raisePriority() bool {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return false
-	}
-	ok := true
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		// A thread may end meanwhile (one locked into another namespace
-		// does when its goroutine returns): ESRCH is no failure.
-		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, lineNice); err != nil && err != unix.ESRCH {
-			ok = false
-		}
-	}
-	return ok
 }
 
 // Done is closed when the line has stopped forwarding: its context is

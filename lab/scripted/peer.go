@@ -108,6 +108,9 @@ func Open(cfg Config) (*Peer, error) {
 	if !cfg.Kernel.Addr().Is4() || !cfg.Addr.Is4() {
 		return nil, fmt.Errorf("scripted peer: kernel %v and peer %v: only IPv4 is scripted", cfg.Kernel, cfg.Addr)
 	}
+	// The script answers the kernel's timers: CPU load must not delay it
+	// past them (best effort; root may).
+	netns.RaisePriority()
 	if !cfg.Kernel.Contains(cfg.Addr) || cfg.Kernel.Addr() == cfg.Addr {
 		return nil, fmt.Errorf("scripted peer: %v is not another address of %v: give the kernel a prefix that covers the peer's address", cfg.Addr, cfg.Kernel)
 	}
