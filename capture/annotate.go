@@ -53,6 +53,9 @@ type Annotator struct {
 	// replaced holds, without EvictClosed, the connections whose 4-tuple
 	// a later connection took over.
 	replaced []*conn
+	// With EvictClosed: the forgotten connections still known in brief
+	// (tomb.go), and the order they go in.
+	tombs tombRing
 }
 
 // NewAnnotator returns an Annotator with no connections.
@@ -72,9 +75,12 @@ const Linger = 5 * time.Second
 // acknowledged; fn gets the connection's final summary first. Memory then
 // grows with the connections open at once (and those closed within
 // Linger), not with every connection seen, and Conns returns only the
-// connections not yet forgotten. A segment of a forgotten connection that
-// arrives later starts a new stream, where Wireshark, which keeps every
-// connection, would continue the old one.
+// connections not yet forgotten. A forgotten connection is still known in
+// a few bytes for TombLinger: a later segment of it continues its stream,
+// as Wireshark continues it, in a connection whose summary has Resumed
+// set (fn gets it in turn when that closes). A segment later still, or
+// beyond the MaxTombs most recently forgotten, starts a new stream, where
+// Wireshark, which keeps every connection, would continue the old one.
 func (a *Annotator) EvictClosed(fn func(*ConnSummary)) { a.onEvict = fn }
 
 // connKey names a connection by its endpoints, lower endpoint first, so both
@@ -160,6 +166,10 @@ type ConnSummary struct {
 	Cut int
 	// Client and Server are the endpoints' final states.
 	ClientState, ServerState State
+	// Resumed says the connection had been forgotten (EvictClosed) when a
+	// late segment of it came: the summary counts the segments since,
+	// and an earlier summary of the same stream those before.
+	Resumed bool
 }
 
 // Count returns how many segments of the connection carried label l.
@@ -241,6 +251,7 @@ func (a *Annotator) evict(now time.Time) {
 		delete(a.conns, c.key)
 		sum := c.summary()
 		a.onEvict(&sum)
+		a.tombs.bury(c)
 	}
 	if a.head > 1024 && a.head*2 > len(a.closed) {
 		n := copy(a.closed, a.closed[a.head:])
@@ -262,7 +273,10 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	if a.onEvict != nil && a.head < len(a.closed) {
 		a.evict(seg.Time)
 	}
-	c := a.lookup(seg)
+	if a.tombs.n > 0 {
+		a.tombs.expire(seg.Time)
+	}
+	c, reused := a.lookup(seg)
 	c.lastAt = seg.Time
 	if a.onEvict != nil {
 		defer a.queueClosed(c)
@@ -280,6 +294,10 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 		return c.cutAnnotation(seg, fwd, rev, dir)
 	}
 
+	// A SYN sent again with the same ISN (after the connection closed,
+	// say) is a retransmission and does not start the sequence space
+	// afresh, as for Wireshark.
+	resent := seg.Flags.Has(SYN) && fwd.synSeen && seg.Seq == fwd.isn
 	if seg.Flags.Has(SYN) {
 		a.onSYN(c, seg, fwd, rev)
 	}
@@ -299,7 +317,10 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 
 	labels := c.analyse(seg, fwd, rev)
-	c.track(seg, fwd, labels)
+	if reused {
+		labels = labels.With(ReusedPorts)
+	}
+	c.track(seg, fwd, labels, resent)
 	fwd.lastLabels = labels
 	c.transition(seg, fwd, rev)
 	c.end.Add(seg, dir, c.h[0].state, c.h[1].state)
@@ -351,21 +372,29 @@ func (c *conn) cutAnnotation(seg *Segment, fwd, rev *half, dir Dir) Annotation {
 	return ann
 }
 
-// lookup finds the connection of seg or starts a new one. A SYN with a new
-// initial sequence number on a known 4-tuple starts a new stream, as
-// Wireshark does when a port pair is reused.
-func (a *Annotator) lookup(seg *Segment) *conn {
+// lookup finds the connection of seg or starts a new one. Any segment but
+// a SYN continues the connection on its 4-tuple, however long after its
+// close, as Wireshark continues it (with EvictClosed, for TombLinger). A
+// SYN with a new initial sequence number on a known 4-tuple starts a new
+// stream, as Wireshark does when a port pair is reused; reused says so.
+func (a *Annotator) lookup(seg *Segment) (c *conn, reused bool) {
 	k := keyOf(seg.Src, seg.Dst)
+	syn := seg.Flags&(SYN|ACK) == SYN
 	if c, ok := a.conns[k]; ok {
-		syn := seg.Flags&(SYN|ACK) == SYN
 		if !syn || (c.h[0].synSeen && c.h[0].isn == seg.Seq && c.client == seg.Src) {
-			return c
+			return c, false
 		}
 		if c.client == seg.Src && !c.h[0].synSeen && c.sum.Segments == 0 {
-			return c
+			return c, false
 		}
+		reused = true
+	} else if t, ok := a.tombs.unbury(k); ok {
+		if !syn || (t.h[0].bits&tombSynSeen != 0 && t.h[0].isn == seg.Seq && t.clientOf(k) == seg.Src) {
+			return a.resume(k, &t), false
+		}
+		reused = true
 	}
-	c := &conn{stream: a.streams, key: k}
+	c = &conn{stream: a.streams, key: k}
 	a.streams++
 	// The client is the SYN sender. Without a SYN, the receiver of a
 	// SYN/ACK is; failing that, the side with the higher port, since
@@ -400,7 +429,7 @@ func (a *Annotator) lookup(seg *Segment) *conn {
 		a.retire(old)
 	}
 	a.conns[k] = c
-	return c
+	return c, reused
 }
 
 // queueClosed puts c in the eviction queue when it has just closed.
@@ -594,7 +623,7 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 // track updates the sequence bookkeeping of the sender after seg. A zero
 // window probe does not advance the next expected sequence number: its byte
 // is not accepted by a closed window.
-func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
+func (c *conn) track(seg *Segment, fwd *half, labels Labels, resent bool) {
 	next := seg.Seq + uint32(seg.Len)
 	if seg.Flags&(SYN|FIN) != 0 {
 		next++
@@ -605,7 +634,8 @@ func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
 	// A SYN starts the sequence space afresh, so an ACK of it is no
 	// ack-lost-segment, even when a segment before it (an injected RST)
 	// claimed other numbers.
-	syn := seg.Flags.Has(SYN)
+	// A SYN sent again (resent) does not.
+	syn := seg.Flags.Has(SYN) && !resent
 	if (!fwd.nextSet || seqGT(next, fwd.nextSeq) || syn) && !probe {
 		fwd.nextSeq, fwd.nextSet, fwd.nextTime = next, true, seg.Time
 	}

@@ -68,18 +68,20 @@ func TestDifferences(t *testing.T) {
 		}
 	})
 	t.Run("late-segment-after-eviction", func(t *testing.T) {
-		// The server's FIN again, 2 Linger after the connection closed.
+		// The server's FIN again, Linger and TombLinger after the
+		// connection closed: forgotten, and no longer known in brief.
 		c := conv{steps: append(handshake(),
 			step{cs, FIN | ACK, 1, 1, 0, 502, nil, 0},
 			step{sc, FIN | ACK, 1, 2, 0, 509, nil, 0},
 			step{cs, ACK, 2, 2, 0, 502, nil, 0},
-			step{sc, FIN | ACK, 1, 2, 0, 509, nil, 2*Linger + 10*time.Millisecond},
+			step{sc, ACK, 2, 2, 0, 509, nil, Linger + time.Second},
+			step{sc, FIN | ACK, 1, 2, 0, 509, nil, Linger + TombLinger + 2*time.Second},
 		)}
 		frames := c.frames(t, 0)
 		path := filepath.Join(t.TempDir(), "late.pcap")
 		writePcap(t, path, c.link.linkType(), false, frames)
-		if s := tsharkStreams(t, path); s[7] != 0 {
-			t.Errorf("tshark puts the late FIN in stream %d, want 0 (it keeps every connection)", s[7])
+		if s := tsharkStreams(t, path); s[8] != 0 {
+			t.Errorf("tshark puts the late FIN in stream %d, want 0 (it keeps every connection)", s[8])
 		}
 		for _, evict := range []bool{false, true} {
 			a := NewAnnotator()

@@ -24,8 +24,12 @@ func Comment(p *Packet) string { return string(AppendComment(nil, p)) }
 // Summary formats a connection summary as one readable line.
 func Summary(c *ConnSummary) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "stream %d: %s (client) <-> %s (server): %d segments, history %s",
-		c.Stream, c.Client, c.Server, c.Segments, c.History)
+	resumed := ""
+	if c.Resumed {
+		resumed = " (resumed: its late segments, after it was forgotten)"
+	}
+	fmt.Fprintf(&b, "stream %d%s: %s (client) <-> %s (server): %d segments, history %s",
+		c.Stream, resumed, c.Client, c.Server, c.Segments, c.History)
 	b.WriteString("; ")
 	b.WriteString(c.Ending.String())
 	fmt.Fprintf(&b, "; final states %s/%s", c.ClientState, c.ServerState)

@@ -22,6 +22,9 @@ const (
 	OutOfOrder
 	LostSegment
 	ACKLostSegment
+	// ReusedPorts marks a SYN that starts a new connection on the 4-tuple
+	// of an earlier one in the capture (another initial sequence number).
+	ReusedPorts
 	numLabels
 )
 
@@ -29,6 +32,7 @@ var labelNames = [numLabels]string{
 	"keep-alive", "keep-alive-ack", "window-update", "zero-window", "zero-window-probe",
 	"zero-window-probe-ack", "window-full", "dup-ack", "retransmission", "fast-retransmission",
 	"spurious-retransmission", "out-of-order", "lost-segment", "ack-lost-segment",
+	"reused-ports",
 }
 
 // String returns the label's name, for example "keep-alive".

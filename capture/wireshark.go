@@ -17,6 +17,7 @@ var wiresharkFields = [...]string{
 	OutOfOrder:             "tcp.analysis.out_of_order",
 	LostSegment:            "tcp.analysis.lost_segment",
 	ACKLostSegment:         "tcp.analysis.ack_lost_segment",
+	ReusedPorts:            "tcp.analysis.reused_ports",
 }
 
 // WiresharkField returns the Wireshark display filter field the label
