@@ -153,19 +153,36 @@ type ConnSummary struct {
 	Segments       int
 	// History is a Zeek conn.log style string: one letter per event, the
 	// first time it happens in a direction (S syn, H syn-ack, A pure ack,
-	// D data, F fin, R rst, T retransmission, W zero window), upper case
-	// when the client sent it, lower case for the server.
+	// D data, F fin, R rst, T retransmitted payload, W zero window), upper
+	// case when the client sent it, lower case for the server.
 	History string
 	// Ending is how the connection ended: who closed first, whether the
 	// FINs crossed, half-close, reset.
 	Ending Ending
-	// Counts holds how many segments carried each label.
-	Counts [numLabels]int
+	// Counts holds how many segments carried each label (int32 keeps a
+	// connection in the Annotator within 1.5 KiB).
+	Counts [numLabels]int32
 	// Cut is how many segments had their TCP header cut by the snap
 	// length, and so were not analysed.
 	Cut int
 	// Client and Server are the endpoints' final states.
 	ClientState, ServerState State
+	// Completeness is Wireshark's tcp.completeness of the connection:
+	// the kinds of segments seen in it.
+	Completeness Completeness
+	// DirSegments, Bytes and Retransmitted are, by the Dir of the
+	// sender, the segments, their payload bytes (retransmissions
+	// included), and the payload bytes of segments labelled
+	// retransmission.
+	DirSegments          [2]int
+	Bytes, Retransmitted [2]int64
+	// FirstRTT is the connection's first round trip, from the most
+	// recent SYN to the first ACK without SYN, as Wireshark times
+	// tcp.analysis.initial_rtt; 0 when none was seen.
+	FirstRTT time.Duration
+	// zeek holds each endpoint's state in Zeek's TCP analyzer, for
+	// ConnState.
+	zeek [2]zeekState
 	// Resumed says the connection had been forgotten (EvictClosed) when a
 	// late segment of it came: the summary counts the segments since,
 	// and an earlier summary of the same stream those before.
@@ -173,7 +190,7 @@ type ConnSummary struct {
 }
 
 // Count returns how many segments of the connection carried label l.
-func (s *ConnSummary) Count(l Label) int { return s.Counts[l] }
+func (s *ConnSummary) Count(l Label) int { return int(s.Counts[l]) }
 
 // Conns returns the summaries of all connections seen so far (with
 // EvictClosed, of those not yet forgotten), by stream.
@@ -218,6 +235,7 @@ func (c *conn) summary() ConnSummary {
 		}
 	}
 	s.Ending = c.end.Ending()
+	s.FirstRTT = c.firstRTT
 	return s
 }
 
@@ -287,6 +305,7 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 	fwd, rev := &c.h[dir], &c.h[1-dir]
 	c.sum.Segments++
+	c.sum.DirSegments[dir]++
 	if seg.Problem == HeaderCut {
 		// Without its whole header a segment cannot be analysed, as in
 		// Wireshark; it is counted, and what was captured of it shown.

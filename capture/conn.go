@@ -94,6 +94,12 @@ func (c *conn) record(seg *Segment, labels Labels, dir Dir) {
 		}
 	}
 	f := seg.Flags
+	c.sum.Completeness |= completenessOf(f, seg.Len)
+	c.sum.Bytes[dir] += int64(seg.Len)
+	if labels.Has(Retransmission) {
+		c.sum.Retransmitted[dir] += int64(seg.Len)
+	}
+	zeekAdd(&c.sum.zeek, dir, f, seg.Len)
 	switch {
 	case f.Has(SYN) && !f.Has(ACK):
 		c.event(0, dir)
@@ -111,7 +117,9 @@ func (c *conn) record(seg *Segment, labels Labels, dir Dir) {
 	if f.Has(RST) {
 		c.event(5, dir)
 	}
-	if labels.Has(Retransmission) {
+	// Zeek's T is a retransmitted payload: a SYN or FIN sent again is
+	// none.
+	if labels.Has(Retransmission) && seg.Len > 0 {
 		c.event(6, dir)
 	}
 	if labels.Has(ZeroWindow) {

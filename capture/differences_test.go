@@ -67,6 +67,19 @@ func TestDifferences(t *testing.T) {
 			t.Error("tcplab decoded more than maxHeaders headers")
 		}
 	})
+	t.Run("midstream-completeness", func(t *testing.T) {
+		c := conv{steps: []step{{cs, PSH | ACK, 1, 1, 100, 502, nil, 0}, {cs, RST, 101, 0, 0, 0, nil, 0}}}
+		frames := c.frames(t, 0)
+		path := filepath.Join(t.TempDir(), "mid.pcap")
+		writePcap(t, path, c.link.linkType(), false, frames)
+		if w := tsharkConns(t, path, map[int]Dir{})[0]; w.completeness&int(CompleteACK) != 0 {
+			t.Errorf("tshark's completeness %d counts the ACK; DIFFERENCES.md is out of date", w.completeness)
+		}
+		_, a := walkFrames(t, c.link.linkType(), frames)
+		if got, want := a.Conns()[0].Completeness, CompleteACK|CompleteData|CompleteRST; got != want {
+			t.Errorf("completeness %s, want %s", got, want)
+		}
+	})
 	t.Run("late-segment-after-eviction", func(t *testing.T) {
 		// The server's FIN again, Linger and TombLinger after the
 		// connection closed: forgotten, and no longer known in brief.

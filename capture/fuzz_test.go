@@ -144,7 +144,7 @@ func checkConns(t *testing.T, conns []ConnSummary, segments int) {
 			t.Fatalf("connection %d: %s", i, Summary(&c))
 		}
 		for l, n := range c.Counts {
-			if n > c.Segments {
+			if int(n) > c.Segments {
 				t.Fatalf("connection %d: %d segments labelled %v of %d", i, n, Label(l), c.Segments)
 			}
 		}

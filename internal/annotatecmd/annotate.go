@@ -50,7 +50,7 @@ func Run(prog string, args []string, stdout io.Writer) error {
 	fs.IntVar(&f.stream, "stream", -1, "only stream `N` (Wireshark's tcp.stream); -1: every stream")
 	fs.IntVar(&f.port, "port", 0, "only connections with `PORT` at either end; 0: every connection")
 	filter := fs.String("filter", "", "only frames that the BPF filter `EXPR` passes, as tcpdump takes it (it may also follow the files)")
-	fs.BoolVar(&f.summary, "summary", false, "print only the summary of each connection: history, closer, final states, label counts")
+	fs.BoolVar(&f.summary, "summary", false, "print only the verdict of each connection: Zeek's conn_state and history, tshark's completeness,\nsegments and bytes each way, retransmitted bytes, first RTT, how it ended, final states, label counts\n(with -json, one JSON object per connection)")
 	fs.StringVar(&f.ladder, "ladder", "", "also draw the selected connections as a ladder diagram (SVG) in `FILE`, as "+prog+" run does")
 	fs.StringVar(&f.walk, "walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as "+prog+" run does")
 	fs.StringVar(&f.tseq, "tseq", "", "also draw the selected connection's time-sequence graph (SVG) in `FILE`: sequence numbers over time, ACKs, window, SACK, retransmissions, as "+prog+" run does")
@@ -70,6 +70,7 @@ func Run(prog string, args []string, stdout io.Writer) error {
 			cmd + " my.pcap 'tcp port 443 and host 10.0.0.1'",
 			cmd + " -summary a.pcap b.pcap",
 			cmd + " -json my.pcap | jq 'select(.labels | length > 0)'",
+			cmd + " -summary -json my.pcap | jq 'select(.conn_state != \"SF\")'",
 			cmd + " -stream 3 -ladder stream3.svg my.pcap",
 			cmd + " -stream 0 -walkthrough stream0.md -lang zh my.pcap",
 			cmd + " -stream 1 -tseq stream1.svg my.pcap",
@@ -211,7 +212,7 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	// summaries it prints at the end (only those of the selection).
 	var summaries []capture.ConnSummary
 	a.EvictClosed(func(s *capture.ConnSummary) {
-		if !*asJSON && (!selecting || shown[s.Stream]) {
+		if (!*asJSON || *summary) && (!selecting || shown[s.Stream]) {
 			summaries = append(summaries, *s)
 		}
 	})
@@ -298,6 +299,17 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	if points := src.Interfaces(); err == nil && *iface >= len(points) {
 		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", cli.ErrUsage, *iface, in, len(points)-1, pointNames(points))
 	}
+	if *asJSON && *summary {
+		summaries = append(summaries, a.Conns()...)
+		slices.SortStableFunc(summaries, func(x, y capture.ConnSummary) int { return x.Stream - y.Stream })
+		var line []byte
+		for _, c := range summaries {
+			if !selecting || shown[c.Stream] {
+				line = capture.AppendSummaryJSON(line[:0], &c)
+				bw.Write(line)
+			}
+		}
+	}
 	if !*asJSON {
 		if !*summary {
 			fmt.Fprintln(bw)
@@ -318,7 +330,7 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 		}
 		fmt.Fprintln(bw)
 		summaries = append(summaries, a.Conns()...)
-		slices.SortFunc(summaries, func(x, y capture.ConnSummary) int { return x.Stream - y.Stream })
+		slices.SortStableFunc(summaries, func(x, y capture.ConnSummary) int { return x.Stream - y.Stream })
 		for _, c := range summaries {
 			if !selecting || shown[c.Stream] {
 				fmt.Fprintln(bw, capture.Summary(&c))
