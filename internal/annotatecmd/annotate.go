@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +34,24 @@ type flags struct {
 	out, ladder, walk, tseq string
 	stream, port, iface     int
 	language                expect.Lang
+	// open opens a capture file; nil: capture.Open. Tests give it
+	// captures made on the fly.
+	open func(path string) (captureFile, error)
+}
+
+// captureFile is a capture file open for reading.
+type captureFile interface {
+	capture.Source
+	Close() error
+	Interfaces() []capture.Point
+}
+
+// openCapture opens the capture file in, as f says.
+func (f *flags) openCapture(in string) (captureFile, error) {
+	if f.open != nil {
+		return f.open(in)
+	}
+	return capture.Open(in)
 }
 
 // Run implements "PROG annotate": one line (or JSON object) per TCP
@@ -159,7 +176,7 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	drawing := *ladder != "" || *walk != ""
 	keep := drawing || *tseq != "" // the selected segments are kept for the files written at the end
 	dataConns := map[int]bool{}    // with -tseq, the selected connections that carry data
-	src, err := capture.Open(in)
+	src, err := f.openCapture(in)
 	if err != nil {
 		return err
 	}
@@ -206,14 +223,25 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	bw := bufio.NewWriterSize(stdout, 1<<16)
 	defer bw.Flush()
 	a := capture.NewAnnotator()
-	shown := map[int]bool{} // streams with a selected segment, when selecting or drawing
+	var shown streamSet // streams with a selected segment, when selecting or drawing
+	nShown := 0
 	// Closed connections are forgotten after capture.Linger, so memory
-	// follows the connections open at once; the text output keeps the
-	// summaries it prints at the end (only those of the selection).
-	var summaries []capture.ConnSummary
+	// follows the connections open at once; the summaries printed at the
+	// end (only those of the selection) are kept formatted, and spilled
+	// to a temporary file past a bound (summaries.go).
+	var summaries summaryStore
+	defer summaries.close()
+	keepSummaries := !*asJSON || *summary
+	summaryLine := func(s *capture.ConnSummary) []byte {
+		if *asJSON {
+			return capture.AppendSummaryJSON(nil, s)
+		}
+		return append([]byte(capture.Summary(s)), '\n')
+	}
+	var spillErr error
 	a.EvictClosed(func(s *capture.ConnSummary) {
-		if (!*asJSON || *summary) && (!selecting || shown[s.Stream]) {
-			summaries = append(summaries, *s)
+		if keepSummaries && (!selecting || shown.has(s.Stream)) && spillErr == nil {
+			spillErr = summaries.add(s.Stream, summaryLine(s))
 		}
 	})
 	var drawn []capture.Packet
@@ -235,8 +263,11 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			// summaries and to -ladder: keep the map off the hot path
 			// otherwise.
 			if p.TCP && (selecting || keep) {
-				shown[p.Annotation.Stream] = true
-				if drawing && len(shown) > maxLadderConns {
+				if !shown.has(p.Annotation.Stream) {
+					shown.add(p.Annotation.Stream)
+					nShown++
+				}
+				if drawing && nShown > maxLadderConns {
 					return fmt.Errorf("%w: -ladder and -walkthrough tell at most %d connections; choose fewer with -stream, -port or a filter", cli.ErrUsage, maxLadderConns)
 				}
 				if *tseq != "" && p.Segment.Len > 0 {
@@ -296,18 +327,25 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	if err == nil {
 		err = werr
 	}
+	if err == nil {
+		err = spillErr
+	}
+	if keepSummaries {
+		// The connections still held, after those forgotten.
+		for _, c := range a.Conns() {
+			if !selecting || shown.has(c.Stream) {
+				if serr := summaries.add(c.Stream, summaryLine(&c)); serr != nil && err == nil {
+					err = serr
+				}
+			}
+		}
+	}
 	if points := src.Interfaces(); err == nil && *iface >= len(points) {
 		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", cli.ErrUsage, *iface, in, len(points)-1, pointNames(points))
 	}
 	if *asJSON && *summary {
-		summaries = append(summaries, a.Conns()...)
-		slices.SortStableFunc(summaries, func(x, y capture.ConnSummary) int { return x.Stream - y.Stream })
-		var line []byte
-		for _, c := range summaries {
-			if !selecting || shown[c.Stream] {
-				line = capture.AppendSummaryJSON(line[:0], &c)
-				bw.Write(line)
-			}
+		if serr := summaries.writeTo(bw); serr != nil && err == nil {
+			err = serr
 		}
 	}
 	if !*asJSON {
@@ -322,19 +360,15 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			fmt.Fprintf(bw, "; frames of %d capture points (%s): a segment seen at two is analysed as sent twice, choose one with -interface N", len(points), pointNames(points))
 		}
 		if selecting {
-			if len(shown) == 1 {
+			if nShown == 1 {
 				fmt.Fprint(bw, "; 1 connection selected")
 			} else {
-				fmt.Fprintf(bw, "; %d connections selected", len(shown))
+				fmt.Fprintf(bw, "; %d connections selected", nShown)
 			}
 		}
 		fmt.Fprintln(bw)
-		summaries = append(summaries, a.Conns()...)
-		slices.SortStableFunc(summaries, func(x, y capture.ConnSummary) int { return x.Stream - y.Stream })
-		for _, c := range summaries {
-			if !selecting || shown[c.Stream] {
-				fmt.Fprintln(bw, capture.Summary(&c))
-			}
+		if serr := summaries.writeTo(bw); serr != nil && err == nil {
+			err = serr
 		}
 	}
 	if err == nil && *ladder != "" {
