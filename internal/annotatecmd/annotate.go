@@ -8,13 +8,16 @@ package annotatecmd
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
@@ -37,6 +40,13 @@ type flags struct {
 	// open opens a capture file; nil: capture.Open. Tests give it
 	// captures made on the fly.
 	open func(path string) (captureFile, error)
+	// liveIface is -i's interface: annotate live traffic until stop is
+	// closed (Ctrl-C), then say the kernel's counts on stderr (nil:
+	// os.Stderr).
+	liveIface string
+	stop      <-chan struct{}
+	stderr    io.Writer
+	ready     func() // called once the live capture is open (tests)
 }
 
 // captureFile is a capture file open for reading.
@@ -72,6 +82,7 @@ func Run(prog string, args []string, stdout io.Writer) error {
 	fs.StringVar(&f.walk, "walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as "+prog+" run does")
 	fs.StringVar(&f.tseq, "tseq", "", "also draw the selected connection's time-sequence graph (SVG) in `FILE`: sequence numbers over time, ACKs, window, SACK, retransmissions, as "+prog+" run does")
 	langName := fs.String("lang", "en", "language of -walkthrough, -ladder and -tseq: en or zh")
+	fs.StringVar(&f.liveIface, "i", "", "annotate live traffic on interface `IFACE` as it arrives, until Ctrl-C (needs the capture privilege:\nroot or CAP_NET_RAW); the arguments are the capture filter, and the kernel's drops are said at the end")
 	fs.IntVar(&f.iface, "interface", -1, "analyse only the frames of pcapng interface `N` (0, 1, ...): a file of several capture points (tcplab's points.pcapng) holds each segment once per point; -1: every frame")
 	cmd := prog + " annotate"
 	help := cli.Help{
@@ -81,7 +92,8 @@ func Run(prog string, args []string, stdout io.Writer) error {
 			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.\n" +
 			"Every frame is analysed; -stream, -port and a BPF filter choose what is shown and written.\n" +
 			"Several files are annotated one after the other, each under a line naming it; the arguments\n" +
-			"after the last file that exists are the filter.",
+			"after the last file that exists are the filter. With -i IFACE it annotates live traffic instead,\n" +
+			"the arguments being the capture filter, until Ctrl-C.",
 		Examples: []string{
 			cmd + " capture/testdata/keepalive.pcap",
 			cmd + " my.pcap 'tcp port 443 and host 10.0.0.1'",
@@ -93,6 +105,7 @@ func Run(prog string, args []string, stdout io.Writer) error {
 			cmd + " -stream 1 -tseq stream1.svg my.pcap",
 			cmd + " -o commented.pcapng my.pcap",
 			cmd + " -interface 1 out/lan/points.pcapng",
+			cmd + " -i lo -o live.pcapng 'tcp port 8080'",
 		},
 	}
 	if err := cli.Parse(fs, args, help, stdout); err != nil {
@@ -100,6 +113,9 @@ func Run(prog string, args []string, stdout io.Writer) error {
 			return err
 		}
 		return fmt.Errorf("%w: annotate: %w (see %s -h)", cli.ErrUsage, err, cmd)
+	}
+	if f.liveIface != "" {
+		return annotateLive(&f, *filter, fs.Args(), *langName, stdout)
 	}
 	if fs.NArg() < 1 {
 		return fmt.Errorf("%w: annotate takes capture files: %s (see %s -h)", cli.ErrUsage, help.Usage, cmd)
@@ -173,11 +189,23 @@ func splitFiles(args []string) (files, rest []string) {
 func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error {
 	asJSON, out, stream, port, summary, ladder, walk, tseq, iface, language := &f.asJSON, &f.out, &f.stream, &f.port, &f.summary, &f.ladder, &f.walk, &f.tseq, &f.iface, f.language
 	var err error
+	var lv *liveSource
 	drawing := *ladder != "" || *walk != ""
 	keep := drawing || *tseq != "" // the selected segments are kept for the files written at the end
 	dataConns := map[int]bool{}    // with -tseq, the selected connections that carry data
-	src, err := f.openCapture(in)
-	if err != nil {
+	var src captureFile
+	if f.liveIface != "" {
+		// The kernel filters a live capture.
+		done := make(chan struct{})
+		defer close(done)
+		if lv, err = openLive(f.liveIface, expr, f.stop, done); err != nil {
+			return err
+		}
+		src, expr = lv, ""
+		if f.ready != nil {
+			f.ready()
+		}
+	} else if src, err = f.openCapture(in); err != nil {
 		return err
 	}
 	defer src.Close()
@@ -216,6 +244,9 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 		if w, err = capture.NewWriter(f, src.LinkType()); err != nil {
 			return fmt.Errorf("%s: %w", *out, err)
 		}
+		// Live, every packet reaches the file at once: however the
+		// command ends, the file is whole.
+		w.FlushEach = lv != nil
 		// Whatever happens below, what was written stays a valid file.
 		defer w.Flush()
 	}
@@ -249,6 +280,9 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	// lines while another reads, decodes and annotates, handing over
 	// batches of segments in capture order.
 	pl := newPipeline(w != nil)
+	if lv != nil {
+		lv.pl = pl
+	}
 	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
 		var source capture.Source = src
 		if *iface >= 0 {
@@ -315,9 +349,12 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			}
 		}
 		pl.done(b)
-		if len(buf) >= 1<<16 && werr == nil {
+		if (len(buf) >= 1<<16 || lv != nil) && werr == nil {
 			_, werr = bw.Write(buf)
 			buf = buf[:0]
+			if lv != nil && werr == nil {
+				werr = bw.Flush()
+			}
 		}
 	}
 	if werr == nil {
@@ -326,6 +363,14 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	counts, err := pl.wait()
 	if err == nil {
 		err = werr
+	}
+	if lv != nil {
+		lv.stop()
+		stderr := f.stderr
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		lv.report(stderr, counts.Frames)
 	}
 	if err == nil {
 		err = spillErr
@@ -434,4 +479,29 @@ func same(a, b string) bool {
 		return pa == pb
 	}
 	return os.SameFile(sa, sb)
+}
+
+// annotateLive runs annotate -i: the arguments are the capture filter,
+// and the capture stops on Ctrl-C (SIGINT) or SIGTERM.
+func annotateLive(f *flags, filter string, args []string, lang string, stdout io.Writer) error {
+	switch {
+	case filter != "" && len(args) > 0:
+		return fmt.Errorf("%w: annotate -i: give the filter with -filter or after the flags, not both", cli.ErrUsage)
+	case f.iface >= 0:
+		return fmt.Errorf("%w: -interface chooses among a pcapng file's interfaces; with -i the capture has one", cli.ErrUsage)
+	case f.port < 0 || f.port > 65535:
+		return fmt.Errorf("%w: -port %d: use 1-65535", cli.ErrUsage, f.port)
+	}
+	language, err := expect.ParseLang(lang)
+	if err != nil {
+		return fmt.Errorf("%w: -lang: %w", cli.ErrUsage, err)
+	}
+	f.language = language
+	if f.stop == nil {
+		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer cancel()
+		f.stop = ctx.Done()
+	}
+	expr := strings.TrimSpace(filter + " " + strings.Join(args, " "))
+	return annotate("-i "+f.liveIface, expr, nil, f, stdout)
 }
