@@ -100,29 +100,32 @@ const wscaleUnknown = -2
 // half is the analysis state of one direction of a connection, named after
 // the fields of Wireshark's tcp_analyze_seq_info where it has them.
 type half struct {
-	seen       bool
+	// Fields ordered by size, so that a connection stays within 1.5 KiB
+	// (TestEvictBoundsMemory).
+	nextTime   time.Time
+	lastAckAt  time.Time
+	dupAcks    int
 	base       uint32 // relative numbering base (the ISN)
+	isn        uint32
+	synLen     uint32 // payload of the first SYN (TCP Fast Open data)
+	nextSeq    uint32
+	maxToAck   uint32 // highest contiguous seq seen, for ack-lost-segment
+	lastAck    uint32
+	finSeq     uint32
+	lastLabels Labels
+	window     uint16 // raw window of the last segment
+	wscale     int8   // announced in this side's SYN; -1 none, wscaleUnknown when cut
+	scale      int8   // shift applied to this side's windows; -1 unknown
+	state      State
+	seen       bool
 	baseSet    bool
 	synSeen    bool
-	isn        uint32
-	wscale     int8 // announced in this side's SYN; -1 none, wscaleUnknown when cut
-	scale      int8 // shift applied to this side's windows; -1 unknown
-	nextSeq    uint32
 	nextSet    bool
-	nextTime   time.Time
-	maxToAck   uint32 // highest contiguous seq seen, for ack-lost-segment
 	maxSet     bool
-	lastAck    uint32
 	lastAckSet bool
-	lastAckAt  time.Time
-	window     uint16 // raw window of the last segment
 	windowSet  bool
 	synWindow  bool // the last segment was a SYN: its window is never scaled
-	lastLabels Labels
-	dupAcks    int
 	finSent    bool
-	finSeq     uint32
-	state      State
 	// finPending: the other side's FIN arrived in ESTABLISHED, and this
 	// side has not yet shown whether it took it there (see transition).
 	finPending bool
@@ -339,6 +342,9 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	if reused {
 		labels = labels.With(ReusedPorts)
 	}
+	if seg.Flags.Has(SYN) {
+		labels |= fastOpenLabels(seg, rev)
+	}
 	c.track(seg, fwd, labels, resent)
 	fwd.lastLabels = labels
 	c.transition(seg, fwd, rev)
@@ -465,7 +471,7 @@ func (a *Annotator) onSYN(c *conn, seg *Segment, fwd, rev *half) {
 		c.synAt = seg.Time
 	}
 	if !fwd.synSeen {
-		fwd.synSeen, fwd.isn = true, seg.Seq
+		fwd.synSeen, fwd.isn, fwd.synLen = true, seg.Seq, uint32(seg.Len)
 		fwd.base, fwd.baseSet = seg.Seq, true
 		fwd.wscale = seg.Options.WindowScale
 		if seg.Problem == OptionsCut && fwd.wscale < 0 {
@@ -618,7 +624,10 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 		return l.With(SpuriousRetransmission).With(Retransmission)
 	}
 	// Two or more dup-acks for this seq, within 20 ms: a fast retransmit.
-	if notAdvanced && rev.dupAcks >= 2 && rev.lastAck == seg.Seq && seg.Time.Sub(rev.lastAckAt) < 20*time.Millisecond {
+	// A time before the one compared with (timestamps that jump
+	// backwards) is never within it: Wireshark takes the difference
+	// unsigned.
+	if notAdvanced && rev.dupAcks >= 2 && rev.lastAck == seg.Seq && within(seg.Time, rev.lastAckAt, 20*time.Millisecond) {
 		return l.With(FastRetransmission).With(Retransmission)
 	}
 	// Within about one round trip of the highest segment: reordered.
@@ -630,7 +639,7 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 	if seg.Flags&(SYN|FIN) != 0 {
 		end++
 	}
-	if notAdvanced && seg.Time.Sub(fwd.nextTime) < thres && fwd.nextSeq != end {
+	if notAdvanced && within(seg.Time, fwd.nextTime, thres) && fwd.nextSeq != end {
 		return l.With(OutOfOrder)
 	}
 	if notAdvanced {
@@ -663,4 +672,10 @@ func (c *conn) track(seg *Segment, fwd *half, labels Labels, resent bool) {
 	}
 	fwd.window, fwd.windowSet, fwd.synWindow = seg.Window, true, seg.Flags.Has(SYN)
 	fwd.lastAck, fwd.lastAckSet, fwd.lastAckAt = seg.Ack, true, seg.Time
+}
+
+// within reports whether t came at most d after from, and not before it.
+func within(t, from time.Time, d time.Duration) bool {
+	e := t.Sub(from)
+	return e >= 0 && e < d
 }

@@ -18,6 +18,9 @@ var wiresharkFields = [...]string{
 	LostSegment:            "tcp.analysis.lost_segment",
 	ACKLostSegment:         "tcp.analysis.ack_lost_segment",
 	ReusedPorts:            "tcp.analysis.reused_ports",
+	TFOSyn:                 "tcp.analysis.tfo_syn",
+	TFOAck:                 "tcp.analysis.tfo_ack",
+	TFOIgnored:             "tcp.analysis.tfo_ignored",
 }
 
 // WiresharkField returns the Wireshark display filter field the label
