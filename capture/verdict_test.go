@@ -236,3 +236,40 @@ func TestVerdictEnding(t *testing.T) {
 		t.Errorf("summary %q lacks the ending %q", Summary(&s), e.String())
 	}
 }
+
+// TestVerdictFixtures pins Zeek's conn_state and history of each
+// connection of the real captures, by Zeek's rules: a connection opened
+// and closed is SF, one refused REJ, one reset by the server after data
+// RSTR, and one cut after the SYN/ACK (neither end established) OTH.
+func TestVerdictFixtures(t *testing.T) {
+	tests := []struct {
+		fixture string
+		want    []string // conn_state/history of each connection
+	}{
+		{"handshake.pcap", []string{"SF/ShAFaf"}},
+		{"rst.pcap", []string{"REJ/Sr", "RSTR/ShADadr"}},
+		{"half-close.pcap", []string{"SF/ShADaFdf"}},
+		{"retrans.pcap", []string{"SF/ShADaTFf", "SF/ShADaTFf"}},
+		{"zero-window.pcap", []string{"SF/ShADawFf"}},
+		{"tfo.pcap", []string{"SF/ShADadFf", "SF/SDhAdFaf"}},
+		{"truncated-record.pcap", []string{"OTH/Sh"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fixture, func(t *testing.T) {
+			src, err := Open(filepath.Join("testdata", tc.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			a := NewAnnotator()
+			Walk(src, a, func(*Packet) error { return nil }) // truncated-record ends in an error, by design
+			var got []string
+			for _, s := range a.Conns() {
+				got = append(got, s.ConnState().String()+"/"+s.History)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("conn_state/history %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
