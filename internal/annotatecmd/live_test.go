@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,4 +125,52 @@ func TestAnnotateLive(t *testing.T) {
 	if err != nil || counts.TCP != lines {
 		t.Errorf("-o file: %d TCP packets (%v), want the %d annotated", counts.TCP, err, lines)
 	}
+}
+
+// unprivilegedEnv marks the copy of the test binary that
+// TestAnnotateLiveNeedsPrivilege runs without privileges.
+const unprivilegedEnv = "TCPLAB_ANNOTATE_UNPRIVILEGED"
+
+// TestAnnotateLiveNeedsPrivilege: without the capture privilege, annotate
+// -i says in one line that it needs CAP_NET_RAW, and captures nothing. As
+// root, the test runs a copy of its binary as nobody.
+func TestAnnotateLiveNeedsPrivilege(t *testing.T) {
+	if os.Getenv(unprivilegedEnv) == "1" || os.Geteuid() != 0 {
+		err := Run("tcplab", []string{"annotate", "-i", "lo"}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "CAP_NET_RAW") || !strings.Contains(err.Error(), "-i lo") || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("annotate -i lo without privileges: %v; want one line saying CAP_NET_RAW is needed", err)
+		}
+		t.Logf("annotate -i lo: %v", err)
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory nobody can reach: the test binary's own is root's only.
+	dir, err := os.MkdirTemp("", "tcplab-unprivileged-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "annotatecmd.test")
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestAnnotateLiveNeedsPrivilege$", "-test.count=1", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), unprivilegedEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestAnnotateLiveNeedsPrivilege") {
+		t.Fatalf("as nobody (%v):\n%s", err, out)
+	}
+	t.Logf("as nobody:\n%s", out)
 }
