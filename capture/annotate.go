@@ -144,9 +144,14 @@ type conn struct {
 	firstRTT time.Duration
 	sum      ConnSummary
 	end      EndingTracker
-	histSeen [2]uint16
-	hist     [16]byte // history letters; at most 8 events a direction
-	histLen  int
+	hist     [maxHistory]byte // history letters
+	histLen  uint8
+	histSeen [2]uint8 // by direction, the letters seen (bit i of historyLetters)
+	// histSeq holds by direction the seq of the last s, h, f and r
+	// recorded; histN counts by direction the t and w events, up to
+	// 65535.
+	histSeq [2][4]uint32
+	histN   [2][2]uint16
 }
 
 // ConnSummary is what tcplab says about one whole connection.
@@ -154,10 +159,13 @@ type ConnSummary struct {
 	Stream         int
 	Client, Server netip.AddrPort
 	Segments       int
-	// History is a Zeek conn.log style string: one letter per event, the
-	// first time it happens in a direction (S syn, H syn-ack, A pure ack,
-	// D data, F fin, R rst, T retransmitted payload, W zero window), upper
-	// case when the client sent it, lower case for the server.
+	// History is Zeek's conn.log history: a letter per event (S syn, H
+	// syn-ack, A pure ack, D data, F fin, R rst, T retransmitted payload,
+	// W zero window), upper case when the client sent it, lower case for
+	// the server. As in Zeek, A and D are recorded once a direction; S,
+	// H, F and R again when the seq differs from the last of the same
+	// letter; T and W at the 1st, 10th, 100th, ... time. At most
+	// maxHistory letters.
 	History string
 	// Ending is how the connection ended: who closed first, whether the
 	// FINs crossed, half-close, reset.

@@ -140,7 +140,7 @@ func checkConns(t *testing.T, conns []ConnSummary, segments int) {
 	total := 0
 	for i, c := range conns {
 		total += c.Segments
-		if c.Stream != i || c.Segments == 0 || len(c.History) > 16 || strings.Trim(c.History, "shadfrtwSHADFRTW") != "" {
+		if c.Stream != i || c.Segments == 0 || len(c.History) > maxHistory || strings.Trim(c.History, "shadfrtwSHADFRTW") != "" {
 			t.Fatalf("connection %d: %s", i, Summary(&c))
 		}
 		for l, n := range c.Counts {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/tcplab/tcplab/internal/testenv"
 )
 
@@ -249,7 +251,8 @@ func TestVerdictFixtures(t *testing.T) {
 		{"handshake.pcap", []string{"SF/ShAFaf"}},
 		{"rst.pcap", []string{"REJ/Sr", "RSTR/ShADadr"}},
 		{"half-close.pcap", []string{"SF/ShADaFdf"}},
-		{"retrans.pcap", []string{"SF/ShADaTFf", "SF/ShADaTFf"}},
+		// Stream 0 retransmits payload 10 times or more: a second T.
+		{"retrans.pcap", []string{"SF/ShADaTTFf", "SF/ShADaTFf"}},
 		{"zero-window.pcap", []string{"SF/ShADawFf"}},
 		{"tfo.pcap", []string{"SF/ShADadFf", "SF/SDhAdFaf"}},
 		{"truncated-record.pcap", []string{"OTH/Sh"}},
@@ -269,6 +272,47 @@ func TestVerdictFixtures(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("conn_state/history %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHistoryRepeats: Zeek's rules for letters seen again. A and D once a
+// direction; S, H, F and R again only with another seq; T and W at the
+// 1st, 10th and 100th time.
+func TestHistoryRepeats(t *testing.T) {
+	ms := time.Millisecond
+	retransmitted := func(n int) []step {
+		steps := append(handshake(), step{cs, PSH | ACK, 1, 1, 100, 502, nil, 10 * ms})
+		for i := range n {
+			steps = append(steps, step{cs, PSH | ACK, 1, 1, 100, 502, nil, time.Duration(i+1) * 300 * ms})
+		}
+		return steps
+	}
+	tests := []struct {
+		name    string
+		steps   []step
+		history string
+	}{
+		{"syn-again-same-seq", []step{{cs, SYN, 0, 0, 0, 64240, synOptions(), 0}, {cs, SYN, 0, 0, 0, 64240, synOptions(), time.Second}}, "S"},
+		{"two-syn-acks", []step{{cs, SYN, 0, 0, 0, 64240, synOptions(), 0},
+			{sc, SYN | ACK, 0, 1, 0, 65160, synOptions(), ms}, {sc, SYN | ACK, 0, 1, 0, 65160, synOptions(), 2 * ms},
+			{sc, SYN | ACK, 5000, 1, 0, 65160, synOptions(), 3 * ms}}, "Shh"},
+		{"rst-again", append(handshake(),
+			step{sc, RST, 1, 0, 0, 0, nil, 0}, step{sc, RST, 1, 0, 0, 0, nil, 0}, step{sc, RST, 2, 0, 0, 0, nil, 0}), "ShArr"},
+		{"fin-again", append(handshake(),
+			step{cs, FIN | ACK, 1, 1, 0, 502, nil, 0}, step{cs, FIN | ACK, 1, 1, 0, 502, nil, 300 * ms}), "ShAF"},
+		{"retransmitted-9-times", retransmitted(9), "ShADT"},
+		{"retransmitted-10-times", retransmitted(10), "ShADTT"},
+		{"data-and-acks-once", append(handshake(),
+			step{cs, PSH | ACK, 1, 1, 10, 502, nil, 0}, step{sc, ACK, 1, 11, 0, 509, nil, 0},
+			step{cs, PSH | ACK, 11, 1, 10, 502, nil, 0}, step{sc, ACK, 1, 21, 0, 509, nil, 0}), "ShADa"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, a := walkFrames(t, layers.LinkTypeEthernet, conv{steps: tc.steps}.frames(t, 0))
+			if h := a.Conns()[0].History; h != tc.history {
+				t.Errorf("history %q, want %q", h, tc.history)
 			}
 		})
 	}
