@@ -53,6 +53,9 @@ type Annotator struct {
 	// replaced holds, without EvictClosed, the connections whose 4-tuple
 	// a later connection took over.
 	replaced []*conn
+	// With EvictClosed: the forgotten connections still known in brief
+	// (tomb.go), and the order they go in.
+	tombs tombRing
 }
 
 // NewAnnotator returns an Annotator with no connections.
@@ -72,9 +75,12 @@ const Linger = 5 * time.Second
 // acknowledged; fn gets the connection's final summary first. Memory then
 // grows with the connections open at once (and those closed within
 // Linger), not with every connection seen, and Conns returns only the
-// connections not yet forgotten. A segment of a forgotten connection that
-// arrives later starts a new stream, where Wireshark, which keeps every
-// connection, would continue the old one.
+// connections not yet forgotten. A forgotten connection is still known in
+// a few bytes for TombLinger: a later segment of it continues its stream,
+// as Wireshark continues it, in a connection whose summary has Resumed
+// set (fn gets it in turn when that closes). A segment later still, or
+// beyond the MaxTombs most recently forgotten, starts a new stream, where
+// Wireshark, which keeps every connection, would continue the old one.
 func (a *Annotator) EvictClosed(fn func(*ConnSummary)) { a.onEvict = fn }
 
 // connKey names a connection by its endpoints, lower endpoint first, so both
@@ -94,29 +100,32 @@ const wscaleUnknown = -2
 // half is the analysis state of one direction of a connection, named after
 // the fields of Wireshark's tcp_analyze_seq_info where it has them.
 type half struct {
-	seen       bool
+	// Fields ordered by size, so that a connection stays within 1.5 KiB
+	// (TestEvictBoundsMemory).
+	nextTime   time.Time
+	lastAckAt  time.Time
+	dupAcks    int
 	base       uint32 // relative numbering base (the ISN)
+	isn        uint32
+	synLen     uint32 // payload of the first SYN (TCP Fast Open data)
+	nextSeq    uint32
+	maxToAck   uint32 // highest contiguous seq seen, for ack-lost-segment
+	lastAck    uint32
+	finSeq     uint32
+	lastLabels Labels
+	window     uint16 // raw window of the last segment
+	wscale     int8   // announced in this side's SYN; -1 none, wscaleUnknown when cut
+	scale      int8   // shift applied to this side's windows; -1 unknown
+	state      State
+	seen       bool
 	baseSet    bool
 	synSeen    bool
-	isn        uint32
-	wscale     int8 // announced in this side's SYN; -1 none, wscaleUnknown when cut
-	scale      int8 // shift applied to this side's windows; -1 unknown
-	nextSeq    uint32
 	nextSet    bool
-	nextTime   time.Time
-	maxToAck   uint32 // highest contiguous seq seen, for ack-lost-segment
 	maxSet     bool
-	lastAck    uint32
 	lastAckSet bool
-	lastAckAt  time.Time
-	window     uint16 // raw window of the last segment
 	windowSet  bool
 	synWindow  bool // the last segment was a SYN: its window is never scaled
-	lastLabels Labels
-	dupAcks    int
 	finSent    bool
-	finSeq     uint32
-	state      State
 	// finPending: the other side's FIN arrived in ESTABLISHED, and this
 	// side has not yet shown whether it took it there (see transition).
 	finPending bool
@@ -135,9 +144,14 @@ type conn struct {
 	firstRTT time.Duration
 	sum      ConnSummary
 	end      EndingTracker
-	histSeen [2]uint16
-	hist     [16]byte // history letters; at most 8 events a direction
-	histLen  int
+	hist     [maxHistory]byte // history letters
+	histLen  uint8
+	histSeen [2]uint8 // by direction, the letters seen (bit i of historyLetters)
+	// histSeq holds by direction the seq of the last s, h, f and r
+	// recorded; histN counts by direction the t and w events, up to
+	// 65535.
+	histSeq [2][4]uint32
+	histN   [2][2]uint16
 }
 
 // ConnSummary is what tcplab says about one whole connection.
@@ -145,25 +159,49 @@ type ConnSummary struct {
 	Stream         int
 	Client, Server netip.AddrPort
 	Segments       int
-	// History is a Zeek conn.log style string: one letter per event, the
-	// first time it happens in a direction (S syn, H syn-ack, A pure ack,
-	// D data, F fin, R rst, T retransmission, W zero window), upper case
-	// when the client sent it, lower case for the server.
+	// History is Zeek's conn.log history: a letter per event (S syn, H
+	// syn-ack, A pure ack, D data, F fin, R rst, T retransmitted payload,
+	// W zero window), upper case when the client sent it, lower case for
+	// the server. As in Zeek, A and D are recorded once a direction; S,
+	// H, F and R again when the seq differs from the last of the same
+	// letter; T and W at the 1st, 10th, 100th, ... time. At most
+	// maxHistory letters.
 	History string
 	// Ending is how the connection ended: who closed first, whether the
 	// FINs crossed, half-close, reset.
 	Ending Ending
-	// Counts holds how many segments carried each label.
-	Counts [numLabels]int
+	// Counts holds how many segments carried each label (int32 keeps a
+	// connection in the Annotator within 1.5 KiB).
+	Counts [numLabels]int32
 	// Cut is how many segments had their TCP header cut by the snap
 	// length, and so were not analysed.
 	Cut int
 	// Client and Server are the endpoints' final states.
 	ClientState, ServerState State
+	// Completeness is Wireshark's tcp.completeness of the connection:
+	// the kinds of segments seen in it.
+	Completeness Completeness
+	// DirSegments, Bytes and Retransmitted are, by the Dir of the
+	// sender, the segments, their payload bytes (retransmissions
+	// included), and the payload bytes of segments labelled
+	// retransmission.
+	DirSegments          [2]int
+	Bytes, Retransmitted [2]int64
+	// FirstRTT is the connection's first round trip, from the most
+	// recent SYN to the first ACK without SYN, as Wireshark times
+	// tcp.analysis.initial_rtt; 0 when none was seen.
+	FirstRTT time.Duration
+	// zeek holds each endpoint's state in Zeek's TCP analyzer, for
+	// ConnState.
+	zeek [2]zeekState
+	// Resumed says the connection had been forgotten (EvictClosed) when a
+	// late segment of it came: the summary counts the segments since,
+	// and an earlier summary of the same stream those before.
+	Resumed bool
 }
 
 // Count returns how many segments of the connection carried label l.
-func (s *ConnSummary) Count(l Label) int { return s.Counts[l] }
+func (s *ConnSummary) Count(l Label) int { return int(s.Counts[l]) }
 
 // Conns returns the summaries of all connections seen so far (with
 // EvictClosed, of those not yet forgotten), by stream.
@@ -208,6 +246,7 @@ func (c *conn) summary() ConnSummary {
 		}
 	}
 	s.Ending = c.end.Ending()
+	s.FirstRTT = c.firstRTT
 	return s
 }
 
@@ -241,6 +280,7 @@ func (a *Annotator) evict(now time.Time) {
 		delete(a.conns, c.key)
 		sum := c.summary()
 		a.onEvict(&sum)
+		a.tombs.bury(c)
 	}
 	if a.head > 1024 && a.head*2 > len(a.closed) {
 		n := copy(a.closed, a.closed[a.head:])
@@ -262,7 +302,10 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	if a.onEvict != nil && a.head < len(a.closed) {
 		a.evict(seg.Time)
 	}
-	c := a.lookup(seg)
+	if a.tombs.n > 0 {
+		a.tombs.expire(seg.Time)
+	}
+	c, reused := a.lookup(seg)
 	c.lastAt = seg.Time
 	if a.onEvict != nil {
 		defer a.queueClosed(c)
@@ -273,6 +316,7 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 	fwd, rev := &c.h[dir], &c.h[1-dir]
 	c.sum.Segments++
+	c.sum.DirSegments[dir]++
 	if seg.Problem == HeaderCut {
 		// Without its whole header a segment cannot be analysed, as in
 		// Wireshark; it is counted, and what was captured of it shown.
@@ -280,6 +324,10 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 		return c.cutAnnotation(seg, fwd, rev, dir)
 	}
 
+	// A SYN sent again with the same ISN (after the connection closed,
+	// say) is a retransmission and does not start the sequence space
+	// afresh, as for Wireshark.
+	resent := seg.Flags.Has(SYN) && fwd.synSeen && seg.Seq == fwd.isn
 	if seg.Flags.Has(SYN) {
 		a.onSYN(c, seg, fwd, rev)
 	}
@@ -299,7 +347,13 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 
 	labels := c.analyse(seg, fwd, rev)
-	c.track(seg, fwd, labels)
+	if reused {
+		labels = labels.With(ReusedPorts)
+	}
+	if seg.Flags.Has(SYN) {
+		labels |= fastOpenLabels(seg, rev)
+	}
+	c.track(seg, fwd, labels, resent)
 	fwd.lastLabels = labels
 	c.transition(seg, fwd, rev)
 	c.end.Add(seg, dir, c.h[0].state, c.h[1].state)
@@ -351,21 +405,29 @@ func (c *conn) cutAnnotation(seg *Segment, fwd, rev *half, dir Dir) Annotation {
 	return ann
 }
 
-// lookup finds the connection of seg or starts a new one. A SYN with a new
-// initial sequence number on a known 4-tuple starts a new stream, as
-// Wireshark does when a port pair is reused.
-func (a *Annotator) lookup(seg *Segment) *conn {
+// lookup finds the connection of seg or starts a new one. Any segment but
+// a SYN continues the connection on its 4-tuple, however long after its
+// close, as Wireshark continues it (with EvictClosed, for TombLinger). A
+// SYN with a new initial sequence number on a known 4-tuple starts a new
+// stream, as Wireshark does when a port pair is reused; reused says so.
+func (a *Annotator) lookup(seg *Segment) (c *conn, reused bool) {
 	k := keyOf(seg.Src, seg.Dst)
+	syn := seg.Flags&(SYN|ACK) == SYN
 	if c, ok := a.conns[k]; ok {
-		syn := seg.Flags&(SYN|ACK) == SYN
 		if !syn || (c.h[0].synSeen && c.h[0].isn == seg.Seq && c.client == seg.Src) {
-			return c
+			return c, false
 		}
 		if c.client == seg.Src && !c.h[0].synSeen && c.sum.Segments == 0 {
-			return c
+			return c, false
 		}
+		reused = true
+	} else if t, ok := a.tombs.unbury(k); ok {
+		if !syn || (t.h[0].bits&tombSynSeen != 0 && t.h[0].isn == seg.Seq && t.clientOf(k) == seg.Src) {
+			return a.resume(k, &t), false
+		}
+		reused = true
 	}
-	c := &conn{stream: a.streams, key: k}
+	c = &conn{stream: a.streams, key: k}
 	a.streams++
 	// The client is the SYN sender. Without a SYN, the receiver of a
 	// SYN/ACK is; failing that, the side with the higher port, since
@@ -400,7 +462,7 @@ func (a *Annotator) lookup(seg *Segment) *conn {
 		a.retire(old)
 	}
 	a.conns[k] = c
-	return c
+	return c, reused
 }
 
 // queueClosed puts c in the eviction queue when it has just closed.
@@ -417,7 +479,7 @@ func (a *Annotator) onSYN(c *conn, seg *Segment, fwd, rev *half) {
 		c.synAt = seg.Time
 	}
 	if !fwd.synSeen {
-		fwd.synSeen, fwd.isn = true, seg.Seq
+		fwd.synSeen, fwd.isn, fwd.synLen = true, seg.Seq, uint32(seg.Len)
 		fwd.base, fwd.baseSet = seg.Seq, true
 		fwd.wscale = seg.Options.WindowScale
 		if seg.Problem == OptionsCut && fwd.wscale < 0 {
@@ -570,7 +632,10 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 		return l.With(SpuriousRetransmission).With(Retransmission)
 	}
 	// Two or more dup-acks for this seq, within 20 ms: a fast retransmit.
-	if notAdvanced && rev.dupAcks >= 2 && rev.lastAck == seg.Seq && seg.Time.Sub(rev.lastAckAt) < 20*time.Millisecond {
+	// A time before the one compared with (timestamps that jump
+	// backwards) is never within it: Wireshark takes the difference
+	// unsigned.
+	if notAdvanced && rev.dupAcks >= 2 && rev.lastAck == seg.Seq && within(seg.Time, rev.lastAckAt, 20*time.Millisecond) {
 		return l.With(FastRetransmission).With(Retransmission)
 	}
 	// Within about one round trip of the highest segment: reordered.
@@ -582,7 +647,7 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 	if seg.Flags&(SYN|FIN) != 0 {
 		end++
 	}
-	if notAdvanced && seg.Time.Sub(fwd.nextTime) < thres && fwd.nextSeq != end {
+	if notAdvanced && within(seg.Time, fwd.nextTime, thres) && fwd.nextSeq != end {
 		return l.With(OutOfOrder)
 	}
 	if notAdvanced {
@@ -594,7 +659,7 @@ func (c *conn) retransmission(seg *Segment, fwd, rev *half) Labels {
 // track updates the sequence bookkeeping of the sender after seg. A zero
 // window probe does not advance the next expected sequence number: its byte
 // is not accepted by a closed window.
-func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
+func (c *conn) track(seg *Segment, fwd *half, labels Labels, resent bool) {
 	next := seg.Seq + uint32(seg.Len)
 	if seg.Flags&(SYN|FIN) != 0 {
 		next++
@@ -605,7 +670,8 @@ func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
 	// A SYN starts the sequence space afresh, so an ACK of it is no
 	// ack-lost-segment, even when a segment before it (an injected RST)
 	// claimed other numbers.
-	syn := seg.Flags.Has(SYN)
+	// A SYN sent again (resent) does not.
+	syn := seg.Flags.Has(SYN) && !resent
 	if (!fwd.nextSet || seqGT(next, fwd.nextSeq) || syn) && !probe {
 		fwd.nextSeq, fwd.nextSet, fwd.nextTime = next, true, seg.Time
 	}
@@ -614,4 +680,10 @@ func (c *conn) track(seg *Segment, fwd *half, labels Labels) {
 	}
 	fwd.window, fwd.windowSet, fwd.synWindow = seg.Window, true, seg.Flags.Has(SYN)
 	fwd.lastAck, fwd.lastAckSet, fwd.lastAckAt = seg.Ack, true, seg.Time
+}
+
+// within reports whether t came at most d after from, and not before it.
+func within(t, from time.Time, d time.Duration) bool {
+	e := t.Sub(from)
+	return e >= 0 && e < d
 }

@@ -94,42 +94,81 @@ func (c *conn) record(seg *Segment, labels Labels, dir Dir) {
 		}
 	}
 	f := seg.Flags
+	c.sum.Completeness |= completenessOf(f, seg.Len)
+	c.sum.Bytes[dir] += int64(seg.Len)
+	if labels.Has(Retransmission) {
+		c.sum.Retransmitted[dir] += int64(seg.Len)
+	}
+	zeekAdd(&c.sum.zeek, dir, f, seg.Len)
 	switch {
 	case f.Has(SYN) && !f.Has(ACK):
-		c.event(0, dir)
+		c.event(0, dir, seg.Seq)
 	case f.Has(SYN | ACK):
-		c.event(1, dir)
+		c.event(1, dir, seg.Seq)
 	case seg.Len == 0 && f&(FIN|RST) == 0 && f.Has(ACK):
-		c.event(2, dir)
+		c.event(2, dir, 0)
 	}
 	if seg.Len > 0 {
-		c.event(3, dir)
+		c.event(3, dir, 0)
 	}
 	if f.Has(FIN) {
-		c.event(4, dir)
+		c.event(4, dir, seg.Seq)
 	}
 	if f.Has(RST) {
-		c.event(5, dir)
+		c.event(5, dir, seg.Seq)
 	}
-	if labels.Has(Retransmission) {
-		c.event(6, dir)
+	// Zeek's T is a retransmitted payload: a SYN or FIN sent again is
+	// none.
+	if labels.Has(Retransmission) && seg.Len > 0 {
+		c.event(6, dir, 0)
 	}
 	if labels.Has(ZeroWindow) {
-		c.event(7, dir)
+		c.event(7, dir, 0)
 	}
 }
 
-// event appends history letter i for direction dir the first time it
-// happens, as Zeek's conn.log does.
-func (c *conn) event(i int, dir Dir) {
-	if c.histSeen[dir]&(1<<i) != 0 {
+// maxHistory bounds a connection's history letters.
+const maxHistory = 24
+
+// histSeqIndex is the index in histSeq of the letters recorded again
+// when their seq differs: s, h, f, r.
+var histSeqIndex = [len(historyLetters)]int8{0, 1, -1, -1, 2, 3, -1, -1}
+
+// event appends history letter i for direction dir when Zeek's conn.log
+// would (see ConnSummary.History); seq is the segment's, for s, h, f and r.
+func (c *conn) event(i int, dir Dir, seq uint32) {
+	seen := c.histSeen[dir]&(1<<i) != 0
+	switch {
+	case i == 6 || i == 7: // t, w: the 1st, 10th, 100th, ... time
+		n := &c.histN[dir][i-6]
+		if *n < 65535 {
+			*n++
+		}
+		if !powerOf10(*n) {
+			return
+		}
+	case histSeqIndex[i] >= 0: // s, h, f, r: again with another seq
+		last := &c.histSeq[dir][histSeqIndex[i]]
+		if seen && *last == seq {
+			return
+		}
+		*last = seq
+	case seen: // a, d: once
 		return
 	}
 	c.histSeen[dir] |= 1 << i
+	if int(c.histLen) == len(c.hist) {
+		return
+	}
 	b := historyLetters[i]
 	if dir == ClientToServer {
 		b -= 'a' - 'A'
 	}
 	c.hist[c.histLen] = b
 	c.histLen++
+}
+
+// powerOf10 reports whether n is 1, 10, 100, 1000 or 10000.
+func powerOf10(n uint16) bool {
+	return n == 1 || n == 10 || n == 100 || n == 1000 || n == 10000
 }

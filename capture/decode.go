@@ -651,6 +651,8 @@ func parseOptions(o *Options, b []byte) {
 				o.NSACK++
 				v = v[8:]
 			}
+		case 34, 254:
+			parseFastOpen(o, kind, v)
 		case 8:
 			if len(v) == 8 {
 				o.HasTimestamps = true

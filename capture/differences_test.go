@@ -120,19 +120,34 @@ func TestDifferences(t *testing.T) {
 			t.Errorf("tcplab finds %+v, want one segment, of seq 1", got)
 		}
 	})
+	t.Run("midstream-completeness", func(t *testing.T) {
+		c := conv{steps: []step{{cs, PSH | ACK, 1, 1, 100, 502, nil, 0}, {cs, RST, 101, 0, 0, 0, nil, 0}}}
+		frames := c.frames(t, 0)
+		path := filepath.Join(t.TempDir(), "mid.pcap")
+		writePcap(t, path, c.link.linkType(), false, frames)
+		if w := tsharkConns(t, path, map[int]Dir{})[0]; w.completeness&int(CompleteACK) != 0 {
+			t.Errorf("tshark's completeness %d counts the ACK; DIFFERENCES.md is out of date", w.completeness)
+		}
+		_, a := walkFrames(t, c.link.linkType(), frames)
+		if got, want := a.Conns()[0].Completeness, CompleteACK|CompleteData|CompleteRST; got != want {
+			t.Errorf("completeness %s, want %s", got, want)
+		}
+	})
 	t.Run("late-segment-after-eviction", func(t *testing.T) {
-		// The server's FIN again, 2 Linger after the connection closed.
+		// The server's FIN again, Linger and TombLinger after the
+		// connection closed: forgotten, and no longer known in brief.
 		c := conv{steps: append(handshake(),
 			step{cs, FIN | ACK, 1, 1, 0, 502, nil, 0},
 			step{sc, FIN | ACK, 1, 2, 0, 509, nil, 0},
 			step{cs, ACK, 2, 2, 0, 502, nil, 0},
-			step{sc, FIN | ACK, 1, 2, 0, 509, nil, 2*Linger + 10*time.Millisecond},
+			step{sc, ACK, 2, 2, 0, 509, nil, Linger + time.Second},
+			step{sc, FIN | ACK, 1, 2, 0, 509, nil, Linger + TombLinger + 2*time.Second},
 		)}
 		frames := c.frames(t, 0)
 		path := filepath.Join(t.TempDir(), "late.pcap")
 		writePcap(t, path, c.link.linkType(), false, frames)
-		if s := tsharkStreams(t, path); s[7] != 0 {
-			t.Errorf("tshark puts the late FIN in stream %d, want 0 (it keeps every connection)", s[7])
+		if s := tsharkStreams(t, path); s[8] != 0 {
+			t.Errorf("tshark puts the late FIN in stream %d, want 0 (it keeps every connection)", s[8])
 		}
 		for _, evict := range []bool{false, true} {
 			a := NewAnnotator()

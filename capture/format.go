@@ -24,15 +24,21 @@ func Comment(p *Packet) string { return string(AppendComment(nil, p)) }
 // Summary formats a connection summary as one readable line.
 func Summary(c *ConnSummary) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "stream %d: %s (client) <-> %s (server): %d segments, history %s",
-		c.Stream, c.Client, c.Server, c.Segments, c.History)
+	resumed := ""
+	if c.Resumed {
+		resumed = " (resumed: its late segments, after it was forgotten)"
+	}
+	fmt.Fprintf(&b, "stream %d%s: %s (client) <-> %s (server): %d segments, history %s",
+		c.Stream, resumed, c.Client, c.Server, c.Segments, c.History)
+	b.WriteString(", ")
+	verdictText(&b, c)
 	b.WriteString("; ")
 	b.WriteString(c.Ending.String())
 	fmt.Fprintf(&b, "; final states %s/%s", c.ClientState, c.ServerState)
 	var parts []string
 	for l := Label(0); l < numLabels; l++ {
 		if c.Counts[l] > 0 {
-			parts = append(parts, l.String()+"="+strconv.Itoa(c.Counts[l]))
+			parts = append(parts, l.String()+"="+strconv.Itoa(int(c.Counts[l])))
 		}
 	}
 	if len(parts) > 0 {
@@ -42,4 +48,10 @@ func Summary(c *ConnSummary) string {
 		fmt.Fprintf(&b, "; %d with the TCP header cut (not analysed)", c.Cut)
 	}
 	return b.String()
+}
+
+// writeInt writes v in decimal.
+func writeInt(b *strings.Builder, v int64) {
+	var buf [20]byte
+	b.Write(strconv.AppendInt(buf[:0], v, 10))
 }

@@ -140,11 +140,11 @@ func checkConns(t *testing.T, conns []ConnSummary, segments int) {
 	total := 0
 	for i, c := range conns {
 		total += c.Segments
-		if c.Stream != i || c.Segments == 0 || len(c.History) > 16 || strings.Trim(c.History, "shadfrtwSHADFRTW") != "" {
+		if c.Stream != i || c.Segments == 0 || len(c.History) > maxHistory || strings.Trim(c.History, "shadfrtwSHADFRTW") != "" {
 			t.Fatalf("connection %d: %s", i, Summary(&c))
 		}
 		for l, n := range c.Counts {
-			if n > c.Segments {
+			if int(n) > c.Segments {
 				t.Fatalf("connection %d: %d segments labelled %v of %d", i, n, Label(l), c.Segments)
 			}
 		}

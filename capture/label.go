@@ -22,6 +22,18 @@ const (
 	OutOfOrder
 	LostSegment
 	ACKLostSegment
+	// ReusedPorts marks a SYN that starts a new connection on the 4-tuple
+	// of an earlier one in the capture (another initial sequence number).
+	ReusedPorts
+	// TFOSyn marks a SYN that carries a TCP Fast Open cookie (RFC 7413).
+	TFOSyn
+	// TFOAck marks a SYN/ACK that acknowledges the data its SYN carried:
+	// the server accepted it (TCP Fast Open).
+	TFOAck
+	// TFOIgnored marks a SYN/ACK that acknowledges only the SYN of a SYN
+	// with data: the server ignored the data, which the client sends
+	// again.
+	TFOIgnored
 	numLabels
 )
 
@@ -29,6 +41,7 @@ var labelNames = [numLabels]string{
 	"keep-alive", "keep-alive-ack", "window-update", "zero-window", "zero-window-probe",
 	"zero-window-probe-ack", "window-full", "dup-ack", "retransmission", "fast-retransmission",
 	"spurious-retransmission", "out-of-order", "lost-segment", "ack-lost-segment",
+	"reused-ports", "tfo-syn", "tfo-ack", "tfo-ignored",
 }
 
 // String returns the label's name, for example "keep-alive".
@@ -50,7 +63,7 @@ func ParseLabel(s string) (Label, bool) {
 }
 
 // Labels is a set of Label.
-type Labels uint16
+type Labels uint32
 
 // Has reports whether l is in the set.
 func (s Labels) Has(l Label) bool { return s&(1<<l) != 0 }

@@ -89,6 +89,7 @@ type Options struct {
 	TSVal, TSEcr  uint32
 	NSACK         uint8 // number of valid entries in SACK
 	SACK          [4]SACKBlock
+	FastOpen      FastOpen // the TCP Fast Open option (RFC 7413)
 }
 
 // Segment is one decoded TCP segment: the fields of its IP and TCP headers

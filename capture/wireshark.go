@@ -17,6 +17,10 @@ var wiresharkFields = [...]string{
 	OutOfOrder:             "tcp.analysis.out_of_order",
 	LostSegment:            "tcp.analysis.lost_segment",
 	ACKLostSegment:         "tcp.analysis.ack_lost_segment",
+	ReusedPorts:            "tcp.analysis.reused_ports",
+	TFOSyn:                 "tcp.analysis.tfo_syn",
+	TFOAck:                 "tcp.analysis.tfo_ack",
+	TFOIgnored:             "tcp.analysis.tfo_ignored",
 }
 
 // WiresharkField returns the Wireshark display filter field the label

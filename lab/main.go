@@ -102,7 +102,7 @@ const commandUsage = `%[1]s: a scripted packet-capture lab for TCP
 
 Commands:
   %[1]s annotate [flags] FILE... [FILTER]       annotate every TCP segment of pcap/pcapng files
-      [-json] [-o FILE] [-stream N] [-port N] [-filter EXPR] [-summary] [-interface N]
+      [-json] [-o FILE] [-stream N] [-port N] [-filter EXPR] [-summary] [-interface N] [-i IFACE]
       [-ladder FILE] [-walkthrough FILE] [-tseq FILE] [-lang en|zh]
   %[1]s list                                    list the scenarios
   %[1]s run [flags] [NAME...]                   run scenarios in private network namespaces: capture, annotate, match

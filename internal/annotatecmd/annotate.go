@@ -8,14 +8,16 @@ package annotatecmd
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
@@ -35,6 +37,31 @@ type flags struct {
 	out, ladder, walk, tseq string
 	stream, port, iface     int
 	language                expect.Lang
+	// open opens a capture file; nil: capture.Open. Tests give it
+	// captures made on the fly.
+	open func(path string) (captureFile, error)
+	// liveIface is -i's interface: annotate live traffic until stop is
+	// closed (Ctrl-C), then say the kernel's counts on stderr (nil:
+	// os.Stderr).
+	liveIface string
+	stop      <-chan struct{}
+	stderr    io.Writer
+	ready     func() // called once the live capture is open (tests)
+}
+
+// captureFile is a capture file open for reading.
+type captureFile interface {
+	capture.Source
+	Close() error
+	Interfaces() []capture.Point
+}
+
+// openCapture opens the capture file in, as f says.
+func (f *flags) openCapture(in string) (captureFile, error) {
+	if f.open != nil {
+		return f.open(in)
+	}
+	return capture.Open(in)
 }
 
 // Run implements "PROG annotate": one line (or JSON object) per TCP
@@ -50,11 +77,12 @@ func Run(prog string, args []string, stdout io.Writer) error {
 	fs.IntVar(&f.stream, "stream", -1, "only stream `N` (Wireshark's tcp.stream); -1: every stream")
 	fs.IntVar(&f.port, "port", 0, "only connections with `PORT` at either end; 0: every connection")
 	filter := fs.String("filter", "", "only frames that the BPF filter `EXPR` passes, as tcpdump takes it (it may also follow the files)")
-	fs.BoolVar(&f.summary, "summary", false, "print only the summary of each connection: history, closer, final states, label counts")
+	fs.BoolVar(&f.summary, "summary", false, "print only the verdict of each connection: Zeek's conn_state and history, tshark's completeness,\nsegments and bytes each way, retransmitted bytes, first RTT, how it ended, final states, label counts\n(with -json, one JSON object per connection)")
 	fs.StringVar(&f.ladder, "ladder", "", "also draw the selected connections as a ladder diagram (SVG) in `FILE`, as "+prog+" run does")
 	fs.StringVar(&f.walk, "walkthrough", "", "also tell the selected connections as a numbered walkthrough (Markdown) in `FILE`, as "+prog+" run does")
 	fs.StringVar(&f.tseq, "tseq", "", "also draw the selected connection's time-sequence graph (SVG) in `FILE`: sequence numbers over time, ACKs, window, SACK, retransmissions, as "+prog+" run does")
 	langName := fs.String("lang", "en", "language of -walkthrough, -ladder and -tseq: en or zh")
+	fs.StringVar(&f.liveIface, "i", "", "annotate live traffic on interface `IFACE` as it arrives, until Ctrl-C (needs the capture privilege:\nroot or CAP_NET_RAW); the arguments are the capture filter, and the kernel's drops are said at the end")
 	fs.IntVar(&f.iface, "interface", -1, "analyse only the frames of pcapng interface `N` (0, 1, ...): a file of several capture points (tcplab's points.pcapng) holds each segment once per point; -1: every frame")
 	cmd := prog + " annotate"
 	help := cli.Help{
@@ -66,17 +94,20 @@ func Run(prog string, args []string, stdout io.Writer) error {
 			"Wireshark's analysis labels and both ends' TCP states; then a summary per connection.\n" +
 			"Every frame is analysed; -stream, -port and a BPF filter choose what is shown and written.\n" +
 			"Several files are annotated one after the other, each under a line naming it; the arguments\n" +
-			"after the last file that exists are the filter.",
+			"after the last file that exists are the filter. With -i IFACE it annotates live traffic instead,\n" +
+			"the arguments being the capture filter, until Ctrl-C.",
 		Examples: []string{
 			cmd + " capture/testdata/keepalive.pcap",
 			cmd + " my.pcap 'tcp port 443 and host 10.0.0.1'",
 			cmd + " -summary a.pcap b.pcap",
 			cmd + " -json my.pcap | jq 'select(.labels | length > 0)'",
+			cmd + " -summary -json my.pcap | jq 'select(.conn_state != \"SF\")'",
 			cmd + " -stream 3 -ladder stream3.svg my.pcap",
 			cmd + " -stream 0 -walkthrough stream0.md -lang zh my.pcap",
 			cmd + " -stream 1 -tseq stream1.svg my.pcap",
 			cmd + " -o commented.pcapng my.pcap",
 			cmd + " -interface 1 out/lan/points.pcapng",
+			cmd + " -i lo -o live.pcapng 'tcp port 8080'",
 		},
 	}
 	if err := cli.Parse(fs, args, help, stdout); err != nil {
@@ -84,6 +115,9 @@ func Run(prog string, args []string, stdout io.Writer) error {
 			return err
 		}
 		return fmt.Errorf("%w: annotate: %w (see %s -h)", cli.ErrUsage, err, cmd)
+	}
+	if f.liveIface != "" {
+		return annotateLive(&f, *filter, fs.Args(), *langName, stdout)
 	}
 	if fs.NArg() < 1 {
 		return fmt.Errorf("%w: annotate takes capture files: %s (see %s -h)", cli.ErrUsage, help.Usage, cmd)
@@ -157,11 +191,23 @@ func splitFiles(args []string) (files, rest []string) {
 func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error {
 	asJSON, out, stream, port, summary, ladder, walk, tseq, iface, language := &f.asJSON, &f.out, &f.stream, &f.port, &f.summary, &f.ladder, &f.walk, &f.tseq, &f.iface, f.language
 	var err error
+	var lv *liveSource
 	drawing := *ladder != "" || *walk != ""
 	keep := drawing || *tseq != "" // the selected segments are kept for the files written at the end
 	dataConns := map[int]bool{}    // with -tseq, the selected connections that carry data
-	src, err := capture.Open(in)
-	if err != nil {
+	var src captureFile
+	if f.liveIface != "" {
+		// The kernel filters a live capture.
+		done := make(chan struct{})
+		defer close(done)
+		if lv, err = openLive(f.liveIface, expr, f.stop, done); err != nil {
+			return err
+		}
+		src, expr = lv, ""
+		if f.ready != nil {
+			f.ready()
+		}
+	} else if src, err = f.openCapture(in); err != nil {
 		return err
 	}
 	defer src.Close()
@@ -200,6 +246,9 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 		if w, err = capture.NewWriter(f, src.LinkType()); err != nil {
 			return fmt.Errorf("%s: %w", *out, err)
 		}
+		// Live, every packet reaches the file at once: however the
+		// command ends, the file is whole.
+		w.FlushEach = lv != nil
 		// Whatever happens below, what was written stays a valid file.
 		defer w.Flush()
 	}
@@ -207,14 +256,25 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	bw := bufio.NewWriterSize(stdout, 1<<16)
 	defer bw.Flush()
 	a := capture.NewAnnotator()
-	shown := map[int]bool{} // streams with a selected segment, when selecting or drawing
+	var shown streamSet // streams with a selected segment, when selecting or drawing
+	nShown := 0
 	// Closed connections are forgotten after capture.Linger, so memory
-	// follows the connections open at once; the text output keeps the
-	// summaries it prints at the end (only those of the selection).
-	var summaries []capture.ConnSummary
+	// follows the connections open at once; the summaries printed at the
+	// end (only those of the selection) are kept formatted, and spilled
+	// to a temporary file past a bound (summaries.go).
+	var summaries summaryStore
+	defer summaries.close()
+	keepSummaries := !*asJSON || *summary
+	summaryLine := func(s *capture.ConnSummary) []byte {
+		if *asJSON {
+			return capture.AppendSummaryJSON(nil, s)
+		}
+		return append([]byte(capture.Summary(s)), '\n')
+	}
+	var spillErr error
 	a.EvictClosed(func(s *capture.ConnSummary) {
-		if !*asJSON && (!selecting || shown[s.Stream]) {
-			summaries = append(summaries, *s)
+		if keepSummaries && (!selecting || shown.has(s.Stream)) && spillErr == nil {
+			spillErr = summaries.add(s.Stream, summaryLine(s))
 		}
 	})
 	var drawn []capture.Packet
@@ -222,6 +282,9 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	// lines while another reads, decodes and annotates, handing over
 	// batches of segments in capture order.
 	pl := newPipeline(w != nil)
+	if lv != nil {
+		lv.pl = pl
+	}
 	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
 		var source capture.Source = src
 		if *iface >= 0 {
@@ -236,8 +299,11 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			// summaries and to -ladder: keep the map off the hot path
 			// otherwise.
 			if p.TCP && (selecting || keep) {
-				shown[p.Annotation.Stream] = true
-				if drawing && len(shown) > maxLadderConns {
+				if !shown.has(p.Annotation.Stream) {
+					shown.add(p.Annotation.Stream)
+					nShown++
+				}
+				if drawing && nShown > maxLadderConns {
 					return fmt.Errorf("%w: -ladder and -walkthrough tell at most %d connections; choose fewer with -stream, -port or a filter", cli.ErrUsage, maxLadderConns)
 				}
 				if *tseq != "" && p.Segment.Len > 0 {
@@ -285,9 +351,12 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			}
 		}
 		pl.done(b)
-		if len(buf) >= 1<<16 && werr == nil {
+		if (len(buf) >= 1<<16 || lv != nil) && werr == nil {
 			_, werr = bw.Write(buf)
 			buf = buf[:0]
+			if lv != nil && werr == nil {
+				werr = bw.Flush()
+			}
 		}
 	}
 	if werr == nil {
@@ -297,8 +366,34 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	if err == nil {
 		err = werr
 	}
+	if lv != nil {
+		lv.stop()
+		stderr := f.stderr
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		lv.report(stderr, counts.Frames)
+	}
+	if err == nil {
+		err = spillErr
+	}
+	if keepSummaries {
+		// The connections still held, after those forgotten.
+		for _, c := range a.Conns() {
+			if !selecting || shown.has(c.Stream) {
+				if serr := summaries.add(c.Stream, summaryLine(&c)); serr != nil && err == nil {
+					err = serr
+				}
+			}
+		}
+	}
 	if points := src.Interfaces(); err == nil && *iface >= len(points) {
 		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", cli.ErrUsage, *iface, in, len(points)-1, pointNames(points))
+	}
+	if *asJSON && *summary {
+		if serr := summaries.writeTo(bw); serr != nil && err == nil {
+			err = serr
+		}
 	}
 	if !*asJSON {
 		if !*summary {
@@ -312,19 +407,15 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			fmt.Fprintf(bw, "; frames of %d capture points (%s): a segment seen at two is analysed as sent twice, choose one with -interface N", len(points), pointNames(points))
 		}
 		if selecting {
-			if len(shown) == 1 {
+			if nShown == 1 {
 				fmt.Fprint(bw, "; 1 connection selected")
 			} else {
-				fmt.Fprintf(bw, "; %d connections selected", len(shown))
+				fmt.Fprintf(bw, "; %d connections selected", nShown)
 			}
 		}
 		fmt.Fprintln(bw)
-		summaries = append(summaries, a.Conns()...)
-		slices.SortFunc(summaries, func(x, y capture.ConnSummary) int { return x.Stream - y.Stream })
-		for _, c := range summaries {
-			if !selecting || shown[c.Stream] {
-				fmt.Fprintln(bw, capture.Summary(&c))
-			}
+		if serr := summaries.writeTo(bw); serr != nil && err == nil {
+			err = serr
 		}
 	}
 	if err == nil && *ladder != "" {
@@ -390,4 +481,29 @@ func same(a, b string) bool {
 		return pa == pb
 	}
 	return os.SameFile(sa, sb)
+}
+
+// annotateLive runs annotate -i: the arguments are the capture filter,
+// and the capture stops on Ctrl-C (SIGINT) or SIGTERM.
+func annotateLive(f *flags, filter string, args []string, lang string, stdout io.Writer) error {
+	switch {
+	case filter != "" && len(args) > 0:
+		return fmt.Errorf("%w: annotate -i: give the filter with -filter or after the flags, not both", cli.ErrUsage)
+	case f.iface >= 0:
+		return fmt.Errorf("%w: -interface chooses among a pcapng file's interfaces; with -i the capture has one", cli.ErrUsage)
+	case f.port < 0 || f.port > 65535:
+		return fmt.Errorf("%w: -port %d: use 1-65535", cli.ErrUsage, f.port)
+	}
+	language, err := expect.ParseLang(lang)
+	if err != nil {
+		return fmt.Errorf("%w: -lang: %w", cli.ErrUsage, err)
+	}
+	f.language = language
+	if f.stop == nil {
+		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer cancel()
+		f.stop = ctx.Done()
+	}
+	expr := strings.TrimSpace(filter + " " + strings.Join(args, " "))
+	return annotate("-i "+f.liveIface, expr, nil, f, stdout)
 }

@@ -29,6 +29,7 @@ type pipeline struct {
 	counts  capture.Counts
 	err     error
 	end     chan struct{}
+	cur     *batch // the batch being filled, by the walk's goroutine
 }
 
 // newPipeline returns a pipeline ready to run; with data, each frame's
@@ -48,8 +49,9 @@ func (p *pipeline) run(walk func(emit func(*capture.Packet)) (capture.Counts, er
 	go func() {
 		defer close(p.end)
 		defer close(p.batches)
-		cur := <-p.free
+		p.cur = <-p.free
 		p.counts, p.err = walk(func(pk *capture.Packet) {
+			cur := p.cur
 			q := *pk
 			q.Data = nil
 			if p.data {
@@ -60,13 +62,23 @@ func (p *pipeline) run(walk func(emit func(*capture.Packet)) (capture.Counts, er
 			cur.pkts = append(cur.pkts, q)
 			if len(cur.pkts) == batchSize {
 				p.send(cur)
-				cur = <-p.free
+				p.cur = <-p.free
 			}
 		})
-		if len(cur.pkts) > 0 {
-			p.send(cur)
+		if len(p.cur.pkts) > 0 {
+			p.send(p.cur)
 		}
 	}()
+}
+
+// flush hands over the frames emitted so far, a batch not yet full: a
+// live capture's lines are shown as they come. Only the walk's goroutine
+// calls it, between frames.
+func (p *pipeline) flush() {
+	if len(p.cur.pkts) > 0 {
+		p.send(p.cur)
+		p.cur = <-p.free
+	}
 }
 
 // send hands a full batch over, its frames' bytes sliced from the arena.

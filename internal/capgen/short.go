@@ -37,6 +37,9 @@ var shortConnFrames = [...]struct {
 	{0, fin | ack, 1, 1}, {1, fin | ack, 1, 2}, {0, ack, 2, 2},
 }
 
+// At returns the capture time of the last frame made.
+func (s *ShortConns) At() time.Time { return s.at }
+
 // LinkType returns Ethernet.
 func (s *ShortConns) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
 

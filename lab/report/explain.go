@@ -155,7 +155,7 @@ type explainStrings struct {
 	finCrossed                                 string
 	rst, cut, other                            string
 	optionsIntro, wscale, sackPerm, timestamps string
-	labels                                     [14]string // by capture.Label
+	labels                                     [18]string // by capture.Label
 }
 
 // explainTexts holds explainStrings by language.
@@ -195,6 +195,10 @@ var explainTexts = []explainStrings{
 			capture.OutOfOrder:             "Out of order: it came after segments with higher sequence numbers, within a round trip.",
 			capture.LostSegment:            "A gap: sequence numbers before this segment were not captured.",
 			capture.ACKLostSegment:         "This ACK acknowledges bytes the capture did not see.",
+			capture.ReusedPorts:            "A new connection on the same addresses and ports as an earlier one in the capture (its SYN carries another initial sequence number).",
+			capture.TFOSyn:                 "A TCP Fast Open SYN: it carries the cookie the server gave earlier, so its data may be accepted at once.",
+			capture.TFOAck:                 "The server accepts the Fast Open data: the SYN/ACK acknowledges the SYN's bytes too.",
+			capture.TFOIgnored:             "The server ignores the Fast Open data: the SYN/ACK acknowledges only the SYN, and the client sends the data again.",
 		},
 	},
 	expect.Chinese: {
@@ -232,6 +236,10 @@ var explainTexts = []explainStrings{
 			capture.OutOfOrder:             "乱序: 它在序号更大的包之后到达 (在一个往返时间之内).",
 			capture.LostSegment:            "缺口: 这个包之前的序号没有被抓到.",
 			capture.ACKLostSegment:         "这个确认号确认了抓包没有看到的字节.",
+			capture.ReusedPorts:            "新连接使用了抓包中先前某个连接的相同地址和端口 (它的 SYN 带着另一个初始序号).",
+			capture.TFOSyn:                 "TCP Fast Open 的 SYN: 它带着服务端先前给的 cookie, 所以它的数据可以立即被接受.",
+			capture.TFOAck:                 "服务端接受 Fast Open 数据: SYN/ACK 同时确认了 SYN 携带的字节.",
+			capture.TFOIgnored:             "服务端忽略 Fast Open 数据: SYN/ACK 只确认了 SYN, 客户端会重新发送这些数据.",
 		},
 	},
 }

@@ -1,0 +1,239 @@
+package annotatecmd
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tcplab/tcplab/capture"
+)
+
+// shortConns is a capture of n short connections made on the fly, each a
+// handshake, the client's FIN, the server's FIN and the last ACK, from an
+// address and port of its own; concurrent run interleaved at a time, the
+// clock advancing gap per frame. Every sample frames it measures the heap
+// after a collection.
+type shortConns struct {
+	n, concurrent int
+	gap           time.Duration
+	sample        int
+	frame         int
+	at            time.Time
+	buf           [54]byte
+	peak          uint64
+}
+
+var shortConnFrames = [...]struct {
+	dir      int
+	flags    uint8 // FIN 1, SYN 2, ACK 16
+	seq, ack uint32
+}{
+	{0, 0x02, 0, 0}, {1, 0x12, 0, 1}, {0, 0x10, 1, 1},
+	{0, 0x11, 1, 1}, {1, 0x11, 1, 2}, {0, 0x10, 2, 2},
+}
+
+func (s *shortConns) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
+func (s *shortConns) Close() error              { return nil }
+func (s *shortConns) Interfaces() []capture.Point {
+	return []capture.Point{{Link: layers.LinkTypeEthernet}}
+}
+
+func (s *shortConns) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	per := len(shortConnFrames)
+	if s.frame == s.n*per {
+		return nil, gopacket.CaptureInfo{}, io.EOF
+	}
+	if s.sample > 0 && s.frame%s.sample == 0 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		s.peak = max(s.peak, ms.HeapAlloc)
+	}
+	batch, rest := s.frame/(s.concurrent*per), s.frame%(s.concurrent*per)
+	step, conn := rest/s.concurrent, batch*s.concurrent+rest%s.concurrent
+	s.frame++
+	if s.at.IsZero() {
+		s.at = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	}
+	s.at = s.at.Add(s.gap)
+	st := shortConnFrames[step]
+	b := s.buf[:]
+	clear(b)
+	binary.BigEndian.PutUint16(b[12:], 0x0800)
+	ip := b[14:34]
+	ip[0], ip[8], ip[9] = 0x45, 64, 6
+	binary.BigEndian.PutUint16(ip[2:], 40)
+	client := [4]byte{10, byte(conn >> 16), byte(conn >> 8), byte(conn)}
+	server := [4]byte{192, 168, 0, 101}
+	tcp := b[34:54]
+	cport, sport := uint16(40000+conn%20000), uint16(8000)
+	seq, ack := 1000+st.seq, 5000+st.ack
+	src, dst, sp, dp := client, server, cport, sport
+	if st.dir == 1 {
+		src, dst, sp, dp = server, client, sport, cport
+		seq, ack = 5000+st.seq, 1000+st.ack
+	}
+	copy(ip[12:], src[:])
+	copy(ip[16:], dst[:])
+	binary.BigEndian.PutUint16(tcp[0:], sp)
+	binary.BigEndian.PutUint16(tcp[2:], dp)
+	if st.flags&0x10 == 0 {
+		ack = 0
+	}
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	binary.BigEndian.PutUint32(tcp[8:], ack)
+	tcp[12], tcp[13] = 5<<4, st.flags
+	binary.BigEndian.PutUint16(tcp[14:], 1000)
+	return b, gopacket.CaptureInfo{Timestamp: s.at, CaptureLength: len(b), Length: len(b)}, nil
+}
+
+// summaryCheck reads annotate's output as it is written: it counts the
+// summary lines (text "stream N" lines, or JSON objects with -json) and
+// checks they come in stream order.
+type summaryCheck struct {
+	json    bool
+	partial []byte
+	n, next int
+	bad     string
+}
+
+func (c *summaryCheck) Write(p []byte) (int, error) {
+	c.partial = append(c.partial, p...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			break
+		}
+		c.line(c.partial[:i])
+		c.partial = c.partial[i+1:]
+	}
+	c.partial = append([]byte(nil), c.partial...)
+	return len(p), nil
+}
+
+func (c *summaryCheck) line(l []byte) {
+	var rest []byte
+	switch {
+	case c.json && bytes.HasPrefix(l, []byte(`{"stream":`)) && bytes.Contains(l, []byte(`"conn_state":"SF"`)):
+		rest = l[len(`{"stream":`):]
+	case !c.json && bytes.HasPrefix(l, []byte("stream ")):
+		rest = l[len("stream "):]
+	default:
+		return
+	}
+	end := bytes.IndexAny(rest, ":,")
+	n, err := strconv.Atoi(string(rest[:max(end, 0)]))
+	if (err != nil || n != c.next) && c.bad == "" {
+		c.bad = string(l)
+	}
+	c.n++
+	c.next = n + 1
+}
+
+// TestMemoryBoundedEveryForm annotates a capture of 1,000,000 short
+// connections, 1,000 open at a time, in every output form: the text, -o
+// (with -summary), -summary and -summary -json. (-json alone keeps no
+// summaries.) The heap stays within a bound that keeping
+// every connection's summary to the end (about 1 KiB each) breaks many
+// times over, and every connection's summary is printed, in stream order.
+func TestMemoryBoundedEveryForm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping test; a million connections take a minute (-short)")
+	}
+	const (
+		n       = 1_000_000
+		maxHeap = 128 << 20
+	)
+	forms := []struct {
+		name string
+		f    flags
+	}{
+		{"text", flags{}},
+		// To /dev/null: a gigabyte of pcapng would prove nothing more.
+		{"o", flags{out: os.DevNull, summary: true}},
+		{"summary", flags{summary: true}},
+		{"summary-json", flags{summary: true, asJSON: true}},
+	}
+	for _, form := range forms {
+		t.Run(form.name, func(t *testing.T) {
+			src := &shortConns{n: n, concurrent: 1000, gap: 50 * time.Microsecond, sample: 200_000}
+			f := form.f
+			f.stream, f.iface = -1, -1
+			f.open = func(string) (captureFile, error) { return src, nil }
+			out := &summaryCheck{json: f.asJSON}
+			w := bufio.NewWriter(out)
+			if err := annotate("short.pcap", "", nil, &f, w); err != nil {
+				t.Fatal(err)
+			}
+			w.Flush()
+			if out.n != n || out.bad != "" {
+				t.Errorf("%d summaries, want %d; out of order: %q", out.n, n, out.bad)
+			}
+			if src.peak > maxHeap {
+				t.Errorf("heap reached %d MiB, want at most %d MiB", src.peak>>20, maxHeap>>20)
+			}
+			t.Logf("%s: %d connections, heap at most %.1f MiB", form.name, n, float64(src.peak)/(1<<20))
+		})
+	}
+}
+
+// TestSummaryStoreSpills: past runBytes the store spills sorted runs and
+// merges them with what it holds, in stream order and, for one stream,
+// in the order added.
+func TestSummaryStoreSpills(t *testing.T) {
+	var s summaryStore
+	line := bytes.Repeat([]byte("x"), 1000)
+	const streams = 20_000 // about 21 MB of lines: several runs
+	// Streams added out of order: odd ones late, and stream 7 twice.
+	for i := 0; i < streams; i += 2 {
+		if err := s.add(i, append(strconv.AppendInt(nil, int64(i), 10), append(append([]byte(" "), line...), '\n')...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := streams - 1; i > 0; i -= 2 {
+		if err := s.add(i, append(strconv.AppendInt(nil, int64(i), 10), " first\n"...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.add(7, []byte("7 second\n")); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.runs) < 2 {
+		t.Fatalf("%d runs spilled, want several", len(s.runs))
+	}
+	var out bytes.Buffer
+	if err := s.writeTo(&out); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(nil, 1<<20)
+	want := 0
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		n, _ := strconv.Atoi(string(f[0]))
+		if want == 8 && n == 7 && string(f[1]) == "second" {
+			continue
+		}
+		if n != want {
+			t.Fatalf("line for stream %d, want %d", n, want)
+		}
+		if n == 7 {
+			if string(f[1]) != "first" {
+				t.Fatalf("stream 7's lines out of order")
+			}
+		}
+		want++
+	}
+	if want != streams {
+		t.Errorf("%d streams written, want %d", want, streams)
+	}
+}
