@@ -150,6 +150,8 @@ func TestParseErrors(t *testing.T) {
 // writing each event back and parsing it again gives the same line.
 func TestParseTestdata(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.pkt")
+	more, _ := filepath.Glob("testdata/*/*.pkt")
+	files = append(files, more...)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scripts in testdata: %v", err)
 	}
