@@ -42,7 +42,7 @@ func TestPktUsage(t *testing.T) {
 	}
 }
 
-// TestPktRun runs a passing, a failing and a skipped script at once and
+// TestPktRun (with a timing tolerance for a shared machine, -floor) runs a passing, a failing and a skipped script at once and
 // checks the exit status, the summary, packetdrill's report of the
 // failure, the JUnit report and each script's artifacts.
 func TestPktRun(t *testing.T) {
@@ -54,7 +54,7 @@ func TestPktRun(t *testing.T) {
 	out := t.TempDir()
 	junit := filepath.Join(out, "junit.xml")
 	var stdout, stderr bytes.Buffer
-	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit,
+	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit, "-floor", "100ms",
 		pktdata + "server_basic.pkt", pktdata + "fail/errno.pkt", pktdata + "skip/python.pkt"}, &stdout, &stderr, nil)
 	if code != lab.ExitFail {
 		t.Errorf("exit %d, want %d", code, lab.ExitFail)
@@ -65,7 +65,7 @@ func TestPktRun(t *testing.T) {
 		"pkt/testdata/fail/errno.pkt:8: +0 accept(3, ..., ...) = 4",
 		"pkt/testdata/fail/errno.pkt:8: accept: expected result 4 but got -1 EAGAIN",
 		"pkt/testdata/skip/python.pkt:4: %{ python }% blocks are not run yet",
-		"(timing tolerance 25ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
+		"(timing tolerance 100ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
 	} {
 		if !strings.Contains(stdout.String(), w) {
 			t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
@@ -100,7 +100,7 @@ func TestPktRun(t *testing.T) {
 	}
 	stdout.Reset()
 	stderr.Reset()
-	if code := lab.Command("tcplab", []string{"pkt", "-out", out, pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
+	if code := lab.Command("tcplab", []string{"pkt", "-out", out, "-floor", "100ms", pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
 		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/tcplab/tcplab/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of testdata/go")
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/go and the README's blocks of tcplab pkt")
 
 // passing are the scripts of testdata that pass: the ones written as Go.
 func passing(t *testing.T) []string {
