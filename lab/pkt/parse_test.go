@@ -188,10 +188,13 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := Parse("fuzz.pkt", b)
-		if err == nil {
-			for _, e := range s.Events {
-				_ = Format(e)
-			}
+		if err != nil {
+			return
 		}
+		for _, e := range s.Events {
+			_ = Format(e)
+		}
+		// What Run would play, Go writes, without panicking.
+		_, _ = Go(s)
 	})
 }

@@ -68,11 +68,12 @@ type Unsupported struct {
 	Reason string
 }
 
-// supportedCalls are the system calls Run makes.
-var supportedCalls = map[string]bool{
-	"socket": true, "bind": true, "listen": true, "accept": true, "connect": true,
-	"read": true, "write": true, "send": true, "recv": true, "close": true,
-	"shutdown": true, "setsockopt": true, "getsockopt": true, "fcntl": true,
+// supportedCalls are the system calls Run makes, each with the number
+// of arguments it takes (fcntl: at least).
+var supportedCalls = map[string]int{
+	"socket": 3, "bind": 3, "listen": 2, "accept": 3, "connect": 3,
+	"read": 3, "write": 3, "send": 4, "recv": 4, "close": 1,
+	"shutdown": 2, "setsockopt": 5, "getsockopt": 5, "fcntl": 2,
 }
 
 // check finds the first construct of s that Run cannot play.
@@ -109,8 +110,12 @@ func check(s *Script) *Unsupported {
 				}
 			}
 		case *Syscall:
-			if !supportedCalls[e.Name] {
+			n, ok := supportedCalls[e.Name]
+			if !ok {
 				return un("system call %s is not supported yet", e.Name)
+			}
+			if len(e.Args) != n && !(e.Name == "fcntl" && len(e.Args) == 3) {
+				return un("%s takes %d arguments, not %d", e.Name, n, len(e.Args))
 			}
 			if t.Span == Range {
 				return un("a system call's time is a point or a blocking span (...), not a range (~)")
