@@ -49,6 +49,7 @@
 //	internal/annotatecmd   the annotate command, for cmd/tcplab and Main
 //	lab            Scenario, Env, Run, Main
 //	lab/scripted   a scripted peer: raw segments to and from a real kernel, behind a TUN device
+//	lab/pkt        packetdrill scripts: parsed, played on lab/scripted, written as Go (tcplab pkt)
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios
 //	cmd/tcplab     flags

@@ -27,11 +27,12 @@ var layers = map[string]int{
 	"internal/testenv":     4,
 	"internal/annotatecmd": 4,
 	"lab/scripted":         4,
-	"lab":                  5,
-	"lab/peer":             6,
-	"lab/labtest":          6,
-	"scenarios":            7,
-	"cmd/tcplab":           8,
+	"lab/pkt":              5,
+	"lab":                  6,
+	"lab/peer":             7,
+	"lab/labtest":          7,
+	"scenarios":            8,
+	"cmd/tcplab":           9,
 }
 
 func TestLayers(t *testing.T) {
