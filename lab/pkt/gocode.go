@@ -22,6 +22,11 @@ func Go(s *Script) ([]byte, error) {
 	if u := check(s); u != nil {
 		return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, u.Line, u.Reason)
 	}
+	for _, e := range s.Events {
+		if py, ok := e.(*Python); ok {
+			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, py.Line)
+		}
+	}
 	g := &gen{s: s}
 	g.body()
 	var b bytes.Buffer

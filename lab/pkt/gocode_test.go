@@ -58,7 +58,7 @@ func TestGoRefusesWhatRunSkips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Go(s); err == nil || !strings.Contains(err.Error(), "py.pkt:2: cannot write as Go: %{ python }% blocks") {
+	if _, err := Go(s); err == nil || !strings.Contains(err.Error(), "py.pkt:2: cannot write as Go: %{ }% blocks are not written as Go yet") {
 		t.Errorf("Go = %v, want the line and the reason it cannot be written", err)
 	}
 }

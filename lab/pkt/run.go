@@ -109,6 +109,18 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		return res
 	}
 	res.Tolerance, res.Why = tolerance(s, set, cfg.Floor)
+	python := ""
+	for _, e := range s.Events {
+		if py, ok := e.(*Python); ok && python == "" {
+			p, err := exec.LookPath("python3")
+			if err != nil {
+				res.Status, res.Line, res.Reason = Skipped, py.Line, "%{ }% blocks need python3, which is not installed"
+				res.Event = Format(py)
+				return res
+			}
+			python = p
+		}
+	}
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Dir(s.Path)
 	}
@@ -133,7 +145,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
 		call: &caller{host: host, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
-		host: host,
+		host: host, python: python,
 	}
 	r.play()
 	r.cleanup()
@@ -193,6 +205,9 @@ type runner struct {
 	start time.Time
 	// blocked are the calls written with "..." still running.
 	blocked []*blockedCall
+	// snippets are the %{ }% blocks, run when the script has passed.
+	snippets []*snippet
+	python   string
 }
 
 // blockedCall is a call that blocks until its end time.
@@ -250,6 +265,15 @@ func (r *runner) play() {
 	}
 	if err == nil {
 		err = r.settle(1<<62 - 1)
+	}
+	// The %{ }% blocks run at the end, as packetdrill runs them.
+	for _, sn := range r.snippets {
+		if err != nil {
+			break
+		}
+		if perr := sn.run(r.python); perr != nil {
+			err = r.fail(sn.py.Line, "%v", perr)
+		}
 	}
 	if err != nil {
 		r.res.Status, r.res.Reason = Failed, err.Error()
@@ -321,12 +345,32 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			return got.At.Sub(r.start), nil
 		}
 		return st, nil
+	case *Python:
+		r.wait(st)
+		fd := r.call.files.underTest()
+		if fd < 0 {
+			return 0, r.fail(line, "no socket for the block's tcpi_* values: open one first")
+		}
+		vars, err := tcpInfo(fd)
+		if err != nil {
+			return 0, r.fail(line, "%v", err)
+		}
+		r.snippets = append(r.snippets, &snippet{py: e, vars: vars})
+		r.step(line, e, st, time.Now(), "read tcpi_*")
+		return st, nil
 	case *Shell:
 		r.wait(st)
 		if err := r.shell(e); err != nil {
 			return 0, r.fail(line, "%v", err)
 		}
-		r.step(line, e, st, time.Now(), "ran")
+		now := time.Now()
+		r.step(line, e, st, now, "ran")
+		// A command's own time (a fork and exec on a busy machine) does
+		// not count against the events after it: the script's clock
+		// waits for it.
+		if over := now.Sub(r.start.Add(st)); over > 0 {
+			r.start = r.start.Add(over)
+		}
 		return st, nil
 	case *Syscall:
 		r.wait(st)
@@ -345,18 +389,20 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			r.step(line, e, st, at, "started")
 			return st, nil
 		}
+		// A call without "..." must return at once: within the
+		// tolerance of when it was made, even if the script was behind.
 		limit := r.tol.Of(0)
 		select {
 		case d := <-done:
-			if d.at.Sub(r.start.Add(st)) > limit {
-				return 0, r.fail(line, "%s returned %v after it was due: a call without ... must not block", e.Name, d.at.Sub(r.start.Add(st)).Round(time.Millisecond))
+			if d.at.Sub(at) > limit {
+				return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, d.at.Sub(at).Round(time.Millisecond))
 			}
 			if err := r.check(e, d); err != nil {
 				return 0, err
 			}
 			r.step(line, e, st, d.at, "returned")
-		case <-time.After(time.Until(r.start.Add(st + limit))):
-			return 0, r.fail(line, "%s still blocked %v after it was due: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
+		case <-time.After(time.Until(at.Add(limit))):
+			return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
 		}
 		return st, nil
 	}

@@ -128,8 +128,6 @@ func check(s *Script) *Unsupported {
 					return un("%s to an address other than the default (...) is not supported yet", e.Name)
 				}
 			}
-		case *Python:
-			return un("%%{ python }%% blocks are not run yet (they need the tcpi_* values of TCP_INFO)")
 		}
 	}
 	return nil

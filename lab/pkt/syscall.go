@@ -288,6 +288,7 @@ func (c *caller) setsockopt(sc *Syscall, fd int, level, opt int64) (outcome, err
 type fdTable struct {
 	mu       sync.Mutex
 	byScript map[int]int
+	last     int // the script's descriptor made last: the socket under test
 }
 
 func (t *fdTable) add(real int) int {
@@ -301,7 +302,18 @@ func (t *fdTable) add(real int) int {
 		n++
 	}
 	t.byScript[n] = real
+	t.last = n
 	return n
+}
+
+// underTest returns the real descriptor of the socket made last, or -1.
+func (t *fdTable) underTest() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r, ok := t.byScript[t.last]; ok {
+		return r
+	}
+	return -1
 }
 
 // real returns the real descriptor of the script's n, or -1 (EBADF).
