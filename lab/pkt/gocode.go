@@ -23,8 +23,13 @@ func Go(s *Script) ([]byte, error) {
 		return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, u.Line, u.Reason)
 	}
 	for _, e := range s.Events {
-		if py, ok := e.(*Python); ok {
-			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, py.Line)
+		switch e := e.(type) {
+		case *Python:
+			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, e.Line)
+		case *Syscall:
+			if e.Name == "getsockopt" && len(e.Args) > 2 && e.Args[2] == Name("TCP_INFO") {
+				return nil, fmt.Errorf("%s:%d: cannot write as Go: getsockopt TCP_INFO is not written as Go yet", s.Path, e.Line)
+			}
 		}
 	}
 	g := &gen{s: s}

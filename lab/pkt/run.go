@@ -466,6 +466,9 @@ func (r *runner) check(sc *Syscall, d callDone) error {
 	if got.errno != 0 || got.ret != want {
 		return r.fail(line, "%s: expected result %d but got %s", sc.Name, want, actual())
 	}
+	if got.mismatch != "" {
+		return r.fail(line, "%s TCP_INFO: %s", sc.Name, got.mismatch)
+	}
 	if got.value != nil && len(sc.Args) > 3 && sc.Args[3] != (Ellipsis{}) {
 		v, err := eval(sc.Args[3])
 		if err != nil {

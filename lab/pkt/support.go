@@ -120,9 +120,6 @@ func check(s *Script) *Unsupported {
 			if t.Span == Range {
 				return un("a system call's time is a point or a blocking span (...), not a range (~)")
 			}
-			if e.Name == "getsockopt" && len(e.Args) > 2 && e.Args[2] == Name("TCP_INFO") {
-				return un("getsockopt TCP_INFO is not supported yet")
-			}
 			if e.Name == "bind" || e.Name == "connect" {
 				if len(e.Args) != 3 || e.Args[1] != (Ellipsis{}) {
 					return un("%s to an address other than the default (...) is not supported yet", e.Name)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -30,7 +31,12 @@ var symbols = map[string]int64{
 	"TCP_WINDOW_CLAMP": unix.TCP_WINDOW_CLAMP, "TCP_QUICKACK": unix.TCP_QUICKACK,
 	"TCP_USER_TIMEOUT": unix.TCP_USER_TIMEOUT, "TCP_NOTSENT_LOWAT": unix.TCP_NOTSENT_LOWAT,
 	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
-	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL,
+	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL, "TCP_INFO": unix.TCP_INFO,
+	// The states and congestion states of tcpi_state and tcpi_ca_state.
+	"TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4,
+	"TCP_FIN_WAIT2": 5, "TCP_TIME_WAIT": 6, "TCP_CLOSE": 7, "TCP_CLOSE_WAIT": 8,
+	"TCP_LAST_ACK": 9, "TCP_LISTEN": 10, "TCP_CLOSING": 11,
+	"TCP_CA_Open": 0, "TCP_CA_Disorder": 1, "TCP_CA_CWR": 2, "TCP_CA_Recovery": 3, "TCP_CA_Loss": 4,
 	"SHUT_RD": unix.SHUT_RD, "SHUT_WR": unix.SHUT_WR, "SHUT_RDWR": unix.SHUT_RDWR,
 	"F_GETFL": unix.F_GETFL, "F_SETFL": unix.F_SETFL,
 	"O_RDONLY": unix.O_RDONLY, "O_WRONLY": unix.O_WRONLY, "O_RDWR": unix.O_RDWR, "O_NONBLOCK": unix.O_NONBLOCK,
@@ -77,6 +83,9 @@ type outcome struct {
 	// value is what getsockopt and fcntl(F_GETFL) read, for the script's
 	// expected value.
 	value *int64
+	// mismatch says how a TCP_INFO read differs from the script's
+	// fields.
+	mismatch string
 }
 
 // caller makes a script's system calls on kernel sockets, keeping the
@@ -220,6 +229,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 	case "setsockopt":
 		return c.setsockopt(sc, fd, n(1), n(2))
 	case "getsockopt":
+		if n(2) == unix.TCP_INFO {
+			return c.tcpInfo(sc, fd)
+		}
 		v, err := unix.GetsockoptInt(fd, int(n(1)), int(n(2)))
 		if err != nil {
 			return res(err)
@@ -228,6 +240,41 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		return outcome{value: &got}, nil
 	}
 	return outcome{}, fmt.Errorf("system call %s is not supported yet", sc.Name)
+}
+
+// tcpInfo reads TCP_INFO and compares the fields the script names, such
+// as {tcpi_state=TCP_ESTABLISHED, tcpi_unacked=1}.
+func (c *caller) tcpInfo(sc *Syscall, fd int) (outcome, error) {
+	vars, err := tcpInfo(fd)
+	if err != nil {
+		var en unix.Errno
+		if errors.As(err, &en) {
+			return outcome{ret: -1, errno: en}, nil
+		}
+		return outcome{}, err
+	}
+	st, ok := sc.Args[3].(*Struct)
+	if !ok {
+		return outcome{}, nil
+	}
+	var diffs []string
+	for _, f := range st.Fields {
+		if f.Value == (Ellipsis{}) {
+			continue
+		}
+		got, known := vars[f.Name]
+		if !known {
+			return outcome{}, fmt.Errorf("getsockopt TCP_INFO: no field %s", f.Name)
+		}
+		want, err := eval(f.Value)
+		if err != nil {
+			return outcome{}, fmt.Errorf("getsockopt TCP_INFO: %s: %w", f.Name, err)
+		}
+		if uint64(want) != got {
+			diffs = append(diffs, fmt.Sprintf("%s is %d, expected %d", f.Name, got, want))
+		}
+	}
+	return outcome{mismatch: strings.Join(diffs, ", ")}, nil
 }
 
 // isBuffer reports whether argument i of sc is a buffer whose contents
