@@ -30,6 +30,9 @@ func Go(s *Script) ([]byte, error) {
 			if e.Name == "getsockopt" && len(e.Args) > 2 && e.Args[2] == Name("TCP_INFO") {
 				return nil, fmt.Errorf("%s:%d: cannot write as Go: getsockopt TCP_INFO is not written as Go yet", s.Path, e.Line)
 			}
+			if e.Name == "poll" {
+				return nil, fmt.Errorf("%s:%d: cannot write as Go: poll is not written as Go yet", s.Path, e.Line)
+			}
 		}
 	}
 	g := &gen{s: s}

@@ -73,7 +73,7 @@ type Unsupported struct {
 var supportedCalls = map[string]int{
 	"socket": 3, "bind": 3, "listen": 2, "accept": 3, "connect": 3,
 	"read": 3, "write": 3, "send": 4, "recv": 4, "close": 1,
-	"shutdown": 2, "setsockopt": 5, "getsockopt": 5, "fcntl": 2,
+	"shutdown": 2, "setsockopt": 5, "getsockopt": 5, "fcntl": 2, "poll": 3,
 }
 
 // check finds the first construct of s that Run cannot play.

@@ -42,6 +42,8 @@ var symbols = map[string]int64{
 	"O_RDONLY": unix.O_RDONLY, "O_WRONLY": unix.O_WRONLY, "O_RDWR": unix.O_RDWR, "O_NONBLOCK": unix.O_NONBLOCK,
 	"MSG_DONTWAIT": unix.MSG_DONTWAIT, "MSG_PEEK": unix.MSG_PEEK, "MSG_MORE": unix.MSG_MORE,
 	"MSG_WAITALL": unix.MSG_WAITALL, "MSG_NOSIGNAL": unix.MSG_NOSIGNAL,
+	"POLLIN": unix.POLLIN, "POLLOUT": unix.POLLOUT, "POLLERR": unix.POLLERR, "POLLHUP": unix.POLLHUP,
+	"POLLRDHUP": unix.POLLRDHUP, "POLLPRI": unix.POLLPRI,
 }
 
 // eval returns the value of an integer argument.
@@ -157,6 +159,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 			return res(serr)
 		}
 		return outcome{ret: int64(c.files.add(fd))}, nil
+	}
+	if sc.Name == "poll" {
+		return c.poll(sc)
 	}
 	fd, err := fdArg()
 	if err != nil {
@@ -275,6 +280,59 @@ func (c *caller) tcpInfo(sc *Syscall, fd int) (outcome, error) {
 		}
 	}
 	return outcome{mismatch: strings.Join(diffs, ", ")}, nil
+}
+
+// poll polls the descriptors of its first argument, [{fd=N,
+// events=..., revents=...}, ...], for its third's milliseconds; the
+// revents a struct names must be what came.
+func (c *caller) poll(sc *Syscall) (outcome, error) {
+	arr, ok := sc.Args[0].(*Array)
+	if !ok {
+		return outcome{}, fmt.Errorf("poll: want [{fd=..., events=..., revents=...}], got %v", sc.Args[0])
+	}
+	timeout, err := eval(sc.Args[2])
+	if err != nil {
+		return outcome{}, fmt.Errorf("poll: timeout: %w", err)
+	}
+	fds := make([]unix.PollFd, len(arr.Elems))
+	want := make([]*int64, len(arr.Elems))
+	for i, e := range arr.Elems {
+		st, ok := e.(*Struct)
+		if !ok {
+			return outcome{}, fmt.Errorf("poll: want {fd=..., events=...}, got %v", e)
+		}
+		for _, f := range st.Fields {
+			v, err := eval(f.Value)
+			if err != nil {
+				return outcome{}, fmt.Errorf("poll: %s: %w", f.Name, err)
+			}
+			switch f.Name {
+			case "fd":
+				fds[i].Fd = int32(c.files.real(int(v)))
+			case "events":
+				fds[i].Events = int16(v)
+			case "revents":
+				want[i] = &v
+			default:
+				return outcome{}, fmt.Errorf("poll: no field %s", f.Name)
+			}
+		}
+	}
+	n, err := unix.Poll(fds, int(timeout))
+	var en unix.Errno
+	if errors.As(err, &en) {
+		return outcome{ret: -1, errno: en}, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	var diffs []string
+	for i, w := range want {
+		if w != nil && int64(fds[i].Revents) != *w {
+			diffs = append(diffs, fmt.Sprintf("revents of %v are %#x, expected %#x", arr.Elems[i], fds[i].Revents, *w))
+		}
+	}
+	return outcome{ret: int64(n), mismatch: strings.Join(diffs, ", ")}, nil
 }
 
 // isBuffer reports whether argument i of sc is a buffer whose contents
