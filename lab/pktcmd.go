@@ -81,9 +81,13 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		}
 		scripts[i] = s
 	}
+	cfg := pkt.Config{Floor: *floor}
+	if *floor == 0 {
+		cfg.Floor = -1
+	}
 	if *toGo {
 		for _, s := range scripts {
-			src, err := pkt.Go(s)
+			src, err := pkt.Go(s, cfg.Floor)
 			if err != nil {
 				return err
 			}
@@ -98,10 +102,6 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := pkt.Config{Floor: *floor}
-	if *floor == 0 {
-		cfg.Floor = -1
-	}
 	start := time.Now()
 	results := runScripts(ctx, scripts, dirNames(*out, fs.Args()), cfg, *parallel, stderr)
 	failed, skipped := 0, 0

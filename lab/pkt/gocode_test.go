@@ -32,7 +32,7 @@ func TestGoGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Go(s)
+			got, err := Go(s, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestGoRefusesWhatRunSkips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Go(s); err == nil || !strings.Contains(err.Error(), "py.pkt:2: cannot write as Go: %{ }% blocks are not written as Go yet") {
+	if _, err := Go(s, 0); err == nil || !strings.Contains(err.Error(), "py.pkt:2: cannot write as Go: %{ }% blocks are not written as Go yet") {
 		t.Errorf("Go = %v, want the line and the reason it cannot be written", err)
 	}
 }
@@ -84,7 +84,7 @@ func TestGoRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src, err := Go(s)
+		src, err := Go(s, testFloor)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -195,6 +195,6 @@ func FuzzParse(f *testing.F) {
 			_ = Format(e)
 		}
 		// What Run would play, Go writes, without panicking.
-		_, _ = Go(s)
+		_, _ = Go(s, 0)
 	})
 }
