@@ -54,6 +54,7 @@
 //	lab/ktrace     the kernel's own account of each segment (eBPF tracepoints)
 //	internal/annotatecmd   the annotate command, for cmd/tcplab and Main
 //	lab/scripted   a scripted peer: raw segments to and from a real kernel, behind a TUN device
+//	lab/pkt        packetdrill scripts: parsed, played on lab/scripted, written as Go (tcplab pkt)
 //	lab            Scenario, Env, Run, Main
 //	lab/peer, lab/labtest   the blog post's peers; Run inside go test
 //	scenarios      tcplab's own scenarios

@@ -27,6 +27,7 @@ var layers = map[string]int{
 	"internal/testenv":     4,
 	"internal/annotatecmd": 4,
 	"lab/scripted":         3,
+	"lab/pkt":              4,
 	"lab":                  5,
 	"lab/peer":             6,
 	"lab/labtest":          6,

@@ -28,8 +28,8 @@ import (
 // Main is the main function of a program that runs scenarios: tcplab's
 // own, or yours with your own scenarios. It runs the scenario a parent
 // asked for when this process is one of Run's children (see InChild);
-// otherwise it runs the command line (annotate, list, run, check, version,
-// help) with the same flags and artifacts as tcplab, and exits with its
+// otherwise it runs the command line (annotate, list, run, check, pkt,
+// version, help) with the same flags and artifacts as tcplab, and exits with its
 // status: 0 pass, 1 fail, 2 usage, 130 interrupted.
 //
 //	func main() { lab.Main(myscenarios.Teardown()) }
@@ -67,6 +67,8 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 		err = runCommand(prog, args[1:], stdout, stderr, list)
 	case "check":
 		err = checkCommand(prog, args[1:], stdout, stderr, list)
+	case "pkt":
+		err = pktCommand(prog, args[1:], stdout, stderr)
 	case "version":
 		err = versionCommand(prog, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -113,6 +115,8 @@ Commands:
       [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
   %[1]s check -expect PROPERTIES [flags] [-o FILE] -- COMMAND [ARG...]
                                                 run COMMAND on a private loopback, capture it, check its connections
+  %[1]s pkt [flags] FILE.pkt...                 run packetdrill scripts against the real kernel, or print them as Go
+      [-out DIR] [-parallel N] [-junit FILE] [-floor D] [-go]
   %[1]s version [-m]                            print the version, the Go that built it and the commit
   %[1]s help                                    show this help
 

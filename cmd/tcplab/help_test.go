@@ -22,6 +22,7 @@ func TestCommandHelp(t *testing.T) {
 		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE... [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "-interface N", "examples:", "-tseq stream1.svg"}},
 		{[]string{"check", "-h"}, []string{"usage: tcplab check (-scenario NAME | -expect PROPERTIES) [flags] FILE...", "-expect PROPERTIES", "-junit FILE", "-json", "-stream N", "-port PORT", "-strict", "-keepalive-idle", "examples:"}},
 		{[]string{"list", "-h"}, []string{"usage: tcplab list"}},
+		{[]string{"pkt", "-h"}, []string{"usage: tcplab pkt [flags] FILE.pkt...", "-out DIR", "-parallel N", "-junit FILE", "-floor duration", "(default 25ms)", "-go", "examples:"}},
 		{[]string{"version", "-h"}, []string{"usage: tcplab version [-m]", "-m"}},
 	}
 	for _, tt := range tests {
@@ -44,7 +45,7 @@ func TestCommandHelp(t *testing.T) {
 // each command's -h lists, so that it cannot fall behind the commands.
 func TestHelpNamesEveryFlag(t *testing.T) {
 	_, general, _ := runTCPLab(t, "help")
-	for _, cmd := range []string{"annotate", "list", "run", "check", "version", "help"} {
+	for _, cmd := range []string{"annotate", "list", "run", "check", "pkt", "version", "help"} {
 		if !strings.Contains(general, "tcplab "+cmd) {
 			t.Errorf("help lacks the command %s", cmd)
 		}

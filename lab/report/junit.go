@@ -26,6 +26,7 @@ type JUnitSuite struct {
 	Tests  int         `xml:"tests,attr"`
 	Fails  int         `xml:"failures,attr"`
 	Errors int         `xml:"errors,attr"`
+	Skips  int         `xml:"skipped,attr,omitempty"`
 	Time   float64     `xml:"time,attr"`
 	Cases  []JUnitCase `xml:"testcase"`
 }
@@ -38,6 +39,9 @@ type JUnitCase struct {
 	Time      float64       `xml:"time,attr"`
 	Failure   *JUnitProblem `xml:"failure,omitempty"`
 	Error     *JUnitProblem `xml:"error,omitempty"`
+	// Skipped says why the case did not run (a packetdrill construct
+	// tcplab pkt does not play).
+	Skipped   *JUnitProblem `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
@@ -56,7 +60,7 @@ func (j *JUnit) Marshal() ([]byte, error) {
 	j.Tests, j.Fails, j.Errors = 0, 0, 0
 	for i := range j.Suites {
 		s := &j.Suites[i]
-		s.Tests, s.Fails, s.Errors = len(s.Cases), 0, 0
+		s.Tests, s.Fails, s.Errors, s.Skips = len(s.Cases), 0, 0, 0
 		sum := 0.0
 		for _, c := range s.Cases {
 			sum += c.Time
@@ -65,6 +69,9 @@ func (j *JUnit) Marshal() ([]byte, error) {
 			}
 			if c.Error != nil {
 				s.Errors++
+			}
+			if c.Skipped != nil {
+				s.Skips++
 			}
 		}
 		if s.Time == 0 {

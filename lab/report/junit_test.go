@@ -25,3 +25,31 @@ func TestJUnitSuiteTime(t *testing.T) {
 		}
 	}
 }
+
+// TestJUnitSkipped: a skipped case is counted in its suite's skipped
+// attribute (absent when none is) and says why in its skipped element.
+func TestJUnitSkipped(t *testing.T) {
+	tests := []struct {
+		cases []JUnitCase
+		want  []string
+		not   string
+	}{
+		{[]JUnitCase{{Name: "a"}, {Name: "b", Skipped: &JUnitProblem{Message: "b.pkt:4: not played"}}},
+			[]string{`tests="2" failures="0" errors="0" skipped="1"`, `<skipped message="b.pkt:4: not played"></skipped>`}, ""},
+		{[]JUnitCase{{Name: "a"}}, []string{`tests="1" failures="0" errors="0" time=`}, "skipped"},
+	}
+	for _, tt := range tests {
+		b, err := (&JUnit{Suites: []JUnitSuite{{Name: "pkt", Cases: tt.cases}}}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("JUnit:\n%s\nlacks %s", b, w)
+			}
+		}
+		if tt.not != "" && strings.Contains(string(b), tt.not) {
+			t.Errorf("JUnit:\n%s\nhas %s", b, tt.not)
+		}
+	}
+}

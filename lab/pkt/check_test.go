@@ -1,0 +1,124 @@
+package pkt
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/lab/scripted"
+)
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name, src string
+		line      int    // 0: supported
+		reason    string // part of the reason
+	}{
+		{"common calls", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n0...1 accept(3, ..., ...) = 4", 0, ""},
+		{"packets", "0 < S 0:0(0) win 1 <mss 1,sackOK,TS val 1 ecr 0,nop,wscale 7,eol>\n0~1 > S. 0:0(0) ack 1 <...>\n* > . 1:1(0) ack 1", 0, ""},
+		{"noecn", "0 < [noecn] S 0:0(0) win 1", 0, ""},
+		{"known options", "--tolerance_usecs=10000\n--tolerance_percent=5\n--mtu=1400\n--ip_version=ipv4\n0 close(3) = 0", 0, ""},
+		{"unknown option", "--foo=1\n0 close(3) = 0", 1, "--foo=1: not supported"},
+		{"bad tolerance", "--tolerance_usecs=x\n0 close(3) = 0", 1, "want a number of microseconds"},
+		{"ipv6", "--ip_version=ipv6\n0 close(3) = 0", 1, "only ipv4"},
+		{"udp", "0 close(3) = 0\n0 < udp (10)", 2, "udp packets are not scripted"},
+		{"ecn", "0 < [ce] . 1:1(0) ack 1", 1, "ECN codepoints ([ce])"},
+		{"urg", "0 < .U 1:2(1) ack 1 urg 1", 1, "urgent pointer"},
+		{"blocking packet", "0...1 > . 1:1(0) ack 1", 1, "a packet cannot block"},
+		{"inbound range", "0~1 < . 1:1(0) ack 1", 1, "range (~) is for outbound"},
+		{"fast open", "0 < S 0:0(0) win 1 <FO 1234>", 1, "TCP option FO 1234"},
+		{"experimental", "0 < S 0:0(0) win 1 <exp 1234>", 1, "TCP option exp 1234"},
+		{"unknown call", "0 epoll_create(1) = 3", 1, "system call epoll_create"},
+		{"call range", "0~1 close(3) = 0", 1, "not a range"},
+		{"tcp info", "0 getsockopt(3, SOL_TCP, TCP_INFO, {tcpi_state=1}, [4]) = 0", 0, ""},
+		{"bind address", "0 bind(3, {sa_family=AF_INET}, 16) = 0", 1, "bind to an address"},
+		{"python", "0 %{ print(1) }%", 0, ""},
+		{"too few arguments", "0 close() = 0", 1, "close takes 1 arguments, not 0"},
+		{"too many arguments", "0 listen(3, 1, 2) = 0", 1, "listen takes 2 arguments, not 3"},
+		{"fcntl with a value", "0 fcntl(3, F_SETFL, O_NONBLOCK) = 0", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse("t.pkt", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := check(s)
+			switch {
+			case tt.line == 0 && u != nil:
+				t.Errorf("check = line %d: %s, want supported", u.Line, u.Reason)
+			case tt.line != 0 && u == nil:
+				t.Errorf("check = supported, want line %d: %s", tt.line, tt.reason)
+			case tt.line != 0 && (u.Line != tt.line || !strings.Contains(u.Reason, tt.reason)):
+				t.Errorf("check = line %d: %s, want line %d: %s", u.Line, u.Reason, tt.line, tt.reason)
+			}
+		})
+	}
+}
+
+func TestTolerance(t *testing.T) {
+	tests := []struct {
+		name, src string
+		floor     time.Duration
+		want      time.Duration
+		why       string
+	}{
+		{"default under the floor", "0 close(3) = 0", 0, scripted.DefaultAbs, "tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms)"},
+		{"no floor", "0 close(3) = 0", -1, 4 * time.Millisecond, "packetdrill's default --tolerance_usecs"},
+		{"script's above the floor", "--tolerance_usecs=50000\n0 close(3) = 0", 0, 50 * time.Millisecond, "the script's --tolerance_usecs"},
+		{"script's under a given floor", "--tolerance_usecs=1000\n0 close(3) = 0", 2 * time.Millisecond, 2 * time.Millisecond, "tcplab's floor, wider than the script's --tolerance_usecs (1ms)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse("t.pkt", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, u := settings(s)
+			if u != nil {
+				t.Fatal(u.Reason)
+			}
+			got, why := tolerance(s, set, tt.floor)
+			if got != tt.want || why != tt.why {
+				t.Errorf("tolerance = %v (%s), want %v (%s)", got, why, tt.want, tt.why)
+			}
+		})
+	}
+}
+
+func TestTemplates(t *testing.T) {
+	parse := func(line string) *Packet {
+		s, err := Parse("t.pkt", []byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Events[0].(*Packet)
+	}
+	tests := []struct {
+		line, want string
+	}{
+		{"0 > . 1:1(0) ack 1", "ACK seq=1 ack=1 len=0 <absent mss,wscale,sackOK,TS,sack>"},
+		{"0 > . 1:1(0) ack 1 <...>", "ACK seq=1 ack=1 len=0"},
+		{"0 > S. 0:0(0) ack 1 win 100 <mss 1460,nop,nop,sackOK,nop,wscale 7>", "SYN,ACK seq=0 ack=1 win=100 len=0 <mss 1460,sackOK,wscale 7,absent TS,sack>"},
+		{"0 > . 1:1(0) ack 1 <nop,nop,TS val 1 ecr 2>", "ACK seq=1 ack=1 len=0 <present TS,absent mss,wscale,sackOK,sack>"},
+		{"0 > . 1:1(0) ack 1 <nop,nop,sack 1001:2001>", "ACK seq=1 ack=1 len=0 <sack 1001:2001,absent mss,wscale,sackOK,TS>"},
+	}
+	for _, tt := range tests {
+		if got := expectTemplate(parse(tt.line)).String(); got != tt.want {
+			t.Errorf("expect %q:\ngot  %s\nwant %s", tt.line, got, tt.want)
+		}
+	}
+	send := []struct {
+		line, want string
+	}{
+		{"0 < S 0:0(0) win 100 <mss 1000,sackOK,TS val 7 ecr 0,nop,wscale 7>", "SYN seq=0 win=100 len=0 <mss 1000,sackOK,TS val 7 ecr 0,wscale 7>"},
+		// After the SYN the TS ecr echoes the kernel's clock, not the line's.
+		{"0 < . 1:1001(1000) ack 1 <nop,nop,TS val 8 ecr 5>", "ACK seq=1 ack=1 len=1000 <TS val 8 ecr *>"},
+		{"0 < . 1:1(0) ack 1 win 257 <sack 1001:2001>", "ACK seq=1 ack=1 win=257 len=0 <sack 1001:2001>"},
+	}
+	for _, tt := range send {
+		if got := sendTemplate(parse(tt.line)).String(); got != tt.want {
+			t.Errorf("send %q:\ngot  %s\nwant %s", tt.line, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package pkt
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tcplab/tcplab/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/go and the README's blocks of tcplab pkt")
+
+// passing are the scripts of testdata that pass: the ones written as Go.
+func passing(t *testing.T) []string {
+	files, err := filepath.Glob("testdata/*.pkt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata: %v", err)
+	}
+	return files
+}
+
+// TestGoGolden compares the Go written for each passing script with
+// testdata/go/NAME.go.golden (go test -update rewrites them).
+func TestGoGolden(t *testing.T) {
+	for _, f := range passing(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			s, err := ParseFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Go(s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "go", strings.TrimSuffix(filepath.Base(f), ".pkt")+".go.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test -update writes it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("Go(%s) differs from %s (go test -update rewrites it):\n%s", f, golden, got)
+			}
+		})
+	}
+}
+
+func TestGoRefusesWhatRunSkips(t *testing.T) {
+	s, err := Parse("py.pkt", []byte("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(1) }%"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Go(s, 0); err == nil || !strings.Contains(err.Error(), "py.pkt:2: cannot write as Go: %{ }% blocks are not written as Go yet") {
+		t.Errorf("Go = %v, want the line and the reason it cannot be written", err)
+	}
+}
+
+// TestGoRuns writes each passing script as Go, adds the tests to this
+// package through an overlay, and runs them: the Go must compile, pass
+// go vet, and pass against the kernel as the script does.
+func TestGoRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping test; builds and runs the written tests (-short)")
+	}
+	needTUN(t)
+	goTool := testenv.Tool(t, "go")
+	dir := t.TempDir()
+	replace := map[string]string{}
+	var names []string
+	for _, f := range passing(t) {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ParseFile(abs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := Go(s, testFloor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := "zz_" + strings.TrimSuffix(filepath.Base(f), ".pkt") + "_test.go"
+		tmp := filepath.Join(dir, base)
+		if err := os.WriteFile(tmp, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		here, _ := filepath.Abs(base)
+		replace[here] = tmp
+		names = append(names, testName(f))
+	}
+	b, _ := json.Marshal(map[string]any{"Replace": replace})
+	overlay := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(overlay, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"vet", "-overlay", overlay, "."},
+		{"test", "-overlay", overlay, "-count=1", "-v", "-timeout=2m", "-run", "^(" + strings.Join(names, "|") + ")$", "."},
+	} {
+		out, err := exec.Command(goTool, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go %s: %v\n%s", args[0], err, out)
+		}
+		if args[0] == "test" {
+			for _, n := range names {
+				if !strings.Contains(string(out), "--- PASS: "+n) {
+					t.Errorf("%s did not pass:\n%s", n, out)
+				}
+			}
+		}
+	}
+}

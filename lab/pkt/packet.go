@@ -1,0 +1,91 @@
+package pkt
+
+import (
+	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/scripted"
+)
+
+// allOptions are the option kinds a template can say are absent.
+const allOptions = scripted.OptMSS | scripted.OptWindowScale | scripted.OptSACKPermitted | scripted.OptTimestamps | scripted.OptSACK
+
+// sendTemplate is the segment an inbound packet line sends. The options
+// are laid out as Linux lays them out (package scripted builds them), not
+// in the line's order of nop and eol; a TS ecr is the line's only on a
+// SYN, and otherwise echoes the kernel's last TSval, as packetdrill maps
+// it.
+func sendTemplate(pk *Packet) scripted.TCP {
+	seg := scripted.TCP{
+		Flags:   pk.Flags,
+		Seq:     scripted.Uint32(pk.Seq),
+		Payload: make([]byte, pk.Len),
+		Window:  pk.Win,
+	}
+	if pk.Flags.Has(capture.ACK) && pk.Ack != nil {
+		seg.Ack = scripted.Uint32(*pk.Ack)
+	}
+	for _, o := range pk.Options {
+		switch o.Kind {
+		case OptMSS:
+			seg.Options.MSS = scripted.Uint16(uint16(o.Values[0]))
+		case OptWScale:
+			seg.Options.WindowScale = scripted.Uint8(uint8(o.Values[0]))
+		case OptSACKOK:
+			seg.Options.SACKPermitted = true
+		case OptTS:
+			seg.Options.TSVal = scripted.Uint32(o.Values[0])
+			if pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK) {
+				seg.Options.TSEcr = scripted.Uint32(o.Values[1])
+			}
+		case OptSACK:
+			seg.Options.SACK = sackBlocks(o.Values)
+		}
+	}
+	return seg
+}
+
+// expectTemplate is what an outbound packet line checks: flags, the
+// sequence range, ack and win when written, and the options' kinds and
+// values, except the TS values, which the kernel's clock sets (presence
+// is checked). A line without options wants none; <...> wants anything.
+func expectTemplate(pk *Packet) scripted.TCP {
+	want := scripted.TCP{
+		Flags:  pk.Flags,
+		Seq:    scripted.Uint32(pk.Seq),
+		Len:    scripted.Int(pk.Len),
+		Ack:    pk.Ack,
+		Window: pk.Win,
+	}
+	if pk.AnyOptions {
+		return want
+	}
+	var named scripted.OptionSet
+	for _, o := range pk.Options {
+		switch o.Kind {
+		case OptMSS:
+			want.Options.MSS = scripted.Uint16(uint16(o.Values[0]))
+			named |= scripted.OptMSS
+		case OptWScale:
+			want.Options.WindowScale = scripted.Uint8(uint8(o.Values[0]))
+			named |= scripted.OptWindowScale
+		case OptSACKOK:
+			want.Options.SACKPermitted = true
+			named |= scripted.OptSACKPermitted
+		case OptTS:
+			named |= scripted.OptTimestamps
+		case OptSACK:
+			want.Options.SACK = sackBlocks(o.Values)
+			named |= scripted.OptSACK
+		}
+	}
+	want.Options.Present = named & scripted.OptTimestamps
+	want.Options.Absent = allOptions &^ named
+	return want
+}
+
+func sackBlocks(v []uint32) []scripted.SACKBlock {
+	var out []scripted.SACKBlock
+	for i := 0; i+1 < len(v); i += 2 {
+		out = append(out, scripted.SACKBlock{Left: v[i], Right: v[i+1]})
+	}
+	return out
+}

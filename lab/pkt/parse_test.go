@@ -1,0 +1,200 @@
+package pkt
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseEvents(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string // each event, Formatted
+	}{
+		{"socket", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3", []string{"0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3"}},
+		{"relative", "+0.1 close(3) = 0", []string{"+0.1 close(3) = 0"}},
+		{"any time", "* > . 1:1(0) ack 1", []string{"* > . 1:1(0) ack 1"}},
+		{"range", "0.1~0.2 > F. 1:1(0) ack 1", []string{"0.1~0.2 > F. 1:1(0) ack 1"}},
+		{"relative range", "+0~+0.5 > R 1:1(0)", []string{"+0~+0.5 > R 1:1(0)"}},
+		{"blocking", "0...0.250 accept(3, ..., ...) = 4", []string{"0...0.25 accept(3, ..., ...) = 4"}},
+		{"fraction without zero", ".5 close(3) = 0", []string{"0.5 close(3) = 0"}},
+		{"syn with options", "0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>",
+			[]string{"0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>"}},
+		{"synack", "+0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 7>",
+			[]string{"+0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 7>"}},
+		{"timestamps and eol", "+0 < . 1:1(0) ack 1 win 257 <nop,nop,TS val 200 ecr 100,eol>",
+			[]string{"+0 < . 1:1(0) ack 1 win 257 <nop,nop,TS val 200 ecr 100,eol>"}},
+		{"sack blocks", "+0 < . 1:1(0) ack 1 win 257 <sack 1001:2001 3001:4001,nop,nop>",
+			[]string{"+0 < . 1:1(0) ack 1 win 257 <sack 1001:2001 3001:4001,nop,nop>"}},
+		{"any options", "+0 > . 1:1(0) ack 1001 <...>", []string{"+0 > . 1:1(0) ack 1001 <...>"}},
+		{"no options", "+0 > . 1:1(0) ack 1001 <>", []string{"+0 > . 1:1(0) ack 1001 <>"}},
+		{"fast open", "0 < S 0:10(10) win 1000 <mss 1460,FO abcd1234,nop,nop>",
+			[]string{"0 < S 0:10(10) win 1000 <mss 1460,FO abcd1234,nop,nop>"}},
+		{"experimental option", "0 > S 0:0(0) <exp 0xf989 0x1234>", []string{"0 > S 0:0(0) <exp 0xf989 0x1234>"}},
+		{"data", "+.1 < P. 1:1001(1000) ack 1 win 257", []string{"+0.1 < P. 1:1001(1000) ack 1 win 257"}},
+		{"urgent", "+0 < P.U 1:2(1) ack 1 urg 1 win 257", []string{"+0 < P.U 1:2(1) ack 1 win 257 urg 1"}},
+		{"ecn", "0 < [ect0] SEW 0:0(0) win 100", []string{"0 < [ect0] SEW 0:0(0) win 100"}},
+		{"large seq", "0 < . 4294967295:4294967295(0) ack 1", []string{"0 < . 4294967295:4294967295(0) ack 1"}},
+		{"udp is kept", "0 < udp (1000)", []string{"0 < udp"}},
+		{"errno", "+0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)",
+			[]string{"+0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)"}},
+		{"errno without text", "+0 read(4, ..., 10) = -1 EAGAIN", []string{"+0 read(4, ..., 10) = -1 EAGAIN"}},
+		{"option array", "+0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0",
+			[]string{"+0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0"}},
+		{"struct", "+0 setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0",
+			[]string{"+0 setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0"}},
+		{"flags", "+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0", []string{"+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0"}},
+		{"calls and strings", `0 bind(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("192.0.2.1")}, 16) = 0`,
+			[]string{`0 bind(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("192.0.2.1")}, 16) = 0`}},
+		{"sendmsg", "+0 sendmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 1000}], msg_flags=0}, 0) = 1000",
+			[]string{"+0 sendmsg(4, {msg_name=..., msg_iov(1)=[{..., 1000}], msg_flags=0}, 0) = 1000"}},
+		{"poll", "+0 poll([{fd=4, events=POLLIN, revents=POLLIN}], 1, 0) = 1",
+			[]string{"+0 poll([{fd=4, events=POLLIN, revents=POLLIN}], 1, 0) = 1"}},
+		{"hex", "+0 setsockopt(3, SOL_IP, IP_TOS, [0x10], 4) = 0", []string{"+0 setsockopt(3, SOL_IP, IP_TOS, [16], 4) = 0"}},
+		{"tcp info", "+0 getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_state=TCP_ESTABLISHED, tcpi_unacked=1}, [104]) = 0",
+			[]string{"+0 getsockopt(4, SOL_TCP, TCP_INFO, {tcpi_state=TCP_ESTABLISHED, tcpi_unacked=1}, [104]) = 0"}},
+		{"shell", "0 `sysctl -q net.ipv4.tcp_timestamps=0`", []string{"0 `sysctl -q net.ipv4.tcp_timestamps=0`"}},
+		{"python", "+0 %{\nassert tcpi_rto == 200000, tcpi_rto\n}%", []string{"+0 %{assert tcpi_rto == 200000, tcpi_rto}%"}},
+		{"comments and lines", "// a comment\n0 close(3) = 0 // why\n/* a\nblock */\n+1 close(4)\n = 0",
+			[]string{"0 close(3) = 0", "+1 close(4) = 0"}},
+		{"multi-line struct", "+0 setsockopt(4, SOL_SOCKET, SO_LINGER,\n\t{onoff=1,\n\t linger=0}, 8) = 0",
+			[]string{"+0 setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0"}},
+		{"packet then event on the next line", "0 < . 1:1(0) ack 1\n0.1 > . 1:1(0) ack 1",
+			[]string{"0 < . 1:1(0) ack 1", "0.1 > . 1:1(0) ack 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse("t.pkt", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range s.Events {
+				got = append(got, Format(e))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("Parse(%q):\ngot  %q\nwant %q", tt.src, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseFields(t *testing.T) {
+	s, err := Parse("t.pkt", []byte("--tolerance_usecs=10000\n--ip_version=ipv4\n\n0.100...0.250 read(4, ..., 1000) = 1000\n+0.01~+0.02 > P. 1:1001(1000) ack 1 win 502"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Options) != 2 || s.Options[0] != (Option{Line: 1, Name: "tolerance_usecs", Value: "10000"}) || s.Options[1].Value != "ipv4" {
+		t.Errorf("options = %+v", s.Options)
+	}
+	rd := s.Events[0].(*Syscall)
+	if rd.Line != 4 || rd.Time != (Time{Kind: Absolute, At: 100 * time.Millisecond, Span: Blocking, EndKind: Absolute, End: 250 * time.Millisecond}) {
+		t.Errorf("read: line %d time %+v", rd.Line, rd.Time)
+	}
+	if rd.Result != Int(1000) || rd.Args[1] != (Ellipsis{}) {
+		t.Errorf("read: %+v", rd)
+	}
+	pk := s.Events[1].(*Packet)
+	if pk.Line != 5 || pk.Dir != Outbound || pk.Seq != 1 || pk.End != 1001 || pk.Len != 1000 || *pk.Ack != 1 || *pk.Win != 502 || pk.Options != nil {
+		t.Errorf("packet: %+v", pk)
+	}
+	if pk.Time != (Time{Kind: Relative, At: 10 * time.Millisecond, Span: Range, EndKind: Relative, End: 20 * time.Millisecond}) {
+		t.Errorf("packet time %+v", pk.Time)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"no time", "socket(..., SOCK_STREAM, IPPROTO_TCP) = 3", "t.pkt:1: want a time"},
+		{"no result", "0 close(3)\n+0 close(4) = 0", "t.pkt:2: want \"=\""},
+		{"bad flag", "0 < SX 0:0(0) win 100", "t.pkt:1: unknown flag 'X'"},
+		{"no flags", "0 < 0:0(0) win 100", "t.pkt:1: want the packet's flags"},
+		{"length disagrees", "0 close(3) = 0\n0 < . 1:1001(100) ack 1", "t.pkt:2: sequence range 1:1001 is 1000 bytes but its length says 100"},
+		{"window too big", "0 < . 1:1(0) ack 1 win 70000", "t.pkt:1: the window 70000 is out of range"},
+		{"ack without flag", "0 < S 0:0(0) ack 1 win 100", "t.pkt:1: ack 1 on a packet without the ACK flag"},
+		{"unclosed options", "0 < S 0:0(0) win 100 <mss 1000\n+0 close(3) = 0", "t.pkt:2: want \">\""},
+		{"unknown option", "0 < S 0:0(0) win 100 <,>", "t.pkt:1: want a TCP option"},
+		{"sack without blocks", "0 < . 1:1(0) ack 1 <sack>", "t.pkt:1: sack without blocks"},
+		{"TS without ecr", "0 < . 1:1(0) ack 1 <TS val 1>", "t.pkt:1: want \"ecr\""},
+		{"unclosed shell", "0 `echo hi\n", "t.pkt:1: shell command ` never closed"},
+		{"unclosed python", "0 %{ print(1)\n", "t.pkt:1: python block %{ never closed"},
+		{"unclosed comment", "0 close(3) = 0\n/* oops", "t.pkt:2: comment /* never closed"},
+		{"late option", "0 close(3) = 0\n--mtu=1000", "t.pkt:2: option \"--mtu=1000\" after the first event"},
+		{"span backwards", "0.2...0.1 read(3, ..., 1) = 1", "t.pkt:1: time span 0.2...0.1 ends before it starts"},
+		{"span from any", "*~1 close(3) = 0", "t.pkt:1: a time span cannot start at *"},
+		{"unknown event", "0 ? hello", "t.pkt:1: want a packet"},
+		{"bad ecn", "0 < [ect2] S 0:0(0)", "t.pkt:1: unknown ECN codepoint [ect2]"},
+		{"unclosed string", "0 open(\"x) = 3", "t.pkt:1: string never closed"},
+		{"bad argument", "0 close(#) = 0", "t.pkt:1: want an argument"},
+		{"bad option line", "--=1\n", "t.pkt:1: want an option such as"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("t.pkt", []byte(tt.src))
+			if err == nil {
+				t.Fatalf("Parse(%q) = nil error, want %q", tt.src, tt.want)
+			}
+			if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) = %v, want %q", tt.src, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseTestdata parses every script in testdata and checks that
+// writing each event back and parsing it again gives the same line.
+func TestParseTestdata(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.pkt")
+	more, _ := filepath.Glob("testdata/*/*.pkt")
+	files = append(files, more...)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			s, err := ParseFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Events) == 0 {
+				t.Fatal("no events")
+			}
+			for _, e := range s.Events {
+				line := Format(e)
+				again, err := Parse("again", []byte(line))
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				if got := Format(again.Events[0]); got != line {
+					t.Errorf("round trip: %q became %q", line, got)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParse checks that no input panics the parser.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.pkt")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse("fuzz.pkt", b)
+		if err != nil {
+			return
+		}
+		for _, e := range s.Events {
+			_ = Format(e)
+		}
+		// What Run would play, Go writes, without panicking.
+		_, _ = Go(s, 0)
+	})
+}

@@ -1,0 +1,86 @@
+package pkt
+
+import (
+	"fmt"
+	"os/exec"
+	"reflect"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// snippet is a %{ }% block waiting for the script's end, with the
+// tcpi_* values of the socket under test at its time.
+type snippet struct {
+	py   *Python
+	vars map[string]uint64
+}
+
+// tcpInfo reads TCP_INFO of fd as packetdrill names its fields for
+// python: tcpi_ and the kernel's field name (tcpi_rto, tcpi_snd_cwnd,
+// tcpi_unacked, ...), times in microseconds as the kernel gives them.
+func tcpInfo(fd int) (map[string]uint64, error) {
+	ti, err := unix.GetsockoptTCPInfo(fd, unix.SOL_TCP, unix.TCP_INFO)
+	if err != nil {
+		return nil, fmt.Errorf("getsockopt TCP_INFO: %w", err)
+	}
+	vars := map[string]uint64{}
+	v := reflect.ValueOf(*ti)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Name == "_" {
+			continue
+		}
+		name := "tcpi_" + strings.ToLower(f.Name)
+		switch x := v.Field(i); x.Kind() {
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			vars[name] = x.Uint()
+		}
+	}
+	return vars, nil
+}
+
+// run runs the block with python3, its tcpi_* values set first as
+// globals; a non-zero exit (a failed assert) is the script's failure.
+func (s *snippet) run(python string) error {
+	names := make([]string, 0, len(s.vars))
+	for n := range s.vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s = %d\n", n, s.vars[n])
+	}
+	b.WriteString(dedent(s.py.Code))
+	cmd := exec.Command(python, "-")
+	cmd.Stdin = strings.NewReader(b.String())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("python block failed (%v): %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// dedent removes the indentation the block's lines share, which python
+// would refuse.
+func dedent(code string) string {
+	lines := strings.Split(strings.Trim(code, "\n"), "\n")
+	indent := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		n := len(l) - len(strings.TrimLeft(l, " \t"))
+		if indent < 0 || n < indent {
+			indent = n
+		}
+	}
+	for i, l := range lines {
+		if len(l) >= indent && indent > 0 {
+			lines[i] = l[indent:]
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

@@ -1,0 +1,538 @@
+package pkt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/scripted"
+)
+
+// Config is how Run plays a script.
+type Config struct {
+	// Pcap, when not nil, receives every frame of the script as pcapng,
+	// each commented with its script line ("step N" is line N).
+	Pcap io.Writer
+	// Dir is the working directory of backtick commands; empty is the
+	// script's folder, as packetdrill runs them.
+	Dir string
+	// Floor is the least absolute tolerance, whatever the script says:
+	// zero is scripted.DefaultAbs, the project's floor for a loaded
+	// machine; negative is none (packetdrill's rule exactly).
+	Floor time.Duration
+	// Timeout bounds how long an event at "*" waits (default 10 s).
+	Timeout time.Duration
+}
+
+// Status is how a script ended.
+type Status uint8
+
+// The statuses.
+const (
+	Passed Status = iota
+	Failed
+	Skipped
+)
+
+// String names the status.
+func (s Status) String() string {
+	switch s {
+	case Passed:
+		return "pass"
+	case Failed:
+		return "FAIL"
+	case Skipped:
+		return "skip"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Result is what Run did with a script.
+type Result struct {
+	Path   string
+	Status Status
+	// Line and Event are the failing or unsupported event's (Line 0 for
+	// a failure of the lab itself).
+	Line  int
+	Event string
+	// Reason says why the script failed or was skipped: for a failure,
+	// packetdrill's "expected ... actual ..." in package scripted's words.
+	Reason string
+	// Tolerance is the absolute tolerance applied and Why where it came
+	// from.
+	Tolerance time.Duration
+	Why       string
+	// Steps are the events played, in order.
+	Steps    []Step
+	Duration time.Duration
+}
+
+// Step is one event played: its line, its time in the script and when
+// it happened, both from the script's start, and what it did.
+type Step struct {
+	Line      int
+	Event     string
+	Scheduled time.Duration
+	Actual    time.Duration
+	Note      string
+}
+
+// Error reads as packetdrill's report: "file:line: reason".
+func (r *Result) Error() string {
+	if r.Status == Passed {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d: %s", r.Path, r.Line, r.Reason)
+}
+
+// Run plays s in a network namespace of its own against the real kernel
+// and returns how it went. A script with a construct Run cannot play is
+// skipped before anything runs.
+func Run(ctx context.Context, s *Script, cfg Config) *Result {
+	res := &Result{Path: s.Path}
+	set, u := settings(s)
+	if u == nil {
+		u = check(s)
+	}
+	if u != nil {
+		res.Status, res.Line, res.Reason = Skipped, u.Line, u.Reason
+		res.Event = eventAt(s, u.Line)
+		return res
+	}
+	res.Tolerance, res.Why = tolerance(s, set, cfg.Floor)
+	python := ""
+	for _, e := range s.Events {
+		if py, ok := e.(*Python); ok && python == "" {
+			p, err := exec.LookPath("python3")
+			if err != nil {
+				res.Status, res.Line, res.Reason = Skipped, py.Line, "%{ }% blocks need python3, which is not installed"
+				res.Event = Format(py)
+				return res
+			}
+			python = p
+		}
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = filepath.Dir(s.Path)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	start := time.Now()
+	defer func() { res.Duration = time.Since(start) }()
+	host, err := netns.NewHost("pkt")
+	if err != nil {
+		res.Status, res.Reason = Failed, err.Error()
+		return res
+	}
+	defer host.Close()
+	peer, err := scripted.Open(scripted.Config{NetNS: host.File(), MTU: set.MTU, Pcap: cfg.Pcap,
+		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}})
+	if err != nil {
+		res.Status, res.Reason = Failed, err.Error()
+		return res
+	}
+	r := &runner{
+		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
+		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
+		call: &caller{host: host, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
+		host: host, python: python,
+	}
+	r.play()
+	r.cleanup()
+	if err := peer.Close(); err != nil && res.Status == Passed {
+		res.Status, res.Reason = Failed, err.Error()
+	}
+	return res
+}
+
+// tolerance is the absolute tolerance Run applies, and why: the
+// script's or packetdrill's default, unless the floor (zero is
+// scripted.DefaultAbs, negative none) is wider.
+func tolerance(s *Script, set Settings, floor time.Duration) (time.Duration, string) {
+	tol, why := set.Tolerance, "packetdrill's default --tolerance_usecs"
+	if hasOption(s, "tolerance_usecs") {
+		why = "the script's --tolerance_usecs"
+	}
+	if floor == 0 {
+		floor = scripted.DefaultAbs
+	}
+	if floor > tol {
+		return floor, fmt.Sprintf("tcplab's floor, wider than %s (%v)", why, set.Tolerance)
+	}
+	return tol, why
+}
+
+func hasOption(s *Script, name string) bool {
+	for _, o := range s.Options {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// eventAt formats the event on line.
+func eventAt(s *Script, line int) string {
+	for _, e := range s.Events {
+		if l, _ := e.Pos(); l == line {
+			return Format(e)
+		}
+	}
+	return ""
+}
+
+// runner is one script being played.
+type runner struct {
+	ctx   context.Context
+	s     *Script
+	cfg   Config
+	res   *Result
+	peer  *scripted.Peer
+	conn  *scripted.Conn
+	call  *caller
+	host  *netns.Host
+	tol   scripted.Tolerance
+	start time.Time
+	// blocked are the calls written with "..." still running.
+	blocked []*blockedCall
+	// snippets are the %{ }% blocks, run when the script has passed.
+	snippets []*snippet
+	python   string
+}
+
+// blockedCall is a call that blocks until its end time.
+type blockedCall struct {
+	sc    *Syscall
+	begin time.Duration // script time it started
+	end   time.Duration // script time it must return
+	done  chan callDone
+}
+
+type callDone struct {
+	out outcome
+	err error
+	at  time.Time
+}
+
+// failure ends the script at line.
+type failure struct {
+	line int
+	msg  string
+}
+
+func (f *failure) Error() string { return f.msg }
+
+func (r *runner) fail(line int, format string, args ...any) error {
+	return &failure{line: line, msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *runner) play() {
+	r.start = time.Now()
+	prev := time.Duration(0)
+	var err error
+	for _, e := range r.s.Events {
+		if err = r.ctx.Err(); err != nil {
+			break
+		}
+		line, t := e.Pos()
+		st := prev
+		switch t.Kind {
+		case Absolute:
+			st = t.At
+		case Relative:
+			st = prev + t.At
+		}
+		// A call waits for the calls still blocked that are due by its
+		// time, as packetdrill's one thread of system calls does; other
+		// events at a call's end time come first: they make it return.
+		_, isCall := e.(*Syscall)
+		if err = r.settle(st, isCall); err != nil {
+			break
+		}
+		r.peer.StepTo(line)
+		var next time.Duration
+		next, err = r.event(e, t, prev, st)
+		if err != nil {
+			break
+		}
+		prev = next
+	}
+	if err == nil {
+		err = r.settle(1<<62-1, true)
+	}
+	// The %{ }% blocks run at the end, as packetdrill runs them.
+	for _, sn := range r.snippets {
+		if err != nil {
+			break
+		}
+		if perr := sn.run(r.python); perr != nil {
+			err = r.fail(sn.py.Line, "%v", perr)
+		}
+	}
+	if err != nil {
+		r.res.Status, r.res.Reason = Failed, err.Error()
+		var f *failure
+		if errors.As(err, &f) {
+			r.res.Line, r.res.Reason = f.line, f.msg
+			r.res.Event = eventAt(r.s, f.line)
+		}
+	}
+}
+
+// wait sleeps until script time st, when the script acts. When this
+// process comes late to it (a CPU shared with other work), the script's
+// clock waits for it: later events, and the kernel's answers, are timed
+// from when the script really acted, so the lab's own delay is never
+// charged to the kernel.
+func (r *runner) wait(st time.Duration) {
+	if d := time.Until(r.start.Add(st)); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.ctx.Done():
+		}
+		return
+	}
+	if over := time.Since(r.start.Add(st)); over > time.Millisecond {
+		r.start = r.start.Add(over)
+	}
+}
+
+func (r *runner) step(line int, e Event, st time.Duration, at time.Time, note string) {
+	r.res.Steps = append(r.res.Steps, Step{Line: line, Event: Format(e), Scheduled: st, Actual: at.Sub(r.start), Note: note})
+}
+
+// event plays one event due at script time st (prev is the previous
+// event's) and returns the script time the next relative event counts
+// from.
+func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, error) {
+	line := 0
+	line, _ = e.Pos()
+	switch e := e.(type) {
+	case *Packet:
+		if e.Dir == Inbound {
+			r.wait(st)
+			if r.conn == nil {
+				r.conn = r.peer.Dial(Port)
+			}
+			if err := r.conn.TrySend(sendTemplate(e)); err != nil {
+				return 0, r.fail(line, "inbound packet: %v", err)
+			}
+			r.step(line, e, st, time.Now(), "sent")
+			return st, nil
+		}
+		if r.conn == nil {
+			r.conn = r.peer.Listen(Port)
+		}
+		want := expectTemplate(e)
+		var got scripted.Segment
+		var err error
+		switch {
+		case t.Kind == AnyTime:
+			got, err = r.conn.TryExpect(want, r.cfg.Timeout)
+		case t.Span == Range:
+			end := t.End
+			if t.Kind != Absolute || t.EndKind != Absolute {
+				end = st + t.End
+			}
+			mid := (st + end) / 2
+			got, err = r.conn.TryExpectDue(want, r.start.Add(mid), mid-prev, (end-st)/2+r.tol.Of(0))
+		default:
+			got, err = r.conn.TryExpectDue(want, r.start.Add(st), st-prev, r.tol.Of(st-prev))
+		}
+		if err != nil {
+			return 0, r.fail(line, "outbound packet: expected %s\n%v", e.text(), err)
+		}
+		r.step(line, e, st, got.At, "matched")
+		if t.Kind == AnyTime {
+			return got.At.Sub(r.start), nil
+		}
+		return st, nil
+	case *Python:
+		r.wait(st)
+		fd := r.call.files.underTest()
+		if fd < 0 {
+			return 0, r.fail(line, "no socket for the block's tcpi_* values: open one first")
+		}
+		vars, err := tcpInfo(fd)
+		if err != nil {
+			return 0, r.fail(line, "%v", err)
+		}
+		r.snippets = append(r.snippets, &snippet{py: e, vars: vars})
+		r.step(line, e, st, time.Now(), "read tcpi_*")
+		return st, nil
+	case *Shell:
+		r.wait(st)
+		if err := r.shell(e); err != nil {
+			return 0, r.fail(line, "%v", err)
+		}
+		now := time.Now()
+		r.step(line, e, st, now, "ran")
+		// A command's own time (a fork and exec on a busy machine) does
+		// not count against the events after it: the script's clock
+		// waits for it.
+		r.wait(st)
+		return st, nil
+	case *Syscall:
+		r.wait(st)
+		at := time.Now()
+		done := make(chan callDone, 1)
+		go func() {
+			out, err := r.call.call(e)
+			done <- callDone{out: out, err: err, at: time.Now()}
+		}()
+		if t.Span == Blocking {
+			end := t.End
+			if t.Kind != Absolute || t.EndKind != Absolute {
+				end = st + t.End
+			}
+			r.blocked = append(r.blocked, &blockedCall{sc: e, begin: st, end: end, done: done})
+			r.step(line, e, st, at, "started")
+			return st, nil
+		}
+		// A call without "..." must return at once: within the
+		// tolerance of when it was made, even if the script was behind.
+		limit := r.tol.Of(0)
+		select {
+		case d := <-done:
+			if d.at.Sub(at) > limit {
+				return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, d.at.Sub(at).Round(time.Millisecond))
+			}
+			if err := r.check(e, d); err != nil {
+				return 0, err
+			}
+			r.step(line, e, st, d.at, "returned")
+		case <-time.After(time.Until(at.Add(limit))):
+			return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
+		}
+		return st, nil
+	}
+	return 0, r.fail(line, "event %T is not supported", e)
+}
+
+// settle checks the blocking calls due before script time st (or at
+// it, when inclusive): each must
+// return at its end time, within the tolerance.
+func (r *runner) settle(st time.Duration, inclusive bool) error {
+	keep := r.blocked[:0]
+	for _, b := range r.blocked {
+		if b.end > st || b.end == st && !inclusive {
+			keep = append(keep, b)
+			continue
+		}
+		line, _ := b.sc.Pos()
+		tol := r.tol.Of(b.end - b.begin)
+		due := r.start.Add(b.end)
+		select {
+		case d := <-b.done:
+			if off := d.at.Sub(due); off.Abs() > tol {
+				return r.fail(line, "%s returned at %v, expected at %v ± %v", b.sc.Name, d.at.Sub(r.start).Round(time.Millisecond), b.end, tol)
+			}
+			if err := r.check(b.sc, d); err != nil {
+				return err
+			}
+			r.step(line, b.sc, b.end, d.at, "returned")
+		case <-time.After(time.Until(due.Add(tol))):
+			return r.fail(line, "%s still blocked at %v, expected to return at %v ± %v", b.sc.Name, (b.end + tol), b.end, tol)
+		}
+	}
+	r.blocked = keep
+	return nil
+}
+
+// check compares a call's outcome with what the script expects of it.
+func (r *runner) check(sc *Syscall, d callDone) error {
+	line, _ := sc.Pos()
+	if d.err != nil {
+		return r.fail(line, "%s: %v", sc.Name, d.err)
+	}
+	got := d.out
+	want, err := eval(sc.Result)
+	if err != nil {
+		return r.fail(line, "%s: result: %v", sc.Name, err)
+	}
+	actual := func() string {
+		if got.errno != 0 {
+			return fmt.Sprintf("-1 %s (%v)", unix.ErrnoName(got.errno), got.errno)
+		}
+		return fmt.Sprint(got.ret)
+	}
+	if sc.Errno != "" {
+		if got.errno == 0 || !sameErrno(unix.ErrnoName(got.errno), sc.Errno) || want != -1 {
+			return r.fail(line, "%s: expected result %d %s but got %s", sc.Name, want, sc.Errno, actual())
+		}
+		return nil
+	}
+	if got.mismatch != "" {
+		return r.fail(line, "%s: %s", sc.Name, got.mismatch)
+	}
+	if got.errno != 0 || got.ret != want {
+		return r.fail(line, "%s: expected result %d but got %s", sc.Name, want, actual())
+	}
+	if got.value != nil && len(sc.Args) > 3 && sc.Args[3] != (Ellipsis{}) {
+		v, err := eval(sc.Args[3])
+		if err != nil {
+			return r.fail(line, "%s: expected value: %v", sc.Name, err)
+		}
+		if v != *got.value {
+			return r.fail(line, "%s: expected value %d but got %d", sc.Name, v, *got.value)
+		}
+	}
+	return nil
+}
+
+// sameErrno compares errno names, EAGAIN and EWOULDBLOCK being one.
+func sameErrno(a, b string) bool {
+	norm := func(s string) string {
+		if s == "EWOULDBLOCK" {
+			return "EAGAIN"
+		}
+		return s
+	}
+	return norm(a) == norm(b)
+}
+
+// shell runs a backtick command with /bin/sh in the script's namespace
+// and folder.
+func (r *runner) shell(sh *Shell) error {
+	var out []byte
+	err := r.host.Do(func() error {
+		// The child inherits this thread's network namespace.
+		cmd := exec.CommandContext(r.ctx, "/bin/sh", "-c", sh.Command)
+		cmd.Dir = r.cfg.Dir
+		cmd.Env = os.Environ()
+		var err error
+		out, err = cmd.CombinedOutput()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("command `%s` failed: %v: %s", sh.Command, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// cleanup wakes the calls still blocked and closes every socket.
+func (r *runner) cleanup() {
+	fds := r.call.files.all()
+	for _, fd := range fds {
+		unix.Shutdown(fd, unix.SHUT_RDWR)
+	}
+	for _, b := range r.blocked {
+		select {
+		case <-b.done:
+		case <-time.After(time.Second):
+		}
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}

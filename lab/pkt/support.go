@@ -1,0 +1,131 @@
+package pkt
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Settings are what a script's header and the command line set:
+// packetdrill's flags that this runner knows.
+type Settings struct {
+	// Tolerance is packetdrill's --tolerance_usecs: how early or late a
+	// packet or a call may be (default 4 ms).
+	Tolerance time.Duration
+	// TolerancePercent is --tolerance_percent: a share of the gap since
+	// the previous event that widens Tolerance when larger (default
+	// 12.5, the kernel timer wheel's rounding, as package scripted uses).
+	TolerancePercent float64
+	// MTU is --mtu, the device's MTU (default 1500).
+	MTU int
+}
+
+// DefaultTolerance is packetdrill's --tolerance_usecs default.
+const DefaultTolerance = 4 * time.Millisecond
+
+// settings reads the script's header over the defaults. An option this
+// runner does not know is unsupported: its line and why.
+func settings(s *Script) (Settings, *Unsupported) {
+	set := Settings{Tolerance: DefaultTolerance, TolerancePercent: 12.5, MTU: 1500}
+	for _, o := range s.Options {
+		bad := func(why string) (Settings, *Unsupported) {
+			return set, &Unsupported{Line: o.Line, Reason: fmt.Sprintf("--%s=%s: %s", o.Name, o.Value, why)}
+		}
+		switch o.Name {
+		case "tolerance_usecs":
+			n, err := strconv.ParseUint(o.Value, 10, 32)
+			if err != nil {
+				return bad("want a number of microseconds")
+			}
+			set.Tolerance = time.Duration(n) * time.Microsecond
+		case "tolerance_percent":
+			f, err := strconv.ParseFloat(o.Value, 64)
+			if err != nil || f < 0 || f > 100 {
+				return bad("want a percentage")
+			}
+			set.TolerancePercent = f
+		case "mtu":
+			n, err := strconv.Atoi(o.Value)
+			if err != nil || n < 576 || n > 65535 {
+				return bad("want an MTU from 576 to 65535")
+			}
+			set.MTU = n
+		case "ip_version":
+			if o.Value != "ipv4" {
+				return bad("only ipv4 is scripted here (package scripted builds IPv4 frames)")
+			}
+		default:
+			return bad("not supported by tcplab pkt")
+		}
+	}
+	return set, nil
+}
+
+// Unsupported is a construct of a script that this runner cannot play:
+// the script is skipped, never passed.
+type Unsupported struct {
+	Line   int
+	Reason string
+}
+
+// supportedCalls are the system calls Run makes, each with the number
+// of arguments it takes (fcntl: at least).
+var supportedCalls = map[string]int{
+	"socket": 3, "bind": 3, "listen": 2, "accept": 3, "connect": 3,
+	"read": 3, "write": 3, "send": 4, "recv": 4, "close": 1,
+	"shutdown": 2, "setsockopt": 5, "getsockopt": 5, "fcntl": 2, "poll": 3,
+}
+
+// check finds the first construct of s that Run cannot play.
+func check(s *Script) *Unsupported {
+	if _, u := settings(s); u != nil {
+		return u
+	}
+	for _, e := range s.Events {
+		line, t := e.Pos()
+		un := func(format string, args ...any) *Unsupported {
+			return &Unsupported{Line: line, Reason: fmt.Sprintf(format, args...)}
+		}
+		switch e := e.(type) {
+		case *Packet:
+			if e.Protocol != "tcp" {
+				return un("%s packets are not scripted (TCP only)", e.Protocol)
+			}
+			if e.ECN != "" && e.ECN != "noecn" {
+				return un("ECN codepoints ([%s]) are not scripted: the peer sends and checks no IP ECN bits", e.ECN)
+			}
+			if e.Urg != nil {
+				return un("the urgent pointer (urg) is not scripted")
+			}
+			if t.Span == Blocking {
+				return un("a packet cannot block (...): write a range with ~")
+			}
+			if e.Dir == Inbound && t.Span == Range {
+				return un("an inbound packet is sent at one time: a range (~) is for outbound packets")
+			}
+			for _, o := range e.Options {
+				switch o.Kind {
+				case OptFO, OptExp, OptMD5, OptOther:
+					return un("TCP option %s is not scripted yet", o)
+				}
+			}
+		case *Syscall:
+			n, ok := supportedCalls[e.Name]
+			if !ok {
+				return un("system call %s is not supported yet", e.Name)
+			}
+			if len(e.Args) != n && !(e.Name == "fcntl" && len(e.Args) == 3) {
+				return un("%s takes %d arguments, not %d", e.Name, n, len(e.Args))
+			}
+			if t.Span == Range {
+				return un("a system call's time is a point or a blocking span (...), not a range (~)")
+			}
+			if e.Name == "bind" || e.Name == "connect" {
+				if len(e.Args) != 3 || e.Args[1] != (Ellipsis{}) {
+					return un("%s to an address other than the default (...) is not supported yet", e.Name)
+				}
+			}
+		}
+	}
+	return nil
+}

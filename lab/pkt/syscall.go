@@ -1,0 +1,449 @@
+package pkt
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/lab/netns"
+)
+
+// Port is packetdrill's default port: the kernel's listener binds it,
+// and the kernel's connect goes to the script's.
+const Port = 8080
+
+// symbols are the names a script's arguments may use.
+var symbols = map[string]int64{
+	"AF_INET": unix.AF_INET, "AF_INET6": unix.AF_INET6, "PF_INET": unix.AF_INET,
+	"SOCK_STREAM": unix.SOCK_STREAM, "SOCK_NONBLOCK": unix.SOCK_NONBLOCK, "SOCK_CLOEXEC": unix.SOCK_CLOEXEC,
+	"IPPROTO_TCP": unix.IPPROTO_TCP, "IPPROTO_IP": unix.IPPROTO_IP,
+	"SOL_SOCKET": unix.SOL_SOCKET, "SOL_TCP": unix.SOL_TCP, "SOL_IP": unix.SOL_IP,
+	"SO_REUSEADDR": unix.SO_REUSEADDR, "SO_REUSEPORT": unix.SO_REUSEPORT, "SO_KEEPALIVE": unix.SO_KEEPALIVE,
+	"SO_SNDBUF": unix.SO_SNDBUF, "SO_RCVBUF": unix.SO_RCVBUF, "SO_LINGER": unix.SO_LINGER,
+	"SO_ERROR": unix.SO_ERROR, "SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_SNDLOWAT": unix.SO_SNDLOWAT,
+	"TCP_NODELAY": unix.TCP_NODELAY, "TCP_CORK": unix.TCP_CORK, "TCP_MAXSEG": unix.TCP_MAXSEG,
+	"TCP_KEEPIDLE": unix.TCP_KEEPIDLE, "TCP_KEEPINTVL": unix.TCP_KEEPINTVL, "TCP_KEEPCNT": unix.TCP_KEEPCNT,
+	"TCP_SYNCNT": unix.TCP_SYNCNT, "TCP_LINGER2": unix.TCP_LINGER2, "TCP_DEFER_ACCEPT": unix.TCP_DEFER_ACCEPT,
+	"TCP_WINDOW_CLAMP": unix.TCP_WINDOW_CLAMP, "TCP_QUICKACK": unix.TCP_QUICKACK,
+	"TCP_USER_TIMEOUT": unix.TCP_USER_TIMEOUT, "TCP_NOTSENT_LOWAT": unix.TCP_NOTSENT_LOWAT,
+	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
+	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL, "TCP_INFO": unix.TCP_INFO,
+	// The states and congestion states of tcpi_state and tcpi_ca_state.
+	"TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4,
+	"TCP_FIN_WAIT2": 5, "TCP_TIME_WAIT": 6, "TCP_CLOSE": 7, "TCP_CLOSE_WAIT": 8,
+	"TCP_LAST_ACK": 9, "TCP_LISTEN": 10, "TCP_CLOSING": 11,
+	"TCP_CA_Open": 0, "TCP_CA_Disorder": 1, "TCP_CA_CWR": 2, "TCP_CA_Recovery": 3, "TCP_CA_Loss": 4,
+	"SHUT_RD": unix.SHUT_RD, "SHUT_WR": unix.SHUT_WR, "SHUT_RDWR": unix.SHUT_RDWR,
+	"F_GETFL": unix.F_GETFL, "F_SETFL": unix.F_SETFL,
+	"O_RDONLY": unix.O_RDONLY, "O_WRONLY": unix.O_WRONLY, "O_RDWR": unix.O_RDWR, "O_NONBLOCK": unix.O_NONBLOCK,
+	"MSG_DONTWAIT": unix.MSG_DONTWAIT, "MSG_PEEK": unix.MSG_PEEK, "MSG_MORE": unix.MSG_MORE,
+	"MSG_WAITALL": unix.MSG_WAITALL, "MSG_NOSIGNAL": unix.MSG_NOSIGNAL,
+	"POLLIN": unix.POLLIN, "POLLOUT": unix.POLLOUT, "POLLERR": unix.POLLERR, "POLLHUP": unix.POLLHUP,
+	"POLLRDHUP": unix.POLLRDHUP, "POLLPRI": unix.POLLPRI,
+}
+
+// eval returns the value of an integer argument.
+func eval(e Expr) (int64, error) {
+	switch e := e.(type) {
+	case Int:
+		return int64(e), nil
+	case Name:
+		v, ok := symbols[string(e)]
+		if !ok {
+			return 0, fmt.Errorf("unknown name %s", e)
+		}
+		return v, nil
+	case *BinOp:
+		l, err := eval(e.L)
+		if err != nil {
+			return 0, err
+		}
+		r, err := eval(e.R)
+		if err != nil {
+			return 0, err
+		}
+		if e.Op == '&' {
+			return l & r, nil
+		}
+		return l | r, nil
+	case *Array:
+		if len(e.Elems) == 1 {
+			return eval(e.Elems[0])
+		}
+	}
+	return 0, fmt.Errorf("want a number, got %v", e)
+}
+
+// outcome is what a call did: its return value or its errno.
+type outcome struct {
+	ret   int64
+	errno unix.Errno
+	// value is what getsockopt and fcntl(F_GETFL) read, for the script's
+	// expected value.
+	value *int64
+	// mismatch says how a TCP_INFO read differs from the script's
+	// fields.
+	mismatch string
+}
+
+// caller makes a script's system calls on kernel sockets, keeping the
+// script's file descriptor numbers apart from the process's.
+type caller struct {
+	host   *netns.Host
+	kernel netip.Addr // the kernel's address, to bind
+	peer   netip.Addr // the script's, to connect to
+	files  *fdTable
+}
+
+// call makes sc's system call. err is for a call the runner cannot make
+// as written (an argument it does not understand).
+func (c *caller) call(sc *Syscall) (outcome, error) {
+	arg := func(i int) (int64, error) {
+		if i >= len(sc.Args) {
+			return 0, fmt.Errorf("%s: argument %d missing", sc.Name, i+1)
+		}
+		if sc.Args[i] == (Ellipsis{}) {
+			return 0, nil
+		}
+		v, err := eval(sc.Args[i])
+		if err != nil {
+			return 0, fmt.Errorf("%s: argument %d: %w", sc.Name, i+1, err)
+		}
+		return v, nil
+	}
+	fdArg := func() (int, error) {
+		n, err := arg(0)
+		if err != nil {
+			return 0, err
+		}
+		return c.files.real(int(n)), nil
+	}
+	res := func(err error) (outcome, error) {
+		var en unix.Errno
+		if errors.As(err, &en) {
+			return outcome{ret: -1, errno: en}, nil
+		}
+		if err != nil {
+			return outcome{}, err
+		}
+		return outcome{}, nil
+	}
+	switch sc.Name {
+	case "socket":
+		domain, err := arg(0)
+		if err != nil {
+			return outcome{}, err
+		}
+		if domain == 0 {
+			domain = unix.AF_INET
+		}
+		typ, err := arg(1)
+		if err != nil {
+			return outcome{}, err
+		}
+		proto, err := arg(2)
+		if err != nil {
+			return outcome{}, err
+		}
+		var fd int
+		serr := c.host.Do(func() error {
+			var err error
+			fd, err = unix.Socket(int(domain), int(typ)|unix.SOCK_CLOEXEC, int(proto))
+			return err
+		})
+		if serr != nil {
+			return res(serr)
+		}
+		return outcome{ret: int64(c.files.add(fd))}, nil
+	}
+	if sc.Name == "poll" {
+		return c.poll(sc)
+	}
+	fd, err := fdArg()
+	if err != nil {
+		return outcome{}, err
+	}
+	n := func(i int) int64 { v, _ := arg(i); return v }
+	for i := 1; i < len(sc.Args); i++ {
+		if _, err := arg(i); err != nil && !isBuffer(sc, i) {
+			return outcome{}, err
+		}
+	}
+	switch sc.Name {
+	case "bind":
+		return res(unix.Bind(fd, &unix.SockaddrInet4{Port: Port, Addr: c.kernel.As4()}))
+	case "connect":
+		return res(unix.Connect(fd, &unix.SockaddrInet4{Port: Port, Addr: c.peer.As4()}))
+	case "listen":
+		return res(unix.Listen(fd, int(n(1))))
+	case "accept":
+		nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+		if err != nil {
+			return res(err)
+		}
+		return outcome{ret: int64(c.files.add(nfd))}, nil
+	case "read", "recv":
+		buf := make([]byte, n(2))
+		var got int
+		var err error
+		if sc.Name == "read" {
+			got, err = unix.Read(fd, buf)
+		} else {
+			got, _, err = unix.Recvfrom(fd, buf, int(n(3)))
+		}
+		if err != nil {
+			return res(err)
+		}
+		return outcome{ret: int64(got)}, nil
+	case "write", "send":
+		buf := make([]byte, n(2))
+		var got int
+		var err error
+		if sc.Name == "write" {
+			got, err = unix.Write(fd, buf)
+		} else {
+			got, err = unix.SendmsgN(fd, buf, nil, nil, int(n(3)))
+		}
+		if err != nil {
+			return res(err)
+		}
+		return outcome{ret: int64(got)}, nil
+	case "close":
+		c.files.remove(int(n(0)))
+		return res(unix.Close(fd))
+	case "shutdown":
+		return res(unix.Shutdown(fd, int(n(1))))
+	case "fcntl":
+		switch n(1) {
+		case unix.F_GETFL:
+			v, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+			if err != nil {
+				return res(err)
+			}
+			// The access mode and O_NONBLOCK are what scripts check.
+			return outcome{ret: int64(v) & (unix.O_ACCMODE | unix.O_NONBLOCK)}, nil
+		case unix.F_SETFL:
+			_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, int(n(2)))
+			return res(err)
+		}
+		return outcome{}, fmt.Errorf("fcntl: only F_GETFL and F_SETFL are supported")
+	case "setsockopt":
+		return c.setsockopt(sc, fd, n(1), n(2))
+	case "getsockopt":
+		if n(2) == unix.TCP_INFO {
+			return c.tcpInfo(sc, fd)
+		}
+		v, err := unix.GetsockoptInt(fd, int(n(1)), int(n(2)))
+		if err != nil {
+			return res(err)
+		}
+		got := int64(v)
+		return outcome{value: &got}, nil
+	}
+	return outcome{}, fmt.Errorf("system call %s is not supported yet", sc.Name)
+}
+
+// tcpInfo reads TCP_INFO and compares the fields the script names, such
+// as {tcpi_state=TCP_ESTABLISHED, tcpi_unacked=1}.
+func (c *caller) tcpInfo(sc *Syscall, fd int) (outcome, error) {
+	vars, err := tcpInfo(fd)
+	if err != nil {
+		var en unix.Errno
+		if errors.As(err, &en) {
+			return outcome{ret: -1, errno: en}, nil
+		}
+		return outcome{}, err
+	}
+	st, ok := sc.Args[3].(*Struct)
+	if !ok {
+		return outcome{}, nil
+	}
+	var diffs []string
+	for _, f := range st.Fields {
+		if f.Value == (Ellipsis{}) {
+			continue
+		}
+		got, known := vars[f.Name]
+		if !known {
+			return outcome{}, fmt.Errorf("getsockopt TCP_INFO: no field %s", f.Name)
+		}
+		want, err := eval(f.Value)
+		if err != nil {
+			return outcome{}, fmt.Errorf("getsockopt TCP_INFO: %s: %w", f.Name, err)
+		}
+		if uint64(want) != got {
+			diffs = append(diffs, fmt.Sprintf("%s is %d, expected %d", f.Name, got, want))
+		}
+	}
+	return outcome{mismatch: strings.Join(diffs, ", ")}, nil
+}
+
+// poll polls the descriptors of its first argument, [{fd=N,
+// events=..., revents=...}, ...], for its third's milliseconds; the
+// revents a struct names must be what came.
+func (c *caller) poll(sc *Syscall) (outcome, error) {
+	arr, ok := sc.Args[0].(*Array)
+	if !ok {
+		return outcome{}, fmt.Errorf("poll: want [{fd=..., events=..., revents=...}], got %v", sc.Args[0])
+	}
+	timeout, err := eval(sc.Args[2])
+	if err != nil {
+		return outcome{}, fmt.Errorf("poll: timeout: %w", err)
+	}
+	fds := make([]unix.PollFd, len(arr.Elems))
+	want := make([]*int64, len(arr.Elems))
+	for i, e := range arr.Elems {
+		st, ok := e.(*Struct)
+		if !ok {
+			return outcome{}, fmt.Errorf("poll: want {fd=..., events=...}, got %v", e)
+		}
+		for _, f := range st.Fields {
+			v, err := eval(f.Value)
+			if err != nil {
+				return outcome{}, fmt.Errorf("poll: %s: %w", f.Name, err)
+			}
+			switch f.Name {
+			case "fd":
+				fds[i].Fd = int32(c.files.real(int(v)))
+			case "events":
+				fds[i].Events = int16(v)
+			case "revents":
+				want[i] = &v
+			default:
+				return outcome{}, fmt.Errorf("poll: no field %s", f.Name)
+			}
+		}
+	}
+	n, err := unix.Poll(fds, int(timeout))
+	var en unix.Errno
+	if errors.As(err, &en) {
+		return outcome{ret: -1, errno: en}, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	var diffs []string
+	for i, w := range want {
+		if w != nil && int64(fds[i].Revents) != *w {
+			diffs = append(diffs, fmt.Sprintf("revents of %v are %#x, expected %#x", arr.Elems[i], fds[i].Revents, *w))
+		}
+	}
+	return outcome{ret: int64(n), mismatch: strings.Join(diffs, ", ")}, nil
+}
+
+// isBuffer reports whether argument i of sc is a buffer whose contents
+// the call ignores (read's and write's second).
+func isBuffer(sc *Syscall, i int) bool {
+	switch sc.Name {
+	case "read", "write", "send", "recv":
+		return i == 1
+	case "setsockopt", "getsockopt":
+		return i >= 3
+	}
+	return false
+}
+
+func (c *caller) setsockopt(sc *Syscall, fd int, level, opt int64) (outcome, error) {
+	if len(sc.Args) < 4 {
+		return outcome{}, fmt.Errorf("setsockopt: want 5 arguments")
+	}
+	var err error
+	switch v := sc.Args[3].(type) {
+	case *Struct:
+		if opt != unix.SO_LINGER {
+			return outcome{}, fmt.Errorf("setsockopt: a struct value is supported for SO_LINGER only")
+		}
+		var l unix.Linger
+		for _, f := range v.Fields {
+			x, eerr := eval(f.Value)
+			if eerr != nil {
+				return outcome{}, fmt.Errorf("setsockopt: %s: %w", f.Name, eerr)
+			}
+			switch f.Name {
+			case "onoff", "l_onoff":
+				l.Onoff = int32(x)
+			case "linger", "l_linger":
+				l.Linger = int32(x)
+			default:
+				return outcome{}, fmt.Errorf("setsockopt: SO_LINGER has no field %s", f.Name)
+			}
+		}
+		err = unix.SetsockoptLinger(fd, int(level), int(opt), &l)
+	default:
+		x, eerr := eval(v)
+		if eerr != nil {
+			return outcome{}, fmt.Errorf("setsockopt: value: %w", eerr)
+		}
+		err = unix.SetsockoptInt(fd, int(level), int(opt), int(x))
+	}
+	var en unix.Errno
+	if errors.As(err, &en) {
+		return outcome{ret: -1, errno: en}, nil
+	}
+	return outcome{}, err
+}
+
+// fdTable numbers the script's file descriptors as packetdrill's process
+// would get them, the lowest free from 3, and maps them to the real ones.
+// Blocking calls use it from their own goroutines.
+type fdTable struct {
+	mu       sync.Mutex
+	byScript map[int]int
+	last     int // the script's descriptor made last: the socket under test
+}
+
+func (t *fdTable) add(real int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 3
+	for {
+		if _, used := t.byScript[n]; !used {
+			break
+		}
+		n++
+	}
+	t.byScript[n] = real
+	t.last = n
+	return n
+}
+
+// underTest returns the real descriptor of the socket made last, or -1.
+func (t *fdTable) underTest() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r, ok := t.byScript[t.last]; ok {
+		return r
+	}
+	return -1
+}
+
+// real returns the real descriptor of the script's n, or -1 (EBADF).
+func (t *fdTable) real(n int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r, ok := t.byScript[n]; ok {
+		return r
+	}
+	return -1
+}
+
+func (t *fdTable) remove(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.byScript, n)
+}
+
+// all returns the real descriptors still open.
+func (t *fdTable) all() []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []int
+	for _, r := range t.byScript {
+		out = append(out, r)
+	}
+	return out
+}

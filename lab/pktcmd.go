@@ -1,0 +1,295 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tcplab/tcplab/internal/annotatecmd"
+	"github.com/tcplab/tcplab/internal/cli"
+	"github.com/tcplab/tcplab/lab/pkt"
+	"github.com/tcplab/tcplab/lab/report"
+)
+
+// pktCommand implements "pkt": run packetdrill scripts against the real
+// kernel, the remote side played by package scripted.
+func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pkt", flag.ContinueOnError)
+	out := fs.String("out", "out/pkt", "write each script's artifacts under `DIR`/SCRIPT")
+	parallel := fs.Int("parallel", 1, "run at most `N` scripts at once, each in a network namespace of its own (0: all)")
+	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, one testcase per script")
+	floor := fs.Duration("floor", 25*time.Millisecond, "the least timing tolerance, wider than a script's --tolerance_usecs on a loaded machine; 0: packetdrill's rule exactly")
+	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
+	help := cli.Help{
+		Usage: prog + " pkt [flags] FILE.pkt...",
+		About: "Run packetdrill scripts as packetdrill does on Linux: each in a network namespace of its own, the\n" +
+			"kernel at 192.168.0.101 and the script at 192.168.0.2 (port 8080), backtick commands in the script's\n" +
+			"namespace and folder. A packet or call that differs fails the script with its line, expected and\n" +
+			"actual; a construct tcplab does not play yet skips it with the reason. Each script's artifacts go to\n" +
+			"DIR/SCRIPT/{capture.pcapng (each packet commented with its script line), walkthrough.md, ladder.svg,\n" +
+			"result.json}.\n" +
+			"Exit status: 0 all passed, 1 a script failed or was skipped, 2 usage, 130 interrupted.",
+		Examples: []string{
+			prog + " pkt lab/pkt/testdata/server_basic.pkt",
+			prog + " pkt -parallel 4 -junit pkt.xml scripts/*.pkt",
+			prog + " pkt -go lab/pkt/testdata/client_basic.pkt > client_test.go",
+		},
+	}
+	if err := cli.Parse(fs, args, help, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: pkt: %w (see %s pkt -h)", ErrUsage, err, prog)
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: pkt needs the scripts to run: %s pkt FILE.pkt...", ErrUsage, prog)
+	}
+	if *parallel < 0 {
+		return fmt.Errorf("%w: -parallel %d: use 0 (all at once) or a number of scripts at a time", ErrUsage, *parallel)
+	}
+	if *floor < 0 {
+		return fmt.Errorf("%w: -floor %v: use 0 (packetdrill's rule) or a positive duration", ErrUsage, *floor)
+	}
+	if *junit != "" {
+		if dir := filepath.Dir(*junit); !isDir(dir) {
+			return fmt.Errorf("%w: -junit %s: no directory %s; create it or choose another file", ErrUsage, *junit, dir)
+		}
+		if isDir(*junit) {
+			return fmt.Errorf("%w: -junit %s is a directory; name the file to write, such as %s", ErrUsage, *junit, filepath.Join(*junit, "junit.xml"))
+		}
+	}
+	// Every script parses before any runs: a typo is a usage error.
+	scripts := make([]*pkt.Script, fs.NArg())
+	for i, name := range fs.Args() {
+		s, err := pkt.ParseFile(name)
+		if errors.Is(err, pkt.ErrSyntax) {
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		scripts[i] = s
+	}
+	cfg := pkt.Config{Floor: *floor}
+	if *floor == 0 {
+		cfg.Floor = -1
+	}
+	if *toGo {
+		for _, s := range scripts {
+			src, err := pkt.Go(s, cfg.Floor)
+			if err != nil {
+				return err
+			}
+			if _, err := stdout.Write(src); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("cannot write the artifacts: %w; choose a writable directory with -out DIR", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	results := runScripts(ctx, scripts, dirNames(*out, fs.Args()), cfg, *parallel, stderr)
+	failed, skipped := 0, 0
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCRIPT\tRESULT\tTIME\tTOLERANCE\tARTIFACTS")
+	for _, r := range results {
+		switch r.Status {
+		case pkt.Failed:
+			failed++
+		case pkt.Skipped:
+			skipped++
+		}
+		tol := "-"
+		if r.Tolerance > 0 {
+			tol = r.Tolerance.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.Path, r.Status, r.Duration.Seconds(), tol, r.dir)
+	}
+	tw.Flush()
+	noun := "scripts"
+	if len(results) == 1 {
+		noun = "script"
+	}
+	fmt.Fprintf(stdout, "\n%d %s, %d failed, %d skipped, %.2fs wall time\n", len(results), noun, failed, skipped, time.Since(start).Seconds())
+	for _, r := range results {
+		if r.Status == pkt.Passed {
+			continue
+		}
+		word := "skipped"
+		if r.Status == pkt.Failed {
+			word = "failed"
+		}
+		fmt.Fprintf(stdout, "\n%s %s\n", r.Path, word)
+		if r.Event != "" {
+			fmt.Fprintf(stdout, "%s:%d: %s\n", r.Path, r.Line, r.Event)
+		}
+		fmt.Fprintf(stdout, "%s:%d: %s\n", r.Path, r.Line, r.Reason)
+		if r.Status == pkt.Failed && r.Tolerance > 0 {
+			fmt.Fprintf(stdout, "(timing tolerance %v: %s)\n", r.Tolerance, r.Why)
+		}
+	}
+	also := ""
+	if *junit != "" {
+		if err := report.WriteJUnit(*junit, pktJUnit(results)); err != nil {
+			also = fmt.Sprintf("; -junit: %v", err)
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: what was captured is kept in %s%s", ErrInterrupted, *out, also)
+	case failed > 0 || skipped > 0:
+		return fmt.Errorf("%w: %d failed, %d skipped of %d scripts%s", ErrFailed, failed, skipped, len(results), also)
+	case also != "":
+		return fmt.Errorf("the scripts passed, but the JUnit report was not written%s", also)
+	}
+	return nil
+}
+
+// dirNames gives each script its artifacts' folder under out: its base
+// name without .pkt, numbered when two scripts share one.
+func dirNames(out string, files []string) []string {
+	seen := map[string]int{}
+	dirs := make([]string, len(files))
+	for i, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".pkt")
+		seen[name]++
+		if n := seen[name]; n > 1 {
+			name = fmt.Sprintf("%s-%d", name, n)
+		}
+		dirs[i] = filepath.Join(out, name)
+	}
+	return dirs
+}
+
+// pktResult is a script's result and where its artifacts are.
+type pktResult struct {
+	*pkt.Result
+	dir string
+}
+
+// runScripts runs the scripts, parallel at a time (0: all), and returns
+// their results in the scripts' order.
+func runScripts(ctx context.Context, scripts []*pkt.Script, dirs []string, cfg pkt.Config, parallel int, progress io.Writer) []pktResult {
+	if parallel == 0 || parallel > len(scripts) {
+		parallel = len(scripts)
+	}
+	results := make([]pktResult, len(scripts))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, s := range scripts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := runScript(ctx, s, dirs[i], cfg)
+			results[i] = r
+			mu.Lock()
+			fmt.Fprintf(progress, "%s: %s (%.2fs)\n", s.Path, r.Status, r.Duration.Seconds())
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// runScript runs one script and writes its artifacts in dir.
+func runScript(ctx context.Context, s *pkt.Script, dir string, cfg pkt.Config) pktResult {
+	fail := func(err error) pktResult {
+		return pktResult{Result: &pkt.Result{Path: s.Path, Status: pkt.Failed, Reason: err.Error()}, dir: dir}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	for _, name := range []string{"capture.pcapng", "walkthrough.md", "ladder.svg", "result.json"} {
+		os.Remove(filepath.Join(dir, name))
+	}
+	pcap := filepath.Join(dir, "capture.pcapng")
+	f, err := os.Create(pcap)
+	if err != nil {
+		return fail(err)
+	}
+	cfg.Pcap = f
+	r := pkt.Run(ctx, s, cfg)
+	if err := f.Close(); err != nil && r.Status == pkt.Passed {
+		r.Status, r.Reason = pkt.Failed, fmt.Sprintf("write %s: %v", pcap, err)
+	}
+	res := pktResult{Result: r, dir: dir}
+	if r.Status == pkt.Skipped {
+		os.Remove(pcap)
+	} else {
+		// The walkthrough and the ladder are annotate's, of the capture.
+		if err := annotatecmd.Run("tcplab", []string{"-ladder", filepath.Join(dir, "ladder.svg"), "-walkthrough", filepath.Join(dir, "walkthrough.md"), pcap}, io.Discard); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: annotate %s: %v\n", s.Path, pcap, err)
+		}
+	}
+	b, err := json.MarshalIndent(pktJSON(r), "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "result.json"), append(b, '\n'), 0o644)
+	}
+	if err != nil && r.Status == pkt.Passed {
+		r.Status, r.Reason = pkt.Failed, fmt.Sprintf("write result.json: %v", err)
+	}
+	return res
+}
+
+// pktJSON is result.json: the verdict, where and why, the tolerance
+// applied and every step with its times.
+func pktJSON(r *pkt.Result) any {
+	type step struct {
+		Line      int     `json:"line"`
+		Event     string  `json:"event"`
+		Scheduled float64 `json:"scheduled_s"`
+		Actual    float64 `json:"actual_s"`
+		Note      string  `json:"note"`
+	}
+	steps := make([]step, len(r.Steps))
+	for i, s := range r.Steps {
+		steps[i] = step{s.Line, s.Event, s.Scheduled.Seconds(), s.Actual.Seconds(), s.Note}
+	}
+	return struct {
+		Script    string  `json:"script"`
+		Result    string  `json:"result"`
+		Line      int     `json:"line,omitempty"`
+		Event     string  `json:"event,omitempty"`
+		Reason    string  `json:"reason,omitempty"`
+		Tolerance float64 `json:"tolerance_s,omitempty"`
+		Why       string  `json:"tolerance_from,omitempty"`
+		Seconds   float64 `json:"seconds"`
+		Steps     []step  `json:"steps"`
+	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Duration.Seconds(), steps}
+}
+
+// pktJUnit is the JUnit report of a pkt run: one testcase per script.
+func pktJUnit(results []pktResult) *report.JUnit {
+	s := report.JUnitSuite{Name: "tcplab pkt"}
+	for _, r := range results {
+		jc := report.JUnitCase{Name: r.Path, Classname: "tcplab.pkt", Time: r.Duration.Seconds(), SystemOut: r.dir}
+		msg := fmt.Sprintf("%s:%d: %s", r.Path, r.Line, strings.SplitN(r.Reason, "\n", 2)[0])
+		switch r.Status {
+		case pkt.Failed:
+			jc.Failure = &report.JUnitProblem{Message: msg, Type: "script", Text: r.Event + "\n" + r.Reason}
+		case pkt.Skipped:
+			jc.Skipped = &report.JUnitProblem{Message: msg}
+		}
+		s.Cases = append(s.Cases, jc)
+	}
+	return &report.JUnit{Name: "tcplab pkt", Suites: []report.JUnitSuite{s}}
+}

@@ -1,0 +1,110 @@
+package lab_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tcplab/tcplab/internal/testenv"
+	"github.com/tcplab/tcplab/lab"
+)
+
+const pktdata = "pkt/testdata/"
+
+var spaces = regexp.MustCompile(`  +`)
+
+func TestPktUsage(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.pkt")
+	if err := os.WriteFile(bad, []byte("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < SX 0:0(0) win 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string // in stdout or stderr
+	}{
+		{[]string{"pkt"}, lab.ExitUsage, "pkt needs the scripts to run"},
+		{[]string{"pkt", bad}, lab.ExitUsage, bad + ":2: unknown flag 'X'"},
+		{[]string{"pkt", "no-such.pkt"}, lab.ExitUsage, "no-such.pkt"},
+		{[]string{"pkt", "-parallel", "-1", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-parallel -1"},
+		{[]string{"pkt", "-junit", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitUsage, "is a directory"},
+		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
+		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:5: cannot write as Go: TCP option FO"},
+		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := lab.Command("tcplab", tt.args, &stdout, &stderr, nil)
+		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.want) {
+			t.Errorf("tcplab %q: exit %d, want %d with %q:\n%s%s", tt.args, code, tt.code, tt.want, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// TestPktRun (with a timing tolerance for a shared machine, -floor) runs a passing, a failing and a skipped script at once and
+// checks the exit status, the summary, packetdrill's report of the
+// failure, the JUnit report and each script's artifacts.
+func TestPktRun(t *testing.T) {
+	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err != nil {
+		testenv.SkipOrFail(t, "cannot open /dev/net/tun: "+err.Error(), "run as root, with the tun module")
+	} else {
+		f.Close()
+	}
+	out := t.TempDir()
+	junit := filepath.Join(out, "junit.xml")
+	var stdout, stderr bytes.Buffer
+	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit, "-floor", "100ms",
+		pktdata + "server_basic.pkt", pktdata + "fail/errno.pkt", pktdata + "skip/fastopen.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitFail {
+		t.Errorf("exit %d, want %d", code, lab.ExitFail)
+	}
+	for _, w := range []string{
+		"SCRIPT RESULT TIME TOLERANCE ARTIFACTS", "pkt/testdata/server_basic.pkt pass", "pkt/testdata/fail/errno.pkt FAIL", "pkt/testdata/skip/fastopen.pkt skip",
+		"3 scripts, 1 failed, 1 skipped",
+		"pkt/testdata/fail/errno.pkt:8: +0 accept(3, ..., ...) = 4",
+		"pkt/testdata/fail/errno.pkt:8: accept: expected result 4 but got -1 EAGAIN",
+		"pkt/testdata/skip/fastopen.pkt:5: TCP option FO 0102030405060708 is not scripted yet",
+		"(timing tolerance 100ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
+	} {
+		// The table's columns are as wide as its widest cell.
+		if !strings.Contains(spaces.ReplaceAllString(stdout.String(), " "), w) {
+			t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "1 failed, 1 skipped of 3 scripts") {
+		t.Errorf("stderr %q lacks the tally", stderr.String())
+	}
+	x, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`tests="3" failures="1" errors="0" skipped="1"`, `<skipped message="pkt/testdata/skip/fastopen.pkt:5:`, `<failure message="pkt/testdata/fail/errno.pkt:8: accept: expected result 4`} {
+		if !strings.Contains(string(x), w) {
+			t.Errorf("junit lacks %q:\n%s", w, x)
+		}
+	}
+	for _, f := range []string{"server_basic/capture.pcapng", "server_basic/walkthrough.md", "server_basic/ladder.svg", "server_basic/result.json", "errno/result.json", "fastopen/result.json"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("artifact %s: %v", f, err)
+		}
+	}
+	var res struct {
+		Result string `json:"result"`
+		Steps  []struct {
+			Line int `json:"line"`
+		} `json:"steps"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "server_basic/result.json"))
+	if err := json.Unmarshal(b, &res); err != nil || res.Result != "pass" || len(res.Steps) < 10 {
+		t.Errorf("server_basic/result.json: %v %+v", err, res)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := lab.Command("tcplab", []string{"pkt", "-out", out, "-floor", "100ms", pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
+		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+}
