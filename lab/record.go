@@ -235,6 +235,14 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 	last = time.Now()
 	mu.Unlock()
 	startDraining()
+	if env.peer != nil {
+		// How each timed step of the script was met: the run's spread, in
+		// result.json's metrics (make soak's runs show it across runs).
+		for _, t := range env.peer.Timings() {
+			env.Metric(fmt.Sprintf("scripted_step_%02d_offset_ms", t.Step), float64(t.Offset.Microseconds())/1000)
+			env.Metric(fmt.Sprintf("scripted_step_%02d_tolerance_ms", t.Step), float64(t.Tolerance.Microseconds())/1000)
+		}
+	}
 	rec.events, rec.metrics = env.Events(), env.Metrics()
 
 	// Wait for the end of the conversation on the wire.

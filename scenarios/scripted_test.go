@@ -68,6 +68,22 @@ func TestScriptedScenarios(t *testing.T) {
 				if got := strings.Count(string(md), word); got != scripted {
 					t.Errorf("walkthrough.md marks %d segments %q, the capture has %d scripted frames", got, word, scripted)
 				}
+				// The probes are timed steps: result.json says how far from
+				// due each came, the run's spread, within the tolerance.
+				if r.Scenario == "zero-window-probe" {
+					timed := 0
+					for name, ms := range r.Metrics {
+						if step, ok := strings.CutSuffix(name, "_offset_ms"); ok {
+							timed++
+							if tol := r.Metrics[step+"_tolerance_ms"]; tol <= 0 || ms < -tol || ms > tol {
+								t.Errorf("%s = %v ms, tolerance %v ms", name, ms, tol)
+							}
+						}
+					}
+					if timed != zeroWindowProbes-1 {
+						t.Errorf("%d timed steps in the metrics, want %d: %v", timed, zeroWindowProbes-1, r.Metrics)
+					}
+				}
 				var stdout, stderr bytes.Buffer
 				if code := lab.Command("tcplab", []string{"check", "-scenario", r.Scenario, capFile}, &stdout, &stderr, Every()); code != lab.ExitPass {
 					t.Errorf("check -scenario %s on its own capture: exit %d\n%s%s", r.Scenario, code, stdout.String(), stderr.String())

@@ -290,6 +290,9 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 		return got, &Mismatch{Step: step, Want: wantLine, Got: c.line(f), Rows: rows, Seen: c.lines(append(seen, f))}
 	}
 	c.p.record(f.at, f.data, fmt.Sprintf("expected: step %d: %s", step, wantLine))
+	if due != nil {
+		c.p.timed(Timing{Step: step, Due: due.after, Offset: f.at.Sub(due.at), Tolerance: due.tol})
+	}
 	c.advance(f, got)
 	c.lastAt = f.at
 	if due != nil {

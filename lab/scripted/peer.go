@@ -70,8 +70,9 @@ type Peer struct {
 	// inbox, for settle.
 	taken, queued atomic.Int64
 
-	mu      sync.Mutex // guards readErr
+	mu      sync.Mutex // guards readErr and timings
 	readErr error
+	timings []Timing
 
 	pending  []frame // segments to the peer's address that the waiting connection did not own
 	pcap     *capture.Writer
@@ -299,4 +300,27 @@ func (p *Peer) Close() error {
 		}
 	}
 	return errors.Join(p.err(), p.pcapErr, cerr)
+}
+
+// Timing is how a timed expectation (ExpectAt, ExpectAfter) was met: the
+// segment's offset from when it was due, within Tolerance.
+type Timing struct {
+	Step      int
+	Due       time.Duration // after the previous event
+	Offset    time.Duration // the segment's time less its due time: late is positive
+	Tolerance time.Duration
+}
+
+// Timings returns how each timed expectation met so far was met, in
+// order: a run's spread of its timed steps.
+func (p *Peer) Timings() []Timing {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Timing(nil), p.timings...)
+}
+
+func (p *Peer) timed(t Timing) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timings = append(p.timings, t)
 }
