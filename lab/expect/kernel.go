@@ -103,17 +103,17 @@ func (e KernelEvent) String() string {
 // segment: built by Dropped, NoDrop, Resent, Entered and ResetFor, given
 // to Step.Kernel.
 type KernelCheck struct {
-	kind   KernelKind
-	none   bool // NoDrop: no event of kind
-	reason string
-	causes []Cause
-	state  capture.State
+	kind    KernelKind
+	none    bool // NoDrop: no event of kind
+	reasons []string
+	causes  []Cause
+	state   capture.State
 }
 
-// Dropped requires the segment's receiver to drop it for reason, the
-// kernel's name of it ("NETFILTER_DROP", "TCP_LISTEN_OVERFLOW"); an empty
-// reason takes any.
-func Dropped(reason string) KernelCheck { return KernelCheck{kind: KernelDrop, reason: reason} }
+// Dropped requires the segment's receiver to drop it for one of
+// reasons, the kernel's names ("NETFILTER_DROP", "TCP_LISTEN_OVERFLOW"),
+// which differ between kernels now and then; none takes any reason.
+func Dropped(reasons ...string) KernelCheck { return KernelCheck{kind: KernelDrop, reasons: reasons} }
 
 // NoDrop requires that the segment's receiver did not drop it.
 func NoDrop() KernelCheck { return KernelCheck{kind: KernelDrop, none: true} }
@@ -129,9 +129,11 @@ func Resent(causes ...Cause) KernelCheck {
 func Entered(st capture.State) KernelCheck { return KernelCheck{kind: KernelStateChange, state: st} }
 
 // ResetFor requires the segment to be a RST its sender's kernel sent for
-// reason, the kernel's name of it ("NOT_SPECIFIED", "TCP_ABORT_ON_DATA");
-// an empty reason takes any.
-func ResetFor(reason string) KernelCheck { return KernelCheck{kind: KernelResetSent, reason: reason} }
+// one of reasons, the kernel's names ("NOT_SPECIFIED",
+// "TCP_ABORT_ON_DATA"); none takes any reason.
+func ResetFor(reasons ...string) KernelCheck {
+	return KernelCheck{kind: KernelResetSent, reasons: reasons}
+}
 
 // String says the requirement in a few words: "a drop (NETFILTER_DROP)",
 // "a retransmission (tail loss probe or RTO)", "no drop".
@@ -183,8 +185,8 @@ func (c KernelCheck) StringIn(lang Lang) string {
 			}
 		}
 		s += " (" + strings.Join(names, t.or) + ")"
-	case c.reason != "":
-		s += " (" + c.reason + ")"
+	case len(c.reasons) > 0:
+		s += " (" + strings.Join(c.reasons, t.or) + ")"
 	}
 	return s
 }
@@ -196,9 +198,9 @@ func (c *KernelCheck) meets(e *KernelEvent) bool {
 	}
 	switch c.kind {
 	case KernelDrop:
-		return !e.AtSender && (c.reason == "" || e.Reason == c.reason)
+		return !e.AtSender && c.reason(e.Reason)
 	case KernelResetSent:
-		return e.AtSender && (c.reason == "" || e.Reason == c.reason)
+		return e.AtSender && c.reason(e.Reason)
 	case KernelRetransmit:
 		if !e.AtSender {
 			return false
@@ -213,6 +215,16 @@ func (c *KernelCheck) meets(e *KernelEvent) bool {
 		return e.To == c.state
 	}
 	return true
+}
+
+// reason reports whether the kernel's reason r is one the check takes.
+func (c *KernelCheck) reason(r string) bool {
+	for _, x := range c.reasons {
+		if x == r {
+			return true
+		}
+	}
+	return len(c.reasons) == 0
 }
 
 // judge returns what is wrong with events for the check, or "".

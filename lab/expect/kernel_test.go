@@ -22,10 +22,11 @@ func TestJudgeKernel(t *testing.T) {
 		frame  int
 	}{
 		{"dropped", [3][]KernelCheck{{Dropped("NETFILTER_DROP")}}, map[int][]KernelEvent{0: {drop("NETFILTER_DROP")}}, "", 0},
-		{"dropped, any reason", [3][]KernelCheck{{Dropped("")}}, map[int][]KernelEvent{0: {drop("NO_SOCKET")}}, "", 0},
+		{"dropped, one of two reasons", [3][]KernelCheck{{Dropped("TCP_ZEROWINDOW", "NO_SOCKET")}}, map[int][]KernelEvent{0: {drop("NO_SOCKET")}}, "", 0},
+		{"dropped, any reason", [3][]KernelCheck{{Dropped()}}, map[int][]KernelEvent{0: {drop("NO_SOCKET")}}, "", 0},
 		{"dropped for another reason", [3][]KernelCheck{{Dropped("NETFILTER_DROP")}}, map[int][]KernelEvent{0: {drop("NO_SOCKET")}}, "drop (NO_SOCKET)", 1},
 		{"not dropped", [3][]KernelCheck{{Dropped("NETFILTER_DROP")}}, nil, "nothing", 1},
-		{"dropped at the sender is no drop of it", [3][]KernelCheck{{Dropped("")}}, map[int][]KernelEvent{0: {{Kind: KernelDrop, AtSender: true}}}, "drop", 1},
+		{"dropped at the sender is no drop of it", [3][]KernelCheck{{Dropped()}}, map[int][]KernelEvent{0: {{Kind: KernelDrop, AtSender: true}}}, "drop", 1},
 		{"no drop", [3][]KernelCheck{nil, nil, {NoDrop()}}, map[int][]KernelEvent{0: {drop("NETFILTER_DROP")}}, "", 0},
 		{"no drop, but dropped", [3][]KernelCheck{nil, nil, {NoDrop()}}, map[int][]KernelEvent{2: {drop("TCP_ZEROWINDOW")}}, "drop (TCP_ZEROWINDOW)", 3},
 		{"resent fast", [3][]KernelCheck{nil, {Resent(FastRetransmit)}}, map[int][]KernelEvent{1: {resent(FastRetransmit)}}, "", 0},
@@ -118,6 +119,7 @@ func TestKernelCheckStringIn(t *testing.T) {
 	}{
 		{Dropped("NETFILTER_DROP"), "a drop (NETFILTER_DROP)", "丢包 (NETFILTER_DROP)"},
 		{NoDrop(), "no drop", "没有丢包"},
+		{Dropped("A", "B"), "a drop (A or B)", "丢包 (A 或 B)"},
 		{Resent(TailLossProbe, RTO), "a retransmission (tail loss probe or RTO)", "重传 (尾部丢失探测 或 RTO)"},
 		{Resent(), "a retransmission", "重传"},
 		{Entered(capture.TimeWait), "a state change to TIME_WAIT", "状态变化, 变为 TIME_WAIT"},
