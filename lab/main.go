@@ -67,6 +67,8 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 		err = runCommand(prog, args[1:], stdout, stderr, list)
 	case "check":
 		err = checkCommand(prog, args[1:], stdout, stderr, list)
+	case "oracle":
+		err = oracleCommand(prog, args[1:], stdout, stderr, list)
 	case "version":
 		err = versionCommand(prog, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -113,6 +115,8 @@ Commands:
       [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
   %[1]s check -expect PROPERTIES [flags] [-o FILE] -- COMMAND [ARG...]
                                                 run COMMAND on a private loopback, capture it, check its connections
+  %[1]s oracle [flags] [NAME...]                run scenarios across seeded path conditions as root: the wire's labels against the kernel's events
+      [-out DIR] [-seeds N] [-conditions 'C1;C2'] [-parallel N] [-timeout D]
   %[1]s version [-m]                            print the version, the Go that built it and the commit
   %[1]s help                                    show this help
 
