@@ -276,6 +276,7 @@ func oracleFrames(run string, pkts []capture.Packet, events []report.KernelEvent
 	type span struct{ from, to uint32 }
 	high := map[dir]uint32{}
 	seen := map[dir]map[span]bool{}
+	last := map[dir]int{}   // the index of out of each direction's last data segment
 	gaps := map[dir][]int{} // frames (indexes of out) with a gap before them, waiting for a resend
 	gapFrom := map[int]uint32{}
 	var out []oracleFrame
@@ -299,6 +300,10 @@ func oracleFrames(run string, pkts []capture.Packet, events []report.KernelEvent
 			seen[d] = map[span]bool{}
 		}
 		if end > a.RelSeq {
+			if l, ok := last[d]; ok && !f.resent() {
+				f.events = append(f.events, gsoResend(&out[l], &f)...)
+			}
+			last[d] = len(out)
 			f.duplicated = seen[d][sp]
 			seen[d][sp] = true
 			h, ok := high[d]
@@ -322,6 +327,31 @@ func oracleFrames(run string, pkts []capture.Packet, events []report.KernelEvent
 			}
 		}
 		out = append(out, f)
+	}
+	return out
+}
+
+// gsoResendGap is how soon after the segment before it a segment is sent
+// as part of the same resend.
+const gsoResendGap = time.Millisecond
+
+// gsoResend returns the retransmissions of prev that f is part of: the
+// kernel sends a buffer of several segments' worth again at once, and
+// tells of it once, with its whole range, tied to its first segment
+// (lab/kernelwire.go's resent); result.json keeps no range, so a segment
+// that starts where prev ends, within gsoResendGap of it, is taken for
+// the rest of prev's resend.
+func gsoResend(prev, f *oracleFrame) []report.KernelEvent {
+	p, s := &prev.pkt.Annotation, &f.pkt.Segment
+	if p.Dir != f.pkt.Annotation.Dir || p.RelSeq+uint32(prev.pkt.Segment.Len) != f.pkt.Annotation.RelSeq ||
+		s.Time.Sub(prev.pkt.Segment.Time) > gsoResendGap {
+		return nil
+	}
+	var out []report.KernelEvent
+	for _, e := range prev.events {
+		if (e.Kind == report.KernelRetransmit || e.Kind == report.KernelRetransmitSYNACK) && e.Side == f.sender {
+			out = append(out, e)
+		}
 	}
 	return out
 }

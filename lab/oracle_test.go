@@ -100,6 +100,20 @@ func TestOracleCells(t *testing.T) {
 			want:  []cell{{"retransmission", false, false, ""}, {"lost-segment", false, false, ""}},
 		},
 		{
+			name:   "new data after a resend",
+			pkts:   gsoPkts(),
+			events: []report.KernelEvent{resent(3, report.SideClient, report.CauseRTO)},
+			frame:  5,
+			want:   []cell{{"retransmission", false, false, ""}},
+		},
+		{
+			name:   "one resend of two segments' worth",
+			pkts:   gsoPkts(),
+			events: []report.KernelEvent{resent(3, report.SideClient, report.CauseRTO)},
+			frame:  4,
+			want:   []cell{{"retransmission", true, true, ""}, {"out-of-order", false, false, ""}},
+		},
+		{
 			name: "a lost segment the sender sent again",
 			pkts: []capture.Packet{oseg(1, c2s, pa, 1, 10), oseg(2, c2s, pa, 21, 10, capture.LostSegment),
 				oseg(3, c2s, pa, 11, 10, capture.Retransmission)},
@@ -169,6 +183,16 @@ func TestOracleCells(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gsoPkts are two segments, both sent again at once (frames 3 and 4),
+// then new data 5 ms later.
+func gsoPkts() []capture.Packet {
+	const c2s, pa = capture.ClientToServer, capture.PSH | capture.ACK
+	p := []capture.Packet{oseg(1, c2s, pa, 1, 10), oseg(2, c2s, pa, 11, 10), oseg(3, c2s, pa, 1, 10, capture.Retransmission),
+		oseg(4, c2s, pa, 11, 10, capture.Retransmission), oseg(5, c2s, pa, 21, 10)}
+	p[4].Segment.Time = p[4].Segment.Time.Add(5 * gsoResendGap)
+	return p
 }
 
 // TestOracleWrite: the table has a line per row, and each disagreement
