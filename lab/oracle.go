@@ -300,7 +300,8 @@ func oracleFrames(run string, pkts []capture.Packet, events []report.KernelEvent
 			seen[d] = map[span]bool{}
 		}
 		if end > a.RelSeq {
-			if l, ok := last[d]; ok && !f.resent() {
+			// Only bytes sent before can be part of a resend.
+			if l, ok := last[d]; ok && !f.resent() && a.RelSeq < high[d] {
 				f.events = append(f.events, gsoResend(&out[l], &f)...)
 			}
 			last[d] = len(out)
@@ -339,8 +340,8 @@ const gsoResendGap = time.Millisecond
 // kernel sends a buffer of several segments' worth again at once, and
 // tells of it once, with its whole range, tied to its first segment
 // (lab/kernelwire.go's resent); result.json keeps no range, so a segment
-// that starts where prev ends, within gsoResendGap of it, is taken for
-// the rest of prev's resend.
+// of bytes sent before that starts where prev ends, within gsoResendGap
+// of it, is taken for the rest of prev's resend.
 func gsoResend(prev, f *oracleFrame) []report.KernelEvent {
 	p, s := &prev.pkt.Annotation, &f.pkt.Segment
 	if p.Dir != f.pkt.Annotation.Dir || p.RelSeq+uint32(prev.pkt.Segment.Len) != f.pkt.Annotation.RelSeq ||

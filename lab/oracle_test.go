@@ -195,6 +195,18 @@ func gsoPkts() []capture.Packet {
 	return p
 }
 
+// TestOracleNewDataAfterResend: new data sent right after a resend, where
+// it ends, is not part of it.
+func TestOracleNewDataAfterResend(t *testing.T) {
+	const c2s, pa = capture.ClientToServer, capture.PSH | capture.ACK
+	pkts := []capture.Packet{oseg(1, c2s, pa, 1, 10), oseg(2, c2s, pa, 1, 10, capture.Retransmission), oseg(3, c2s, pa, 11, 10)}
+	events := []report.KernelEvent{{Frame: 2, Side: report.SideClient, Kind: report.KernelRetransmit, Cause: report.CauseRTO}}
+	frames := oracleFrames("x", pkts, events)
+	if !frames[1].resent() || frames[2].resent() {
+		t.Errorf("resent: %v, %v; want the resend only", frames[1].resent(), frames[2].resent())
+	}
+}
+
 // TestOracleWrite: the table has a line per row, and each disagreement
 // its segments.
 func TestOracleWrite(t *testing.T) {
