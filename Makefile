@@ -4,7 +4,7 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 SOAK ?= 50
 
-.PHONY: help lab build test soak deps bench-bulk
+.PHONY: help lab build test soak deps bench-bulk oracle
 
 help: ## show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ soak: build ## run every scenario SOAK times (SOAK=50) beside LOAD busy loops (L
 				printf "%-18s %4d/%-4d %7.2fs %7.2fs %7.2fs\n", sc, pass[sc], runs[sc], x[1], x[int((n + 1) / 2)], x[n] } }' | sort; \
 	echo "soak: $(SOAK) runs of every scenario beside $(LOAD) busy loops, $$failed failed, in $$(( $$(date +%s) - start ))s"; \
 	test $$failed -eq 0
+
+ORACLE_SEEDS ?= 3
+oracle: build ## as root: every scenario with data x 5 path conditions x ORACLE_SEEDS seeds (3); per label, the wire's labels against the kernel's events
+	bin/tcplab oracle -out out/oracle -seeds $(ORACLE_SEEDS) -timeout 40m
 
 -include bench.mk
 

@@ -19,6 +19,11 @@
 // joinKernel ties the events to the frames (ktrace.Attach), on the
 // capture's clock, in one place; the artifacts show them under each
 // segment, and the run fails where the wire's analysis contradicts them.
+// A step may require the kernel's account of its segment
+// (expect.Step.Kernel): judgeSteps gives the judge the events by frame,
+// or says why it cannot (a run that only sampled). The oracle command
+// runs scenarios across seeded path conditions and tallies, label by
+// label, the wire's analysis against those events.
 //
 // Check judges a capture file of any program (properties of each
 // connection, a scenario's steps, or both). `check -- COMMAND` makes that
@@ -29,7 +34,7 @@
 // judges the file with Check and adds COMMAND's exit status.
 //
 // Main gives a program of your own the commands of tcplab (annotate, list,
-// run, check, version) over your scenarios; package labtest runs a scenario inside go
+// run, check, oracle, version) over your scenarios; package labtest runs a scenario inside go
 // test.
 //
 // A scenario whose Topology is Scripted or ScriptedServer has one side

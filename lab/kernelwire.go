@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/ktrace"
 	"github.com/tcplab/tcplab/lab/report"
 )
@@ -196,4 +197,74 @@ func (a *kernelAccount) judge(r *report.Result, pkts []capture.Packet, highRate 
 		return nil
 	}
 	return errors.New("the wire's analysis contradicts the kernel: " + strings.Join(fails, "; "))
+}
+
+// judgeSteps judges what the steps require of the kernel (expect.Step.Kernel)
+// against the account, on the verdict v of matching pkts: the one place
+// where the kernel's events reach the judge. Without the kernel's own
+// events (a run that sampled the sockets, or lost events), it leaves them
+// unjudged and says why.
+func (a *kernelAccount) judgeSteps(name string, v *expect.Verdict, pkts []capture.Packet) {
+	switch {
+	case a == nil || a.source == "":
+		v.SkipKernel(expect.KernelNotObserved)
+	case a.source == report.KernelSampled:
+		// Why it could not trace is said once, for the whole run.
+		v.SkipKernel(expect.KernelSampled)
+	case a.lost > 0:
+		v.SkipKernel(expect.KernelEventsLost)
+	default:
+		v.JudgeKernel(name, pkts, expectEvents(pkts, a.events))
+	}
+}
+
+// expectEvents tells the judge the kernel's events, by index of pkts, in
+// its own words: each at the segment's sender or receiver.
+func expectEvents(pkts []capture.Packet, events map[int][]report.KernelEvent) map[int][]expect.KernelEvent {
+	out := make(map[int][]expect.KernelEvent, len(events))
+	for j, evs := range events {
+		if j < 0 || j >= len(pkts) {
+			continue
+		}
+		sender := report.SideClient
+		if pkts[j].Annotation.Dir == capture.ServerToClient {
+			sender = report.SideServer
+		}
+		for _, e := range evs {
+			ke := expect.KernelEvent{AtSender: e.Side == sender, To: e.To, Cause: expectCause(e.Cause), Reason: e.Reason}
+			switch e.Kind {
+			case report.KernelState:
+				ke.Kind = expect.KernelStateChange
+			case report.KernelRetransmit, report.KernelRetransmitSYNACK:
+				ke.Kind = expect.KernelRetransmit
+			case report.KernelResetSent:
+				ke.Kind = expect.KernelResetSent
+			case report.KernelResetReceived:
+				ke.Kind = expect.KernelResetReceived
+			case report.KernelDrop:
+				ke.Kind = expect.KernelDrop
+			default:
+				continue
+			}
+			out[j] = append(out[j], ke)
+		}
+	}
+	return out
+}
+
+// expectCause returns the judge's name of the account's cause c.
+func expectCause(c report.RetransCause) expect.Cause {
+	switch c {
+	case report.CauseRTO:
+		return expect.RTO
+	case report.CauseFastRetransmit:
+		return expect.FastRetransmit
+	case report.CauseTailLossProbe:
+		return expect.TailLossProbe
+	case report.CauseZeroWindowProbe:
+		return expect.ZeroWindowProbe
+	case report.CauseSYNACK:
+		return expect.SYNACKTimeout
+	}
+	return expect.CauseUnknown
 }

@@ -69,6 +69,8 @@ func Command(prog string, args []string, stdout, stderr io.Writer, list []*Scena
 		err = checkCommand(prog, args[1:], stdout, stderr, list)
 	case "pkt":
 		err = pktCommand(prog, args[1:], stdout, stderr)
+	case "oracle":
+		err = oracleCommand(prog, args[1:], stdout, stderr, list)
 	case "version":
 		err = versionCommand(prog, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -117,6 +119,8 @@ Commands:
                                                 run COMMAND on a private loopback, capture it, check its connections
   %[1]s pkt [flags] FILE.pkt...                 run packetdrill scripts against the real kernel, or print them as Go
       [-out DIR] [-parallel N] [-junit FILE] [-floor D] [-go]
+  %[1]s oracle [flags] [NAME...]                run scenarios across seeded path conditions as root: the wire's labels against the kernel's events
+      [-out DIR] [-seeds N] [-conditions 'C1;C2'] [-parallel N] [-timeout D]
   %[1]s version [-m]                            print the version, the Go that built it and the commit
   %[1]s help                                    show this help
 

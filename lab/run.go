@@ -353,6 +353,11 @@ func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Optio
 	}
 	steps := sc.Steps(opt)
 	v := expect.Match(sc.Name, steps, rec.packets, matchOptions(opt))
+	var account *kernelAccount
+	if rec.kernel != nil {
+		account = rec.kernel.account(rec.packets, opt.Lang)
+	}
+	account.judgeSteps(sc.Name, &v, rec.packets)
 	r.Mismatches = v.Mismatches
 	if rec.noConversation {
 		// The error says why; the steps it left unmatched say nothing more.
@@ -361,8 +366,7 @@ func runScenario(ctx context.Context, sc *Scenario, dir *safefile.Dir, opt Optio
 	r.Pass = v.Pass && r.Error == "" && r.Drops == 0
 	r.Seconds = time.Since(start).Seconds()
 	run := &report.Run{Result: &r, Steps: steps, Verdict: &v, Packets: rec.packets, Link: rec.link, Lang: opt.Lang, Logs: opt.peerLogs()}
-	if rec.kernel != nil {
-		account := rec.kernel.account(rec.packets, opt.Lang)
+	if account != nil {
 		account.result(&r, run)
 		if err := account.judge(&r, rec.packets, sc.HighRate); err != nil && !rec.noConversation {
 			r.Fail(err)

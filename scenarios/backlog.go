@@ -400,15 +400,15 @@ func backlogSteps(opt lab.Options) []expect.Step {
 					"200 ms later the client's final ACK: it arrives first, and the connection takes the last place in the accept queue: 3, backlog+1, the most Linux queues.",
 					"200毫秒后客户端最后的ack先到, 连接占了accept队列的最后一个位置: 3个, 即backlog+1, Linux最多排这么多")),
 				expect.Seq(
-					finalACK(n).Explain(
-						"200 ms later the client's final ACK, but the other held ACK came first and the accept queue is full: the listener drops this one (net.ipv4.tcp_abort_on_overflow is 0) and keeps the handshake in the SYN queue. The client believes it is connected.",
-						"200毫秒后客户端最后的ack到了, 但是另一个ack先到, accept队列已经满了: 监听socket丢弃这个ack (net.ipv4.tcp_abort_on_overflow为0), 握手留在SYN队列里. 客户端以为已经连上了"),
+					finalACK(n).Kernel(expect.Dropped("TCP_LISTEN_OVERFLOW")).Explain(
+						"200 ms later the client's final ACK, but the other held ACK came first and the accept queue is full: the listener drops this one (net.ipv4.tcp_abort_on_overflow is 0; the kernel's reason: TCP_LISTEN_OVERFLOW) and keeps the handshake in the SYN queue. The client believes it is connected.",
+						"200毫秒后客户端最后的ack到了, 但是另一个ack先到, accept队列已经满了: 监听socket丢弃这个ack (net.ipv4.tcp_abort_on_overflow为0; 内核的丢包原因: TCP_LISTEN_OVERFLOW), 握手留在SYN队列里. 客户端以为已经连上了"),
 					expect.OneOf(expect.Seq(
 						expect.S2C(synAck).SeqNum(0).AckNum(1).With(capture.Retransmission).On(n).Explain(
 							"The listener's SYN/ACK timer (1 s, then doubling) fires: it sends the SYN/ACK again, a retransmission, to have the handshake completed once there is room.",
 							"监听socket的syn+ack定时器 (1秒, 之后加倍) 到期: 重发syn+ack (重传), 等有空位时再完成握手"),
-						finalACK(n).Explain(
-							"The client, already ESTABLISHED, answers the old SYN/ACK with an ACK again; while the queue is full the listener drops it too.",
+						finalACK(n).Kernel(expect.Dropped("TCP_LISTEN_OVERFLOW")).Explain(
+							"The client, already ESTABLISHED, answers the old SYN/ACK with an ACK again; while the queue is full the listener drops it too (TCP_LISTEN_OVERFLOW).",
 							"客户端已经是ESTABLISHED, 对旧的syn+ack再回一个ack; 队列满的时候监听socket同样丢弃它"),
 					)).Times(1, 3).Explain(
 						"The held-back handshake: SYN/ACK retransmitted, answered, dropped while the accept queue is full.",
@@ -422,8 +422,8 @@ func backlogSteps(opt lab.Options) []expect.Step {
 	last := backlogClients - 1
 	steps = append(steps,
 		syn(last).Explain(
-			"Client 5 calls connect(): its SYN finds the accept queue full (3, backlog+1), and the listener drops it without an answer.",
-			"客户端5调用connect: 它的syn包遇到accept队列已满 (3个, backlog+1), 监听socket直接丢弃, 不回应"),
+			"Client 5 calls connect(): its SYN finds the accept queue full (3, backlog+1), and the listener drops it without an answer. (The kernel counts it in ListenOverflows, yet frees the SYN as consumed, not dropped: its account shows no drop here.)",
+			"客户端5调用connect: 它的syn包遇到accept队列已满 (3个, backlog+1), 监听socket直接丢弃, 不回应. (内核把它记在ListenOverflows里, 但释放这个syn时算作已处理, 不算丢包: 内核的记录里这里没有丢包)"),
 		expect.C2S(expect.SYN).SeqNum(0).With(capture.Retransmission).On(last).Times(1, 3).Checking(expect.LinuxSYNOptions).Explain(
 			"The client's initial RTO (1 s, doubling) expires: it sends the same SYN again. It is dropped as long as the queue is full.",
 			"客户端的初始RTO (1秒, 之后加倍) 到期, 再发同样的syn包. 队列满的时候它同样被丢弃"),

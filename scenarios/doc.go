@@ -12,5 +12,5 @@ import "github.com/tcplab/tcplab/lab"
 
 // All returns every scenario, in the order `tcplab list` shows them.
 func All() []*lab.Scenario {
-	return []*lab.Scenario{Walkthrough(), LAN(), Offload(), Handshake(), KeepAlive(), HalfClose(), SimClose(), Reset(), Window(), HTTPRealClient(), Loss(), SynRetry(), Bulk(), RTT(), RTO(), Backlog()}
+	return []*lab.Scenario{Walkthrough(), LAN(), Offload(), Handshake(), KeepAlive(), HalfClose(), SimClose(), Reset(), Window(), HTTPRealClient(), Loss(), SynRetry(), Bulk(), RTT(), RTO(), Backlog(), RcvBuf()}
 }

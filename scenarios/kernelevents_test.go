@@ -14,6 +14,7 @@ import (
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/report"
 )
 
@@ -131,13 +132,15 @@ func checkKernelAccount(t *testing.T, dir string, r *lab.Result) {
 
 // TestKernelEventsUnprivileged: without root, scenarios still pass, with
 // the kernel's sockets sampled after segments, and the run says once that
-// the kernel's events need root. Run as root, the test runs itself again
-// as nobody.
+// the kernel's events need root, and what rcvbuf's steps require of the
+// kernel goes unjudged, as its walkthrough says. Run as root, the test
+// runs itself again as nobody.
 func TestKernelEventsUnprivileged(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.NetNS(t)
 		var progress bytes.Buffer
-		results, err := lab.Run(context.Background(), []*lab.Scenario{Handshake(), HalfClose()}, lab.Config{Out: t.TempDir(), Progress: &progress})
+		out := t.TempDir()
+		results, err := lab.Run(context.Background(), []*lab.Scenario{Handshake(), HalfClose(), RcvBuf()}, lab.Config{Out: out, Progress: &progress})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,6 +151,15 @@ func TestKernelEventsUnprivileged(t *testing.T) {
 			if r.KernelSource != report.KernelSampled || len(r.Kernel) == 0 || len(r.KernelEvents) != 0 {
 				t.Errorf("%s: kernel source %q, %d samples, %d events; want samples alone", r.Scenario, r.KernelSource, len(r.Kernel), len(r.KernelEvents))
 			}
+		}
+		// What rcvbuf's steps require of the kernel goes unjudged, and
+		// its walkthrough says so.
+		md, err := os.ReadFile(filepath.Join(out, "rcvbuf", report.WalkthroughFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(md), "a drop (PROTO_MEM) (not judged: "+expect.KernelSampled.String()+")") {
+			t.Errorf("rcvbuf's walkthrough does not say its kernel checks went unjudged:\n%s", md)
 		}
 		if n := strings.Count(progress.String(), "the kernel's own events need root"); n != 1 {
 			t.Errorf("the run said %d times that kernel events need root, want once:\n%s", n, progress.String())

@@ -154,9 +154,9 @@ func lossSteps(lab.Options) []expect.Step {
 		expect.Note(fmt.Sprintf("The client writes the blog post's POST request (%d bytes) in pieces of %d bytes, one write() each. On lo, whose MTU is 65536, each write leaves as one segment.", total, lossPiece),
 			fmt.Sprintf("客户端把POST请求(%d字节)分成每段%d字节, 每段调用一次write(), 每段就是一个tcp包", total, lossPiece)),
 		flow(lossPieceN-1, -1).Explain("The first pieces arrive in order and are acknowledged.", "前几段数据按序到达并被确认"),
-		expect.C2S(pshAck).SeqNum(lost).Length(lossPiece).Without(retransmitted()...).Explain(
-			fmt.Sprintf("Piece %d leaves the client and the capture on lo records it, but an nftables rule on the server's input hook drops it: the server's kernel never gets these bytes.", lossPieceN),
-			fmt.Sprintf("第%d段数据被抓包记录下来了, 但是服务端入口的nftables规则把它丢掉了, 服务端没有收到", lossPieceN)),
+		expect.C2S(pshAck).SeqNum(lost).Length(lossPiece).Without(retransmitted()...).Kernel(expect.Dropped("NETFILTER_DROP")).Explain(
+			fmt.Sprintf("Piece %d leaves the client and the capture on lo records it, but an nftables rule on the server's input hook drops it: the server's kernel never gets these bytes, and says why it dropped them: NETFILTER_DROP.", lossPieceN),
+			fmt.Sprintf("第%d段数据被抓包记录下来了, 但是服务端入口的nftables规则把它丢掉了, 服务端没有收到, 内核记下的丢包原因是NETFILTER_DROP", lossPieceN)),
 		expect.Either(pastHole, lateACK).AtLeast(1).Explain(
 			"The next piece reaches the server, past the hole.", "下一段到达服务端, 在空洞之后"),
 		dupACK,
@@ -180,9 +180,9 @@ func lossSteps(lab.Options) []expect.Step {
 			expect.Seq(again.With(capture.Retransmission).Explain(
 				"The client's kernel retransmits the lost piece: a retransmission (a fast retransmission in Wireshark's words when two or more duplicate ACKs came just before it).",
 				"客户端重传丢失的那段数据 (如果前面有两个以上的重复ack, Wireshark叫它快速重传)")),
-		).Explain(
-			"SACK told the client exactly which bytes are missing, and Linux's RACK loss detection judged the piece lost because a piece sent after it has arrived: the client retransmits it without waiting for a timer.",
-			"SACK告诉客户端到底缺了哪些数据, Linux的RACK算法发现后发的数据已经到了, 判定这一段丢失, 不等定时器就重传"),
+		).Kernel(expect.Resent(expect.FastRetransmit), expect.NoDrop()).Explain(
+			"SACK told the client exactly which bytes are missing, and Linux's RACK loss detection judged the piece lost because a piece sent after it has arrived: the client retransmits it without waiting for a timer. Its kernel says so: a fast retransmit, sent in the Recovery state.",
+			"SACK告诉客户端到底缺了哪些数据, Linux的RACK算法发现后发的数据已经到了, 判定这一段丢失, 不等定时器就重传. 客户端内核也这么说: 快速重传 (在Recovery状态下发出)"),
 		// Pieces sent just before the retransmission may be answered
 		// after it is on the wire, when the server's side runs behind.
 		expect.Either(pastHole, dupACK).AnyNumber().Explain(
@@ -191,14 +191,19 @@ func lossSteps(lab.Options) []expect.Step {
 			"The hole is filled: the server's kernel acknowledges everything it holds at once, the SACKed pieces included, and its ACK carries no SACK block any more.",
 			"空洞被填上了, 服务端一次确认所有收到的数据, 包括SACK过的, 不再带SACK块"),
 		flow(0, -1).Explain("The rest of the request flows normally.", "请求的其余部分正常传输"),
-		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Without(retransmitted()...).Explain(
-			"The server has the whole request and answers. The capture records the response, and the rule on the client's input hook drops it: the client's kernel never gets it.",
-			"服务端收到完整请求后回复响应, 抓包记录下来了, 但是客户端入口的规则把它丢掉了"),
+		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).Without(retransmitted()...).Kernel(expect.Dropped("NETFILTER_DROP")).Explain(
+			"The server has the whole request and answers. The capture records the response, and the rule on the client's input hook drops it: the client's kernel never gets it (NETFILTER_DROP).",
+			"服务端收到完整请求后回复响应, 抓包记录下来了, 但是客户端入口的规则把它丢掉了 (NETFILTER_DROP)"),
 		expect.Note("Now nothing moves: the response was the last segment in flight, and no later segment can make the client send a duplicate ACK. Only the server's retransmission timer can tell: Linux fires a tail loss probe or its RTO, about 200 ms here.",
 			"现在链路上什么都没有了: 响应是最后一个包, 后面没有数据能让客户端发重复ack, 只能等服务端的重传定时器 (这里大约200毫秒)"),
-		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).With(capture.Retransmission).Explain(
-			"The server's timer fires and its kernel sends the response again: a retransmission, long after the original.",
-			"服务端定时器到期, 重传响应"),
+		// The kernel tells which timer: Linux arms the tail loss probe
+		// before the RTO, at two smoothed round trips plus the peer's
+		// longest delayed ACK (200 ms) when one segment is in flight, as
+		// here; so the probe fires first, at about 200 ms, and the RTO
+		// only when no probe can be sent.
+		expect.S2C(pshAck).SeqNum(1).Length(len(peer.Response)).With(capture.Retransmission).Kernel(expect.Resent(expect.TailLossProbe, expect.RTO), expect.NoDrop()).Explain(
+			"The server's timer fires and its kernel sends the response again: a retransmission, long after the original. The kernel names the timer: the tail loss probe, which Linux arms before the RTO so that a lost last segment is resent without the RTO's collapse of the congestion window (an RTO where no probe could be sent).",
+			"服务端定时器到期, 重传响应. 内核说出是哪个定时器: 尾部丢失探测 (TLP), Linux在RTO之前先设它, 这样丢了的最后一个包不用等RTO就能重传 (发不了探测时才是RTO)"),
 		// The client closes as soon as it has read the response; its
 		// delayed ACK is then usually merged into its FIN.
 		expect.C2S(ack).Length(0).AckNum(1+len(peer.Response)).Optional().Explain(

@@ -80,8 +80,15 @@ func ClientCloses() []Step {
 		// FIN can reach the wire after it, with the FIN's sequence number
 		// (Wireshark calls it a keep-alive). TCP does not order the two;
 		// seen once in 675 runs.
+		// The server's kernel may hold its ACK of the FIN for its
+		// delayed-ACK time (up to 200 ms) while its application, on a busy
+		// machine, has yet to close; past the client's RTO (its round trip
+		// plus 200 ms) the client sends its FIN again. TCP allows both.
 		OneOf(
 			Seq(clientFIN()),
+			Seq(clientFIN(), clientFIN().With(capture.Retransmission).Explain(
+				"The server's ACK of the FIN is late (its kernel delays it while the application has not closed), and the client's retransmission timer fires first: the client sends its FIN again.",
+				"服务端对fin的ack来迟了 (应用还没有关闭, 内核延迟了ack), 客户端的重传定时器先到期: 客户端再发一次fin")),
 			Seq(clientFIN(), C2S(ACK).Length(0).Explain(
 				"The client's delayed ACK, built just before its FIN but sent just after it: it carries the sequence number the FIN took, so Wireshark calls it a keep-alive. Nothing is wrong.",
 				"客户端的延迟ack在fin之前生成, 却在fin之后发出: 它的序号是fin用掉的那个, 所以Wireshark称之为keep-alive. 这没有问题")),

@@ -83,6 +83,12 @@ type Verdict struct {
 	// Matched gives, for each top-level step, the indexes of the packets
 	// it matched.
 	Matched [][]int `json:"-"`
+	// KernelUnjudged says why what the steps require of the kernel
+	// (Step.Kernel) was not judged: NoKernelAccount after Match, until
+	// JudgeKernel judges it or SkipKernel says why it cannot. It is
+	// Judged when no step requires anything of the kernel, or it was
+	// judged.
+	KernelUnjudged Unjudged `json:"-"`
 }
 
 // Options tunes Match.
@@ -169,6 +175,7 @@ func Match(name string, steps []Step, pkts []capture.Packet, opt Options) Verdic
 		}
 	}
 	v.Pass = len(v.Mismatches) == 0
+	v.KernelUnjudged = kernelUnjudged(steps)
 	return v
 }
 

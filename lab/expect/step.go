@@ -23,6 +23,7 @@ type Step struct {
 	labels capture.Labels
 	absent capture.Labels
 	check  func(*capture.Segment) error
+	kernel []KernelCheck
 	ends   func(*capture.Ending) error
 	min    int
 	max    int // below zero: no upper bound
@@ -91,7 +92,7 @@ func Note(en string, zh ...string) Step { return Step{kind: note}.Explain(en, zh
 // walkthrough; give it its explanation with Explain.
 func Ends(check func(*capture.Ending) error) Step { return Step{kind: note, ends: check} }
 
-// The refinements below (SeqNum to Checking) are about one segment. On a
+// The refinements below (SeqNum to Checking, and Kernel) are about one segment. On a
 // choice (Either, OneOf) they refine every segment of every alternative,
 // so that Either(C2S(ACK), C2S(PSH|ACK)).With(capture.WindowFull) means
 // what it says; on a Note they do nothing.
@@ -255,6 +256,7 @@ func (s Step) String() string {
 	if s.absent != 0 {
 		fmt.Fprintf(&b, " not[%s]", s.absent)
 	}
+	b.WriteString(s.kernelString())
 	b.WriteString(s.repeatString())
 	return b.String()
 }

@@ -95,7 +95,8 @@ type Field uint8
 // The fields of a mismatch. FieldMissing is a step with no segment left,
 // FieldUnexpected a segment after the last step, FieldSteps a match that
 // gave up, FieldEnding a connection that did not end as an Ends step
-// needs.
+// needs, FieldKernel a segment whose kernel account lacks what its step
+// requires (Step.Kernel).
 const (
 	FieldStream Field = iota + 1
 	FieldDir
@@ -109,10 +110,11 @@ const (
 	FieldUnexpected
 	FieldSteps
 	FieldEnding
+	FieldKernel
 	fieldEnd
 )
 
-var fieldNames = [fieldEnd]string{"", "stream", "dir", "flags", "seq", "ack", "len", "labels", "check", "missing", "unexpected", "steps", "ending"}
+var fieldNames = [fieldEnd]string{"", "stream", "dir", "flags", "seq", "ack", "len", "labels", "check", "missing", "unexpected", "steps", "ending", "kernel"}
 
 // String returns the field's name, as a mismatch report prints it.
 func (f Field) String() string {

@@ -2,6 +2,7 @@ package ktrace
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
@@ -28,7 +29,9 @@ const AttachWindow = time.Second
 //     CLOSE_WAIT, the socket's FIN for FIN_WAIT_1 and LAST_ACK, and so on.
 //
 // Of the frames that match, the one nearest the event in time is chosen,
-// and only within AttachWindow. Events without a frame (a listener's
+// and only within AttachWindow; but where the capture holds more copies of
+// a segment than its resends, the first copy is the original and the
+// resends go to the copies after it, in order (resendFrames). Events without a frame (a listener's
 // changes, a CongestionChange, a segment the capture lacks) are left out.
 func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
 	// A socket's first change comes before it has a port: take the
@@ -51,12 +54,22 @@ func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
 			fins[k][s.Seq+uint32(s.Len)+1] = true
 		}
 	}
-	out := map[int][]Event{}
-	for _, e := range events {
+	evs := make([]Event, len(events))
+	for i, e := range events {
 		if e.Src.Port() == 0 {
 			if t, ok := tuples[e.Cookie]; ok && e.Cookie != 0 {
 				e.Src, e.Dst = t[0], t[1]
 			}
+		}
+		evs[i] = e
+	}
+	resends := resendFrames(evs, pkts, fins)
+	out := map[int][]Event{}
+	for k, e := range evs {
+		if j, ok := resends[k]; ok {
+			f := pkts[j].Segment.Frame
+			out[f] = append(out[f], e)
+			continue
 		}
 		match := matcher(e, fins[[2]netip.AddrPort{e.Src, e.Dst}])
 		if match == nil {
@@ -76,6 +89,60 @@ func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
 		if best >= 0 {
 			f := pkts[best].Segment.Frame
 			out[f] = append(out[f], e)
+		}
+	}
+	return out
+}
+
+// resendFrames ties the resends of one segment to its copies in order,
+// where the capture holds more copies than resends: the first copy is
+// then the original, and the k-th resend is the k-th copy after the ones
+// before it. A path that holds segments back (a busy delay line) can
+// deliver a FIN and its resends together, where the nearest in time is
+// the original for every one of them. It returns the index of pkts of
+// each event it ties, by index of evs; the others are tied by time.
+func resendFrames(evs []Event, pkts []capture.Packet, fins map[[2]netip.AddrPort]map[uint32]bool) map[int]int {
+	type key struct {
+		src, dst netip.AddrPort
+		seq      uint32
+		flags    capture.Flags
+	}
+	groups := map[key][]int{}
+	var order []key
+	for i := range evs {
+		e := &evs[i]
+		if e.Kind != Retransmit && e.Kind != RetransmitSYNACK {
+			continue
+		}
+		k := key{e.Src, e.Dst, e.Seq, e.Flags & (capture.SYN | capture.FIN)}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	out := map[int]int{}
+	for _, k := range order {
+		g := groups[k]
+		if len(g) == 0 {
+			continue
+		}
+		slices.SortStableFunc(g, func(a, b int) int { return evs[a].Time.Compare(evs[b].Time) })
+		match := matcher(evs[g[0]], fins[[2]netip.AddrPort{k.src, k.dst}])
+		var copies []int
+		for i := range pkts {
+			if pkts[i].TCP && match(&pkts[i].Segment) {
+				copies = append(copies, i)
+			}
+		}
+		if len(copies) <= len(g) {
+			continue
+		}
+		first := len(copies) - len(g)
+		for n, ev := range g {
+			j := copies[first+n]
+			if pkts[j].Segment.Time.Sub(evs[ev].Time).Abs() <= AttachWindow {
+				out[ev] = j
+			}
 		}
 	}
 	return out

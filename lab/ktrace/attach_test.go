@@ -74,3 +74,46 @@ func TestAttach(t *testing.T) {
 		})
 	}
 }
+
+// TestAttachResends: a FIN and its two resends that a path delivers
+// together, long after they left, are tied in order, the original to
+// neither resend; with fewer copies than resends, each goes to the
+// nearest in time.
+func TestAttachResends(t *testing.T) {
+	c := netip.MustParseAddrPort("10.0.0.1:40000")
+	s := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	const fin, ack = capture.FIN, capture.ACK
+	finAt := func(frame, at int) capture.Packet {
+		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: s, Dst: c, Flags: fin | ack, Seq: 500, Ack: 101}}
+	}
+	resend := func(at int) Event {
+		return Event{Time: ms(at), Kind: Retransmit, Src: s, Dst: c, HaveSeq: true, Flags: fin | ack, Seq: 500, End: 501}
+	}
+	events := []Event{resend(230), resend(460)}
+	for _, tc := range []struct {
+		name string
+		pkts []capture.Packet
+		want map[int]int // frame -> resends tied to it
+	}{
+		{"delivered together", []capture.Packet{finAt(1, 590), finAt(2, 590), finAt(3, 591)}, map[int]int{2: 1, 3: 1}},
+		{"each on time", []capture.Packet{finAt(1, 0), finAt(2, 230), finAt(3, 460)}, map[int]int{2: 1, 3: 1}},
+		{"one resend lost before the capture", []capture.Packet{finAt(1, 0), finAt(2, 455)}, map[int]int{2: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[int]int{}
+			for f, es := range Attach(events, tc.pkts) {
+				got[f] = len(es)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("tied %v, want %v", got, tc.want)
+			}
+			for f, n := range tc.want {
+				if got[f] != n {
+					t.Errorf("tied %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -222,5 +223,44 @@ func TestRetransmitSYNACK(t *testing.T) {
 	})
 	if re.Src != drop.Src || re.Dst != drop.Dst || re.Seq != drop.Seq || re.Cause != CauseSYNACK || re.Flags != capture.SYN|capture.ACK {
 		t.Errorf("SYN-ACK sent again: %s; want the dropped one, %s", re, drop)
+	}
+}
+
+// TestDropByEstablishedSocket: a packet that an established socket drops
+// (here for want of buffer: the server shrinks its receive buffer below
+// the window it offered) is the namespace's, though TCP has cleared its
+// device by then: the tracepoint names the receiving socket (Linux 6.12
+// on), and the drop is traced with its reason.
+func TestDropByEstablishedSocket(t *testing.T) {
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Skipf("skipping test; no kernel BTF: %v", err)
+	}
+	if n, ok := tracepointArgs(kernel, "kfree_skb"); !ok || n < 4 {
+		t.Skipf("skipping test; this kernel's kfree_skb tracepoint names no receiving socket (%d arguments)", n)
+	}
+	s := newSpace(t)
+	tr := openTracer(t, s.inode)
+	p := connect(t, s)
+	raw, err := p.server.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) }); err != nil || serr != nil {
+		t.Fatalf("SO_RCVBUF: %v %v", err, serr)
+	}
+	go func() {
+		p.client.SetWriteDeadline(time.Now().Add(3 * time.Second))
+		p.client.Write(make([]byte, 128<<10))
+	}()
+	isDrop := func(e Event) bool { return e.Kind == Drop && e.Dst == p.serverAddr && e.Src == p.clientAddr }
+	evs := collect(t, tr, 3*time.Second, func(evs []Event) bool { return slices.IndexFunc(evs, isDrop) >= 0 })
+	i := slices.IndexFunc(evs, isDrop)
+	if i < 0 {
+		t.Fatalf("no drop of the client's data at the server\nall events:\n%s", dump(evs))
+	}
+	if e := evs[i]; e.Reason != "PROTO_MEM" || e.Len == 0 {
+		t.Errorf("first drop %s: want data dropped for PROTO_MEM", e)
 	}
 }

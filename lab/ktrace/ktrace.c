@@ -382,24 +382,31 @@ int BPF_PROG(tcp_receive_reset, const struct sock *sk)
 	return 0;
 }
 
-SEC("tp_btf/kfree_skb")
-int BPF_PROG(kfree_skb, const struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+/* drop reports a dropped packet of a traced namespace. Its namespace is
+ * the packet's (its socket's or device's); TCP clears the device of a
+ * packet it takes in (tcp_v4_rcv), so a packet that an established socket
+ * drops (a full receive buffer, a segment outside its window) has neither
+ * and is told by the socket that received it, rx_sk, where the kernel
+ * names one (Linux 6.12 on). */
+static __always_inline void drop(const struct sk_buff *skb, enum skb_drop_reason reason, const struct sock *rx_sk)
 {
 	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED) &&
 	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
-		return 0;
+		return;
 	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
-		return 0;
+		return;
 	__u32 inum = skb_netns(skb);
+	if (!inum && rx_sk)
+		inum = sk_netns(rx_sk);
 	if (!traced(inum))
-		return 0;
+		return;
 	struct event in = {};
 	if (!fill_headers(&in, skb))
-		return 0;
+		return;
 	struct event *e = reserve(KIND_DROP, inum);
 	if (!e)
-		return 0;
+		return;
 	e->family = in.family;
 	__builtin_memcpy(e->saddr, in.saddr, 16);
 	__builtin_memcpy(e->daddr, in.daddr, 16);
@@ -412,5 +419,20 @@ int BPF_PROG(kfree_skb, const struct sk_buff *skb, void *location, enum skb_drop
 	e->flags |= in.flags;
 	e->reason = reason;
 	submit(e);
+}
+
+/* The loader keeps the one of these two that fits the running kernel's
+ * tracepoint: with the receiving socket (Linux 6.12 on), or without. */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(kfree_skb_rx_sk, const struct sk_buff *skb, void *location, enum skb_drop_reason reason, const struct sock *rx_sk)
+{
+	drop(skb, reason, rx_sk);
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(kfree_skb, const struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	drop(skb, reason, 0);
 	return 0;
 }

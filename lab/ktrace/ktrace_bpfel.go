@@ -43,6 +43,7 @@ const (
 	ktraceMapEvents                = "events"
 	ktraceProgInetSockSetState     = "inet_sock_set_state"
 	ktraceProgKfreeSkb             = "kfree_skb"
+	ktraceProgKfreeSkbRxSk         = "kfree_skb_rx_sk"
 	ktraceProgTcpCongStateSet      = "tcp_cong_state_set"
 	ktraceProgTcpReceiveReset      = "tcp_receive_reset"
 	ktraceProgTcpRetransmitSkb     = "tcp_retransmit_skb"
@@ -99,6 +100,7 @@ type ktraceSpecs struct {
 type ktraceProgramSpecs struct {
 	InetSockSetState     *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
 	KfreeSkb             *ebpf.ProgramSpec `ebpf:"kfree_skb"`
+	KfreeSkbRxSk         *ebpf.ProgramSpec `ebpf:"kfree_skb_rx_sk"`
 	TcpCongStateSet      *ebpf.ProgramSpec `ebpf:"tcp_cong_state_set"`
 	TcpReceiveReset      *ebpf.ProgramSpec `ebpf:"tcp_receive_reset"`
 	TcpRetransmitSkb     *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb"`
@@ -169,6 +171,7 @@ type ktraceVariables struct {
 type ktracePrograms struct {
 	InetSockSetState     *ebpf.Program `ebpf:"inet_sock_set_state"`
 	KfreeSkb             *ebpf.Program `ebpf:"kfree_skb"`
+	KfreeSkbRxSk         *ebpf.Program `ebpf:"kfree_skb_rx_sk"`
 	TcpCongStateSet      *ebpf.Program `ebpf:"tcp_cong_state_set"`
 	TcpReceiveReset      *ebpf.Program `ebpf:"tcp_receive_reset"`
 	TcpRetransmitSkb     *ebpf.Program `ebpf:"tcp_retransmit_skb"`
@@ -181,6 +184,7 @@ func (p *ktracePrograms) Close() error {
 	return _KtraceClose(
 		p.InetSockSetState,
 		p.KfreeSkb,
+		p.KfreeSkbRxSk,
 		p.TcpCongStateSet,
 		p.TcpReceiveReset,
 		p.TcpRetransmitSkb,

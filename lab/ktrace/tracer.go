@@ -77,7 +77,8 @@ var programs = []struct {
 	{name: ktraceProgTcpSendReset, tracepoint: "tcp_send_reset", args: 3},
 	{name: ktraceProgTcpSendResetNoreason, tracepoint: "tcp_send_reset", args: 2},
 	{name: ktraceProgTcpReceiveReset, tracepoint: "tcp_receive_reset"},
-	{name: ktraceProgKfreeSkb, tracepoint: "kfree_skb"},
+	{name: ktraceProgKfreeSkbRxSk, tracepoint: "kfree_skb", args: 4},
+	{name: ktraceProgKfreeSkb, tracepoint: "kfree_skb", args: 3},
 }
 
 // tracepointArgs returns how many arguments the kernel's tracepoint

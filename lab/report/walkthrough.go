@@ -226,6 +226,9 @@ type walkStep struct {
 	// passed, describes what it would have been; otherwise NotSeen is the
 	// step, formatted, when no segment matched it.
 	Optional, NotSeen string
+	// KernelWant says what the step requires of the kernel's own account
+	// (expect.Step.Kernel), and that it went unjudged when it did.
+	KernelWant string
 	// Mismatches are where the matching failed at this step.
 	Mismatches []*expect.Mismatch
 	Segments   []walkSegment
@@ -285,7 +288,7 @@ func newWalkthrough(run *Run) *walkthrough {
 	}
 	for i := range steps {
 		st := &steps[i]
-		ws := walkStep{Num: i + 1, Text: st.Text(run.Lang), Note: st.IsNote()}
+		ws := walkStep{Num: i + 1, Text: st.Text(run.Lang), Note: st.IsNote(), KernelWant: kernelWant(st, v, run.Lang)}
 		if ws.Text == "" {
 			// A step without an explanation says what it expects, rather
 			// than leave its heading empty.
@@ -358,6 +361,9 @@ func Walkthrough(run *Run) []byte {
 		if st.Note {
 			b.WriteString("\n")
 			continue
+		}
+		if st.KernelWant != "" {
+			fmt.Fprintf(&b, "   - %s\n", st.KernelWant)
 		}
 		switch {
 		case st.Optional != "":
@@ -439,6 +445,9 @@ const walkthroughExtra = 50
 type walkthroughStrings struct {
 	result, notSeen, optional, extra, events, failed string
 	kernel, ended                                    string
+	// kernelWant says what a step requires of the kernel (%s), unjudged
+	// adds why it was not judged (%s).
+	kernelWant, unjudged string
 }
 
 // walkthroughTexts holds walkthroughStrings by language.
@@ -452,6 +461,9 @@ var walkthroughTexts = []walkthroughStrings{
 		ended:    "## How the connection ended\n\n",
 		failed:   "## Why it failed\n\n```\n%s```\n",
 		kernel:   "kernel: %s",
+
+		kernelWant: "the kernel's own account must show: %s",
+		unjudged:   " (not judged: %s)",
 	},
 	expect.Chinese: {
 		result:   "结果: **%s**: %d 个TCP包, 共 %d 帧, 丢弃 %d 个, 用时 %.2f 秒 (抓包文件: " + CaptureFile + ").\n\n",
@@ -462,6 +474,9 @@ var walkthroughTexts = []walkthroughStrings{
 		ended:    "## 连接如何结束\n\n",
 		failed:   "## 失败原因\n\n```\n%s```\n",
 		kernel:   "内核: %s",
+
+		kernelWant: "内核自己的记录必须显示: %s",
+		unjudged:   " (没有判定: %s)",
 	},
 }
 
@@ -545,4 +560,24 @@ func sightings(run *Run) map[int]string {
 var sightingTexts = []struct{ later, earlier string }{
 	expect.English: {later: "at %s %.1f ms later", earlier: "at %s %.1f ms earlier"},
 	expect.Chinese: {later: "%s晚%.1f毫秒看到", earlier: "%s早%.1f毫秒看到"},
+}
+
+// kernelWant says in lang what st requires of the kernel's own account,
+// and why it was not judged when v says so; "" when it requires nothing.
+// The requirements keep the kernel's names, as the kernel's lines do.
+func kernelWant(st *expect.Step, v *expect.Verdict, lang expect.Lang) string {
+	checks := st.KernelChecks()
+	if len(checks) == 0 {
+		return ""
+	}
+	t := byLang(walkthroughTexts, lang)
+	parts := make([]string, len(checks))
+	for i, c := range checks {
+		parts[i] = c.StringIn(lang)
+	}
+	s := fmt.Sprintf(t.kernelWant, strings.Join(parts, "; "))
+	if v.KernelUnjudged != expect.Judged {
+		s += fmt.Sprintf(t.unjudged, v.KernelUnjudged.StringIn(lang))
+	}
+	return s
 }

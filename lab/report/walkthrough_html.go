@@ -212,6 +212,9 @@ pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.Fai
 {{- range .Steps}}
 <li id="step-{{.Num}}" class="step{{if .Note}} note{{end}}{{if .Mismatches}} failed{{end}}">
 <p class="text"><span class="num">{{.Num}}.</span> {{.Text}}</p>
+{{- if .KernelWant}}
+<p class="optional">{{.KernelWant}}</p>
+{{- end}}
 {{- if .Optional}}
 <p class="optional">({{$.T.Optional}} {{.Optional}})</p>
 {{- end}}
