@@ -3,8 +3,6 @@ package annotatecmd
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -12,88 +10,33 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tcplab/tcplab/capture"
+	"github.com/tcplab/tcplab/internal/capgen"
 )
 
-// shortConns is a capture of n short connections made on the fly, each a
-// handshake, the client's FIN, the server's FIN and the last ACK, from an
-// address and port of its own; concurrent run interleaved at a time, the
-// clock advancing gap per frame. Every sample frames it measures the heap
-// after a collection.
-type shortConns struct {
-	n, concurrent int
-	gap           time.Duration
-	sample        int
-	frame         int
-	at            time.Time
-	buf           [54]byte
-	peak          uint64
+// sampledConns is capgen's capture of short connections, measuring the
+// heap after a collection every sample frames.
+type sampledConns struct {
+	capgen.ShortConns
+	sample, frames int
+	peak           uint64
 }
 
-var shortConnFrames = [...]struct {
-	dir      int
-	flags    uint8 // FIN 1, SYN 2, ACK 16
-	seq, ack uint32
-}{
-	{0, 0x02, 0, 0}, {1, 0x12, 0, 1}, {0, 0x10, 1, 1},
-	{0, 0x11, 1, 1}, {1, 0x11, 1, 2}, {0, 0x10, 2, 2},
+func (s *sampledConns) Close() error { return nil }
+func (s *sampledConns) Interfaces() []capture.Point {
+	return []capture.Point{{Link: s.LinkType()}}
 }
 
-func (s *shortConns) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
-func (s *shortConns) Close() error              { return nil }
-func (s *shortConns) Interfaces() []capture.Point {
-	return []capture.Point{{Link: layers.LinkTypeEthernet}}
-}
-
-func (s *shortConns) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	per := len(shortConnFrames)
-	if s.frame == s.n*per {
-		return nil, gopacket.CaptureInfo{}, io.EOF
-	}
-	if s.sample > 0 && s.frame%s.sample == 0 {
+func (s *sampledConns) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	if s.sample > 0 && s.frames%s.sample == 0 {
 		var ms runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		s.peak = max(s.peak, ms.HeapAlloc)
 	}
-	batch, rest := s.frame/(s.concurrent*per), s.frame%(s.concurrent*per)
-	step, conn := rest/s.concurrent, batch*s.concurrent+rest%s.concurrent
-	s.frame++
-	if s.at.IsZero() {
-		s.at = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	}
-	s.at = s.at.Add(s.gap)
-	st := shortConnFrames[step]
-	b := s.buf[:]
-	clear(b)
-	binary.BigEndian.PutUint16(b[12:], 0x0800)
-	ip := b[14:34]
-	ip[0], ip[8], ip[9] = 0x45, 64, 6
-	binary.BigEndian.PutUint16(ip[2:], 40)
-	client := [4]byte{10, byte(conn >> 16), byte(conn >> 8), byte(conn)}
-	server := [4]byte{192, 168, 0, 101}
-	tcp := b[34:54]
-	cport, sport := uint16(40000+conn%20000), uint16(8000)
-	seq, ack := 1000+st.seq, 5000+st.ack
-	src, dst, sp, dp := client, server, cport, sport
-	if st.dir == 1 {
-		src, dst, sp, dp = server, client, sport, cport
-		seq, ack = 5000+st.seq, 1000+st.ack
-	}
-	copy(ip[12:], src[:])
-	copy(ip[16:], dst[:])
-	binary.BigEndian.PutUint16(tcp[0:], sp)
-	binary.BigEndian.PutUint16(tcp[2:], dp)
-	if st.flags&0x10 == 0 {
-		ack = 0
-	}
-	binary.BigEndian.PutUint32(tcp[4:], seq)
-	binary.BigEndian.PutUint32(tcp[8:], ack)
-	tcp[12], tcp[13] = 5<<4, st.flags
-	binary.BigEndian.PutUint16(tcp[14:], 1000)
-	return b, gopacket.CaptureInfo{Timestamp: s.at, CaptureLength: len(b), Length: len(b)}, nil
+	s.frames++
+	return s.ShortConns.ReadPacketData()
 }
 
 // summaryCheck reads annotate's output as it is written: it counts the
@@ -165,7 +108,7 @@ func TestMemoryBoundedEveryForm(t *testing.T) {
 	}
 	for _, form := range forms {
 		t.Run(form.name, func(t *testing.T) {
-			src := &shortConns{n: n, concurrent: 1000, gap: 50 * time.Microsecond, sample: 200_000}
+			src := &sampledConns{ShortConns: capgen.ShortConns{N: n, Concurrent: 1000, Gap: 50 * time.Microsecond}, sample: 200_000}
 			f := form.f
 			f.stream, f.iface = -1, -1
 			f.open = func(string) (captureFile, error) { return src, nil }
