@@ -444,7 +444,7 @@ const walkthroughExtra = 50
 // walkthroughStrings are the fixed texts of walkthrough.md in one language.
 type walkthroughStrings struct {
 	result, notSeen, optional, extra, events, failed string
-	kernel, ended                                    string
+	ended                                            string
 	// kernelWant says what a step requires of the kernel (%s), unjudged
 	// adds why it was not judged (%s).
 	kernelWant, unjudged string
@@ -460,7 +460,6 @@ var walkthroughTexts = []walkthroughStrings{
 		events:   "## What the peers saw\n\n",
 		ended:    "## How the connection ended\n\n",
 		failed:   "## Why it failed\n\n```\n%s```\n",
-		kernel:   "kernel: %s",
 
 		kernelWant: "the kernel's own account must show: %s",
 		unjudged:   " (not judged: %s)",
@@ -473,7 +472,6 @@ var walkthroughTexts = []walkthroughStrings{
 		events:   "## 两端看到的\n\n",
 		ended:    "## 连接如何结束\n\n",
 		failed:   "## 失败原因\n\n```\n%s```\n",
-		kernel:   "内核: %s",
 
 		kernelWant: "内核自己的记录必须显示: %s",
 		unjudged:   " (没有判定: %s)",
