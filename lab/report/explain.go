@@ -23,6 +23,9 @@ type explainConn struct {
 	finSent [2]bool
 	synAck  bool // a SYN/ACK was seen
 	open    bool // the handshake's last ACK was seen
+	// end follows the close as capture.Ending defines it, so that a
+	// second FIN is called crossed by the model every command uses.
+	end capture.EndingTracker
 }
 
 func newExplainer(lang expect.Lang) *explainer {
@@ -43,6 +46,7 @@ func (e *explainer) explain(p *capture.Packet) string {
 		who, other = t.server, t.theClient
 	}
 	d, r := int(a.Dir), 1-int(a.Dir)
+	c.end.Add(s, a.Dir, a.Client, a.Server)
 	if s.Problem == capture.HeaderCut {
 		return fmt.Sprintf(t.cut, who)
 	}
@@ -70,9 +74,7 @@ func (e *explainer) explain(p *capture.Packet) string {
 		switch {
 		case first:
 			fmt.Fprintf(&b, t.finFirst, who, other)
-		case a.RelAck != c.finEnd[r] || !f.Has(capture.ACK):
-			// It does not acknowledge the other FIN: it left before
-			// that FIN arrived (capture.Ending calls this crossed).
+		case c.crossed(s.Frame, a.Dir):
 			fmt.Fprintf(&b, t.finCrossed, who, other)
 		default:
 			fmt.Fprintf(&b, t.finSecond, who)
@@ -105,6 +107,13 @@ func (e *explainer) explain(p *capture.Packet) string {
 		fmt.Fprintf(&b, t.other, who, s.Flags)
 	}
 	return b.String()
+}
+
+// crossed reports whether frame is the FIN of side d that, by
+// capture.Ending, crossed the other side's.
+func (c *explainConn) crossed(frame int, d capture.Dir) bool {
+	e := c.end.Ending()
+	return e.Crossed && e.FIN[d].Frame == frame
 }
 
 // options describes the options of a SYN or SYN/ACK.

@@ -33,16 +33,18 @@ func (c *fakeCapture) add(stream int, dir capture.Dir, at time.Duration, flags c
 	labels capture.Labels, client, server capture.State, step expect.StepNum) {
 	cl := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+stream))
 	sv := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 8000)
-	src, dst := cl, sv
+	// Raw numbers from each side's ISN: the client's 1000, the server's
+	// 5000, as capture.Ending reads them.
+	src, dst, isn, peerISN := cl, sv, uint32(1000), uint32(5000)
 	if dir == capture.ServerToClient {
-		src, dst = sv, cl
+		src, dst, isn, peerISN = sv, cl, 5000, 1000
 	}
 	c.seen = append(c.seen, capture.Packet{
 		Info: gopacket.CaptureInfo{Timestamp: c.start.Add(at)},
 		TCP:  true,
 		Segment: capture.Segment{
 			Frame: len(c.seen) + 1, Time: c.start.Add(at), Src: src, Dst: dst,
-			Flags: flags, Seq: 1000 + seq, Ack: 5000 + ack, Window: 512, Len: n,
+			Flags: flags, Seq: isn + seq, Ack: peerISN + ack, Window: 512, Len: n,
 		},
 		Annotation: capture.Annotation{
 			Stream: stream, Dir: dir, RelSeq: seq, RelAck: ack, Win: 65536, Labels: labels,
@@ -398,5 +400,25 @@ func TestLadderSaysHowItEnded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWalkthroughSaysFINsCrossed: a second FIN that does not acknowledge
+// the first is explained as crossed, by capture.Ending's rule; one that
+// does, as the second side closing.
+func TestWalkthroughSaysFINsCrossed(t *testing.T) {
+	ms := time.Millisecond
+	crossed := &fakeCapture{start: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	crossed.handshake(0, 0, 0)
+	crossed.add(0, capture.ClientToServer, 2*ms, capture.FIN|capture.ACK, 1, 1, 0, 0, capture.FinWait1, capture.Established, 5)
+	crossed.add(0, capture.ServerToClient, 2*ms, capture.FIN|capture.ACK, 1, 1, 0, 0, capture.Closing, capture.Closing, 6)
+	crossed.add(0, capture.ClientToServer, 3*ms, capture.ACK, 2, 2, 0, 0, capture.Closing, capture.TimeWait, 7)
+	crossed.add(0, capture.ServerToClient, 3*ms, capture.ACK, 2, 2, 0, 0, capture.TimeWait, capture.TimeWait, 7)
+	const says = "the FINs crossed, a simultaneous close"
+	if walk := string(CaptureWalkthrough("x", crossed.seen, expect.English)); !strings.Contains(walk, says) {
+		t.Errorf("the walkthrough of crossing FINs lacks %q:\n%s", says, walk)
+	}
+	if walk := string(CaptureWalkthrough("x", keepAliveTalk().seen, expect.English)); strings.Contains(walk, says) {
+		t.Errorf("the walkthrough of a client's close says %q:\n%s", says, walk)
 	}
 }
