@@ -68,6 +68,13 @@ const giveUp = time.Second
 // while the reader waits for CPU.
 const highRateBuffer = 64 << 20
 
+// highRateTimeout is the block timeout of a HighRate scenario's capture:
+// a block is handed over at most this long after its first frame, so
+// the ring holds its blocks' count times this much of a slow transfer.
+// It stays well under quiet, so the last block is read before the lab
+// calls the wire quiet.
+const highRateTimeout = 100 * time.Millisecond
+
 // lowPriority gives the calling goroutine an OS thread of its own at the
 // lowest priority (nice 19), so that it reads the capture only when the
 // peers leave CPU to spare. It is best effort: on failure the goroutine
@@ -87,9 +94,15 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 	addr := nw.serverAddr
 	cfg := live.Config{Interface: nw.iface, Filter: nw.filter, Snaplen: sc.Snaplen}
 	if sc.HighRate {
-		// The lab reads on for 250 ms of quiet, far past the 20 ms block
-		// timeout, so batching holds nothing back at the end.
-		cfg.Batch, cfg.BufferSize = true, highRateBuffer
+		// The ring is not read during the transfer (see drain below), and
+		// the kernel hands over a block of it, full or not, each time the
+		// block timeout passes: at libpcap's 20 ms a transfer slowed to
+		// 13 s by a busy machine retired a block every 20 ms and filled
+		// the ring with half-empty blocks (160 frames dropped, seen twice
+		// in 150 soak runs at a load of 20). highRateTimeout lets each
+		// block hold five times as much time. The lab reads on for 250 ms
+		// of quiet, well past it, so batching holds nothing back at the end.
+		cfg.Batch, cfg.BufferSize, cfg.Timeout = true, highRateBuffer, highRateTimeout
 	}
 	lc, err := openAt(nw.captureHost, cfg)
 	if err != nil {

@@ -29,7 +29,8 @@ const AttachWindow = time.Second
 //     CLOSE_WAIT, the socket's FIN for FIN_WAIT_1 and LAST_ACK, and so on.
 //
 // Of the frames that match, the one nearest the event in time is chosen,
-// and only within AttachWindow; but where the capture holds more copies of
+// and only within AttachWindow, a drop never to a copy resent after it;
+// but where the capture holds more copies of
 // a segment than its resends, the first copy is the original and the
 // resends go to the copies after it, in order (resendFrames). Events without a frame (a listener's
 // changes, a CongestionChange, a segment the capture lacks) are left out.
@@ -64,6 +65,15 @@ func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
 		evs[i] = e
 	}
 	resends := resendFrames(evs, pkts, fins)
+	// A copy that its sender's kernel sent after a drop is not the copy
+	// dropped: both times are the kernel's own, so this holds where the
+	// nearest capture time does not (a copy held in another CPU's
+	// backlog is dropped after the resend was decided, nearer in time to
+	// the resend's frame than to its own).
+	resentAt := map[int]time.Time{}
+	for k, j := range resends {
+		resentAt[j] = evs[k].Time
+	}
 	out := map[int][]Event{}
 	for k, e := range evs {
 		if j, ok := resends[k]; ok {
@@ -79,6 +89,9 @@ func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
 		for i := range pkts {
 			p := &pkts[i]
 			if !p.TCP || !match(&p.Segment) {
+				continue
+			}
+			if at, ok := resentAt[i]; ok && e.Kind == Drop && at.After(e.Time) {
 				continue
 			}
 			gap := p.Segment.Time.Sub(e.Time).Abs()
@@ -137,12 +150,50 @@ func resendFrames(evs []Event, pkts []capture.Packet, fins map[[2]netip.AddrPort
 		if len(copies) <= len(g) {
 			continue
 		}
-		first := len(copies) - len(g)
-		for n, ev := range g {
-			j := copies[first+n]
-			if pkts[j].Segment.Time.Sub(evs[ev].Time).Abs() <= AttachWindow {
-				out[ev] = j
+		// The first copy is the original; the resends go to the copies
+		// after it in order, each to the copy that keeps the sum of the
+		// gaps in time least. A resend the account lacks (the kernel's
+		// silence on one RTO of a zero window was seen) then leaves its
+		// copy unclaimed instead of shifting every resend by one.
+		for n, c := range alignInOrder(g, copies[1:], func(ev, j int) time.Duration {
+			return pkts[j].Segment.Time.Sub(evs[ev].Time).Abs()
+		}) {
+			if pkts[c].Segment.Time.Sub(evs[g[n]].Time).Abs() <= AttachWindow {
+				out[g[n]] = c
 			}
+		}
+	}
+	return out
+}
+
+// alignInOrder ties each of evs to one of copies, both in time order, the
+// k-th event to a copy after the (k-1)-th's, so that the sum of gap over
+// the pairs is least; len(copies) >= len(evs). It returns the copy of
+// each event, by the event's place in evs.
+func alignInOrder(evs, copies []int, gap func(ev, copy int) time.Duration) []int {
+	n, m := len(evs), len(copies)
+	// cost[i][j]: the least sum tying evs[i:] to copies[j:].
+	const inf = time.Duration(1<<63 - 1)
+	cost := make([][]time.Duration, n+1)
+	for i := range cost {
+		cost[i] = make([]time.Duration, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		cost[i][m] = inf
+		for j := m - 1; j >= 0; j-- {
+			cost[i][j] = cost[i][j+1] // copies[j] is no resend of evs[i]
+			if rest := cost[i+1][j+1]; rest != inf {
+				if c := gap(evs[i], copies[j]) + rest; c < cost[i][j] {
+					cost[i][j] = c
+				}
+			}
+		}
+	}
+	out := make([]int, 0, n)
+	for i, j := 0, 0; i < n; j++ {
+		if cost[i][j] != cost[i][j+1] || m-j == n-i {
+			out = append(out, copies[j])
+			i++
 		}
 	}
 	return out

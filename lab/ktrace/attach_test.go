@@ -117,3 +117,66 @@ func TestAttachResends(t *testing.T) {
 		})
 	}
 }
+
+// TestAttachDropBeforeResend: a copy held in another CPU's backlog is
+// dropped after the duplicate ACKs it missed made the sender resend, yet
+// before the resend left; the drop is the original's though its capture
+// time is nearer the resend's frame, and a drop after the resend left
+// may be the resend's.
+func TestAttachDropBeforeResend(t *testing.T) {
+	c := netip.MustParseAddrPort("10.0.0.1:40000")
+	s := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Unix(1000, 0)
+	us := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Microsecond) }
+	const pa = capture.PSH | capture.ACK
+	piece := func(frame, at int) capture.Packet {
+		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: us(at), Src: c, Dst: s, Flags: pa, Seq: 4001, Ack: 1, Len: 1000}}
+	}
+	pkts := []capture.Packet{piece(12, 0), piece(15, 240)}
+	resend := Event{Time: us(239), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: pa, Seq: 4001, End: 5001}
+	drop := func(at int) Event {
+		return Event{Time: us(at), Kind: Drop, Src: c, Dst: s, HaveSeq: true, Flags: pa, Seq: 4001, Ack: 1, Len: 1000}
+	}
+	for _, tc := range []struct {
+		name string
+		drop Event
+		want int
+	}{
+		{"dropped before the resend", drop(205), 12},
+		{"dropped after the resend", drop(250), 15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Attach([]Event{tc.drop, resend}, pkts)
+			if !slices.Contains(got[tc.want], tc.drop) {
+				t.Errorf("drop tied as %v, want to frame %d", got, tc.want)
+			}
+			if !slices.Contains(got[15], resend) {
+				t.Errorf("resend tied as %v, want to frame 15", got)
+			}
+		})
+	}
+}
+
+// TestAttachResendMissing: a zero window's segment sent four times, of
+// whose three resends the account holds the first two; each is tied to
+// its own copy, not shifted onto the copies after it.
+func TestAttachResendMissing(t *testing.T) {
+	c := netip.MustParseAddrPort("10.0.0.1:40000")
+	s := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	const pa = capture.PSH | capture.ACK
+	piece := func(frame, at int) capture.Packet {
+		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: c, Dst: s, Flags: pa, Seq: 32742, Ack: 1, Len: 32741}}
+	}
+	pkts := []capture.Packet{piece(6, 2), piece(8, 212), piece(10, 420), piece(12, 852)}
+	resend := func(at int) Event {
+		return Event{Time: ms(at), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: pa, Seq: 32742, End: 65483, Cause: CauseTailLossProbe}
+	}
+	tlp, rto := resend(212), resend(420)
+	rto.Cause = CauseRTO
+	got := Attach([]Event{tlp, rto}, pkts)
+	if !slices.Contains(got[8], tlp) || !slices.Contains(got[10], rto) || len(got[12]) != 0 || len(got[6]) != 0 {
+		t.Errorf("tied %v; want the probe to frame 8, the RTO to frame 10", got)
+	}
+}
