@@ -164,17 +164,30 @@ func timeline(path, events []ktrace.Event, s *capture.Segment, sender report.Sid
 			add(w)
 		}
 	}
-	if e := lastBefore(path, from.Add(time.Nanosecond), func(e *ktrace.Event) bool {
-		return e.Probe.Step() == ktrace.StepTCPOut && e.Skb == skb && same(e)
-	}); e != nil {
-		add(e)
+	// TCP's stamp is told at IP's hook, with the same sk_buff.
+	for i := range path {
+		if e := &path[i]; e.Probe.Step() == ktrace.StepTCPOut && e.Skb == skb && same(e) && e.Time.Sub(from).Abs() <= ktrace.AttachWindow {
+			add(e)
+			break
+		}
 	}
 	add(&path[out])
+	// The steps of this transmission come before the next one's: a resend
+	// is a timeout later.
+	until := from.Add(ktrace.AttachWindow)
+	if next := firstAfter(path, from.Add(time.Nanosecond), func(e *ktrace.Event) bool {
+		return e.Probe.Step() == ktrace.StepIPOut && same(e)
+	}); next != nil {
+		until = next.Time
+	}
+	before := func(ok func(*ktrace.Event) bool) func(*ktrace.Event) bool {
+		return func(e *ktrace.Event) bool { return e.Time.Before(until) && ok(e) }
+	}
 	// From IP on: the sk_buff's own steps, each the first after IP's;
 	// after a TUN device the receiver's sk_buff is another, found by the
 	// segment's headers.
 	for _, st := range []ktrace.Step{ktrace.StepQdisc, ktrace.StepDriver, ktrace.StepBacklog, ktrace.StepSoftirq, ktrace.StepIPIn, ktrace.StepTCPIn} {
-		if e := firstAfter(path, from, func(e *ktrace.Event) bool { return e.Probe.Step() == st && same(e) }); e != nil {
+		if e := firstAfter(path, from, before(func(e *ktrace.Event) bool { return e.Probe.Step() == st && same(e) })); e != nil {
 			add(e)
 		}
 	}
@@ -197,9 +210,9 @@ func timeline(path, events []ktrace.Event, s *capture.Segment, sender report.Sid
 		}
 	case s.Len > 0:
 		end := s.Seq + uint32(s.Len)
-		if e := firstAfter(path, after, func(e *ktrace.Event) bool {
+		if e := firstAfter(path, after, before(func(e *ktrace.Event) bool {
 			return e.Probe.Step() == ktrace.StepReceiveBuffer && e.Src == s.Src && e.Dst == s.Dst && seqIn(e.Seq, end, end+1<<30)
-		}); e != nil {
+		})); e != nil {
 			add(e)
 		}
 		if e := firstAfter(path, after, func(e *ktrace.Event) bool {
