@@ -79,3 +79,49 @@ func TestPathLive(t *testing.T) {
 		}
 	}
 }
+
+// TestPathBudget: a Tracer follows at most Config.Follow segments, then,
+// a grace period later, detaches the path's programs: what comes after
+// costs nothing and is not told.
+func TestPathBudget(t *testing.T) {
+	s := newSpace(t)
+	tr, err := Open(Config{NetNS: []uint64{s.inode}, Hosts: []*os.File{s.file}, Follow: 2})
+	if errors.Is(err, ErrUnsupported) {
+		testenv.SkipOrFail(t, "needs root for BPF: "+err.Error(), "")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	p := connect(t, s) // the SYN and the SYN-ACK: two segments
+	followed := map[uint64]bool{}
+	count := func(evs []Event) int {
+		for _, e := range evs {
+			if e.Kind == Path && e.Probe.Step() == StepIPOut {
+				followed[e.Skb] = true
+			}
+		}
+		return len(followed)
+	}
+	evs := collect(t, tr, 5*time.Second, func(evs []Event) bool { return count(evs) >= 2 })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tr.mu.Lock()
+		n := len(tr.pathLinks)
+		tr.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d path programs still attached 5 s after the budget was spent", n)
+		}
+		evs = settle(tr, 100*time.Millisecond, evs)
+	}
+	if _, err := p.client.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	evs = settle(tr, 200*time.Millisecond, evs)
+	if n := count(evs); n != 2 {
+		t.Errorf("%d segments followed, want 2 (Follow)\n%s", n, dump(evs))
+	}
+}

@@ -129,6 +129,13 @@ type Tracer struct {
 	// pathWhy says why the Tracer follows no segment though asked to.
 	pathWhy error
 
+	// pathLinks are the path's programs, attached; pathFull is when the
+	// reader saw the last segment it may follow taken (zero before).
+	// Guarded by mu: the reader detaches them once done (detachPath).
+	pathLinks []link.Link
+	pathFull  time.Time
+	followMax uint32
+
 	mu        sync.Mutex
 	lost      *ebpf.Variable // nil once the objects are closed
 	lastLost  uint64         // the variable's last value, once they are
@@ -190,7 +197,7 @@ func Open(cfg Config) (*Tracer, error) {
 	if err := spec.Variables[ktraceVarFollowMax].Set(uint32(cfg.Follow)); err != nil {
 		return nil, fmt.Errorf("ktrace: set follow_max: %w", err)
 	}
-	t := &Tracer{events: make(chan Event, cfg.Buffer), closing: make(chan struct{})}
+	t := &Tracer{events: make(chan Event, cfg.Buffer), closing: make(chan struct{}), followMax: uint32(cfg.Follow)}
 	paths := t.pathPrograms(kernel, cfg.Follow)
 	for _, p := range probes {
 		if !paths[p.prog] {
@@ -265,6 +272,7 @@ func (t *Tracer) read(offset time.Duration, n *names, latency time.Duration) {
 		err := t.reader.ReadInto(&rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The ring buffer is read up to here.
+			t.detachPath()
 			t.reader.SetDeadline(time.Now().Add(latency))
 			continue
 		}
@@ -326,6 +334,36 @@ func (t *Tracer) Skipped() []string { return t.skipped }
 // asked).
 func (t *Tracer) PathUnavailable() error { return t.pathWhy }
 
+// pathGrace is how long the path's programs stay attached after the last
+// segment they may follow was taken: its steps, and the application's
+// read of it, come within milliseconds on the lab's networks.
+const pathGrace = time.Second
+
+// detachPath detaches the path's programs once they have followed as many
+// segments as they may and pathGrace has passed: a bulk transfer's
+// thousands of segments after them then cost nothing at all.
+func (t *Tracer) detachPath() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pathLinks) == 0 || t.lost == nil {
+		return
+	}
+	if t.pathFull.IsZero() {
+		var n uint32
+		if v := t.coll.Variables[ktraceVarFollowCount]; v == nil || v.Get(&n) != nil || n < t.followMax {
+			return
+		}
+		t.pathFull = time.Now()
+	}
+	if time.Since(t.pathFull) < pathGrace {
+		return
+	}
+	for _, l := range slices.Backward(t.pathLinks) {
+		l.Close()
+	}
+	t.pathLinks = nil
+}
+
 // pathPrograms returns the path's programs to load, by name: none when
 // follow is 0; else those whose tracepoint this kernel has (with the
 // arguments the program reads), and the netfilter hooks. The others are
@@ -375,7 +413,7 @@ func (t *Tracer) attachPath(hosts []*os.File) {
 						t.skipped = append(t.skipped, fmt.Sprintf("netfilter %s (%v)", p.fn, firstLine(err.Error())))
 						continue
 					}
-					t.links = append(t.links, l)
+					t.pathLinks = append(t.pathLinks, l)
 					attached++
 				}
 			}
@@ -386,7 +424,7 @@ func (t *Tracer) attachPath(hosts []*os.File) {
 			t.skipped = append(t.skipped, p.tracepoint)
 			continue
 		}
-		t.links = append(t.links, l)
+		t.pathLinks = append(t.pathLinks, l)
 		attached++
 	}
 	if attached == 0 && t.pathWhy == nil {
@@ -400,6 +438,12 @@ func (t *Tracer) attachPath(hosts []*os.File) {
 func (t *Tracer) Close() error {
 	var errs []error
 	t.once.Do(func() {
+		t.mu.Lock()
+		for _, l := range slices.Backward(t.pathLinks) {
+			errs = append(errs, l.Close())
+		}
+		t.pathLinks = nil
+		t.mu.Unlock()
 		for _, l := range slices.Backward(t.links) {
 			errs = append(errs, l.Close())
 		}
