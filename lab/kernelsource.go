@@ -192,7 +192,15 @@ func (k *kernelTrace) close() {
 
 func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccount {
 	k.close()
-	a := joinKernel(k.events, pkts, k.server)
+	// The path's events name each segment's sender first, even the
+	// receiver's socket's: they are the path's alone.
+	var own []ktrace.Event
+	for _, e := range k.events {
+		if e.Kind != ktrace.Path {
+			own = append(own, e)
+		}
+	}
+	a := joinKernel(own, pkts, k.server)
 	a.lost = k.lost
 	if !k.follow {
 		return a

@@ -301,6 +301,9 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 			return fmt.Errorf("%w: -path needs the namespaces of a sandboxed run; drop -no-sandbox", ErrUsage)
 		}
 	}
+	if len(tracePath.frames) > 0 && *noSandbox {
+		return fmt.Errorf("%w: -trace-path follows segments through the kernel of a sandboxed run's namespaces; drop -no-sandbox", ErrUsage)
+	}
 	list, err := pick(all, fs.Args())
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 // receive-buffer steps in that order, at times that never go back; the
 // SYN's has the listener's queues; and the walkthrough shows the request's
 // beside it, numbered as the blog post numbers the steps, with the steps
-// loopback lacks said absent.
+// loopback lacks said absent; walkthrough.html shows it too.
 func TestWalkthroughRequestPath(t *testing.T) {
 	testenv.NetNS(t)
 	if os.Geteuid() != 0 {
@@ -71,5 +71,12 @@ func TestWalkthroughRequestPath(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the walkthrough lacks %q:\n%s", want, md)
 		}
+	}
+	page, err := os.ReadFile(filepath.Join(out, "walkthrough", report.WalkthroughHTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "send 4. IP (__ip_local_out") {
+		t.Errorf("walkthrough.html does not show the path")
 	}
 }

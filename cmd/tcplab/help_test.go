@@ -209,6 +209,7 @@ func TestTracePathUsage(t *testing.T) {
 		{[]string{"-trace-path", "0"}, `"0": give frame numbers from 1 up`},
 		{[]string{"-trace-path", "3", "-trace-path", "off"}, "off with frames"},
 		{[]string{"-trace-path", "off", "-trace-path", "3"}, "off with frames"},
+		{[]string{"-trace-path", "3", "-no-sandbox"}, "-trace-path follows segments through the kernel of a sandboxed run's namespaces; drop -no-sandbox"},
 	} {
 		code, stdout, stderr := runTCPLab(t, append(append([]string{"run", "-out", t.TempDir()}, tt.args...), "handshake")...)
 		if code != 2 || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {

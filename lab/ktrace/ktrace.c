@@ -564,26 +564,47 @@ static __always_inline void reverse(struct event *e)
 	e->dport = p;
 }
 
+/* follow_last_ns is when the last segment was taken to be followed. A
+ * followed segment crosses the stack in microseconds (milliseconds on a
+ * busy machine): past FOLLOW_WINDOW after the last, no sk_buff is looked
+ * up at all, and the steps' programs cost a clock read. */
+__u64 follow_last_ns;
+#define FOLLOW_WINDOW (100 * 1000000ULL)
+
+static __always_inline bool following(void)
+{
+	return bpf_ktime_get_ns() - follow_last_ns < FOLLOW_WINDOW;
+}
+
 /* skb_step tells a step of a followed sk_buff, with its headers; sk is
  * the socket that has it, where the sk_buff no longer says its
- * namespace (TCP clears its device). */
+ * namespace (TCP clears its device). A freed sk_buff whose address came
+ * back for another segment is forgotten. */
 static __always_inline struct event *skb_step_sk(__u8 probe, const struct sk_buff *skb, const struct sock *sk)
 {
+	if (!following())
+		return 0;
 	__u64 key = (__u64)skb;
 	__u32 *seq = bpf_map_lookup_elem(&followed, &key);
 	if (!seq)
 		return 0;
+	struct event in = {};
+	if (!fill_headers(&in, skb) || in.seq != *seq) {
+		bpf_map_delete_elem(&followed, &key);
+		return 0;
+	}
 	__u32 inum = sk ? sk_netns(sk) : skb_netns(skb);
 	if (!traced(inum))
 		return 0;
 	struct event *e = path_event(probe, inum);
 	if (!e)
 		return 0;
+	__builtin_memcpy(e, &in, sizeof(in));
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = KIND_PATH;
+	e->probe = probe;
+	e->netns = inum;
 	e->skb = key;
-	if (!fill_headers(e, skb) || e->seq != *seq) {
-		bpf_ringbuf_discard(e, 0);
-		return 0;
-	}
 	return e;
 }
 
@@ -651,6 +672,7 @@ static __always_inline void local_out(const struct sk_buff *skb)
 	if (!wanted(skb, in.tcp_flags, in.payload))
 		return;
 	__sync_fetch_and_add(&follow_count, 1);
+	follow_last_ns = bpf_ktime_get_ns();
 	__u8 one = 1;
 	bpf_map_update_elem(&followed, &key, &in.seq, BPF_ANY);
 	struct seg_key k = {};
@@ -730,10 +752,19 @@ int BPF_PROG(path_receive_skb, struct sk_buff *skb)
 /* pre_routing tells IP's step on the way in; a segment that comes in a
  * new sk_buff (through a TUN device) is found by its headers and followed
  * from here. */
+/* A segment through a delay line (TUN devices, delays up to a minute)
+ * is looked for by its headers that long after the last was followed,
+ * while some are still to be received. */
+#define PENDING_WINDOW (61 * 1000000000ULL)
+
 static __always_inline void pre_routing(const struct sk_buff *skb)
 {
+	__u64 now = bpf_ktime_get_ns();
+	bool recent = now - follow_last_ns < FOLLOW_WINDOW;
+	if (!recent && (pending_count <= 0 || now - follow_last_ns > PENDING_WINDOW))
+		return;
 	__u64 key = (__u64)skb;
-	if (!bpf_map_lookup_elem(&followed, &key)) {
+	if (!recent || !bpf_map_lookup_elem(&followed, &key)) {
 		if (pending_count <= 0)
 			return;
 		struct event in = {};
@@ -744,6 +775,7 @@ static __always_inline void pre_routing(const struct sk_buff *skb)
 		if (!bpf_map_lookup_elem(&unreceived, &k))
 			return;
 		bpf_map_update_elem(&followed, &key, &in.seq, BPF_ANY);
+		follow_last_ns = now;
 	}
 	struct event *e = skb_step(P_PRE_ROUTING, skb);
 	if (!e)

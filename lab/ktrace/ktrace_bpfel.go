@@ -80,6 +80,7 @@ const (
 	ktraceProgTcpSendResetNoreason = "tcp_send_reset_noreason"
 	ktraceVarAppCount              = "app_count"
 	ktraceVarFollowCount           = "follow_count"
+	ktraceVarFollowLastNs          = "follow_last_ns"
 	ktraceVarFollowMax             = "follow_max"
 	ktraceVarLost                  = "lost"
 	ktraceVarNetnsCount            = "netns_count"
@@ -166,6 +167,7 @@ type ktraceMapSpecs struct {
 type ktraceVariableSpecs struct {
 	AppCount     *ebpf.VariableSpec `ebpf:"app_count"`
 	FollowCount  *ebpf.VariableSpec `ebpf:"follow_count"`
+	FollowLastNs *ebpf.VariableSpec `ebpf:"follow_last_ns"`
 	FollowMax    *ebpf.VariableSpec `ebpf:"follow_max"`
 	Lost         *ebpf.VariableSpec `ebpf:"lost"`
 	NetnsCount   *ebpf.VariableSpec `ebpf:"netns_count"`
@@ -213,6 +215,7 @@ func (m *ktraceMaps) Close() error {
 type ktraceVariables struct {
 	AppCount     *ebpf.Variable `ebpf:"app_count"`
 	FollowCount  *ebpf.Variable `ebpf:"follow_count"`
+	FollowLastNs *ebpf.Variable `ebpf:"follow_last_ns"`
 	FollowMax    *ebpf.Variable `ebpf:"follow_max"`
 	Lost         *ebpf.Variable `ebpf:"lost"`
 	NetnsCount   *ebpf.Variable `ebpf:"netns_count"`
