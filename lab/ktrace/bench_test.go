@@ -3,8 +3,8 @@ package ktrace
 import (
 	"io"
 	"net"
-	"os"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
