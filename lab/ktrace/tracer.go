@@ -336,8 +336,9 @@ func (t *Tracer) PathUnavailable() error { return t.pathWhy }
 
 // pathGrace is how long the path's programs stay attached after the last
 // segment they may follow was taken: its steps, and the application's
-// read of it, come within milliseconds on the lab's networks.
-const pathGrace = time.Second
+// read of it, come within milliseconds on the lab's networks, and a bulk
+// transfer pays for the programs until then.
+const pathGrace = 250 * time.Millisecond
 
 // detachPath detaches the path's programs once they have followed as many
 // segments as they may and pathGrace has passed: a bulk transfer's
