@@ -113,6 +113,7 @@ Commands:
   %[1]s run [flags] [NAME...]                   run scenarios in private network namespaces: capture, annotate, match
       [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-6] [-path CONDITIONS] [-seed N]
       [-server CMD -port N] [-client CMD] [-capture tcplab|tcpdump|none] [-junit FILE] [-no-sandbox]
+      [-trace-path FRAMES|off]
   %[1]s check (-scenario NAME | -expect PROPERTIES) [flags] FILE...
                                                 judge captures of any program against a scenario or properties
       [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
