@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
@@ -230,15 +231,16 @@ func timeline(path, events []ktrace.Event, s *capture.Segment, sender report.Sid
 // that exists but was not told is said so.
 func absentSteps(t *report.PathTimeline) []report.AbsentStep {
 	has := map[report.PathStepKind]bool{}
-	loopback := false
+	noEthernet, tun := false, false
 	for _, s := range t.Steps {
 		has[s.Kind] = true
-		if s.Kind == report.PathDriver && s.Device == "lo" {
-			loopback = true
+		if s.Kind == report.PathDriver {
+			tun = strings.HasPrefix(s.Device, "tun")
+			noEthernet = s.Device == "lo" || tun
 		}
 	}
 	out := []report.AbsentStep{{Kind: report.PathRingBuffer, Why: report.AbsentNoRing}, {Kind: report.PathDMA, Why: report.AbsentNoDMA}}
-	if loopback {
+	if noEthernet {
 		out = append(out, report.AbsentStep{Kind: report.PathMAC, Why: report.AbsentNoMAC})
 	} else {
 		out = append(out, report.AbsentStep{Kind: report.PathMAC, Why: report.AbsentMACUntold})
@@ -247,7 +249,11 @@ func absentSteps(t *report.PathTimeline) []report.AbsentStep {
 		report.AbsentStep{Kind: report.PathInterrupt, Why: report.AbsentNoInterrupt})
 	for _, k := range []report.PathStepKind{report.PathTCPOut, report.PathIPOut, report.PathSendQueue, report.PathDriver,
 		report.PathBacklog, report.PathSoftirq, report.PathIPIn} {
-		if !has[k] {
+		switch {
+		case has[k]:
+		case tun && (k == report.PathBacklog || k == report.PathSoftirq):
+			out = append(out, report.AbsentStep{Kind: k, Why: report.AbsentDelayLine})
+		default:
 			out = append(out, report.AbsentStep{Kind: k, Why: report.AbsentUntold})
 		}
 	}

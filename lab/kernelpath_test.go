@@ -126,6 +126,22 @@ func TestPathAbsent(t *testing.T) {
 			t.Errorf("a backlog step was made up: %+v", s)
 		}
 	}
+	// Across the delay line's TUN devices, the receiver's backlog and
+	// softirq are another sk_buff's.
+	evs := pathEvents(&pkts[3].Segment, 0x1000, m)
+	for i := range evs {
+		if evs[i].Probe.Step() == ktrace.StepDriver {
+			evs[i].Queue = "tun0"
+		}
+	}
+	tl = pathTimelines(evs, pkts, []int{4}, pkts[0].Info.Timestamp)[3]
+	got = map[report.PathStepKind]report.AbsentReason{}
+	for _, a := range tl.Absent {
+		got[a.Kind] = a.Why
+	}
+	if got[report.PathBacklog] != report.AbsentDelayLine || got[report.PathMAC] != report.AbsentNoMAC {
+		t.Errorf("across TUN: backlog %s, MAC %s; want delay-line, no-mac", got[report.PathBacklog], got[report.PathMAC])
+	}
 }
 
 // TestPathFrames: by default each connection's SYN and its first data

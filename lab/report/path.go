@@ -160,10 +160,14 @@ const (
 	// AbsentUntold: the step exists, but the kernel told nothing of it
 	// for this segment.
 	AbsentUntold
+	// AbsentDelayLine: across a TUN device and the lab's delay line (a
+	// user-space process), the receiver takes the packet in as a new
+	// sk_buff, found again by its headers from IP on.
+	AbsentDelayLine
 	numAbsentReasons
 )
 
-var absentNames = [numAbsentReasons]string{"", "no-ring", "no-dma", "no-mac", "mac-untold", "no-rx-ring", "no-interrupt", "untold"}
+var absentNames = [numAbsentReasons]string{"", "no-ring", "no-dma", "no-mac", "mac-untold", "no-rx-ring", "no-interrupt", "untold", "delay-line"}
 
 // String returns the reason's name, as result.json has it.
 func (r AbsentReason) String() string {
@@ -303,11 +307,12 @@ var pathTexts = []pathStrings{
 		why: [numAbsentReasons]string{"",
 			"none here: a NIC's driver would put the packet in the NIC's transmit ring; the lab's device hands the sk_buff over in memory",
 			"none here: a NIC would fetch the frame from memory by DMA and put it on the wire; this sk_buff never leaves memory",
-			"none here: loopback frames carry no MAC address",
+			"none here: loopback and TUN frames carry no MAC address",
 			"not told: veth checks it (eth_type_trans) as it hands the frame over, with no hook of its own",
 			"none here: a NIC would write the frame by DMA into its receive ring; the sending CPU puts the sk_buff in the backlog queue instead",
 			"none here: a NIC would raise an interrupt; netif_rx raises the network softirq itself",
-			"not told: the kernel said nothing of this step for this segment (it follows the first segments of a run only)"},
+			"not told: the kernel said nothing of this step for this segment",
+			"not told: the delay line (a process between two TUN devices) wrote the packet in anew, as another sk_buff, which the lab finds again by its headers from IP on"},
 		unavailable: "its path through the kernel: not traced (%s)",
 	},
 	expect.Chinese: {
@@ -325,11 +330,12 @@ var pathTexts = []pathStrings{
 		why: [numAbsentReasons]string{"",
 			"这里没有: 网卡驱动会把包放进网卡的发送环形缓冲区; 实验的设备直接在内存里交出sk_buff",
 			"这里没有: 网卡会用DMA从内存取出帧发到网线上; 这个sk_buff从未离开内存",
-			"这里没有: 回环的帧没有MAC地址",
+			"这里没有: 回环和TUN的帧没有MAC地址",
 			"没有记录: veth在交出帧时检查它 (eth_type_trans), 没有自己的钩子",
 			"这里没有: 网卡会用DMA把帧写进接收环形缓冲区; 这里由发送的CPU把sk_buff放进backlog队列",
 			"这里没有: 网卡会发起中断; 这里netif_rx自己触发网络软中断",
-			"没有记录: 内核没有说这个包的这一步 (只跟踪一次运行的前面一些包)"},
+			"没有记录: 内核没有说这个包的这一步",
+			"没有记录: 延迟线 (两个TUN设备之间的进程) 把包重新写入, 成为另一个sk_buff, 实验从IP层起按包头重新找到它"},
 		unavailable: "它在内核中的路径: 没有追踪 (%s)",
 	},
 }
