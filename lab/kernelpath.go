@@ -67,7 +67,7 @@ var pathSteps = map[ktrace.Step]report.PathStepKind{
 // pathHooks say what told each of ktrace's steps.
 var pathHooks = map[ktrace.Step]string{
 	ktrace.StepSendmsg:       "tracepoint tcp:tcp_sendmsg_locked",
-	ktrace.StepTCPOut:        "the segment's own time stamp, skb->tstamp",
+	ktrace.StepTCPOut:        report.HookStamp,
 	ktrace.StepIPOut:         "netfilter LOCAL_OUT",
 	ktrace.StepQdisc:         "tracepoint net:net_dev_queue",
 	ktrace.StepDriver:        "tracepoint net:net_dev_start_xmit",
@@ -155,7 +155,7 @@ func timeline(path, events []ktrace.Event, s *capture.Segment, sender report.Sid
 	if s.Flags.Has(capture.SYN) && !s.Flags.Has(capture.ACK) {
 		if c, ok := connectOf(events, s, from); ok {
 			t.Steps = append(t.Steps, report.PathStep{Kind: report.PathConnect, At: c.Sub(start), Func: "tcp_v4_connect",
-				Hook: "tracepoint sock:inet_sock_set_state (SYN_SENT)"})
+				Hook: report.HookSynSent})
 		}
 	}
 	if s.Len > 0 {
@@ -201,7 +201,7 @@ func timeline(path, events []ktrace.Event, s *capture.Segment, sender report.Sid
 				e.Flags.Has(capture.SYN|capture.ACK) && e.Ack == s.Seq+1
 		}); e != nil {
 			t.Steps = append(t.Steps, report.PathStep{Kind: report.PathSYNQueue, At: e.Time.Sub(start), Func: "inet_csk_reqsk_queue_hash_add",
-				Hook: "the SYN-ACK's own time stamp, made from the request sock queued"})
+				Hook: report.HookSYNACKStamp})
 		}
 		if e := firstAfter(path, after, func(e *ktrace.Event) bool {
 			return e.Probe.Step() == ktrace.StepAcceptQueue && e.Src.Port() == s.Dst.Port() &&

@@ -137,6 +137,19 @@ type PathStep struct {
 	Device string `json:"device,omitempty"`
 }
 
+// The hooks of PathStep.Hook that are no tracepoint or netfilter hook of
+// their own; the walkthrough says them in words.
+const (
+	// HookStamp: the time stamp TCP puts on the segment as it builds it
+	// (skb->tstamp), read at IP's hook.
+	HookStamp = "skb->tstamp"
+	// HookSYNACKStamp: the SYN-ACK's own time stamp, which TCP puts on it
+	// as it makes it from the request sock it queued.
+	HookSYNACKStamp = "SYN-ACK skb->tstamp"
+	// HookSynSent: the socket's state change to SYN_SENT in connect().
+	HookSynSent = "tracepoint sock:inet_sock_set_state SYN_SENT"
+)
+
 // AbsentReason says why a step of the post's path is absent.
 type AbsentReason uint8
 
@@ -289,6 +302,7 @@ type pathStrings struct {
 	absent      string // the step's name, why
 	why         [numAbsentReasons]string
 	unavailable string
+	hooks       map[string]string // PathStep.Hook in words
 }
 
 var pathTexts = []pathStrings{
@@ -314,6 +328,9 @@ var pathTexts = []pathStrings{
 			"not told: the kernel said nothing of this step for this segment",
 			"not told: the delay line (a process between two TUN devices) wrote the packet in anew, as another sk_buff, which the lab finds again by its headers from IP on"},
 		unavailable: "its path through the kernel: not traced (%s)",
+		hooks: map[string]string{HookStamp: "the segment's own time stamp, skb->tstamp",
+			HookSYNACKStamp: "the SYN-ACK's own time stamp, made from the request sock queued",
+			HookSynSent:     "tracepoint sock:inet_sock_set_state, to SYN_SENT"},
 	},
 	expect.Chinese: {
 		heading: "它在内核中的路径, %s到%s (博客文章的步骤):",
@@ -337,6 +354,9 @@ var pathTexts = []pathStrings{
 			"没有记录: 内核没有说这个包的这一步",
 			"没有记录: 延迟线 (两个TUN设备之间的进程) 把包重新写入, 成为另一个sk_buff, 实验从IP层起按包头重新找到它"},
 		unavailable: "它在内核中的路径: 没有追踪 (%s)",
+		hooks: map[string]string{HookStamp: "包自己的时间戳, skb->tstamp",
+			HookSYNACKStamp: "SYN-ACK自己的时间戳, 由放进队列的request sock生成",
+			HookSynSent:     "tracepoint sock:inet_sock_set_state, 进入SYN_SENT"},
 	},
 }
 
@@ -366,7 +386,9 @@ func PathLines(t *PathTimeline, lang expect.Lang) []string {
 			what = append(what, s.Device)
 		}
 		fn := s.Func
-		if s.Hook != "" {
+		if h, ok := w.hooks[s.Hook]; ok {
+			fn += ", " + h
+		} else if s.Hook != "" {
 			fn += ", " + s.Hook
 		}
 		what = append(what, fn)

@@ -18,7 +18,7 @@ func ms(f float64) time.Duration { return time.Duration(f * float64(time.Millise
 func fullPath() PathTimeline {
 	return PathTimeline{Frame: 4, Steps: []PathStep{
 		{Kind: PathSendBuffer, At: ms(0.400), Func: "tcp_sendmsg_locked", Queue: "send buffer", Unit: "bytes"},
-		{Kind: PathTCPOut, At: ms(0.402), Func: "__tcp_transmit_skb"},
+		{Kind: PathTCPOut, At: ms(0.402), Func: "__tcp_transmit_skb", Hook: HookStamp},
 		{Kind: PathIPOut, At: ms(0.405), Func: "__ip_local_out"},
 		{Kind: PathSendQueue, At: ms(0.406), Func: "__dev_queue_xmit", Queue: "noqueue", Unit: "packets"},
 		{Kind: PathDriver, At: ms(0.407), Func: "ndo_start_xmit", Device: "lo"},
@@ -71,10 +71,10 @@ func TestPathLines(t *testing.T) {
 		lang expect.Lang
 		want []string // in order
 	}{
-		{expect.English, []string{"client to server", "send 2. send buffer (0 bytes held;", "send 3. TCP builds", "send 4. IP", "send 5. send queue (noqueue qdisc, 0 packets waiting",
+		{expect.English, []string{"client to server", "send 2. send buffer (0 bytes held;", "send 3. TCP builds the segment and its sk_buff (__tcp_transmit_skb, the segment's own time stamp, skb->tstamp)", "send 4. IP", "send 5. send queue (noqueue qdisc, 0 packets waiting",
 			"send 6. NIC ring buffer: none here", "send 7. DMA onto the wire: none here", "receive 1. NIC checks the MAC address: none here: loopback",
 			"receive 4. IP (lo; ip_rcv) at +0.410 ms", "receive 6. receive buffer (2880 bytes held", "receive 6. the application's read"}},
-		{expect.Chinese, []string{"客户端到服务端", "发送 2. tcp发送缓冲", "发送 3. tcp层组装数据包和sk_buff", "发送 4. IP层", "发送 6. 网卡的环形缓冲区: 这里没有",
+		{expect.Chinese, []string{"客户端到服务端", "发送 2. tcp发送缓冲", "发送 3. tcp层组装数据包和sk_buff (__tcp_transmit_skb, 包自己的时间戳, skb->tstamp)", "发送 4. IP层", "发送 6. 网卡的环形缓冲区: 这里没有",
 			"接收 1. 网卡检查MAC地址", "接收 4. tcp层", "接收 6. tcp接收缓冲", "接收 6. 应用层读取"}},
 	} {
 		text := strings.Join(PathLines(&p, tc.lang), "\n")
