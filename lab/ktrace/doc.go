@@ -39,7 +39,9 @@
 // (sock:sock_recv_length). A segment is followed by its sk_buff's address
 // from IP on, checked against its sequence number at each step; through a
 // TUN device, where another sk_buff takes it in, it is found again by its
-// headers. fentry and kprobes would reach further, but kernels refuse them
+// headers. Config.Follow bounds the segments followed; a quarter second
+// after the last is taken, the path's programs are detached, so a bulk
+// transfer's later segments cost nothing. fentry and kprobes would reach further, but kernels refuse them
 // more often (this project's CI kernel refuses fentry; it has no kprobes):
 // tracepoints and netfilter hooks are what any BTF kernel lets a tracer
 // use.
