@@ -41,10 +41,10 @@
 // TUN device, where another sk_buff takes it in, it is found again by its
 // headers. Config.Follow bounds the segments followed; a quarter second
 // after the last is taken, the path's programs are detached, so a bulk
-// transfer's later segments cost nothing. fentry and kprobes would reach further, but kernels refuse them
-// more often (this project's CI kernel refuses fentry; it has no kprobes):
-// tracepoints and netfilter hooks are what any BTF kernel lets a tracer
-// use.
+// transfer's later segments cost nothing. fentry and kprobes would reach
+// further, but kernels refuse them more often (the kernel this was built
+// on refuses fentry and has no kprobes): tracepoints and netfilter hooks
+// are what a BTF kernel lets a tracer use.
 //
 // Tracing needs root (CAP_BPF and CAP_PERFMON) in the initial user
 // namespace and a kernel with BTF; Open says in one line what is missing,
