@@ -302,6 +302,7 @@ type pathStrings struct {
 	absent      string // the step's name, why
 	why         [numAbsentReasons]string
 	unavailable string
+	unfollowed  string            // why a segment has no step
 	hooks       map[string]string // PathStep.Hook in words
 }
 
@@ -328,6 +329,7 @@ var pathTexts = []pathStrings{
 			"not told: the kernel said nothing of this step for this segment",
 			"not told: the delay line (a process between two TUN devices) wrote the packet in anew, as another sk_buff, which the lab finds again by its headers from IP on"},
 		unavailable: "its path through the kernel: not traced (%s)",
+		unfollowed:  "the kernel told nothing of it: a run follows the first 256 SYNs, FINs, data segments and handshake ACKs it sends",
 		hooks: map[string]string{HookStamp: "the segment's own time stamp, skb->tstamp",
 			HookSYNACKStamp: "the SYN-ACK's own time stamp, made from the request sock queued",
 			HookSynSent:     "tracepoint sock:inet_sock_set_state, to SYN_SENT"},
@@ -354,6 +356,7 @@ var pathTexts = []pathStrings{
 			"没有记录: 内核没有说这个包的这一步",
 			"没有记录: 延迟线 (两个TUN设备之间的进程) 把包重新写入, 成为另一个sk_buff, 实验从IP层起按包头重新找到它"},
 		unavailable: "它在内核中的路径: 没有追踪 (%s)",
+		unfollowed:  "内核没有说它: 一次运行只跟踪它发送的前256个SYN, FIN, 数据包和握手的ACK",
 		hooks: map[string]string{HookStamp: "包自己的时间戳, skb->tstamp",
 			HookSYNACKStamp: "SYN-ACK自己的时间戳, 由放进队列的request sock生成",
 			HookSynSent:     "tracepoint sock:inet_sock_set_state, 进入SYN_SENT"},
@@ -366,6 +369,9 @@ var pathTexts = []pathStrings{
 // place, with why.
 func PathLines(t *PathTimeline, lang expect.Lang) []string {
 	w := byLang(pathTexts, lang)
+	if len(t.Steps) == 0 {
+		return []string{fmt.Sprintf(w.unavailable, w.unfollowed)}
+	}
 	side := byLang(kernelTexts, lang).side
 	out := []string{fmt.Sprintf(w.heading, side[t.Sender&1], side[(t.Sender+1)&1])}
 	type line struct {

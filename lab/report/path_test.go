@@ -90,6 +90,18 @@ func TestPathLines(t *testing.T) {
 	}
 }
 
+// TestPathLinesUnfollowed: a segment the kernel told nothing of (a pure
+// ACK, one past the run's first 256) says so in one line, inventing no
+// step.
+func TestPathLinesUnfollowed(t *testing.T) {
+	for lang, want := range map[expect.Lang]string{expect.English: "not traced (the kernel told nothing of it", expect.Chinese: "没有追踪 (内核没有说它"} {
+		got := PathLines(&PathTimeline{Frame: 9}, lang)
+		if len(got) != 1 || !strings.Contains(got[0], want) {
+			t.Errorf("%s: %q, want one line with %q", lang, got, want)
+		}
+	}
+}
+
 // TestPathJSON: result.json's timeline reads back as it was written, with
 // names for steps and reasons; unknown names are an error.
 func TestPathJSON(t *testing.T) {
