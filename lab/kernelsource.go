@@ -54,13 +54,24 @@ type kernelAccount struct {
 	lost       uint64
 	raw        []ktrace.Event
 	serverAddr netip.AddrPort
+	// paths are the timelines of the segments followed through the
+	// kernel, by index of the recording; pathWhy is why there are none
+	// though the run traced the kernel; pathNotes what the frames asked
+	// for lack.
+	paths     map[int]*report.PathTimeline
+	pathWhy   error
+	pathNotes []string
 	// untraced is why the run could not trace the kernel, when it tried.
 	untraced error
 }
 
 // kernelNotice is what a run says once when it could not trace the
 // kernel, with why.
-const kernelNotice = "note: the kernel's own events need root and a kernel with BTF (%s); the walkthroughs show the sockets as sampled after each segment instead"
+const kernelNotice = "note: the kernel's own events need root and a kernel with BTF (%s); the walkthroughs show the sockets as sampled after each segment instead, and no segment's path through the kernel"
+
+// pathNotice is what a run that traced the kernel says once when it could
+// not follow segments through it, with why.
+const pathNotice = "note: the kernel's events are traced, but no segment's path through the kernel (%s)"
 
 // openKernel chooses the run's kernel source: a tracer of the run's
 // namespaces where it can, else a sampler of both hosts' sockets, or
@@ -68,7 +79,7 @@ const kernelNotice = "note: the kernel's own events need root and a kernel with 
 func openKernel(nw *network, sc *Scenario, opt Options) kernelSource {
 	var why error
 	if opt.Kernel == KernelAuto {
-		t, err := openTrace(nw)
+		t, err := openTrace(nw, opt)
 		if err == nil {
 			return t
 		}
@@ -105,6 +116,10 @@ type kernelTrace struct {
 	once   sync.Once
 	events []ktrace.Event
 	lost   uint64
+	// frames are the frames whose paths to show (-trace-path), none for
+	// the default ones; follow says whether the tracer follows segments.
+	frames []int
+	follow bool
 }
 
 // maxKernelEvents bounds the events one run keeps: a scenario's story is
@@ -112,8 +127,9 @@ type kernelTrace struct {
 const maxKernelEvents = 20000
 
 // openTrace traces the namespaces of nw: the run's own (the server's) and
-// the client's host's.
-func openTrace(nw *network) (*kernelTrace, error) {
+// the client's host's, following segments through them unless
+// opt.NoTracePath.
+func openTrace(nw *network, opt Options) (*kernelTrace, error) {
 	server, err := netip.ParseAddrPort(nw.serverAddr)
 	if err != nil {
 		return nil, err
@@ -123,23 +139,34 @@ func openTrace(nw *network) (*kernelTrace, error) {
 		files = append(files, fmt.Sprintf("/proc/self/fd/%d", nw.client.File().Fd()))
 	}
 	var inodes []uint64
+	var hosts []*os.File
+	defer func() {
+		for _, f := range hosts {
+			f.Close()
+		}
+	}()
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
 			return nil, fmt.Errorf("kernel events: %w", err)
 		}
+		hosts = append(hosts, f)
 		ino, err := ktrace.NetNSInode(f)
-		f.Close()
 		if err != nil {
 			return nil, err
 		}
 		inodes = append(inodes, ino)
 	}
-	tr, err := ktrace.Open(ktrace.Config{NetNS: inodes})
+	cfg := ktrace.Config{NetNS: inodes, Hosts: hosts}
+	if !opt.NoTracePath {
+		cfg.Follow = ktrace.DefaultFollow
+	}
+	tr, err := ktrace.Open(cfg)
 	if err != nil {
 		return nil, err
 	}
-	k := &kernelTrace{tracer: tr, server: netip.AddrPortFrom(server.Addr().Unmap(), server.Port()), done: make(chan struct{})}
+	k := &kernelTrace{tracer: tr, server: netip.AddrPortFrom(server.Addr().Unmap(), server.Port()), done: make(chan struct{}),
+		frames: opt.TracePath, follow: cfg.Follow > 0}
 	go func() {
 		defer close(k.done)
 		for e := range tr.Events() {
@@ -165,8 +192,27 @@ func (k *kernelTrace) close() {
 
 func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccount {
 	k.close()
-	a := joinKernel(k.events, pkts, k.server)
+	// The path's events name each segment's sender first, even the
+	// receiver's socket's: they are the path's alone.
+	var own []ktrace.Event
+	for _, e := range k.events {
+		if e.Kind != ktrace.Path {
+			own = append(own, e)
+		}
+	}
+	a := joinKernel(own, pkts, k.server)
 	a.lost = k.lost
+	if !k.follow {
+		return a
+	}
+	if a.pathWhy = k.tracer.PathUnavailable(); a.pathWhy == nil {
+		var start time.Time
+		if len(pkts) > 0 {
+			start = pkts[0].Info.Timestamp
+		}
+		a.paths = pathTimelines(k.events, pkts, pathFrames(pkts, k.frames), start)
+		a.pathNotes = pathWarnings(pkts, k.frames)
+	}
 	return a
 }
 
@@ -343,4 +389,17 @@ func (a *kernelAccount) result(r *report.Result, run *report.Run) {
 		r.KernelUntraced = a.untraced.Error()
 	}
 	run.Kernel, run.KernelEvents, run.KernelAlone = a.texts, a.events, a.alone
+	run.KernelPaths = a.paths
+	idx := make([]int, 0, len(a.paths))
+	for j := range a.paths {
+		idx = append(idx, j)
+	}
+	sort.Ints(idx)
+	for _, j := range idx {
+		r.KernelPaths = append(r.KernelPaths, *a.paths[j])
+	}
+	if a.pathWhy != nil {
+		r.KernelPathUnavailable = a.pathWhy.Error()
+	}
+	r.KernelWarnings = append(r.KernelWarnings, a.pathNotes...)
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -112,6 +113,7 @@ Commands:
   %[1]s run [flags] [NAME...]                   run scenarios in private network namespaces: capture, annotate, match
       [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-6] [-path CONDITIONS] [-seed N]
       [-server CMD -port N] [-client CMD] [-capture tcplab|tcpdump|none] [-junit FILE] [-no-sandbox]
+      [-trace-path FRAMES|off]
   %[1]s check (-scenario NAME | -expect PROPERTIES) [flags] FILE...
                                                 judge captures of any program against a scenario or properties
       [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
@@ -238,6 +240,8 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
 	pathDesc := fs.String("path", "", "run the scenarios across a router whose path has these one-way `CONDITIONS`: delay=20ms,jitter=2ms,loss=1%,reorder=2%,duplicate=1%,rate=10mbit; c2s: or s2c: before a key sets one direction; delay and jitter 0 to 1m, percentages 0% to 100%, rate 1kbit to 100gbit")
 	seed := fs.Uint64("seed", 1, "seed of the path's random decisions (loss, jitter, reordering, duplication), to replay a run")
+	var tracePath tracePathFlag
+	fs.Var(&tracePath, "trace-path", "show the path through the kernel of the segments of these capture `FRAMES` (comma-separated, or the flag repeated) in place of each connection's SYN and first data segment each way; off follows none (as root, on a kernel with BTF)")
 	help := cli.Help{
 		Usage: prog + " run [flags] [SCENARIO...]",
 		About: "Run the scenarios named, or all of them, each in a network namespace of its own: the peers talk,\n" +
@@ -298,6 +302,9 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 			return fmt.Errorf("%w: -path needs the namespaces of a sandboxed run; drop -no-sandbox", ErrUsage)
 		}
 	}
+	if len(tracePath.frames) > 0 && *noSandbox {
+		return fmt.Errorf("%w: -trace-path follows segments through the kernel of a sandboxed run's namespaces; drop -no-sandbox", ErrUsage)
+	}
 	list, err := pick(all, fs.Args())
 	if err != nil {
 		return err
@@ -310,7 +317,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		list = leaveOutScripted(list, Options{IPv6: *ipv6, Path: *pathDesc}, *noSandbox, stderr)
 	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
-		Path: *pathDesc, Seed: *seed}
+		Path: *pathDesc, Seed: *seed, TracePath: tracePath.frames, NoTracePath: tracePath.off}
 	fs.Visit(func(f *flag.Flag) {
 		// An explicit -port is every scenario's; without it each scenario
 		// gets its own port with -no-sandbox, where they share the host's lo.
@@ -605,6 +612,48 @@ func printConn(w io.Writer, file string, c *ConnVerdict) {
 func checkIdle(d time.Duration) error {
 	if d < time.Second || d%time.Second != 0 {
 		return fmt.Errorf("%w: -keepalive-idle %v: the kernel's keep-alive idle time (TCP_KEEPIDLE) is whole seconds; use 1s or more, such as 8s", ErrUsage, d)
+	}
+	return nil
+}
+
+// tracePathFlag is -trace-path: frame numbers, comma-separated or the flag
+// repeated, or off.
+type tracePathFlag struct {
+	frames []int
+	off    bool
+}
+
+func (f *tracePathFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	if f.off {
+		return "off"
+	}
+	var s []string
+	for _, n := range f.frames {
+		s = append(s, strconv.Itoa(n))
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *tracePathFlag) Set(v string) error {
+	if v == "off" {
+		if len(f.frames) > 0 {
+			return errors.New("off with frames: give frames or off")
+		}
+		f.off = true
+		return nil
+	}
+	if f.off {
+		return errors.New("off with frames: give frames or off")
+	}
+	for _, s := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q: give frame numbers from 1 up (as Wireshark numbers them), or off", s)
+		}
+		f.frames = append(f.frames, n)
 	}
 	return nil
 }

@@ -184,8 +184,9 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 	}
 	sem := make(chan struct{}, max(par, 1))
 	results := make([]Result, len(list))
-	// A run that cannot trace the kernel says so once, not per scenario.
-	var untraced sync.Once
+	// A run that cannot trace the kernel, or follow segments through it,
+	// says so once, not per scenario.
+	var untraced, unfollowed sync.Once
 	var wg sync.WaitGroup
 	for i, sc := range list {
 		wg.Add(1)
@@ -207,6 +208,13 @@ func Run(ctx context.Context, list []*Scenario, cfg Config) ([]Result, error) {
 					progressMu.Lock()
 					defer progressMu.Unlock()
 					fmt.Fprintf(cfg.Progress, kernelNotice+"\n", why)
+				})
+			}
+			if why := results[i].KernelPathUnavailable; why != "" && cfg.Progress != nil {
+				unfollowed.Do(func() {
+					progressMu.Lock()
+					defer progressMu.Unlock()
+					fmt.Fprintf(cfg.Progress, pathNotice+"\n", why)
 				})
 			}
 		}()

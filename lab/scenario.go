@@ -114,6 +114,13 @@ type Options struct {
 	// or samples of the sockets after segments. Run sets KernelSamples
 	// when this process cannot trace, so that no scenario tries again.
 	Kernel KernelMode `json:"kernel,omitempty"`
+	// TracePath names the frames whose path through the kernel the run
+	// shows (-trace-path), in place of the default ones: each
+	// connection's SYN and its first data segment each way.
+	TracePath []int `json:"trace_path,omitempty"`
+	// NoTracePath follows no segment through the kernel (-trace-path
+	// off): the path's programs are not even attached.
+	NoTracePath bool `json:"no_trace_path,omitempty"`
 }
 
 // CaptureMode says what captures a run.

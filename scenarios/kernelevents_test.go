@@ -148,6 +148,9 @@ func TestKernelEventsUnprivileged(t *testing.T) {
 			if !r.Pass {
 				t.Errorf("%s failed:\n%s", r.Scenario, r.Failure())
 			}
+			if len(r.KernelPaths) != 0 {
+				t.Errorf("%s: %d paths through the kernel without root", r.Scenario, len(r.KernelPaths))
+			}
 			if r.KernelSource != report.KernelSampled || len(r.Kernel) == 0 || len(r.KernelEvents) != 0 {
 				t.Errorf("%s: kernel source %q, %d samples, %d events; want samples alone", r.Scenario, r.KernelSource, len(r.Kernel), len(r.KernelEvents))
 			}
@@ -160,6 +163,9 @@ func TestKernelEventsUnprivileged(t *testing.T) {
 		}
 		if !strings.Contains(string(md), "a drop (PROTO_MEM) (not judged: "+expect.KernelSampled.String()+")") {
 			t.Errorf("rcvbuf's walkthrough does not say its kernel checks went unjudged:\n%s", md)
+		}
+		if n := strings.Count(progress.String(), "no segment's path through the kernel"); n != 1 {
+			t.Errorf("the run said %d times that it follows no segment through the kernel, want once:\n%s", n, progress.String())
 		}
 		if n := strings.Count(progress.String(), "the kernel's own events need root"); n != 1 {
 			t.Errorf("the run said %d times that kernel events need root, want once:\n%s", n, progress.String())

@@ -17,7 +17,7 @@ func TestCommandHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"run", "-h"}, []string{"usage: tcplab run [flags] [SCENARIO...]", "-keepalive-idle duration", "(default 1s)", "-capture string", "-no-sandbox", "examples:", "tcplab run -server"}},
+		{[]string{"run", "-h"}, []string{"usage: tcplab run [flags] [SCENARIO...]", "-keepalive-idle duration", "(default 1s)", "-capture string", "-no-sandbox", "-trace-path FRAMES", "examples:", "tcplab run -server"}},
 		{[]string{"run", "halfclose", "-help"}, []string{"usage: tcplab run", "-out DIR"}},
 		{[]string{"annotate", "-h"}, []string{"usage: tcplab annotate [flags] FILE... [FILTER EXPRESSION]", "-json", "-o FILE", "-stream N", "-port PORT", "-filter EXPR", "-summary", "-ladder FILE", "-walkthrough FILE", "-tseq FILE", "-lang", "-interface N", "examples:", "-tseq stream1.svg"}},
 		{[]string{"check", "-h"}, []string{"usage: tcplab check (-scenario NAME | -expect PROPERTIES) [flags] FILE...", "-expect PROPERTIES", "-junit FILE", "-json", "-stream N", "-port PORT", "-strict", "-keepalive-idle", "examples:"}},
@@ -193,6 +193,27 @@ func TestRunJUnitUnwritable(t *testing.T) {
 	for _, f := range []string{"index.html", "handshake/capture.pcapng", "handshake/result.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("%s lost: %v", f, err)
+		}
+	}
+}
+
+// TestTracePathUsage: -trace-path takes frame numbers or off; anything
+// else, or off with frames, is a usage error that names the flag, before
+// anything runs.
+func TestTracePathUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-trace-path", "x"}, `invalid value "x" for flag -trace-path: "x": give frame numbers from 1 up`},
+		{[]string{"-trace-path", "0"}, `"0": give frame numbers from 1 up`},
+		{[]string{"-trace-path", "3", "-trace-path", "off"}, "off with frames"},
+		{[]string{"-trace-path", "off", "-trace-path", "3"}, "off with frames"},
+		{[]string{"-trace-path", "3", "-no-sandbox"}, "-trace-path follows segments through the kernel of a sandboxed run's namespaces; drop -no-sandbox"},
+	} {
+		code, stdout, stderr := runTCPLab(t, append(append([]string{"run", "-out", t.TempDir()}, tt.args...), "handshake")...)
+		if code != 2 || !strings.Contains(stderr, tt.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%q: exit %d, stderr %q, stdout %q; want 2 and one line with %q", tt.args, code, stderr, stdout, tt.want)
 		}
 	}
 }

@@ -25,6 +25,27 @@
 // -> CLOSED (or CLOSING -> CLOSED); a socket's first change, CLOSED ->
 // SYN_SENT, comes before it has a local port.
 //
+// With Config.Follow, a Tracer also follows the first segments the traced
+// sockets send (SYNs, FINs, data, the handshake's ACK) through the kernel,
+// step by step (Path events, path.go), as pwru follows a packet: the
+// application's write (tcp:tcp_sendmsg_locked), TCP's build of the segment
+// (the departure time it stamps on the sk_buff, skb->tstamp, read at IP's
+// hook), IP's output and input (netfilter hooks, attached in each
+// namespace of Config.Hosts), the device's queue and driver
+// (net:net_dev_queue, net:net_dev_start_xmit), the receiving CPU's backlog
+// and softirq (net:netif_rx, net:netif_receive_skb), TCP's input on an
+// established socket (tcp:tcp_probe), the receive buffer and a listener's
+// accept queue (sock:sk_data_ready) and the application's read
+// (sock:sock_recv_length). A segment is followed by its sk_buff's address
+// from IP on, checked against its sequence number at each step; through a
+// TUN device, where another sk_buff takes it in, it is found again by its
+// headers. Config.Follow bounds the segments followed; a quarter second
+// after the last is taken, the path's programs are detached, so a bulk
+// transfer's later segments cost nothing. fentry and kprobes would reach
+// further, but kernels refuse them more often (the kernel this was built
+// on refuses fentry and has no kprobes): tracepoints and netfilter hooks
+// are what a BTF kernel lets a tracer use.
+//
 // Tracing needs root (CAP_BPF and CAP_PERFMON) in the initial user
 // namespace and a kernel with BTF; Open says in one line what is missing,
 // with an error that wraps ErrUnsupported. Attach ties events to a

@@ -1,6 +1,7 @@
 package ktrace
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -35,10 +36,13 @@ const (
 	// Drop is a TCP packet the kernel freed without delivering it
 	// (skb:kfree_skb), with its Reason.
 	Drop
+	// Path is a step of a followed segment's path through the kernel
+	// (Probe says which), from the functions that make it (Config.Follow).
+	Path
 	numKinds
 )
 
-var kindNames = [numKinds]string{"", "state", "retransmit", "retransmit-synack", "congestion", "reset-sent", "reset-received", "drop"}
+var kindNames = [numKinds]string{"", "state", "retransmit", "retransmit-synack", "congestion", "reset-sent", "reset-received", "drop", "path"}
 
 // String returns the kind's name, such as "retransmit".
 func (k Kind) String() string {
@@ -202,6 +206,27 @@ type Event struct {
 	// without SK_RST_REASON_, such as "NO_SOCKET"; empty before Linux
 	// 6.10, which gives none).
 	Reason string
+
+	// Probe is the hook that told a Path event. Src and Dst of a Path
+	// event are the segment's sender and receiver at every step, the
+	// receiver's too (a listener's accept queue has only its own address,
+	// Src); Seq, Ack, Flags and Len are the segment's, read from its
+	// headers, at the steps that follow its sk_buff; a write tells the
+	// sequence number of the next byte it queues (Seq), the receive
+	// buffer the one after the bytes it holds, a read the first byte it
+	// returns and how many (Len).
+	Probe Probe
+	// Skb is the address of the sk_buff a Path event's step handled: the
+	// steps of one transmission of a segment share it from IP on.
+	Skb uint64
+	// Queue names what a Path event's step put the segment in, or where:
+	// the queue discipline ("noqueue", "fq_codel"), the device ("lo",
+	// "eth0"), the socket's buffers and queues ("send buffer", "SYN
+	// queue"). QueueLen is that queue's length before it: packets for a
+	// queue discipline, bytes for a socket's buffers, connections for a
+	// listener's queues.
+	Queue    string
+	QueueLen int
 }
 
 // String returns the event in one line, for logs and tests.
@@ -219,6 +244,11 @@ func (e Event) String() string {
 			s += fmt.Sprintf(" [%s] seq %d ack %d", e.Flags, e.Seq, e.Ack)
 		}
 		s += " reason " + e.Reason
+	case Path:
+		s += fmt.Sprintf(" %s (%s) [%s] seq %d len %d skb %#x", e.Probe.Step(), e.Probe.Func(), e.Flags, e.Seq, e.Len, e.Skb)
+		if e.Queue != "" {
+			s += fmt.Sprintf(" %s %d", e.Queue, e.QueueLen)
+		}
 	}
 	return s
 }
@@ -269,7 +299,12 @@ const (
 	offReason   = 64
 	offNetns    = 68
 	offCookie   = 72
-	eventSize   = 80
+	offSkb      = 80
+	offQlen     = 88
+	offProbe    = 92
+	offName     = 96
+	nameSize    = 16
+	eventSize   = 112
 )
 
 // noReason is ktrace.c's NO_REASON: a kernel without reset reasons.
@@ -376,6 +411,24 @@ func decode(b []byte, bootOffset time.Duration, n *names, e *Event) error {
 	case Drop:
 		e.Reason = n.name(n.drop, reason)
 		e.Seq, e.Ack, e.Len = seq, end, payload
+	case Path:
+		e.Probe = Probe(b[offProbe])
+		e.Skb = ne.Uint64(b[offSkb:])
+		e.QueueLen = int(ne.Uint32(b[offQlen:]))
+		name := b[offName : offName+nameSize]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		e.Queue = string(name)
+		e.Seq, e.Len = seq, payload
+		switch e.Probe.Step() {
+		case StepSendmsg, StepReceiveBuffer, StepAcceptQueue:
+			e.Len = 0
+		case StepRead:
+			e.Len = int(reason)
+		default:
+			e.Ack = end // read from the segment's header
+		}
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ func TestEventLayout(t *testing.T) {
 		"OldState": offOldState, "NewState": offNewState, "CaState": offCaState,
 		"Pending": offPending, "TcpFlags": offTcpFlags, "Payload": offPayload, "Seq": offSeq,
 		"EndSeq": offEndSeq, "Reason": offReason, "Netns": offNetns, "Cookie": offCookie,
+		"Skb": offSkb, "Qlen": offQlen, "Probe": offProbe, "Name": offName,
 	} {
 		f, ok := typ.FieldByName(name)
 		if !ok {

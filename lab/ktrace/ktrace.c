@@ -33,6 +33,7 @@ enum kind {
 	KIND_SEND_RESET = 5,
 	KIND_RECEIVE_RESET = 6,
 	KIND_DROP = 7,
+	KIND_PATH = 8,
 };
 
 /* Flags of struct event. */
@@ -62,6 +63,12 @@ struct event {
 	__u32 reason;   /* skb_drop_reason or sk_rst_reason, as the kernel numbers it */
 	__u32 netns;    /* inode of the namespace */
 	__u64 cookie;   /* the socket's cookie, as sock_diag reports it; 0 if none */
+	/* KIND_PATH only: */
+	__u64 skb;      /* the sk_buff's address: one transmission's steps share it */
+	__u32 qlen;     /* the length of the queue the step puts it in, before it */
+	__u8 probe;     /* which probe (path.go's probes, by index) */
+	__u8 pad[3];
+	char name[16];  /* the device or queue discipline */
 };
 
 struct {
@@ -434,5 +441,417 @@ SEC("tp_btf/kfree_skb")
 int BPF_PROG(kfree_skb, const struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	drop(skb, reason, 0);
+	return 0;
+}
+
+/* The path of chosen segments through the kernel (KIND_PATH), as pwru
+ * follows a packet, from what this kernel lets a tracer see: BTF-enabled
+ * tracepoints on the steps that have one, and netfilter hooks (attached
+ * in each traced namespace by the loader) for IP's. A segment is followed
+ * by its sk_buff's address from IP's output hook on, where TCP's clone
+ * goes down; socket-level steps (the application's calls, the receive
+ * buffer, the accept queue) are told by the socket and a sequence number
+ * instead. At most follow_max segments are followed per Tracer (0: none,
+ * and the loader attaches none of these). */
+
+#define TCPHDR_FIN 0x01
+#define TCPHDR_SYN 0x02
+#define TCPHDR_ACK 0x10
+#define MSG_PEEK 2
+#define NF_ACCEPT 1
+#define TCP_ESTABLISHED 1
+#define TCP_LISTEN 10
+
+/* The probes, numbered as path.go's probes. */
+enum probe {
+	P_SENDMSG = 0,   /* tp tcp_sendmsg_locked */
+	P_TCP_STAMP,     /* the segment's own time stamp, read at P_LOCAL_OUT */
+	P_LOCAL_OUT,     /* netfilter NF_INET_LOCAL_OUT */
+	P_DEV_QUEUE,     /* tp net_dev_queue */
+	P_START_XMIT,    /* tp net_dev_start_xmit */
+	P_NETIF_RX,      /* tp netif_rx */
+	P_RECEIVE_SKB,   /* tp netif_receive_skb */
+	P_PRE_ROUTING,   /* netfilter NF_INET_PRE_ROUTING */
+	P_TCP_PROBE,     /* tp tcp_probe */
+	P_DATA_READY,    /* tp sk_data_ready, of a connection */
+	P_LISTEN_READY,  /* tp sk_data_ready, of a listener */
+	P_RECV_LENGTH,   /* tp sock_recv_length */
+};
+
+volatile const __u32 follow_max;
+/* follow_count counts the segments followed; app_count the socket-level
+ * steps told. Each stops at follow_max. pending counts the segments
+ * followed that no receiver has taken in yet (a hint: it may drift). */
+__u32 follow_count;
+__u32 app_count;
+__s32 pending_count;
+
+/* followed holds the sk_buffs being followed, by address, with the
+ * sequence number of the segment each holds: a freed sk_buff whose
+ * address comes back for another segment is not that segment. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u32);
+} followed SEC(".maps");
+
+/* seg_key names a segment by its tuple, sequence number and flags: what
+ * a receiver that gets a new sk_buff for it (through a TUN device and a
+ * delay line) finds it by. */
+struct seg_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 seq;
+	__u16 flags;
+	__u16 family;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct seg_key);
+	__type(value, __u8);
+} unreceived SEC(".maps");
+
+static __always_inline void key_of(struct seg_key *k, const struct event *e)
+{
+	__builtin_memcpy(k->saddr, e->saddr, 16);
+	__builtin_memcpy(k->daddr, e->daddr, 16);
+	k->sport = e->sport;
+	k->dport = e->dport;
+	k->seq = e->seq;
+	k->flags = e->tcp_flags & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_ACK);
+	k->family = e->family;
+}
+
+static __always_inline struct event *path_event(__u8 probe, __u32 inum)
+{
+	struct event *e = reserve(KIND_PATH, inum);
+	if (e)
+		e->probe = probe;
+	return e;
+}
+
+/* app_step reserves a socket-level step of a traced TCP socket, or
+ * nothing once follow_max of them were told. */
+static __always_inline struct event *app_step(__u8 probe, const struct sock *sk)
+{
+	if (app_count >= follow_max)
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u32 inum = sk_netns(sk);
+	if (!traced(inum))
+		return 0;
+	__sync_fetch_and_add(&app_count, 1);
+	return path_event(probe, inum);
+}
+
+/* reverse turns an event's tuple round: a receiver's socket tells the
+ * segment's receiver first, but every path event names the segment's
+ * sender as its source. */
+static __always_inline void reverse(struct event *e)
+{
+	__u8 a[16];
+	__builtin_memcpy(a, e->saddr, 16);
+	__builtin_memcpy(e->saddr, e->daddr, 16);
+	__builtin_memcpy(e->daddr, a, 16);
+	__u16 p = e->sport;
+	e->sport = e->dport;
+	e->dport = p;
+}
+
+/* follow_last_ns is when the last segment was taken to be followed. A
+ * followed segment crosses the stack in microseconds (milliseconds on a
+ * busy machine): past FOLLOW_WINDOW after the last, no sk_buff is looked
+ * up at all, and the steps' programs cost a clock read. */
+__u64 follow_last_ns;
+#define FOLLOW_WINDOW (100 * 1000000ULL)
+
+static __always_inline bool following(void)
+{
+	return bpf_ktime_get_ns() - follow_last_ns < FOLLOW_WINDOW;
+}
+
+/* skb_step tells a step of a followed sk_buff, with its headers; sk is
+ * the socket that has it, where the sk_buff no longer says its
+ * namespace (TCP clears its device). A freed sk_buff whose address came
+ * back for another segment is forgotten. */
+static __always_inline struct event *skb_step_sk(__u8 probe, const struct sk_buff *skb, const struct sock *sk)
+{
+	if (!following())
+		return 0;
+	__u64 key = (__u64)skb;
+	__u32 *seq = bpf_map_lookup_elem(&followed, &key);
+	if (!seq)
+		return 0;
+	struct event in = {};
+	if (!fill_headers(&in, skb) || in.seq != *seq) {
+		bpf_map_delete_elem(&followed, &key);
+		return 0;
+	}
+	__u32 inum = sk ? sk_netns(sk) : skb_netns(skb);
+	if (!traced(inum))
+		return 0;
+	struct event *e = path_event(probe, inum);
+	if (!e)
+		return 0;
+	__builtin_memcpy(e, &in, sizeof(in));
+	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->kind = KIND_PATH;
+	e->probe = probe;
+	e->netns = inum;
+	e->skb = key;
+	return e;
+}
+
+static __always_inline struct event *skb_step(__u8 probe, const struct sk_buff *skb)
+{
+	return skb_step_sk(probe, skb, 0);
+}
+
+static __always_inline void skb_step_dev(__u8 probe, const struct sk_buff *skb, const struct net_device *dev)
+{
+	struct event *e = skb_step(probe, skb);
+	if (!e)
+		return;
+	if (dev)
+		BPF_CORE_READ_STR_INTO(&e->name, dev, name);
+	submit(e);
+}
+
+/* wanted: a segment worth following: a SYN, a FIN, data, or the
+ * handshake's ACK (a pure ACK of an established socket that has sent and
+ * taken in no data yet). */
+static __always_inline bool wanted(const struct sk_buff *skb, __u8 flags, __u32 payload)
+{
+	if (flags & (TCPHDR_SYN | TCPHDR_FIN) || payload > 0)
+		return true;
+	const struct sock *sk = BPF_CORE_READ(skb, sk);
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
+		return false;
+	const struct tcp_sock *tp = (const void *)sk;
+	return BPF_CORE_READ(tp, data_segs_out) == 0 && BPF_CORE_READ(tp, bytes_received) == 0;
+}
+
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(path_sendmsg, const struct sock *sk, const struct msghdr *msg, const struct sk_buff *skb, int size_goal)
+{
+	struct event *e = app_step(P_SENDMSG, sk);
+	if (!e)
+		return 0;
+	fill_tuple(e, &sk->__sk_common);
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->seq = BPF_CORE_READ((const struct tcp_sock *)sk, write_seq);
+	e->qlen = BPF_CORE_READ(sk, sk_wmem_queued);
+	__builtin_memcpy(e->name, "send buffer", 12);
+	e->flags |= EV_HAVE_SEQ;
+	submit(e);
+	return 0;
+}
+
+/* local_out follows a segment IP sends out, if it is wanted and the
+ * budget allows: IP's step, and before it TCP's, at the time TCP stamped
+ * the segment with as it built it (skb->tstamp: its departure time, on
+ * the monotonic clock, which is now or a moment ago unless the socket is
+ * paced). */
+static __always_inline void local_out(const struct sk_buff *skb)
+{
+	if (follow_count >= follow_max)
+		return;
+	__u64 key = (__u64)skb;
+	__u32 inum = skb_netns(skb);
+	if (!traced(inum))
+		return;
+	struct event in = {};
+	if (!fill_headers(&in, skb))
+		return;
+	if (!wanted(skb, in.tcp_flags, in.payload))
+		return;
+	__sync_fetch_and_add(&follow_count, 1);
+	follow_last_ns = bpf_ktime_get_ns();
+	__u8 one = 1;
+	bpf_map_update_elem(&followed, &key, &in.seq, BPF_ANY);
+	struct seg_key k = {};
+	key_of(&k, &in);
+	if (!bpf_map_update_elem(&unreceived, &k, &one, BPF_ANY))
+		__sync_fetch_and_add(&pending_count, 1);
+
+	__u64 mono = bpf_ktime_get_ns(), boot = bpf_ktime_get_boot_ns();
+	__u64 stamp = BPF_CORE_READ(skb, tstamp);
+	if (stamp && stamp <= mono && mono - stamp < 1000000000ULL) {
+		struct event *t = path_event(P_TCP_STAMP, inum);
+		if (t) {
+			__builtin_memcpy(t, &in, sizeof(in));
+			t->boot_ns = stamp + (boot - mono);
+			t->kind = KIND_PATH;
+			t->probe = P_TCP_STAMP;
+			t->netns = inum;
+			t->skb = key;
+			submit(t);
+		}
+	}
+	struct event *e = path_event(P_LOCAL_OUT, inum);
+	if (!e)
+		return;
+	__builtin_memcpy(e, &in, sizeof(in));
+	e->boot_ns = boot;
+	e->kind = KIND_PATH;
+	e->probe = P_LOCAL_OUT;
+	e->netns = inum;
+	e->skb = key;
+	submit(e);
+}
+
+SEC("netfilter")
+int path_local_out(struct bpf_nf_ctx *ctx)
+{
+	local_out(ctx->skb);
+	return NF_ACCEPT;
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(path_dev_queue, struct sk_buff *skb)
+{
+	struct event *e = skb_step(P_DEV_QUEUE, skb);
+	if (!e)
+		return 0;
+	const struct Qdisc *q = BPF_CORE_READ(skb, dev, qdisc);
+	if (q) {
+		BPF_CORE_READ_STR_INTO(&e->name, q, ops, id);
+		e->qlen = BPF_CORE_READ(q, q.qlen);
+	}
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(path_start_xmit, const struct sk_buff *skb, const struct net_device *dev)
+{
+	skb_step_dev(P_START_XMIT, skb, dev);
+	return 0;
+}
+
+SEC("tp_btf/netif_rx")
+int BPF_PROG(path_netif_rx, struct sk_buff *skb)
+{
+	skb_step_dev(P_NETIF_RX, skb, BPF_CORE_READ(skb, dev));
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(path_receive_skb, struct sk_buff *skb)
+{
+	skb_step_dev(P_RECEIVE_SKB, skb, BPF_CORE_READ(skb, dev));
+	return 0;
+}
+
+/* pre_routing tells IP's step on the way in; a segment that comes in a
+ * new sk_buff (through a TUN device) is found by its headers and followed
+ * from here. */
+/* A segment through a delay line (TUN devices, delays up to a minute)
+ * is looked for by its headers that long after the last was followed,
+ * while some are still to be received. */
+#define PENDING_WINDOW (61 * 1000000000ULL)
+
+static __always_inline void pre_routing(const struct sk_buff *skb)
+{
+	__u64 now = bpf_ktime_get_ns();
+	bool recent = now - follow_last_ns < FOLLOW_WINDOW;
+	if (!recent && (pending_count <= 0 || now - follow_last_ns > PENDING_WINDOW))
+		return;
+	__u64 key = (__u64)skb;
+	if (!recent || !bpf_map_lookup_elem(&followed, &key)) {
+		if (pending_count <= 0)
+			return;
+		struct event in = {};
+		if (!fill_headers(&in, skb))
+			return;
+		struct seg_key k = {};
+		key_of(&k, &in);
+		if (!bpf_map_lookup_elem(&unreceived, &k))
+			return;
+		bpf_map_update_elem(&followed, &key, &in.seq, BPF_ANY);
+		follow_last_ns = now;
+	}
+	struct event *e = skb_step(P_PRE_ROUTING, skb);
+	if (!e)
+		return;
+	BPF_CORE_READ_STR_INTO(&e->name, skb, dev, name);
+	struct seg_key k = {};
+	key_of(&k, e);
+	if (!bpf_map_delete_elem(&unreceived, &k))
+		__sync_fetch_and_add(&pending_count, -1);
+	submit(e);
+}
+
+SEC("netfilter")
+int path_pre_routing(struct bpf_nf_ctx *ctx)
+{
+	pre_routing(ctx->skb);
+	return NF_ACCEPT;
+}
+
+/* TCP takes the segment in on an established socket (tcp_rcv_established):
+ * its sk_buff's path ends here, its data joins the receive buffer. */
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(path_tcp_probe, struct sock *sk, const struct sk_buff *skb)
+{
+	struct event *e = skb_step_sk(P_TCP_PROBE, skb, sk);
+	if (!e)
+		return 0;
+	__u64 key = (__u64)skb;
+	bpf_map_delete_elem(&followed, &key);
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	submit(e);
+	return 0;
+}
+
+/* sk_data_ready: a connection's data is in its receive buffer, up to
+ * rcv_nxt (the reader is woken); a listener's accept queue has a new
+ * connection. */
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(path_data_ready, const struct sock *sk)
+{
+	bool listener = BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN;
+	struct event *e = app_step(listener ? P_LISTEN_READY : P_DATA_READY, sk);
+	if (!e)
+		return 0;
+	fill_tuple(e, &sk->__sk_common);
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	if (listener) {
+		e->qlen = BPF_CORE_READ(sk, sk_ack_backlog);
+		__builtin_memcpy(e->name, "accept queue", 13);
+	} else {
+		reverse(e);
+		e->seq = BPF_CORE_READ((const struct tcp_sock *)sk, rcv_nxt);
+		e->qlen = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter);
+		__builtin_memcpy(e->name, "receive buffer", 15);
+		e->flags |= EV_HAVE_SEQ;
+	}
+	submit(e);
+	return 0;
+}
+
+/* The application's read returned ret bytes: the sequence numbers up to
+ * copied_seq. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(path_recv_length, struct sock *sk, int ret, int flags)
+{
+	if (ret <= 0 || flags & MSG_PEEK)
+		return 0;
+	struct event *e = app_step(P_RECV_LENGTH, sk);
+	if (!e)
+		return 0;
+	fill_tuple(e, &sk->__sk_common);
+	reverse(e);
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->seq = BPF_CORE_READ((const struct tcp_sock *)sk, copied_seq) - ret;
+	e->reason = ret;
+	e->flags |= EV_HAVE_SEQ;
+	submit(e);
 	return 0;
 }

@@ -34,6 +34,22 @@ type ktraceEvent struct {
 	Reason   uint32
 	Netns    uint32
 	Cookie   uint64
+	Skb      uint64
+	Qlen     uint32
+	Probe    uint8
+	Pad      [3]uint8
+	Name     [16]int8
+}
+
+type ktraceSegKey struct {
+	_      structs.HostLayout
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+	Sport  uint16
+	Dport  uint16
+	Seq    uint32
+	Flags  uint16
+	Family uint16
 }
 
 // Names of all BPF objects in the ELF.
@@ -41,18 +57,35 @@ type ktraceEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ktraceMapEvents                = "events"
+	ktraceMapFollowed              = "followed"
+	ktraceMapUnreceived            = "unreceived"
 	ktraceProgInetSockSetState     = "inet_sock_set_state"
 	ktraceProgKfreeSkb             = "kfree_skb"
 	ktraceProgKfreeSkbRxSk         = "kfree_skb_rx_sk"
+	ktraceProgPathDataReady        = "path_data_ready"
+	ktraceProgPathDevQueue         = "path_dev_queue"
+	ktraceProgPathLocalOut         = "path_local_out"
+	ktraceProgPathNetifRx          = "path_netif_rx"
+	ktraceProgPathPreRouting       = "path_pre_routing"
+	ktraceProgPathReceiveSkb       = "path_receive_skb"
+	ktraceProgPathRecvLength       = "path_recv_length"
+	ktraceProgPathSendmsg          = "path_sendmsg"
+	ktraceProgPathStartXmit        = "path_start_xmit"
+	ktraceProgPathTcpProbe         = "path_tcp_probe"
 	ktraceProgTcpCongStateSet      = "tcp_cong_state_set"
 	ktraceProgTcpReceiveReset      = "tcp_receive_reset"
 	ktraceProgTcpRetransmitSkb     = "tcp_retransmit_skb"
 	ktraceProgTcpRetransmitSynack  = "tcp_retransmit_synack"
 	ktraceProgTcpSendReset         = "tcp_send_reset"
 	ktraceProgTcpSendResetNoreason = "tcp_send_reset_noreason"
+	ktraceVarAppCount              = "app_count"
+	ktraceVarFollowCount           = "follow_count"
+	ktraceVarFollowLastNs          = "follow_last_ns"
+	ktraceVarFollowMax             = "follow_max"
 	ktraceVarLost                  = "lost"
 	ktraceVarNetnsCount            = "netns_count"
 	ktraceVarNetnsInums            = "netns_inums"
+	ktraceVarPendingCount          = "pending_count"
 	ktraceVarUnusedEvent           = "unused_event"
 )
 
@@ -101,6 +134,16 @@ type ktraceProgramSpecs struct {
 	InetSockSetState     *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
 	KfreeSkb             *ebpf.ProgramSpec `ebpf:"kfree_skb"`
 	KfreeSkbRxSk         *ebpf.ProgramSpec `ebpf:"kfree_skb_rx_sk"`
+	PathDataReady        *ebpf.ProgramSpec `ebpf:"path_data_ready"`
+	PathDevQueue         *ebpf.ProgramSpec `ebpf:"path_dev_queue"`
+	PathLocalOut         *ebpf.ProgramSpec `ebpf:"path_local_out"`
+	PathNetifRx          *ebpf.ProgramSpec `ebpf:"path_netif_rx"`
+	PathPreRouting       *ebpf.ProgramSpec `ebpf:"path_pre_routing"`
+	PathReceiveSkb       *ebpf.ProgramSpec `ebpf:"path_receive_skb"`
+	PathRecvLength       *ebpf.ProgramSpec `ebpf:"path_recv_length"`
+	PathSendmsg          *ebpf.ProgramSpec `ebpf:"path_sendmsg"`
+	PathStartXmit        *ebpf.ProgramSpec `ebpf:"path_start_xmit"`
+	PathTcpProbe         *ebpf.ProgramSpec `ebpf:"path_tcp_probe"`
 	TcpCongStateSet      *ebpf.ProgramSpec `ebpf:"tcp_cong_state_set"`
 	TcpReceiveReset      *ebpf.ProgramSpec `ebpf:"tcp_receive_reset"`
 	TcpRetransmitSkb     *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb"`
@@ -113,17 +156,24 @@ type ktraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ktraceMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Followed   *ebpf.MapSpec `ebpf:"followed"`
+	Unreceived *ebpf.MapSpec `ebpf:"unreceived"`
 }
 
 // ktraceVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ktraceVariableSpecs struct {
-	Lost        *ebpf.VariableSpec `ebpf:"lost"`
-	NetnsCount  *ebpf.VariableSpec `ebpf:"netns_count"`
-	NetnsInums  *ebpf.VariableSpec `ebpf:"netns_inums"`
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	AppCount     *ebpf.VariableSpec `ebpf:"app_count"`
+	FollowCount  *ebpf.VariableSpec `ebpf:"follow_count"`
+	FollowLastNs *ebpf.VariableSpec `ebpf:"follow_last_ns"`
+	FollowMax    *ebpf.VariableSpec `ebpf:"follow_max"`
+	Lost         *ebpf.VariableSpec `ebpf:"lost"`
+	NetnsCount   *ebpf.VariableSpec `ebpf:"netns_count"`
+	NetnsInums   *ebpf.VariableSpec `ebpf:"netns_inums"`
+	PendingCount *ebpf.VariableSpec `ebpf:"pending_count"`
+	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // ktraceObjects contains all objects after they have been loaded into the kernel.
@@ -146,12 +196,16 @@ func (o *ktraceObjects) Close() error {
 //
 // It can be passed to loadKtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ktraceMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Followed   *ebpf.Map `ebpf:"followed"`
+	Unreceived *ebpf.Map `ebpf:"unreceived"`
 }
 
 func (m *ktraceMaps) Close() error {
 	return _KtraceClose(
 		m.Events,
+		m.Followed,
+		m.Unreceived,
 	)
 }
 
@@ -159,10 +213,15 @@ func (m *ktraceMaps) Close() error {
 //
 // It can be passed to loadKtraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ktraceVariables struct {
-	Lost        *ebpf.Variable `ebpf:"lost"`
-	NetnsCount  *ebpf.Variable `ebpf:"netns_count"`
-	NetnsInums  *ebpf.Variable `ebpf:"netns_inums"`
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	AppCount     *ebpf.Variable `ebpf:"app_count"`
+	FollowCount  *ebpf.Variable `ebpf:"follow_count"`
+	FollowLastNs *ebpf.Variable `ebpf:"follow_last_ns"`
+	FollowMax    *ebpf.Variable `ebpf:"follow_max"`
+	Lost         *ebpf.Variable `ebpf:"lost"`
+	NetnsCount   *ebpf.Variable `ebpf:"netns_count"`
+	NetnsInums   *ebpf.Variable `ebpf:"netns_inums"`
+	PendingCount *ebpf.Variable `ebpf:"pending_count"`
+	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // ktracePrograms contains all programs after they have been loaded into the kernel.
@@ -172,6 +231,16 @@ type ktracePrograms struct {
 	InetSockSetState     *ebpf.Program `ebpf:"inet_sock_set_state"`
 	KfreeSkb             *ebpf.Program `ebpf:"kfree_skb"`
 	KfreeSkbRxSk         *ebpf.Program `ebpf:"kfree_skb_rx_sk"`
+	PathDataReady        *ebpf.Program `ebpf:"path_data_ready"`
+	PathDevQueue         *ebpf.Program `ebpf:"path_dev_queue"`
+	PathLocalOut         *ebpf.Program `ebpf:"path_local_out"`
+	PathNetifRx          *ebpf.Program `ebpf:"path_netif_rx"`
+	PathPreRouting       *ebpf.Program `ebpf:"path_pre_routing"`
+	PathReceiveSkb       *ebpf.Program `ebpf:"path_receive_skb"`
+	PathRecvLength       *ebpf.Program `ebpf:"path_recv_length"`
+	PathSendmsg          *ebpf.Program `ebpf:"path_sendmsg"`
+	PathStartXmit        *ebpf.Program `ebpf:"path_start_xmit"`
+	PathTcpProbe         *ebpf.Program `ebpf:"path_tcp_probe"`
 	TcpCongStateSet      *ebpf.Program `ebpf:"tcp_cong_state_set"`
 	TcpReceiveReset      *ebpf.Program `ebpf:"tcp_receive_reset"`
 	TcpRetransmitSkb     *ebpf.Program `ebpf:"tcp_retransmit_skb"`
@@ -185,6 +254,16 @@ func (p *ktracePrograms) Close() error {
 		p.InetSockSetState,
 		p.KfreeSkb,
 		p.KfreeSkbRxSk,
+		p.PathDataReady,
+		p.PathDevQueue,
+		p.PathLocalOut,
+		p.PathNetifRx,
+		p.PathPreRouting,
+		p.PathReceiveSkb,
+		p.PathRecvLength,
+		p.PathSendmsg,
+		p.PathStartXmit,
+		p.PathTcpProbe,
 		p.TcpCongStateSet,
 		p.TcpReceiveReset,
 		p.TcpRetransmitSkb,

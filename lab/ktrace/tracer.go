@@ -3,6 +3,7 @@ package ktrace
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // MaxNetNS is how many namespaces one Tracer can watch (ktrace.c's
@@ -35,6 +38,18 @@ type Config struct {
 	// that find the channel full wait in the ring buffer, and those that
 	// find the ring buffer full are lost (Lost counts them).
 	Buffer int
+	// Follow is how many segments to follow through the kernel, step by
+	// step (Path events; DefaultFollow is a scenario's worth): the first
+	// SYNs, FINs, data segments and handshake ACKs the traced namespaces'
+	// sockets send, and as many of the application's connect, write,
+	// accept and read calls. 0 follows none and attaches none of the
+	// path's programs, which then cost nothing.
+	Follow int
+	// Hosts are the files of the namespaces of NetNS (such as
+	// /proc/PID/ns/net), where the path's IP steps are hooked (netfilter
+	// hooks belong to a namespace); without them the path has no IP
+	// steps.
+	Hosts []*os.File
 }
 
 // ErrUnsupported is wrapped by the errors of Open that say this machine or
@@ -111,6 +126,15 @@ type Tracer struct {
 	closing chan struct{} // closed by Close
 	once    sync.Once
 	skipped []string
+	// pathWhy says why the Tracer follows no segment though asked to.
+	pathWhy error
+
+	// pathLinks are the path's programs, attached; pathFull is when the
+	// reader saw the last segment it may follow taken (zero before).
+	// Guarded by mu: the reader detaches them once done (detachPath).
+	pathLinks []link.Link
+	pathFull  time.Time
+	followMax uint32
 
 	mu        sync.Mutex
 	lost      *ebpf.Variable // nil once the objects are closed
@@ -168,7 +192,19 @@ func Open(cfg Config) (*Tracer, error) {
 	if err := spec.Variables[ktraceVarNetnsCount].Set(uint32(len(cfg.NetNS))); err != nil {
 		return nil, fmt.Errorf("ktrace: set namespaces: %w", err)
 	}
-	t := &Tracer{events: make(chan Event, cfg.Buffer), closing: make(chan struct{})}
+	if cfg.Follow < 0 || cfg.Follow > 1<<20 {
+		return nil, fmt.Errorf("ktrace: Follow %d: use 0 to 1048576 segments", cfg.Follow)
+	}
+	if err := spec.Variables[ktraceVarFollowMax].Set(uint32(cfg.Follow)); err != nil {
+		return nil, fmt.Errorf("ktrace: set follow_max: %w", err)
+	}
+	t := &Tracer{events: make(chan Event, cfg.Buffer), closing: make(chan struct{}), followMax: uint32(cfg.Follow)}
+	paths := t.pathPrograms(kernel, cfg.Follow)
+	for _, p := range probes {
+		if !paths[p.prog] {
+			delete(spec.Programs, p.prog)
+		}
+	}
 	for _, p := range programs {
 		args, ok := tracepointArgs(kernel, p.tracepoint)
 		switch {
@@ -181,7 +217,17 @@ func Open(cfg Config) (*Tracer, error) {
 			delete(spec.Programs, p.name)
 		}
 	}
-	t.coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}})
+	opts := ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}}
+	t.coll, err = ebpf.NewCollectionWithOptions(spec, opts)
+	if err != nil && len(paths) > 0 {
+		// The kernel refuses the path's programs: trace the rest.
+		t.pathWhy = fmt.Errorf("the kernel refused the path's programs: %s", firstLine(err.Error()))
+		for _, p := range probes {
+			delete(spec.Programs, p.prog)
+		}
+		paths = nil
+		t.coll, err = ebpf.NewCollectionWithOptions(spec, opts)
+	}
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -208,6 +254,9 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 		t.links = append(t.links, l)
 	}
+	if len(paths) > 0 {
+		t.attachPath(cfg.Hosts)
+	}
 	go t.read(offset, n, cfg.Latency)
 	return t, nil
 }
@@ -224,6 +273,7 @@ func (t *Tracer) read(offset time.Duration, n *names, latency time.Duration) {
 		err := t.reader.ReadInto(&rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The ring buffer is read up to here.
+			t.detachPath()
 			t.reader.SetDeadline(time.Now().Add(latency))
 			continue
 		}
@@ -280,9 +330,114 @@ func (t *Tracer) Lost() uint64 {
 	return n + t.abandoned + missed
 }
 
-// Skipped returns the optional tracepoints this kernel lacks, whose events
-// the Tracer cannot report (tcp_cong_state_set before Linux 6.3).
+// Skipped returns the optional tracepoints and functions this kernel
+// lacks, whose events the Tracer cannot report (tcp_cong_state_set before
+// Linux 6.3; a path's function the kernel inlines or will not trace).
 func (t *Tracer) Skipped() []string { return t.skipped }
+
+// PathUnavailable says why the Tracer follows no segment through the
+// kernel though Config.Follow asked it to (nil when it does, or was not
+// asked).
+func (t *Tracer) PathUnavailable() error { return t.pathWhy }
+
+// pathGrace is how long the path's programs stay attached after the last
+// segment they may follow was taken: its steps, and the application's
+// read of it, come within milliseconds on the lab's networks, and a bulk
+// transfer pays for the programs until then.
+const pathGrace = 250 * time.Millisecond
+
+// detachPath detaches the path's programs once they have followed as many
+// segments as they may and pathGrace has passed: a bulk transfer's
+// thousands of segments after them then cost nothing at all.
+func (t *Tracer) detachPath() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pathLinks) == 0 || t.lost == nil {
+		return
+	}
+	if t.pathFull.IsZero() {
+		var n uint32
+		if v := t.coll.Variables[ktraceVarFollowCount]; v == nil || v.Get(&n) != nil || n < t.followMax {
+			return
+		}
+		t.pathFull = time.Now()
+	}
+	if time.Since(t.pathFull) < pathGrace {
+		return
+	}
+	for _, l := range slices.Backward(t.pathLinks) {
+		l.Close()
+	}
+	t.pathLinks = nil
+}
+
+// pathPrograms returns the path's programs to load, by name: none when
+// follow is 0; else those whose tracepoint this kernel has (with the
+// arguments the program reads), and the netfilter hooks. The others are
+// Skipped.
+func (t *Tracer) pathPrograms(kernel *btf.Spec, follow int) map[string]bool {
+	if follow == 0 {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, p := range probes {
+		switch {
+		case p.prog == "":
+		case p.tracepoint == "":
+			out[p.prog] = true
+		default:
+			if _, ok := tracepointArgs(kernel, p.tracepoint); ok {
+				out[p.prog] = true
+			} else {
+				t.skipped = append(t.skipped, p.tracepoint)
+			}
+		}
+	}
+	return out
+}
+
+// attachPath attaches the path's loaded programs: tracepoints once,
+// netfilter hooks in each namespace of hosts, for IPv4 and IPv6. What
+// the kernel refuses is Skipped; a path with no step attached is
+// unavailable (PathUnavailable).
+func (t *Tracer) attachPath(hosts []*os.File) {
+	attached := 0
+	for _, p := range probes {
+		prog := t.coll.Programs[p.prog]
+		if prog == nil {
+			continue
+		}
+		if p.tracepoint == "" {
+			for _, h := range hosts {
+				for _, pf := range []link.NetfilterProtocolFamily{link.NetfilterProtoIPv4, link.NetfilterProtoIPv6} {
+					var l link.Link
+					err := netns.Enter(h, func() error {
+						var err error
+						l, err = link.AttachNetfilter(link.NetfilterOptions{Program: prog, ProtocolFamily: pf, Hook: p.nf, Priority: math.MinInt32 + 1})
+						return err
+					})
+					if err != nil {
+						t.skipped = append(t.skipped, fmt.Sprintf("netfilter %s (%v)", p.fn, firstLine(err.Error())))
+						continue
+					}
+					t.pathLinks = append(t.pathLinks, l)
+					attached++
+				}
+			}
+			continue
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			t.skipped = append(t.skipped, p.tracepoint)
+			continue
+		}
+		t.pathLinks = append(t.pathLinks, l)
+		attached++
+	}
+	if attached == 0 && t.pathWhy == nil {
+		t.pathWhy = errors.New("the kernel attached none of the path's programs")
+	}
+}
 
 // Close detaches the programs: no event happens after it. The events
 // already in the ring buffer still come on the Events channel, which is
@@ -290,6 +445,12 @@ func (t *Tracer) Skipped() []string { return t.skipped }
 func (t *Tracer) Close() error {
 	var errs []error
 	t.once.Do(func() {
+		t.mu.Lock()
+		for _, l := range slices.Backward(t.pathLinks) {
+			errs = append(errs, l.Close())
+		}
+		t.pathLinks = nil
+		t.mu.Unlock()
 		for _, l := range slices.Backward(t.links) {
 			errs = append(errs, l.Close())
 		}

@@ -26,6 +26,11 @@ typedef __u16 __be16;
 typedef __u32 __be32;
 typedef __u32 __wsum;
 typedef _Bool bool;
+typedef unsigned long size_t;
+
+typedef struct {
+	int counter;
+} atomic_t;
 
 enum {
 	false = 0,
@@ -33,7 +38,13 @@ enum {
 };
 
 enum bpf_map_type {
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+/* BPF_ANY, for bpf_map_update_elem (UAPI, linux/bpf.h). */
+enum {
+	BPF_ANY = 0,
 };
 
 /* Flags of bpf_ringbuf_submit and bpf_ringbuf_query (UAPI, linux/bpf.h). */
@@ -89,12 +100,22 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
+	struct {
+		atomic_t rmem_alloc;
+		int len;
+	} sk_backlog;
+	int sk_wmem_queued;
+	__u32 sk_ack_backlog;
 	__u16 sk_protocol;
 };
 
 struct inet_sock {
 	struct sock sk;
 	__be16 inet_sport;
+};
+
+struct request_sock_queue {
+	atomic_t qlen;
 };
 
 struct inet_connection_sock {
@@ -105,6 +126,16 @@ struct inet_connection_sock {
 	__u8 icsk_ca_dst_locked: 1;
 	__u8 icsk_retransmits;
 	__u8 icsk_pending;
+	struct request_sock_queue icsk_accept_queue;
+};
+
+struct tcp_sock {
+	struct inet_connection_sock inet_conn;
+	u32 rcv_nxt;
+	u32 copied_seq;
+	u32 data_segs_out;
+	u32 write_seq;
+	u64 bytes_received;
 };
 
 struct request_sock {
@@ -117,10 +148,26 @@ struct inet_request_sock {
 
 struct tcp_request_sock {
 	struct inet_request_sock req;
+	u32 rcv_isn;
 	u32 snt_isn;
 };
 
+struct Qdisc_ops {
+	char id[16];
+};
+
+struct qdisc_skb_head {
+	__u32 qlen;
+};
+
+struct Qdisc {
+	const struct Qdisc_ops *ops;
+	struct qdisc_skb_head q;
+};
+
 struct net_device {
+	char name[16];
+	struct Qdisc *qdisc;
 	possible_net_t nd_net;
 };
 
@@ -132,7 +179,21 @@ struct sk_buff {
 	__u16 transport_header;
 	__u16 network_header;
 	unsigned char *head;
+	unsigned int len;
+	__s64 tstamp;
 };
+
+struct nf_hook_state {
+	struct net *net;
+};
+
+struct bpf_nf_ctx {
+	const struct nf_hook_state *state;
+	struct sk_buff *skb;
+};
+
+/* Types the path's programs take as arguments but never read. */
+struct msghdr;
 
 struct tcp_skb_cb {
 	__u32 seq;

@@ -94,9 +94,16 @@ type Result struct {
 	// account disagree in a way that does not fail the run (see
 	// lab's kernel checks).
 	KernelWarnings []string `json:"kernel_warnings,omitempty"`
-	Seconds        float64  `json:"seconds"` // wall time of the scenario
-	WaitSeconds    float64  `json:"wait_seconds"`
-	Dir            string   `json:"dir"` // where the artifacts are
+	// KernelPaths are the paths through the kernel of the segments the
+	// run followed (lab's -trace-path; by default the SYN and the first
+	// data segment each way), each step with its time and queue.
+	KernelPaths []PathTimeline `json:"kernel_paths,omitempty"`
+	// KernelPathUnavailable says why the run, which traced the kernel,
+	// could not follow segments through it.
+	KernelPathUnavailable string  `json:"kernel_path_unavailable,omitempty"`
+	Seconds               float64 `json:"seconds"` // wall time of the scenario
+	WaitSeconds           float64 `json:"wait_seconds"`
+	Dir                   string  `json:"dir"` // where the artifacts are
 }
 
 // KernelSample is what the kernel said of a connection's sockets right

@@ -48,6 +48,10 @@ type Run struct {
 	KernelEvents map[int][]KernelEvent
 	// KernelAlone are the drops of packets the capture did not see.
 	KernelAlone []KernelEvent
+	// KernelPaths are the paths through the kernel of the segments the
+	// run followed, by index of Packets: the walkthrough shows each under
+	// its segment.
+	KernelPaths map[int]*PathTimeline
 	// Lang is the language of walkthrough.md, walkthrough.html and
 	// ladder.svg. capture.pcapng's comments are English in every run (see
 	// WriteCapture).
@@ -248,7 +252,10 @@ type walkSegment struct {
 	Kernel []string
 	// Drops are the kernel's drops of it, each shown as a row of its own.
 	Drops []string
-	Why   string // the explanation of the inner step it matched, when it has one of its own
+	// Path is its path through the kernel (PathLines), when it was
+	// followed.
+	Path []string
+	Why  string // the explanation of the inner step it matched, when it has one of its own
 	// Mismatches are those that name this segment as where the matching
 	// failed.
 	Mismatches []*expect.Mismatch
@@ -284,7 +291,7 @@ func newWalkthrough(run *Run) *walkthrough {
 		lines, drops := kernelLines(run, j)
 		return walkSegment{Line: expect.Format(p, start), Frame: p.Segment.Frame, Client: p.Annotation.Client,
 			Server: p.Annotation.Server, Mismatches: mismatchAt[p.Segment.Frame], Elsewhere: elsewhere[j], Kernel: lines, Drops: drops,
-			Scripted: scriptedNote(p, run.Lang)}
+			Scripted: scriptedNote(p, run.Lang), Path: pathLines(run, j)}
 	}
 	for i := range steps {
 		st := &steps[i]
@@ -387,6 +394,9 @@ func Walkthrough(run *Run) []byte {
 				fmt.Fprintf(&b, ": %s", s.Why)
 			}
 			for _, k := range s.Kernel {
+				fmt.Fprintf(&b, "\n     %s", k)
+			}
+			for _, k := range s.Path {
 				fmt.Fprintf(&b, "\n     %s", k)
 			}
 			b.WriteString("\n")

@@ -235,7 +235,8 @@ pre.failure { background: #fdecea; color: #7f1d1d; border-left: 4px solid {{.Fai
 {{- if .Elided}}
 <li class="elided">{{printf $.T.More .Elided}}</li>
 {{- else}}
-<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Scripted}} <span class="scripted">[{{.Scripted}}]</span>{{end}}{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{range .Kernel}} <span class="kernel">{{.}}</span>{{end}}</li>
+<li{{if .Mismatches}} class="mismatch"{{end}}><code>{{.Line}}</code> <span class="states">{{.Client}}/{{.Server}}</span>{{if .Scripted}} <span class="scripted">[{{.Scripted}}]</span>{{end}}{{if .Elsewhere}} <span class="states">({{.Elsewhere}})</span>{{end}}{{if .Why}} <span class="why">{{.Why}}</span>{{end}}{{range .Kernel}} <span class="kernel">{{.}}</span>{{end}}{{if .Path}}<pre class="kernel">{{range .Path}}{{.}}
+{{end}}</pre>{{end}}</li>
 {{- range .Drops}}
 <li class="drop">{{.}}</li>
 {{- end}}
