@@ -489,10 +489,14 @@ func (t *Tracer) recursionMisses() uint64 {
 	if t.coll == nil {
 		return 0
 	}
+	// Only the account's programs: a path step skipped leaves a gap in
+	// one segment's timeline, which says so itself, not in the account.
 	var n uint64
-	for _, p := range t.coll.Programs {
-		if st, err := p.Stats(); err == nil {
-			n += st.RecursionMisses
+	for _, p := range programs {
+		if prog := t.coll.Programs[p.name]; prog != nil {
+			if st, err := prog.Stats(); err == nil {
+				n += st.RecursionMisses
+			}
 		}
 	}
 	return n
