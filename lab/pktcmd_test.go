@@ -57,7 +57,7 @@ func TestPktRun(t *testing.T) {
 	out := t.TempDir()
 	junit := filepath.Join(out, "junit.xml")
 	var stdout, stderr bytes.Buffer
-	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit, "-floor", "100ms",
+	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit,
 		pktdata + "server_basic.pkt", pktdata + "fail/errno.pkt", pktdata + "skip/fastopen.pkt"}, &stdout, &stderr, nil)
 	if code != lab.ExitFail {
 		t.Errorf("exit %d, want %d", code, lab.ExitFail)
@@ -68,7 +68,7 @@ func TestPktRun(t *testing.T) {
 		"pkt/testdata/fail/errno.pkt:8: +0 accept(3, ..., ...) = 4",
 		"pkt/testdata/fail/errno.pkt:8: accept: expected result 4 but got -1 EAGAIN",
 		"pkt/testdata/skip/fastopen.pkt:5: TCP option FO 0102030405060708 is not scripted yet",
-		"(timing tolerance 100ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
+		"(timing tolerance 25ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
 	} {
 		// The table's columns are as wide as its widest cell.
 		if !strings.Contains(spaces.ReplaceAllString(stdout.String(), " "), w) {
@@ -104,7 +104,7 @@ func TestPktRun(t *testing.T) {
 	}
 	stdout.Reset()
 	stderr.Reset()
-	if code := lab.Command("tcplab", []string{"pkt", "-out", out, "-floor", "100ms", pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
+	if code := lab.Command("tcplab", []string{"pkt", "-out", out, pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
 		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }

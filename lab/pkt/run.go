@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,7 +145,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	r := &runner{
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
-		call: &caller{host: host, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
+		call: &caller{kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python,
 	}
 	r.play()
@@ -221,8 +222,16 @@ type blockedCall struct {
 type callDone struct {
 	out outcome
 	err error
-	at  time.Time
+	// began and at are when the call was made and when it returned;
+	// waited is how long its thread waited for a CPU meanwhile (its
+	// scheduler's run delay), which is the lab's delay: the kernel had
+	// the call's result ready at at less waited.
+	began, at time.Time
+	waited    time.Duration
 }
+
+// ready is when the kernel had the call's result ready.
+func (d callDone) ready() time.Time { return d.at.Add(-d.waited) }
 
 // failure ends the script at line.
 type failure struct {
@@ -300,9 +309,15 @@ func (r *runner) wait(st time.Duration) {
 		case <-time.After(d):
 		case <-r.ctx.Done():
 		}
-		return
 	}
-	if over := time.Since(r.start.Add(st)); over > time.Millisecond {
+	r.actedAt(st, time.Now())
+}
+
+// actedAt moves the script's clock when the event due at st reached the
+// kernel at at, later than due: a goroutine kept from the CPU between
+// waking and acting is the lab's delay, not the kernel's.
+func (r *runner) actedAt(st time.Duration, at time.Time) {
+	if over := at.Sub(r.start.Add(st)); over > time.Millisecond {
 		r.start = r.start.Add(over)
 	}
 }
@@ -324,10 +339,14 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			if r.conn == nil {
 				r.conn = r.peer.Dial(Port)
 			}
-			if err := r.conn.TrySend(sendTemplate(e)); err != nil {
+			at, err := r.conn.TrySend(sendTemplate(e))
+			if err != nil {
 				return 0, r.fail(line, "inbound packet: %v", err)
 			}
-			r.step(line, e, st, time.Now(), "sent")
+			// The kernel's answer is timed from when it took the
+			// segment in.
+			r.actedAt(st, at)
+			r.step(line, e, st, at, "sent")
 			return st, nil
 		}
 		if r.conn == nil {
@@ -387,8 +406,21 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		at := time.Now()
 		done := make(chan callDone, 1)
 		go func() {
-			out, err := r.call.call(e)
-			done <- callDone{out: out, err: err, at: time.Now()}
+			// The call runs on a thread of its own in the script's
+			// namespace (where socket makes its sockets), so that the
+			// thread's run delay is the call's.
+			var d callDone
+			if err := r.host.Do(func() error {
+				w0 := runDelay()
+				d.began = time.Now()
+				d.out, d.err = r.call.call(e)
+				d.at = time.Now()
+				d.waited = runDelay() - w0
+				return nil
+			}); err != nil {
+				d = callDone{err: err, began: at, at: time.Now()}
+			}
+			done <- d
 		}()
 		if t.Span == Blocking {
 			end := t.End
@@ -404,14 +436,16 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		limit := r.tol.Of(0)
 		select {
 		case d := <-done:
-			if d.at.Sub(at) > limit {
-				return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, d.at.Sub(at).Round(time.Millisecond))
+			if took := d.ready().Sub(d.began); took > limit {
+				return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, took.Round(time.Millisecond))
 			}
 			if err := r.check(e, d); err != nil {
 				return 0, err
 			}
+			// What the call did, it did when it was made.
+			r.actedAt(st, d.began)
 			r.step(line, e, st, d.at, "returned")
-		case <-time.After(time.Until(at.Add(limit))):
+		case <-time.After(time.Until(at.Add(limit + time.Second))):
 			return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
 		}
 		return st, nil
@@ -434,14 +468,14 @@ func (r *runner) settle(st time.Duration, inclusive bool) error {
 		due := r.start.Add(b.end)
 		select {
 		case d := <-b.done:
-			if off := d.at.Sub(due); off.Abs() > tol {
-				return r.fail(line, "%s returned at %v, expected at %v ± %v", b.sc.Name, d.at.Sub(r.start).Round(time.Millisecond), b.end, tol)
+			if off := d.ready().Sub(due); off.Abs() > tol {
+				return r.fail(line, "%s returned at %v, expected at %v ± %v", b.sc.Name, d.ready().Sub(r.start).Round(time.Millisecond), b.end, tol)
 			}
 			if err := r.check(b.sc, d); err != nil {
 				return err
 			}
 			r.step(line, b.sc, b.end, d.at, "returned")
-		case <-time.After(time.Until(due.Add(tol))):
+		case <-time.After(time.Until(due.Add(tol + time.Second))):
 			return r.fail(line, "%s still blocked at %v, expected to return at %v ± %v", b.sc.Name, (b.end + tol), b.end, tol)
 		}
 	}
@@ -535,4 +569,23 @@ func (r *runner) cleanup() {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
+}
+
+// runDelay is how long this thread has waited for a CPU while runnable,
+// from the scheduler's statistics (/proc/thread-self/schedstat), or zero
+// where the kernel keeps none.
+func runDelay() time.Duration {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(ns)
 }

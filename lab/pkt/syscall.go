@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // Port is packetdrill's default port: the kernel's listener binds it,
@@ -91,9 +89,9 @@ type outcome struct {
 }
 
 // caller makes a script's system calls on kernel sockets, keeping the
-// script's file descriptor numbers apart from the process's.
+// script's file descriptor numbers apart from the process's. Its calls
+// run on a thread in the script's network namespace.
 type caller struct {
-	host   *netns.Host
 	kernel netip.Addr // the kernel's address, to bind
 	peer   netip.Addr // the script's, to connect to
 	files  *fdTable
@@ -149,12 +147,8 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		if err != nil {
 			return outcome{}, err
 		}
-		var fd int
-		serr := c.host.Do(func() error {
-			var err error
-			fd, err = unix.Socket(int(domain), int(typ)|unix.SOCK_CLOEXEC, int(proto))
-			return err
-		})
+		// The caller runs in the script's namespace.
+		fd, serr := unix.Socket(int(domain), int(typ)|unix.SOCK_CLOEXEC, int(proto))
 		if serr != nil {
 			return res(serr)
 		}

@@ -41,6 +41,7 @@ type Conn struct {
 	tsStart             time.Time // when the connection was made
 
 	anchor time.Time // the script's time of the previous event
+	sentAt time.Time // when the kernel took in the last segment sent
 	lastAt time.Time // when the kernel sent the last segment matched
 }
 
@@ -191,7 +192,7 @@ func (c *Conn) send(step int, seg TCP) error {
 			c.sndMax = end
 		}
 	}
-	c.anchor = at
+	c.anchor, c.sentAt = at, at
 	return nil
 }
 

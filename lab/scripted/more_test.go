@@ -330,3 +330,35 @@ func setsockopt(t *testing.T, c *net.TCPConn, level, opt, v int) {
 		t.Fatalf("setsockopt %d: %v", opt, serr)
 	}
 }
+
+// TestSendIsTimedByTheKernel: a segment sent is timed when the kernel
+// took it in, not when the script's write returned. The kernel answers a
+// SYN while the write is still in the kernel (the TUN device hands the
+// frame to the stack at once), so its SYN/ACK is stamped after the SYN
+// was taken in but before the write returned: timing the SYN by the
+// write's return would put the answer before its question.
+func TestSendIsTimedByTheKernel(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	p := start(t)
+	listen(t, p)
+	conn := p.Dial(serverPort)
+	before := time.Now()
+	sent, err := conn.TrySend(scripted.TCP{Flags: scripted.SYN, Options: synOptions()})
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Before(before) || sent.After(after) {
+		t.Fatalf("SYN taken in at %v, outside its write (%v to %v)", sent, before, after)
+	}
+	synack, err := conn.TryExpect(scripted.TCP{Flags: scripted.SYN | scripted.ACK, Ack: scripted.Uint32(1)}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if synack.At.Before(sent) {
+		t.Errorf("SYN/ACK stamped %v before the SYN it answers was taken in", sent.Sub(synack.At))
+	}
+	t.Logf("SYN/ACK %v after the SYN was taken in; the write returned %v after it", synack.At.Sub(sent), after.Sub(sent))
+}
