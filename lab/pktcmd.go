@@ -30,6 +30,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	parallel := fs.Int("parallel", 1, "run at most `N` scripts at once, each in a network namespace of its own (0: all)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, one testcase per script")
 	floor := fs.Duration("floor", 25*time.Millisecond, "the least timing tolerance, wider than a script's --tolerance_usecs on a loaded machine; 0: packetdrill's rule exactly")
+	tolMode := fs.String("tolerance", "floor", "the timing rule: floor (the script's tolerance, at least -floor), packetdrill (the script's exactly),\nor auto (the script's widened by the scheduling noise measured before each script, which the summary says)")
 	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
 	help := cli.Help{
 		Usage: prog + " pkt [flags] FILE.pkt...",
@@ -85,6 +86,15 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	if *floor == 0 {
 		cfg.Floor = -1
 	}
+	switch *tolMode {
+	case "floor":
+	case "packetdrill":
+		cfg.Floor = -1
+	case "auto":
+		cfg.Auto = true
+	default:
+		return fmt.Errorf("%w: -tolerance %s: use floor, packetdrill or auto", ErrUsage, *tolMode)
+	}
 	if *toGo {
 		for _, s := range scripts {
 			src, err := pkt.Go(s, cfg.Floor)
@@ -119,6 +129,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		if r.Tolerance > 0 {
 			tol = r.Tolerance.String()
 		}
+		if r.Noise > 0 {
+			tol += " (noise +" + r.Noise.String() + ")"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.Path, r.Status, r.Duration.Seconds(), tol, r.dir)
 	}
 	tw.Flush()
@@ -127,6 +140,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		noun = "script"
 	}
 	fmt.Fprintf(stdout, "\n%d %s, %d failed, %d skipped, %.2fs wall time\n", len(results), noun, failed, skipped, time.Since(start).Seconds())
+	if cfg.Auto {
+		fmt.Fprintln(stdout, "-tolerance auto: each script's tolerance is its own widened by the latest of 100 timer wake-ups of 1 ms measured in its namespace before it played (noise)")
+	}
 	for _, r := range results {
 		if r.Status == pkt.Passed {
 			continue
@@ -272,9 +288,10 @@ func pktJSON(r *pkt.Result) any {
 		Reason    string  `json:"reason,omitempty"`
 		Tolerance float64 `json:"tolerance_s,omitempty"`
 		Why       string  `json:"tolerance_from,omitempty"`
+		Noise     float64 `json:"noise_s,omitempty"`
 		Seconds   float64 `json:"seconds"`
 		Steps     []step  `json:"steps"`
-	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Duration.Seconds(), steps}
+	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Noise.Seconds(), r.Duration.Seconds(), steps}
 }
 
 // pktJUnit is the JUnit report of a pkt run: one testcase per script.

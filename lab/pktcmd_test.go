@@ -32,6 +32,7 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "no-such.pkt"}, lab.ExitUsage, "no-such.pkt"},
 		{[]string{"pkt", "-parallel", "-1", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-parallel -1"},
 		{[]string{"pkt", "-junit", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitUsage, "is a directory"},
+		{[]string{"pkt", "-tolerance", "wide", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-tolerance wide: use floor, packetdrill or auto"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:5: cannot write as Go: TCP option FO"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
@@ -106,5 +107,14 @@ func TestPktRun(t *testing.T) {
 	stderr.Reset()
 	if code := lab.Command("tcplab", []string{"pkt", "-out", out, pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
 		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	// -tolerance auto says by how much it widened each script's.
+	stdout.Reset()
+	stderr.Reset()
+	if code := lab.Command("tcplab", []string{"pkt", "-out", out, "-tolerance", "auto", pktdata + "server_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
+		t.Errorf("-tolerance auto: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !regexp.MustCompile(`server_basic.pkt +pass +\S+ +\S+ \(noise \+[0-9.]+[µm]?s\)`).MatchString(stdout.String()) || !strings.Contains(stdout.String(), "-tolerance auto: each script's tolerance is its own widened by") {
+		t.Errorf("-tolerance auto does not say by how much:\n%s", stdout.String())
 	}
 }

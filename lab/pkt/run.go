@@ -30,6 +30,14 @@ type Config struct {
 	// zero is scripted.DefaultAbs, the project's floor for a loaded
 	// machine; negative is none (packetdrill's rule exactly).
 	Floor time.Duration
+	// Auto, when set, measures the scheduling noise of the machine in
+	// the script's namespace before it plays (timer wake-ups, see
+	// MeasureNoise) and widens the script's tolerance by the worst of
+	// them instead of applying Floor: packetdrill's rule on a quiet
+	// machine, as wide as the machine's noise on a busy one, and a
+	// real timing change (a timer the script did not expect) still
+	// fails.
+	Auto bool
 	// Timeout bounds how long an event at "*" waits (default 10 s).
 	Timeout time.Duration
 }
@@ -72,6 +80,9 @@ type Result struct {
 	// from.
 	Tolerance time.Duration
 	Why       string
+	// Noise is the worst timer wake-up lateness measured before the
+	// script played, with Config.Auto; zero otherwise.
+	Noise time.Duration
 	// Steps are the events played, in order.
 	Steps    []Step
 	Duration time.Duration
@@ -142,6 +153,18 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		res.Status, res.Reason = Failed, err.Error()
 		return res
 	}
+	if cfg.Auto {
+		// Measured with the peer open: its threads run at the priority
+		// the script will.
+		noise, err := MeasureNoise(host, noiseSamples)
+		if err != nil {
+			peer.Close()
+			res.Status, res.Reason = Failed, err.Error()
+			return res
+		}
+		res.Noise = noise
+		res.Tolerance, res.Why = autoTolerance(s, set, noise)
+	}
 	r := &runner{
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
@@ -171,6 +194,42 @@ func tolerance(s *Script, set Settings, floor time.Duration) (time.Duration, str
 		return floor, fmt.Sprintf("tcplab's floor, wider than %s (%v)", why, set.Tolerance)
 	}
 	return tol, why
+}
+
+// noiseSamples is how many timer wake-ups MeasureNoise takes for
+// Config.Auto: about a tenth of a second.
+const noiseSamples = 100
+
+// autoTolerance is the script's tolerance widened by the measured
+// noise, and why.
+func autoTolerance(s *Script, set Settings, noise time.Duration) (time.Duration, string) {
+	why := "packetdrill's default --tolerance_usecs"
+	if hasOption(s, "tolerance_usecs") {
+		why = "the script's --tolerance_usecs"
+	}
+	return set.Tolerance + noise, fmt.Sprintf("-tolerance auto: %s (%v) widened by %v, the latest of %d timer wake-ups measured in the script's namespace",
+		why, set.Tolerance, noise, noiseSamples)
+}
+
+// MeasureNoise sleeps n times for a millisecond on a thread in host's
+// namespace and returns the worst lateness of its wake-ups, to the
+// microsecond: the kernel's timer and scheduling noise that a packet or
+// a call of a script may show. The thread runs at the process's
+// priority.
+func MeasureNoise(host *netns.Host, n int) (time.Duration, error) {
+	var worst time.Duration
+	err := host.Do(func() error {
+		ts := unix.NsecToTimespec(int64(time.Millisecond))
+		for range n {
+			t0 := time.Now()
+			if err := unix.Nanosleep(&ts, nil); err != nil && err != unix.EINTR {
+				return fmt.Errorf("measure the timer noise: %w", err)
+			}
+			worst = max(worst, time.Since(t0)-time.Millisecond)
+		}
+		return nil
+	})
+	return worst.Round(time.Microsecond), err
 }
 
 func hasOption(s *Script, name string) bool {

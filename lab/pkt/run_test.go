@@ -223,3 +223,44 @@ func TestRunDelayCountsWaitsForACPU(t *testing.T) {
 		t.Errorf("run delay %v over 200 ms beside a busy loop on one CPU, want at least 20 ms", d)
 	}
 }
+
+// TestAutoToleranceFailsAChangedTimer: with Config.Auto, rto.pkt passes,
+// its tolerance the script's widened by the measured noise; the same
+// script after a backtick command raises the namespace's minimum RTO to
+// 1 s fails at its first retransmission: the widening is the machine's
+// noise, not room for a timer that changed.
+func TestAutoToleranceFailsAChangedTimer(t *testing.T) {
+	if !testenv.InNamespace(t, time.Minute) {
+		return
+	}
+	needTUN(t)
+	src, err := os.ReadFile("testdata/rto.pkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const first = "0   socket("
+	changed := strings.Replace(string(src), first, "0   `echo 1000000 > /proc/sys/net/ipv4/tcp_rto_min_us`\n"+first, 1)
+	for _, c := range []struct {
+		name, src string
+		want      Status
+		line      int // of the failure
+	}{
+		{"as written", string(src), Passed, 0},
+		{"rto_min 1s", changed, Failed, 17}, // line 16, one down
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Parse("rto.pkt", []byte(c.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := Run(context.Background(), s, Config{Auto: true, Dir: t.TempDir()})
+			t.Logf("tolerance %v (%s); %v at line %d: %s", res.Tolerance, res.Why, res.Status, res.Line, res.Reason)
+			if res.Noise <= 0 || res.Tolerance != DefaultTolerance+res.Noise || !strings.Contains(res.Why, "widened by "+res.Noise.String()) {
+				t.Errorf("tolerance %v, noise %v, why %q: want packetdrill's 4 ms widened by the noise, saying so", res.Tolerance, res.Noise, res.Why)
+			}
+			if res.Status != c.want || res.Line != c.line {
+				t.Errorf("got %v at line %d, want %v at line %d", res.Status, res.Line, c.want, c.line)
+			}
+		})
+	}
+}
