@@ -3,6 +3,7 @@ package pkt
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -200,18 +201,31 @@ func TestRunDelayCountsWaitsForACPU(t *testing.T) {
 	if _, err := os.Stat("/proc/thread-self/schedstat"); err != nil {
 		t.Skip("skipping test; the kernel keeps no scheduler statistics (CONFIG_SCHED_INFO)")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// A thread of its own, pinned to one CPU; it ends with its
+	// goroutine, pinned, instead of serving other goroutines.
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- spinBesideABusyLoop()
+	}()
+	if err := <-errc; err != nil {
+		t.Error(err)
+	}
+}
+
+// spinBesideABusyLoop pins its thread to CPU 0 beside a busy loop and
+// fails unless the thread's run delay grows.
+func spinBesideABusyLoop() error {
 	var one unix.CPUSet
 	one.Set(0)
 	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		t.Skipf("skipping test; cannot pin this thread: %v", err)
+		return fmt.Errorf("cannot pin this thread: %w", err)
 	}
 	// A busy child process on the same CPU, at this thread's priority
 	// (forked from it, it inherits its nice).
 	busy := exec.Command("taskset", "-c", "0", "sh", "-c", "while :; do :; done")
 	if err := busy.Start(); err != nil {
-		t.Skipf("skipping test; cannot start a busy loop: %v", err)
+		return fmt.Errorf("cannot start a busy loop: %w", err)
 	}
 	defer func() { busy.Process.Kill(); busy.Wait() }()
 	w0 := runDelay()
@@ -220,8 +234,9 @@ func TestRunDelayCountsWaitsForACPU(t *testing.T) {
 	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
 	}
 	if d := runDelay() - w0; d < 20*time.Millisecond {
-		t.Errorf("run delay %v over 200 ms beside a busy loop on one CPU, want at least 20 ms", d)
+		return fmt.Errorf("run delay %v over 200 ms beside a busy loop on one CPU, want at least 20 ms", d)
 	}
+	return nil
 }
 
 // TestAutoToleranceFailsAChangedTimer: with Config.Auto, rto.pkt passes,
