@@ -31,6 +31,18 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, one testcase per script")
 	floor := fs.Duration("floor", 25*time.Millisecond, "the least timing tolerance, wider than a script's --tolerance_usecs on a loaded machine; 0: packetdrill's rule exactly")
 	tolMode := fs.String("tolerance", "floor", "the timing rule: floor (the script's tolerance, at least -floor), packetdrill (the script's exactly),\nor auto (the script's widened by the scheduling noise measured before each script, which the summary says)")
+	// packetdrill's own flags, --name=value, over the scripts' headers
+	// as in packetdrill.
+	pdFlags := []struct{ name, usage string }{
+		{"ip_version", "packetdrill's `--ip_version`: ipv4 or ipv4-mapped-ipv6 (ipv6 is skipped: not scripted yet)"},
+		{"tolerance_usecs", "packetdrill's `--tolerance_usecs`: the timing tolerance in microseconds (default 4000)"},
+		{"tolerance_percent", "packetdrill's `--tolerance_percent`: the tolerance as a share of the gap since the previous event (default 12.5)"},
+		{"mtu", "packetdrill's `--mtu`: the device's MTU (default 1500)"},
+		{"init_scripts", "packetdrill's `--init_scripts`: commands, comma-separated, run with /bin/sh in each script's namespace and folder before it plays"},
+	}
+	for _, f := range pdFlags {
+		fs.String(f.name, "", f.usage)
+	}
 	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
 	help := cli.Help{
 		Usage: prog + " pkt [flags] FILE.pkt...",
@@ -70,6 +82,17 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: -junit %s is a directory; name the file to write, such as %s", ErrUsage, *junit, filepath.Join(*junit, "junit.xml"))
 		}
 	}
+	var opts []pkt.Option
+	fs.Visit(func(f *flag.Flag) {
+		for _, p := range pdFlags {
+			if p.name == f.Name {
+				opts = append(opts, pkt.Option{Name: f.Name, Value: f.Value.String()})
+			}
+		}
+	})
+	if err := pkt.CheckOptions(opts); err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
 	// Every script parses before any runs: a typo is a usage error.
 	scripts := make([]*pkt.Script, fs.NArg())
 	for i, name := range fs.Args() {
@@ -80,6 +103,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
 		}
+		// The command line's flags come after the script's header:
+		// packetdrill lets them overwrite it.
+		s.Options = append(s.Options, opts...)
 		scripts[i] = s
 	}
 	cfg := pkt.Config{Floor: *floor}

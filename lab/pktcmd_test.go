@@ -33,6 +33,8 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-parallel", "-1", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-parallel -1"},
 		{[]string{"pkt", "-junit", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitUsage, "is a directory"},
 		{[]string{"pkt", "-tolerance", "wide", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-tolerance wide: use floor, packetdrill or auto"},
+		{[]string{"pkt", "--mtu=5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--mtu=5: want an MTU from 576 to 65535"},
+		{[]string{"pkt", "--ip_version=ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:5: cannot write as Go: TCP option FO"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
@@ -107,6 +109,21 @@ func TestPktRun(t *testing.T) {
 	stderr.Reset()
 	if code := lab.Command("tcplab", []string{"pkt", "-out", out, pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
 		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	// packetdrill's flags on the command line overwrite the script's
+	// header, as in packetdrill; a feature tcplab lacks skips each
+	// script with the reason.
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--tolerance_usecs=30000", pktdata + "server_basic.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitPass || !regexp.MustCompile(`server_basic.pkt +pass +\S+ +30ms `).MatchString(stdout.String()) {
+		t.Errorf("--tolerance_usecs=30000 over the script's 10000: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--ip_version=ipv6", pktdata + "server_basic.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitFail || !strings.Contains(stdout.String(), "skip") || !strings.Contains(stdout.String(), "--ip_version=ipv6: IPv6 on the wire is not scripted yet") {
+		t.Errorf("--ip_version=ipv6: exit %d, want %d and the script skipped\n%s%s", code, lab.ExitFail, stdout.String(), stderr.String())
 	}
 	// -tolerance auto says by how much it widened each script's.
 	stdout.Reset()

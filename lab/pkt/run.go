@@ -168,10 +168,14 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	r := &runner{
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
-		call: &caller{kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
+		call: &caller{mapped: set.Mapped, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python,
 	}
-	r.play()
+	if err := r.initScripts(set.InitScripts); err != nil {
+		res.Status, res.Reason = Failed, err.Error()
+	} else {
+		r.play()
+	}
 	r.cleanup()
 	if err := peer.Close(); err != nil && res.Status == Passed {
 		res.Status, res.Reason = Failed, err.Error()
@@ -184,7 +188,10 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 // scripted.DefaultAbs, negative none) is wider.
 func tolerance(s *Script, set Settings, floor time.Duration) (time.Duration, string) {
 	tol, why := set.Tolerance, "packetdrill's default --tolerance_usecs"
-	if hasOption(s, "tolerance_usecs") {
+	switch l, ok := optionLine(s, "tolerance_usecs"); {
+	case ok && l == 0:
+		why = "--tolerance_usecs on the command line"
+	case ok:
 		why = "the script's --tolerance_usecs"
 	}
 	if floor == 0 {
@@ -204,7 +211,10 @@ const noiseSamples = 100
 // noise, and why.
 func autoTolerance(s *Script, set Settings, noise time.Duration) (time.Duration, string) {
 	why := "packetdrill's default --tolerance_usecs"
-	if hasOption(s, "tolerance_usecs") {
+	switch l, ok := optionLine(s, "tolerance_usecs"); {
+	case ok && l == 0:
+		why = "--tolerance_usecs on the command line"
+	case ok:
 		why = "the script's --tolerance_usecs"
 	}
 	return set.Tolerance + noise, fmt.Sprintf("-tolerance auto: %s (%v) widened by %v, the latest of %d timer wake-ups measured in the script's namespace",
@@ -232,13 +242,16 @@ func MeasureNoise(host *netns.Host, n int) (time.Duration, error) {
 	return worst.Round(time.Microsecond), err
 }
 
-func hasOption(s *Script, name string) bool {
+// optionLine returns the line of the last option name of s (0: the
+// command line's) and whether there is one.
+func optionLine(s *Script, name string) (int, bool) {
+	line, ok := 0, false
 	for _, o := range s.Options {
 		if o.Name == name {
-			return true
+			line, ok = o.Line, true
 		}
 	}
-	return false
+	return line, ok
 }
 
 // eventAt formats the event on line.
@@ -609,6 +622,17 @@ func (r *runner) shell(sh *Shell) error {
 	})
 	if err != nil {
 		return fmt.Errorf("command `%s` failed: %v: %s", sh.Command, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// initScripts runs --init_scripts' commands in the script's namespace
+// and folder, in order, as packetdrill runs them before a script.
+func (r *runner) initScripts(cmds []string) error {
+	for _, c := range cmds {
+		if err := r.shell(&Shell{Command: c}); err != nil {
+			return fmt.Errorf("--init_scripts: %w", err)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package pkt
 
 import (
+	"errors"
+	"strings"
 	"fmt"
 	"strconv"
 	"time"
@@ -18,6 +20,24 @@ type Settings struct {
 	TolerancePercent float64
 	// MTU is --mtu, the device's MTU (default 1500).
 	MTU int
+	// Mapped is --ip_version=ipv4-mapped-ipv6: the script's sockets are
+	// AF_INET6 and their addresses IPv4 mapped into IPv6, the wire
+	// IPv4.
+	Mapped bool
+	// InitScripts are --init_scripts' commands, run with /bin/sh in the
+	// script's namespace and folder before it plays.
+	InitScripts []string
+}
+
+// CheckOptions checks the values of packetdrill's flags given on a
+// command line (--name=value, Line 0): nil, or what is wrong with the
+// first that is wrong. A flag whose feature Run lacks (ipv6) is no
+// error here: each script is skipped with the reason.
+func CheckOptions(opts []Option) error {
+	if _, u := settings(&Script{Options: opts}); u != nil && u.Bad {
+		return errors.New(u.Reason)
+	}
+	return nil
 }
 
 // DefaultTolerance is packetdrill's --tolerance_usecs default.
@@ -29,6 +49,9 @@ func settings(s *Script) (Settings, *Unsupported) {
 	set := Settings{Tolerance: DefaultTolerance, TolerancePercent: 12.5, MTU: 1500}
 	for _, o := range s.Options {
 		bad := func(why string) (Settings, *Unsupported) {
+			return set, &Unsupported{Line: o.Line, Reason: fmt.Sprintf("--%s=%s: %s", o.Name, o.Value, why), Bad: true}
+		}
+		lacks := func(why string) (Settings, *Unsupported) {
 			return set, &Unsupported{Line: o.Line, Reason: fmt.Sprintf("--%s=%s: %s", o.Name, o.Value, why)}
 		}
 		switch o.Name {
@@ -51,11 +74,25 @@ func settings(s *Script) (Settings, *Unsupported) {
 			}
 			set.MTU = n
 		case "ip_version":
-			if o.Value != "ipv4" {
-				return bad("only ipv4 is scripted here (package scripted builds IPv4 frames)")
+			switch o.Value {
+			case "ipv4":
+				set.Mapped = false
+			case "ipv4-mapped-ipv6":
+				set.Mapped = true
+			case "ipv6":
+				return lacks("IPv6 on the wire is not scripted yet (package scripted builds IPv4 frames); ipv4 and ipv4-mapped-ipv6 are")
+			default:
+				return bad("want ipv4, ipv4-mapped-ipv6 or ipv6")
+			}
+		case "init_scripts":
+			set.InitScripts = nil
+			for _, c := range strings.Split(o.Value, ",") {
+				if c = strings.TrimSpace(c); c != "" {
+					set.InitScripts = append(set.InitScripts, c)
+				}
 			}
 		default:
-			return bad("not supported by tcplab pkt")
+			return lacks("not supported by tcplab pkt")
 		}
 	}
 	return set, nil
@@ -66,6 +103,9 @@ func settings(s *Script) (Settings, *Unsupported) {
 type Unsupported struct {
 	Line   int
 	Reason string
+	// Bad is set for an option whose value is wrong, which no runner
+	// could play, rather than a feature this one lacks.
+	Bad bool
 }
 
 // supportedCalls are the system calls Run makes, each with the number

@@ -22,7 +22,7 @@ var symbols = map[string]int64{
 	"SOL_SOCKET": unix.SOL_SOCKET, "SOL_TCP": unix.SOL_TCP, "SOL_IP": unix.SOL_IP,
 	"SO_REUSEADDR": unix.SO_REUSEADDR, "SO_REUSEPORT": unix.SO_REUSEPORT, "SO_KEEPALIVE": unix.SO_KEEPALIVE,
 	"SO_SNDBUF": unix.SO_SNDBUF, "SO_RCVBUF": unix.SO_RCVBUF, "SO_LINGER": unix.SO_LINGER,
-	"SO_ERROR": unix.SO_ERROR, "SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_SNDLOWAT": unix.SO_SNDLOWAT,
+	"SO_ERROR": unix.SO_ERROR, "SO_DOMAIN": unix.SO_DOMAIN, "SO_TYPE": unix.SO_TYPE, "SO_PROTOCOL": unix.SO_PROTOCOL, "SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_SNDLOWAT": unix.SO_SNDLOWAT,
 	"TCP_NODELAY": unix.TCP_NODELAY, "TCP_CORK": unix.TCP_CORK, "TCP_MAXSEG": unix.TCP_MAXSEG,
 	"TCP_KEEPIDLE": unix.TCP_KEEPIDLE, "TCP_KEEPINTVL": unix.TCP_KEEPINTVL, "TCP_KEEPCNT": unix.TCP_KEEPCNT,
 	"TCP_SYNCNT": unix.TCP_SYNCNT, "TCP_LINGER2": unix.TCP_LINGER2, "TCP_DEFER_ACCEPT": unix.TCP_DEFER_ACCEPT,
@@ -92,9 +92,22 @@ type outcome struct {
 // script's file descriptor numbers apart from the process's. Its calls
 // run on a thread in the script's network namespace.
 type caller struct {
+	// mapped is --ip_version=ipv4-mapped-ipv6: sockets are AF_INET6,
+	// their addresses IPv4 mapped into IPv6.
+	mapped bool
 	kernel netip.Addr // the kernel's address, to bind
 	peer   netip.Addr // the script's, to connect to
 	files  *fdTable
+}
+
+// sockaddr is a's address at packetdrill's port, IPv4 or mapped into
+// IPv6.
+func (c *caller) sockaddr(a netip.Addr) unix.Sockaddr {
+	if c.mapped {
+		// As16 of an IPv4 address is it mapped into IPv6.
+		return &unix.SockaddrInet6{Port: Port, Addr: a.As16()}
+	}
+	return &unix.SockaddrInet4{Port: Port, Addr: a.As4()}
 }
 
 // call makes sc's system call. err is for a call the runner cannot make
@@ -138,6 +151,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		}
 		if domain == 0 {
 			domain = unix.AF_INET
+			if c.mapped {
+				domain = unix.AF_INET6
+			}
 		}
 		typ, err := arg(1)
 		if err != nil {
@@ -169,9 +185,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 	}
 	switch sc.Name {
 	case "bind":
-		return res(unix.Bind(fd, &unix.SockaddrInet4{Port: Port, Addr: c.kernel.As4()}))
+		return res(unix.Bind(fd, c.sockaddr(c.kernel)))
 	case "connect":
-		return res(unix.Connect(fd, &unix.SockaddrInet4{Port: Port, Addr: c.peer.As4()}))
+		return res(unix.Connect(fd, c.sockaddr(c.peer)))
 	case "listen":
 		return res(unix.Listen(fd, int(n(1))))
 	case "accept":
