@@ -2,9 +2,9 @@ package pkt
 
 import (
 	"errors"
-	"strings"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
