@@ -279,3 +279,39 @@ func TestAutoToleranceFailsAChangedTimer(t *testing.T) {
 		})
 	}
 }
+
+// TestUntimedCommandsRun: a script's untimed first command runs before
+// it plays, and its untimed last one after it, even when the script
+// failed (scripts restore their sysctls there); an init command that
+// fails fails the script at its line.
+func TestUntimedCommandsRun(t *testing.T) {
+	if !testenv.InNamespace(t, time.Minute) {
+		return
+	}
+	needTUN(t)
+	for _, c := range []struct {
+		name, src string
+		line      int // of the failure
+		init      bool
+	}{
+		{"a call fails", "`touch init`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n`touch cleanup`\n", 2, true},
+		{"the init command fails", "`false`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n`touch cleanup`\n", 1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Parse("t.pkt", []byte(c.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			res := Run(context.Background(), s, Config{Dir: dir})
+			if res.Status != Failed || res.Line != c.line {
+				t.Errorf("got %v at line %d: %s; want FAIL at line %d", res.Status, res.Line, res.Reason, c.line)
+			}
+			for name, want := range map[string]bool{"init": c.init, "cleanup": true} {
+				if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+					t.Errorf("%s command ran: %v, want %v", name, err == nil, want)
+				}
+			}
+		})
+	}
+}

@@ -134,6 +134,9 @@ func check(s *Script) *Unsupported {
 			if e.ECN != "" && e.ECN != "noecn" {
 				return un("ECN codepoints ([%s]) are not scripted: the peer sends and checks no IP ECN bits", e.ECN)
 			}
+			if e.AE {
+				return un("the AE flag (AccECN, RFC 9768) is not scripted: the peer's segments carry the eight flags only")
+			}
 			if e.Urg != nil {
 				return un("the urgent pointer (urg) is not scripted")
 			}
