@@ -28,7 +28,7 @@ func TestCheck(t *testing.T) {
 		{"inbound range", "0~1 < . 1:1(0) ack 1", 1, "range (~) is for outbound"},
 		{"fast open", "0 < S 0:0(0) win 1 <FO 1234>", 1, "TCP option FO 1234"},
 		{"experimental", "0 < S 0:0(0) win 1 <exp 1234>", 1, "TCP option exp 1234"},
-		{"unknown call", "0 epoll_create(1) = 3", 1, "system call epoll_create"},
+		{"unknown call", "0 sendmmsg(3, ..., 1, 0) = 1", 1, "system call sendmmsg"},
 		{"call range", "0~1 close(3) = 0", 1, "not a range"},
 		{"tcp info", "0 getsockopt(3, SOL_TCP, TCP_INFO, {tcpi_state=1}, [4]) = 0", 0, ""},
 		{"bind address", "0 bind(3, {sa_family=AF_INET}, 16) = 0", 1, "bind to an address"},

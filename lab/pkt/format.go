@@ -55,7 +55,11 @@ func (pk *Packet) text() string {
 	if pk.AE {
 		ae = "A"
 	}
-	fmt.Fprintf(&b, " %s%s %d:%d(%d)", flagText(pk.Flags), ae, pk.Seq, pk.End, pk.Len)
+	flags := flagText(pk.Flags) + ae
+	if flags == "" {
+		flags = "-"
+	}
+	fmt.Fprintf(&b, " %s %d:%d(%d)", flags, pk.Seq, pk.End, pk.Len)
 	if pk.Ack != nil {
 		fmt.Fprintf(&b, " ack %d", *pk.Ack)
 	}

@@ -32,8 +32,9 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 			if e.Name == "getsockopt" && len(e.Args) > 2 && e.Args[2] == Name("TCP_INFO") {
 				return nil, fmt.Errorf("%s:%d: cannot write as Go: getsockopt TCP_INFO is not written as Go yet", s.Path, e.Line)
 			}
-			if e.Name == "poll" {
-				return nil, fmt.Errorf("%s:%d: cannot write as Go: poll is not written as Go yet", s.Path, e.Line)
+			switch e.Name {
+			case "poll", "ioctl", "sendto", "sendmsg", "recvmsg", "pipe", "open", "splice", "sendfile", "epoll_create", "epoll_ctl", "epoll_wait":
+				return nil, fmt.Errorf("%s:%d: cannot write as Go: %s is not written as Go yet", s.Path, e.Line, e.Name)
 			}
 		}
 	}

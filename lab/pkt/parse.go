@@ -418,8 +418,11 @@ func (p *parser) packet(b Base) (Event, error) {
 		pk.Flags |= f
 		p.pos++
 	}
-	if p.pos == start {
-		return nil, p.fail("want the packet's flags (S, ., P., F., R, ...), got %s", p.near())
+	if p.pos == start && p.peek() == '-' {
+		// "-": a segment with no flags at all.
+		p.pos++
+	} else if p.pos == start {
+		return nil, p.fail("want the packet's flags (S, ., P., F., R, ..., or - for none), got %s", p.near())
 	}
 	if !p.eof() && p.peek() != ' ' && p.peek() != '\t' && p.peek() != '[' {
 		return nil, p.fail("unknown flag %q: flags are F S R P . U E W A", p.peek())

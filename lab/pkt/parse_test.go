@@ -66,6 +66,7 @@ func TestParseEvents(t *testing.T) {
 			[]string{"0 < . 1:1(0) ack 1", "0.1 > . 1:1(0) ack 1"}},
 		{"result -1 with a text alone", "+0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, \"\", 0) = -1 (Invalid Argument)",
 			[]string{`+0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, "", 0) = -1 (Invalid Argument)`}},
+		{"no flags at all", "+.01 < - 1:1001(1000) win 20000", []string{"+0.01 < - 1:1001(1000) win 20000"}},
 		{"accecn flag", "0 < [ect0] SEWA 0:0(0) win 32792", []string{"0 < [ect0] SEWA 0:0(0) win 32792"}},
 	}
 	for _, tt := range tests {

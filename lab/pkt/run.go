@@ -168,7 +168,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	r := &runner{
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
-		call: &caller{mapped: set.Mapped, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
+		call: &caller{dir: cfg.Dir, mapped: set.Mapped, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python,
 	}
 	if err := r.initScripts(set.InitScripts); err != nil {
@@ -598,8 +598,12 @@ func (r *runner) check(sc *Syscall, d callDone) error {
 	if got.errno != 0 && !anyErrno || got.ret != want {
 		return r.fail(line, "%s: expected result %d but got %s", sc.Name, want, actual())
 	}
-	if got.value != nil && len(sc.Args) > 3 && sc.Args[3] != (Ellipsis{}) {
-		v, err := eval(sc.Args[3])
+	at := 3 // getsockopt's
+	if got.valueArg > 0 {
+		at = got.valueArg
+	}
+	if got.value != nil && len(sc.Args) > at && sc.Args[at] != (Ellipsis{}) {
+		v, err := eval(sc.Args[at])
 		if err != nil {
 			return r.fail(line, "%s: expected value: %v", sc.Name, err)
 		}

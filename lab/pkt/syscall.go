@@ -22,7 +22,15 @@ var symbols = map[string]int64{
 	"SOL_SOCKET": unix.SOL_SOCKET, "SOL_TCP": unix.SOL_TCP, "SOL_IP": unix.SOL_IP,
 	"SO_REUSEADDR": unix.SO_REUSEADDR, "SO_REUSEPORT": unix.SO_REUSEPORT, "SO_KEEPALIVE": unix.SO_KEEPALIVE,
 	"SO_SNDBUF": unix.SO_SNDBUF, "SO_RCVBUF": unix.SO_RCVBUF, "SO_LINGER": unix.SO_LINGER,
-	"SO_ERROR": unix.SO_ERROR, "SO_DOMAIN": unix.SO_DOMAIN, "SO_TYPE": unix.SO_TYPE, "SO_PROTOCOL": unix.SO_PROTOCOL, "SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_SNDLOWAT": unix.SO_SNDLOWAT,
+	"SO_ERROR": unix.SO_ERROR, "NULL": 0,
+	"SIOCINQ": unix.SIOCINQ, "SIOCOUTQ": unix.SIOCOUTQ, "SIOCOUTQNSD": unix.SIOCOUTQNSD,
+	"MSG_EOR": unix.MSG_EOR, "MSG_FASTOPEN": unix.MSG_FASTOPEN, "MSG_ERRQUEUE": unix.MSG_ERRQUEUE, "MSG_TRUNC": unix.MSG_TRUNC,
+	"MSG_ZEROCOPY":  unix.MSG_ZEROCOPY,
+	"EPOLL_CTL_ADD": unix.EPOLL_CTL_ADD, "EPOLL_CTL_MOD": unix.EPOLL_CTL_MOD, "EPOLL_CTL_DEL": unix.EPOLL_CTL_DEL,
+	"EPOLLIN": unix.EPOLLIN, "EPOLLOUT": unix.EPOLLOUT, "EPOLLERR": unix.EPOLLERR, "EPOLLHUP": unix.EPOLLHUP,
+	"EPOLLRDHUP": unix.EPOLLRDHUP, "EPOLLET": unix.EPOLLET, "EPOLLONESHOT": unix.EPOLLONESHOT, "EPOLLEXCLUSIVE": unix.EPOLLEXCLUSIVE,
+	"SPLICE_F_MOVE": unix.SPLICE_F_MOVE, "SPLICE_F_NONBLOCK": unix.SPLICE_F_NONBLOCK, "SPLICE_F_MORE": unix.SPLICE_F_MORE,
+	"O_CREAT": unix.O_CREAT, "O_TRUNC": unix.O_TRUNC, "O_CLOEXEC": unix.O_CLOEXEC, "SO_DOMAIN": unix.SO_DOMAIN, "SO_TYPE": unix.SO_TYPE, "SO_PROTOCOL": unix.SO_PROTOCOL, "SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_SNDLOWAT": unix.SO_SNDLOWAT,
 	"TCP_NODELAY": unix.TCP_NODELAY, "TCP_CORK": unix.TCP_CORK, "TCP_MAXSEG": unix.TCP_MAXSEG,
 	"TCP_KEEPIDLE": unix.TCP_KEEPIDLE, "TCP_KEEPINTVL": unix.TCP_KEEPINTVL, "TCP_KEEPCNT": unix.TCP_KEEPCNT,
 	"TCP_SYNCNT": unix.TCP_SYNCNT, "TCP_LINGER2": unix.TCP_LINGER2, "TCP_DEFER_ACCEPT": unix.TCP_DEFER_ACCEPT,
@@ -83,6 +91,9 @@ type outcome struct {
 	// value is what getsockopt and fcntl(F_GETFL) read, for the script's
 	// expected value.
 	value *int64
+	// valueArg is the argument value is compared with (0: the fourth,
+	// getsockopt's).
+	valueArg int
 	// mismatch says how a TCP_INFO read differs from the script's
 	// fields.
 	mismatch string
@@ -92,6 +103,8 @@ type outcome struct {
 // script's file descriptor numbers apart from the process's. Its calls
 // run on a thread in the script's network namespace.
 type caller struct {
+	// dir is the script's folder, where open's relative paths start.
+	dir string
 	// mapped is --ip_version=ipv4-mapped-ipv6: sockets are AF_INET6,
 	// their addresses IPv4 mapped into IPv6.
 	mapped bool
@@ -170,8 +183,11 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		}
 		return outcome{ret: int64(c.files.add(fd))}, nil
 	}
-	if sc.Name == "poll" {
+	switch sc.Name {
+	case "poll":
 		return c.poll(sc)
+	case "pipe", "open", "epoll_create":
+		return c.newFile(sc)
 	}
 	fd, err := fdArg()
 	if err != nil {
@@ -253,6 +269,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		}
 		got := int64(v)
 		return outcome{value: &got}, nil
+	}
+	if out, ok, err := c.more(sc, fd, n); ok {
+		return out, err
 	}
 	return outcome{}, fmt.Errorf("system call %s is not supported yet", sc.Name)
 }
@@ -349,8 +368,12 @@ func (c *caller) poll(sc *Syscall) (outcome, error) {
 // the call ignores (read's and write's second).
 func isBuffer(sc *Syscall, i int) bool {
 	switch sc.Name {
-	case "read", "write", "send", "recv":
+	case "read", "write", "send", "recv", "sendto", "sendmsg", "recvmsg", "epoll_wait":
 		return i == 1
+	case "sendfile":
+		return i == 2
+	case "epoll_ctl":
+		return i == 3
 	case "setsockopt", "getsockopt":
 		return i >= 3
 	}
@@ -407,6 +430,16 @@ type fdTable struct {
 }
 
 func (t *fdTable) add(real int) int {
+	n := t.addOther(real)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.last = n
+	return n
+}
+
+// addOther numbers a descriptor that is not a socket (a pipe's end, a
+// file, an epoll instance): the socket under test stays the last one.
+func (t *fdTable) addOther(real int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 3
@@ -417,7 +450,6 @@ func (t *fdTable) add(real int) int {
 		n++
 	}
 	t.byScript[n] = real
-	t.last = n
 	return n
 }
 
