@@ -124,7 +124,7 @@ func (g *gen) head() string {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	p, err := scripted.Open(scripted.Config{NetNS: h.File()` + g.tolerance() + `})
+	p, err := scripted.Open(scripted.Config{NetNS: h.File(), Name: "` + Device + `"` + g.tolerance() + `})
 	if err != nil {
 		t.Fatal(err)
 	}

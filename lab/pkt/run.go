@@ -42,6 +42,11 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// Device is the name of the script's TUN device, packetdrill's: its
+// scripts name it in their commands (tc qdisc ... dev tun0). Each script
+// has a namespace of its own, so the name is free in it.
+const Device = "tun0"
+
 // Status is how a script ended.
 type Status uint8
 
@@ -147,7 +152,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		return res
 	}
 	defer host.Close()
-	peer, err := scripted.Open(scripted.Config{NetNS: host.File(), MTU: set.MTU, Pcap: cfg.Pcap,
+	peer, err := scripted.Open(scripted.Config{NetNS: host.File(), Name: Device, MTU: set.MTU, Pcap: cfg.Pcap,
 		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}})
 	if err != nil {
 		res.Status, res.Reason = Failed, err.Error()
