@@ -292,6 +292,8 @@ type runner struct {
 	host  *netns.Host
 	tol   scripted.Tolerance
 	start time.Time
+	// lastOut is when the last kernel's packet matched came, from start.
+	lastOut time.Duration
 	// blocked are the calls written with "..." still running.
 	blocked []*blockedCall
 	// snippets are the %{ }% blocks, run when the script has passed.
@@ -336,19 +338,16 @@ func (r *runner) fail(line int, format string, args ...any) error {
 func (r *runner) play() {
 	r.start = time.Now()
 	prev := time.Duration(0)
+	afterOut := false // the previous event was the kernel's packet
 	var err error
 	for _, e := range r.s.Events {
 		if err = r.ctx.Err(); err != nil {
 			break
 		}
 		line, t := e.Pos()
-		st := prev
-		switch t.Kind {
-		case Absolute:
-			st = t.At
-		case Relative:
-			st = prev + t.At
-		}
+		st := due(e, prev, r.lastOut, afterOut)
+		pk, isPkt := e.(*Packet)
+		afterOut = isPkt && pk.Dir == Outbound
 		// A call waits for the calls still blocked that are due by its
 		// time, as packetdrill's one thread of system calls does; other
 		// events at a call's end time come first: they make it return.
@@ -384,6 +383,27 @@ func (r *runner) play() {
 			r.res.Event = eventAt(r.s, f.line)
 		}
 	}
+}
+
+// due is the script time of event e, prev being the previous event's
+// and lastOut when the last kernel's packet came (afterOut: the previous
+// event was that packet). A kernel's packet right after another counts
+// from when the other came, as the kernel's timers run (a resend's
+// backoff starts at the resend) and as packetdrill times a relative
+// event (from when it saw the one before): the first one's lateness
+// within the tolerance is not charged to the second again.
+func due(e Event, prev, lastOut time.Duration, afterOut bool) time.Duration {
+	_, t := e.Pos()
+	switch t.Kind {
+	case Absolute:
+		return t.At
+	case Relative:
+		if pk, ok := e.(*Packet); ok && pk.Dir == Outbound && afterOut {
+			return lastOut + t.At
+		}
+		return prev + t.At
+	}
+	return prev
 }
 
 // wait sleeps until script time st, when the script acts. When this
@@ -460,6 +480,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			return 0, r.fail(line, "outbound packet: expected %s\n%v", e.text(), err)
 		}
 		r.step(line, e, st, got.At, "matched")
+		r.lastOut = got.At.Sub(r.start)
 		if t.Kind == AnyTime {
 			return got.At.Sub(r.start), nil
 		}

@@ -315,3 +315,37 @@ func TestUntimedCommandsRun(t *testing.T) {
 		})
 	}
 }
+
+// TestDueCountsFromTheKernelsLastPacket: a relative kernel's packet right
+// after another is due from when the other came; any other relative
+// event from the previous event's time; an absolute one at its time.
+func TestDueCountsFromTheKernelsLastPacket(t *testing.T) {
+	ms := time.Millisecond
+	parse := func(src string) Event {
+		s, err := Parse("t.pkt", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Events[0]
+	}
+	for _, c := range []struct {
+		name     string
+		src      string
+		afterOut bool
+		want     time.Duration
+	}{
+		{"resend after a resend that came late", "+.4 > P. 1:101(100) ack 1", true, 620 * ms},
+		{"kernel's packet after another event", "+.4 > P. 1:101(100) ack 1", false, 600 * ms},
+		{"script's packet after the kernel's", "+.4 < . 1:1(0) ack 101 win 100", true, 600 * ms},
+		{"call after the kernel's packet", "+.4 close(3) = 0", true, 600 * ms},
+		{"absolute", "1 > P. 1:101(100) ack 1", true, 1000 * ms},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The previous event was due at 200 ms; the kernel's last
+			// packet came at 220 ms.
+			if got := due(parse(c.src), 200*ms, 220*ms, c.afterOut); got != c.want {
+				t.Errorf("due %v, want %v", got, c.want)
+			}
+		})
+	}
+}
