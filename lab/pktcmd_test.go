@@ -70,7 +70,7 @@ func TestPktRun(t *testing.T) {
 		"3 scripts, 1 failed, 1 skipped",
 		"pkt/testdata/fail/errno.pkt:8: +0 accept(3, ..., ...) = 4",
 		"pkt/testdata/fail/errno.pkt:8: accept: expected result 4 but got -1 EAGAIN",
-		"pkt/testdata/skip/fastopen.pkt:5: TCP option FO 0102030405060708 is not scripted yet",
+		"pkt/testdata/skip/fastopen.pkt:5: TCP option FO TFO_COOKIE: the script sends a cookie written in hex",
 		"(timing tolerance 25ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
 	} {
 		// The table's columns are as wide as its widest cell.

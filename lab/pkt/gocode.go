@@ -476,7 +476,7 @@ func goTCP(seg scripted.TCP) string {
 	return "scripted.TCP{" + strings.Join(parts, ", ") + "}"
 }
 
-var goOptionNames = []string{"scripted.OptMSS", "scripted.OptWindowScale", "scripted.OptSACKPermitted", "scripted.OptTimestamps", "scripted.OptSACK"}
+var goOptionNames = []string{"scripted.OptMSS", "scripted.OptWindowScale", "scripted.OptSACKPermitted", "scripted.OptTimestamps", "scripted.OptSACK", "scripted.OptFastOpen"}
 
 func goOptionSet(s scripted.OptionSet) string {
 	var names []string
@@ -511,6 +511,9 @@ func goOptions(o scripted.Options) string {
 			bs = append(bs, fmt.Sprintf("{Left: %d, Right: %d}", b.Left, b.Right))
 		}
 		parts = append(parts, "SACK: []scripted.SACKBlock{"+strings.Join(bs, ", ")+"}")
+	}
+	if o.FastOpen != nil {
+		parts = append(parts, fmt.Sprintf("FastOpen: %#v", o.FastOpen))
 	}
 	if o.Present != 0 {
 		parts = append(parts, "Present: "+goOptionSet(o.Present))

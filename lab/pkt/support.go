@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -152,7 +153,11 @@ func check(s *Script) *Unsupported {
 			}
 			for _, o := range e.Options {
 				switch o.Kind {
-				case OptFO, OptExp, OptMD5, OptOther:
+				case OptFO:
+					if _, err := hex.DecodeString(o.Raw); err != nil && e.Dir == Inbound {
+						return un("TCP option %s: the script sends a cookie written in hex (FO abcd1234) or none (FO); %s is packetdrill's, computed from its key", o, o.Raw)
+					}
+				case OptExp, OptMD5, OptOther:
 					return un("TCP option %s is not scripted yet", o)
 				}
 			}

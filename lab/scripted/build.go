@@ -25,6 +25,7 @@ type wire struct {
 	tsVal      uint32
 	tsEcr      uint32
 	sack       []SACKBlock // absolute
+	fastOpen   []byte      // the Fast Open option's cookie, when not nil
 	payload    []byte
 	identifier uint16
 }
@@ -98,6 +99,15 @@ func (w *wire) options() []layers.TCPOption {
 		}
 		o = append(o, nop, nop, layers.TCPOption{OptionType: layers.TCPOptionKindSACK,
 			OptionLength: uint8(2 + len(data)), OptionData: data})
+	}
+	if w.fastOpen != nil {
+		// Kind 34, then NOPs to the next 32-bit word, as Linux
+		// writes it ("FO abcd1234,nop,nop").
+		o = append(o, layers.TCPOption{OptionType: layers.TCPOptionKind(34),
+			OptionLength: uint8(2 + len(w.fastOpen)), OptionData: w.fastOpen})
+		for n := 2 + len(w.fastOpen); n%4 != 0; n++ {
+			o = append(o, nop)
+		}
 	}
 	return o
 }

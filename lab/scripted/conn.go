@@ -130,7 +130,7 @@ func (c *Conn) send(step int, seg TCP) error {
 	w := wire{
 		src: c.AddrPort(), dst: c.KernelAddrPort(), flags: seg.Flags,
 		seq: c.iss + c.sndNxt, window: DefaultWindow, payload: seg.Payload,
-		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted,
+		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen,
 		identifier: c.p.ipID,
 	}
 	c.p.ipID++
