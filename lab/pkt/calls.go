@@ -98,8 +98,14 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 		return outcome{}, ok, fmt.Errorf("ioctl: only SIOCINQ, SIOCOUTQ and SIOCOUTQNSD are supported")
 	case "sendto":
 		// The address (...) is the connection's: a TCP socket's
-		// sendto is its send.
-		got, err := unix.SendmsgN(fd, make([]byte, n(2)), nil, nil, int(n(3)))
+		// sendto is its send, but with MSG_FASTOPEN, which connects an
+		// unconnected socket to the script's address with the data in
+		// its SYN.
+		var to unix.Sockaddr
+		if n(3)&unix.MSG_FASTOPEN != 0 {
+			to = c.sockaddr(c.peer)
+		}
+		got, err := unix.SendmsgN(fd, make([]byte, n(2)), nil, to, int(n(3)))
 		if err != nil {
 			out, err = errnoOutcome(err)
 			return out, ok, err

@@ -640,11 +640,15 @@ func (r *runner) check(sc *Syscall, d callDone) error {
 	return nil
 }
 
-// sameErrno compares errno names, EAGAIN and EWOULDBLOCK being one.
+// sameErrno compares errno names, EAGAIN and EWOULDBLOCK being one, and
+// EOPNOTSUPP and ENOTSUP.
 func sameErrno(a, b string) bool {
 	norm := func(s string) string {
-		if s == "EWOULDBLOCK" {
+		switch s {
+		case "EWOULDBLOCK":
 			return "EAGAIN"
+		case "EOPNOTSUPP":
+			return "ENOTSUP"
 		}
 		return s
 	}

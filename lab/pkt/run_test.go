@@ -349,3 +349,21 @@ func TestDueCountsFromTheKernelsLastPacket(t *testing.T) {
 		})
 	}
 }
+
+// TestSameErrno: the names Linux gives one errno twice are one.
+func TestSameErrno(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"EAGAIN", "EWOULDBLOCK", true},
+		{"EOPNOTSUPP", "ENOTSUP", true},
+		{"EAGAIN", "EAGAIN", true},
+		{"EAGAIN", "EINPROGRESS", false},
+		{"ENOTSUP", "EINVAL", false},
+	} {
+		if got := sameErrno(c.a, c.b); got != c.same {
+			t.Errorf("sameErrno(%s, %s) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}
