@@ -111,8 +111,7 @@ func TestPktRun(t *testing.T) {
 		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 	// packetdrill's flags on the command line overwrite the script's
-	// header, as in packetdrill; a feature tcplab lacks skips each
-	// script with the reason.
+	// header, as in packetdrill.
 	stdout.Reset()
 	stderr.Reset()
 	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--tolerance_usecs=30000", pktdata + "server_basic.pkt"}, &stdout, &stderr, nil)
@@ -121,9 +120,9 @@ func TestPktRun(t *testing.T) {
 	}
 	stdout.Reset()
 	stderr.Reset()
-	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--ip_version=ipv6", pktdata + "server_basic.pkt"}, &stdout, &stderr, nil)
-	if code != lab.ExitFail || !strings.Contains(stdout.String(), "skip") || !strings.Contains(stdout.String(), "--ip_version=ipv6: IPv6 on the wire is not scripted yet") {
-		t.Errorf("--ip_version=ipv6: exit %d, want %d and the script skipped\n%s%s", code, lab.ExitFail, stdout.String(), stderr.String())
+	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--ip_version=ipv4", pktdata + "runonly/ipv6.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitFail || !strings.Contains(stdout.String(), "expected value 10 but got 2") {
+		t.Errorf("--ip_version=ipv4 over the script's ipv6: exit %d, want %d and an AF_INET socket\n%s%s", code, lab.ExitFail, stdout.String(), stderr.String())
 	}
 	// -tolerance auto says by how much it widened each script's.
 	stdout.Reset()

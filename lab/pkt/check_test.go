@@ -20,7 +20,7 @@ func TestCheck(t *testing.T) {
 		{"known options", "--tolerance_usecs=10000\n--tolerance_percent=5\n--mtu=1400\n--ip_version=ipv4\n0 close(3) = 0", 0, ""},
 		{"unknown option", "--foo=1\n0 close(3) = 0", 1, "--foo=1: not supported"},
 		{"bad tolerance", "--tolerance_usecs=x\n0 close(3) = 0", 1, "want a number of microseconds"},
-		{"ipv6", "--ip_version=ipv6\n0 close(3) = 0", 1, "IPv6 on the wire is not scripted yet"},
+		{"unknown ip version", "--ip_version=ipv7\n0 close(3) = 0", 1, "want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{"udp", "0 close(3) = 0\n0 < udp (10)", 2, "udp packets are not scripted"},
 		{"ecn", "0 < [ce] . 1:1(0) ack 1", 1, "ECN codepoints ([ce])"},
 		{"urg", "0 < .U 1:2(1) ack 1 urg 1", 1, "urgent pointer"},

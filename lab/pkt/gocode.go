@@ -39,6 +39,9 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 		}
 	}
 	set, _ := settings(s)
+	if set.IPv6 {
+		return nil, fmt.Errorf("%s: cannot write as Go: --ip_version=ipv6 is not written as Go yet", s.Path)
+	}
 	tol, _ := tolerance(s, set, floor)
 	g := &gen{s: s, tol: tol, mapped: set.Mapped, inits: set.InitScripts}
 	g.body()

@@ -152,8 +152,12 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		return res
 	}
 	defer host.Close()
-	peer, err := scripted.Open(scripted.Config{NetNS: host.File(), Name: Device, MTU: set.MTU, Pcap: cfg.Pcap,
-		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}})
+	pcfg := scripted.Config{NetNS: host.File(), Name: Device, MTU: set.MTU, Pcap: cfg.Pcap,
+		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}}
+	if set.IPv6 {
+		pcfg.Kernel, pcfg.Addr = addrs6()
+	}
+	peer, err := scripted.Open(pcfg)
 	if err != nil {
 		res.Status, res.Reason = Failed, err.Error()
 		return res
@@ -173,7 +177,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	r := &runner{
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
-		call: &caller{dir: cfg.Dir, mapped: set.Mapped, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
+		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python,
 	}
 	if err := r.initScripts(set.InitScripts); err != nil {

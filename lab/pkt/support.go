@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ type Settings struct {
 	// AF_INET6 and their addresses IPv4 mapped into IPv6, the wire
 	// IPv4.
 	Mapped bool
+	// IPv6 is --ip_version=ipv6: IPv6 sockets and frames (the addresses
+	// of addrs6).
+	IPv6 bool
 	// InitScripts are --init_scripts' commands, run with /bin/sh in the
 	// script's namespace and folder before it plays.
 	InitScripts []string
@@ -41,6 +45,13 @@ func CheckOptions(opts []Option) error {
 		return errors.New(u.Reason)
 	}
 	return nil
+}
+
+// addrs6 are the addresses of --ip_version=ipv6: in packetdrill's
+// unique local prefix (RFC 4193), the kernel's on the device's /48 and
+// the script's.
+func addrs6() (kernel netip.Prefix, script netip.Addr) {
+	return netip.MustParsePrefix("fd3d:fa7b:d17d::1/48"), netip.MustParseAddr("fd3d:fa7b:d17d::2")
 }
 
 // DefaultTolerance is packetdrill's --tolerance_usecs default.
@@ -79,11 +90,11 @@ func settings(s *Script) (Settings, *Unsupported) {
 		case "ip_version":
 			switch o.Value {
 			case "ipv4":
-				set.Mapped = false
+				set.Mapped, set.IPv6 = false, false
 			case "ipv4-mapped-ipv6":
-				set.Mapped = true
+				set.Mapped, set.IPv6 = true, false
 			case "ipv6":
-				return lacks("IPv6 on the wire is not scripted yet (package scripted builds IPv4 frames); ipv4 and ipv4-mapped-ipv6 are")
+				set.Mapped, set.IPv6 = false, true
 			default:
 				return bad("want ipv4, ipv4-mapped-ipv6 or ipv6")
 			}

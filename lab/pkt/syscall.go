@@ -108,6 +108,8 @@ type caller struct {
 	// mapped is --ip_version=ipv4-mapped-ipv6: sockets are AF_INET6,
 	// their addresses IPv4 mapped into IPv6.
 	mapped bool
+	// v6 is --ip_version=ipv6: sockets and addresses are IPv6.
+	v6     bool
 	kernel netip.Addr // the kernel's address, to bind
 	peer   netip.Addr // the script's, to connect to
 	files  *fdTable
@@ -116,7 +118,7 @@ type caller struct {
 // sockaddr is a's address at packetdrill's port, IPv4 or mapped into
 // IPv6.
 func (c *caller) sockaddr(a netip.Addr) unix.Sockaddr {
-	if c.mapped {
+	if c.mapped || c.v6 {
 		// As16 of an IPv4 address is it mapped into IPv6.
 		return &unix.SockaddrInet6{Port: Port, Addr: a.As16()}
 	}
@@ -164,7 +166,7 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		}
 		if domain == 0 {
 			domain = unix.AF_INET
-			if c.mapped {
+			if c.mapped || c.v6 {
 				domain = unix.AF_INET6
 			}
 		}

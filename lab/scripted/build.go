@@ -33,8 +33,9 @@ type wire struct {
 // frame builds the IPv4 frame of w, with fresh layers, lengths and
 // checksums (capture.Serialize).
 func (w *wire) frame() ([]byte, error) {
-	if !w.src.Addr().Is4() || !w.dst.Addr().Is4() {
-		return nil, fmt.Errorf("build segment %v > %v: only IPv4 is scripted", w.src, w.dst)
+	v4 := w.src.Addr().Is4() && w.dst.Addr().Is4()
+	if !v4 && !(w.src.Addr().Is6() && w.dst.Addr().Is6()) {
+		return nil, fmt.Errorf("build segment %v > %v: the two addresses are of two families", w.src, w.dst)
 	}
 	opts := w.options()
 	n := 0
@@ -44,9 +45,20 @@ func (w *wire) frame() ([]byte, error) {
 	if n > 40 {
 		return nil, fmt.Errorf("build segment %v > %v: %d bytes of options, TCP allows 40: send fewer SACK blocks", w.src, w.dst, n)
 	}
-	ip := &layers.IPv4{
-		Version: 4, TTL: 64, Id: w.identifier, Flags: layers.IPv4DontFragment,
-		Protocol: layers.IPProtocolTCP, SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
+	var ip interface {
+		gopacket.NetworkLayer
+		gopacket.SerializableLayer
+	}
+	if v4 {
+		ip = &layers.IPv4{
+			Version: 4, TTL: 64, Id: w.identifier, Flags: layers.IPv4DontFragment,
+			Protocol: layers.IPProtocolTCP, SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
+		}
+	} else {
+		ip = &layers.IPv6{
+			Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
+			SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
+		}
 	}
 	tcp := &layers.TCP{
 		SrcPort: layers.TCPPort(w.src.Port()), DstPort: layers.TCPPort(w.dst.Port()),

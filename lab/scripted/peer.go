@@ -120,8 +120,8 @@ func Open(cfg Config) (*Peer, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = defaultMTU
 	}
-	if !cfg.Kernel.Addr().Is4() || !cfg.Addr.Is4() {
-		return nil, fmt.Errorf("scripted peer: kernel %v and peer %v: only IPv4 is scripted", cfg.Kernel, cfg.Addr)
+	if cfg.Kernel.Addr().Is4() != cfg.Addr.Is4() {
+		return nil, fmt.Errorf("scripted peer: kernel %v and peer %v: give both addresses of one family, IPv4 or IPv6", cfg.Kernel, cfg.Addr)
 	}
 	// The script answers the kernel's timers: CPU load must not delay it
 	// past them (best effort; root may).
