@@ -29,6 +29,11 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 		case *Python:
 			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, e.Line)
 		case *Syscall:
+			if e.Name == "setsockopt" && len(e.Args) > 3 {
+				if _, ok := e.Args[3].(String); ok {
+					return nil, fmt.Errorf("%s:%d: cannot write as Go: setsockopt with a string is not written as Go yet", s.Path, e.Line)
+				}
+			}
 			if e.Name == "getsockopt" && len(e.Args) > 2 && e.Args[2] == Name("TCP_INFO") {
 				return nil, fmt.Errorf("%s:%d: cannot write as Go: getsockopt TCP_INFO is not written as Go yet", s.Path, e.Line)
 			}

@@ -36,7 +36,8 @@ var symbols = map[string]int64{
 	"TCP_SYNCNT": unix.TCP_SYNCNT, "TCP_LINGER2": unix.TCP_LINGER2, "TCP_DEFER_ACCEPT": unix.TCP_DEFER_ACCEPT,
 	"TCP_WINDOW_CLAMP": unix.TCP_WINDOW_CLAMP, "TCP_QUICKACK": unix.TCP_QUICKACK,
 	"TCP_USER_TIMEOUT": unix.TCP_USER_TIMEOUT, "TCP_NOTSENT_LOWAT": unix.TCP_NOTSENT_LOWAT,
-	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
+	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_FASTOPEN_KEY": unix.TCP_FASTOPEN_KEY, "TCP_FASTOPEN_CONNECT": unix.TCP_FASTOPEN_CONNECT,
+	"TCP_INQ": unix.TCP_INQ, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
 	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL, "TCP_INFO": unix.TCP_INFO,
 	// The states and congestion states of tcpi_state and tcpi_ca_state.
 	"TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4,
@@ -388,6 +389,17 @@ func (c *caller) setsockopt(sc *Syscall, fd int, level, opt int64) (outcome, err
 	}
 	var err error
 	switch v := sc.Args[3].(type) {
+	case String:
+		// Bytes such as TCP_FASTOPEN_KEY's, as many as the length says.
+		// A length past the string's end reads zeros, where C would
+		// read what follows: the kernel judges the length.
+		n, eerr := eval(sc.Args[4])
+		if eerr != nil || n < 0 || n > 1<<16 {
+			return outcome{}, fmt.Errorf("setsockopt: want a length from 0 to 65536 after the string, got %v", sc.Args[4])
+		}
+		b := make([]byte, n)
+		copy(b, v)
+		err = unix.SetsockoptString(fd, int(level), int(opt), string(b))
 	case *Struct:
 		if opt != unix.SO_LINGER {
 			return outcome{}, fmt.Errorf("setsockopt: a struct value is supported for SO_LINGER only")
