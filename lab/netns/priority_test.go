@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,7 +44,7 @@ func TestRaisePriority(t *testing.T) {
 	if !strings.Contains(got, fmt.Sprintf("thread nice %d", netns.ForwarderNice)) {
 		t.Errorf("the thread was not reniced to %d:\n%s", netns.ForwarderNice, got)
 	}
-	if _, err := os.Stat("/proc/self/autogroup"); err == nil && !strings.Contains(got, fmt.Sprintf(" nice %d\n", netns.ForwarderNice)) {
+	if _, err := os.Stat("/proc/self/autogroup"); err == nil && !regexp.MustCompile(fmt.Sprintf(`(?m)^autogroup \S+ nice %d$`, netns.ForwarderNice)).MatchString(got) {
 		t.Errorf("the autogroup was not reniced to %d:\n%s", netns.ForwarderNice, got)
 	}
 }
