@@ -30,6 +30,19 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	parallel := fs.Int("parallel", 1, "run at most `N` scripts at once, each in a network namespace of its own (0: all)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, one testcase per script")
 	floor := fs.Duration("floor", 25*time.Millisecond, "the least timing tolerance, wider than a script's --tolerance_usecs on a loaded machine; 0: packetdrill's rule exactly")
+	tolMode := fs.String("tolerance", "floor", "the timing rule: floor (the script's tolerance, at least -floor), packetdrill (the script's exactly),\nor auto (the script's widened by the scheduling noise measured before each script, which the summary says)")
+	// packetdrill's own flags, --name=value, over the scripts' headers
+	// as in packetdrill.
+	pdFlags := []struct{ name, usage string }{
+		{"ip_version", "packetdrill's `--ip_version`: ipv4 or ipv4-mapped-ipv6 (ipv6 is skipped: not scripted yet)"},
+		{"tolerance_usecs", "packetdrill's `--tolerance_usecs`: the timing tolerance in microseconds (default 4000)"},
+		{"tolerance_percent", "packetdrill's `--tolerance_percent`: the tolerance as a share of the gap since the previous event (default 12.5)"},
+		{"mtu", "packetdrill's `--mtu`: the device's MTU (default 1500)"},
+		{"init_scripts", "packetdrill's `--init_scripts`: commands, comma-separated, run with /bin/sh in each script's namespace and folder before it plays"},
+	}
+	for _, f := range pdFlags {
+		fs.String(f.name, "", f.usage)
+	}
 	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
 	help := cli.Help{
 		Usage: prog + " pkt [flags] FILE.pkt...",
@@ -69,6 +82,17 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: -junit %s is a directory; name the file to write, such as %s", ErrUsage, *junit, filepath.Join(*junit, "junit.xml"))
 		}
 	}
+	var opts []pkt.Option
+	fs.Visit(func(f *flag.Flag) {
+		for _, p := range pdFlags {
+			if p.name == f.Name {
+				opts = append(opts, pkt.Option{Name: f.Name, Value: f.Value.String()})
+			}
+		}
+	})
+	if err := pkt.CheckOptions(opts); err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
 	// Every script parses before any runs: a typo is a usage error.
 	scripts := make([]*pkt.Script, fs.NArg())
 	for i, name := range fs.Args() {
@@ -79,11 +103,23 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
 		}
+		// The command line's flags come after the script's header:
+		// packetdrill lets them overwrite it.
+		s.Options = append(s.Options, opts...)
 		scripts[i] = s
 	}
 	cfg := pkt.Config{Floor: *floor}
 	if *floor == 0 {
 		cfg.Floor = -1
+	}
+	switch *tolMode {
+	case "floor":
+	case "packetdrill":
+		cfg.Floor = -1
+	case "auto":
+		cfg.Auto = true
+	default:
+		return fmt.Errorf("%w: -tolerance %s: use floor, packetdrill or auto", ErrUsage, *tolMode)
 	}
 	if *toGo {
 		for _, s := range scripts {
@@ -119,6 +155,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		if r.Tolerance > 0 {
 			tol = r.Tolerance.String()
 		}
+		if r.Noise > 0 {
+			tol += " (noise +" + r.Noise.String() + ")"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.Path, r.Status, r.Duration.Seconds(), tol, r.dir)
 	}
 	tw.Flush()
@@ -127,6 +166,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		noun = "script"
 	}
 	fmt.Fprintf(stdout, "\n%d %s, %d failed, %d skipped, %.2fs wall time\n", len(results), noun, failed, skipped, time.Since(start).Seconds())
+	if cfg.Auto {
+		fmt.Fprintln(stdout, "-tolerance auto: each script's tolerance is its own widened by the latest of 100 timer wake-ups of 1 ms measured in its namespace before it played (noise)")
+	}
 	for _, r := range results {
 		if r.Status == pkt.Passed {
 			continue
@@ -272,9 +314,10 @@ func pktJSON(r *pkt.Result) any {
 		Reason    string  `json:"reason,omitempty"`
 		Tolerance float64 `json:"tolerance_s,omitempty"`
 		Why       string  `json:"tolerance_from,omitempty"`
+		Noise     float64 `json:"noise_s,omitempty"`
 		Seconds   float64 `json:"seconds"`
 		Steps     []step  `json:"steps"`
-	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Duration.Seconds(), steps}
+	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Noise.Seconds(), r.Duration.Seconds(), steps}
 }
 
 // pktJUnit is the JUnit report of a pkt run: one testcase per script.

@@ -32,6 +32,9 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "no-such.pkt"}, lab.ExitUsage, "no-such.pkt"},
 		{[]string{"pkt", "-parallel", "-1", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-parallel -1"},
 		{[]string{"pkt", "-junit", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitUsage, "is a directory"},
+		{[]string{"pkt", "-tolerance", "wide", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-tolerance wide: use floor, packetdrill or auto"},
+		{[]string{"pkt", "--mtu=5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--mtu=5: want an MTU from 576 to 65535"},
+		{[]string{"pkt", "--ip_version=ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:5: cannot write as Go: TCP option FO"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
@@ -57,7 +60,7 @@ func TestPktRun(t *testing.T) {
 	out := t.TempDir()
 	junit := filepath.Join(out, "junit.xml")
 	var stdout, stderr bytes.Buffer
-	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit, "-floor", "100ms",
+	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit,
 		pktdata + "server_basic.pkt", pktdata + "fail/errno.pkt", pktdata + "skip/fastopen.pkt"}, &stdout, &stderr, nil)
 	if code != lab.ExitFail {
 		t.Errorf("exit %d, want %d", code, lab.ExitFail)
@@ -67,8 +70,8 @@ func TestPktRun(t *testing.T) {
 		"3 scripts, 1 failed, 1 skipped",
 		"pkt/testdata/fail/errno.pkt:8: +0 accept(3, ..., ...) = 4",
 		"pkt/testdata/fail/errno.pkt:8: accept: expected result 4 but got -1 EAGAIN",
-		"pkt/testdata/skip/fastopen.pkt:5: TCP option FO 0102030405060708 is not scripted yet",
-		"(timing tolerance 100ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
+		"pkt/testdata/skip/fastopen.pkt:5: TCP option FO TFO_COOKIE: the script sends a cookie written in hex",
+		"(timing tolerance 25ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
 	} {
 		// The table's columns are as wide as its widest cell.
 		if !strings.Contains(spaces.ReplaceAllString(stdout.String(), " "), w) {
@@ -104,7 +107,30 @@ func TestPktRun(t *testing.T) {
 	}
 	stdout.Reset()
 	stderr.Reset()
-	if code := lab.Command("tcplab", []string{"pkt", "-out", out, "-floor", "100ms", pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
+	if code := lab.Command("tcplab", []string{"pkt", "-out", out, pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
 		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	// packetdrill's flags on the command line overwrite the script's
+	// header, as in packetdrill.
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--tolerance_usecs=30000", pktdata + "server_basic.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitPass || !regexp.MustCompile(`server_basic.pkt +pass +\S+ +30ms `).MatchString(stdout.String()) {
+		t.Errorf("--tolerance_usecs=30000 over the script's 10000: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--ip_version=ipv4", pktdata + "runonly/ipv6.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitFail || !strings.Contains(stdout.String(), "expected value 10 but got 2") {
+		t.Errorf("--ip_version=ipv4 over the script's ipv6: exit %d, want %d and an AF_INET socket\n%s%s", code, lab.ExitFail, stdout.String(), stderr.String())
+	}
+	// -tolerance auto says by how much it widened each script's.
+	stdout.Reset()
+	stderr.Reset()
+	if code := lab.Command("tcplab", []string{"pkt", "-out", out, "-tolerance", "auto", pktdata + "server_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
+		t.Errorf("-tolerance auto: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !regexp.MustCompile(`server_basic.pkt +pass +\S+ +\S+ \(noise \+[0-9.]+[µm]?s\)`).MatchString(stdout.String()) || !strings.Contains(stdout.String(), "-tolerance auto: each script's tolerance is its own widened by") {
+		t.Errorf("-tolerance auto does not say by how much:\n%s", stdout.String())
 	}
 }

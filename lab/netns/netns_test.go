@@ -56,6 +56,8 @@ func runChild(mode string) error {
 		return childBind()
 	case "lan":
 		return childLAN()
+	case "priority":
+		return childPriority()
 	case "pgroup":
 		// Start a helper in our process group, report its pid, wait to be killed.
 		sleep := exec.Command("sleep", "60")

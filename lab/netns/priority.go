@@ -3,6 +3,7 @@ package netns
 import (
 	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,12 +21,23 @@ const ForwarderNice = -10
 // RaisePriority renices every thread of the process to ForwarderNice
 // (threads made later inherit it from the thread that makes them) and
 // reports whether it could: it needs CAP_SYS_NICE, which root has.
+//
+// Where the scheduler groups processes by session (autogroups,
+// kernel.sched_autogroup_enabled=1, Debian's default), a thread's nice
+// weighs only against the threads of its own session: another session's
+// busy loops take their share whatever the lab's threads ask, and a
+// script woke up to 3 s late beside them. So RaisePriority also gives
+// the process's autogroup ForwarderNice (the session's other processes
+// with it, as renicing a terminal's session would).
 func RaisePriority() bool {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return false
 	}
 	ok := true
+	if err := raiseAutogroup(); err != nil {
+		ok = false
+	}
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
 		if err != nil {
@@ -38,4 +50,22 @@ func RaisePriority() bool {
 		}
 	}
 	return ok
+}
+
+// raiseAutogroup sets the nice of the process's autogroup to
+// ForwarderNice when it is higher; a kernel without autogroups has
+// nothing to set.
+func raiseAutogroup() error {
+	b, err := os.ReadFile("/proc/self/autogroup")
+	if err != nil {
+		return nil // no autogroups
+	}
+	// "/autogroup-774 nice 0"
+	f := strings.Fields(string(b))
+	if len(f) == 3 {
+		if n, err := strconv.Atoi(f[2]); err == nil && n <= ForwarderNice {
+			return nil
+		}
+	}
+	return os.WriteFile("/proc/self/autogroup", []byte(strconv.Itoa(ForwarderNice)), 0)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -90,5 +91,36 @@ func SetUp(name string, addrs []netip.Prefix, mtu int) error {
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bring up: %w", err)
 	}
+	if v6 {
+		return untentative(link)
+	}
 	return nil
+}
+
+// untentative waits, 3 s at most, until no IPv6 address of link is
+// tentative. Even without duplicate address detection (IFA_F_NODAD) an
+// address is tentative until the kernel's address worker has run, and a
+// segment to a tentative address is dropped: on a loaded machine the
+// kernel ignored a SYN sent right after the device came up.
+func untentative(link netlink.Link) error {
+	end := time.Now().Add(3 * time.Second)
+	for {
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+		if err != nil {
+			return fmt.Errorf("list addresses: %w", err)
+		}
+		tentative := ""
+		for _, a := range addrs {
+			if a.Flags&unix.IFA_F_TENTATIVE != 0 {
+				tentative = a.IPNet.String()
+			}
+		}
+		if tentative == "" {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("address %s still tentative after 3 s", tentative)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

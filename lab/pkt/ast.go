@@ -13,7 +13,12 @@ import (
 type Script struct {
 	Path    string
 	Options []Option
-	Events  []Event
+	// Init and Cleanup are the untimed backtick commands packetdrill
+	// allows before the first event and after the last (nil when
+	// absent): Init runs before the script plays, Cleanup after it,
+	// whether it passed or not (scripts restore their sysctls there).
+	Init, Cleanup *Shell
+	Events        []Event
 }
 
 // Option is one "--name=value" line of a script's header.
@@ -131,12 +136,15 @@ type Packet struct {
 	Protocol string // "tcp"; "udp" or "icmp" are parsed only to be skipped
 	ECN      string // "ect0", "ect1", "ce", "noecn" or empty
 	Flags    capture.Flags
-	Seq      uint32 // the range's start
-	End      uint32 // the range's end
-	Len      int    // the length in parentheses
-	Ack      *uint32
-	Win      *uint16
-	Urg      *uint16
+	// AE is the flag "A", AccECN's (RFC 9768) bit beside the eight
+	// flags, parsed only to be reported as skipped.
+	AE  bool
+	Seq uint32 // the range's start
+	End uint32 // the range's end
+	Len int    // the length in parentheses
+	Ack *uint32
+	Win *uint16
+	Urg *uint16
 	// Options are the options in "<...>", in order; nil when the line has
 	// none, which on an outbound packet means it must carry none.
 	Options []TCPOption

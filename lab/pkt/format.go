@@ -51,7 +51,15 @@ func (pk *Packet) text() string {
 	if pk.ECN != "" {
 		fmt.Fprintf(&b, " [%s]", pk.ECN)
 	}
-	fmt.Fprintf(&b, " %s %d:%d(%d)", flagText(pk.Flags), pk.Seq, pk.End, pk.Len)
+	ae := ""
+	if pk.AE {
+		ae = "A"
+	}
+	flags := flagText(pk.Flags) + ae
+	if flags == "" {
+		flags = "-"
+	}
+	fmt.Fprintf(&b, " %s %d:%d(%d)", flags, pk.Seq, pk.End, pk.Len)
 	if pk.Ack != nil {
 		fmt.Fprintf(&b, " ack %d", *pk.Ack)
 	}
@@ -99,9 +107,9 @@ func (sc *Syscall) text() string {
 	s := sc.Name + "(" + join(sc.Args) + ") = " + sc.Result.String()
 	if sc.Errno != "" {
 		s += " " + sc.Errno
-		if sc.Note != "" {
-			s += " (" + sc.Note + ")"
-		}
+	}
+	if sc.Note != "" {
+		s += " (" + sc.Note + ")"
 	}
 	return s
 }

@@ -1,12 +1,13 @@
 package pkt
 
 import (
+	"encoding/hex"
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/scripted"
 )
 
 // allOptions are the option kinds a template can say are absent.
-const allOptions = scripted.OptMSS | scripted.OptWindowScale | scripted.OptSACKPermitted | scripted.OptTimestamps | scripted.OptSACK
+const allOptions = scripted.OptMSS | scripted.OptWindowScale | scripted.OptSACKPermitted | scripted.OptTimestamps | scripted.OptSACK | scripted.OptFastOpen
 
 // sendTemplate is the segment an inbound packet line sends. The options
 // are laid out as Linux lays them out (package scripted builds them), not
@@ -38,6 +39,12 @@ func sendTemplate(pk *Packet) scripted.TCP {
 			}
 		case OptSACK:
 			seg.Options.SACK = sackBlocks(o.Values)
+		case OptFO:
+			// check lets through a cookie in hex or none (a request).
+			seg.Options.FastOpen, _ = hex.DecodeString(o.Raw)
+			if seg.Options.FastOpen == nil {
+				seg.Options.FastOpen = []byte{}
+			}
 		}
 	}
 	return seg
@@ -75,9 +82,12 @@ func expectTemplate(pk *Packet) scripted.TCP {
 		case OptSACK:
 			want.Options.SACK = sackBlocks(o.Values)
 			named |= scripted.OptSACK
+		case OptFO:
+			// Present; its cookie is the kernel's, not checked.
+			named |= scripted.OptFastOpen
 		}
 	}
-	want.Options.Present = named & scripted.OptTimestamps
+	want.Options.Present = named & (scripted.OptTimestamps | scripted.OptFastOpen)
 	want.Options.Absent = allOptions &^ named
 	return want
 }

@@ -229,8 +229,28 @@ func (p *parser) script() (*Script, error) {
 		if p.eof() {
 			return s, nil
 		}
+		if s.Cleanup != nil {
+			return nil, p.fail("%s after the script's cleanup command (line %d): an untimed command must come first or last", p.near(), s.Cleanup.Line)
+		}
+		if p.peek() == '`' {
+			// An untimed command: the script's init before any event,
+			// its cleanup after the last.
+			sh, err := p.command(Base{Line: p.line})
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case len(s.Events) > 0:
+				s.Cleanup = sh
+			case s.Init != nil:
+				return nil, p.fail("a second untimed command before the first event (the first is line %d): give it a time, such as 0", s.Init.Line)
+			default:
+				s.Init = sh
+			}
+			continue
+		}
 		if p.has("--") {
-			if len(s.Events) > 0 {
+			if len(s.Events) > 0 || s.Init != nil {
 				return nil, p.fail("option %s after the first event: put the script's options at its top", p.near())
 			}
 			o, err := p.option()
@@ -315,6 +335,18 @@ func (p *parser) time() (Time, error) {
 	return t, nil
 }
 
+// command reads a backtick shell command at its opening "`".
+func (p *parser) command(b Base) (*Shell, error) {
+	p.advance(1)
+	end := strings.IndexByte(p.src[p.pos:], '`')
+	if end < 0 {
+		return nil, p.fail("shell command ` never closed")
+	}
+	cmd := p.src[p.pos : p.pos+end]
+	p.advance(end + 1)
+	return &Shell{Base: b, Command: strings.TrimSpace(cmd)}, nil
+}
+
 func (p *parser) event() (Event, error) {
 	line := p.line
 	t, err := p.time()
@@ -327,14 +359,7 @@ func (p *parser) event() (Event, error) {
 	case p.peek() == '<' || p.peek() == '>':
 		return p.packet(b)
 	case p.peek() == '`':
-		p.advance(1)
-		end := strings.IndexByte(p.src[p.pos:], '`')
-		if end < 0 {
-			return nil, p.fail("shell command ` never closed")
-		}
-		cmd := p.src[p.pos : p.pos+end]
-		p.advance(end + 1)
-		return &Shell{Base: b, Command: strings.TrimSpace(cmd)}, nil
+		return p.command(b)
 	case p.has("%{"):
 		p.advance(2)
 		end := strings.Index(p.src[p.pos:], "}%")
@@ -378,6 +403,11 @@ func (p *parser) packet(b Base) (Event, error) {
 	}
 	start := p.pos
 	for !p.eof() {
+		if p.peek() == 'A' && !pk.AE {
+			pk.AE = true
+			p.pos++
+			continue
+		}
 		f, ok := flagBits[p.peek()]
 		if !ok || p.has("...") {
 			break
@@ -388,11 +418,14 @@ func (p *parser) packet(b Base) (Event, error) {
 		pk.Flags |= f
 		p.pos++
 	}
-	if p.pos == start {
-		return nil, p.fail("want the packet's flags (S, ., P., F., R, ...), got %s", p.near())
+	if p.pos == start && p.peek() == '-' {
+		// "-": a segment with no flags at all.
+		p.pos++
+	} else if p.pos == start {
+		return nil, p.fail("want the packet's flags (S, ., P., F., R, ..., or - for none), got %s", p.near())
 	}
 	if !p.eof() && p.peek() != ' ' && p.peek() != '\t' && p.peek() != '[' {
-		return nil, p.fail("unknown flag %q: flags are F S R P . U E W", p.peek())
+		return nil, p.fail("unknown flag %q: flags are F S R P . U E W A", p.peek())
 	}
 	if err := p.ecn(pk); err != nil {
 		return nil, err
@@ -615,9 +648,13 @@ func (p *parser) syscall(b Base) (Event, error) {
 		return nil, err
 	}
 	p.inlineSpace()
-	if c := p.peek(); c >= 'A' && c <= 'Z' {
-		if sc.Errno, err = p.ident(); err != nil {
-			return nil, err
+	if c := p.peek(); c >= 'A' && c <= 'Z' || c == '(' {
+		// An errno and its text, or the text alone (packetdrill then
+		// checks the result only).
+		if c != '(' {
+			if sc.Errno, err = p.ident(); err != nil {
+				return nil, err
+			}
 		}
 		p.inlineSpace()
 		if p.peek() == '(' {

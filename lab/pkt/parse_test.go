@@ -64,6 +64,10 @@ func TestParseEvents(t *testing.T) {
 			[]string{"+0 setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0"}},
 		{"packet then event on the next line", "0 < . 1:1(0) ack 1\n0.1 > . 1:1(0) ack 1",
 			[]string{"0 < . 1:1(0) ack 1", "0.1 > . 1:1(0) ack 1"}},
+		{"result -1 with a text alone", "+0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, \"\", 0) = -1 (Invalid Argument)",
+			[]string{`+0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, "", 0) = -1 (Invalid Argument)`}},
+		{"no flags at all", "+.01 < - 1:1001(1000) win 20000", []string{"+0.01 < - 1:1001(1000) win 20000"}},
+		{"accecn flag", "0 < [ect0] SEWA 0:0(0) win 32792", []string{"0 < [ect0] SEWA 0:0(0) win 32792"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,6 +110,27 @@ func TestParseFields(t *testing.T) {
 	}
 }
 
+// TestParseUntimedCommands: a backtick command without a time before
+// the first event is the script's Init, one after the last its Cleanup,
+// as packetdrill's scripts write them (a multi-line command sourcing
+// their defaults first, their sysctls restored last).
+func TestParseUntimedCommands(t *testing.T) {
+	src := "// header\n--tolerance_usecs=10000\n`./defaults.sh\nsysctl -q net.ipv4.tcp_ecn=3\n`\n0 close(3) = 0\n`/tmp/restore.sh`\n"
+	s, err := Parse("t.pkt", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Init == nil || s.Init.Line != 3 || s.Init.Command != "./defaults.sh\nsysctl -q net.ipv4.tcp_ecn=3" {
+		t.Errorf("Init = %+v", s.Init)
+	}
+	if s.Cleanup == nil || s.Cleanup.Line != 7 || s.Cleanup.Command != "/tmp/restore.sh" {
+		t.Errorf("Cleanup = %+v", s.Cleanup)
+	}
+	if len(s.Events) != 1 || len(s.Options) != 1 {
+		t.Errorf("events %d, options %d; want 1 and 1", len(s.Events), len(s.Options))
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, src, want string
@@ -128,6 +153,8 @@ func TestParseErrors(t *testing.T) {
 		{"span backwards", "0.2...0.1 read(3, ..., 1) = 1", "t.pkt:1: time span 0.2...0.1 ends before it starts"},
 		{"span from any", "*~1 close(3) = 0", "t.pkt:1: a time span cannot start at *"},
 		{"unknown event", "0 ? hello", "t.pkt:1: want a packet"},
+		{"two untimed commands first", "`a`\n`b`\n0 close(3) = 0", "t.pkt:2: a second untimed command before the first event"},
+		{"event after the cleanup", "0 close(3) = 0\n`a`\n+0 close(4) = 0", "t.pkt:3: \"+0 close(4) = 0\" after the script's cleanup command (line 2)"},
 		{"bad ecn", "0 < [ect2] S 0:0(0)", "t.pkt:1: unknown ECN codepoint [ect2]"},
 		{"unclosed string", "0 open(\"x) = 3", "t.pkt:1: string never closed"},
 		{"bad argument", "0 close(#) = 0", "t.pkt:1: want an argument"},

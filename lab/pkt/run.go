@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,9 +30,22 @@ type Config struct {
 	// zero is scripted.DefaultAbs, the project's floor for a loaded
 	// machine; negative is none (packetdrill's rule exactly).
 	Floor time.Duration
+	// Auto, when set, measures the scheduling noise of the machine in
+	// the script's namespace before it plays (timer wake-ups, see
+	// MeasureNoise) and widens the script's tolerance by the worst of
+	// them instead of applying Floor: packetdrill's rule on a quiet
+	// machine, as wide as the machine's noise on a busy one, and a
+	// real timing change (a timer the script did not expect) still
+	// fails.
+	Auto bool
 	// Timeout bounds how long an event at "*" waits (default 10 s).
 	Timeout time.Duration
 }
+
+// Device is the name of the script's TUN device, packetdrill's: its
+// scripts name it in their commands (tc qdisc ... dev tun0). Each script
+// has a namespace of its own, so the name is free in it.
+const Device = "tun0"
 
 // Status is how a script ended.
 type Status uint8
@@ -71,6 +85,9 @@ type Result struct {
 	// from.
 	Tolerance time.Duration
 	Why       string
+	// Noise is the worst timer wake-up lateness measured before the
+	// script played, with Config.Auto; zero otherwise.
+	Noise time.Duration
 	// Steps are the events played, in order.
 	Steps    []Step
 	Duration time.Duration
@@ -135,20 +152,51 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		return res
 	}
 	defer host.Close()
-	peer, err := scripted.Open(scripted.Config{NetNS: host.File(), MTU: set.MTU, Pcap: cfg.Pcap,
-		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}})
+	pcfg := scripted.Config{NetNS: host.File(), Name: Device, MTU: set.MTU, Pcap: cfg.Pcap,
+		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}}
+	if set.IPv6 {
+		pcfg.Kernel, pcfg.Addr = addrs6()
+	}
+	peer, err := scripted.Open(pcfg)
 	if err != nil {
 		res.Status, res.Reason = Failed, err.Error()
 		return res
 	}
+	if cfg.Auto {
+		// Measured with the peer open: its threads run at the priority
+		// the script will.
+		noise, err := MeasureNoise(host, noiseSamples)
+		if err != nil {
+			peer.Close()
+			res.Status, res.Reason = Failed, err.Error()
+			return res
+		}
+		res.Noise = noise
+		res.Tolerance, res.Why = autoTolerance(s, set, noise)
+	}
 	r := &runner{
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
-		call: &caller{host: host, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
+		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python,
 	}
-	r.play()
+	if err := r.initScripts(set.InitScripts); err != nil {
+		res.Status, res.Reason = Failed, err.Error()
+		var f *failure
+		if errors.As(err, &f) {
+			res.Line = f.line
+		}
+	} else {
+		r.play()
+	}
 	r.cleanup()
+	// The script's cleanup command runs whatever happened, as it
+	// restores what the script changed.
+	if s.Cleanup != nil {
+		if err := r.shell(s.Cleanup); err != nil && res.Status == Passed {
+			res.Status, res.Line, res.Reason = Failed, s.Cleanup.Line, err.Error()
+		}
+	}
 	if err := peer.Close(); err != nil && res.Status == Passed {
 		res.Status, res.Reason = Failed, err.Error()
 	}
@@ -160,7 +208,10 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 // scripted.DefaultAbs, negative none) is wider.
 func tolerance(s *Script, set Settings, floor time.Duration) (time.Duration, string) {
 	tol, why := set.Tolerance, "packetdrill's default --tolerance_usecs"
-	if hasOption(s, "tolerance_usecs") {
+	switch l, ok := optionLine(s, "tolerance_usecs"); {
+	case ok && l == 0:
+		why = "--tolerance_usecs on the command line"
+	case ok:
 		why = "the script's --tolerance_usecs"
 	}
 	if floor == 0 {
@@ -172,13 +223,55 @@ func tolerance(s *Script, set Settings, floor time.Duration) (time.Duration, str
 	return tol, why
 }
 
-func hasOption(s *Script, name string) bool {
+// noiseSamples is how many timer wake-ups MeasureNoise takes for
+// Config.Auto: about a tenth of a second.
+const noiseSamples = 100
+
+// autoTolerance is the script's tolerance widened by the measured
+// noise, and why.
+func autoTolerance(s *Script, set Settings, noise time.Duration) (time.Duration, string) {
+	why := "packetdrill's default --tolerance_usecs"
+	switch l, ok := optionLine(s, "tolerance_usecs"); {
+	case ok && l == 0:
+		why = "--tolerance_usecs on the command line"
+	case ok:
+		why = "the script's --tolerance_usecs"
+	}
+	return set.Tolerance + noise, fmt.Sprintf("-tolerance auto: %s (%v) widened by %v, the latest of %d timer wake-ups measured in the script's namespace",
+		why, set.Tolerance, noise, noiseSamples)
+}
+
+// MeasureNoise sleeps n times for a millisecond on a thread in host's
+// namespace and returns the worst lateness of its wake-ups, to the
+// microsecond: the kernel's timer and scheduling noise that a packet or
+// a call of a script may show. The thread runs at the process's
+// priority.
+func MeasureNoise(host *netns.Host, n int) (time.Duration, error) {
+	var worst time.Duration
+	err := host.Do(func() error {
+		ts := unix.NsecToTimespec(int64(time.Millisecond))
+		for range n {
+			t0 := time.Now()
+			if err := unix.Nanosleep(&ts, nil); err != nil && err != unix.EINTR {
+				return fmt.Errorf("measure the timer noise: %w", err)
+			}
+			worst = max(worst, time.Since(t0)-time.Millisecond)
+		}
+		return nil
+	})
+	return worst.Round(time.Microsecond), err
+}
+
+// optionLine returns the line of the last option name of s (0: the
+// command line's) and whether there is one.
+func optionLine(s *Script, name string) (int, bool) {
+	line, ok := 0, false
 	for _, o := range s.Options {
 		if o.Name == name {
-			return true
+			line, ok = o.Line, true
 		}
 	}
-	return false
+	return line, ok
 }
 
 // eventAt formats the event on line.
@@ -203,6 +296,8 @@ type runner struct {
 	host  *netns.Host
 	tol   scripted.Tolerance
 	start time.Time
+	// lastOut is when the last kernel's packet matched came, from start.
+	lastOut time.Duration
 	// blocked are the calls written with "..." still running.
 	blocked []*blockedCall
 	// snippets are the %{ }% blocks, run when the script has passed.
@@ -221,8 +316,16 @@ type blockedCall struct {
 type callDone struct {
 	out outcome
 	err error
-	at  time.Time
+	// began and at are when the call was made and when it returned;
+	// waited is how long its thread waited for a CPU meanwhile (its
+	// scheduler's run delay), which is the lab's delay: the kernel had
+	// the call's result ready at at less waited.
+	began, at time.Time
+	waited    time.Duration
 }
+
+// ready is when the kernel had the call's result ready.
+func (d callDone) ready() time.Time { return d.at.Add(-d.waited) }
 
 // failure ends the script at line.
 type failure struct {
@@ -239,19 +342,16 @@ func (r *runner) fail(line int, format string, args ...any) error {
 func (r *runner) play() {
 	r.start = time.Now()
 	prev := time.Duration(0)
+	afterOut := false // the previous event was the kernel's packet
 	var err error
 	for _, e := range r.s.Events {
 		if err = r.ctx.Err(); err != nil {
 			break
 		}
 		line, t := e.Pos()
-		st := prev
-		switch t.Kind {
-		case Absolute:
-			st = t.At
-		case Relative:
-			st = prev + t.At
-		}
+		st := due(e, prev, r.lastOut, afterOut)
+		pk, isPkt := e.(*Packet)
+		afterOut = isPkt && pk.Dir == Outbound
 		// A call waits for the calls still blocked that are due by its
 		// time, as packetdrill's one thread of system calls does; other
 		// events at a call's end time come first: they make it return.
@@ -289,6 +389,27 @@ func (r *runner) play() {
 	}
 }
 
+// due is the script time of event e, prev being the previous event's
+// and lastOut when the last kernel's packet came (afterOut: the previous
+// event was that packet). A kernel's packet right after another counts
+// from when the other came, as the kernel's timers run (a resend's
+// backoff starts at the resend) and as packetdrill times a relative
+// event (from when it saw the one before): the first one's lateness
+// within the tolerance is not charged to the second again.
+func due(e Event, prev, lastOut time.Duration, afterOut bool) time.Duration {
+	_, t := e.Pos()
+	switch t.Kind {
+	case Absolute:
+		return t.At
+	case Relative:
+		if pk, ok := e.(*Packet); ok && pk.Dir == Outbound && afterOut {
+			return lastOut + t.At
+		}
+		return prev + t.At
+	}
+	return prev
+}
+
 // wait sleeps until script time st, when the script acts. When this
 // process comes late to it (a CPU shared with other work), the script's
 // clock waits for it: later events, and the kernel's answers, are timed
@@ -300,9 +421,15 @@ func (r *runner) wait(st time.Duration) {
 		case <-time.After(d):
 		case <-r.ctx.Done():
 		}
-		return
 	}
-	if over := time.Since(r.start.Add(st)); over > time.Millisecond {
+	r.actedAt(st, time.Now())
+}
+
+// actedAt moves the script's clock when the event due at st reached the
+// kernel at at, later than due: a goroutine kept from the CPU between
+// waking and acting is the lab's delay, not the kernel's.
+func (r *runner) actedAt(st time.Duration, at time.Time) {
+	if over := at.Sub(r.start.Add(st)); over > time.Millisecond {
 		r.start = r.start.Add(over)
 	}
 }
@@ -324,10 +451,14 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			if r.conn == nil {
 				r.conn = r.peer.Dial(Port)
 			}
-			if err := r.conn.TrySend(sendTemplate(e)); err != nil {
+			at, err := r.conn.TrySend(sendTemplate(e))
+			if err != nil {
 				return 0, r.fail(line, "inbound packet: %v", err)
 			}
-			r.step(line, e, st, time.Now(), "sent")
+			// The kernel's answer is timed from when it took the
+			// segment in.
+			r.actedAt(st, at)
+			r.step(line, e, st, at, "sent")
 			return st, nil
 		}
 		if r.conn == nil {
@@ -353,6 +484,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			return 0, r.fail(line, "outbound packet: expected %s\n%v", e.text(), err)
 		}
 		r.step(line, e, st, got.At, "matched")
+		r.lastOut = got.At.Sub(r.start)
 		if t.Kind == AnyTime {
 			return got.At.Sub(r.start), nil
 		}
@@ -387,8 +519,21 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		at := time.Now()
 		done := make(chan callDone, 1)
 		go func() {
-			out, err := r.call.call(e)
-			done <- callDone{out: out, err: err, at: time.Now()}
+			// The call runs on a thread of its own in the script's
+			// namespace (where socket makes its sockets), so that the
+			// thread's run delay is the call's.
+			var d callDone
+			if err := r.host.Do(func() error {
+				w0 := runDelay()
+				d.began = time.Now()
+				d.out, d.err = r.call.call(e)
+				d.at = time.Now()
+				d.waited = runDelay() - w0
+				return nil
+			}); err != nil {
+				d = callDone{err: err, began: at, at: time.Now()}
+			}
+			done <- d
 		}()
 		if t.Span == Blocking {
 			end := t.End
@@ -404,14 +549,16 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		limit := r.tol.Of(0)
 		select {
 		case d := <-done:
-			if d.at.Sub(at) > limit {
-				return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, d.at.Sub(at).Round(time.Millisecond))
+			if took := d.ready().Sub(d.began); took > limit {
+				return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, took.Round(time.Millisecond))
 			}
 			if err := r.check(e, d); err != nil {
 				return 0, err
 			}
+			// What the call did, it did when it was made.
+			r.actedAt(st, d.began)
 			r.step(line, e, st, d.at, "returned")
-		case <-time.After(time.Until(at.Add(limit))):
+		case <-time.After(time.Until(at.Add(limit + time.Second))):
 			return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
 		}
 		return st, nil
@@ -434,14 +581,14 @@ func (r *runner) settle(st time.Duration, inclusive bool) error {
 		due := r.start.Add(b.end)
 		select {
 		case d := <-b.done:
-			if off := d.at.Sub(due); off.Abs() > tol {
-				return r.fail(line, "%s returned at %v, expected at %v ± %v", b.sc.Name, d.at.Sub(r.start).Round(time.Millisecond), b.end, tol)
+			if off := d.ready().Sub(due); off.Abs() > tol {
+				return r.fail(line, "%s returned at %v, expected at %v ± %v", b.sc.Name, d.ready().Sub(r.start).Round(time.Millisecond), b.end, tol)
 			}
 			if err := r.check(b.sc, d); err != nil {
 				return err
 			}
 			r.step(line, b.sc, b.end, d.at, "returned")
-		case <-time.After(time.Until(due.Add(tol))):
+		case <-time.After(time.Until(due.Add(tol + time.Second))):
 			return r.fail(line, "%s still blocked at %v, expected to return at %v ± %v", b.sc.Name, (b.end + tol), b.end, tol)
 		}
 	}
@@ -475,11 +622,18 @@ func (r *runner) check(sc *Syscall, d callDone) error {
 	if got.mismatch != "" {
 		return r.fail(line, "%s: %s", sc.Name, got.mismatch)
 	}
-	if got.errno != 0 || got.ret != want {
+	// "= -1 (text)" without an errno's name: packetdrill checks the
+	// result only.
+	anyErrno := want == -1 && got.errno != 0
+	if got.errno != 0 && !anyErrno || got.ret != want {
 		return r.fail(line, "%s: expected result %d but got %s", sc.Name, want, actual())
 	}
-	if got.value != nil && len(sc.Args) > 3 && sc.Args[3] != (Ellipsis{}) {
-		v, err := eval(sc.Args[3])
+	at := 3 // getsockopt's
+	if got.valueArg > 0 {
+		at = got.valueArg
+	}
+	if got.value != nil && len(sc.Args) > at && sc.Args[at] != (Ellipsis{}) {
+		v, err := eval(sc.Args[at])
 		if err != nil {
 			return r.fail(line, "%s: expected value: %v", sc.Name, err)
 		}
@@ -490,11 +644,15 @@ func (r *runner) check(sc *Syscall, d callDone) error {
 	return nil
 }
 
-// sameErrno compares errno names, EAGAIN and EWOULDBLOCK being one.
+// sameErrno compares errno names, EAGAIN and EWOULDBLOCK being one, and
+// EOPNOTSUPP and ENOTSUP.
 func sameErrno(a, b string) bool {
 	norm := func(s string) string {
-		if s == "EWOULDBLOCK" {
+		switch s {
+		case "EWOULDBLOCK":
 			return "EAGAIN"
+		case "EOPNOTSUPP":
+			return "ENOTSUP"
 		}
 		return s
 	}
@@ -520,6 +678,23 @@ func (r *runner) shell(sh *Shell) error {
 	return nil
 }
 
+// initScripts runs --init_scripts' commands, then the script's own
+// untimed init command, in the script's namespace and folder, as
+// packetdrill runs them before a script.
+func (r *runner) initScripts(cmds []string) error {
+	for _, c := range cmds {
+		if err := r.shell(&Shell{Command: c}); err != nil {
+			return fmt.Errorf("--init_scripts: %w", err)
+		}
+	}
+	if r.s.Init != nil {
+		if err := r.shell(r.s.Init); err != nil {
+			return &failure{line: r.s.Init.Line, msg: err.Error()}
+		}
+	}
+	return nil
+}
+
 // cleanup wakes the calls still blocked and closes every socket.
 func (r *runner) cleanup() {
 	fds := r.call.files.all()
@@ -535,4 +710,23 @@ func (r *runner) cleanup() {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
+}
+
+// runDelay is how long this thread has waited for a CPU while runnable,
+// from the scheduler's statistics (/proc/thread-self/schedstat), or zero
+// where the kernel keeps none.
+func runDelay() time.Duration {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(ns)
 }

@@ -1,9 +1,15 @@
 package pkt
 
 import (
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Settings are what a script's header and the command line set:
@@ -18,6 +24,34 @@ type Settings struct {
 	TolerancePercent float64
 	// MTU is --mtu, the device's MTU (default 1500).
 	MTU int
+	// Mapped is --ip_version=ipv4-mapped-ipv6: the script's sockets are
+	// AF_INET6 and their addresses IPv4 mapped into IPv6, the wire
+	// IPv4.
+	Mapped bool
+	// IPv6 is --ip_version=ipv6: IPv6 sockets and frames (the addresses
+	// of addrs6).
+	IPv6 bool
+	// InitScripts are --init_scripts' commands, run with /bin/sh in the
+	// script's namespace and folder before it plays.
+	InitScripts []string
+}
+
+// CheckOptions checks the values of packetdrill's flags given on a
+// command line (--name=value, Line 0): nil, or what is wrong with the
+// first that is wrong. A flag whose feature Run lacks (ipv6) is no
+// error here: each script is skipped with the reason.
+func CheckOptions(opts []Option) error {
+	if _, u := settings(&Script{Options: opts}); u != nil && u.Bad {
+		return errors.New(u.Reason)
+	}
+	return nil
+}
+
+// addrs6 are the addresses of --ip_version=ipv6: in packetdrill's
+// unique local prefix (RFC 4193), the kernel's on the device's /48 and
+// the script's.
+func addrs6() (kernel netip.Prefix, script netip.Addr) {
+	return netip.MustParsePrefix("fd3d:fa7b:d17d::1/48"), netip.MustParseAddr("fd3d:fa7b:d17d::2")
 }
 
 // DefaultTolerance is packetdrill's --tolerance_usecs default.
@@ -29,6 +63,9 @@ func settings(s *Script) (Settings, *Unsupported) {
 	set := Settings{Tolerance: DefaultTolerance, TolerancePercent: 12.5, MTU: 1500}
 	for _, o := range s.Options {
 		bad := func(why string) (Settings, *Unsupported) {
+			return set, &Unsupported{Line: o.Line, Reason: fmt.Sprintf("--%s=%s: %s", o.Name, o.Value, why), Bad: true}
+		}
+		lacks := func(why string) (Settings, *Unsupported) {
 			return set, &Unsupported{Line: o.Line, Reason: fmt.Sprintf("--%s=%s: %s", o.Name, o.Value, why)}
 		}
 		switch o.Name {
@@ -51,11 +88,25 @@ func settings(s *Script) (Settings, *Unsupported) {
 			}
 			set.MTU = n
 		case "ip_version":
-			if o.Value != "ipv4" {
-				return bad("only ipv4 is scripted here (package scripted builds IPv4 frames)")
+			switch o.Value {
+			case "ipv4":
+				set.Mapped, set.IPv6 = false, false
+			case "ipv4-mapped-ipv6":
+				set.Mapped, set.IPv6 = true, false
+			case "ipv6":
+				set.Mapped, set.IPv6 = false, true
+			default:
+				return bad("want ipv4, ipv4-mapped-ipv6 or ipv6")
+			}
+		case "init_scripts":
+			set.InitScripts = nil
+			for _, c := range strings.Split(o.Value, ",") {
+				if c = strings.TrimSpace(c); c != "" {
+					set.InitScripts = append(set.InitScripts, c)
+				}
 			}
 		default:
-			return bad("not supported by tcplab pkt")
+			return lacks("not supported by tcplab pkt")
 		}
 	}
 	return set, nil
@@ -66,6 +117,9 @@ func settings(s *Script) (Settings, *Unsupported) {
 type Unsupported struct {
 	Line   int
 	Reason string
+	// Bad is set for an option whose value is wrong, which no runner
+	// could play, rather than a feature this one lacks.
+	Bad bool
 }
 
 // supportedCalls are the system calls Run makes, each with the number
@@ -74,6 +128,8 @@ var supportedCalls = map[string]int{
 	"socket": 3, "bind": 3, "listen": 2, "accept": 3, "connect": 3,
 	"read": 3, "write": 3, "send": 4, "recv": 4, "close": 1,
 	"shutdown": 2, "setsockopt": 5, "getsockopt": 5, "fcntl": 2, "poll": 3,
+	"ioctl": 3, "sendto": 6, "sendmsg": 3, "recvmsg": 3, "pipe": 1, "open": 2,
+	"splice": 6, "sendfile": 4, "epoll_create": 1, "epoll_ctl": 4, "epoll_wait": 4,
 }
 
 // check finds the first construct of s that Run cannot play.
@@ -94,6 +150,9 @@ func check(s *Script) *Unsupported {
 			if e.ECN != "" && e.ECN != "noecn" {
 				return un("ECN codepoints ([%s]) are not scripted: the peer sends and checks no IP ECN bits", e.ECN)
 			}
+			if e.AE {
+				return un("the AE flag (AccECN, RFC 9768) is not scripted: the peer's segments carry the eight flags only")
+			}
 			if e.Urg != nil {
 				return un("the urgent pointer (urg) is not scripted")
 			}
@@ -105,7 +164,11 @@ func check(s *Script) *Unsupported {
 			}
 			for _, o := range e.Options {
 				switch o.Kind {
-				case OptFO, OptExp, OptMD5, OptOther:
+				case OptFO:
+					if _, err := hex.DecodeString(o.Raw); err != nil && e.Dir == Inbound {
+						return un("TCP option %s: the script sends a cookie written in hex (FO abcd1234) or none (FO); %s is packetdrill's, computed from its key", o, o.Raw)
+					}
+				case OptExp, OptMD5, OptOther:
 					return un("TCP option %s is not scripted yet", o)
 				}
 			}
@@ -120,6 +183,9 @@ func check(s *Script) *Unsupported {
 			if t.Span == Range {
 				return un("a system call's time is a point or a blocking span (...), not a range (~)")
 			}
+			if u := checkCall(e); u != "" {
+				return un("%s", u)
+			}
 			if e.Name == "bind" || e.Name == "connect" {
 				if len(e.Args) != 3 || e.Args[1] != (Ellipsis{}) {
 					return un("%s to an address other than the default (...) is not supported yet", e.Name)
@@ -128,4 +194,42 @@ func check(s *Script) *Unsupported {
 		}
 	}
 	return nil
+}
+
+// checkCall says what of a call Run does not play, or "".
+func checkCall(sc *Syscall) string {
+	// sendto's MSG_FASTOPEN is played: it connects to the script.
+	flagArg := map[string]int{"send": 3, "sendmsg": 2}
+	if i, ok := flagArg[sc.Name]; ok && i < len(sc.Args) {
+		if f, err := eval(sc.Args[i]); err == nil && f&unix.MSG_FASTOPEN != 0 {
+			return sc.Name + " with MSG_FASTOPEN is not played yet (sendto's is)"
+		}
+	}
+	if sc.Name == "sendto" && (sc.Args[4] != (Ellipsis{}) || sc.Args[5] != (Ellipsis{})) {
+		return "sendto to an address other than the connection's (...) is not supported yet"
+	}
+	if sc.Name == "sendmsg" || sc.Name == "recvmsg" {
+		st, ok := sc.Args[1].(*Struct)
+		if !ok {
+			return sc.Name + "'s message is a struct msghdr: {msg_name(...)=..., msg_iov(1)=[{..., N}], msg_flags=0}"
+		}
+		for _, f := range st.Fields {
+			switch {
+			case f.Name == "msg_name" && f.Value != (Ellipsis{}):
+				return sc.Name + " to or from an address other than the connection's (msg_name=...) is not supported yet"
+			case f.Name == "msg_control":
+				if a, ok := f.Value.(*Array); !ok || len(a.Elems) > 0 {
+					return sc.Name + " with control messages (msg_control) is not supported yet"
+				}
+			}
+		}
+	}
+	if sc.Name == "ioctl" && len(sc.Args) > 1 {
+		switch sc.Args[1] {
+		case Name("SIOCINQ"), Name("SIOCOUTQ"), Name("SIOCOUTQNSD"):
+		default:
+			return fmt.Sprintf("ioctl %v is not supported (SIOCINQ, SIOCOUTQ and SIOCOUTQNSD are)", sc.Args[1])
+		}
+	}
+	return ""
 }

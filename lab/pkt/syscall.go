@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tcplab/tcplab/lab/netns"
 )
 
 // Port is packetdrill's default port: the kernel's listener binds it,
@@ -24,13 +22,22 @@ var symbols = map[string]int64{
 	"SOL_SOCKET": unix.SOL_SOCKET, "SOL_TCP": unix.SOL_TCP, "SOL_IP": unix.SOL_IP,
 	"SO_REUSEADDR": unix.SO_REUSEADDR, "SO_REUSEPORT": unix.SO_REUSEPORT, "SO_KEEPALIVE": unix.SO_KEEPALIVE,
 	"SO_SNDBUF": unix.SO_SNDBUF, "SO_RCVBUF": unix.SO_RCVBUF, "SO_LINGER": unix.SO_LINGER,
-	"SO_ERROR": unix.SO_ERROR, "SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_SNDLOWAT": unix.SO_SNDLOWAT,
+	"SO_ERROR": unix.SO_ERROR, "NULL": 0,
+	"SIOCINQ": unix.SIOCINQ, "SIOCOUTQ": unix.SIOCOUTQ, "SIOCOUTQNSD": unix.SIOCOUTQNSD,
+	"MSG_EOR": unix.MSG_EOR, "MSG_FASTOPEN": unix.MSG_FASTOPEN, "MSG_ERRQUEUE": unix.MSG_ERRQUEUE, "MSG_TRUNC": unix.MSG_TRUNC,
+	"MSG_ZEROCOPY":  unix.MSG_ZEROCOPY,
+	"EPOLL_CTL_ADD": unix.EPOLL_CTL_ADD, "EPOLL_CTL_MOD": unix.EPOLL_CTL_MOD, "EPOLL_CTL_DEL": unix.EPOLL_CTL_DEL,
+	"EPOLLIN": unix.EPOLLIN, "EPOLLOUT": unix.EPOLLOUT, "EPOLLERR": unix.EPOLLERR, "EPOLLHUP": unix.EPOLLHUP,
+	"EPOLLRDHUP": unix.EPOLLRDHUP, "EPOLLET": unix.EPOLLET, "EPOLLONESHOT": unix.EPOLLONESHOT, "EPOLLEXCLUSIVE": unix.EPOLLEXCLUSIVE,
+	"SPLICE_F_MOVE": unix.SPLICE_F_MOVE, "SPLICE_F_NONBLOCK": unix.SPLICE_F_NONBLOCK, "SPLICE_F_MORE": unix.SPLICE_F_MORE,
+	"O_CREAT": unix.O_CREAT, "O_TRUNC": unix.O_TRUNC, "O_CLOEXEC": unix.O_CLOEXEC, "SO_DOMAIN": unix.SO_DOMAIN, "SO_TYPE": unix.SO_TYPE, "SO_PROTOCOL": unix.SO_PROTOCOL, "SO_RCVLOWAT": unix.SO_RCVLOWAT, "SO_SNDLOWAT": unix.SO_SNDLOWAT,
 	"TCP_NODELAY": unix.TCP_NODELAY, "TCP_CORK": unix.TCP_CORK, "TCP_MAXSEG": unix.TCP_MAXSEG,
 	"TCP_KEEPIDLE": unix.TCP_KEEPIDLE, "TCP_KEEPINTVL": unix.TCP_KEEPINTVL, "TCP_KEEPCNT": unix.TCP_KEEPCNT,
 	"TCP_SYNCNT": unix.TCP_SYNCNT, "TCP_LINGER2": unix.TCP_LINGER2, "TCP_DEFER_ACCEPT": unix.TCP_DEFER_ACCEPT,
 	"TCP_WINDOW_CLAMP": unix.TCP_WINDOW_CLAMP, "TCP_QUICKACK": unix.TCP_QUICKACK,
 	"TCP_USER_TIMEOUT": unix.TCP_USER_TIMEOUT, "TCP_NOTSENT_LOWAT": unix.TCP_NOTSENT_LOWAT,
-	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
+	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_FASTOPEN_KEY": unix.TCP_FASTOPEN_KEY, "TCP_FASTOPEN_CONNECT": unix.TCP_FASTOPEN_CONNECT,
+	"TCP_INQ": unix.TCP_INQ, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
 	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL, "TCP_INFO": unix.TCP_INFO,
 	// The states and congestion states of tcpi_state and tcpi_ca_state.
 	"TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4,
@@ -85,18 +92,38 @@ type outcome struct {
 	// value is what getsockopt and fcntl(F_GETFL) read, for the script's
 	// expected value.
 	value *int64
+	// valueArg is the argument value is compared with (0: the fourth,
+	// getsockopt's).
+	valueArg int
 	// mismatch says how a TCP_INFO read differs from the script's
 	// fields.
 	mismatch string
 }
 
 // caller makes a script's system calls on kernel sockets, keeping the
-// script's file descriptor numbers apart from the process's.
+// script's file descriptor numbers apart from the process's. Its calls
+// run on a thread in the script's network namespace.
 type caller struct {
-	host   *netns.Host
+	// dir is the script's folder, where open's relative paths start.
+	dir string
+	// mapped is --ip_version=ipv4-mapped-ipv6: sockets are AF_INET6,
+	// their addresses IPv4 mapped into IPv6.
+	mapped bool
+	// v6 is --ip_version=ipv6: sockets and addresses are IPv6.
+	v6     bool
 	kernel netip.Addr // the kernel's address, to bind
 	peer   netip.Addr // the script's, to connect to
 	files  *fdTable
+}
+
+// sockaddr is a's address at packetdrill's port, IPv4 or mapped into
+// IPv6.
+func (c *caller) sockaddr(a netip.Addr) unix.Sockaddr {
+	if c.mapped || c.v6 {
+		// As16 of an IPv4 address is it mapped into IPv6.
+		return &unix.SockaddrInet6{Port: Port, Addr: a.As16()}
+	}
+	return &unix.SockaddrInet4{Port: Port, Addr: a.As4()}
 }
 
 // call makes sc's system call. err is for a call the runner cannot make
@@ -140,6 +167,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		}
 		if domain == 0 {
 			domain = unix.AF_INET
+			if c.mapped || c.v6 {
+				domain = unix.AF_INET6
+			}
 		}
 		typ, err := arg(1)
 		if err != nil {
@@ -149,19 +179,18 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		if err != nil {
 			return outcome{}, err
 		}
-		var fd int
-		serr := c.host.Do(func() error {
-			var err error
-			fd, err = unix.Socket(int(domain), int(typ)|unix.SOCK_CLOEXEC, int(proto))
-			return err
-		})
+		// The caller runs in the script's namespace.
+		fd, serr := unix.Socket(int(domain), int(typ)|unix.SOCK_CLOEXEC, int(proto))
 		if serr != nil {
 			return res(serr)
 		}
 		return outcome{ret: int64(c.files.add(fd))}, nil
 	}
-	if sc.Name == "poll" {
+	switch sc.Name {
+	case "poll":
 		return c.poll(sc)
+	case "pipe", "open", "epoll_create":
+		return c.newFile(sc)
 	}
 	fd, err := fdArg()
 	if err != nil {
@@ -175,9 +204,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 	}
 	switch sc.Name {
 	case "bind":
-		return res(unix.Bind(fd, &unix.SockaddrInet4{Port: Port, Addr: c.kernel.As4()}))
+		return res(unix.Bind(fd, c.sockaddr(c.kernel)))
 	case "connect":
-		return res(unix.Connect(fd, &unix.SockaddrInet4{Port: Port, Addr: c.peer.As4()}))
+		return res(unix.Connect(fd, c.sockaddr(c.peer)))
 	case "listen":
 		return res(unix.Listen(fd, int(n(1))))
 	case "accept":
@@ -243,6 +272,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		}
 		got := int64(v)
 		return outcome{value: &got}, nil
+	}
+	if out, ok, err := c.more(sc, fd, n); ok {
+		return out, err
 	}
 	return outcome{}, fmt.Errorf("system call %s is not supported yet", sc.Name)
 }
@@ -339,8 +371,12 @@ func (c *caller) poll(sc *Syscall) (outcome, error) {
 // the call ignores (read's and write's second).
 func isBuffer(sc *Syscall, i int) bool {
 	switch sc.Name {
-	case "read", "write", "send", "recv":
+	case "read", "write", "send", "recv", "sendto", "sendmsg", "recvmsg", "epoll_wait":
 		return i == 1
+	case "sendfile":
+		return i == 2
+	case "epoll_ctl":
+		return i == 3
 	case "setsockopt", "getsockopt":
 		return i >= 3
 	}
@@ -353,6 +389,17 @@ func (c *caller) setsockopt(sc *Syscall, fd int, level, opt int64) (outcome, err
 	}
 	var err error
 	switch v := sc.Args[3].(type) {
+	case String:
+		// Bytes such as TCP_FASTOPEN_KEY's, as many as the length says.
+		// A length past the string's end reads zeros, where C would
+		// read what follows: the kernel judges the length.
+		n, eerr := eval(sc.Args[4])
+		if eerr != nil || n < 0 || n > 1<<16 {
+			return outcome{}, fmt.Errorf("setsockopt: want a length from 0 to 65536 after the string, got %v", sc.Args[4])
+		}
+		b := make([]byte, n)
+		copy(b, v)
+		err = unix.SetsockoptString(fd, int(level), int(opt), string(b))
 	case *Struct:
 		if opt != unix.SO_LINGER {
 			return outcome{}, fmt.Errorf("setsockopt: a struct value is supported for SO_LINGER only")
@@ -397,6 +444,16 @@ type fdTable struct {
 }
 
 func (t *fdTable) add(real int) int {
+	n := t.addOther(real)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.last = n
+	return n
+}
+
+// addOther numbers a descriptor that is not a socket (a pipe's end, a
+// file, an epoll instance): the socket under test stays the last one.
+func (t *fdTable) addOther(real int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 3
@@ -407,7 +464,6 @@ func (t *fdTable) add(real int) int {
 		n++
 	}
 	t.byScript[n] = real
-	t.last = n
 	return n
 }
 

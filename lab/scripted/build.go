@@ -25,6 +25,7 @@ type wire struct {
 	tsVal      uint32
 	tsEcr      uint32
 	sack       []SACKBlock // absolute
+	fastOpen   []byte      // the Fast Open option's cookie, when not nil
 	payload    []byte
 	identifier uint16
 }
@@ -32,8 +33,9 @@ type wire struct {
 // frame builds the IPv4 frame of w, with fresh layers, lengths and
 // checksums (capture.Serialize).
 func (w *wire) frame() ([]byte, error) {
-	if !w.src.Addr().Is4() || !w.dst.Addr().Is4() {
-		return nil, fmt.Errorf("build segment %v > %v: only IPv4 is scripted", w.src, w.dst)
+	v4 := w.src.Addr().Is4() && w.dst.Addr().Is4()
+	if !v4 && !(w.src.Addr().Is6() && w.dst.Addr().Is6()) {
+		return nil, fmt.Errorf("build segment %v > %v: the two addresses are of two families", w.src, w.dst)
 	}
 	opts := w.options()
 	n := 0
@@ -43,9 +45,20 @@ func (w *wire) frame() ([]byte, error) {
 	if n > 40 {
 		return nil, fmt.Errorf("build segment %v > %v: %d bytes of options, TCP allows 40: send fewer SACK blocks", w.src, w.dst, n)
 	}
-	ip := &layers.IPv4{
-		Version: 4, TTL: 64, Id: w.identifier, Flags: layers.IPv4DontFragment,
-		Protocol: layers.IPProtocolTCP, SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
+	var ip interface {
+		gopacket.NetworkLayer
+		gopacket.SerializableLayer
+	}
+	if v4 {
+		ip = &layers.IPv4{
+			Version: 4, TTL: 64, Id: w.identifier, Flags: layers.IPv4DontFragment,
+			Protocol: layers.IPProtocolTCP, SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
+		}
+	} else {
+		ip = &layers.IPv6{
+			Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
+			SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
+		}
 	}
 	tcp := &layers.TCP{
 		SrcPort: layers.TCPPort(w.src.Port()), DstPort: layers.TCPPort(w.dst.Port()),
@@ -98,6 +111,15 @@ func (w *wire) options() []layers.TCPOption {
 		}
 		o = append(o, nop, nop, layers.TCPOption{OptionType: layers.TCPOptionKindSACK,
 			OptionLength: uint8(2 + len(data)), OptionData: data})
+	}
+	if w.fastOpen != nil {
+		// Kind 34, then NOPs to the next 32-bit word, as Linux
+		// writes it ("FO abcd1234,nop,nop").
+		o = append(o, layers.TCPOption{OptionType: layers.TCPOptionKind(34),
+			OptionLength: uint8(2 + len(w.fastOpen)), OptionData: w.fastOpen})
+		for n := 2 + len(w.fastOpen); n%4 != 0; n++ {
+			o = append(o, nop)
+		}
 	}
 	return o
 }

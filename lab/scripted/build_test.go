@@ -58,6 +58,20 @@ func TestBuildDecode(t *testing.T) {
 	}
 	w = wire{src: netip.MustParseAddrPort("[::1]:1"), dst: dst}
 	if _, err := w.frame(); err == nil {
-		t.Error("an IPv6 segment built; want an error")
+		t.Error("a segment from an IPv6 address to an IPv4 one built; want an error")
+	}
+	// IPv6: the frame decodes back with its addresses and fields.
+	src6, dst6 := netip.MustParseAddrPort("[2001:db8::1]:8080"), netip.MustParseAddrPort("[fd3d:fa7b:d17d::1]:40000")
+	w = wire{src: src6, dst: dst6, flags: SYN, seq: 7, window: 1000, mss: Uint16(1440), fastOpen: []byte{}, payload: []byte("hi")}
+	b, err := w.frame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seg capture.Segment
+	if !dec.Decode(b, &seg) || b[0]>>4 != 6 {
+		t.Fatalf("%x does not decode as TCP over IPv6", b)
+	}
+	if seg.Src != src6 || seg.Dst != dst6 || seg.Seq != 7 || seg.Len != 2 || seg.Options.MSS != 1440 || seg.Options.FastOpen != capture.FastOpenRequest {
+		t.Errorf("decoded %+v; built %+v", seg, w)
 	}
 }

@@ -41,6 +41,7 @@ type Conn struct {
 	tsStart             time.Time // when the connection was made
 
 	anchor time.Time // the script's time of the previous event
+	sentAt time.Time // when the kernel took in the last segment sent
 	lastAt time.Time // when the kernel sent the last segment matched
 }
 
@@ -129,7 +130,7 @@ func (c *Conn) send(step int, seg TCP) error {
 	w := wire{
 		src: c.AddrPort(), dst: c.KernelAddrPort(), flags: seg.Flags,
 		seq: c.iss + c.sndNxt, window: DefaultWindow, payload: seg.Payload,
-		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted,
+		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen,
 		identifier: c.p.ipID,
 	}
 	c.p.ipID++
@@ -191,7 +192,7 @@ func (c *Conn) send(step int, seg TCP) error {
 			c.sndMax = end
 		}
 	}
-	c.anchor = at
+	c.anchor, c.sentAt = at, at
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package scripted_test
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -328,5 +330,63 @@ func setsockopt(t *testing.T, c *net.TCPConn, level, opt, v int) {
 	}
 	if serr != nil {
 		t.Fatalf("setsockopt %d: %v", opt, serr)
+	}
+}
+
+// TestSendIsTimedByTheKernel: a segment sent is timed when the kernel
+// took it in, not when the script's write returned. The kernel answers a
+// SYN while the write is still in the kernel (the TUN device hands the
+// frame to the stack at once), so its SYN/ACK is stamped after the SYN
+// was taken in but before the write returned: timing the SYN by the
+// write's return would put the answer before its question.
+func TestSendIsTimedByTheKernel(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	p := start(t)
+	listen(t, p)
+	conn := p.Dial(serverPort)
+	before := time.Now()
+	sent, err := conn.TrySend(scripted.TCP{Flags: scripted.SYN, Options: synOptions()})
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Before(before) || sent.After(after) {
+		t.Fatalf("SYN taken in at %v, outside its write (%v to %v)", sent, before, after)
+	}
+	synack, err := conn.TryExpect(scripted.TCP{Flags: scripted.SYN | scripted.ACK, Ack: scripted.Uint32(1)}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if synack.At.Before(sent) {
+		t.Errorf("SYN/ACK stamped %v before the SYN it answers was taken in", sent.Sub(synack.At))
+	}
+	t.Logf("SYN/ACK %v after the SYN was taken in; the write returned %v after it", synack.At.Sub(sent), after.Sub(sent))
+}
+
+// TestIPv6Handshake: a peer with IPv6 addresses sends IPv6 frames the
+// kernel answers, from the moment Open returns (its address is no longer
+// tentative: a SYN to a tentative address is dropped).
+func TestIPv6Handshake(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	needTUN(t)
+	p, err := scripted.Open(scripted.Config{Kernel: netip.MustParsePrefix("fd00:7c::1/64"), Addr: netip.MustParseAddr("fd00:7c::2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ln, err := net.Listen("tcp6", fmt.Sprintf("[fd00:7c::1]:%d", serverPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn := p.Dial(serverPort)
+	conn.Send(t, scripted.TCP{Flags: scripted.SYN, Options: scripted.Options{MSS: scripted.Uint16(1400)}})
+	got := conn.Expect(t, scripted.TCP{Flags: scripted.SYN | scripted.ACK, Ack: scripted.Uint32(1)}, time.Second)
+	if got.Options.MSS != 1440 {
+		t.Errorf("SYN/ACK's MSS %d, want 1440 (1500 less IPv6's 40 and TCP's 20)", got.Options.MSS)
 	}
 }

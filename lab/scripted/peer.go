@@ -62,9 +62,12 @@ type Peer struct {
 	tun   *os.File
 	tap   *os.File // the device's outgoing frames, kernel-timestamped
 	inbox chan frame
-	stop  chan struct{}
-	done  chan struct{}
-	start time.Time // when the device opened, for the frames' offsets
+	// stamps are the kernel's times of taking the script's frames in,
+	// in the order written.
+	stamps chan stamp
+	stop   chan struct{}
+	done   chan struct{}
+	start  time.Time // when the device opened, for the frames' offsets
 
 	// taken and queued count the tap's frames read and handed to the
 	// inbox, for settle.
@@ -81,6 +84,17 @@ type Peer struct {
 	nextPort uint16
 	ipID     uint16
 }
+
+// stamp is when the kernel took in a frame the script wrote, with the
+// frame's first bytes to tell it.
+type stamp struct {
+	at   time.Time
+	head []byte
+}
+
+// stampHead is how many of a frame's first bytes tell it: the IP and TCP
+// headers with the IP identifier and the sequence numbers.
+const stampHead = 60
 
 // frame is one frame the kernel sent to the device.
 type frame struct {
@@ -106,8 +120,8 @@ func Open(cfg Config) (*Peer, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = defaultMTU
 	}
-	if !cfg.Kernel.Addr().Is4() || !cfg.Addr.Is4() {
-		return nil, fmt.Errorf("scripted peer: kernel %v and peer %v: only IPv4 is scripted", cfg.Kernel, cfg.Addr)
+	if cfg.Kernel.Addr().Is4() != cfg.Addr.Is4() {
+		return nil, fmt.Errorf("scripted peer: kernel %v and peer %v: give both addresses of one family, IPv4 or IPv6", cfg.Kernel, cfg.Addr)
 	}
 	// The script answers the kernel's timers: CPU load must not delay it
 	// past them (best effort; root may).
@@ -125,7 +139,7 @@ func Open(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("scripted peer: %w", err)
 	}
 	p := &Peer{
-		cfg: cfg, tun: tun, tap: tap, inbox: make(chan frame, 1024),
+		cfg: cfg, tun: tun, tap: tap, inbox: make(chan frame, 1024), stamps: make(chan stamp, 1024),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		start: time.Now(), nextPort: 40000, ipID: 1,
 	}
@@ -176,7 +190,7 @@ func (p *Peer) read() {
 	}
 	buf, oob := make([]byte, 1<<16), make([]byte, 512)
 	for {
-		n, at, err := readTap(p.tap, buf, oob, &p.taken)
+		n, at, out, err := readTap(p.tap, buf, oob, &p.taken)
 		if err != nil {
 			select {
 			case <-p.stop: // closed: the raw read says so in words of its own
@@ -184,6 +198,13 @@ func (p *Peer) read() {
 				p.fail(fmt.Errorf("read %s: %w", p.cfg.Name, err))
 			}
 			return
+		}
+		if !out {
+			select {
+			case p.stamps <- stamp{at: at, head: slices.Clone(buf[:min(n, stampHead)])}:
+			default: // nobody waits for old stamps: write drops them
+			}
+			continue
 		}
 		f := frame{data: slices.Clone(buf[:n]), at: at}
 		f.tcp = dec.Decode(f.data, &f.seg)
@@ -238,14 +259,43 @@ func (p *Peer) nextStep() int {
 	return p.step
 }
 
-// write sends one built frame into the device and returns when it went.
+// write sends one built frame into the device and returns when the
+// kernel took it in.
 func (p *Peer) write(b []byte, comment string) (time.Time, error) {
+	before := time.Now()
 	if _, err := p.tun.Write(b); err != nil {
 		return time.Time{}, fmt.Errorf("write %s: %w", p.cfg.Name, err)
 	}
-	at := time.Now()
+	at := p.stampOf(b, before, time.Now())
 	p.record(at, b, comment)
 	return at, nil
+}
+
+// stampOf returns the kernel's time of taking in frame b, written between
+// before and after, from the tap; if the tap does not give it within a
+// second (its queue overflowed), after.
+func (p *Peer) stampOf(b []byte, before, after time.Time) time.Time {
+	head := b[:min(len(b), stampHead)]
+	timeout := time.NewTimer(time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case s := <-p.stamps:
+			// An older frame's stamp, left by a write that gave up, is
+			// dropped; so is one outside the write (a clock step).
+			if !slices.Equal(s.head, head) {
+				continue
+			}
+			if s.at.Before(before) || s.at.After(after) {
+				return after
+			}
+			return s.at
+		case <-timeout.C:
+			return after
+		case <-p.done:
+			return after
+		}
+	}
 }
 
 // other keeps a frame that a waiting connection did not own: a segment

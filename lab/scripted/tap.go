@@ -21,6 +21,11 @@ import (
 // (a tap), which the kernel timestamps as it hands each frame to the
 // device (SO_TIMESTAMPNS): the time the kernel sent it, whatever the
 // scheduler does to the script.
+//
+// The tap sees the script's frames too, stamped as the kernel takes them
+// in (the TUN write hands each to the stack at once): the time the kernel
+// got the segment, which the kernel's answer is timed from, even when the
+// script's goroutine was kept from the CPU just before or after writing.
 
 // openTap opens a packet socket on the device name in the namespace ns,
 // with kernel timestamps, non-blocking so that its reads wait in the
@@ -62,46 +67,45 @@ func htons(v uint16) uint16 {
 	return binary.NativeEndian.Uint16(b[:])
 }
 
-// readTap reads the next frame the kernel sent out of the device into
-// buf, skipping those the script wrote in, and returns its length and the
-// kernel's timestamp. It counts each frame it returns in taken as soon as
-// it leaves the socket.
-func readTap(tap *os.File, buf, oob []byte, taken *atomic.Int64) (int, time.Time, error) {
+// readTap reads the next frame of the device into buf and returns its
+// length, the kernel's timestamp and whether the kernel sent it (out) or
+// the script wrote it in. It counts each frame the kernel sent in taken as
+// soon as it leaves the socket.
+func readTap(tap *os.File, buf, oob []byte, taken *atomic.Int64) (n int, at time.Time, out bool, err error) {
 	rc, err := tap.SyscallConn()
 	if err != nil {
-		return 0, time.Time{}, err
+		return 0, time.Time{}, false, err
 	}
-	for {
-		var n, oobn int
-		var from unix.Sockaddr
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
-			if rerr == nil {
-				taken.Add(1)
-			}
-			return rerr != unix.EAGAIN
-		})
-		if err != nil {
-			return 0, time.Time{}, err
+	var oobn int
+	var from unix.Sockaddr
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+		if rerr == nil {
+			taken.Add(1)
 		}
-		if rerr != nil {
-			return 0, time.Time{}, fmt.Errorf("read tap: %w", rerr)
-		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype != unix.PACKET_OUTGOING {
-			taken.Add(-1)
-			continue
-		}
-		at := time.Now()
-		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, m := range msgs {
-				if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-					sec := int64(binary.NativeEndian.Uint64(m.Data))
-					nsec := int64(binary.NativeEndian.Uint64(m.Data[8:]))
-					at = time.Unix(sec, nsec)
-				}
-			}
-		}
-		return n, at, nil
+		return rerr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, time.Time{}, false, err
 	}
+	if rerr != nil {
+		return 0, time.Time{}, false, fmt.Errorf("read tap: %w", rerr)
+	}
+	ll, ok := from.(*unix.SockaddrLinklayer)
+	out = ok && ll.Pkttype == unix.PACKET_OUTGOING
+	if !out {
+		taken.Add(-1)
+	}
+	at = time.Now()
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+				sec := int64(binary.NativeEndian.Uint64(m.Data))
+				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:]))
+				at = time.Unix(sec, nsec)
+			}
+		}
+	}
+	return n, at, out, nil
 }

@@ -65,6 +65,11 @@ type Options struct {
 	Present OptionSet
 	// Absent names options an expected segment must not carry.
 	Absent OptionSet
+	// FastOpen, when not nil, sends the TCP Fast Open option (RFC 7413,
+	// kind 34) with this cookie; empty is a cookie request. An expected
+	// segment's Fast Open option is checked present or absent only
+	// (OptFastOpen), not its cookie.
+	FastOpen []byte
 }
 
 // SACKBlock is one selective acknowledgement block, [Left, Right),
@@ -81,9 +86,10 @@ const (
 	OptSACKPermitted
 	OptTimestamps
 	OptSACK
+	OptFastOpen
 )
 
-var optionNames = [...]string{"mss", "wscale", "sackOK", "TS", "sack"}
+var optionNames = [...]string{"mss", "wscale", "sackOK", "TS", "sack", "FO"}
 
 // String lists the kinds as packetdrill names them, such as "mss,TS".
 func (s OptionSet) String() string {
@@ -107,6 +113,9 @@ func has(o capture.Options) OptionSet {
 	}
 	if o.WindowScale >= 0 {
 		s |= OptWindowScale
+	}
+	if o.FastOpen != capture.NoFastOpen {
+		s |= OptFastOpen
 	}
 	if o.SACKPermitted {
 		s |= OptSACKPermitted

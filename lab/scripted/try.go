@@ -20,15 +20,16 @@ func (p *Peer) StepTo(n int) {
 	}
 }
 
-// TrySend is Send returning its error.
-func (c *Conn) TrySend(seg TCP) error {
+// TrySend is Send returning its error, and when the kernel took the
+// segment in: the time its answer is due from.
+func (c *Conn) TrySend(seg TCP) (time.Time, error) {
 	step := c.p.nextStep()
 	err := c.send(step, seg)
 	var m *Mismatch
 	if err != nil && !errors.As(err, &m) {
-		return fmt.Errorf("step %d: send %v: %w", step, seg, err)
+		return time.Time{}, fmt.Errorf("step %d: send %v: %w", step, seg, err)
 	}
-	return err
+	return c.sentAt, err
 }
 
 // TryExpect is Expect returning its error.
