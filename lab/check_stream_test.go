@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"maps"
@@ -84,6 +85,35 @@ func runCheck(t *testing.T, args ...string) checkResult {
 	}
 	if err := xml.Unmarshal(b, &r.junit); err != nil {
 		t.Fatalf("junit: %v\n%s", err, b)
+	}
+	// -json: the same exit status, and the same failures as JUnit.
+	var out3, errs3 bytes.Buffer
+	code3 := Command("tcplab", append([]string{"check", "-json"}, args...), &out3, &errs3, nil)
+	if code3 != code {
+		t.Fatalf("check %q exits %d as text, %d with -json", args, code, code3)
+	}
+	var doc struct {
+		Files []FileVerdict `json:"files"`
+		Pass  bool          `json:"pass"`
+	}
+	if err := json.Unmarshal(out3.Bytes(), &doc); err != nil || doc.Pass != (code == ExitPass) {
+		t.Fatalf("check -json %q: pass %v (%v), exit %d:\n%s", args, doc.Pass, err, code, out3.Bytes())
+	}
+	var failed []string
+	for _, f := range doc.Files {
+		if f.Error != "" {
+			failed = append(failed, "read "+f.File)
+		}
+		for _, c := range f.Conns {
+			for _, res := range c.Results {
+				if !res.Pass {
+					failed = append(failed, c.Name+": "+res.Property)
+				}
+			}
+		}
+	}
+	if !slices.Equal(failed, r.junit.failed()) {
+		t.Fatalf("check -json %q fails %q; -junit fails %q", args, failed, r.junit.failed())
 	}
 	return r
 }
