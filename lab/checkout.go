@@ -32,8 +32,8 @@ type checkOutput struct {
 	files   int                 // files begun
 	conns   int                 // connections written of the current file
 	failed  int                 // files that failed
-	err     error // the first failure to write stdout
-	started bool  // JSON's opening is written
+	err     error               // the first failure to write stdout
+	started bool                // JSON's opening is written
 }
 
 // newCheckOutput makes the output of check: JSON on stdout when asJSON
