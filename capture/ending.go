@@ -139,11 +139,11 @@ func (c RSTCheck) String() string {
 // IgnoredRST is a RST its receiver did not take.
 type IgnoredRST struct {
 	Frame int // 0: none
-	By    Dir // its sender
-	Check RSTCheck
 	// Past is how far its sequence number lies past RCV.NXT as the wire
 	// shows it (negative: before it), in SYN_SENT 0.
-	Past int32
+	Past  int32
+	By    Dir // its sender
+	Check RSTCheck
 	// Peer is the receiver's state, which the RST left as it was.
 	Peer State
 }
@@ -166,9 +166,9 @@ func (r IgnoredRST) String() string {
 
 // CloseEvent is one event of a connection's close.
 type CloseEvent struct {
+	Frame int // first, so that an event takes 16 bytes (Ending is in every connection)
 	Dir   Dir
 	Kind  CloseKind
-	Frame int
 	// Merged marks an ACK carried by the segment that also carries the
 	// same side's FIN.
 	Merged bool
