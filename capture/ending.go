@@ -179,10 +179,10 @@ type CloseKind uint8
 
 // The closing events.
 const (
-	CloseFIN CloseKind = iota // a side's first FIN
-	CloseACK                  // the first ACK of the other side's FIN
-	CloseRST                  // a RST its receiver took
-	CloseIgnoredRST           // a RST its receiver did not take (RSTCheck)
+	CloseFIN        CloseKind = iota // a side's first FIN
+	CloseACK                         // the first ACK of the other side's FIN
+	CloseRST                         // a RST its receiver took
+	CloseIgnoredRST                  // a RST its receiver did not take (RSTCheck)
 )
 
 // String returns "FIN", "ACK", "RST" or "ignored-RST".
