@@ -519,3 +519,32 @@ func TestCheckEveryPositionBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckJUnitPath: a -junit FILE that cannot be written is refused
+// before anything is checked, with a usage error saying why; a report
+// that can be is written whole, and the scratch file leaves nothing
+// beside it.
+func TestCheckJUnitPath(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		junit, says string
+	}{
+		{filepath.Join(dir, "missing", "junit.xml"), "no directory"},
+		{dir, "is a directory"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Command("tcplab", []string{"check", "-junit", tt.junit, "-expect", "no-rst", fixture("handshake.pcap")}, &stdout, &stderr, nil)
+		if code != ExitUsage || !strings.Contains(stderr.String(), tt.says) || stdout.Len() != 0 {
+			t.Errorf("-junit %s: exit %d, stdout %q, stderr %q; want %d saying %q", tt.junit, code, stdout.String(), stderr.String(), ExitUsage, tt.says)
+		}
+	}
+	junit := filepath.Join(dir, "junit.xml")
+	var stdout, stderr bytes.Buffer
+	if code := Command("tcplab", []string{"check", "-junit", junit, "-expect", "no-rst", fixture("handshake.pcap")}, &stdout, &stderr, nil); code != ExitPass {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil || len(names) != 1 || names[0].Name() != "junit.xml" {
+		t.Errorf("the folder holds %v (%v): want junit.xml alone", names, err)
+	}
+}

@@ -168,14 +168,6 @@ func (o *checkOutput) close(fail bool, first ...report.JUnitCase) error {
 	return o.err
 }
 
-// abandon removes what the JUnit report spilled, when close is not
-// called.
-func (o *checkOutput) abandon() {
-	if o.junit != nil {
-		o.junit.Close()
-	}
-}
-
 // value writes v as JSON.
 func (o *checkOutput) value(v any) {
 	if raw := o.marshal(v); raw != nil {
