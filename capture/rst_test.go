@@ -3,7 +3,18 @@ package capture
 import (
 	"strings"
 	"testing"
+
+	"github.com/gopacket/gopacket/layers"
 )
+
+// closedSteps is a handshake and the client's close: FIN, ACK, FIN, ACK.
+func closedSteps() []step {
+	return append(handshake(),
+		step{cs, FIN | ACK, 1, 1, 0, 502, nil, 0},
+		step{sc, ACK, 1, 2, 0, 509, nil, 0},
+		step{sc, FIN | ACK, 1, 2, 0, 509, nil, 0},
+		step{cs, ACK, 2, 2, 0, 502, nil, 0})
+}
 
 // TestRSTAcceptance: a RST ends a connection only when its receiver
 // takes it (RFC 5961 section 3, as Linux does): exactly at RCV.NXT (or
@@ -85,6 +96,26 @@ func TestRSTAcceptance(t *testing.T) {
 			step{cs, RST, 1, 0, 0, 0, nil, 0}),
 		rst: 5, check: RSTReset, after: [2]State{Closed, Closed}, final: [2]State{Closed, Closed}, reset: 5,
 		events: "C>S FIN,S>C ACK,C>S RST", text: "reset by the client (frame 6) in FIN_WAIT_2",
+	}, {
+		// The server holds [101, 201) out of order, its SACK block's
+		// right edge: Linux takes a RST there too.
+		name: "at-sack-edge",
+		steps: append(handshake(),
+			step{cs, PSH | ACK, 1, 1, 100, 502, nil, 0},
+			step{cs, PSH | ACK, 101, 1, 100, 502, nil, 0},
+			step{cs, PSH | ACK, 201, 1, 100, 502, nil, 0},
+			step{sc, ACK, 1, 1, 0, 509, []layers.TCPOption{optSACK(defaultClientISN+101, defaultClientISN+201)}, 0},
+			step{cs, RST, 201, 0, 0, 0, nil, 0}),
+		rst: 7, check: RSTReset, after: [2]State{Closed, Closed}, final: [2]State{Closed, Closed}, reset: 7,
+		events: "C>S RST", text: "reset by the client (frame 8)",
+	}, {
+		// In TIME_WAIT only a RST at RCV.NXT counts; this one is 10
+		// past it.
+		name: "time-wait-inexact",
+		steps: append(closedSteps(),
+			step{sc, RST, 12, 0, 0, 0, nil, 0}),
+		rst: 7, check: RSTDropped, after: [2]State{TimeWait, Closed}, final: [2]State{TimeWait, Closed}, reset: -1,
+		events: "C>S FIN,S>C ACK,S>C FIN,C>S ACK,S>C ignored-RST", text: "in TIME_WAIT only a RST at RCV.NXT counts, and it was 10 past it",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
