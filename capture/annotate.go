@@ -355,7 +355,12 @@ func (a *Annotator) Annotate(seg *Segment) Annotation {
 	}
 	c.track(seg, fwd, labels, resent)
 	fwd.lastLabels = labels
-	c.transition(seg, fwd, rev)
+	reset := true
+	if seg.Flags.Has(RST) {
+		check, _ := c.end.CheckRST(seg, dir)
+		reset = check == RSTReset
+	}
+	c.transition(seg, fwd, rev, reset)
 	c.end.Add(seg, dir, c.h[0].state, c.h[1].state)
 	c.record(seg, labels, dir)
 

@@ -2,10 +2,16 @@ package capture
 
 // transition moves both endpoints' states after seg was sent by fwd and
 // received by rev. On a loopback capture a segment is seen as it is
-// delivered, so sending and receiving happen at the same step.
-func (c *conn) transition(seg *Segment, fwd, rev *half) {
+// delivered, so sending and receiving happen at the same step. A RST
+// closes both ends only when reset says its receiver took it
+// (EndingTracker.CheckRST, RFC 5961 section 3): one it challenged or
+// dropped changes nothing.
+func (c *conn) transition(seg *Segment, fwd, rev *half, reset bool) {
 	f := seg.Flags
 	if f.Has(RST) {
+		if !reset {
+			return
+		}
 		fwd.state, rev.state = Closed, Closed
 		fwd.finPending, rev.finPending = false, false
 		return

@@ -37,16 +37,23 @@ type Ending struct {
 	// other side answered with a RST: it had closed both ways, not
 	// half-closed (data after close). It is no longer a HalfClose.
 	Refused [2]DataAfterFIN
-	// Reset is the first RST; Frame 0 when none was seen.
+	// Reset is the first RST its receiver took: the one that reset the
+	// connection; Frame 0 when none was seen (CheckRST).
 	Reset ResetSent
+	// Ignored is the first RST its receiver did not take (a challenged
+	// or dropped RST, see CheckRST): it did not end the connection.
+	// Frame 0 when none was seen; NIgnored counts them all.
+	Ignored  IgnoredRST
+	NIgnored int
 	// events are the connection's closing events in order (Events).
 	events  [MaxCloseEvents]CloseEvent
 	nEvents uint8
 }
 
 // Events returns the connection's closing events in order: each side's
-// first FIN, the first ACK of each FIN by the other side, and each RST, at
-// most MaxCloseEvents in all.
+// first FIN, the first ACK of each FIN by the other side, and each RST
+// (CloseRST when its receiver took it, CloseIgnoredRST when not), at most
+// MaxCloseEvents in all.
 func (e *Ending) Events() []CloseEvent { return e.events[:e.nEvents] }
 
 // FINSent is one side's first FIN.
@@ -94,11 +101,74 @@ func (r ResetSent) String() string {
 	return fmt.Sprintf("reset by the %s (frame %d) in %s", Side(r.By), r.Frame, r.State)
 }
 
+// RSTCheck is what the receiver of a RST makes of it, by RFC 5961
+// section 3 (RFC 9293 section 3.10.7.4) as Linux applies it
+// (tcp_validate_incoming, tcp_reset_check, tcp_rcv_synsent_state_process,
+// tcp_check_req, tcp_timewait_state_process).
+type RSTCheck uint8
+
+// The outcomes of a RST.
+const (
+	// RSTReset: the receiver takes the RST and the connection is reset.
+	// In a synchronized state its sequence number is exactly RCV.NXT
+	// (or, after a FIN from its sender was received, RCV.NXT-1; or the
+	// right edge of the receiver's highest SACK block); in SYN_SENT it
+	// acknowledges the SYN; in SYN_RECEIVED it is in the window.
+	RSTReset RSTCheck = iota
+	// RSTChallenged: inside the receiver's window but not exact; the
+	// receiver answers with a challenge ACK carrying RCV.NXT and the
+	// connection goes on (a real peer answers that ACK with an exact
+	// RST; a blind attacker never sees it).
+	RSTChallenged
+	// RSTDropped: outside the window (or not exact in TIME_WAIT), or in
+	// SYN_SENT without an ACK of the SYN: dropped without a word.
+	RSTDropped
+)
+
+// String returns "reset", "challenged" or "dropped".
+func (c RSTCheck) String() string {
+	switch c {
+	case RSTChallenged:
+		return "challenged"
+	case RSTDropped:
+		return "dropped"
+	}
+	return "reset"
+}
+
+// IgnoredRST is a RST its receiver did not take.
+type IgnoredRST struct {
+	Frame int // 0: none
+	// Past is how far its sequence number lies past RCV.NXT as the wire
+	// shows it (negative: before it), in SYN_SENT 0.
+	Past  int32
+	By    Dir // its sender
+	Check RSTCheck
+	// Peer is the receiver's state, which the RST left as it was.
+	Peer State
+}
+
+// String says which RST was ignored and why: "the server ignored the
+// client's RST (frame 4): inside its window, but 1000 past RCV.NXT, so it
+// answered with a challenge ACK (RFC 5961 3.2)".
+func (r IgnoredRST) String() string {
+	who := fmt.Sprintf("the %s ignored the %s's RST (frame %d)", Side(1-r.By), Side(r.By), r.Frame)
+	switch {
+	case r.Peer == SynSent:
+		return who + ": in SYN_SENT a RST counts only if it acknowledges the SYN (RFC 9293 3.10.7.3), so it was dropped"
+	case r.Check == RSTChallenged:
+		return fmt.Sprintf("%s: inside its window, but %d past RCV.NXT, so it answered with a challenge ACK and the connection went on (RFC 5961 3.2)", who, r.Past)
+	case r.Peer == TimeWait:
+		return fmt.Sprintf("%s: in TIME_WAIT only a RST at RCV.NXT counts, and it was %d past it, so it was dropped", who, r.Past)
+	}
+	return fmt.Sprintf("%s: outside its window (%d past RCV.NXT), so it was dropped (RFC 5961 3.2)", who, r.Past)
+}
+
 // CloseEvent is one event of a connection's close.
 type CloseEvent struct {
+	Frame int // first, so that an event takes 16 bytes (Ending is in every connection)
 	Dir   Dir
 	Kind  CloseKind
-	Frame int
 	// Merged marks an ACK carried by the segment that also carries the
 	// same side's FIN.
 	Merged bool
@@ -109,18 +179,21 @@ type CloseKind uint8
 
 // The closing events.
 const (
-	CloseFIN CloseKind = iota // a side's first FIN
-	CloseACK                  // the first ACK of the other side's FIN
-	CloseRST                  // a RST
+	CloseFIN        CloseKind = iota // a side's first FIN
+	CloseACK                         // the first ACK of the other side's FIN
+	CloseRST                         // a RST its receiver took
+	CloseIgnoredRST                  // a RST its receiver did not take (RSTCheck)
 )
 
-// String returns "FIN", "ACK" or "RST".
+// String returns "FIN", "ACK", "RST" or "ignored-RST".
 func (k CloseKind) String() string {
 	switch k {
 	case CloseFIN:
 		return "FIN"
 	case CloseACK:
 		return "ACK"
+	case CloseIgnoredRST:
+		return "ignored-RST"
 	}
 	return "RST"
 }
@@ -176,8 +249,8 @@ func (e *Ending) Complete() bool {
 	return e.FIN[0].AckedBy != 0 && e.FIN[1].AckedBy != 0
 }
 
-// Abandoned reports whether the connection saw no FIN and no RST: it was
-// open when the capture ended.
+// Abandoned reports whether the connection saw no FIN and no RST that
+// its receiver took: it was open when the capture ended.
 func (e *Ending) Abandoned() bool {
 	return e.FIN[0].Frame == 0 && e.FIN[1].Frame == 0 && e.Reset.Frame == 0
 }
@@ -224,9 +297,16 @@ func (e *Ending) String() string {
 	if r := e.Reset; r.Frame != 0 {
 		parts = append(parts, r.String())
 	}
+	if r := e.Ignored; r.Frame != 0 {
+		s := r.String()
+		if e.NIgnored > 1 {
+			s += fmt.Sprintf(" (%d RSTs ignored in all)", e.NIgnored)
+		}
+		parts = append(parts, s)
+	}
 	switch {
 	case e.Abandoned():
-		return "not closed: no FIN or RST by the end of the capture"
+		return strings.Join(append([]string{"not closed: no FIN or RST by the end of the capture"}, parts...), "; ")
 	case e.Reset.Frame != 0:
 	case e.Complete():
 		parts = append(parts, "both FINs acknowledged")
@@ -248,9 +328,145 @@ func (e *Ending) String() string {
 // EndingTracker follows the close of one connection segment by segment.
 // The zero value is ready to use.
 type EndingTracker struct {
-	e     Ending
-	last  [2]State // the endpoints' states before the segment now added
-	known bool
+	e    Ending
+	last [2]State // the endpoints' states before the segment now added
+	sent [2]sentSeq
+}
+
+// sentSeq is what an EndingTracker knows of the segments one side sent:
+// enough to tell whether the other side takes a RST (CheckRST).
+type sentSeq struct {
+	next     uint32 // the highest seq+len(+SYN+FIN) sent: the peer's RCV.NXT as the wire shows it
+	ack      uint32 // the last ACK sent: the start of its receive window (RCV.WUP)
+	isn      uint32 // its SYN's sequence number
+	sackEdge uint32 // the right edge of the highest SACK block of its last segment
+	win      uint16 // the raw window of its last segment
+	wscale   int8   // its SYN's window scale; -1 none, wscaleCut unknown
+	nextSet  bool
+	ackSet   bool
+	synSeen  bool
+	sack     bool // its last segment had SACK blocks
+	winSYN   bool // its last segment was a SYN: its window is not scaled
+}
+
+// wscaleCut is sentSeq.wscale when the snap length cut the SYN's options.
+const wscaleCut = -2
+
+// maxWindow is the largest receive window TCP can announce: 65535 << 14
+// (RFC 7323 section 2.3), the window assumed when the scale is unknown.
+const maxWindow = 65535 << 14
+
+// CheckRST says what the receiver of seg, a RST sent in direction d, made
+// of it, by RFC 5961 section 3 as Linux applies it (see RSTCheck), from
+// the segments added so far and the receiver's state before seg. The
+// receiver's RCV.NXT is read from the wire as the next sequence number of
+// the RST's sender: the highest seq+len(+SYN+FIN) it sent; its window is
+// the last it announced. The wire cannot know what the receiver did not
+// take in: a capture taken away from the receiver (on the sender's host,
+// or on a path that lost segments after the capture point) shows data the
+// receiver never got, and then its RCV.NXT is lower than the wire says; a
+// RST whose sender sent nothing before it (a capture begun after its
+// last segment, or a third party's) has no RCV.NXT to compare, and is
+// taken. A receiver in an unknown, CLOSED or LISTEN state takes it too.
+func (t *EndingTracker) CheckRST(seg *Segment, d Dir) (RSTCheck, int32) {
+	o := 1 - d
+	snd, rcv := &t.sent[d], &t.sent[o]
+	switch t.last[o] {
+	case Unknown, Closed, Listen:
+		return RSTReset, 0
+	case SynSent:
+		// RFC 9293 3.10.7.3: in SYN_SENT, a RST counts only when its ACK
+		// acknowledges the SYN (SND.UNA < SEG.ACK <= SND.NXT); Linux drops
+		// any other (tcp_rcv_synsent_state_process).
+		if seg.Flags.Has(ACK) && rcv.synSeen && seqGT(seg.Ack, rcv.isn) && seqGE(rcv.next, seg.Ack) {
+			return RSTReset, 0
+		}
+		return RSTDropped, 0
+	}
+	if !snd.nextSet {
+		return RSTReset, 0
+	}
+	past := int32(seg.Seq - snd.next)
+	switch {
+	case past == 0:
+		return RSTReset, 0
+	case past == -1 && t.e.FIN[d].Frame != 0 && t.last[o] != TimeWait:
+		// The receiver has its sender's FIN: Linux takes RCV.NXT-1 too in
+		// CLOSE_WAIT, LAST_ACK and CLOSING (tcp_reset_check).
+		return RSTReset, 0
+	case rcv.sack && seg.Seq == rcv.sackEdge:
+		// The right edge of the receiver's highest SACK block (Linux,
+		// tcp_validate_incoming).
+		return RSTReset, 0
+	}
+	// The window: from the receiver's last ACK (its RCV.WUP) to RCV.NXT
+	// plus the window it last announced (Linux's tcp_sequence).
+	lo := snd.next
+	if rcv.ackSet && seqGT(lo, rcv.ack) {
+		lo = rcv.ack
+	}
+	win := uint32(maxWindow)
+	if s, ok := t.scale(o); ok {
+		win = uint32(rcv.win) << s
+	}
+	in := seqGE(seg.Seq, lo) && seqGE(snd.next+win, seg.Seq)
+	switch {
+	case t.last[o] == SynReceived && in:
+		// Before the handshake's last ACK Linux takes any RST in the
+		// window (tcp_check_req).
+		return RSTReset, 0
+	case in && t.last[o] != TimeWait && t.last[o] != SynReceived:
+		return RSTChallenged, past
+	}
+	return RSTDropped, past
+}
+
+// scale returns the shift of the windows side o announces, when known.
+func (t *EndingTracker) scale(o Dir) (uint8, bool) {
+	a, b := &t.sent[o], &t.sent[1-o]
+	switch {
+	case !a.synSeen || !b.synSeen || a.wscale == wscaleCut || b.wscale == wscaleCut:
+		return 0, false
+	case a.winSYN || a.wscale < 0 || b.wscale < 0:
+		return 0, true
+	}
+	return uint8(min(a.wscale, 14)), true
+}
+
+// see records what seg, sent in direction d, tells of its sender's
+// sequence space. A RST takes no sequence space and is not counted.
+func (t *EndingTracker) see(seg *Segment, d Dir) {
+	s := &t.sent[d]
+	f := seg.Flags
+	if f.Has(SYN) {
+		s.isn, s.synSeen, s.wscale = seg.Seq, true, seg.Options.WindowScale
+		if seg.Problem == OptionsCut {
+			s.wscale = wscaleCut
+		}
+		s.next, s.nextSet = seg.Seq, true
+	}
+	if !f.Has(RST) {
+		end := seg.Seq + uint32(seg.Len)
+		if f&(SYN|FIN) != 0 {
+			end++
+		}
+		if !s.nextSet || seqGT(end, s.next) {
+			s.next, s.nextSet = end, true
+		}
+	}
+	if f.Has(ACK) {
+		s.ack, s.ackSet = seg.Ack, true
+	}
+	s.win, s.winSYN = seg.Window, f.Has(SYN)
+	s.sack = seg.Options.NSACK > 0
+	if s.sack {
+		s.sackEdge = seg.Options.SACK[0].Right
+		for _, b := range seg.Options.SACK[1:seg.Options.NSACK] {
+			if seqGT(b.Right, s.sackEdge) {
+				s.sackEdge = b.Right
+			}
+		}
+	}
 }
 
 // Add records seg, sent in direction d; client and server are the
@@ -264,6 +480,18 @@ func (t *EndingTracker) Add(seg *Segment, d Dir, client, server State) {
 	o := 1 - d
 	f := seg.Flags
 	if f.Has(RST) {
+		check, past := t.CheckRST(seg, d)
+		if check != RSTReset {
+			// Its receiver did not take it: nothing changes but the count.
+			if e.Ignored.Frame == 0 {
+				e.Ignored = IgnoredRST{Frame: seg.Frame, By: d, Check: check, Past: past, Peer: t.last[o]}
+			}
+			e.NIgnored++
+			e.event(CloseEvent{Dir: d, Kind: CloseIgnoredRST, Frame: seg.Frame})
+			t.see(seg, d)
+			t.last[0], t.last[1] = client, server
+			return
+		}
 		// Data the other side sent after this side's FIN, answered by a
 		// RST: this side had closed, and refused it.
 		if h := e.HalfClose[o]; h.Frame != 0 && e.Refused[o].Frame == 0 {
@@ -304,6 +532,7 @@ func (t *EndingTracker) Add(seg *Segment, d Dir, client, server State) {
 		}
 		e.event(CloseEvent{Dir: d, Kind: CloseFIN, Frame: seg.Frame})
 	}
+	t.see(seg, d)
 	t.last[0], t.last[1] = client, server
 }
 

@@ -317,3 +317,40 @@ func TestHistoryRepeats(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictIgnoredRST: a RST its receiver did not take (inside the
+// window, not at RCV.NXT: RFC 5961 3.2) counts in tshark's completeness,
+// which has RST for any RST seen, and in Zeek's conn_state and history,
+// as Zeek takes any RST of an endpoint whose peer has not closed; the
+// states and the ending do not take it: both ends stay ESTABLISHED and
+// the summary says it was ignored (DIFFERENCES.md, "Not differences").
+func TestVerdictIgnoredRST(t *testing.T) {
+	c := conv{steps: append(handshake(),
+		step{cs, RST, 1001, 0, 0, 0, nil, 0},
+		step{sc, ACK, 1, 1, 0, 509, nil, 0},
+		step{cs, PSH | ACK, 1, 1, 4, 502, nil, 0},
+		step{sc, ACK, 1, 5, 0, 509, nil, 0})}
+	frames := c.frames(t, 0)
+	_, a := walkFrames(t, c.link.linkType(), frames)
+	s := a.Conns()[0]
+	want := CompleteSYN | CompleteSYNACK | CompleteACK | CompleteData | CompleteRST
+	// The data after the RST is below the RST's number: a retransmission
+	// to Wireshark's analysis, and so T to Zeek.
+	if s.ConnState() != StateRSTO || s.History != "ShARaDT" || s.Completeness != want {
+		t.Errorf("conn_state %s, history %q, completeness %s; want RSTO, ShARaDT, %s", s.ConnState(), s.History, s.Completeness, want)
+	}
+	if s.ClientState != Established || s.ServerState != Established || s.Ending.Reset.Frame != 0 || s.Ending.Ignored.Frame != 4 {
+		t.Errorf("states %s/%s, reset frame %d, ignored frame %d; want ESTABLISHED/ESTABLISHED, none, 4",
+			s.ClientState, s.ServerState, s.Ending.Reset.Frame, s.Ending.Ignored.Frame)
+	}
+	if sum := Summary(&s); !strings.Contains(sum, "the server ignored the client's RST (frame 4)") {
+		t.Errorf("summary %q does not say the RST was ignored", sum)
+	}
+	if _, err := exec.LookPath("tshark"); err == nil {
+		path := filepath.Join(t.TempDir(), "v.pcap")
+		writePcap(t, path, c.link.linkType(), false, frames)
+		if w := tsharkConns(t, path, map[int]Dir{})[0]; w.completeness != int(want) {
+			t.Errorf("tshark's completeness %d, want %d", w.completeness, want)
+		}
+	}
+}

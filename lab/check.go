@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -67,15 +66,18 @@ type CheckRequest struct {
 }
 
 // FileVerdict is what Check found in one capture file.
+//
+// Its fields are in the order check -json writes them as it goes: those
+// known only at the end of the file come after its connections.
 type FileVerdict struct {
-	File   string        `json:"file"`
-	Pass   bool          `json:"pass"`
-	Error  string        `json:"error,omitempty"` // the file could not be judged: unreadable, nothing to check
-	Frames int           `json:"frames"`
-	Conns  []ConnVerdict `json:"connections,omitempty"`
+	File  string        `json:"file"`
+	Conns []ConnVerdict `json:"connections,omitempty"`
 	// Scenarios holds the scenario's verdict: one per connection for a
 	// scenario about one connection, else one for the whole capture.
 	Scenarios []ScenarioVerdict `json:"scenario,omitempty"`
+	Pass      bool              `json:"pass"`
+	Error     string            `json:"error,omitempty"` // the file could not be judged, or not whole: unreadable, cut short, nothing to check
+	Frames    int               `json:"frames"`
 	judged    int               // connection verdicts, those handed to OnConn included
 }
 
@@ -129,11 +131,12 @@ func checkSource(name string, src capture.Source, req CheckRequest) FileVerdict 
 	a.EvictClosed(func(s *capture.ConnSummary) { ck.finish(s.Stream) })
 	n, err := capture.Walk(src, a, ck.add)
 	v.Frames = n.Frames
-	if err != nil && !(errors.Is(err, capture.ErrTruncated) && n.TCP > 0) {
-		// What was judged of a file that could not be read is dropped.
+	if err != nil && n.TCP == 0 {
 		return FileVerdict{File: name, Frames: n.Frames, Error: err.Error()}
 	}
-	// A file cut short is judged on what it holds, and fails saying so.
+	// A file cut short, or damaged after its first TCP segment, is judged
+	// on what could be read of it, and fails saying why: the verdicts of
+	// its connections may be out already (OnConn).
 	cut := err
 	if ck.streams == 0 {
 		v.Error = noTCP(n.Frames, req.Command)
@@ -383,43 +386,16 @@ func selection(req CheckRequest) string {
 // connection and property, and one for the scenario.
 func JUnit(verdicts []FileVerdict) *report.JUnit {
 	j := &report.JUnit{Name: "tcplab check"}
-	for _, v := range verdicts {
+	for i := range verdicts {
+		v := &verdicts[i]
 		s := report.JUnitSuite{Name: v.File}
-		if v.Error != "" {
-			s.Cases = append(s.Cases, report.JUnitCase{Name: "read " + v.File, Classname: v.File,
-				Error: &report.JUnitProblem{Message: v.Error, Type: "capture"}})
+		if c := errorCase(v); c != nil {
+			s.Cases = append(s.Cases, *c)
 		}
-		for _, c := range v.Conns {
-			for _, r := range c.Results {
-				jc := report.JUnitCase{Name: c.Name + ": " + r.Property, Classname: v.File}
-				if r.Pass {
-					jc.SystemOut = r.Detail
-				} else {
-					jc.Failure = &report.JUnitProblem{Message: r.Detail, Type: "property",
-						Text: strings.Join(r.Context, "\n")}
-				}
-				s.Cases = append(s.Cases, jc)
-			}
+		for i := range v.Conns {
+			s.Cases = append(s.Cases, connCases(v.File, &v.Conns[i])...)
 		}
-		for _, sv := range v.Scenarios {
-			name := "scenario " + sv.Name
-			if sv.Connection != "" {
-				name = sv.Connection + ": " + name
-			}
-			jc := report.JUnitCase{Name: name, Classname: v.File}
-			if !sv.Pass {
-				text := []string{sv.Problem}
-				if sv.Problem == "" {
-					text = nil
-					for i := range sv.Mismatches {
-						text = append(text, sv.Mismatches[i].Error())
-					}
-				}
-				first := strings.SplitN(text[0], "\n", 2)[0]
-				jc.Failure = &report.JUnitProblem{Message: first, Type: "scenario", Text: strings.Join(text, "\n\n")}
-			}
-			s.Cases = append(s.Cases, jc)
-		}
+		s.Cases = append(s.Cases, scenarioCases(v)...)
 		j.Suites = append(j.Suites, s)
 	}
 	return j

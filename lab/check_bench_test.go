@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"io"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -42,6 +43,35 @@ func BenchmarkCheck(b *testing.B) {
 			var v FileVerdict
 			for b.Loop() {
 				v = Check(path, req)
+			}
+			b.ReportMetric(float64(peak()>>20), "peak-heap-MiB")
+			if v.Pass || v.Error != "" || v.Frames < bc.gen.Packets {
+				b.Fatalf("pass %v, error %q, %d frames: want a failure on %d frames", v.Pass, v.Error, v.Frames, bc.gen.Packets)
+			}
+		})
+		// The same as check -json -junit FILE writes it: every verdict
+		// written as it comes, the JSON thrown away, the report spilled
+		// and written.
+		b.Run(bc.name+"-json-junit", func(b *testing.B) {
+			dir := b.TempDir()
+			path := filepath.Join(dir, bc.name+".pcap")
+			if err := capgen.WriteBulk(path, bc.gen); err != nil {
+				b.Fatal(err)
+			}
+			req := CheckRequest{Properties: props, Stream: -1}
+			b.ReportAllocs()
+			runtime.GC()
+			peak := heapPeak()
+			var v FileVerdict
+			for b.Loop() {
+				o, err := newCheckOutput(io.Discard, true, filepath.Join(dir, "junit.xml"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				v = o.check(path, req)
+				if err := o.close(false); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.ReportMetric(float64(peak()>>20), "peak-heap-MiB")
 			if v.Pass || v.Error != "" || v.Frames < bc.gen.Packets {

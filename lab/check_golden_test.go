@@ -71,12 +71,32 @@ func TestCheckGolden(t *testing.T) {
 			if !bytes.Equal(b.Bytes(), want) {
 				t.Errorf("%s differs from %s:\n%s", file, golden, b.Bytes())
 			}
+			// check -json and -junit write each connection as it is
+			// judged: the same bytes as the verdict kept whole.
+			junit := filepath.Join(t.TempDir(), "junit.xml")
+			var stdout, stderr bytes.Buffer
+			Command("tcplab", []string{"check", "-json", "-junit", junit, "-expect", allProperties, file}, &stdout, &stderr, nil)
+			var whole bytes.Buffer
+			enc = json.NewEncoder(&whole)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(struct {
+				Files []FileVerdict `json:"files"`
+				Pass  bool          `json:"pass"`
+			}{[]FileVerdict{v}, v.Pass}); err != nil {
+				t.Fatal(err)
+			}
+			if stdout.String() != whole.String() {
+				t.Errorf("tcplab check -json %s prints:\n%s\nwant:\n%s", file, stdout.Bytes(), whole.Bytes())
+			}
+			if got, err := os.ReadFile(junit); err != nil || !bytes.Equal(got, x) {
+				t.Errorf("tcplab check -junit %s writes (%v):\n%s\nwant:\n%s", file, err, got, x)
+			}
 			if v.Error != "" {
 				return
 			}
 			// The command prints each connection as it is judged: the
 			// same text.
-			var stdout, stderr bytes.Buffer
+			stdout.Reset()
 			Command("tcplab", []string{"check", "-expect", allProperties, file}, &stdout, &stderr, nil)
 			if text, _, _ := bytes.Cut(want, []byte("\n{")); stdout.String() != string(text) {
 				t.Errorf("tcplab check %s prints:\n%s\nwant:\n%s", file, stdout.Bytes(), text)

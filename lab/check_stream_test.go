@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"maps"
@@ -84,6 +85,35 @@ func runCheck(t *testing.T, args ...string) checkResult {
 	}
 	if err := xml.Unmarshal(b, &r.junit); err != nil {
 		t.Fatalf("junit: %v\n%s", err, b)
+	}
+	// -json: the same exit status, and the same failures as JUnit.
+	var out3, errs3 bytes.Buffer
+	code3 := Command("tcplab", append([]string{"check", "-json"}, args...), &out3, &errs3, nil)
+	if code3 != code {
+		t.Fatalf("check %q exits %d as text, %d with -json", args, code, code3)
+	}
+	var doc struct {
+		Files []FileVerdict `json:"files"`
+		Pass  bool          `json:"pass"`
+	}
+	if err := json.Unmarshal(out3.Bytes(), &doc); err != nil || doc.Pass != (code == ExitPass) {
+		t.Fatalf("check -json %q: pass %v (%v), exit %d:\n%s", args, doc.Pass, err, code, out3.Bytes())
+	}
+	var failed []string
+	for _, f := range doc.Files {
+		if f.Error != "" {
+			failed = append(failed, "read "+f.File)
+		}
+		for _, c := range f.Conns {
+			for _, res := range c.Results {
+				if !res.Pass {
+					failed = append(failed, c.Name+": "+res.Property)
+				}
+			}
+		}
+	}
+	if !slices.Equal(failed, r.junit.failed()) {
+		t.Fatalf("check -json %q fails %q; -junit fails %q", args, failed, r.junit.failed())
 	}
 	return r
 }
@@ -487,5 +517,34 @@ func TestCheckEveryPositionBadFiles(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestCheckJUnitPath: a -junit FILE that cannot be written is refused
+// before anything is checked, with a usage error saying why; a report
+// that can be is written whole, and the scratch file leaves nothing
+// beside it.
+func TestCheckJUnitPath(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		junit, says string
+	}{
+		{filepath.Join(dir, "missing", "junit.xml"), "no directory"},
+		{dir, "is a directory"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Command("tcplab", []string{"check", "-junit", tt.junit, "-expect", "no-rst", fixture("handshake.pcap")}, &stdout, &stderr, nil)
+		if code != ExitUsage || !strings.Contains(stderr.String(), tt.says) || stdout.Len() != 0 {
+			t.Errorf("-junit %s: exit %d, stdout %q, stderr %q; want %d saying %q", tt.junit, code, stdout.String(), stderr.String(), ExitUsage, tt.says)
+		}
+	}
+	junit := filepath.Join(dir, "junit.xml")
+	var stdout, stderr bytes.Buffer
+	if code := Command("tcplab", []string{"check", "-junit", junit, "-expect", "no-rst", fixture("handshake.pcap")}, &stdout, &stderr, nil); code != ExitPass {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil || len(names) != 1 || names[0].Name() != "junit.xml" {
+		t.Errorf("the folder holds %v (%v): want junit.xml alone", names, err)
 	}
 }

@@ -126,29 +126,19 @@ func checkRunCommand(prog string, cc commandCheck, stdout, stderr io.Writer) err
 		Capture: file.path, Frames: oc.Frames, Dropped: oc.Dropped, Note: oc.Note}
 	req := cc.req
 	req.Command = cv.name()
-	fv := Check(file.path, req)
-	return reportCommand(prog, cc, &cv, &fv, stdout, stderr)
+	return reportCommand(prog, cc, &cv, func(o *checkOutput) FileVerdict { return o.check(file.path, req) }, stdout, stderr)
 }
 
-// reportCommand prints and writes the verdicts of `check -- COMMAND` and
-// returns the error its exit status comes from.
-func reportCommand(prog string, cc commandCheck, cv *CommandVerdict, fv *FileVerdict, stdout, stderr io.Writer) error {
-	if cc.junit != "" {
-		if err := report.WriteJUnit(cc.junit, CommandJUnit(cv, fv)); err != nil {
-			return fmt.Errorf("-junit: %w", err)
-		}
+// reportCommand judges the capture of `check -- COMMAND` by check,
+// printing and writing its verdicts as they come, and returns the error
+// its exit status comes from.
+func reportCommand(prog string, cc commandCheck, cv *CommandVerdict, check func(*checkOutput) FileVerdict, stdout, stderr io.Writer) error {
+	o, err := newCheckOutput(stdout, cc.asJSON, cc.junit)
+	if err != nil {
+		return err
 	}
-	if cc.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(struct {
-			Pass    bool            `json:"pass"`
-			Command *CommandVerdict `json:"command"`
-			Files   []FileVerdict   `json:"files"`
-		}{cv.Pass() && fv.Pass, cv, []FileVerdict{*fv}}); err != nil {
-			return err
-		}
-	} else {
+	o.command(cv)
+	if !cc.asJSON {
 		dropped := "none dropped"
 		if cv.Dropped > 0 {
 			dropped = fmt.Sprintf("%d DROPPED", cv.Dropped)
@@ -157,9 +147,14 @@ func reportCommand(prog string, cc commandCheck, cv *CommandVerdict, fv *FileVer
 		if cv.Note != "" {
 			fmt.Fprintf(stderr, "%s: %s\n", prog, cv.Note)
 		}
-		if fv.Error == "" || fv.Conns != nil || fv.Scenarios != nil {
-			printVerdict(stdout, *fv)
-		}
+	}
+	v := check(o)
+	fv := &v
+	if !cc.asJSON && (fv.Error == "" || fv.judged > 0 || fv.Scenarios != nil) {
+		printVerdict(stdout, *fv)
+	}
+	if err := o.close(!cv.Pass(), commandCases(cv, fv.File)...); err != nil {
+		return err
 	}
 	var why []string
 	if !cv.Pass() && !cv.Interrupted {
@@ -168,7 +163,7 @@ func reportCommand(prog string, cc commandCheck, cv *CommandVerdict, fv *FileVer
 	if l := cv.lost(); l != "" {
 		why = append(why, l)
 	}
-	if fv.Error != "" && fv.Conns == nil && fv.Scenarios == nil {
+	if fv.Error != "" && fv.judged == 0 && fv.Scenarios == nil {
 		// Nothing was judged: one line says why.
 		why = append(why, fv.File+": "+fv.Error)
 	} else if !fv.Pass {
@@ -188,7 +183,15 @@ func reportCommand(prog string, cc commandCheck, cv *CommandVerdict, fv *FileVer
 // the command's exit status and one for the capture's completeness.
 func CommandJUnit(cv *CommandVerdict, fv *FileVerdict) *report.JUnit {
 	j := JUnit([]FileVerdict{*fv})
-	run := report.JUnitCase{Name: "run " + cv.name(), Classname: fv.File, SystemOut: cv.ended()}
+	j.Suites[0].Cases = append(commandCases(cv, fv.File), j.Suites[0].Cases...)
+	return j
+}
+
+// commandCases are the JUnit cases of `check -- COMMAND`'s command, in
+// the suite of its capture file: its exit status and the capture's
+// completeness.
+func commandCases(cv *CommandVerdict, file string) []report.JUnitCase {
+	run := report.JUnitCase{Name: "run " + cv.name(), Classname: file, SystemOut: cv.ended()}
 	if cv.Exit != 0 || cv.Signal != "" || cv.Interrupted {
 		run.SystemOut = ""
 		run.Failure = &report.JUnitProblem{Message: cv.ended(), Type: "command"}
@@ -196,14 +199,13 @@ func CommandJUnit(cv *CommandVerdict, fv *FileVerdict) *report.JUnit {
 			run.Failure.Message = "interrupted: " + cv.ended()
 		}
 	}
-	complete := report.JUnitCase{Name: "capture of " + cv.name(), Classname: fv.File,
+	complete := report.JUnitCase{Name: "capture of " + cv.name(), Classname: file,
 		SystemOut: fmt.Sprintf("%d frames, none dropped", cv.Frames)}
 	if l := cv.lost(); l != "" {
 		complete.SystemOut = ""
 		complete.Failure = &report.JUnitProblem{Message: l, Type: "capture"}
 	}
-	j.Suites[0].Cases = append([]report.JUnitCase{run, complete}, j.Suites[0].Cases...)
-	return j
+	return []report.JUnitCase{run, complete}
 }
 
 // captureFile is the file `check -- COMMAND` writes its capture in.

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -498,54 +497,53 @@ func checkCommand(prog string, args []string, stdout, stderr io.Writer, all []*S
 	if *port < 0 || *port > 65535 {
 		return fmt.Errorf("%w: -port %d: use 1-65535", ErrUsage, *port)
 	}
+	if *junit != "" {
+		if err := junitPath(*junit); err != nil {
+			return err
+		}
+	}
 	if hasCommand {
 		return checkRunCommand(prog, commandCheck{argv: command, out: *out, junit: *junit, asJSON: *asJSON, req: req}, stdout, stderr)
 	}
-	// As text, each connection's verdict is printed as soon as it is
-	// known, so that memory stays bounded by the connections open at once;
-	// JSON and JUnit need every verdict before they are written.
-	text := !*asJSON && *junit == ""
-	var verdicts []FileVerdict
+	// Each connection's verdict is written as soon as it is known, as
+	// text, JSON or JUnit, so that memory stays bounded by the connections
+	// open at once (checkOutput).
+	o, err := newCheckOutput(stdout, *asJSON, *junit)
+	if err != nil {
+		return err
+	}
+	var last FileVerdict
 	for _, file := range fs.Args() {
-		r := req
-		if text {
-			r.OnConn = func(c ConnVerdict) { printConn(stdout, file, &c) }
-		}
-		v := Check(file, r)
-		if text && (fs.NArg() > 1 || v.Error == "" || v.judged > 0 || v.Scenarios != nil) {
+		v := o.check(file, req)
+		if !*asJSON && (fs.NArg() > 1 || v.Error == "" || v.judged > 0 || v.Scenarios != nil) {
 			printVerdict(stdout, v)
 		}
-		verdicts = append(verdicts, v)
+		last = v
 	}
-	if *junit != "" {
-		if err := report.WriteJUnit(*junit, JUnit(verdicts)); err != nil {
-			return fmt.Errorf("-junit: %w", err)
-		}
+	if err := o.close(false); err != nil {
+		return err
 	}
-	failed := 0
-	for _, v := range verdicts {
-		if !v.Pass {
-			failed++
-		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(struct {
-			Pass  bool          `json:"pass"`
-			Files []FileVerdict `json:"files"`
-		}{failed == 0, verdicts}); err != nil {
-			return err
-		}
-	} else if len(verdicts) == 1 && verdicts[0].Error != "" && verdicts[0].judged == 0 && verdicts[0].Scenarios == nil {
+	if !*asJSON && fs.NArg() == 1 && last.Error != "" && last.judged == 0 && last.Scenarios == nil {
 		// One file that could not be judged: one line says why.
-		return errors.New(fileError(verdicts[0]))
+		return errors.New(fileError(last))
 	}
-	if failed > 0 {
-		if len(verdicts) == 1 {
-			return fmt.Errorf("check %w: %s", ErrFailed, verdicts[0].File)
+	if o.failed > 0 {
+		if fs.NArg() == 1 {
+			return fmt.Errorf("check %w: %s", ErrFailed, last.File)
 		}
-		return fmt.Errorf("check %w: %d of %d files", ErrFailed, failed, len(verdicts))
+		return fmt.Errorf("check %w: %d of %d files", ErrFailed, o.failed, fs.NArg())
+	}
+	return nil
+}
+
+// junitPath refuses a -junit FILE that cannot be written, before anything
+// is done: one in a folder that is not there, or a folder.
+func junitPath(junit string) error {
+	if dir := filepath.Dir(junit); !isDir(dir) {
+		return fmt.Errorf("%w: -junit %s: no directory %s; create it or choose another file", ErrUsage, junit, dir)
+	}
+	if isDir(junit) {
+		return fmt.Errorf("%w: -junit %s is a directory; name the file to write, such as %s", ErrUsage, junit, filepath.Join(junit, "junit.xml"))
 	}
 	return nil
 }

@@ -74,8 +74,8 @@ func RSTChallenge() *lab.Scenario {
 					"The script sends a RST whose sequence number is inside the kernel's receive window but 1000 bytes past RCV.NXT, as a blind attacker who guessed roughly would (RFC 5961 3.2).",
 					"脚本发出一个RST, 序列号在内核的接收窗口内, 但比RCV.NXT大1000, 就像一个大致猜中序列号的盲攻击者 (RFC 5961 3.2)。"),
 				expect.S2C(ack).SeqNum(1).AckNum(1).Length(0).Explain(
-					"The kernel does not reset the connection: it answers with a challenge ACK that carries RCV.NXT (ack 1). A real peer that had sent a RST would answer it with a RST at exactly that number; an attacker never sees it (RFC 5961 3.2, RFC 9293 3.10.7.4). The capture's states and labels, like Wireshark's analysis, take every RST as the end and its number as the next: the kernel does not, as the next steps show.",
-					"内核没有重置连接, 而是回一个挑战ACK, 其ack号就是RCV.NXT (1)。真正发了RST的对端会用正好这个序列号再发一个RST; 攻击者看不到这个ACK (RFC 5961 3.2, RFC 9293 3.10.7.4)。抓包分析的状态和标签与Wireshark一样, 把每个RST都当作连接结束, 把它的序列号当作下一个; 内核却不是这样, 后面几步可以看到。"),
+					"The kernel does not reset the connection: it answers with a challenge ACK that carries RCV.NXT (ack 1). A real peer that had sent a RST would answer it with a RST at exactly that number; an attacker never sees it (RFC 5961 3.2, RFC 9293 3.10.7.4). The capture's states judge the RST as the kernel does: only a RST at RCV.NXT counts, so both ends stay ESTABLISHED and the ending calls this one ignored. Its labels, like Wireshark's analysis, take the RST's number as the next: the challenge ACK is a dup-ack, the next data out-of-order.",
+					"内核没有重置连接, 而是回一个挑战ACK, 其ack号就是RCV.NXT (1)。真正发了RST的对端会用正好这个序列号再发一个RST; 攻击者看不到这个ACK (RFC 5961 3.2, RFC 9293 3.10.7.4)。抓包推断的状态像内核一样判断这个RST: 只有等于RCV.NXT的RST才算数, 所以两端都保持ESTABLISHED, 连接结局把它记为被忽略。标签则与Wireshark的分析一样, 把RST的序列号当作下一个: 挑战ACK标为dup-ack, 接下来的数据标为out-of-order。"),
 				expect.C2S(pshAck).SeqNum(1).Length(4).Explain(
 					"The script sends 4 bytes, \"ping\": the connection is still open and the server reads them.",
 					"脚本发送4字节\"ping\": 连接仍然打开, 服务端读到它们。"),

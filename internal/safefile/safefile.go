@@ -261,6 +261,42 @@ func (f *File) Discard() {
 	unix.Unlinkat(f.dir.fd(), f.tmp, 0)
 }
 
+// Scratch makes a file in d that has no name, open for reading and
+// writing: a place for a run to spill what it cannot keep in memory. No
+// other process can open it by a name, and it is gone once closed or once
+// the run ends, however it ends. Where the filesystem cannot make a file
+// without a name (O_TMPFILE), it is made as Create makes a file (mode
+// 0600) and its name removed at once.
+func (d *Dir) Scratch() (*os.File, error) {
+	fd, err := unix.Openat(d.fd(), ".", unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(d.path, "(scratch file)")), nil
+	}
+	return d.scratchNamed()
+}
+
+// scratchNamed makes Scratch's file by a new random name, removed at once.
+func (d *Dir) scratchNamed() (*os.File, error) {
+	for range 10 {
+		var b [8]byte
+		rand.Read(b[:])
+		tmp := tempPrefix + "scratch-" + hex.EncodeToString(b[:]) + ".tmp"
+		fd, err := unix.Openat(d.fd(), tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create a scratch file in %s: %w", d.path, err)
+		}
+		if err := unix.Unlinkat(d.fd(), tmp, 0); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("create a scratch file in %s: remove its name: %w", d.path, err)
+		}
+		return os.NewFile(uintptr(fd), filepath.Join(d.path, "(scratch file)")), nil
+	}
+	return nil, fmt.Errorf("create a scratch file in %s: no free temporary name", d.path)
+}
+
 // WriteFile makes the file name in d holding data, whole or not at all.
 func (d *Dir) WriteFile(name string, data []byte) error {
 	f, err := d.Create(name)

@@ -203,3 +203,39 @@ func names(t *testing.T, d *Dir) []string {
 	}
 	return n
 }
+
+// TestScratch: a scratch file, made without a name or with one removed at
+// once, holds what is written to it and leaves nothing in its folder.
+func TestScratch(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		make func(*Dir) (*os.File, error)
+	}{
+		{"unnamed", (*Dir).Scratch},
+		{"named and removed", (*Dir).scratchNamed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			d, err := OpenDir(base, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			f, err := tt.make(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteString("spilled"); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 7)
+			if _, err := f.ReadAt(b, 0); err != nil || string(b) != "spilled" {
+				t.Errorf("read back %q, %v", b, err)
+			}
+			if names, err := os.ReadDir(base); err != nil || len(names) != 0 {
+				t.Errorf("folder holds %v (%v): want nothing", names, err)
+			}
+		})
+	}
+}

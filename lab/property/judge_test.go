@@ -159,7 +159,7 @@ func TestJudgeListsFirstFrames(t *testing.T) {
 
 // TestJudgeEnding: the judge's Ending is capture.EndingOf the packets fed.
 func TestJudgeEnding(t *testing.T) {
-	for _, conn := range [][]string{clientCloses, merged, serverCloses, crossing, halfClosed, crossedAnswer, reset, midway} {
+	for _, conn := range [][]string{clientCloses, merged, serverCloses, crossing, halfClosed, crossedAnswer, reset, midway, challenged, challengedThenReset, dropped} {
 		c := talk(t, conn...)
 		j := NewJudge(nil, c.start)
 		for i := range c.Packets {

@@ -2,6 +2,7 @@ package property
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -10,10 +11,14 @@ import (
 
 // talk builds a connection from lines like "C>S FA 100 200 0": direction,
 // flags (S syn, A ack, F fin, R rst, P psh), raw seq, raw ack, length, and
-// optional labels after a "|".
+// optional labels after a "|". Every window is 65535 bytes, the
+// endpoints' states are capture's Annotator's, the labels only those
+// given.
 func talk(t *testing.T, lines ...string) *Conn {
 	t.Helper()
 	c := &Conn{}
+	a := capture.NewAnnotator()
+	client, server := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
 	for i, l := range lines {
 		main, labels, _ := strings.Cut(l, "|")
 		f := strings.Fields(main)
@@ -33,6 +38,16 @@ func talk(t *testing.T, lines ...string) *Conn {
 			}
 		}
 		p.Segment.Seq, p.Segment.Ack, p.Segment.Len = uint32(n[0]), uint32(n[1]), int(n[2])
+		p.Segment.Src, p.Segment.Dst = client, server
+		if p.Annotation.Dir == capture.ServerToClient {
+			p.Segment.Src, p.Segment.Dst = server, client
+		}
+		p.Segment.Window = 65535 // no window scale: 65535 bytes
+		ann := a.Annotate(&p.Segment)
+		if ann.Dir != p.Annotation.Dir {
+			t.Fatalf("talk: line %q: the annotator's direction is %v", l, ann.Dir)
+		}
+		p.Annotation.Client, p.Annotation.Server = ann.Client, ann.Server
 		for _, name := range strings.Fields(labels) {
 			l, ok := capture.ParseLabel(name)
 			if !ok {
@@ -71,6 +86,14 @@ var (
 	dataAfterClose = append(append([]string(nil), open...), "S>C FA 5001 1001 0", "C>S A 1001 5002 0", "C>S PA 1001 5002 5", "S>C R 5002 0 0")
 	// The server resets after the handshake.
 	reset = append(append([]string(nil), open...), "S>C RA 5001 1001 0")
+	// A blind RST inside the server's window, not at RCV.NXT: the server
+	// answers with a challenge ACK, the client goes on and closes.
+	challenged = append(append([]string(nil), open...), "C>S R 2001 0 0", "S>C A 5001 1001 0", "C>S PA 1001 5001 4",
+		"S>C A 5001 1005 0", "C>S FA 1005 5001 0", "S>C A 5001 1006 0", "S>C FA 5001 1006 0", "C>S A 1006 5002 0")
+	// The same blind RST, then the client's own at RCV.NXT.
+	challengedThenReset = append(append([]string(nil), open...), "C>S R 2001 0 0", "S>C A 5001 1001 0", "C>S R 1001 0 0")
+	// A RST far outside the window, dropped; the connection stays open.
+	dropped = append(append([]string(nil), open...), "C>S R 900000000 0 0", "C>S PA 1001 5001 4", "S>C A 5001 1005 0")
 	// A retried SYN, a zero window, a retransmission and a keep-alive.
 	troubled = []string{"C>S S 1000 0 0", "C>S S 1000 0 0", "S>C SA 5000 1001 0", "C>S A 1001 5001 0",
 		"S>C A 5001 1001 0|zero-window", "C>S PA 1001 5001 5|retransmission",
@@ -130,6 +153,17 @@ func TestCheck(t *testing.T) {
 		{reset, "teardown=S>C RST", true, ""},
 		{clientCloses, "teardown=C>S FIN,S>C ACK", false, "the capture shows C>S FIN,S>C ACK,S>C FIN"},
 		{merged, "teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK,C>S FIN", false, "and no more"},
+		// A RST its receiver did not take is no reset (RFC 5961 3.2).
+		{challenged, "closer=client", true, "the server ignored the client's RST (frame 4): inside its window, but 1000 past RCV.NXT"},
+		{challenged, "teardown=C>S FIN,S>C ACK,S>C FIN,C>S ACK", false, "the capture shows C>S ignored-RST,C>S FIN"},
+		{challenged, "teardown=C>S ignored-RST,C>S FIN,S>C ACK,S>C FIN,C>S ACK", true, ""},
+		{challenged, "teardown=C>S RST,C>S FIN,S>C ACK,S>C FIN,C>S ACK", false, "expected C>S RST"},
+		{challenged, "no-rst", false, "1 segment(s) with RST"},
+		{challengedThenReset, "teardown=C>S ignored-RST,C>S RST", true, ""},
+		{challengedThenReset, "teardown=RST,RST", false, "the capture shows C>S ignored-RST,C>S RST"},
+		{challengedThenReset, "closer=client", false, "no FIN: reset by the client (frame 6) in ESTABLISHED"},
+		{dropped, "closer=client", false, "no FIN in the connection"},
+		{dropped, "teardown=ignored-RST", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expect, func(t *testing.T) {
@@ -177,7 +211,7 @@ func TestParse(t *testing.T) {
 		{"closer", "needs a value"},
 		{"no-rst=1", "takes no value"},
 		{"max-syn-retries=-1", "whole number"},
-		{"teardown=C>S SYN", "FIN, ACK or RST"},
+		{"teardown=C>S SYN", "FIN, ACK, RST or ignored-RST"},
 		{"teardown=X>Y FIN", "C>S or S>C"},
 		{"", "no property"},
 	}

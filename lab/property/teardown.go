@@ -38,7 +38,8 @@ func closeString(evs []capture.CloseEvent) string {
 	return strings.Join(s, ",")
 }
 
-// parseEvent reads "C>S FIN", "S>C ACK", "RST" or "FIN".
+// parseEvent reads "C>S FIN", "S>C ACK", "RST", "C>S ignored-RST" or
+// "FIN".
 func parseEvent(s string) (event, error) {
 	f := strings.Fields(s)
 	var ev event
@@ -64,8 +65,11 @@ func parseEvent(s string) (event, error) {
 		ev.kind = capture.CloseACK
 	case "RST":
 		ev.kind = capture.CloseRST
+	case "IGNORED-RST":
+		// A RST its receiver did not take (capture.RSTCheck).
+		ev.kind = capture.CloseIgnoredRST
 	default:
-		return ev, fmt.Errorf("%q: a closing segment is FIN, ACK or RST", s)
+		return ev, fmt.Errorf("%q: a closing segment is FIN, ACK, RST or ignored-RST", s)
 	}
 	return ev, nil
 }

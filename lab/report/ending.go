@@ -21,7 +21,27 @@ func endingText(e *capture.Ending, lang expect.Lang) string {
 		}
 		return "客户端"
 	}
+	ignored := ""
+	if r := e.Ignored; r.Frame != 0 {
+		who := fmt.Sprintf("%s忽略了%s的 RST (第 %d 帧)", side(1-r.By), side(r.By), r.Frame)
+		switch {
+		case r.Peer == capture.SynSent:
+			ignored = who + ": 在 SYN_SENT 状态, 只有确认了 SYN 的 RST 才算数 (RFC 9293 3.10.7.3), 所以它被丢弃"
+		case r.Check == capture.RSTChallenged:
+			ignored = fmt.Sprintf("%s: 它在窗口内, 但比 RCV.NXT 大 %d, 所以回了一个挑战 ACK, 连接照常 (RFC 5961 3.2)", who, r.Past)
+		case r.Peer == capture.TimeWait:
+			ignored = fmt.Sprintf("%s: 在 TIME_WAIT 状态只有等于 RCV.NXT 的 RST 才算数, 它差了 %d, 所以被丢弃", who, r.Past)
+		default:
+			ignored = fmt.Sprintf("%s: 它在窗口之外 (与 RCV.NXT 相差 %d), 所以被丢弃 (RFC 5961 3.2)", who, r.Past)
+		}
+		if e.NIgnored > 1 {
+			ignored += fmt.Sprintf(" (共忽略 %d 个 RST)", e.NIgnored)
+		}
+	}
 	if e.Abandoned() {
+		if ignored != "" {
+			return "没有关闭: 抓包结束时还没有 FIN 或 RST; " + ignored
+		}
 		return "没有关闭: 抓包结束时还没有 FIN 或 RST"
 	}
 	var parts []string
@@ -60,6 +80,9 @@ func endingText(e *capture.Ending, lang expect.Lang) string {
 		default:
 			parts = append(parts, fmt.Sprintf("%s在 %s 状态重置了连接 (第 %d 帧)", side(r.By), r.State, r.Frame))
 		}
+	}
+	if ignored != "" {
+		parts = append(parts, ignored)
 	}
 	switch {
 	case e.Reset.Frame != 0:

@@ -46,6 +46,16 @@ func (e *explainer) explain(p *capture.Packet) string {
 		who, other = t.server, t.theClient
 	}
 	d, r := int(a.Dir), 1-int(a.Dir)
+	var check capture.RSTCheck
+	var past int32
+	if s.Flags.Has(capture.RST) && s.Problem != capture.HeaderCut {
+		// Whether its receiver takes it, by capture.Ending's rule.
+		check, past = c.end.CheckRST(s, a.Dir)
+	}
+	peerState := a.Server
+	if a.Dir == capture.ServerToClient {
+		peerState = a.Client
+	}
 	c.end.Add(s, a.Dir, a.Client, a.Server)
 	if s.Problem == capture.HeaderCut {
 		return fmt.Sprintf(t.cut, who)
@@ -54,6 +64,12 @@ func (e *explainer) explain(p *capture.Packet) string {
 	f := s.Flags
 	retrans := a.Labels.Has(capture.Retransmission)
 	switch {
+	case f.Has(capture.RST) && check == capture.RSTChallenged:
+		fmt.Fprintf(&b, t.rstChallenged, who, past, other)
+	case f.Has(capture.RST) && check == capture.RSTDropped && peerState == capture.SynSent:
+		fmt.Fprintf(&b, t.rstSynSent, who, other)
+	case f.Has(capture.RST) && check == capture.RSTDropped:
+		fmt.Fprintf(&b, t.rstDropped, who, past, other)
 	case f.Has(capture.RST):
 		fmt.Fprintf(&b, t.rst, who)
 	case f.Has(capture.SYN) && !f.Has(capture.ACK) && retrans:
@@ -163,6 +179,7 @@ type explainStrings struct {
 	finFirst, finSecond, finAcksFin, ackFin    string
 	finCrossed                                 string
 	rst, cut, other                            string
+	rstChallenged, rstDropped, rstSynSent      string // a RST its receiver does not take
 	optionsIntro, wscale, sackPerm, timestamps string
 	labels                                     [18]string // by capture.Label
 }
@@ -186,6 +203,9 @@ var explainTexts = []explainStrings{
 		finAcksFin:    "It also acknowledges %s's FIN.",
 		ackFin:        "%s acknowledges %s's FIN (ack %d: a FIN takes one sequence number).",
 		rst:           "%s resets the connection: it ends at once, without the FIN exchange.",
+		rstChallenged: "%s sends a RST %d past RCV.NXT, inside %s's window: it is not taken, as only a RST at RCV.NXT resets (RFC 5961 3.2); a challenge ACK answers it and the connection goes on.",
+		rstDropped:    "%s sends a RST %d past RCV.NXT, outside %s's window: it is dropped and the connection goes on (RFC 5961 3.2).",
+		rstSynSent:    "%s sends a RST that does not acknowledge %s's SYN: in SYN_SENT it is dropped and the connection goes on (RFC 9293 3.10.7.3).",
 		cut:           "%s sent this segment, but the snap length cut its TCP header: it is not analysed.",
 		other:         "%s sends %s.",
 		optionsIntro:  "; its options: ", wscale: "window scale %d", sackPerm: "SACK permitted", timestamps: "timestamps",
@@ -227,6 +247,9 @@ var explainTexts = []explainStrings{
 		finAcksFin:    "同时确认了%s的 FIN.",
 		ackFin:        "%s确认%s的 FIN (ack %d: FIN 占一个序号).",
 		rst:           "%s重置连接: 连接立即结束, 没有 FIN 交换.",
+		rstChallenged: "%s发出一个 RST, 比 RCV.NXT 大 %d, 在%s的窗口内: 它不被接受, 只有等于 RCV.NXT 的 RST 才重置连接 (RFC 5961 3.2); 对方回一个挑战 ACK, 连接照常.",
+		rstDropped:    "%s发出一个 RST, 与 RCV.NXT 相差 %d, 在%s的窗口之外: 它被丢弃, 连接照常 (RFC 5961 3.2).",
+		rstSynSent:    "%s发出的 RST 没有确认%s的 SYN: 在 SYN_SENT 状态它被丢弃, 连接照常 (RFC 9293 3.10.7.3).",
 		cut:           "%s发送了这个包, 但抓包长度截断了它的 TCP 头: 不做分析.",
 		other:         "%s发送 %s.",
 		optionsIntro:  "; 选项: ", wscale: "窗口扩大因子 %d", sackPerm: "允许 SACK", timestamps: "时间戳",

@@ -422,3 +422,29 @@ func TestWalkthroughSaysFINsCrossed(t *testing.T) {
 		t.Errorf("the walkthrough of a client's close says %q:\n%s", says, walk)
 	}
 }
+
+// TestWalkthroughSaysRSTIgnored: a RST inside the window but not at
+// RCV.NXT is told as ignored, challenged, in its step and in the ending,
+// in both languages, and is no reset; the exact RST after it is the
+// reset.
+func TestWalkthroughSaysRSTIgnored(t *testing.T) {
+	ms := time.Millisecond
+	c := &fakeCapture{start: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c.handshake(0, 0, 0)
+	c.add(0, capture.ClientToServer, 2*ms, capture.RST, 101, 0, 0, 0, capture.Established, capture.Established, 4)
+	c.add(0, capture.ServerToClient, 2*ms, capture.ACK, 1, 1, 0, 0, capture.Established, capture.Established, 5)
+	c.add(0, capture.ClientToServer, 3*ms, capture.RST, 1, 0, 0, 0, capture.Closed, capture.Closed, 6)
+	for lang, says := range map[expect.Lang][]string{
+		expect.English: {"reset by the client (frame 6) in ESTABLISHED", "the server ignored the client's RST (frame 4): inside its window, but 100 past RCV.NXT, so it answered with a challenge ACK",
+			"4. The client sends a RST 100 past RCV.NXT, inside the server's window: it is not taken", "6. The client resets the connection"},
+		expect.Chinese: {"客户端在 ESTABLISHED 状态重置了连接 (第 6 帧)", "服务端忽略了客户端的 RST (第 4 帧): 它在窗口内, 但比 RCV.NXT 大 100, 所以回了一个挑战 ACK",
+			"4. 客户端发出一个 RST, 比 RCV.NXT 大 100, 在服务端的窗口内: 它不被接受"},
+	} {
+		walk := string(CaptureWalkthrough("x", c.seen, lang))
+		for _, s := range says {
+			if !strings.Contains(walk, s) {
+				t.Errorf("the %v walkthrough lacks %q:\n%s", lang, s, walk)
+			}
+		}
+	}
+}
