@@ -55,3 +55,6 @@ func writeInt(b *strings.Builder, v int64) {
 	var buf [20]byte
 	b.Write(strconv.AppendInt(buf[:0], v, 10))
 }
+
+// AppendSummary appends Summary's line to dst.
+func AppendSummary(dst []byte, c *ConnSummary) []byte { return append(dst, Summary(c)...) }
