@@ -206,14 +206,17 @@ func (s *ConnSummary) Count(l Label) int { return int(s.Counts[l]) }
 // Conns returns the summaries of all connections seen so far (with
 // EvictClosed, of those not yet forgotten), by stream.
 func (a *Annotator) Conns() []ConnSummary {
-	out := make([]ConnSummary, 0, len(a.conns)+len(a.replaced))
+	// Sorted as pointers: a summary is too big to move about.
+	held := make([]*conn, 0, len(a.conns)+len(a.replaced))
 	for _, c := range a.conns {
-		out = append(out, c.summary())
+		held = append(held, c)
 	}
-	for _, c := range a.replaced {
-		out = append(out, c.summary())
+	held = append(held, a.replaced...)
+	slices.SortFunc(held, func(x, y *conn) int { return x.stream - y.stream })
+	out := make([]ConnSummary, len(held))
+	for i, c := range held {
+		out[i] = c.summary()
 	}
-	slices.SortFunc(out, func(x, y ConnSummary) int { return x.Stream - y.Stream })
 	return out
 }
 

@@ -269,7 +269,7 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 		if *asJSON {
 			return capture.AppendSummaryJSON(nil, s)
 		}
-		return append([]byte(capture.Summary(s)), '\n')
+		return append(capture.AppendSummary(nil, s), '\n')
 	}
 	var spillErr error
 	a.EvictClosed(func(s *capture.ConnSummary) {
