@@ -272,23 +272,33 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 		return append(capture.AppendSummary(nil, s), '\n')
 	}
 	var spillErr error
+	var pl *pipeline
+	// The summaries of the connections forgotten go with the segments to
+	// the writing stage, which formats them.
 	a.EvictClosed(func(s *capture.ConnSummary) {
-		if keepSummaries && (!selecting || shown.has(s.Stream)) && spillErr == nil {
-			spillErr = summaries.add(s.Stream, summaryLine(s))
+		if keepSummaries && (!selecting || shown.has(s.Stream)) {
+			pl.summary(s)
 		}
 	})
 	var drawn []capture.Packet
-	// Two stages, one per core: this goroutine formats and writes the
-	// lines while another reads, decodes and annotates, handing over
-	// batches of segments in capture order.
-	pl := newPipeline(w != nil)
+	// Stages on as many cores: this goroutine formats and writes the
+	// lines while another decodes and annotates (and, for a file, a
+	// third reads it: prefetch), handing over batches of segments in
+	// capture order.
+	pl = newPipeline(w != nil)
 	if lv != nil {
 		lv.pl = pl
 	}
 	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
 		var source capture.Source = src
+		if lv == nil {
+			// A file's reading is a third stage.
+			pf := newPrefetch(src)
+			defer pf.close()
+			source = pf
+		}
 		if *iface >= 0 {
-			source = capture.OnInterface(src, *iface)
+			source = capture.OnInterface(source, *iface)
 		}
 		return capture.Walk(source, a, func(p *capture.Packet) error {
 			pl.see(p.Info.Timestamp)
@@ -336,6 +346,11 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	for b := range pl.batches {
 		if start.IsZero() {
 			start = pl.start
+		}
+		for i := range b.sums {
+			if spillErr == nil {
+				spillErr = summaries.add(b.sums[i].Stream, summaryLine(&b.sums[i]))
+			}
 		}
 		for i := range b.pkts {
 			p := &b.pkts[i]
