@@ -88,6 +88,14 @@ func (a *Annotator) EvictClosed(fn func(*ConnSummary)) { a.onEvict = fn }
 type connKey struct{ a, b netip.AddrPort }
 
 func keyOf(s, d netip.AddrPort) connKey {
+	if s.Addr() == d.Addr() {
+		// As Compare orders them, without comparing the addresses field
+		// by field: a loopback capture's connections all have one.
+		if s.Port() < d.Port() {
+			return connKey{s, d}
+		}
+		return connKey{d, s}
+	}
 	if s.Compare(d) < 0 {
 		return connKey{s, d}
 	}
