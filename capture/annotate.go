@@ -56,6 +56,11 @@ type Annotator struct {
 	// With EvictClosed: the forgotten connections still known in brief
 	// (tomb.go), and the order they go in.
 	tombs tombRing
+	// free holds, with EvictClosed, connections forgotten and out of the
+	// eviction queue, which nothing refers to any more: a new connection
+	// takes one rather than 1.5 KiB more for the collector, on captures
+	// of many short connections.
+	free []*conn
 }
 
 // NewAnnotator returns an Annotator with no connections.
@@ -270,6 +275,7 @@ func (a *Annotator) evict(now time.Time) {
 		c := a.closed[a.head]
 		if c.retired {
 			a.head++
+			a.free = append(a.free, c)
 			continue
 		}
 		if !c.isClosed() {
@@ -292,6 +298,7 @@ func (a *Annotator) evict(now time.Time) {
 		sum := c.summary()
 		a.onEvict(&sum)
 		a.tombs.bury(c)
+		a.free = append(a.free, c)
 	}
 	if a.head > 1024 && a.head*2 > len(a.closed) {
 		n := copy(a.closed, a.closed[a.head:])
@@ -438,7 +445,12 @@ func (a *Annotator) lookup(seg *Segment) (c *conn, reused bool) {
 		}
 		reused = true
 	}
-	c = &conn{stream: a.streams, key: k}
+	if n := len(a.free); n > 0 {
+		c, a.free = a.free[n-1], a.free[:n-1]
+		*c = conn{stream: a.streams, key: k}
+	} else {
+		c = &conn{stream: a.streams, key: k}
+	}
 	a.streams++
 	// The client is the SYN sender. Without a SYN, the receiver of a
 	// SYN/ACK is; failing that, the side with the higher port, since
