@@ -287,7 +287,8 @@ func AppendSummaryJSON(dst []byte, s *ConnSummary) []byte {
 		dst = append(dst, `,"reset_by":null,"reset_state":null`...)
 	}
 	dst = append(dst, `,"ending":`...)
-	dst = appendJSONString(dst, e.appendTo(make([]byte, 0, 256)))
+	var words [512]byte
+	dst = appendJSONString(dst, e.appendTo(words[:0]))
 	dst = append(dst, `,"client_state":`...)
 	dst = appendJSONString(dst, s.ClientState.String())
 	dst = append(dst, `,"server_state":`...)
