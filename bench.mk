@@ -80,7 +80,10 @@ $(REAL_FILE):
 	$(GO) test ./internal/annotatecmd -run '^TestWriteRealCapture$$' -count 1 -realcapture $(abspath $@)
 
 # realrun NAME CMD: one whole-process run of CMD with its output
-# discarded, as a line "NAME<tab>nanoseconds".
+# discarded, as a line "NAME<tab>nanoseconds". The runs of each round go
+# one after the other, so that a busy machine slows them alike; -o writes
+# a new file each time (truncating the last run's 60 MB would be timed
+# too).
 define realrun
 t0=$$(date +%s%N); $(2) >/dev/null 2>&1 || { echo "$(1) failed: $(2)" >&2; exit 1; }; t1=$$(date +%s%N); printf '%s\t%s\n' "$(1)" $$((t1 - t0));
 endef
@@ -93,6 +96,7 @@ bench-real: build $(REAL_FILE) ## every annotate output form, tshark and tcpdump
 	for i in $$(seq 1 $(REAL_RUNS)); do \
 		$(call realrun,tcplab annotate,bin/tcplab annotate $(REAL_FILE)) \
 		$(call realrun,tcplab annotate -json,bin/tcplab annotate -json $(REAL_FILE)) \
+		rm -f $(BENCH_DIR)/tcplab-bench-real-out.pcapng; \
 		$(call realrun,tcplab annotate -o OUT.pcapng,bin/tcplab annotate -o $(BENCH_DIR)/tcplab-bench-real-out.pcapng $(REAL_FILE)) \
 		$(call realrun,tcplab annotate -summary,bin/tcplab annotate -summary $(REAL_FILE)) \
 		$(call realrun,tcplab annotate -summary -json,bin/tcplab annotate -summary -json $(REAL_FILE)) \

@@ -344,7 +344,34 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	var start time.Time
 	var werr error
 	buf := make([]byte, 0, 1<<17)
-	var comment []byte
+	// With -o, another goroutine writes each batch's frames and comments
+	// to the file once its lines are formatted here, and gives the batch
+	// back: the commented copy is a stage of its own.
+	var toFile chan *batch
+	var fileErr error
+	fileDone := make(chan struct{})
+	if w != nil {
+		toFile = make(chan *batch, 3)
+		go func() {
+			defer close(fileDone)
+			var comment []byte
+			for b := range toFile {
+				for i := range b.pkts {
+					p := &b.pkts[i]
+					if fileErr == nil {
+						comment = comment[:0]
+						if p.TCP {
+							comment = capture.AppendComment(comment, p)
+						}
+						fileErr = w.WritePacketComment(p.Info, p.Data, comment)
+					}
+				}
+				pl.done(b)
+			}
+		}()
+	} else {
+		close(fileDone)
+	}
 	for b := range pl.batches {
 		if start.IsZero() {
 			start = pl.start
@@ -354,20 +381,18 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 				spillErr = summaries.add(b.sums[i].Stream, summaryLine(&b.sums[i]))
 			}
 		}
-		for i := range b.pkts {
-			p := &b.pkts[i]
-			if w != nil && werr == nil {
-				comment = comment[:0]
-				if p.TCP {
-					comment = capture.AppendComment(comment, p)
+		if !*summary {
+			for i := range b.pkts {
+				if p := &b.pkts[i]; p.TCP {
+					buf = format(buf, p, start)
 				}
-				werr = w.WritePacketComment(p.Info, p.Data, comment)
-			}
-			if p.TCP && !*summary {
-				buf = format(buf, p, start)
 			}
 		}
-		pl.done(b)
+		if toFile != nil {
+			toFile <- b
+		} else {
+			pl.done(b)
+		}
 		if (len(buf) >= 1<<16 || lv != nil) && werr == nil {
 			_, werr = bw.Write(buf)
 			buf = buf[:0]
@@ -376,10 +401,17 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			}
 		}
 	}
+	if toFile != nil {
+		close(toFile)
+	}
+	<-fileDone
 	if werr == nil {
 		_, werr = bw.Write(buf)
 	}
 	counts, err := pl.wait()
+	if err == nil {
+		err = fileErr
+	}
 	if err == nil {
 		err = werr
 	}
