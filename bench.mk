@@ -67,3 +67,51 @@ bench-path: ## the delay line (lab/path, needs root): packets/s through it, and 
 		/^BenchmarkLineLatency\// { split($$1, n, "[=-]"); for (i = 1; i < NF; i++) { if ($$(i+1) == "p50-µs") a = $$i; if ($$(i+1) == "p99-µs") b = $$i } \
 			printf "delay line, one-way delay beyond the configured %-5s p50 %7.0f us, p99 %7.0f us\n", n[2] ":", a, b }' \
 		$(BENCH_DIR)/tcplab-bench-path.txt
+
+# The real-shape capture: real kernel TCP in a namespace of its own, 3,000
+# bulk transfers and 12,000 short connections at snap length 128 (some 240k
+# frames, 25 MB), made once (internal/annotatecmd's TestWriteRealCapture,
+# as root or with user namespaces) and kept; remove it to make a new one.
+REAL_FILE ?= out/bench-real.pcap
+REAL_RUNS ?= 5
+
+$(REAL_FILE):
+	@mkdir -p $(@D)
+	$(GO) test ./internal/annotatecmd -run '^TestWriteRealCapture$$' -count 1 -realcapture $(abspath $@)
+
+# realrun NAME CMD: one whole-process run of CMD with its output
+# discarded, as a line "NAME<tab>nanoseconds". The runs of each round go
+# one after the other, so that a busy machine slows them alike; -o writes
+# a new file each time (truncating the last run's 60 MB would be timed
+# too).
+define realrun
+t0=$$(date +%s%N); $(2) >/dev/null 2>&1 || { echo "$(1) failed: $(2)" >&2; exit 1; }; t1=$$(date +%s%N); printf '%s\t%s\n' "$(1)" $$((t1 - t0));
+endef
+
+.PHONY: bench-real
+bench: bench-real
+bench-real: build $(REAL_FILE) ## every annotate output form, tshark and tcpdump on the real-shape capture: medians of REAL_RUNS (5) runs, side by side
+	@n=$$(capinfos -Mc $(REAL_FILE) | awk '/Number of packets/ { print $$NF }'); \
+	echo; echo "real-shape capture: $$n packets, $$(($$(stat -c %s $(REAL_FILE)) / 1000000)) MB in $(REAL_FILE); load average $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	for i in $$(seq 1 $(REAL_RUNS)); do \
+		$(call realrun,tcplab annotate,bin/tcplab annotate $(REAL_FILE)) \
+		$(call realrun,tcplab annotate -json,bin/tcplab annotate -json $(REAL_FILE)) \
+		rm -f $(BENCH_DIR)/tcplab-bench-real-out.pcapng; \
+		$(call realrun,tcplab annotate -o OUT.pcapng,bin/tcplab annotate -o $(BENCH_DIR)/tcplab-bench-real-out.pcapng $(REAL_FILE)) \
+		$(call realrun,tcplab annotate -summary,bin/tcplab annotate -summary $(REAL_FILE)) \
+		$(call realrun,tcplab annotate -summary -json,bin/tcplab annotate -summary -json $(REAL_FILE)) \
+		$(call realrun,tcpdump -nr,tcpdump -nr $(REAL_FILE)) \
+		$(call realrun,tshark -2 analysis flags,tshark -r $(REAL_FILE) -2 -T fields -e frame.number -e tcp.analysis.flags) \
+	done >$(BENCH_DIR)/tcplab-bench-real-times; \
+	rm -f $(BENCH_DIR)/tcplab-bench-real-out.pcapng; \
+	awk -F'\t' -v p=$$n -v runs=$(REAL_RUNS) '!($$1 in k) { k[$$1] = ++nk; name[nk] = $$1 } { t[$$1] = t[$$1] " " $$2 } \
+		END { for (i = 1; i <= nk; i++) { m = split(t[name[i]], x, " "); \
+				for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (x[b] + 0 < x[a] + 0) { v = x[a]; x[a] = x[b]; x[b] = v }; \
+				med[name[i]] = x[int((m + 1) / 2)] / 1e9 }; \
+			ts = med["tshark -2 analysis flags"]; td = med["tcpdump -nr"]; \
+			printf "  whole process, medians of %d runs side by side (targets: >= 50x tshark, >= 4x tcpdump):\n", runs; \
+			printf "  %-32s %9s %12s %8s %9s\n", "tool", "seconds", "pkts/s", "/tshark", "/tcpdump"; \
+			for (i = 1; i <= nk; i++) { s = med[name[i]]; \
+				if (name[i] ~ /^tcplab/) printf "  %-32s %9.3f %12.0f %7.1fx %8.2fx%s\n", name[i], s, p / s, ts / s, td / s, \
+					(ts / s >= 50 && td / s >= 4) ? "" : "  (below target)"; \
+				else printf "  %-32s %9.3f %12.0f\n", name[i], s, p / s } }' $(BENCH_DIR)/tcplab-bench-real-times

@@ -246,3 +246,22 @@ func (r record) marshalLine() ([]byte, error) {
 	err := enc.Encode(r)
 	return b.Bytes(), err
 }
+
+// TestAppendPadSeconds holds appendPadSeconds to appendPadFloat, whose
+// digits it writes without the float for whole microseconds: both signs,
+// every rounding boundary it could miss, nanoseconds, and beyond its
+// limit.
+func TestAppendPadSeconds(t *testing.T) {
+	ds := []time.Duration{0, time.Microsecond, -time.Microsecond, 999999 * time.Microsecond, time.Second,
+		1234567 * time.Microsecond, -1234567 * time.Microsecond, 86399999999 * time.Microsecond,
+		999999999999 * time.Microsecond, -999999999999 * time.Microsecond, 1e6 * time.Second, -1e6 * time.Second,
+		1500 * time.Nanosecond, 1234567891 * time.Nanosecond, 3e6 * time.Second}
+	for us := int64(0); us < 3e6; us += 997 {
+		ds = append(ds, time.Duration(us)*time.Microsecond, time.Duration(us)*time.Microsecond+123456789*time.Second)
+	}
+	for _, d := range ds {
+		if got, want := string(appendPadSeconds([]byte("x"), d, 10)), string(appendPadFloat([]byte("x"), d.Seconds(), 10)); got != want {
+			t.Errorf("appendPadSeconds(%v) = %q, appendPadFloat %q", d, got, want)
+		}
+	}
+}

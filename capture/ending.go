@@ -2,7 +2,7 @@ package capture
 
 import (
 	"fmt"
-	"strings"
+	"strconv"
 )
 
 // Ending is how a connection ended, as the wire shows it: who sent the
@@ -91,14 +91,25 @@ type ResetSent struct {
 // String says who reset the connection and in which state: "reset by
 // the client (frame 9) in ESTABLISHED", or "refused: the server answered
 // the client's SYN with a RST (frame 2)".
-func (r ResetSent) String() string {
+func (r ResetSent) String() string { return string(r.appendTo(nil)) }
+
+// appendTo appends String's words to dst.
+func (r ResetSent) appendTo(dst []byte) []byte {
 	if r.Peer == SynSent && r.By == ServerToClient {
-		return fmt.Sprintf("refused: the server answered the client's SYN with a RST (frame %d)", r.Frame)
+		dst = append(dst, "refused: the server answered the client's SYN with a RST (frame "...)
+		dst = strconv.AppendInt(dst, int64(r.Frame), 10)
+		return append(dst, ')')
 	}
-	if r.State == Unknown {
-		return fmt.Sprintf("reset by the %s (frame %d)", Side(r.By), r.Frame)
+	dst = append(dst, "reset by the "...)
+	dst = append(dst, Side(r.By)...)
+	dst = append(dst, " (frame "...)
+	dst = strconv.AppendInt(dst, int64(r.Frame), 10)
+	dst = append(dst, ')')
+	if r.State != Unknown {
+		dst = append(dst, " in "...)
+		dst = append(dst, r.State.String()...)
 	}
-	return fmt.Sprintf("reset by the %s (frame %d) in %s", Side(r.By), r.Frame, r.State)
+	return dst
 }
 
 // RSTCheck is what the receiver of a RST makes of it, by RFC 5961
@@ -266,63 +277,113 @@ func Side(d Dir) string {
 // String says in one line how the connection ended, in the words every
 // tcplab command uses: "the client closed first (FIN frame 8), the server
 // after it (FIN frame 10); both FINs acknowledged".
-func (e *Ending) String() string {
-	var parts []string
+func (e *Ending) String() string { return string(e.appendTo(nil)) }
+
+// appendTo appends String's words to dst: a part for who closed first,
+// for each side's half-close and data after close, and for the RST, then
+// whether the close is complete, the parts joined by "; ".
+func (e *Ending) appendTo(dst []byte) []byte {
+	start := len(dst)
+	part := func() {
+		if len(dst) > start {
+			dst = append(dst, "; "...)
+		}
+	}
+	ignored := func() {
+		if r := e.Ignored; r.Frame != 0 {
+			part()
+			dst = append(dst, r.String()...)
+			if e.NIgnored > 1 {
+				dst = append(dst, " ("...)
+				dst = strconv.AppendInt(dst, int64(e.NIgnored), 10)
+				dst = append(dst, " RSTs ignored in all)"...)
+			}
+		}
+	}
+	if e.Abandoned() {
+		// A connection with no FIN and no RST taken may still have had
+		// RSTs its receiver ignored.
+		dst = append(dst, "not closed: no FIN or RST by the end of the capture"...)
+		ignored()
+		return dst
+	}
+	side := func(s string, d Dir) { dst = append(append(dst, s...), Side(d)...) }
+	num := func(s string, v int) { dst = strconv.AppendInt(append(dst, s...), int64(v), 10) }
 	first, second := e.First, 1-e.First
 	switch e.Closer() {
 	case Simultaneous:
-		parts = append(parts, fmt.Sprintf("simultaneous close: the FINs crossed (the %s's frame %d, the %s's frame %d: neither acknowledges the other), so both ends went FIN_WAIT_1 -> CLOSING -> TIME_WAIT",
-			Side(first), e.FIN[first].Frame, Side(second), e.FIN[second].Frame))
+		side("simultaneous close: the FINs crossed (the ", first)
+		num("'s frame ", e.FIN[first].Frame)
+		side(", the ", second)
+		num("'s frame ", e.FIN[second].Frame)
+		dst = append(dst, ": neither acknowledges the other), so both ends went FIN_WAIT_1 -> CLOSING -> TIME_WAIT"...)
 	case ClientCloser, ServerCloser:
-		s := fmt.Sprintf("the %s closed first (FIN frame %d)", Side(first), e.FIN[first].Frame)
+		side("the ", first)
+		num(" closed first (FIN frame ", e.FIN[first].Frame)
+		dst = append(dst, ')')
 		if f := e.FIN[second].Frame; f != 0 {
-			s += fmt.Sprintf(", the %s after it (FIN frame %d)", Side(second), f)
+			side(", the ", second)
+			num(" after it (FIN frame ", f)
+			dst = append(dst, ')')
 		} else {
-			s += fmt.Sprintf(", the %s sent no FIN", Side(second))
+			side(", the ", second)
+			dst = append(dst, " sent no FIN"...)
 		}
-		parts = append(parts, s)
 	}
 	for _, d := range [2]Dir{first, second} {
 		if h := e.HalfClose[d]; h.Frame != 0 {
-			parts = append(parts, fmt.Sprintf("half-close: the %s sent %d bytes (frame %d) after it received the %s's FIN (frame %d)",
-				Side(d), h.Len, h.Frame, Side(1-d), e.FIN[1-d].Frame))
+			part()
+			side("half-close: the ", d)
+			num(" sent ", h.Len)
+			num(" bytes (frame ", h.Frame)
+			side(") after it received the ", 1-d)
+			num("'s FIN (frame ", e.FIN[1-d].Frame)
+			dst = append(dst, ')')
 		}
 	}
 	for _, d := range [2]Dir{first, second} {
 		if h := e.Refused[d]; h.Frame != 0 {
-			parts = append(parts, fmt.Sprintf("data after close: the %s sent %d bytes (frame %d) after the %s's FIN (frame %d), and the %s answered with a RST: it had closed, not half-closed",
-				Side(d), h.Len, h.Frame, Side(1-d), e.FIN[1-d].Frame, Side(1-d)))
+			part()
+			side("data after close: the ", d)
+			num(" sent ", h.Len)
+			num(" bytes (frame ", h.Frame)
+			side(") after the ", 1-d)
+			num("'s FIN (frame ", e.FIN[1-d].Frame)
+			side("), and the ", 1-d)
+			dst = append(dst, " answered with a RST: it had closed, not half-closed"...)
 		}
 	}
 	if r := e.Reset; r.Frame != 0 {
-		parts = append(parts, r.String())
+		part()
+		dst = r.appendTo(dst)
 	}
-	if r := e.Ignored; r.Frame != 0 {
-		s := r.String()
-		if e.NIgnored > 1 {
-			s += fmt.Sprintf(" (%d RSTs ignored in all)", e.NIgnored)
-		}
-		parts = append(parts, s)
-	}
+	ignored()
 	switch {
-	case e.Abandoned():
-		return strings.Join(append([]string{"not closed: no FIN or RST by the end of the capture"}, parts...), "; ")
 	case e.Reset.Frame != 0:
 	case e.Complete():
-		parts = append(parts, "both FINs acknowledged")
+		part()
+		dst = append(dst, "both FINs acknowledged"...)
 	default:
-		var open []string
+		part()
+		dst = append(dst, "not finished: "...)
+		n := 0
 		for _, d := range [2]Dir{ClientToServer, ServerToClient} {
 			switch {
 			case e.FIN[d].Frame == 0:
-				open = append(open, fmt.Sprintf("no FIN from the %s", Side(d)))
+				if n++; n > 1 {
+					dst = append(dst, ", "...)
+				}
+				side("no FIN from the ", d)
 			case e.FIN[d].AckedBy == 0:
-				open = append(open, fmt.Sprintf("the %s's FIN never acknowledged", Side(d)))
+				if n++; n > 1 {
+					dst = append(dst, ", "...)
+				}
+				side("the ", d)
+				dst = append(dst, "'s FIN never acknowledged"...)
 			}
 		}
-		parts = append(parts, "not finished: "+strings.Join(open, ", "))
 	}
-	return strings.Join(parts, "; ")
+	return dst
 }
 
 // EndingTracker follows the close of one connection segment by segment.

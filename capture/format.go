@@ -1,9 +1,8 @@
 package capture
 
 import (
-	"fmt"
+	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -22,36 +21,59 @@ func Line(p *Packet, start time.Time) string {
 func Comment(p *Packet) string { return string(AppendComment(nil, p)) }
 
 // Summary formats a connection summary as one readable line.
-func Summary(c *ConnSummary) string {
-	var b strings.Builder
-	resumed := ""
+// AppendSummary writes the same with one allocation at most (the first
+// RTT's words).
+func Summary(c *ConnSummary) string { return string(AppendSummary(nil, c)) }
+
+// AppendSummary appends Summary's line to dst and returns it.
+func AppendSummary(dst []byte, c *ConnSummary) []byte {
+	dst = append(dst, "stream "...)
+	dst = strconv.AppendInt(dst, int64(c.Stream), 10)
 	if c.Resumed {
-		resumed = " (resumed: its late segments, after it was forgotten)"
+		dst = append(dst, " (resumed: its late segments, after it was forgotten)"...)
 	}
-	fmt.Fprintf(&b, "stream %d%s: %s (client) <-> %s (server): %d segments, history %s",
-		c.Stream, resumed, c.Client, c.Server, c.Segments, c.History)
-	b.WriteString(", ")
-	verdictText(&b, c)
-	b.WriteString("; ")
-	b.WriteString(c.Ending.String())
-	fmt.Fprintf(&b, "; final states %s/%s", c.ClientState, c.ServerState)
-	var parts []string
+	dst = append(dst, ": "...)
+	dst = appendAddrPort(dst, c.Client)
+	dst = append(dst, " (client) <-> "...)
+	dst = appendAddrPort(dst, c.Server)
+	dst = append(dst, " (server): "...)
+	dst = strconv.AppendInt(dst, int64(c.Segments), 10)
+	dst = append(dst, " segments, history "...)
+	dst = append(dst, c.History...)
+	dst = append(dst, ", "...)
+	dst = appendVerdict(dst, c)
+	dst = append(dst, "; "...)
+	dst = c.Ending.appendTo(dst)
+	dst = append(dst, "; final states "...)
+	dst = append(dst, c.ClientState.String()...)
+	dst = append(dst, '/')
+	dst = append(dst, c.ServerState.String()...)
+	first := true
 	for l := Label(0); l < numLabels; l++ {
 		if c.Counts[l] > 0 {
-			parts = append(parts, l.String()+"="+strconv.Itoa(int(c.Counts[l])))
+			if first {
+				dst = append(dst, "; labels: "...)
+				first = false
+			} else {
+				dst = append(dst, ' ')
+			}
+			dst = append(dst, labelNames[l]...)
+			dst = append(dst, '=')
+			dst = strconv.AppendInt(dst, int64(c.Counts[l]), 10)
 		}
 	}
-	if len(parts) > 0 {
-		b.WriteString("; labels: " + strings.Join(parts, " "))
-	}
 	if c.Cut > 0 {
-		fmt.Fprintf(&b, "; %d with the TCP header cut (not analysed)", c.Cut)
+		dst = append(dst, "; "...)
+		dst = strconv.AppendInt(dst, int64(c.Cut), 10)
+		dst = append(dst, " with the TCP header cut (not analysed)"...)
 	}
-	return b.String()
+	return dst
 }
 
-// writeInt writes v in decimal.
-func writeInt(b *strings.Builder, v int64) {
-	var buf [20]byte
-	b.Write(strconv.AppendInt(buf[:0], v, 10))
+// appendAddrPort appends p as its String method writes it.
+func appendAddrPort(dst []byte, p netip.AddrPort) []byte {
+	if !p.IsValid() {
+		return append(dst, "invalid AddrPort"...)
+	}
+	return p.AppendTo(dst)
 }

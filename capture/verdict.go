@@ -1,9 +1,11 @@
 package capture
 
 import (
-	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Completeness is Wireshark's tcp.completeness of a connection: a bit for
@@ -24,17 +26,24 @@ var completenessNames = [...]string{"SYN", "SYN-ACK", "ACK", "DATA", "FIN", "RST
 
 // String returns the bits' names joined by "+", as "SYN+SYN-ACK+ACK+FIN",
 // or "none".
-func (c Completeness) String() string {
-	var parts []string
+func (c Completeness) String() string { return string(c.appendTo(nil)) }
+
+// appendTo appends String's words to dst.
+func (c Completeness) appendTo(dst []byte) []byte {
+	if c&(1<<len(completenessNames)-1) == 0 {
+		return append(dst, "none"...)
+	}
+	first := true
 	for i, n := range completenessNames {
 		if c&(1<<i) != 0 {
-			parts = append(parts, n)
+			if !first {
+				dst = append(dst, '+')
+			}
+			first = false
+			dst = append(dst, n...)
 		}
 	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, "+")
+	return dst
 }
 
 // completenessOf returns the bits a segment with flags f and n bytes of
@@ -200,118 +209,207 @@ func synThenRST(history string) bool {
 	return i >= 0 && !strings.ContainsAny(h[1:1+i], "HAFGIQ")
 }
 
-// summaryJSON is the object `tcplab annotate -summary -json` prints for
-// a connection.
-type summaryJSON struct {
-	Stream                   int            `json:"stream"`
-	Resumed                  bool           `json:"resumed,omitempty"`
-	Client                   string         `json:"client"`
-	Server                   string         `json:"server"`
-	Segments                 int            `json:"segments"`
-	ClientSegments           int            `json:"client_segments"`
-	ServerSegments           int            `json:"server_segments"`
-	ClientBytes              int64          `json:"client_bytes"`
-	ServerBytes              int64          `json:"server_bytes"`
-	ClientRetransmittedBytes int64          `json:"client_retransmitted_bytes"`
-	ServerRetransmittedBytes int64          `json:"server_retransmitted_bytes"`
-	FirstRTT                 *float64       `json:"first_rtt"`
-	Completeness             int            `json:"completeness"`
-	CompletenessNames        string         `json:"completeness_flags"`
-	ConnState                string         `json:"conn_state"`
-	History                  string         `json:"history"`
-	Closer                   string         `json:"closer"`
-	FINsCrossed              bool           `json:"fins_crossed"`
-	HalfClose                []string       `json:"half_close"`
-	DataAfterClose           []string       `json:"data_after_close"`
-	ResetBy                  *string        `json:"reset_by"`
-	ResetState               *string        `json:"reset_state"`
-	Ending                   string         `json:"ending"`
-	ClientState              string         `json:"client_state"`
-	ServerState              string         `json:"server_state"`
-	Labels                   map[string]int `json:"labels"`
-	Cut                      int            `json:"header_cut"`
-}
-
 // AppendSummaryJSON appends the connection's verdict as one line of JSON
 // to dst: its segments and bytes each way, retransmitted bytes, first
 // round trip, tshark's completeness, Zeek's conn_state and history, and
-// how it ended in Ending's terms.
+// how it ended in Ending's terms. The line is what encoding/json writes
+// of the record (its fields in this order, labels by name, strings
+// escaped for HTML), written field by field: a capture of a hundred
+// thousand connections prints as many.
 func AppendSummaryJSON(dst []byte, s *ConnSummary) []byte {
 	e := &s.Ending
-	v := summaryJSON{
-		Stream: s.Stream, Resumed: s.Resumed, Client: s.Client.String(), Server: s.Server.String(),
-		Segments: s.Segments, ClientSegments: s.DirSegments[0], ServerSegments: s.DirSegments[1],
-		ClientBytes: s.Bytes[0], ServerBytes: s.Bytes[1],
-		ClientRetransmittedBytes: s.Retransmitted[0], ServerRetransmittedBytes: s.Retransmitted[1],
-		Completeness: int(s.Completeness), CompletenessNames: s.Completeness.String(),
-		ConnState: s.ConnState().String(), History: s.History,
-		Closer: e.Closer().String(), FINsCrossed: e.Crossed,
-		HalfClose: []string{}, DataAfterClose: []string{},
-		Ending:      e.String(),
-		ClientState: s.ClientState.String(), ServerState: s.ServerState.String(),
-		Labels: map[string]int{}, Cut: s.Cut,
+	var tmp [64]byte
+	dst = append(dst, `{"stream":`...)
+	dst = strconv.AppendInt(dst, int64(s.Stream), 10)
+	if s.Resumed {
+		dst = append(dst, `,"resumed":true`...)
 	}
+	dst = append(dst, `,"client":`...)
+	dst = appendJSONString(dst, appendAddrPort(tmp[:0], s.Client))
+	dst = append(dst, `,"server":`...)
+	dst = appendJSONString(dst, appendAddrPort(tmp[:0], s.Server))
+	for _, f := range [...]struct {
+		name string
+		v    int64
+	}{
+		{`,"segments":`, int64(s.Segments)},
+		{`,"client_segments":`, int64(s.DirSegments[0])},
+		{`,"server_segments":`, int64(s.DirSegments[1])},
+		{`,"client_bytes":`, s.Bytes[0]},
+		{`,"server_bytes":`, s.Bytes[1]},
+		{`,"client_retransmitted_bytes":`, s.Retransmitted[0]},
+		{`,"server_retransmitted_bytes":`, s.Retransmitted[1]},
+	} {
+		dst = append(dst, f.name...)
+		dst = strconv.AppendInt(dst, f.v, 10)
+	}
+	dst = append(dst, `,"first_rtt":`...)
 	if s.FirstRTT > 0 {
-		rtt := s.FirstRTT.Seconds()
-		v.FirstRTT = &rtt
+		dst = appendJSONFloat(dst, s.FirstRTT.Seconds())
+	} else {
+		dst = append(dst, "null"...)
 	}
-	for _, d := range [2]Dir{ClientToServer, ServerToClient} {
-		if e.HalfClose[d].Frame != 0 {
-			v.HalfClose = append(v.HalfClose, Side(d))
+	dst = append(dst, `,"completeness":`...)
+	dst = strconv.AppendInt(dst, int64(s.Completeness), 10)
+	dst = append(dst, `,"completeness_flags":`...)
+	dst = appendJSONString(dst, s.Completeness.appendTo(tmp[:0]))
+	dst = append(dst, `,"conn_state":`...)
+	dst = appendJSONString(dst, s.ConnState().String())
+	dst = append(dst, `,"history":`...)
+	dst = appendJSONString(dst, s.History)
+	dst = append(dst, `,"closer":`...)
+	dst = appendJSONString(dst, e.Closer().String())
+	dst = append(dst, `,"fins_crossed":`...)
+	dst = strconv.AppendBool(dst, e.Crossed)
+	for _, list := range [...]struct {
+		name string
+		of   *[2]DataAfterFIN
+	}{{`,"half_close":[`, &e.HalfClose}, {`,"data_after_close":[`, &e.Refused}} {
+		dst = append(dst, list.name...)
+		first := true
+		for _, d := range [2]Dir{ClientToServer, ServerToClient} {
+			if list.of[d].Frame != 0 {
+				if !first {
+					dst = append(dst, ',')
+				}
+				first = false
+				dst = appendJSONString(dst, Side(d))
+			}
 		}
-		if e.Refused[d].Frame != 0 {
-			v.DataAfterClose = append(v.DataAfterClose, Side(d))
-		}
+		dst = append(dst, ']')
 	}
 	if e.Reset.Frame != 0 {
-		by, state := Side(e.Reset.By), e.Reset.State.String()
-		v.ResetBy, v.ResetState = &by, &state
+		dst = append(dst, `,"reset_by":`...)
+		dst = appendJSONString(dst, Side(e.Reset.By))
+		dst = append(dst, `,"reset_state":`...)
+		dst = appendJSONString(dst, e.Reset.State.String())
+	} else {
+		dst = append(dst, `,"reset_by":null,"reset_state":null`...)
 	}
+	dst = append(dst, `,"ending":`...)
+	var words [512]byte
+	dst = appendJSONString(dst, e.appendTo(words[:0]))
+	dst = append(dst, `,"client_state":`...)
+	dst = appendJSONString(dst, s.ClientState.String())
+	dst = append(dst, `,"server_state":`...)
+	dst = appendJSONString(dst, s.ServerState.String())
+	dst = append(dst, `,"labels":{`...)
+	// encoding/json writes a map's keys sorted.
+	var labels [numLabels]Label
+	n := 0
 	for l := Label(0); l < numLabels; l++ {
 		if s.Counts[l] > 0 {
-			v.Labels[l.String()] = int(s.Counts[l])
+			labels[n] = l
+			n++
 		}
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Every field is a string, a number or a bool: it cannot fail.
-		return dst
+	slices.SortFunc(labels[:n], func(x, y Label) int { return strings.Compare(labelNames[x], labelNames[y]) })
+	for i, l := range labels[:n] {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, labelNames[l])
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, int64(s.Counts[l]), 10)
 	}
-	return append(append(dst, b...), '\n')
+	dst = append(dst, `},"header_cut":`...)
+	dst = strconv.AppendInt(dst, int64(s.Cut), 10)
+	return append(dst, "}\n"...)
 }
 
-// verdictText says the verdict fields in one line's words, for Summary:
-// "conn_state SF, completeness 31 (SYN+SYN-ACK+ACK+DATA+FIN); client 5
-// segments 120 bytes, server 4 segments 900 bytes (300 retransmitted);
-// first RTT 1.2ms".
-func verdictText(b *strings.Builder, s *ConnSummary) {
-	b.WriteString("conn_state ")
-	b.WriteString(s.ConnState().String())
-	b.WriteString(", completeness ")
-	writeInt(b, int64(s.Completeness))
-	b.WriteString(" (")
-	b.WriteString(s.Completeness.String())
-	b.WriteString(")")
+// appendJSONString appends s as encoding/json writes a string: quoted,
+// with quotes, backslashes and control characters escaped, and <, > and
+// & too (its HTML-safe escaping), invalid UTF-8 as U+FFFD, and the line
+// and paragraph separators U+2028 and U+2029 escaped.
+func appendJSONString[S []byte | string](dst []byte, s S) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		var r rune
+		var size int
+		switch v := any(s).(type) {
+		case string:
+			r, size = utf8.DecodeRuneInString(v[i:])
+		case []byte:
+			r, size = utf8.DecodeRune(v[i:])
+		}
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		} else if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		} else {
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendVerdict appends the verdict fields in one line's words, for
+// Summary: "conn_state SF, completeness 31 (SYN+SYN-ACK+ACK+DATA+FIN);
+// client 5 segments 120 bytes, server 4 segments 900 bytes (300
+// retransmitted); first RTT 1.2ms".
+func appendVerdict(dst []byte, s *ConnSummary) []byte {
+	dst = append(dst, "conn_state "...)
+	dst = append(dst, s.ConnState().String()...)
+	dst = append(dst, ", completeness "...)
+	dst = strconv.AppendInt(dst, int64(s.Completeness), 10)
+	dst = append(dst, " ("...)
+	dst = s.Completeness.appendTo(dst)
+	dst = append(dst, ')')
 	for _, d := range [2]Dir{ClientToServer, ServerToClient} {
 		if d == ClientToServer {
-			b.WriteString("; ")
+			dst = append(dst, "; "...)
 		} else {
-			b.WriteString(", ")
+			dst = append(dst, ", "...)
 		}
-		b.WriteString(Side(d))
-		b.WriteByte(' ')
-		writeInt(b, int64(s.DirSegments[d]))
-		b.WriteString(" segments ")
-		writeInt(b, s.Bytes[d])
-		b.WriteString(" bytes")
+		dst = append(dst, Side(d)...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, int64(s.DirSegments[d]), 10)
+		dst = append(dst, " segments "...)
+		dst = strconv.AppendInt(dst, s.Bytes[d], 10)
+		dst = append(dst, " bytes"...)
 		if s.Retransmitted[d] > 0 {
-			b.WriteString(" (")
-			writeInt(b, s.Retransmitted[d])
-			b.WriteString(" retransmitted)")
+			dst = append(dst, " ("...)
+			dst = strconv.AppendInt(dst, s.Retransmitted[d], 10)
+			dst = append(dst, " retransmitted)"...)
 		}
 	}
 	if s.FirstRTT > 0 {
-		b.WriteString("; first RTT ")
-		b.WriteString(s.FirstRTT.Round(time.Microsecond).String())
+		dst = append(dst, "; first RTT "...)
+		dst = append(dst, s.FirstRTT.Round(time.Microsecond).String()...)
 	}
+	return dst
 }

@@ -265,30 +265,42 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	var summaries summaryStore
 	defer summaries.close()
 	keepSummaries := !*asJSON || *summary
+	// A line is kept until the end: one allocation each, of the size of
+	// most (text about 450 bytes, JSON about 750).
 	summaryLine := func(s *capture.ConnSummary) []byte {
 		if *asJSON {
-			return capture.AppendSummaryJSON(nil, s)
+			return capture.AppendSummaryJSON(make([]byte, 0, 768), s)
 		}
-		return append([]byte(capture.Summary(s)), '\n')
+		return append(capture.AppendSummary(make([]byte, 0, 512), s), '\n')
 	}
 	var spillErr error
+	var pl *pipeline
+	// The summaries of the connections forgotten go with the segments to
+	// the writing stage, which formats them.
 	a.EvictClosed(func(s *capture.ConnSummary) {
-		if keepSummaries && (!selecting || shown.has(s.Stream)) && spillErr == nil {
-			spillErr = summaries.add(s.Stream, summaryLine(s))
+		if keepSummaries && (!selecting || shown.has(s.Stream)) {
+			pl.summary(s)
 		}
 	})
 	var drawn []capture.Packet
-	// Two stages, one per core: this goroutine formats and writes the
-	// lines while another reads, decodes and annotates, handing over
-	// batches of segments in capture order.
-	pl := newPipeline(w != nil)
+	// Stages on as many cores: this goroutine formats and writes the
+	// lines while another decodes and annotates (and, for a file, a
+	// third reads it: prefetch), handing over batches of segments in
+	// capture order.
+	pl = newPipeline(w != nil)
 	if lv != nil {
 		lv.pl = pl
 	}
 	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
 		var source capture.Source = src
+		if lv == nil {
+			// A file's reading is a third stage.
+			pf := newPrefetch(src)
+			defer pf.close()
+			source = pf
+		}
 		if *iface >= 0 {
-			source = capture.OnInterface(src, *iface)
+			source = capture.OnInterface(source, *iface)
 		}
 		return capture.Walk(source, a, func(p *capture.Packet) error {
 			pl.see(p.Info.Timestamp)
@@ -332,25 +344,55 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	var start time.Time
 	var werr error
 	buf := make([]byte, 0, 1<<17)
-	var comment []byte
+	// With -o, another goroutine writes each batch's frames and comments
+	// to the file once its lines are formatted here, and gives the batch
+	// back: the commented copy is a stage of its own.
+	var toFile chan *batch
+	var fileErr error
+	fileDone := make(chan struct{})
+	if w != nil {
+		toFile = make(chan *batch, 3)
+		go func() {
+			defer close(fileDone)
+			var comment []byte
+			for b := range toFile {
+				for i := range b.pkts {
+					p := &b.pkts[i]
+					if fileErr == nil {
+						comment = comment[:0]
+						if p.TCP {
+							comment = capture.AppendComment(comment, p)
+						}
+						fileErr = w.WritePacketComment(p.Info, p.Data, comment)
+					}
+				}
+				pl.done(b)
+			}
+		}()
+	} else {
+		close(fileDone)
+	}
 	for b := range pl.batches {
 		if start.IsZero() {
 			start = pl.start
 		}
-		for i := range b.pkts {
-			p := &b.pkts[i]
-			if w != nil && werr == nil {
-				comment = comment[:0]
-				if p.TCP {
-					comment = capture.AppendComment(comment, p)
-				}
-				werr = w.WritePacketComment(p.Info, p.Data, comment)
-			}
-			if p.TCP && !*summary {
-				buf = format(buf, p, start)
+		for i := range b.sums {
+			if spillErr == nil {
+				spillErr = summaries.add(b.sums[i].Stream, summaryLine(&b.sums[i]))
 			}
 		}
-		pl.done(b)
+		if !*summary {
+			for i := range b.pkts {
+				if p := &b.pkts[i]; p.TCP {
+					buf = format(buf, p, start)
+				}
+			}
+		}
+		if toFile != nil {
+			toFile <- b
+		} else {
+			pl.done(b)
+		}
 		if (len(buf) >= 1<<16 || lv != nil) && werr == nil {
 			_, werr = bw.Write(buf)
 			buf = buf[:0]
@@ -359,10 +401,17 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 			}
 		}
 	}
+	if toFile != nil {
+		close(toFile)
+	}
+	<-fileDone
 	if werr == nil {
 		_, werr = bw.Write(buf)
 	}
 	counts, err := pl.wait()
+	if err == nil {
+		err = fileErr
+	}
 	if err == nil {
 		err = werr
 	}

@@ -11,11 +11,19 @@ import (
 // enough that both stages stay busy.
 const batchSize = 4096
 
+// batchSums is how many summaries of forgotten connections a batch
+// holds at most: with -summary no segment is handed over, and the
+// summaries alone fill batches.
+const batchSums = 256
+
 // batch is frames in capture order; with data, their bytes live in arena.
+// sums are the summaries of the connections forgotten meanwhile, in the
+// order they were.
 type batch struct {
 	pkts  []capture.Packet
 	arena []byte
 	ends  []int // end of each packet's bytes in arena
+	sums  []capture.ConnSummary
 }
 
 // pipeline runs a walk over a capture in a goroutine of its own and hands
@@ -65,17 +73,27 @@ func (p *pipeline) run(walk func(emit func(*capture.Packet)) (capture.Counts, er
 				p.cur = <-p.free
 			}
 		})
-		if len(p.cur.pkts) > 0 {
+		if len(p.cur.pkts) > 0 || len(p.cur.sums) > 0 {
 			p.send(p.cur)
 		}
 	}()
+}
+
+// summary hands over the summary of a connection forgotten, with the
+// frames around it. Only the walk's goroutine calls it.
+func (p *pipeline) summary(s *capture.ConnSummary) {
+	p.cur.sums = append(p.cur.sums, *s)
+	if len(p.cur.sums) == batchSums {
+		p.send(p.cur)
+		p.cur = <-p.free
+	}
 }
 
 // flush hands over the frames emitted so far, a batch not yet full: a
 // live capture's lines are shown as they come. Only the walk's goroutine
 // calls it, between frames.
 func (p *pipeline) flush() {
-	if len(p.cur.pkts) > 0 {
+	if len(p.cur.pkts) > 0 || len(p.cur.sums) > 0 {
 		p.send(p.cur)
 		p.cur = <-p.free
 	}
@@ -103,7 +121,7 @@ func (p *pipeline) see(t time.Time) {
 
 // done gives a batch back for reuse.
 func (p *pipeline) done(b *batch) {
-	b.pkts, b.arena, b.ends = b.pkts[:0], b.arena[:0], b.ends[:0]
+	b.pkts, b.arena, b.ends, b.sums = b.pkts[:0], b.arena[:0], b.ends[:0], b.sums[:0]
 	p.free <- b
 }
 
