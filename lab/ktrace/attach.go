@@ -29,7 +29,8 @@ const AttachWindow = time.Second
 //     CLOSE_WAIT, the socket's FIN for FIN_WAIT_1 and LAST_ACK, and so on.
 //
 // Of the frames that match, the one nearest the event in time is chosen,
-// and only within AttachWindow, a drop never to a copy resent after it;
+// and only within AttachWindow, a resend never to the first copy, a
+// drop never to a copy resent after it;
 // but where the capture holds more copies of
 // a segment than its resends, the first copy is the original and the
 // resends go to the copies after it, in order (resendFrames). Events without a frame (a listener's
@@ -86,9 +87,19 @@ func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
 			continue
 		}
 		best, bestGap := -1, AttachWindow+1
+		resend := e.Kind == Retransmit || e.Kind == RetransmitSYNACK
+		original := true
 		for i := range pkts {
 			p := &pkts[i]
 			if !p.TCP || !match(&p.Segment) {
+				continue
+			}
+			// The first copy of a segment is the one sent first, never a
+			// resend: a capture that began before the connection holds
+			// it, as the lab's do. A resend the capture lacks (taken after
+			// it stopped) is left out rather than put on the original.
+			if resend && original {
+				original = false
 				continue
 			}
 			if at, ok := resentAt[i]; ok && e.Kind == Drop && at.After(e.Time) {
@@ -215,8 +226,10 @@ func matcher(e Event, finEnds map[uint32]bool) func(*capture.Segment) bool {
 			return out(s) && s.Seq == e.Seq && s.Ack == e.Ack && s.Flags == e.Flags && s.Len == e.Len
 		}
 	case Retransmit, RetransmitSYNACK:
+		// A resend occupies sequence space: a bare ACK with the same
+		// sequence number is no copy of it.
 		return func(s *capture.Segment) bool {
-			return out(s) && s.Seq == e.Seq && has(s, e.Flags&(capture.SYN|capture.FIN))
+			return out(s) && s.Seq == e.Seq && has(s, e.Flags&(capture.SYN|capture.FIN)) && (s.Len > 0 || s.Flags&(capture.SYN|capture.FIN) != 0)
 		}
 	case ResetSent:
 		if !e.HaveSeq {

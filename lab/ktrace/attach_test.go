@@ -46,6 +46,8 @@ func TestAttach(t *testing.T) {
 		{"drop of another length", Event{Time: ms(10), Kind: Drop, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 101, Ack: 501, Len: 9}, 0},
 		{"drop without headers", Event{Time: ms(10), Kind: Drop, Src: c, Dst: s}, 0},
 		{"retransmit: the repeat, nearest in time", Event{Time: ms(220), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 101, End: 111}, 6},
+		{"retransmit near the original: the repeat", Event{Time: ms(12), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 101, End: 111}, 6},
+		{"retransmit the capture lacks: not the original", Event{Time: ms(231), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: fin | ack, Seq: 111, End: 112}, 0},
 		{"retransmit of a sequence number never sent", Event{Time: ms(220), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: psh | ack, Seq: 102, End: 111}, 0},
 		{"retransmit the other way", Event{Time: ms(220), Kind: Retransmit, Src: s, Dst: c, HaveSeq: true, Seq: 101, End: 111}, 0},
 		{"retransmit out of the window", Event{Time: ms(5000), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Seq: 101, End: 111}, 0},
