@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/format"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -31,11 +32,8 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 		case *Python:
 			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, e.Line)
 		case *Syscall:
-			if e.Name == "getsockopt" && len(e.Args) > 2 && e.Args[2] == Name("TCP_INFO") {
-				return nil, fmt.Errorf("%s:%d: cannot write as Go: getsockopt TCP_INFO is not written as Go yet", s.Path, e.Line)
-			}
-			if e.Name == "poll" {
-				return nil, fmt.Errorf("%s:%d: cannot write as Go: poll is not written as Go yet", s.Path, e.Line)
+			if why := goRefuse(e); why != "" {
+				return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, e.Line, why)
 			}
 		}
 	}
@@ -70,6 +68,21 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 		return nil, fmt.Errorf("%s: the Go written does not parse (a bug of tcplab pkt -go): %w", s.Path, err)
 	}
 	return src, nil
+}
+
+// goRefuse says why a call Run plays is not written as Go, or "".
+func goRefuse(sc *Syscall) string {
+	switch {
+	case sc.Name == "getsockopt" && len(sc.Args) > 3 && sc.Args[2] == Name("TCP_INFO"):
+		if _, err := goTCPInfo(sc.Args[3], 0); err != nil {
+			return "getsockopt TCP_INFO: " + err.Error()
+		}
+	case sc.Name == "poll":
+		if _, err := goPoll(sc, 0); err != nil {
+			return err.Error()
+		}
+	}
+	return ""
 }
 
 // testName is TestXxx from the script's file name.
@@ -406,7 +419,12 @@ func (g *gen) callCode(sc *Syscall) string {
 	case "send":
 		return fmt.Sprintf("\tn, err = unix.SendmsgN(%s, make([]byte, %s), nil, nil, %s)\n", fd(), arg(2), arg(3))
 	case "close":
-		return fmt.Sprintf("\terr = unix.Close(%s)\n", fd())
+		// The number is free again: a later call on it fails (EBADF)
+		// rather than reaching a descriptor opened since.
+		if f := fd(); f != "-1" {
+			return fmt.Sprintf("\terr = unix.Close(%s)\n\t%s = -1\n", f, f)
+		}
+		return "\terr = unix.Close(-1)\n"
 	case "shutdown":
 		return fmt.Sprintf("\terr = unix.Shutdown(%s, %s)\n", fd(), arg(1))
 	case "fcntl":
@@ -439,7 +457,16 @@ func (g *gen) callCode(sc *Syscall) string {
 		}
 		return fmt.Sprintf("\terr = unix.SetsockoptInt(%s, %s, %s, %s)\n", fd(), arg(1), arg(2), arg(3))
 	case "getsockopt":
+		if len(sc.Args) > 3 && sc.Args[2] == Name("TCP_INFO") {
+			line, _ := sc.Pos()
+			checks, _ := goTCPInfo(sc.Args[3], line)
+			return fmt.Sprintf("\tvar ti *unix.TCPInfo\n\tti, err = unix.GetsockoptTCPInfo(%s, %s, unix.TCP_INFO)\n%s", fd(), arg(1), checks)
+		}
 		return fmt.Sprintf("\tn, err = unix.GetsockoptInt(%s, %s, %s)\n", fd(), arg(1), arg(2))
+	case "poll":
+		line, _ := sc.Pos()
+		code, _ := goPoll(sc, line)
+		return code
 	}
 	if code := g.moreCode(sc, fd, arg); code != "" {
 		return code
@@ -547,7 +574,11 @@ func (g *gen) moreCode(sc *Syscall, fd func() string, arg func(int) string) stri
 		if !ok {
 			return ""
 		}
-		code := fmt.Sprintf("\tevs := make([]unix.EpollEvent, max(1, %s))\n\tn, err = unix.EpollWait(%s, evs, %s)\n", arg(2), fd(), arg(3))
+		size := "1"
+		if v, err := eval(sc.Args[2]); err == nil && v > 1 {
+			size = fmt.Sprint(v)
+		}
+		code := fmt.Sprintf("\tevs := make([]unix.EpollEvent, %s)\n\tn, err = unix.EpollWait(%s, evs, %s)\n", size, fd(), arg(3))
 		var conds, wants []string
 		for _, f := range st.Fields {
 			switch f.Name {
@@ -564,6 +595,76 @@ func (g *gen) moreCode(sc *Syscall, fd func() string, arg func(int) string) stri
 		return code
 	}
 	return ""
+}
+
+// goTCPInfo is the Go that checks the fields a getsockopt TCP_INFO
+// names ({tcpi_state=TCP_ESTABLISHED, tcpi_rto=...}) in ti, read by the
+// script's line; an error names a field Go cannot check.
+func goTCPInfo(e Expr, line int) (string, error) {
+	st, ok := e.(*Struct)
+	if !ok {
+		return "", nil
+	}
+	typ := reflect.TypeOf(unix.TCPInfo{})
+	var b strings.Builder
+	for _, f := range st.Fields {
+		if f.Value == (Ellipsis{}) {
+			continue
+		}
+		field, ok := typ.FieldByNameFunc(func(n string) bool { return n != "_" && "tcpi_"+strings.ToLower(n) == f.Name })
+		if !ok {
+			return "", fmt.Errorf("no field %s", f.Name)
+		}
+		v, err := eval(f.Value)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", f.Name, err)
+		}
+		want := fmt.Sprint(v)
+		if _, isInt := f.Value.(Int); !isInt {
+			want += " /* " + f.Value.String() + " */"
+		}
+		fmt.Fprintf(&b, "\tif err == nil && ti.%s != %s {\n\t\tt.Errorf(\"line %d: %s is %%d, want %d\", ti.%s)\n\t}\n", field.Name, want, line, f.Name, v, field.Name)
+	}
+	return b.String(), nil
+}
+
+// goPoll is the Go of a poll([{fd=N, events=..., revents=...}, ...],
+// n, timeout) made at the script's line: the revents a struct names
+// must be what came. An error says what Go cannot write.
+func goPoll(sc *Syscall, line int) (string, error) {
+	arr, ok := sc.Args[0].(*Array)
+	if !ok || len(sc.Args) < 3 {
+		return "", fmt.Errorf("poll: want [{fd=..., events=..., revents=...}], n, timeout")
+	}
+	var fds, checks []string
+	for i, e := range arr.Elems {
+		st, ok := e.(*Struct)
+		if !ok {
+			return "", fmt.Errorf("poll: want {fd=..., events=...}, got %v", e)
+		}
+		var parts []string
+		for _, f := range st.Fields {
+			v, err := eval(f.Value)
+			if err != nil {
+				return "", fmt.Errorf("poll: %s: %w", f.Name, err)
+			}
+			switch f.Name {
+			case "fd":
+				parts = append(parts, fmt.Sprintf("Fd: int32(fd%d)", v))
+			case "events":
+				parts = append(parts, "Events: "+goExpr(f.Value))
+			case "revents":
+				checks = append(checks, fmt.Sprintf("\tif err == nil && fds[%d].Revents != %s {\n\t\tt.Errorf(\"line %d: revents of %s are %%#x, want %#x\", fds[%d].Revents)\n\t}\n", i, goExpr(f.Value), line, e, v, i))
+			default:
+				return "", fmt.Errorf("poll: no field %s", f.Name)
+			}
+		}
+		fds = append(fds, "{"+strings.Join(parts, ", ")+"}")
+	}
+	if _, err := eval(sc.Args[2]); err != nil {
+		return "", fmt.Errorf("poll: timeout: %w", err)
+	}
+	return fmt.Sprintf("\tfds := []unix.PollFd{%s}\n\tn, err = unix.Poll(fds, %s)\n%s", strings.Join(fds, ", "), goExpr(sc.Args[2]), strings.Join(checks, "")), nil
 }
 
 // goEpollEvent is the Go of a struct epoll_event's fields, such as
