@@ -100,7 +100,12 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			break
 		}
 	}
+	seen := map[string]bool{}
 	for _, fam := range families {
+		if seen[fam] {
+			return fmt.Errorf("%w: --ip_version lists %s twice; name each family once", ErrUsage, fam)
+		}
+		seen[fam] = true
 		check := opts
 		if fam != "" {
 			check = append(opts[:len(opts):len(opts)], pkt.Option{Name: "ip_version", Value: fam})
