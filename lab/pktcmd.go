@@ -28,13 +28,13 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pkt", flag.ContinueOnError)
 	out := fs.String("out", "out/pkt", "write each script's artifacts under `DIR`/SCRIPT")
 	parallel := fs.Int("parallel", 1, "run at most `N` scripts at once, each in a network namespace of its own (0: all)")
-	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, one testcase per script")
+	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, one testcase per script (and per family of -ip_version's list)")
 	floor := fs.Duration("floor", 25*time.Millisecond, "the least timing tolerance, wider than a script's --tolerance_usecs on a loaded machine; 0: packetdrill's rule exactly")
 	tolMode := fs.String("tolerance", "floor", "the timing rule: floor (the script's tolerance, at least -floor), packetdrill (the script's exactly),\nor auto (the script's widened by the scheduling noise measured before each script, which the summary says)")
 	// packetdrill's own flags, --name=value, over the scripts' headers
 	// as in packetdrill.
 	pdFlags := []struct{ name, usage string }{
-		{"ip_version", "packetdrill's `--ip_version`: ipv4 or ipv4-mapped-ipv6 (ipv6 is skipped: not scripted yet)"},
+		{"ip_version", "packetdrill's `--ip_version`: ipv4, ipv6 or ipv4-mapped-ipv6; a comma-separated list runs each script once per family"},
 		{"tolerance_usecs", "packetdrill's `--tolerance_usecs`: the timing tolerance in microseconds (default 4000)"},
 		{"tolerance_percent", "packetdrill's `--tolerance_percent`: the tolerance as a share of the gap since the previous event (default 12.5)"},
 		{"mtu", "packetdrill's `--mtu`: the device's MTU (default 1500)"},
@@ -90,11 +90,37 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	})
-	if err := pkt.CheckOptions(opts); err != nil {
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+	// -ip_version given a list runs each script once per family, the
+	// family in each result's name.
+	families := []string{""}
+	for i, o := range opts {
+		if o.Name == "ip_version" && strings.Contains(o.Value, ",") {
+			families = strings.Split(o.Value, ",")
+			opts = append(opts[:i:i], opts[i+1:]...)
+			break
+		}
+	}
+	seen := map[string]bool{}
+	for _, fam := range families {
+		if seen[fam] {
+			return fmt.Errorf("%w: --ip_version lists %s twice; name each family once", ErrUsage, fam)
+		}
+		seen[fam] = true
+		check := opts
+		if fam != "" {
+			check = append(opts[:len(opts):len(opts)], pkt.Option{Name: "ip_version", Value: fam})
+		}
+		if err := pkt.CheckOptions(check); err != nil {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		}
+	}
+	if *toGo && len(families) > 1 {
+		return fmt.Errorf("%w: -go writes one family: give --ip_version one of %s", ErrUsage, strings.Join(families, ", "))
 	}
 	// Every script parses before any runs: a typo is a usage error.
-	scripts := make([]*pkt.Script, fs.NArg())
+	var scripts []*pkt.Script
+	var dirs, labels []string
+	scriptDirs := dirNames(*out, fs.Args())
 	for i, name := range fs.Args() {
 		s, err := pkt.ParseFile(name)
 		if errors.Is(err, pkt.ErrSyntax) {
@@ -106,7 +132,17 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		// The command line's flags come after the script's header:
 		// packetdrill lets them overwrite it.
 		s.Options = append(s.Options, opts...)
-		scripts[i] = s
+		for _, fam := range families {
+			if fam == "" {
+				scripts, dirs, labels = append(scripts, s), append(dirs, scriptDirs[i]), append(labels, s.Path)
+				continue
+			}
+			c := *s
+			c.Options = append(s.Options[:len(s.Options):len(s.Options)], pkt.Option{Name: "ip_version", Value: fam})
+			scripts = append(scripts, &c)
+			dirs = append(dirs, filepath.Join(scriptDirs[i], fam))
+			labels = append(labels, familyLabel(s.Path, fam))
+		}
 	}
 	cfg := pkt.Config{Floor: *floor}
 	if *floor == 0 {
@@ -139,7 +175,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	results := runScripts(ctx, scripts, dirNames(*out, fs.Args()), cfg, *parallel, stderr)
+	results := runScripts(ctx, scripts, dirs, labels, cfg, *parallel, stderr)
 	failed, skipped := 0, 0
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -158,7 +194,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		if r.Noise > 0 {
 			tol += " (noise +" + r.Noise.String() + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.Path, r.Status, r.Duration.Seconds(), tol, r.dir)
+		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.label, r.Status, r.Duration.Seconds(), tol, r.dir)
 	}
 	tw.Flush()
 	noun := "scripts"
@@ -177,7 +213,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		if r.Status == pkt.Failed {
 			word = "failed"
 		}
-		fmt.Fprintf(stdout, "\n%s %s\n", r.Path, word)
+		fmt.Fprintf(stdout, "\n%s %s\n", r.label, word)
 		if r.Event != "" {
 			fmt.Fprintf(stdout, "%s:%d: %s\n", r.Path, r.Line, r.Event)
 		}
@@ -203,6 +239,10 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// familyLabel names a script's run in one address family of several,
+// as the summary and the JUnit testcase show it: "x.pkt [ipv6]".
+func familyLabel(path, family string) string { return path + " [" + family + "]" }
+
 // dirNames gives each script its artifacts' folder under out: its base
 // name without .pkt, numbered when two scripts share one.
 func dirNames(out string, files []string) []string {
@@ -222,12 +262,13 @@ func dirNames(out string, files []string) []string {
 // pktResult is a script's result and where its artifacts are.
 type pktResult struct {
 	*pkt.Result
-	dir string
+	dir   string
+	label string // the script's path, and its family when several run
 }
 
 // runScripts runs the scripts, parallel at a time (0: all), and returns
 // their results in the scripts' order.
-func runScripts(ctx context.Context, scripts []*pkt.Script, dirs []string, cfg pkt.Config, parallel int, progress io.Writer) []pktResult {
+func runScripts(ctx context.Context, scripts []*pkt.Script, dirs, labels []string, cfg pkt.Config, parallel int, progress io.Writer) []pktResult {
 	if parallel == 0 || parallel > len(scripts) {
 		parallel = len(scripts)
 	}
@@ -242,9 +283,10 @@ func runScripts(ctx context.Context, scripts []*pkt.Script, dirs []string, cfg p
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			r := runScript(ctx, s, dirs[i], cfg)
+			r.label = labels[i]
 			results[i] = r
 			mu.Lock()
-			fmt.Fprintf(progress, "%s: %s (%.2fs)\n", s.Path, r.Status, r.Duration.Seconds())
+			fmt.Fprintf(progress, "%s: %s (%.2fs)\n", r.label, r.Status, r.Duration.Seconds())
 			mu.Unlock()
 		}()
 	}
@@ -320,11 +362,12 @@ func pktJSON(r *pkt.Result) any {
 	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Noise.Seconds(), r.Duration.Seconds(), steps}
 }
 
-// pktJUnit is the JUnit report of a pkt run: one testcase per script.
+// pktJUnit is the JUnit report of a pkt run: one testcase per script,
+// and per address family when several ran ("x.pkt [ipv6]").
 func pktJUnit(results []pktResult) *report.JUnit {
 	s := report.JUnitSuite{Name: "tcplab pkt"}
 	for _, r := range results {
-		jc := report.JUnitCase{Name: r.Path, Classname: "tcplab.pkt", Time: r.Duration.Seconds(), SystemOut: r.dir}
+		jc := report.JUnitCase{Name: r.label, Classname: "tcplab.pkt", Time: r.Duration.Seconds(), SystemOut: r.dir}
 		msg := fmt.Sprintf("%s:%d: %s", r.Path, r.Line, strings.SplitN(r.Reason, "\n", 2)[0])
 		switch r.Status {
 		case pkt.Failed:

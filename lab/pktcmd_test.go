@@ -3,6 +3,7 @@ package lab_test
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,6 +36,9 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-tolerance", "wide", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-tolerance wide: use floor, packetdrill or auto"},
 		{[]string{"pkt", "--mtu=5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--mtu=5: want an MTU from 576 to 65535"},
 		{[]string{"pkt", "--ip_version=ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
+		{[]string{"pkt", "--ip_version=ipv4,ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
+		{[]string{"pkt", "--ip_version=ipv4,ipv4", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version lists ipv4 twice"},
+		{[]string{"pkt", "-go", "--ip_version=ipv4,ipv6", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-go writes one family: give --ip_version one of ipv4, ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:5: cannot write as Go: TCP option FO"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
@@ -132,5 +136,76 @@ func TestPktRun(t *testing.T) {
 	}
 	if !regexp.MustCompile(`server_basic.pkt +pass +\S+ +\S+ \(noise \+[0-9.]+[µm]?s\)`).MatchString(stdout.String()) || !strings.Contains(stdout.String(), "-tolerance auto: each script's tolerance is its own widened by") {
 		t.Errorf("-tolerance auto does not say by how much:\n%s", stdout.String())
+	}
+}
+
+// TestPktFamilies: -ip_version given a list runs each script once per
+// family, each run a row of the summary, a folder of artifacts and a
+// JUnit testcase named with its family. server_basic.pkt expects the
+// SYN/ACK's MSS of IPv4 (1460), so it passes as ipv4 and
+// ipv4-mapped-ipv6 (the wire is IPv4) and fails as ipv6 (1440).
+func TestPktFamilies(t *testing.T) {
+	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err != nil {
+		testenv.SkipOrFail(t, "cannot open /dev/net/tun: "+err.Error(), "run as root, with the tun module")
+	} else {
+		f.Close()
+	}
+	type testcase struct {
+		Name    string    `xml:"name,attr"`
+		Failure *struct{} `xml:"failure"`
+	}
+	tests := []struct {
+		name     string
+		families string
+		code     int
+		failed   map[string]bool // by family: whether its testcase fails
+	}{
+		{"pass", "ipv4,ipv4-mapped-ipv6", lab.ExitPass, map[string]bool{"ipv4": false, "ipv4-mapped-ipv6": false}},
+		{"fail", "ipv4,ipv6", lab.ExitFail, map[string]bool{"ipv4": false, "ipv6": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := t.TempDir()
+			junit := filepath.Join(out, "junit.xml")
+			var stdout, stderr bytes.Buffer
+			code := lab.Command("tcplab", []string{"pkt", "-out", out, "-floor", "100ms", "-junit", junit, "-ip_version", tt.families, pktdata + "server_basic.pkt"}, &stdout, &stderr, nil)
+			if code != tt.code {
+				t.Errorf("-ip_version %s: exit %d, want %d\n%s%s", tt.families, code, tt.code, stdout.String(), stderr.String())
+			}
+			x, err := os.ReadFile(junit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Cases []testcase `xml:"testsuite>testcase"`
+			}
+			if err := xml.Unmarshal(x, &doc); err != nil {
+				t.Fatalf("junit: %v\n%s", err, x)
+			}
+			if len(doc.Cases) != len(tt.failed) {
+				t.Errorf("junit has %d testcases, want one per family (%d):\n%s", len(doc.Cases), len(tt.failed), x)
+			}
+			for _, c := range doc.Cases {
+				fam := strings.TrimSuffix(strings.TrimPrefix(c.Name, pktdata+"server_basic.pkt ["), "]")
+				failed, ok := tt.failed[fam]
+				if !ok {
+					t.Errorf("testcase %q does not name one of the families %s", c.Name, tt.families)
+					continue
+				}
+				if (c.Failure != nil) != failed {
+					t.Errorf("testcase %q: failure %v, want %v:\n%s", c.Name, c.Failure != nil, failed, x)
+				}
+				if fi, err := os.Stat(filepath.Join(out, "server_basic", fam, "result.json")); err != nil || fi.Size() == 0 {
+					t.Errorf("%s's artifacts: %v", fam, err)
+				}
+				word := "pass"
+				if failed {
+					word = "FAIL"
+				}
+				if row := pktdata + "server_basic.pkt [" + fam + "] " + word; !strings.Contains(spaces.ReplaceAllString(stdout.String(), " "), row) {
+					t.Errorf("summary lacks %q:\n%s", row, stdout.String())
+				}
+			}
+		})
 	}
 }

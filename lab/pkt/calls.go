@@ -172,6 +172,7 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 // msg is what a sendmsg's or recvmsg's struct msghdr says.
 type msg struct {
 	size  int    // msg_iov's lengths, summed
+	iovs  []int  // msg_iov's lengths
 	flags *int64 // msg_flags, when the script names them
 }
 
@@ -203,6 +204,7 @@ func msgOf(sc *Syscall) (msg, error) {
 					return m, fmt.Errorf("%s: msg_iov: %w", sc.Name, err)
 				}
 				m.size += int(l)
+				m.iovs = append(m.iovs, int(l))
 			}
 		case "msg_flags":
 			if f.Value == (Ellipsis{}) {
