@@ -87,6 +87,16 @@ func SetUp(name string, addrs []netip.Prefix, mtu int) error {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("disable IPv6: %w", err)
 		}
+	} else {
+		// No duplicate address detection for the link-local address the
+		// kernel adds either: it holds that address tentative for a
+		// second or more (past 3 s on a loaded machine), and the device
+		// drops the lab's first SYN meanwhile. No other host can hold an
+		// address on this namespace's device.
+		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/accept_dad", []byte("0"), 0)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("turn duplicate address detection off: %w", err)
+		}
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bring up: %w", err)
