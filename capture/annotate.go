@@ -43,7 +43,12 @@ const (
 // segment the way Wireshark's TCP analysis does. It must see the segments
 // in capture order. The zero value is not usable: call NewAnnotator.
 type Annotator struct {
-	conns   map[connKey]*conn
+	conns map[connKey]*conn
+	// recent holds connections of conns recently found, each in the slot
+	// its ports pick (recentSlot), nil when none: segments mostly go to
+	// the few connections busy at the time, and comparing a key costs
+	// less than the map's hash.
+	recent  *[recentSlots]*conn
 	streams int // streams started, the next stream's number
 	// With EvictClosed: what to do with a forgotten connection's summary,
 	// and the closed connections waiting out Linger, oldest first.
@@ -65,7 +70,16 @@ type Annotator struct {
 
 // NewAnnotator returns an Annotator with no connections.
 func NewAnnotator() *Annotator {
-	return &Annotator{conns: make(map[connKey]*conn)}
+	return &Annotator{conns: make(map[connKey]*conn), recent: new([recentSlots]*conn)}
+}
+
+// recentSlots is the size of Annotator.recent.
+const recentSlots = 256
+
+// recentSlot returns the slot of Annotator.recent for k, from its ports:
+// a host's connections to one server differ in the client's port.
+func recentSlot(k connKey) int {
+	return int((k.a.Port() ^ k.b.Port()) % recentSlots)
 }
 
 // Linger is how long in capture time a closed connection is kept for late
@@ -295,6 +309,9 @@ func (a *Annotator) evict(now time.Time) {
 		}
 		a.head++
 		delete(a.conns, c.key)
+		if r := &a.recent[recentSlot(c.key)]; *r == c {
+			*r = nil
+		}
 		sum := c.summary()
 		a.onEvict(&sum)
 		a.tombs.bury(c)
@@ -436,17 +453,25 @@ func (c *conn) cutAnnotation(seg *Segment, fwd, rev *half, dir Dir) Annotation {
 func (a *Annotator) lookup(seg *Segment) (c *conn, reused bool) {
 	k := keyOf(seg.Src, seg.Dst)
 	syn := seg.Flags&(SYN|ACK) == SYN
-	if c, ok := a.conns[k]; ok {
+	r := &a.recent[recentSlot(k)]
+	c, ok := *r, *r != nil && (*r).key == k
+	if !ok {
+		c, ok = a.conns[k]
+	}
+	if ok {
 		if !syn || (c.h[0].synSeen && c.h[0].isn == seg.Seq && c.client == seg.Src) {
+			*r = c
 			return c, false
 		}
 		if c.client == seg.Src && !c.h[0].synSeen && c.sum.Segments == 0 {
+			*r = c
 			return c, false
 		}
 		reused = true
 	} else if t, ok := a.tombs.unbury(k); ok {
 		if !syn || (t.h[0].bits&tombSynSeen != 0 && t.h[0].isn == seg.Seq && t.clientOf(k) == seg.Src) {
-			return a.resume(k, &t), false
+			*r = a.resume(k, &t)
+			return *r, false
 		}
 		reused = true
 	}
@@ -490,6 +515,7 @@ func (a *Annotator) lookup(seg *Segment) (c *conn, reused bool) {
 		a.retire(old)
 	}
 	a.conns[k] = c
+	*r = c
 	return c, reused
 }
 

@@ -1,5 +1,7 @@
 package capture
 
+import "math/bits"
+
 // transition moves both endpoints' states after seg was sent by fwd and
 // received by rev. On a loopback capture a segment is seen as it is
 // delivered, so sending and receiving happen at the same step. A RST
@@ -94,10 +96,9 @@ const historyLetters = "shadfrtw"
 
 // record adds seg to the connection's label counts and history.
 func (c *conn) record(seg *Segment, labels Labels, dir Dir) {
-	for l := Label(0); l < numLabels; l++ {
-		if labels.Has(l) {
-			c.sum.Counts[l]++
-		}
+	// Only the labels set: most segments have none.
+	for m := labels & (1<<numLabels - 1); m != 0; m &= m - 1 {
+		c.sum.Counts[bits.TrailingZeros32(uint32(m))]++
 	}
 	f := seg.Flags
 	c.sum.Completeness |= completenessOf(f, seg.Len)
