@@ -1,6 +1,8 @@
 package netns
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +22,9 @@ const ForwarderNice = -10
 
 // RaisePriority renices every thread of the process to ForwarderNice
 // (threads made later inherit it from the thread that makes them) and
-// reports whether it could: it needs CAP_SYS_NICE, which root has.
+// says what it could not do: it needs CAP_SYS_NICE, which root usually
+// has (a container's root may lack it). It is best effort: a caller goes
+// on at the default priority, and says so.
 //
 // Where the scheduler groups processes by session (autogroups,
 // kernel.sched_autogroup_enabled=1, Debian's default), a thread's nice
@@ -29,14 +33,14 @@ const ForwarderNice = -10
 // script woke up to 3 s late beside them. So RaisePriority also gives
 // the process's autogroup ForwarderNice (the session's other processes
 // with it, as renicing a terminal's session would).
-func RaisePriority() bool {
+func RaisePriority() error {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return false
+		return fmt.Errorf("raise priority: %w", err)
 	}
-	ok := true
+	var errs []error
 	if err := raiseAutogroup(); err != nil {
-		ok = false
+		errs = append(errs, fmt.Errorf("raise priority: autogroup: %w", err))
 	}
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
@@ -46,10 +50,11 @@ func RaisePriority() bool {
 		// A thread may end meanwhile (one locked into another namespace
 		// does when its goroutine returns): ESRCH is no failure.
 		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, ForwarderNice); err != nil && err != unix.ESRCH {
-			ok = false
+			errs = append(errs, fmt.Errorf("raise priority: thread %d to nice %d: %w", tid, ForwarderNice, err))
+			break
 		}
 	}
-	return ok
+	return errors.Join(errs...)
 }
 
 // raiseAutogroup sets the nice of the process's autogroup to

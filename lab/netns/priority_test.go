@@ -52,8 +52,8 @@ func TestRaisePriority(t *testing.T) {
 // childPriority raises the priority and prints the thread's nice and
 // the autogroup line.
 func childPriority() error {
-	if !netns.RaisePriority() {
-		return fmt.Errorf("RaisePriority failed")
+	if err := netns.RaisePriority(); err != nil {
+		return err
 	}
 	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
 	if err != nil {

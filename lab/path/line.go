@@ -68,9 +68,10 @@ type Line struct {
 	done           chan struct{}
 	closeOnce      sync.Once
 	closeErr       error
-	// Reniced says that the process runs at netns.ForwarderNice, so that
-	// CPU load does not lengthen the path's delay.
-	Reniced bool
+	// Priority is nil when the process runs at netns.ForwarderNice, so
+	// that CPU load does not lengthen the path's delay; otherwise it says
+	// why it could not (the line runs anyway, at the default priority).
+	Priority error
 }
 
 // lane is one direction of a running Line.
@@ -145,7 +146,7 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 		timers[i] = os.NewFile(uintptr(fd), "timerfd")
 	}
 	l := &Line{client: client, server: server, done: make(chan struct{})}
-	l.Reniced = netns.RaisePriority()
+	l.Priority = netns.RaisePriority()
 	ctx, l.cancel = context.WithCancel(ctx)
 	dirs := directions(cfg)
 	l.dirs[0] = &lane{d: dirs[0], from: client, to: server, timer: timers[0], tap: cfg.Tap, c2s: true}

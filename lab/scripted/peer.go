@@ -124,8 +124,8 @@ func Open(cfg Config) (*Peer, error) {
 		return nil, fmt.Errorf("scripted peer: kernel %v and peer %v: give both addresses of one family, IPv4 or IPv6", cfg.Kernel, cfg.Addr)
 	}
 	// The script answers the kernel's timers: CPU load must not delay it
-	// past them (best effort; root may).
-	netns.RaisePriority()
+	// past them (best effort: root may, a container's root may not).
+	_ = netns.RaisePriority()
 	if !cfg.Kernel.Contains(cfg.Addr) || cfg.Kernel.Addr() == cfg.Addr {
 		return nil, fmt.Errorf("scripted peer: %v is not another address of %v: give the kernel a prefix that covers the peer's address", cfg.Addr, cfg.Kernel)
 	}
