@@ -1,11 +1,9 @@
 package netns
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,23 +22,18 @@ const ForwarderNice = -10
 // (threads made later inherit it from the thread that makes them) and
 // says what it could not do: it needs CAP_SYS_NICE, which root usually
 // has (a container's root may lack it). It is best effort: a caller goes
-// on at the default priority, and says so.
+// on at the default priority.
 //
 // Where the scheduler groups processes by session (autogroups,
 // kernel.sched_autogroup_enabled=1, Debian's default), a thread's nice
-// weighs only against the threads of its own session: another session's
-// busy loops take their share whatever the lab's threads ask, and a
-// script woke up to 3 s late beside them. So RaisePriority also gives
-// the process's autogroup ForwarderNice (the session's other processes
-// with it, as renicing a terminal's session would).
+// weighs against the threads of its own session only: busy loops or
+// builds in another session take their share whatever the lab asks.
+// RaisePriority leaves the session's autogroup alone: its nice would
+// outlive the process and apply to every program of the user's terminal.
 func RaisePriority() error {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return fmt.Errorf("raise priority: %w", err)
-	}
-	var errs []error
-	if err := raiseAutogroup(); err != nil {
-		errs = append(errs, fmt.Errorf("raise priority: autogroup: %w", err))
 	}
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
@@ -50,27 +43,8 @@ func RaisePriority() error {
 		// A thread may end meanwhile (one locked into another namespace
 		// does when its goroutine returns): ESRCH is no failure.
 		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, ForwarderNice); err != nil && err != unix.ESRCH {
-			errs = append(errs, fmt.Errorf("raise priority: thread %d to nice %d: %w", tid, ForwarderNice, err))
-			break
+			return fmt.Errorf("raise priority: thread %d to nice %d: %w", tid, ForwarderNice, err)
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// raiseAutogroup sets the nice of the process's autogroup to
-// ForwarderNice when it is higher; a kernel without autogroups has
-// nothing to set.
-func raiseAutogroup() error {
-	b, err := os.ReadFile("/proc/self/autogroup")
-	if err != nil {
-		return nil // no autogroups
-	}
-	// "/autogroup-774 nice 0"
-	f := strings.Fields(string(b))
-	if len(f) == 3 {
-		if n, err := strconv.Atoi(f[2]); err == nil && n <= ForwarderNice {
-			return nil
-		}
-	}
-	return os.WriteFile("/proc/self/autogroup", []byte(strconv.Itoa(ForwarderNice)), 0)
+	return nil
 }
