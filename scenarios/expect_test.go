@@ -80,6 +80,12 @@ func TestCheckExpect(t *testing.T) {
 		{capture("go", "http-real-client"), []string{"-scenario", "handshake", "-stream", "1"}, false, []string{"handshake step 5"}},
 		// Headers cut by the snap length: no verdict but that one.
 		{"../capture/testdata/snaplen-cut.pcap", []string{"-scenario", "handshake", "-expect", "no-rst"}, false, []string{"cut inside the TCP header by the capture's snap length"}},
+		// A LAN run whose server held its ACKs until it read: no zero
+		// window, and the client's tail-loss probe dropped as old data.
+		// TCP allows it on the LAN; the loopback walkthrough still needs
+		// its window update, and a retransmission fails it.
+		{"testdata/lan-no-zero-window.pcapng", []string{"-scenario", "lan"}, true, []string{"the lan sequence matches (16 steps)"}},
+		{"testdata/lan-no-zero-window.pcapng", []string{"-scenario", "walkthrough"}, false, []string{"walkthrough step"}},
 		// Someone else's programs: the fixture's request is 312 bytes, not the blog post's 417.
 		{"../capture/testdata/keepalive.pcap", []string{"-scenario", "keepalive"}, true, []string{"the keepalive sequence matches"}},
 		{capture("go", "handshake"), []string{"-expect", "no-rst", "-port", "9"}, false, []string{"no connection on port 9; the capture has: stream 0"}},

@@ -99,18 +99,30 @@ func walkthroughFlow(opt lab.Options, resends bool) []expect.Step {
 	}
 	serverAck := expect.S2C(ack).Length(0)
 	flow := expect.Either(data, dataPush, serverAck)
+	window := [][]expect.Step{expect.Seq(
+		flow.AnyNumber(),
+		expect.S2C(ack).Length(0).With(capture.ZeroWindow).Explain(
+			"The client's POST has filled the server's small receive buffer: the server's kernel announces a zero window and the client must stop.",
+			"客户端的POST填满了服务端很小的接收缓冲区, 服务端通告零窗口, 客户端必须停止发送"),
+		serverAck.With(capture.ZeroWindow).AnyNumber(),
+		expect.S2C(ack).Length(0).With(capture.WindowUpdate).Explain(
+			"The server's application reads: its receive buffer empties and the kernel sends a TCP window update, the same sequence and acknowledgement numbers with a larger window.",
+			"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个 Wireshark 称为“TCP Window Update”的包"),
+	)}
+	if resends {
+		// On the LAN the server's kernel may hold its ACKs until the
+		// application reads (its window would shrink, which it does not
+		// announce early), and acknowledge with a window that never went
+		// to zero: TCP announces a zero window only when an ACK is due
+		// while the buffer is full. The client's tail-loss probe comes
+		// meanwhile and is dropped as old data. Seen once in 300 runs.
+		window = append(window, expect.Seq(expect.Either(data, dataPush, serverAck.Without(capture.ZeroWindow)).AnyNumber().Explain(
+			"Not this time: the server's kernel held its ACKs until the application read, so its window never went to zero and no window update was needed (TCP announces a zero window only when an ACK is due while the buffer is full).",
+			"这一次没有: 服务端内核等到应用读取后才回ACK, 窗口从未变为零, 也就不需要window update(只有在缓冲区满时需要回ACK, TCP才通告零窗口)")))
+	}
 	steps := expect.Handshake()
 	steps = append(steps,
-		expect.OneOf(expect.Seq(
-			flow.AnyNumber(),
-			expect.S2C(ack).Length(0).With(capture.ZeroWindow).Explain(
-				"The client's POST has filled the server's small receive buffer: the server's kernel announces a zero window and the client must stop.",
-				"客户端的POST填满了服务端很小的接收缓冲区, 服务端通告零窗口, 客户端必须停止发送"),
-			serverAck.With(capture.ZeroWindow).AnyNumber(),
-			expect.S2C(ack).Length(0).With(capture.WindowUpdate).Explain(
-				"The server's application reads: its receive buffer empties and the kernel sends a TCP window update, the same sequence and acknowledgement numbers with a larger window.",
-				"服务端的应用读取数据后, 接收缓冲区空出来, 于是给客户端发送一个 Wireshark 称为“TCP Window Update”的包"),
-		)).Explain(
+		expect.OneOf(window...).Explain(
 			"Window update. The server's TCP receive buffer was full, so it sent the client a window update once there was room again. "+
 				"In the blog post's capture (macOS) the update came right after the handshake; Linux announces a larger window only when the application has read from its buffer, "+
 				"so here the client's POST fills a deliberately small buffer (SO_RCVBUF 4 KiB) before the server reads.",
