@@ -143,11 +143,12 @@ func contradictions(pkts []capture.Packet, a *kernelAccount) []Contradiction {
 // resent reports whether the kernel sent s again as part of a larger
 // segment: a retransmitted buffer of several MTUs' worth leaves as
 // several segments (GSO), but the kernel tells of it once, with its
-// whole range, tied to its first segment.
+// whole range, tied to its first segment. An attempt that sent nothing
+// (Err) is no resend.
 func resent(events []ktrace.Event, s *capture.Segment) bool {
 	for i := range events {
 		e := &events[i]
-		if e.Kind != ktrace.Retransmit || e.Src != s.Src || e.Dst != s.Dst || e.Time.Sub(s.Time).Abs() > ktrace.AttachWindow {
+		if e.Kind != ktrace.Retransmit || e.Err != 0 || e.Src != s.Src || e.Dst != s.Dst || e.Time.Sub(s.Time).Abs() > ktrace.AttachWindow {
 			continue
 		}
 		if s.Seq-e.Seq < e.End-e.Seq {

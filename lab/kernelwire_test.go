@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,6 +180,15 @@ func TestContradictions(t *testing.T) {
 	}{
 		{name: "wire and kernel agree"},
 		{name: "a retransmission label the kernel denies", edit: without(ktrace.Retransmit, 0), fail: true,
+			want: []string{"frame 5: the wire labels it a retransmission, but the client's kernel sent nothing again"}},
+		{name: "a resend the kernel attempted and did not send (EBUSY)", edit: func(p []capture.Packet, e []ktrace.Event) []ktrace.Event {
+			for i := range e {
+				if e[i].Kind == ktrace.Retransmit {
+					e[i].Err = syscall.EBUSY
+				}
+			}
+			return e
+		}, fail: true,
 			want: []string{"frame 5: the wire labels it a retransmission, but the client's kernel sent nothing again"}},
 		{name: "a resend the wire did not label", edit: withLabels(4), fail: true,
 			want: []string{"frame 5: the client's kernel sent it again, but the wire does not label it a retransmission"}},

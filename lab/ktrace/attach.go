@@ -22,7 +22,8 @@ const AttachWindow = time.Second
 //
 //   - a Drop, to the dropped segment (captured before the kernel dropped
 //     it on its way in);
-//   - a Retransmit or RetransmitSYNACK, to the segment sent again;
+//   - a Retransmit or RetransmitSYNACK, to the segment sent again (one
+//     the kernel attempted and did not send, Err set, to none);
 //   - a ResetSent, to the RST; a ResetReceived, to the RST that came in;
 //   - a StateChange, to the segment that made it or that it sent: the SYN
 //     for SYN_SENT, the peer's SYN-ACK for ESTABLISHED, the peer's FIN for
@@ -135,7 +136,7 @@ func resendFrames(evs []Event, pkts []capture.Packet, fins map[[2]netip.AddrPort
 	var order []key
 	for i := range evs {
 		e := &evs[i]
-		if e.Kind != Retransmit && e.Kind != RetransmitSYNACK {
+		if e.Kind != Retransmit && e.Kind != RetransmitSYNACK || e.Err != 0 {
 			continue
 		}
 		k := key{e.Src, e.Dst, e.Seq, e.Flags & (capture.SYN | capture.FIN)}
@@ -226,6 +227,9 @@ func matcher(e Event, finEnds map[uint32]bool) func(*capture.Segment) bool {
 			return out(s) && s.Seq == e.Seq && s.Ack == e.Ack && s.Flags == e.Flags && s.Len == e.Len
 		}
 	case Retransmit, RetransmitSYNACK:
+		if e.Err != 0 {
+			return nil // attempted, not sent: no frame is its
+		}
 		// A resend occupies sequence space: a bare ACK with the same
 		// sequence number is no copy of it.
 		return func(s *capture.Segment) bool {

@@ -3,6 +3,7 @@ package ktrace
 import (
 	"net/netip"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,5 +181,38 @@ func TestAttachResendMissing(t *testing.T) {
 	got := Attach([]Event{tlp, rto}, pkts)
 	if !slices.Contains(got[8], tlp) || !slices.Contains(got[10], rto) || len(got[12]) != 0 || len(got[6]) != 0 {
 		t.Errorf("tied %v; want the probe to frame 8, the RTO to frame 10", got)
+	}
+}
+
+// TestAttachResendNotSent: a retransmission the kernel attempted and did
+// not send (EBUSY: the original still queued on the host) has no frame,
+// and takes none from the resends that were sent: the RTO's two
+// attempts, one failed, leave the sent one on its copy.
+func TestAttachResendNotSent(t *testing.T) {
+	c := netip.MustParseAddrPort("10.0.0.1:40000")
+	s := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	const pa = capture.PSH | capture.ACK
+	piece := func(frame, at int) capture.Packet {
+		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: c, Dst: s, Flags: pa, Seq: 100, Ack: 1, Len: 10}}
+	}
+	pkts := []capture.Packet{piece(6, 2), piece(8, 420), piece(10, 850)}
+	resend := func(at int, err syscall.Errno) Event {
+		return Event{Time: ms(at), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: pa, Seq: 100, End: 110, Cause: CauseRTO, Err: err}
+	}
+	busy, first, second := resend(210, syscall.EBUSY), resend(420, 0), resend(850, 0)
+	got := Attach([]Event{busy, first, second}, pkts)
+	for f, evs := range got {
+		if slices.Contains(evs, busy) {
+			t.Errorf("the attempt not sent is tied to frame %d", f)
+		}
+	}
+	if !slices.Contains(got[8], first) || !slices.Contains(got[10], second) || len(got[6]) != 0 {
+		t.Errorf("tied %v; want the sent resends to frames 8 and 10", got)
+	}
+	// Alone, nearest in time, it would take the first resend's copy.
+	if got := Attach([]Event{busy}, pkts[:2]); len(got) != 0 {
+		t.Errorf("the attempt not sent is tied: %v", got)
 	}
 }

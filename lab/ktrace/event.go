@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
@@ -200,6 +201,12 @@ type Event struct {
 	Flags capture.Flags
 	// Cause is why a Retransmit or RetransmitSYNACK was sent.
 	Cause RetransCause
+	// Err is the error of a Retransmit that the kernel attempted and did
+	// not send: since Linux 6.13 the tracepoint runs for those too, such
+	// as EBUSY when the original copy is still in a queue of this host
+	// (a qdisc, a device's backlog). Such an attempt has no frame. 0 for
+	// a segment sent again.
+	Err syscall.Errno
 	// Reason is the kernel's name of a Drop's drop reason (enum
 	// skb_drop_reason without its SKB_DROP_REASON_ prefix, such as
 	// "NETFILTER_DROP") or a ResetSent's reset reason (enum sk_rst_reason
@@ -376,6 +383,9 @@ func decode(b []byte, bootOffset time.Duration, n *names, e *Event) error {
 		e.NewState = kernelState(b[offNewState])
 		e.Seq, e.End = seq, end
 		e.Cause = cause(e.Cong, e.Pending)
+		if err := int32(reason); err < 0 {
+			e.Err = syscall.Errno(-err)
+		}
 	case RetransmitSYNACK:
 		e.Seq, e.End = seq, end
 		e.Cause = CauseSYNACK

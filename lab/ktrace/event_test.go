@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,6 +108,8 @@ func TestDecode(t *testing.T) {
 			Event{Time: at, Kind: StateChange, Src: a, Dst: b, OldState: capture.Unknown, NewState: capture.Unknown}},
 		{"retransmit in Loss: RTO", record{boot: time.Second, src: a, dst: b, kind: 2, flags: evHaveSeq | evHaveSock, new: 1, ca: 4, timer: 1, tcpFlags: capture.PSH | capture.ACK, seq: 100, end: 110},
 			Event{Time: at, Kind: Retransmit, Src: a, Dst: b, NewState: capture.Established, Cong: CongLoss, Pending: TimerRetrans, HaveSeq: true, Seq: 100, End: 110, Flags: capture.PSH | capture.ACK, Cause: CauseRTO}},
+		{"retransmit attempted, not sent (EBUSY)", record{boot: time.Second, src: a, dst: b, kind: 2, flags: evHaveSeq | evHaveSock, new: 1, ca: 4, timer: 1, seq: 100, end: 110, reason: uint32(0xffffffff - 16 + 1)},
+			Event{Time: at, Kind: Retransmit, Src: a, Dst: b, NewState: capture.Established, Cong: CongLoss, Pending: TimerRetrans, HaveSeq: true, Seq: 100, End: 110, Cause: CauseRTO, Err: syscall.EBUSY}},
 		{"retransmit in Recovery: fast", record{boot: time.Second, src: a, dst: b, kind: 2, flags: evHaveSeq | evHaveSock, new: 1, ca: 3, timer: 5, seq: 100, end: 110},
 			Event{Time: at, Kind: Retransmit, Src: a, Dst: b, NewState: capture.Established, Cong: CongRecovery, Pending: TimerLossProb, HaveSeq: true, Seq: 100, End: 110, Cause: CauseFastRetransmit}},
 		{"retransmit in Open with loss probe: TLP", record{boot: time.Second, src: a, dst: b, kind: 2, flags: evHaveSeq | evHaveSock, new: 1, ca: 0, timer: 5, seq: 100, end: 110},

@@ -266,8 +266,11 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	return 0;
 }
 
-SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
+/* A retransmission, sent (err 0) or only attempted: since Linux 6.13 the
+ * tracepoint also runs for an attempt that sent nothing (-EBUSY: the
+ * original copy is still in a queue of this host), with its error in
+ * reason. */
+static __always_inline int retransmit(const struct sock *sk, const struct sk_buff *skb, int err)
 {
 	__u32 inum = sk_netns(sk);
 	if (!traced(inum))
@@ -280,8 +283,22 @@ int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *sk
 	e->new_state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	fill_icsk(e, sk);
 	fill_cb(e, skb);
+	e->reason = (__u32)err;
 	submit(e);
 	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit_skb_err, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	return retransmit(sk, skb, err);
+}
+
+/* Before Linux 6.13 the tracepoint runs only for a segment sent. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
+{
+	return retransmit(sk, skb, 0);
 }
 
 SEC("tp_btf/tcp_retransmit_synack")

@@ -75,6 +75,7 @@ const (
 	ktraceProgTcpCongStateSet      = "tcp_cong_state_set"
 	ktraceProgTcpReceiveReset      = "tcp_receive_reset"
 	ktraceProgTcpRetransmitSkb     = "tcp_retransmit_skb"
+	ktraceProgTcpRetransmitSkbErr  = "tcp_retransmit_skb_err"
 	ktraceProgTcpRetransmitSynack  = "tcp_retransmit_synack"
 	ktraceProgTcpSendReset         = "tcp_send_reset"
 	ktraceProgTcpSendResetNoreason = "tcp_send_reset_noreason"
@@ -147,6 +148,7 @@ type ktraceProgramSpecs struct {
 	TcpCongStateSet      *ebpf.ProgramSpec `ebpf:"tcp_cong_state_set"`
 	TcpReceiveReset      *ebpf.ProgramSpec `ebpf:"tcp_receive_reset"`
 	TcpRetransmitSkb     *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb"`
+	TcpRetransmitSkbErr  *ebpf.ProgramSpec `ebpf:"tcp_retransmit_skb_err"`
 	TcpRetransmitSynack  *ebpf.ProgramSpec `ebpf:"tcp_retransmit_synack"`
 	TcpSendReset         *ebpf.ProgramSpec `ebpf:"tcp_send_reset"`
 	TcpSendResetNoreason *ebpf.ProgramSpec `ebpf:"tcp_send_reset_noreason"`
@@ -244,6 +246,7 @@ type ktracePrograms struct {
 	TcpCongStateSet      *ebpf.Program `ebpf:"tcp_cong_state_set"`
 	TcpReceiveReset      *ebpf.Program `ebpf:"tcp_receive_reset"`
 	TcpRetransmitSkb     *ebpf.Program `ebpf:"tcp_retransmit_skb"`
+	TcpRetransmitSkbErr  *ebpf.Program `ebpf:"tcp_retransmit_skb_err"`
 	TcpRetransmitSynack  *ebpf.Program `ebpf:"tcp_retransmit_synack"`
 	TcpSendReset         *ebpf.Program `ebpf:"tcp_send_reset"`
 	TcpSendResetNoreason *ebpf.Program `ebpf:"tcp_send_reset_noreason"`
@@ -267,6 +270,7 @@ func (p *ktracePrograms) Close() error {
 		p.TcpCongStateSet,
 		p.TcpReceiveReset,
 		p.TcpRetransmitSkb,
+		p.TcpRetransmitSkbErr,
 		p.TcpRetransmitSynack,
 		p.TcpSendReset,
 		p.TcpSendResetNoreason,

@@ -86,7 +86,8 @@ var programs = []struct {
 	args             int
 }{
 	{name: ktraceProgInetSockSetState, tracepoint: "inet_sock_set_state"},
-	{name: ktraceProgTcpRetransmitSkb, tracepoint: "tcp_retransmit_skb"},
+	{name: ktraceProgTcpRetransmitSkbErr, tracepoint: "tcp_retransmit_skb", args: 3},
+	{name: ktraceProgTcpRetransmitSkb, tracepoint: "tcp_retransmit_skb", args: 2},
 	{name: ktraceProgTcpRetransmitSynack, tracepoint: "tcp_retransmit_synack"},
 	{name: ktraceProgTcpCongStateSet, tracepoint: "tcp_cong_state_set", optional: true},
 	{name: ktraceProgTcpSendReset, tracepoint: "tcp_send_reset", args: 3},
