@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/ktrace"
@@ -51,6 +53,10 @@ type kernelAccount struct {
 	// frame order, for result.json.
 	events     map[int][]report.KernelEvent
 	alone, all []report.KernelEvent
+	// untied are the retransmissions and resets that no frame matches:
+	// an attempt that sent nothing (its error as Reason), or a segment
+	// the capture lacks.
+	untied     []report.KernelEvent
 	lost       uint64
 	raw        []ktrace.Event
 	serverAddr netip.AddrPort
@@ -288,10 +294,23 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 		}
 	}
 	for i := range events {
-		if e := &events[i]; e.Kind == ktrace.Drop && !tied[keyOf(e)] && !freed(e) {
+		e := &events[i]
+		if tied[keyOf(e)] {
+			continue
+		}
+		switch e.Kind {
+		case ktrace.Drop:
+			if !freed(e) {
+				ke := kernelEvent(e, server, start)
+				a.alone = append(a.alone, ke)
+				a.all = append(a.all, ke)
+			}
+		case ktrace.Retransmit, ktrace.RetransmitSYNACK, ktrace.ResetSent, ktrace.ResetReceived:
 			ke := kernelEvent(e, server, start)
-			a.alone = append(a.alone, ke)
-			a.all = append(a.all, ke)
+			if e.Err != 0 {
+				ke.Reason = unix.ErrnoName(e.Err)
+			}
+			a.untied = append(a.untied, ke)
 		}
 	}
 	return a
@@ -385,6 +404,7 @@ func kernelEvent(e *ktrace.Event, server netip.AddrPort, start time.Time) report
 // result fills r and run with the account.
 func (a *kernelAccount) result(r *report.Result, run *report.Run) {
 	r.KernelSource, r.Kernel, r.KernelEvents, r.KernelLost = a.source, a.samples, a.all, a.lost
+	r.KernelUntied = a.untied
 	if a.untraced != nil {
 		r.KernelUntraced = a.untraced.Error()
 	}
