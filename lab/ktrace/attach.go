@@ -30,8 +30,9 @@ const AttachWindow = time.Second
 //     CLOSE_WAIT, the socket's FIN for FIN_WAIT_1 and LAST_ACK, and so on.
 //
 // Of the frames that match, the one nearest the event in time is chosen,
-// and only within AttachWindow, a resend never to the first copy, a
-// drop never to a copy resent after it;
+// and only within AttachWindow, a resend never to the first copy (unless
+// an earlier, larger segment carried its first byte: it resends a piece
+// of that one), a drop never to a copy resent after it;
 // but where the capture holds more copies of
 // a segment than its resends, the first copy is the original and the
 // resends go to the copies after it, in order (resendFrames). Events without a frame (a listener's
@@ -89,7 +90,7 @@ func Attach(events []Event, pkts []capture.Packet) map[int][]Event {
 		}
 		best, bestGap := -1, AttachWindow+1
 		resend := e.Kind == Retransmit || e.Kind == RetransmitSYNACK
-		original := true
+		original := !resend || !inEarlier(pkts, &e)
 		for i := range pkts {
 			p := &pkts[i]
 			if !p.TCP || !match(&p.Segment) {
@@ -159,15 +160,20 @@ func resendFrames(evs []Event, pkts []capture.Packet, fins map[[2]netip.AddrPort
 				copies = append(copies, i)
 			}
 		}
-		if len(copies) <= len(g) {
+		// The first copy is the original, unless an earlier, larger
+		// segment carried its first byte (the resend of a piece, as a
+		// loss probe sends the last MSS of a larger segment).
+		if len(copies) > 0 && !inEarlier(pkts, &evs[g[0]]) {
+			copies = copies[1:]
+		}
+		if len(copies) < len(g) {
 			continue
 		}
-		// The first copy is the original; the resends go to the copies
-		// after it in order, each to the copy that keeps the sum of the
-		// gaps in time least. A resend the account lacks (the kernel's
+		// The resends go to the copies in order, each to the copy that
+		// keeps the sum of the gaps in time least. A resend the account lacks (the kernel's
 		// silence on one RTO of a zero window was seen) then leaves its
 		// copy unclaimed instead of shifting every resend by one.
-		for n, c := range alignInOrder(g, copies[1:], func(ev, j int) time.Duration {
+		for n, c := range alignInOrder(g, copies, func(ev, j int) time.Duration {
 			return pkts[j].Segment.Time.Sub(evs[ev].Time).Abs()
 		}) {
 			if pkts[c].Segment.Time.Sub(evs[g[n]].Time).Abs() <= AttachWindow {
@@ -176,6 +182,35 @@ func resendFrames(evs []Event, pkts []capture.Packet, fins map[[2]netip.AddrPort
 		}
 	}
 	return out
+}
+
+// inEarlier reports whether the first frame that carried the resend e's
+// first byte began before it: a larger segment sent first, of which e
+// resends a piece (a tail loss probe sends the last MSS of it; an RTO
+// after a partial ACK, the part not acknowledged). Every copy that begins
+// at e's sequence number is then a resend.
+func inEarlier(pkts []capture.Packet, e *Event) bool {
+	for i := range pkts {
+		s := &pkts[i].Segment
+		// The sequence space it occupies: its SYN and FIN count.
+		n := uint32(s.Len)
+		if s.Flags.Has(capture.SYN) {
+			n++
+		}
+		if s.Flags.Has(capture.FIN) {
+			n++
+		}
+		if !pkts[i].TCP || s.Src != e.Src || s.Dst != e.Dst || n == 0 {
+			continue
+		}
+		if s.Seq == e.Seq {
+			return false
+		}
+		if e.Seq-s.Seq < n {
+			return true
+		}
+	}
+	return false
 }
 
 // alignInOrder ties each of evs to one of copies, both in time order, the

@@ -216,3 +216,56 @@ func TestAttachResendNotSent(t *testing.T) {
 		t.Errorf("the attempt not sent is tied: %v", got)
 	}
 }
+
+// TestAttachResendOfAPiece: a resend of a piece of a larger segment (a
+// tail loss probe sends the last MSS of it; an RTO after a partial ACK,
+// the rest) starts at a sequence number no earlier frame started at: its
+// first copy is a resend, not the original. Seen in walkthrough (the
+// probe left untied, the wire's retransmission label then contradicted)
+// and rcvbuf (each resend of a split segment tied to the next copy).
+func TestAttachResendOfAPiece(t *testing.T) {
+	c := netip.MustParseAddrPort("127.0.0.1:40000")
+	s := netip.MustParseAddrPort("127.0.0.1:8000")
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	seg := func(frame, at int, seq uint32, n int) capture.Packet {
+		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: c, Dst: s, Flags: capture.ACK, Seq: seq, Ack: 1, Len: n}}
+	}
+	resend := func(at int, seq, end uint32, cause RetransCause) Event {
+		return Event{Time: ms(at), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: capture.ACK, Seq: seq, End: end, Cause: cause}
+	}
+	t.Run("loss probe of the last MSS", func(t *testing.T) {
+		pkts := []capture.Packet{seg(11, 101, 8193, 4096), seg(12, 115, 10241, 2048)}
+		tlp := resend(115, 10241, 12289, CauseTailLossProbe)
+		if got := Attach([]Event{tlp}, pkts); !slices.Contains(got[12], tlp) {
+			t.Errorf("tied %v; want the probe on frame 12", got)
+		}
+	})
+	t.Run("split by an RTO, each piece resent", func(t *testing.T) {
+		// 32742-65483 sent whole (frame 6), then resent in two pieces
+		// twice: 32742+7968 and 40710+24773.
+		pkts := []capture.Packet{seg(6, 15, 32742, 32741), seg(15, 1679, 32742, 7968), seg(17, 1680, 40710, 24773), seg(20, 1887, 40710, 7968)}
+		first, second := resend(1679, 40710, 65483, CauseRTO), resend(1887, 40710, 48678, CauseRTO)
+		got := Attach([]Event{first, second}, pkts)
+		if !slices.Contains(got[17], first) || !slices.Contains(got[20], second) {
+			t.Errorf("tied %v; want the resends of 40710 on frames 17 and 20", got)
+		}
+	})
+	t.Run("a FIN resent alone after data that carried it", func(t *testing.T) {
+		fin := capture.Packet{TCP: true, Segment: capture.Segment{Frame: 7, Time: ms(300), Src: c, Dst: s, Flags: capture.FIN | capture.ACK, Seq: 111, Ack: 1}}
+		pkts := []capture.Packet{seg(6, 100, 101, 10), fin}
+		pkts[0].Segment.Flags |= capture.FIN
+		e := Event{Time: ms(300), Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Flags: capture.FIN | capture.ACK, Seq: 111, End: 112, Cause: CauseRTO}
+		if got := Attach([]Event{e}, pkts); !slices.Contains(got[7], e) {
+			t.Errorf("tied %v; want the FIN's resend on frame 7", got)
+		}
+	})
+	t.Run("a new segment is no resend", func(t *testing.T) {
+		// The same numbers, the piece sent first: frame 12 is an
+		// original and the event, nearest in time, may not take it.
+		pkts := []capture.Packet{seg(11, 101, 8193, 2048), seg(12, 115, 10241, 2048)}
+		if got := Attach([]Event{resend(115, 10241, 12289, CauseTailLossProbe)}, pkts); len(got) != 0 {
+			t.Errorf("tied %v to an original", got)
+		}
+	})
+}
