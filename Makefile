@@ -56,18 +56,18 @@ oracle: build ## as root: every scenario with data x 5 path conditions x ORACLE_
 -include bench.mk
 
 RUNS ?= 5
-bench-bulk: build ## 1 GiB over loopback: throughput without capture, with tcplab's (with and without following segments through the kernel), with tcpdump's; drops
+bench-bulk: build ## 1 GiB over loopback: throughput without capture, with tcplab's (tracing the kernel, without following segments, without tracing), with tcpdump's; drops
 	@echo "bulk: 1 GiB over the namespace's loopback, snap length 128, $(RUNS) runs each, interleaved; median Gbit/s"
-	@echo "(tcplab-nopath: tcplab with -trace-path off; as root both trace the kernel's events)"
+	@echo "(tcplab-nopath: tcplab with -trace-path off; tcplab-nokernel: with -kernel samples, which a high-rate scenario takes none of: as root the others trace the kernel's events)"
 	@printf '%-14s %12s %8s %10s\n' capture Gbit/s drops vs-none
-	@for i in $$(seq 1 $(RUNS)); do for m in none tcplab tcplab-nopath tcpdump; do \
-		case $$m in tcplab-nopath) flags="-capture tcplab -trace-path off";; *) flags="-capture $$m";; esac; \
+	@for i in $$(seq 1 $(RUNS)); do for m in none tcplab tcplab-nopath tcplab-nokernel tcpdump; do \
+		case $$m in tcplab-nopath) flags="-capture tcplab -trace-path off";; tcplab-nokernel) flags="-capture tcplab -kernel samples";; *) flags="-capture $$m";; esac; \
 		bin/tcplab run bulk $$flags -out out/bench-$$m >/dev/null 2>&1 || { echo "bulk with $$flags failed: see out/bench-$$m/bulk" >&2; exit 1; }; \
 		printf '%s %s %s\n' $$m \
 			$$(sed -n 's/.*"gbit_per_s": \([0-9.]*\).*/\1/p' out/bench-$$m/bulk/result.json) \
 			$$(sed -n 's/.*"drops": \([0-9]*\).*/\1/p' out/bench-$$m/bulk/result.json); \
 	done; done | sort -k1,1 -k2,2n | awk '{ v[$$1] = v[$$1] " " $$2; d[$$1] += $$3; n[$$1]++ } \
-		END { split("none tcplab tcplab-nopath tcpdump", order, " "); for (i = 1; i <= 4; i++) { m = order[i]; split(v[m], x, " "); \
+		END { split("none tcplab tcplab-nopath tcplab-nokernel tcpdump", order, " "); for (i = 1; i <= 5; i++) { m = order[i]; split(v[m], x, " "); \
 			med[m] = x[int((n[m] + 1) / 2)]; runs = ""; for (j = 1; j <= n[m]; j++) runs = runs sprintf(" %.1f", x[j]); \
 			printf "%-14s %12.2f %8d %9.0f%%   (runs:%s)\n", m, med[m], d[m], 100 * med[m] / med["none"], runs } }'
 bench: bench-bulk

@@ -112,7 +112,7 @@ Commands:
   %[1]s run [flags] [NAME...]                   run scenarios in private network namespaces: capture, annotate, match
       [-out DIR] [-parallel N] [-keepalive-idle D] [-lang en|zh] [-6] [-path CONDITIONS] [-seed N]
       [-server CMD -port N] [-client CMD] [-capture tcplab|tcpdump|none] [-junit FILE] [-no-sandbox]
-      [-trace-path FRAMES|off]
+      [-trace-path FRAMES|off] [-kernel events|samples]
   %[1]s check (-scenario NAME | -expect PROPERTIES) [flags] FILE...
                                                 judge captures of any program against a scenario or properties
       [-stream N] [-port N] [-keepalive-idle D] [-strict] [-junit FILE] [-json]
@@ -241,6 +241,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 	noSandbox := fs.Bool("no-sandbox", false, "capture on the host's lo, filtered on each scenario's port, instead of a private namespace")
 	pathDesc := fs.String("path", "", "run the scenarios across a router whose path has these one-way `CONDITIONS`: delay=20ms,jitter=2ms,loss=1%,reorder=2%,duplicate=1%,rate=10mbit; c2s: or s2c: before a key sets one direction; delay and jitter 0 to 1m, percentages 0% to 100%, rate 1kbit to 100gbit")
 	seed := fs.Uint64("seed", 1, "seed of the path's random decisions (loss, jitter, reordering, duplication), to replay a run")
+	kernelMode := fs.String("kernel", "events", "how the run learns what the kernel did with its sockets: events, its own (traced with eBPF as root on a kernel with BTF, else sampled), or samples (INET_DIAG after segments, as without root; a high-rate scenario takes none), to measure what tracing costs (make bench-bulk)")
 	var tracePath tracePathFlag
 	fs.Var(&tracePath, "trace-path", "show the path through the kernel of the segments of these capture `FRAMES` (comma-separated, or the flag repeated) in place of each connection's SYN and first data segment each way; off follows none (as root, on a kernel with BTF)")
 	help := cli.Help{
@@ -303,6 +304,15 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 			return fmt.Errorf("%w: -path needs the namespaces of a sandboxed run; drop -no-sandbox", ErrUsage)
 		}
 	}
+	var kmode KernelMode
+	switch *kernelMode {
+	case "events":
+		kmode = KernelAuto
+	case "samples":
+		kmode = KernelSamples
+	default:
+		return fmt.Errorf("%w: -kernel %q: use events or samples", ErrUsage, *kernelMode)
+	}
 	if len(tracePath.frames) > 0 && *noSandbox {
 		return fmt.Errorf("%w: -trace-path follows segments through the kernel of a sandboxed run's namespaces; drop -no-sandbox", ErrUsage)
 	}
@@ -318,7 +328,7 @@ func runCommand(prog string, args []string, stdout, stderr io.Writer, all []*Sce
 		list = leaveOutScripted(list, Options{IPv6: *ipv6, Path: *pathDesc}, *noSandbox, stderr)
 	}
 	opt := Options{KeepAliveIdle: *idle, Lang: language, ServerCommand: *server, ClientCommand: *client, Capture: capt, IPv6: *ipv6,
-		Path: *pathDesc, Seed: *seed, TracePath: tracePath.frames, NoTracePath: tracePath.off}
+		Path: *pathDesc, Seed: *seed, TracePath: tracePath.frames, NoTracePath: tracePath.off, Kernel: kmode}
 	fs.Visit(func(f *flag.Flag) {
 		// An explicit -port is every scenario's; without it each scenario
 		// gets its own port with -no-sandbox, where they share the host's lo.

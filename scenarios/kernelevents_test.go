@@ -208,3 +208,34 @@ func TestKernelEventsUnprivileged(t *testing.T) {
 	}
 	t.Logf("as nobody:\n%s", out)
 }
+
+// TestKernelSamplesFlag: `run -kernel samples` samples the sockets where
+// the run could trace the kernel (as root), so that `make bench-bulk`
+// measures what tracing costs; `-kernel events`, the default, traces.
+func TestKernelSamplesFlag(t *testing.T) {
+	testenv.NetNS(t)
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "-kernel events traces only as root", "run as root")
+		return
+	}
+	for _, tt := range []struct {
+		mode string
+		want report.KernelSource
+	}{{"samples", report.KernelSampled}, {"events", report.KernelTraced}} {
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		if code := lab.Command("tcplab", []string{"run", "-kernel", tt.mode, "-out", out, "handshake"}, &stdout, &stderr, All()); code != lab.ExitPass {
+			t.Fatalf("-kernel %s: exit %d\n%s%s", tt.mode, code, stdout.String(), stderr.String())
+		}
+		b, err := os.ReadFile(filepath.Join(out, "handshake", "result.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `"kernel_source": "` + string(tt.want) + `"`; !strings.Contains(string(b), want) {
+			t.Errorf("-kernel %s: result.json lacks %s", tt.mode, want)
+		}
+		if strings.Contains(stderr.String()+stdout.String(), "need root") {
+			t.Errorf("-kernel %s: the run says kernel events need root, as root:\n%s", tt.mode, stderr.String())
+		}
+	}
+}

@@ -205,6 +205,7 @@ func TestTracePathUsage(t *testing.T) {
 		args []string
 		want string
 	}{
+		{[]string{"-kernel", "ebpf"}, `-kernel "ebpf": use events or samples`},
 		{[]string{"-trace-path", "x"}, `invalid value "x" for flag -trace-path: "x": give frame numbers from 1 up`},
 		{[]string{"-trace-path", "0"}, `"0": give frame numbers from 1 up`},
 		{[]string{"-trace-path", "3", "-trace-path", "off"}, "off with frames"},
