@@ -277,7 +277,18 @@ wait:
 			}
 		}
 	}
-	if sc.HighRate || ctx.Err() != nil {
+	// Whether the conversation ran out of time is decided here, when the
+	// wire says it is over or the time is up: closing the captures below
+	// waits for RCU grace periods in the kernel (a packet socket's ring is
+	// torn down with synchronize_net), which on a loaded machine took
+	// longer than the whole timeout and blamed the conversation for it
+	// (every scenario of a soak round failed at once, their captures
+	// complete).
+	timedOut := ctx.Err() != nil
+	if opt.afterConversation != nil {
+		opt.afterConversation()
+	}
+	if sc.HighRate || timedOut {
 		// Stopped early (a timeout, an interrupt), the ring may still hold
 		// what the reader has not read yet (the last segment sent just
 		// before a SIGINT, say): give it a quiet moment, bounded.
@@ -303,7 +314,7 @@ wait:
 	case parent.Err() != nil:
 		rec.interrupted = true
 		peersErr = errors.New("interrupted: the capture so far is kept")
-	case ctx.Err() != nil:
+	case timedOut:
 		// The peers' own errors (a read that timed out, say) follow.
 		peersErr = errors.Join(fmt.Errorf("timed out after %v waiting for the conversation to end", timeout), peersErr)
 	}

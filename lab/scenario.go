@@ -121,6 +121,10 @@ type Options struct {
 	// NoTracePath follows no segment through the kernel (-trace-path
 	// off): the path's programs are not even attached.
 	NoTracePath bool `json:"no_trace_path,omitempty"`
+
+	// afterConversation, for tests, runs when the wait for the end of the
+	// conversation is over, before the captures close.
+	afterConversation func()
 }
 
 // CaptureMode says what captures a run.
