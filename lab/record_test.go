@@ -12,6 +12,7 @@ import (
 	"github.com/tcplab/tcplab/lab/expect"
 	"github.com/tcplab/tcplab/lab/netns"
 )
+
 // TestHighRateTimeout holds the two bounds on a HighRate capture's
 // block timeout: long enough that the unread ring outlasts a transfer
 // slowed by a busy machine (20 ms retired 256 blocks in 5 s and dropped
