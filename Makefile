@@ -32,7 +32,7 @@ LOAD ?= 0
 SOAK_MAX ?= 7200
 soak: build ## run every scenario SOAK times (SOAK=50) beside LOAD busy loops (LOAD=0), with SOAK_ARGS for run; per scenario: passes and the spread of its run time
 	@rm -rf out/soak; mkdir -p out/soak; start=$$(date +%s); pids=""; \
-	stalls() { dmesg 2>/dev/null | grep -cE 'workqueue lockup|rcu_preempt detected stalls' || true; }; stalls0=$$(stalls); \
+	since=$$(cut -d' ' -f1 /proc/uptime); stalls() { dmesg 2>/dev/null | awk -v t=$$since -F'[][]' '/workqueue lockup|rcu_preempt detected stalls/ && $$2 + 0 > t + 0 { n++ } END { print n + 0 }'; }; \
 	for i in $$(seq 1 $(LOAD)); do timeout $(SOAK_MAX) sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
 	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; failed=0; \
 	for i in $$(seq 1 $(SOAK)); do \
@@ -46,7 +46,7 @@ soak: build ## run every scenario SOAK times (SOAK=50) beside LOAD busy loops (L
 			for (sc in runs) { n = split(t[sc], x, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] + 0 < x[i] + 0) { v = x[i]; x[i] = x[j]; x[j] = v }; \
 				printf "%-18s %4d/%-4d %7.2fs %7.2fs %7.2fs\n", sc, pass[sc], runs[sc], x[1], x[int((n + 1) / 2)], x[n] } }' | sort; \
 	echo "soak: $(SOAK) runs of every scenario beside $(LOAD) busy loops, $$failed failed, in $$(( $$(date +%s) - start ))s"; \
-	echo "soak: the kernel reported $$(( $$(stalls) - stalls0 )) stalls meanwhile (workqueue lockups, RCU stalls: dmesg)"; \
+	echo "soak: the kernel reported $$(stalls) stalls meanwhile (workqueue lockups, RCU stalls: dmesg)"; \
 	test $$failed -eq 0
 
 ORACLE_SEEDS ?= 3
