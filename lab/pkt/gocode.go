@@ -164,7 +164,7 @@ func (g *gen) head() string {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	p, err := scripted.Open(scripted.Config{NetNS: h.File(), Name: "` + Device + `"` + g.addrs() + g.mtuField() + g.tolerance() + `})
+	p, err := scripted.Open(scripted.Config{NetNS: h.File(), Name: "` + Device + `", Offload: true` + g.addrs() + g.mtuField() + g.tolerance() + `})
 	if err != nil {
 		t.Fatal(err)
 	}

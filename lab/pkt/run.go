@@ -152,7 +152,12 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		return res
 	}
 	defer host.Close()
+	// As packetdrill's tun0: the kernel's TSO/GSO segments whole
+	// (Offload), an expected packet matched by segments that add up to
+	// it (Aggregate), and the kernel's packets that no outbound line
+	// took left for the next one, not failing an inbound line (Queue).
 	pcfg := scripted.Config{NetNS: host.File(), Name: Device, MTU: set.MTU, Pcap: cfg.Pcap,
+		Offload: true, Aggregate: !set.StrictSegments, Queue: true,
 		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}}
 	if set.IPv6 {
 		pcfg.Kernel, pcfg.Addr = addrs6()

@@ -34,6 +34,10 @@ type Settings struct {
 	// InitScripts are --init_scripts' commands, run with /bin/sh in the
 	// script's namespace and folder before it plays.
 	InitScripts []string
+	// StrictSegments is --strict_segments: an expected packet must come
+	// as one segment of its length; without it, as packetdrill does, the
+	// kernel's consecutive segments that add up to it match too.
+	StrictSegments bool
 }
 
 // CheckOptions checks the values of packetdrill's flags given on a
@@ -105,6 +109,8 @@ func settings(s *Script) (Settings, *Unsupported) {
 					set.InitScripts = append(set.InitScripts, c)
 				}
 			}
+		case "strict_segments":
+			set.StrictSegments = true
 		default:
 			return lacks("not supported by tcplab pkt")
 		}
