@@ -487,6 +487,25 @@ func (t *fdTable) real(n int) int {
 	return -1
 }
 
+// renumber gives the script's descriptor from the number to instead, as
+// packetdrill maps a script's descriptor to the real one by the result
+// the script wrote ("socket(...) = 4" names the socket 4 whatever the
+// kernel returned); false when to is taken or from unknown.
+func (t *fdTable) renumber(from, to int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.byScript[from]
+	if _, used := t.byScript[to]; !ok || used || to < 0 {
+		return false
+	}
+	delete(t.byScript, from)
+	t.byScript[to] = r
+	if t.last == from {
+		t.last = to
+	}
+	return true
+}
+
 func (t *fdTable) remove(n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -329,8 +329,10 @@ func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (S
 	var parts, seen []frame
 	payload := slices.Clone(got.Payload)
 	last := len(got.Payload)
+	// The parts come in one burst, or nearly (packetdrill waits for
+	// them as for any packet): a second more for each.
 	for len(payload) < n {
-		if now := time.Now(); deadline.Before(now) {
+		if now := time.Now().Add(time.Second); deadline.Before(now) {
 			deadline = now
 		}
 		f, more, ok := c.take(deadline)
@@ -387,10 +389,13 @@ func (c *Conn) advance(f frame, got Segment) {
 // after reports whether sequence number a comes after b, modulo 2^32.
 func after(a, b uint32) bool { return int32(a-b) > 0 }
 
-// owns reports whether f is a segment of the connection.
+// owns reports whether f is a segment of the connection. Before the
+// kernel's port is known (Listen), only a SYN starts the connection: what
+// an earlier connection on the same port of the script's left is not
+// this one's.
 func (c *Conn) owns(f frame) bool {
 	return f.tcp && f.seg.Src.Addr() == c.p.KernelAddr() && f.seg.Dst.Addr() == c.p.Addr() &&
-		f.seg.Dst.Port() == c.local && (c.remote == 0 || f.seg.Src.Port() == c.remote)
+		f.seg.Dst.Port() == c.local && (c.remote == 0 && f.seg.Flags.Has(SYN) || f.seg.Src.Port() == c.remote)
 }
 
 // take returns the kernel's next segment on the connection, sent by
