@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/scripted"
 )
 
@@ -36,6 +37,9 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 				return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, e.Line, why)
 			}
 		}
+	}
+	if line, why := goRefuseScript(s); why != "" {
+		return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, line, why)
 	}
 	set, _ := settings(s)
 	tol, _ := tolerance(s, set, floor)
@@ -83,6 +87,33 @@ func goRefuse(sc *Syscall) string {
 		}
 	}
 	return ""
+}
+
+// goRefuseScript is what Go does not write of the script as a whole, and
+// its line: a second connection (Run starts one at each listen and at a
+// socket's first connect or Fast Open send), and a SYN of the script's
+// whose sequence number is not 0 (packetdrill counts the script's
+// others from it).
+func goRefuseScript(s *Script) (int, string) {
+	r := &runner{}
+	conns := 0
+	for _, e := range s.Events {
+		switch e := e.(type) {
+		case *Syscall:
+			r.opens(e)
+			if r.fresh {
+				r.fresh = false
+				if conns++; conns > 1 {
+					return e.Line, "several connections (a second listen or connect) are not written as Go yet"
+				}
+			}
+		case *Packet:
+			if e.Dir == Inbound && e.Flags.Has(capture.SYN) && e.Seq != 0 {
+				return e.Line, "a SYN's sequence number other than 0 is not written as Go yet"
+			}
+		}
+	}
+	return 0, ""
 }
 
 // testName is TestXxx from the script's file name.
