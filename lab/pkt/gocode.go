@@ -90,11 +90,16 @@ func goRefuse(sc *Syscall) string {
 }
 
 // goRefuseScript is what Go does not write of the script as a whole, and
-// its line: a second connection (Run starts one at each listen and at a
+// its line: --mss, the md5 option, a second connection (Run starts one at each listen and at a
 // socket's first connect or Fast Open send), and a SYN of the script's
 // whose sequence number is not 0 (packetdrill counts the script's
 // others from it).
 func goRefuseScript(s *Script) (int, string) {
+	for _, o := range s.Options {
+		if o.Name == "mss" {
+			return o.Line, "--mss is not written as Go yet"
+		}
+	}
 	r := &runner{}
 	conns := 0
 	for _, e := range s.Events {
@@ -110,6 +115,11 @@ func goRefuseScript(s *Script) (int, string) {
 		case *Packet:
 			if e.Dir == Inbound && e.Flags.Has(capture.SYN) && e.Seq != 0 {
 				return e.Line, "a SYN's sequence number other than 0 is not written as Go yet"
+			}
+			for _, o := range e.Options {
+				if o.Kind == OptMD5 {
+					return e.Line, "the md5 option is not written as Go yet"
+				}
 			}
 		}
 	}

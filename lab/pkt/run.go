@@ -159,7 +159,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	// it (Aggregate), and the kernel's packets that no outbound line
 	// took left for the next one, not failing an inbound line (Queue).
 	pcfg := scripted.Config{NetNS: host.File(), Name: Device, MTU: set.MTU, Pcap: cfg.Pcap,
-		Offload: true, Aggregate: !set.StrictSegments, Queue: true,
+		Offload: true, Aggregate: !set.StrictSegments, Queue: true, GSOSize: uint16(set.MSS),
 		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}}
 	if set.IPv6 {
 		pcfg.Kernel, pcfg.Addr = addrs6()

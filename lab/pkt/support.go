@@ -38,6 +38,9 @@ type Settings struct {
 	// as one segment of its length; without it, as packetdrill does, the
 	// kernel's consecutive segments that add up to it match too.
 	StrictSegments bool
+	// MSS is --mss: the script's TCP segments go to the device marked as
+	// GSO of this size (scripted.Config.GSOSize); 0 marks none.
+	MSS int
 }
 
 // CheckOptions checks the values of packetdrill's flags given on a
@@ -109,6 +112,12 @@ func settings(s *Script) (Settings, *Unsupported) {
 					set.InitScripts = append(set.InitScripts, c)
 				}
 			}
+		case "mss":
+			n, err := strconv.Atoi(o.Value)
+			if err != nil || n < 1 || n > 65535 {
+				return bad("want a segment size from 1 to 65535")
+			}
+			set.MSS = n
 		case "strict_segments":
 			set.StrictSegments = true
 		default:
@@ -174,7 +183,11 @@ func check(s *Script) *Unsupported {
 					if _, err := hex.DecodeString(o.Raw); err != nil && e.Dir == Inbound {
 						return un("TCP option %s: the script sends a cookie written in hex (FO abcd1234) or none (FO); %s is packetdrill's, computed from its key", o, o.Raw)
 					}
-				case OptExp, OptMD5, OptOther:
+				case OptMD5:
+					if b, err := hex.DecodeString(o.Raw); err != nil || len(b) != 16 || e.Dir != Inbound {
+						return un("TCP option %s: the script sends an MD5 option of 16 bytes in hex (md5 000102...0f); the kernel's is not checked yet", o)
+					}
+				case OptExp, OptOther:
 					return un("TCP option %s is not scripted yet", o)
 				}
 			}

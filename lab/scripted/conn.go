@@ -133,7 +133,7 @@ func (c *Conn) send(step int, seg TCP) error {
 	w := wire{
 		src: c.AddrPort(), dst: c.KernelAddrPort(), flags: seg.Flags,
 		seq: c.iss + c.sndNxt, window: DefaultWindow, payload: seg.Payload,
-		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen,
+		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen, raw: seg.Options.Raw,
 		identifier: c.p.ipID,
 	}
 	c.p.ipID++

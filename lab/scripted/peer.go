@@ -1,6 +1,7 @@
 package scripted
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,12 @@ type Config struct {
 	// kernel leaves such segments' checksums to the device; the peer
 	// completes them, so that the capture's checksums are right.
 	Offload bool
+	// GSOSize, with Offload, marks each TCP segment the script sends as
+	// GSO of this segment size (virtio_net_hdr gso_type TCPV4 or TCPV6,
+	// gso_size), as packetdrill's --mss writes them: a segment longer
+	// than it reaches the kernel as a receive offload's merged segments
+	// would, shorter ones as plain segments. 0 marks none.
+	GSOSize uint16
 	// Aggregate lets an expectation whose template gives a payload
 	// length (Len) longer than the segment that comes take the
 	// connection's next segments too, until their payloads add up to it,
@@ -292,6 +299,7 @@ func (p *Peer) write(b []byte, comment string) (time.Time, error) {
 		// A zero virtio_net_hdr: no GSO, and checksums the kernel
 		// verifies, as packetdrill writes a segment.
 		wb = append(make([]byte, netns.VnetHdrLen, netns.VnetHdrLen+len(b)), b...)
+		p.gso(wb[:netns.VnetHdrLen], b)
 	}
 	before := time.Now()
 	if _, err := p.tun.Write(wb); err != nil {
@@ -300,6 +308,24 @@ func (p *Peer) write(b []byte, comment string) (time.Time, error) {
 	at := p.stampOf(b, before, time.Now())
 	p.record(at, b, comment)
 	return at, nil
+}
+
+// gso fills the virtio_net_hdr hdr of the script's frame b when
+// Config.GSOSize asks: gso_type (byte 1) and gso_size (bytes 4 and 5, in
+// the host's order, as the device reads them).
+func (p *Peer) gso(hdr, b []byte) {
+	if p.cfg.GSOSize == 0 || len(b) < 1 {
+		return
+	}
+	switch {
+	case b[0]>>4 == 4 && len(b) >= 20 && b[9] == unix.IPPROTO_TCP:
+		hdr[1] = unix.VIRTIO_NET_HDR_GSO_TCPV4
+	case b[0]>>4 == 6 && len(b) >= 40 && b[6] == unix.IPPROTO_TCP:
+		hdr[1] = unix.VIRTIO_NET_HDR_GSO_TCPV6
+	default:
+		return
+	}
+	binary.NativeEndian.PutUint16(hdr[4:], p.cfg.GSOSize)
 }
 
 // stampOf returns the kernel's time of taking in frame b, written between
