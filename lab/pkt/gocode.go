@@ -76,6 +76,15 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 
 // goRefuse says why a call Run plays is not written as Go, or "".
 func goRefuse(sc *Syscall) string {
+	if sc.Name == "recvmsg" && len(sc.Args) > 1 {
+		if st, ok := sc.Args[1].(*Struct); ok {
+			for _, f := range st.Fields {
+				if a, ok := f.Value.(*Array); ok && f.Name == "msg_control" && len(a.Elems) > 0 {
+					return "recvmsg's control messages are not written as Go yet"
+				}
+			}
+		}
+	}
 	switch {
 	case sc.Name == "getsockopt" && len(sc.Args) > 3 && sc.Args[2] == Name("TCP_INFO"):
 		if _, err := goTCPInfo(sc.Args[3], 0); err != nil {

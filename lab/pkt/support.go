@@ -237,8 +237,14 @@ func checkCall(sc *Syscall) string {
 			case f.Name == "msg_name" && f.Value != (Ellipsis{}):
 				return sc.Name + " to or from an address other than the connection's (msg_name=...) is not supported yet"
 			case f.Name == "msg_control":
-				if a, ok := f.Value.(*Array); !ok || len(a.Elems) > 0 {
+				a, ok := f.Value.(*Array)
+				if !ok || len(a.Elems) > 0 && sc.Name == "sendmsg" {
 					return sc.Name + " with control messages (msg_control) is not supported yet"
+				}
+				for _, e := range a.Elems {
+					if _, err := cmsgOf(e); err != nil {
+						return "recvmsg's control message: " + err.Error()
+					}
 				}
 			}
 		}
