@@ -21,6 +21,30 @@ import (
 // namespace. A delay line (package lab/path) and a scripted peer
 // (package lab/scripted) both stand behind such a device.
 func OpenTUN(ns *os.File, name string, addrs []netip.Prefix, mtu int) (*os.File, error) {
+	return OpenTUNWith(ns, name, addrs, mtu, TUNOptions{})
+}
+
+// VnetHdrLen is the length of the virtio_net_hdr that leads every frame
+// read from or written to a TUN device opened with TUNOptions.Offload.
+const VnetHdrLen = 10
+
+// TUNOptions are a TUN device's features beyond a plain IP device.
+type TUNOptions struct {
+	// Offload makes the device a typical Ethernet device's equal, as
+	// packetdrill's tun0 is: IFF_VNET_HDR, and TUNSETOFFLOAD with
+	// checksum offload and TSO for IPv4 and IPv6 (with ECN). The kernel
+	// then hands the device its TSO/GSO segments whole (one segment of
+	// several MSS) and leaves their TCP checksums to it
+	// (CHECKSUM_PARTIAL: the checksum field holds only the pseudo
+	// header's sum). Every read and write of the device's file then
+	// starts with a virtio_net_hdr of VnetHdrLen bytes; a written frame
+	// with a zero header is taken as a plain frame whose checksums the
+	// kernel verifies.
+	Offload bool
+}
+
+// OpenTUNWith is OpenTUN with the device's options.
+func OpenTUNWith(ns *os.File, name string, addrs []netip.Prefix, mtu int, opt TUNOptions) (*os.File, error) {
 	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tun %q: name must be 1 to %d bytes", name, unix.IFNAMSIZ-1)
 	}
@@ -35,10 +59,21 @@ func OpenTUN(ns *os.File, name string, addrs []netip.Prefix, mtu int) (*os.File,
 			unix.Close(fd)
 			return err
 		}
-		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if opt.Offload {
+			flags |= unix.IFF_VNET_HDR
+		}
+		ifr.SetUint16(flags)
 		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("TUNSETIFF: %w", err)
+		}
+		if opt.Offload {
+			const offload = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_TSO_ECN
+			if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offload); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("TUNSETOFFLOAD: %w", err)
+			}
 		}
 		tun = os.NewFile(uintptr(fd), "/dev/net/tun:"+name)
 		if err := SetUp(name, addrs, mtu); err != nil {

@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -124,7 +125,11 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			}
 			return outcome{ret: int64(got)}, ok, nil
 		}
-		got, _, flags, _, err := unix.Recvmsg(fd, make([]byte, m.size), nil, int(n(2)))
+		var oob []byte
+		if len(m.cmsgs) > 0 {
+			oob = make([]byte, 1024)
+		}
+		got, oobn, flags, _, err := unix.Recvmsg(fd, make([]byte, m.size), oob, int(n(2)))
 		if err != nil {
 			out, err = errnoOutcome(err)
 			return out, ok, err
@@ -132,6 +137,9 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 		out = outcome{ret: int64(got)}
 		if m.flags != nil && int64(flags) != *m.flags {
 			out.mismatch = fmt.Sprintf("msg_flags are %#x, expected %#x", flags, *m.flags)
+		}
+		if out.mismatch == "" {
+			out.mismatch = m.checkControl(oob[:oobn])
 		}
 		return out, ok, nil
 	case "splice":
@@ -174,6 +182,44 @@ type msg struct {
 	size  int    // msg_iov's lengths, summed
 	iovs  []int  // msg_iov's lengths
 	flags *int64 // msg_flags, when the script names them
+	// cmsgs are a recvmsg's msg_control: the control messages it must
+	// get, each an int.
+	cmsgs []cmsgWant
+}
+
+// cmsgWant is {cmsg_level=L, cmsg_type=T, cmsg_data=V}.
+type cmsgWant struct{ level, typ, data int64 }
+
+// checkControl compares the control messages received (oob) with the
+// script's: each must come, its data the script's int. It returns what
+// differs, or "".
+func (m msg) checkControl(oob []byte) string {
+	if len(m.cmsgs) == 0 {
+		return ""
+	}
+	got, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return fmt.Sprintf("msg_control: %v", err)
+	}
+	for _, w := range m.cmsgs {
+		found := false
+		for _, g := range got {
+			if int64(g.Header.Level) != w.level || int64(g.Header.Type) != w.typ {
+				continue
+			}
+			found = true
+			if len(g.Data) < 4 {
+				return fmt.Sprintf("msg_control: level %d type %d carries %d bytes, expected an int", w.level, w.typ, len(g.Data))
+			}
+			if v := int64(int32(binary.NativeEndian.Uint32(g.Data))); v != w.data {
+				return fmt.Sprintf("msg_control: level %d type %d carries %d, expected %d", w.level, w.typ, v, w.data)
+			}
+		}
+		if !found {
+			return fmt.Sprintf("msg_control: no message of level %d type %d, expected one carrying %d", w.level, w.typ, w.data)
+		}
+	}
+	return ""
 }
 
 // msgOf reads {msg_name(...)=..., msg_iov(n)=[{..., len}, ...],
@@ -188,7 +234,19 @@ func msgOf(sc *Syscall) (msg, error) {
 	}
 	for _, f := range st.Fields {
 		switch f.Name {
-		case "msg_name", "msg_control":
+		case "msg_name":
+		case "msg_control":
+			arr, ok := f.Value.(*Array)
+			if !ok {
+				return m, fmt.Errorf("%s: msg_control: want [{cmsg_level=L, cmsg_type=T, cmsg_data=V}, ...], got %v", sc.Name, f.Value)
+			}
+			for _, e := range arr.Elems {
+				c, err := cmsgOf(e)
+				if err != nil {
+					return m, fmt.Errorf("%s: msg_control: %w", sc.Name, err)
+				}
+				m.cmsgs = append(m.cmsgs, c)
+			}
 		case "msg_iov":
 			arr, ok := f.Value.(*Array)
 			if !ok {
@@ -220,6 +278,33 @@ func msgOf(sc *Syscall) (msg, error) {
 		}
 	}
 	return m, nil
+}
+
+// cmsgOf reads one control message {cmsg_level=L, cmsg_type=T,
+// cmsg_data=V} whose data is an int.
+func cmsgOf(e Expr) (cmsgWant, error) {
+	var c cmsgWant
+	st, ok := e.(*Struct)
+	if !ok || len(st.Fields) != 3 {
+		return c, fmt.Errorf("want {cmsg_level=L, cmsg_type=T, cmsg_data=V}, got %v", e)
+	}
+	for _, f := range st.Fields {
+		v, err := eval(f.Value)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w (an int is played)", f.Name, err)
+		}
+		switch f.Name {
+		case "cmsg_level":
+			c.level = v
+		case "cmsg_type":
+			c.typ = v
+		case "cmsg_data":
+			c.data = v
+		default:
+			return c, fmt.Errorf("a control message has no field %s", f.Name)
+		}
+	}
+	return c, nil
 }
 
 // epollEvent reads {events=..., fd=N} (or ptr=P) for the descriptor fd;

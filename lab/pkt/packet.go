@@ -39,6 +39,11 @@ func sendTemplate(pk *Packet) scripted.TCP {
 			}
 		case OptSACK:
 			seg.Options.SACK = sackBlocks(o.Values)
+		case OptMD5:
+			// check lets through 16 bytes in hex: sent as written, as
+			// packetdrill does (kind 19, RFC 2385).
+			b, _ := hex.DecodeString(o.Raw)
+			seg.Options.Raw = append(seg.Options.Raw, scripted.RawOption{Kind: 19, Data: b})
 		case OptFO:
 			// check lets through a cookie in hex or none (a request).
 			seg.Options.FastOpen, _ = hex.DecodeString(o.Raw)

@@ -41,6 +41,17 @@ func tcpInfo(fd int) (map[string]uint64, error) {
 	return vars, nil
 }
 
+// tcpiOpts names the bits of tcpi_options (linux/tcp.h).
+const tcpiOpts = `TCPI_OPT_TIMESTAMPS = 1
+TCPI_OPT_SACK = 2
+TCPI_OPT_WSCALE = 4
+TCPI_OPT_ECN = 8
+TCPI_OPT_ECN_SEEN = 16
+TCPI_OPT_SYN_DATA = 32
+TCPI_OPT_USEC_TS = 64
+TCPI_OPT_TFO_CHILD = 128
+`
+
 // run runs the block with python3, its tcpi_* values set first as
 // globals; a non-zero exit (a failed assert) is the script's failure.
 func (s *snippet) run(python string) error {
@@ -50,6 +61,9 @@ func (s *snippet) run(python string) error {
 	}
 	sort.Strings(names)
 	var b strings.Builder
+	// The tcpi_options bits of linux/tcp.h, which scripts test by name
+	// as packetdrill's blocks may.
+	b.WriteString(tcpiOpts)
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s = %d\n", n, s.vars[n])
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/netns"
 	"github.com/tcplab/tcplab/lab/scripted"
 )
@@ -152,7 +154,12 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		return res
 	}
 	defer host.Close()
+	// As packetdrill's tun0: the kernel's TSO/GSO segments whole
+	// (Offload), an expected packet matched by segments that add up to
+	// it (Aggregate), and the kernel's packets that no outbound line
+	// took left for the next one, not failing an inbound line (Queue).
 	pcfg := scripted.Config{NetNS: host.File(), Name: Device, MTU: set.MTU, Pcap: cfg.Pcap,
+		Offload: true, Aggregate: !set.StrictSegments, Queue: true, GSOSize: uint16(set.MSS),
 		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}}
 	if set.IPv6 {
 		pcfg.Kernel, pcfg.Addr = addrs6()
@@ -298,6 +305,14 @@ type runner struct {
 	start time.Time
 	// lastOut is when the last kernel's packet matched came, from start.
 	lastOut time.Duration
+	// isn is the sequence number of the script's last SYN: packetdrill
+	// counts the script's other sequence numbers, and the kernel's
+	// acknowledgements of them, from it.
+	isn uint32
+	// fresh is set when the script's next SYN starts a new connection
+	// (opens); connecting are the script's sockets that connected.
+	fresh      bool
+	connecting map[int64]bool
 	// blocked are the calls written with "..." still running.
 	blocked []*blockedCall
 	// snippets are the %{ }% blocks, run when the script has passed.
@@ -448,10 +463,18 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 	case *Packet:
 		if e.Dir == Inbound {
 			r.wait(st)
-			if r.conn == nil {
-				r.conn = r.peer.Dial(Port)
+			if r.conn == nil || r.fresh && e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK) {
+				r.conn, r.fresh = r.peer.Dial(Port), false
 			}
-			at, err := r.conn.TrySend(sendTemplate(e))
+			seg := sendTemplate(e)
+			// packetdrill's sequence numbers: a SYN's is the script's
+			// initial one, the others count from it.
+			if e.Flags.Has(capture.SYN) {
+				r.isn = e.Seq
+			} else {
+				*seg.Seq += r.isn
+			}
+			at, err := r.conn.TrySend(seg)
 			if err != nil {
 				return 0, r.fail(line, "inbound packet: %v", err)
 			}
@@ -461,10 +484,19 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			r.step(line, e, st, at, "sent")
 			return st, nil
 		}
-		if r.conn == nil {
-			r.conn = r.peer.Listen(Port)
+		if r.conn == nil || r.fresh && e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK) {
+			r.conn, r.fresh = r.peer.Listen(Port), false
 		}
 		want := expectTemplate(e)
+		if !e.Flags.Has(capture.SYN) {
+			if want.Ack != nil {
+				want.Ack = scripted.Uint32(*want.Ack + r.isn)
+			}
+			for i := range want.Options.SACK {
+				want.Options.SACK[i].Left += r.isn
+				want.Options.SACK[i].Right += r.isn
+			}
+		}
 		var got scripted.Segment
 		var err error
 		switch {
@@ -516,6 +548,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		return st, nil
 	case *Syscall:
 		r.wait(st)
+		r.opens(e)
 		at := time.Now()
 		done := make(chan callDone, 1)
 		go func() {
@@ -596,6 +629,53 @@ func (r *runner) settle(st time.Duration, inclusive bool) error {
 	return nil
 }
 
+// opens notes a call after which the script's next SYN starts a new
+// connection, as packetdrill makes the socket it names the one under
+// test: listen, and the first connect, or sendto or sendmsg with
+// MSG_FASTOPEN, of a socket. The connection before stays in the capture;
+// its later packets are taken by no line.
+func (r *runner) opens(sc *Syscall) {
+	fd := func() int64 {
+		if len(sc.Args) == 0 {
+			return -1
+		}
+		v, err := eval(sc.Args[0])
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	fastOpen := func(i int) bool {
+		if len(sc.Args) <= i {
+			return false
+		}
+		v, err := eval(sc.Args[i])
+		return err == nil && v&unix.MSG_FASTOPEN != 0
+	}
+	first := func() bool {
+		n := fd()
+		if r.connecting == nil {
+			r.connecting = map[int64]bool{}
+		}
+		was := r.connecting[n]
+		r.connecting[n] = true
+		return !was
+	}
+	switch {
+	case sc.Name == "listen",
+		sc.Name == "connect" && first(),
+		sc.Name == "sendto" && fastOpen(3) && first(),
+		sc.Name == "sendmsg" && fastOpen(2) && first():
+		r.fresh = true
+	case sc.Name == "close":
+		// A descriptor closed may come back for another socket.
+		delete(r.connecting, fd())
+	}
+}
+
+// newsFD are the calls whose result is a new descriptor.
+var newsFD = map[string]bool{"socket": true, "accept": true, "open": true, "epoll_create": true}
+
 // check compares a call's outcome with what the script expects of it.
 func (r *runner) check(sc *Syscall, d callDone) error {
 	line, _ := sc.Pos()
@@ -622,6 +702,11 @@ func (r *runner) check(sc *Syscall, d callDone) error {
 	if got.mismatch != "" {
 		return r.fail(line, "%s: %s", sc.Name, got.mismatch)
 	}
+	// A call that makes a descriptor names it as the script says, as
+	// packetdrill maps script descriptors to real ones.
+	if newsFD[sc.Name] && got.errno == 0 && got.ret != want && want >= 0 && r.call.files.renumber(int(got.ret), int(want)) {
+		got.ret = want
+	}
 	// "= -1 (text)" without an errno's name: packetdrill checks the
 	// result only.
 	anyErrno := want == -1 && got.errno != 0
@@ -637,7 +722,10 @@ func (r *runner) check(sc *Syscall, d callDone) error {
 		if err != nil {
 			return r.fail(line, "%s: expected value: %v", sc.Name, err)
 		}
-		if v != *got.value {
+		// An int option written unsigned ([0xffffffff]) is the kernel's
+		// int -1, as packetdrill compares 32-bit values.
+		unsigned32 := v > math.MaxInt32 && v <= math.MaxUint32 && int64(int32(uint32(v))) == *got.value
+		if v != *got.value && !unsigned32 {
 			return r.fail(line, "%s: expected value %d but got %d", sc.Name, v, *got.value)
 		}
 	}
@@ -667,7 +755,10 @@ func (r *runner) shell(sh *Shell) error {
 		// The child inherits this thread's network namespace.
 		cmd := exec.CommandContext(r.ctx, "/bin/sh", "-c", sh.Command)
 		cmd.Dir = r.cfg.Dir
-		cmd.Env = os.Environ()
+		// packetdrill's: its helper scripts (set_sysctls.py) name their
+		// restore file by it, which a script's later command finds as
+		// its shell's $PPID: this process.
+		cmd.Env = append(os.Environ(), "PACKETDRILL_PID="+strconv.Itoa(os.Getpid()))
 		var err error
 		out, err = cmd.CombinedOutput()
 		return err

@@ -34,6 +34,13 @@ type Settings struct {
 	// InitScripts are --init_scripts' commands, run with /bin/sh in the
 	// script's namespace and folder before it plays.
 	InitScripts []string
+	// StrictSegments is --strict_segments: an expected packet must come
+	// as one segment of its length; without it, as packetdrill does, the
+	// kernel's consecutive segments that add up to it match too.
+	StrictSegments bool
+	// MSS is --mss: the script's TCP segments go to the device marked as
+	// GSO of this size (scripted.Config.GSOSize); 0 marks none.
+	MSS int
 }
 
 // CheckOptions checks the values of packetdrill's flags given on a
@@ -105,6 +112,14 @@ func settings(s *Script) (Settings, *Unsupported) {
 					set.InitScripts = append(set.InitScripts, c)
 				}
 			}
+		case "mss":
+			n, err := strconv.Atoi(o.Value)
+			if err != nil || n < 1 || n > 65535 {
+				return bad("want a segment size from 1 to 65535")
+			}
+			set.MSS = n
+		case "strict_segments":
+			set.StrictSegments = true
 		default:
 			return lacks("not supported by tcplab pkt")
 		}
@@ -168,7 +183,11 @@ func check(s *Script) *Unsupported {
 					if _, err := hex.DecodeString(o.Raw); err != nil && e.Dir == Inbound {
 						return un("TCP option %s: the script sends a cookie written in hex (FO abcd1234) or none (FO); %s is packetdrill's, computed from its key", o, o.Raw)
 					}
-				case OptExp, OptMD5, OptOther:
+				case OptMD5:
+					if b, err := hex.DecodeString(o.Raw); err != nil || len(b) != 16 || e.Dir != Inbound {
+						return un("TCP option %s: the script sends an MD5 option of 16 bytes in hex (md5 000102...0f); the kernel's is not checked yet", o)
+					}
+				case OptExp, OptOther:
 					return un("TCP option %s is not scripted yet", o)
 				}
 			}
@@ -218,8 +237,14 @@ func checkCall(sc *Syscall) string {
 			case f.Name == "msg_name" && f.Value != (Ellipsis{}):
 				return sc.Name + " to or from an address other than the connection's (msg_name=...) is not supported yet"
 			case f.Name == "msg_control":
-				if a, ok := f.Value.(*Array); !ok || len(a.Elems) > 0 {
+				a, ok := f.Value.(*Array)
+				if !ok || len(a.Elems) > 0 && sc.Name == "sendmsg" {
 					return sc.Name + " with control messages (msg_control) is not supported yet"
+				}
+				for _, e := range a.Elems {
+					if _, err := cmsgOf(e); err != nil {
+						return "recvmsg's control message: " + err.Error()
+					}
 				}
 			}
 		}

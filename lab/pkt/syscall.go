@@ -36,6 +36,7 @@ var symbols = map[string]int64{
 	"TCP_SYNCNT": unix.TCP_SYNCNT, "TCP_LINGER2": unix.TCP_LINGER2, "TCP_DEFER_ACCEPT": unix.TCP_DEFER_ACCEPT,
 	"TCP_WINDOW_CLAMP": unix.TCP_WINDOW_CLAMP, "TCP_QUICKACK": unix.TCP_QUICKACK,
 	"TCP_USER_TIMEOUT": unix.TCP_USER_TIMEOUT, "TCP_NOTSENT_LOWAT": unix.TCP_NOTSENT_LOWAT,
+	"TCP_CM_INQ":   unix.TCP_INQ,
 	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_FASTOPEN_KEY": unix.TCP_FASTOPEN_KEY, "TCP_FASTOPEN_CONNECT": unix.TCP_FASTOPEN_CONNECT,
 	"TCP_INQ": unix.TCP_INQ, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
 	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL, "TCP_INFO": unix.TCP_INFO,
@@ -485,6 +486,25 @@ func (t *fdTable) real(n int) int {
 		return r
 	}
 	return -1
+}
+
+// renumber gives the script's descriptor from the number to instead, as
+// packetdrill maps a script's descriptor to the real one by the result
+// the script wrote ("socket(...) = 4" names the socket 4 whatever the
+// kernel returned); false when to is taken or from unknown.
+func (t *fdTable) renumber(from, to int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.byScript[from]
+	if _, used := t.byScript[to]; !ok || used || to < 0 {
+		return false
+	}
+	delete(t.byScript, from)
+	t.byScript[to] = r
+	if t.last == from {
+		t.last = to
+	}
+	return true
 }
 
 func (t *fdTable) remove(n int) {

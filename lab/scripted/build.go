@@ -26,6 +26,7 @@ type wire struct {
 	tsEcr      uint32
 	sack       []SACKBlock // absolute
 	fastOpen   []byte      // the Fast Open option's cookie, when not nil
+	raw        []RawOption // sent as given, last
 	payload    []byte
 	identifier uint16
 }
@@ -118,6 +119,12 @@ func (w *wire) options() []layers.TCPOption {
 		o = append(o, layers.TCPOption{OptionType: layers.TCPOptionKind(34),
 			OptionLength: uint8(2 + len(w.fastOpen)), OptionData: w.fastOpen})
 		for n := 2 + len(w.fastOpen); n%4 != 0; n++ {
+			o = append(o, nop)
+		}
+	}
+	for _, r := range w.raw {
+		o = append(o, layers.TCPOption{OptionType: layers.TCPOptionKind(r.Kind), OptionLength: uint8(2 + len(r.Data)), OptionData: r.Data})
+		for n := 2 + len(r.Data); n%4 != 0; n++ {
 			o = append(o, nop)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
@@ -120,7 +121,9 @@ func (c *Conn) send(step int, seg TCP) error {
 		return err
 	}
 	c.p.settle()
-	if f, seen, ok := c.take(time.Now()); ok {
+	if c.p.cfg.Queue {
+		// Leave the kernel's segments for the next expectation.
+	} else if f, seen, ok := c.take(time.Now()); ok {
 		c.p.record(f.at, f.data, fmt.Sprintf("unexpected: before step %d", step))
 		return &Mismatch{Step: step, Want: "nothing before the script sends " + seg.String(), Got: c.line(f), Seen: c.lines(append(seen, f))}
 	}
@@ -130,7 +133,7 @@ func (c *Conn) send(step int, seg TCP) error {
 	w := wire{
 		src: c.AddrPort(), dst: c.KernelAddrPort(), flags: seg.Flags,
 		seq: c.iss + c.sndNxt, window: DefaultWindow, payload: seg.Payload,
-		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen,
+		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen, raw: seg.Options.Raw,
 		identifier: c.p.ipID,
 	}
 	c.p.ipID++
@@ -277,6 +280,12 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 		return Segment{}, &Mismatch{Step: step, Want: wantLine, Seen: c.lines(seen)}
 	}
 	got := c.relative(f)
+	var parts []frame
+	if c.p.cfg.Aggregate && want.Len != nil && len(got.Payload) > 0 && len(got.Payload) < *want.Len {
+		var more []frame
+		got, parts, more = c.aggregate(f, got, *want.Len, deadline)
+		seen = append(seen, more...)
+	}
 	rows := diff(want, got)
 	if due == nil && f.at.After(deadline) {
 		rows = append(rows, Row{Field: "time", Got: fmt.Sprintf("%v late", f.at.Sub(deadline).Round(time.Millisecond)), Want: "by the timeout"})
@@ -288,9 +297,15 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 	}
 	if len(rows) > 0 {
 		c.p.record(f.at, f.data, fmt.Sprintf("unexpected: step %d: want %s", step, wantLine))
-		return got, &Mismatch{Step: step, Want: wantLine, Got: c.line(f), Rows: rows, Seen: c.lines(append(seen, f))}
+		for _, g := range parts {
+			c.p.record(g.at, g.data, fmt.Sprintf("unexpected: step %d: want %s (part of the segment)", step, wantLine))
+		}
+		return got, &Mismatch{Step: step, Want: wantLine, Got: c.line(f), Rows: rows, Seen: c.lines(append(append(seen, f), parts...))}
 	}
 	c.p.record(f.at, f.data, fmt.Sprintf("expected: step %d: %s", step, wantLine))
+	for i, g := range parts {
+		c.p.record(g.at, g.data, fmt.Sprintf("expected: step %d: %s (part %d of %d)", step, wantLine, i+2, len(parts)+1))
+	}
 	if due != nil {
 		c.p.timed(Timing{Step: step, Due: due.after, Offset: f.at.Sub(due.at), Tolerance: due.tol})
 	}
@@ -302,6 +317,44 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 		c.anchor = f.at
 	}
 	return got, nil
+}
+
+// aggregate joins to first (got, relative) the connection's next
+// segments that follow it in sequence, each but the last as long as the
+// one before, until their payloads make n bytes or more
+// (Config.Aggregate). It returns the joined segment, the frames it took
+// after first, and the other connections' frames seen meanwhile. A
+// frame that does not follow is put back for the next step.
+func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (Segment, []frame, []frame) {
+	var parts, seen []frame
+	payload := slices.Clone(got.Payload)
+	last := len(got.Payload)
+	// The parts come in one burst, or nearly (packetdrill waits for
+	// them as for any packet): a second more for each.
+	for len(payload) < n {
+		if now := time.Now().Add(time.Second); deadline.Before(now) {
+			deadline = now
+		}
+		f, more, ok := c.take(deadline)
+		seen = append(seen, more...)
+		if !ok {
+			break
+		}
+		g := c.relative(f)
+		follows := g.Seq == got.Seq+uint32(len(payload)) && g.Flags&^PSH == got.Flags&^PSH && g.Ack == got.Ack
+		// As packetdrill: every part but the last as long as the one
+		// before; a last one past n is taken, and the length fails.
+		if !follows || len(g.Payload) == 0 || len(payload)+len(g.Payload) < n && len(g.Payload) != last {
+			c.unread(f)
+			break
+		}
+		parts = append(parts, f)
+		payload = append(payload, g.Payload...)
+		got.Flags |= g.Flags
+		last = len(g.Payload)
+	}
+	got.Payload = payload
+	return got, parts, seen
 }
 
 // advance moves the connection's state past a matched segment of the
@@ -336,10 +389,13 @@ func (c *Conn) advance(f frame, got Segment) {
 // after reports whether sequence number a comes after b, modulo 2^32.
 func after(a, b uint32) bool { return int32(a-b) > 0 }
 
-// owns reports whether f is a segment of the connection.
+// owns reports whether f is a segment of the connection. Before the
+// kernel's port is known (Listen), only a SYN starts the connection: what
+// an earlier connection on the same port of the script's left is not
+// this one's.
 func (c *Conn) owns(f frame) bool {
 	return f.tcp && f.seg.Src.Addr() == c.p.KernelAddr() && f.seg.Dst.Addr() == c.p.Addr() &&
-		f.seg.Dst.Port() == c.local && (c.remote == 0 || f.seg.Src.Port() == c.remote)
+		f.seg.Dst.Port() == c.local && (c.remote == 0 && f.seg.Flags.Has(SYN) || f.seg.Src.Port() == c.remote)
 }
 
 // take returns the kernel's next segment on the connection, sent by

@@ -23,13 +23,21 @@ import (
 // path.
 func openRecorded(t *testing.T) (*scripted.Peer, func() string) {
 	t.Helper()
+	return openRecordedWith(t, scripted.Config{})
+}
+
+// openRecordedWith is openRecorded of a peer with cfg (its Pcap set
+// here).
+func openRecordedWith(t *testing.T, cfg scripted.Config) (*scripted.Peer, func() string) {
+	t.Helper()
 	needTUN(t)
 	path := filepath.Join(t.TempDir(), strings.ReplaceAll(t.Name(), "/", "_")+".pcapng")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := scripted.Open(scripted.Config{Pcap: f})
+	cfg.Pcap = f
+	p, err := scripted.Open(cfg)
 	if err != nil {
 		f.Close()
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package scripted
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,34 @@ type Config struct {
 	MTU int
 	// Tolerance of timed expectations.
 	Tolerance Tolerance
+	// Offload makes the device take the kernel's TSO/GSO segments
+	// whole, as packetdrill's tun0 does (netns.TUNOptions.Offload): a
+	// write of several MSS leaves the kernel as one segment of that
+	// length, which the script expects and the capture shows as one
+	// frame, where a device without it gets them cut at the MSS. The
+	// kernel leaves such segments' checksums to the device; the peer
+	// completes them, so that the capture's checksums are right.
+	Offload bool
+	// GSOSize, with Offload, marks each TCP segment the script sends as
+	// GSO of this segment size (virtio_net_hdr gso_type TCPV4 or TCPV6,
+	// gso_size), as packetdrill's --mss writes them: a segment longer
+	// than it reaches the kernel as a receive offload's merged segments
+	// would, shorter ones as plain segments. 0 marks none.
+	GSOSize uint16
+	// Aggregate lets an expectation whose template gives a payload
+	// length (Len) longer than the segment that comes take the
+	// connection's next segments too, until their payloads add up to it,
+	// as packetdrill does unless run with --strict_segments: each
+	// segment must follow the one before in sequence, every one but the
+	// last of the same length, and the template is checked against one
+	// segment of their joined payload (the first's header, the flags of
+	// all). A segment longer than the template still fails.
+	Aggregate bool
+	// Queue lets the script send while segments of the kernel that no
+	// expectation took are waiting: they stay queued for the next
+	// expectation, as packetdrill leaves them, where by default a send
+	// fails on them.
+	Queue bool
 	// Pcap, when not nil, receives every frame sent and received as a
 	// pcapng stream, each frame commented with its step.
 	Pcap io.Writer
@@ -129,7 +158,7 @@ func Open(cfg Config) (*Peer, error) {
 	if !cfg.Kernel.Contains(cfg.Addr) || cfg.Kernel.Addr() == cfg.Addr {
 		return nil, fmt.Errorf("scripted peer: %v is not another address of %v: give the kernel a prefix that covers the peer's address", cfg.Addr, cfg.Kernel)
 	}
-	tun, err := netns.OpenTUN(cfg.NetNS, cfg.Name, []netip.Prefix{cfg.Kernel}, cfg.MTU)
+	tun, err := netns.OpenTUNWith(cfg.NetNS, cfg.Name, []netip.Prefix{cfg.Kernel}, cfg.MTU, netns.TUNOptions{Offload: cfg.Offload})
 	if err != nil {
 		return nil, fmt.Errorf("scripted peer: %w", err)
 	}
@@ -168,7 +197,7 @@ func (p *Peer) KernelAddr() netip.Addr { return p.cfg.Kernel.Addr() }
 // drain reads the TUN device until Close, so that its queue never
 // fills; the frames themselves come from the tap.
 func (p *Peer) drain() {
-	buf := make([]byte, 1<<16)
+	buf := make([]byte, netns.VnetHdrLen+1<<16)
 	for {
 		if _, err := p.tun.Read(buf); err != nil {
 			if !errors.Is(err, os.ErrClosed) {
@@ -190,7 +219,7 @@ func (p *Peer) read() {
 	}
 	buf, oob := make([]byte, 1<<16), make([]byte, 512)
 	for {
-		n, at, out, err := readTap(p.tap, buf, oob, &p.taken)
+		n, at, out, partial, err := readTap(p.tap, buf, oob, &p.taken)
 		if err != nil {
 			select {
 			case <-p.stop: // closed: the raw read says so in words of its own
@@ -207,6 +236,9 @@ func (p *Peer) read() {
 			continue
 		}
 		f := frame{data: slices.Clone(buf[:n]), at: at}
+		if partial {
+			completeChecksum(f.data)
+		}
 		f.tcp = dec.Decode(f.data, &f.seg)
 		f.seg.Time = at
 		select {
@@ -262,13 +294,38 @@ func (p *Peer) nextStep() int {
 // write sends one built frame into the device and returns when the
 // kernel took it in.
 func (p *Peer) write(b []byte, comment string) (time.Time, error) {
+	wb := b
+	if p.cfg.Offload {
+		// A zero virtio_net_hdr: no GSO, and checksums the kernel
+		// verifies, as packetdrill writes a segment.
+		wb = append(make([]byte, netns.VnetHdrLen, netns.VnetHdrLen+len(b)), b...)
+		p.gso(wb[:netns.VnetHdrLen], b)
+	}
 	before := time.Now()
-	if _, err := p.tun.Write(b); err != nil {
+	if _, err := p.tun.Write(wb); err != nil {
 		return time.Time{}, fmt.Errorf("write %s: %w", p.cfg.Name, err)
 	}
 	at := p.stampOf(b, before, time.Now())
 	p.record(at, b, comment)
 	return at, nil
+}
+
+// gso fills the virtio_net_hdr hdr of the script's frame b when
+// Config.GSOSize asks: gso_type (byte 1) and gso_size (bytes 4 and 5, in
+// the host's order, as the device reads them).
+func (p *Peer) gso(hdr, b []byte) {
+	if p.cfg.GSOSize == 0 || len(b) < 1 {
+		return
+	}
+	switch {
+	case b[0]>>4 == 4 && len(b) >= 20 && b[9] == unix.IPPROTO_TCP:
+		hdr[1] = unix.VIRTIO_NET_HDR_GSO_TCPV4
+	case b[0]>>4 == 6 && len(b) >= 40 && b[6] == unix.IPPROTO_TCP:
+		hdr[1] = unix.VIRTIO_NET_HDR_GSO_TCPV6
+	default:
+		return
+	}
+	binary.NativeEndian.PutUint16(hdr[4:], p.cfg.GSOSize)
 }
 
 // stampOf returns the kernel's time of taking in frame b, written between

@@ -46,6 +46,12 @@ func openTap(ns *os.File, name string) (*os.File, error) {
 			unix.Close(fd)
 			return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
 		}
+		// The auxiliary data says which frames the kernel left their
+		// checksums to the device for (TP_STATUS_CSUMNOTREADY).
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("PACKET_AUXDATA: %w", err)
+		}
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("bind packet socket to %s: %w", name, err)
@@ -68,13 +74,15 @@ func htons(v uint16) uint16 {
 }
 
 // readTap reads the next frame of the device into buf and returns its
-// length, the kernel's timestamp and whether the kernel sent it (out) or
-// the script wrote it in. It counts each frame the kernel sent in taken as
-// soon as it leaves the socket.
-func readTap(tap *os.File, buf, oob []byte, taken *atomic.Int64) (n int, at time.Time, out bool, err error) {
+// length, the kernel's timestamp, whether the kernel sent it (out) or
+// the script wrote it in, and whether the kernel left its checksum to the
+// device (partial: CHECKSUM_PARTIAL, the TCP checksum field holding the
+// pseudo header's sum only). It counts each frame the kernel sent in
+// taken as soon as it leaves the socket.
+func readTap(tap *os.File, buf, oob []byte, taken *atomic.Int64) (n int, at time.Time, out, partial bool, err error) {
 	rc, err := tap.SyscallConn()
 	if err != nil {
-		return 0, time.Time{}, false, err
+		return 0, time.Time{}, false, false, err
 	}
 	var oobn int
 	var from unix.Sockaddr
@@ -87,10 +95,10 @@ func readTap(tap *os.File, buf, oob []byte, taken *atomic.Int64) (n int, at time
 		return rerr != unix.EAGAIN
 	})
 	if err != nil {
-		return 0, time.Time{}, false, err
+		return 0, time.Time{}, false, false, err
 	}
 	if rerr != nil {
-		return 0, time.Time{}, false, fmt.Errorf("read tap: %w", rerr)
+		return 0, time.Time{}, false, false, fmt.Errorf("read tap: %w", rerr)
 	}
 	ll, ok := from.(*unix.SockaddrLinklayer)
 	out = ok && ll.Pkttype == unix.PACKET_OUTGOING
@@ -105,7 +113,11 @@ func readTap(tap *os.File, buf, oob []byte, taken *atomic.Int64) (n int, at time
 				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:]))
 				at = time.Unix(sec, nsec)
 			}
+			// struct tpacket_auxdata starts with tp_status.
+			if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA && len(m.Data) >= 4 {
+				partial = binary.NativeEndian.Uint32(m.Data)&unix.TP_STATUS_CSUMNOTREADY != 0
+			}
 		}
 	}
-	return n, at, out, nil
+	return n, at, out, partial, nil
 }

@@ -70,6 +70,17 @@ type Options struct {
 	// segment's Fast Open option is checked present or absent only
 	// (OptFastOpen), not its cookie.
 	FastOpen []byte
+	// Raw are options sent as given after the others (each padded with
+	// NOPs to a 32-bit word), such as an MD5 signature option (kind 19)
+	// with the bytes a script writes; expect does not check them.
+	Raw []RawOption
+}
+
+// RawOption is a TCP option as bytes: its kind and its data (the length
+// byte is added).
+type RawOption struct {
+	Kind uint8
+	Data []byte
 }
 
 // SACKBlock is one selective acknowledgement block, [Left, Right),
