@@ -433,7 +433,10 @@ func (g *gen) call(sc *Syscall, t Time, st time.Duration) {
 		}
 		g.blocks = true
 		g.blocked = append(g.blocked, &blockedCall{sc: sc, begin: st, end: end})
-		g.p("done%d := make(chan result, 1)\ngo func() {\n\tn, err := 0, error(nil)\n%s\tdone%d <- result{n, err}\n}()\n", line, code, line)
+		// The call starts before the script goes on: a goroutine that ran
+		// late on a loaded machine polled after the script's own read had
+		// taken the data it waited for.
+		g.p("done%d, started%d := make(chan result, 1), make(chan struct{})\ngo func() {\n\tn, err := 0, error(nil)\n\tclose(started%d)\n%s\tdone%d <- result{n, err}\n}()\n<-started%d\n", line, line, line, code, line, line)
 		return
 	}
 	ret, errno := g.result(sc)
