@@ -304,10 +304,14 @@ wait:
 	if st, err := lc.Stats(); err == nil {
 		rec.drops = st.Dropped
 	}
-	lc.Close()
-	for _, oc := range others {
-		oc.Close()
+	// Closed at once: each close waits for RCU grace periods (the packet
+	// socket's ring), which concurrent closes share.
+	var closing sync.WaitGroup
+	for _, c := range append([]*live.Capture{lc}, others...) {
+		closing.Add(1)
+		go func() { defer closing.Done(); c.Close() }()
 	}
+	closing.Wait()
 	<-readerDone
 	othersDone.Wait()
 	switch {
