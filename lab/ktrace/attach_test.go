@@ -13,8 +13,7 @@ import (
 func TestAttach(t *testing.T) {
 	c := netip.MustParseAddrPort("10.0.0.1:40000")
 	s := netip.MustParseAddrPort("10.0.0.2:80")
-	t0 := time.Unix(1000, 0)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	ms := atMs
 	const syn, ack, fin, rst, psh = capture.SYN, capture.ACK, capture.FIN, capture.RST, capture.PSH
 	seg := func(frame, at int, src, dst netip.AddrPort, f capture.Flags, seq, ackn uint32, n int) capture.Packet {
 		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: src, Dst: dst, Flags: f, Seq: seq, Ack: ackn, Len: n}}
@@ -85,8 +84,7 @@ func TestAttach(t *testing.T) {
 func TestAttachResends(t *testing.T) {
 	c := netip.MustParseAddrPort("10.0.0.1:40000")
 	s := netip.MustParseAddrPort("10.0.0.2:80")
-	t0 := time.Unix(1000, 0)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	ms := atMs
 	const fin, ack = capture.FIN, capture.ACK
 	finAt := func(frame, at int) capture.Packet {
 		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: s, Dst: c, Flags: fin | ack, Seq: 500, Ack: 101}}
@@ -166,8 +164,7 @@ func TestAttachDropBeforeResend(t *testing.T) {
 func TestAttachResendMissing(t *testing.T) {
 	c := netip.MustParseAddrPort("10.0.0.1:40000")
 	s := netip.MustParseAddrPort("10.0.0.2:80")
-	t0 := time.Unix(1000, 0)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	ms := atMs
 	const pa = capture.PSH | capture.ACK
 	piece := func(frame, at int) capture.Packet {
 		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: c, Dst: s, Flags: pa, Seq: 32742, Ack: 1, Len: 32741}}
@@ -191,8 +188,7 @@ func TestAttachResendMissing(t *testing.T) {
 func TestAttachResendNotSent(t *testing.T) {
 	c := netip.MustParseAddrPort("10.0.0.1:40000")
 	s := netip.MustParseAddrPort("10.0.0.2:80")
-	t0 := time.Unix(1000, 0)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	ms := atMs
 	const pa = capture.PSH | capture.ACK
 	piece := func(frame, at int) capture.Packet {
 		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: c, Dst: s, Flags: pa, Seq: 100, Ack: 1, Len: 10}}
@@ -226,8 +222,7 @@ func TestAttachResendNotSent(t *testing.T) {
 func TestAttachResendOfAPiece(t *testing.T) {
 	c := netip.MustParseAddrPort("127.0.0.1:40000")
 	s := netip.MustParseAddrPort("127.0.0.1:8000")
-	t0 := time.Unix(1000, 0)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	ms := atMs
 	seg := func(frame, at int, seq uint32, n int) capture.Packet {
 		return capture.Packet{TCP: true, Segment: capture.Segment{Frame: frame, Time: ms(at), Src: c, Dst: s, Flags: capture.ACK, Seq: seq, Ack: 1, Len: n}}
 	}
@@ -269,3 +264,6 @@ func TestAttachResendOfAPiece(t *testing.T) {
 		}
 	})
 }
+
+// atMs is n milliseconds after the tests' clock zero.
+func atMs(n int) time.Time { return time.Unix(1000, 0).Add(time.Duration(n) * time.Millisecond) }
