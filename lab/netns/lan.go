@@ -43,51 +43,35 @@ func (l LAN) Join() error {
 	if mtu == 0 {
 		mtu = 1500
 	}
-	// Made in the caller's namespace under temporary names, then each end
-	// is moved to its host and renamed there.
-	tmpA, tmpB := "tcplab-a", "tcplab-b"
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: tmpA, MTU: mtu}, PeerName: tmpB}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return fmt.Errorf("netns: make veth pair: %w", err)
+	// Each end is made in its host's namespace under its final name, with
+	// its MAC address and MTU: moving a device between namespaces waits
+	// for an RCU barrier while holding the rtnl lock, which every other
+	// namespace's network configuration waits for (seconds each on a
+	// loaded machine, seen stalling every scenario of a run).
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu, HardwareAddr: l.A.MAC}, PeerName: name, PeerHardwareAddr: l.B.MAC}
+	if l.A.Host != nil {
+		veth.Namespace = netlink.NsFd(int(l.A.Host.File().Fd()))
 	}
-	for _, end := range []struct {
-		tmp string
-		e   LANEnd
-	}{{tmpA, l.A}, {tmpB, l.B}} {
-		if end.e.Host != nil {
-			link, err := netlink.LinkByName(end.tmp)
-			if err != nil {
-				return fmt.Errorf("netns: find %s: %w", end.tmp, err)
-			}
-			if err := netlink.LinkSetNsFd(link, int(end.e.Host.File().Fd())); err != nil {
-				return fmt.Errorf("netns: move %s to host %s: %w", end.tmp, end.e.Host.Name(), err)
-			}
-		}
-		if err := end.e.Host.Do(func() error { return configure(end.tmp, name, mtu, l.Offload, end.e) }); err != nil {
+	if l.B.Host != nil {
+		veth.PeerNamespace = netlink.NsFd(int(l.B.Host.File().Fd()))
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("netns: make veth pair %s: %w", name, err)
+	}
+	for _, e := range []LANEnd{l.A, l.B} {
+		if err := e.Host.Do(func() error { return configure(name, l.Offload, e) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// configure names the link tmp name and gives it the end's MAC, MTU,
-// offloads and addresses, then brings it up; it runs in the end's
-// namespace.
-func configure(tmp, name string, mtu int, offload bool, e LANEnd) error {
-	link, err := netlink.LinkByName(tmp)
+// configure sets the offloads and addresses of the end's link name, then
+// brings it up; it runs in the end's namespace.
+func configure(name string, offload bool, e LANEnd) error {
+	link, err := netlink.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("netns: find %s: %w", tmp, err)
-	}
-	if err := netlink.LinkSetName(link, name); err != nil {
-		return fmt.Errorf("netns: name %s %s: %w", tmp, name, err)
-	}
-	if e.MAC != nil {
-		if err := netlink.LinkSetHardwareAddr(link, e.MAC); err != nil {
-			return fmt.Errorf("netns: %s: set MAC %s: %w", name, e.MAC, err)
-		}
-	}
-	if err := netlink.LinkSetMTU(link, mtu); err != nil {
-		return fmt.Errorf("netns: %s: set MTU %d: %w", name, mtu, err)
+		return fmt.Errorf("netns: find %s: %w", name, err)
 	}
 	if !offload {
 		if err := SetOffloads(name, false); err != nil {
