@@ -263,9 +263,6 @@ func (g *gen) head() string {
 	if g.connect {
 		fmt.Fprintf(&b, "remote := &unix.%s{Port: %d, Addr: p.Addr().%s()}\n", sa, Port, as)
 	}
-	if g.blocks {
-		b.WriteString("type result struct {\n\tn   int\n\terr error\n}\n")
-	}
 	if len(g.fds) > 0 {
 		var names []string
 		var nums []int64
@@ -307,7 +304,13 @@ func (g *gen) body() {
 		case Relative:
 			st = prev + t.At
 		}
-		g.settle(st, false)
+		// A call waits for the calls still blocked that are due by its
+		// time, as Run does (and packetdrill's one thread of system
+		// calls); other events at a call's end time come first: they make
+		// it return. A read at the end time of a poll that its data ends
+		// took the data before the poll saw it.
+		_, isCall := e.(*Syscall)
+		g.settle(st, isCall)
 		g.p("\n// line %d: %s\n", line, Format(e))
 		switch e := e.(type) {
 		case *Packet:
@@ -375,17 +378,18 @@ func (g *gen) shellCmd(line int, command string) {
 	g.p("\tif out, err := cmd.CombinedOutput(); err != nil {\n\t\treturn fmt.Errorf(\"%%w: %%s\", err, out)\n\t}\n\treturn nil\n}); err != nil {\n\tt.Fatalf(\"%s: %%v\", err)\n}\n", where)
 }
 
-// settle waits for the blocking calls due before st.
-func (g *gen) settle(st time.Duration, all bool) {
+// settle waits for the blocking calls due before st (or at it, when
+// inclusive).
+func (g *gen) settle(st time.Duration, inclusive bool) {
 	keep := g.blocked[:0]
 	for _, b := range g.blocked {
-		if b.end >= st && !all {
+		if b.end > st || b.end == st && !inclusive {
 			keep = append(keep, b)
 			continue
 		}
 		line, _ := b.sc.Pos()
 		ret, errno := g.result(b.sc)
-		g.p("\n// line %d returns\nif r := <-done%d; true {\n\twant(%d, %q, r.n, r.err, %s, %s)\n}\n", line, line, line, b.sc.Name, ret, errno)
+		g.p("\n// line %d returns\nif r := <-done%d; true {\n\twant(%d, %q, r.N, r.Err, %s, %s)\n}\n", line, line, line, b.sc.Name, ret, errno)
 	}
 	g.blocked = keep
 }
@@ -433,10 +437,11 @@ func (g *gen) call(sc *Syscall, t Time, st time.Duration) {
 		}
 		g.blocks = true
 		g.blocked = append(g.blocked, &blockedCall{sc: sc, begin: st, end: end})
-		// The call starts before the script goes on: a goroutine that ran
-		// late on a loaded machine polled after the script's own read had
-		// taken the data it waited for.
-		g.p("done%d, started%d := make(chan result, 1), make(chan struct{})\ngo func() {\n\tn, err := 0, error(nil)\n\tclose(started%d)\n%s\tdone%d <- result{n, err}\n}()\n<-started%d\n", line, line, line, code, line, line)
+		// The call waits in the kernel before the script goes on
+		// (scripted.StartBlocking): a goroutine merely started ran late
+		// on a loaded machine, after the script's read had taken the data
+		// its poll waited for.
+		g.p("done%d := scripted.StartBlocking(func() (n int, err error) {\n%s\treturn n, err\n})\n", line, code)
 		return
 	}
 	ret, errno := g.result(sc)
