@@ -26,7 +26,7 @@ func TestCheck(t *testing.T) {
 		{"urg", "0 < .U 1:2(1) ack 1 urg 1", 1, "urgent pointer"},
 		{"blocking packet", "0...1 > . 1:1(0) ack 1", 1, "a packet cannot block"},
 		{"inbound range", "0~1 < . 1:1(0) ack 1", 1, "range (~) is for outbound"},
-		{"fast open cookie by name", "0 < S 0:0(0) win 1 <FO TFO_COOKIE>", 1, "TCP option FO TFO_COOKIE: the script sends a cookie written in hex"},
+		{"fast open cookie by an unknown name", "0 < S 0:0(0) win 1 <FO MY_COOKIE>", 1, "TCP option FO MY_COOKIE: the script sends a cookie written in hex"},
 		{"experimental", "0 < S 0:0(0) win 1 <exp 1234>", 1, "TCP option exp 1234"},
 		{"unknown call", "0 sendmmsg(3, ..., 1, 0) = 1", 1, "system call sendmmsg"},
 		{"call range", "0~1 close(3) = 0", 1, "not a range"},

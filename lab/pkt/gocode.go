@@ -32,6 +32,12 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 		switch e := e.(type) {
 		case *Python:
 			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, e.Line)
+		case *Packet:
+			for _, o := range e.Options {
+				if _, named := namedCookies[o.Raw]; named && o.Kind == OptFO && e.Dir == Inbound {
+					return nil, fmt.Errorf("%s:%d: cannot write as Go: the Fast Open cookie %s is computed from the run's addresses, which the scenario does not know when written: write the cookie in hex", s.Path, e.Line, o.Raw)
+				}
+			}
 		case *Syscall:
 			if why := goRefuse(e); why != "" {
 				return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, e.Line, why)

@@ -2,6 +2,8 @@ package pkt
 
 import (
 	"encoding/hex"
+	"net/netip"
+
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/scripted"
 )
@@ -45,7 +47,8 @@ func sendTemplate(pk *Packet) scripted.TCP {
 			b, _ := hex.DecodeString(o.Raw)
 			seg.Options.Raw = append(seg.Options.Raw, scripted.RawOption{Kind: 19, Data: b})
 		case OptFO:
-			// check lets through a cookie in hex or none (a request).
+			// check lets through a cookie in hex, named (see
+			// namedCookie) or none (a request).
 			seg.Options.FastOpen, _ = hex.DecodeString(o.Raw)
 			if seg.Options.FastOpen == nil {
 				seg.Options.FastOpen = []byte{}
@@ -53,6 +56,18 @@ func sendTemplate(pk *Packet) scripted.TCP {
 		}
 	}
 	return seg
+}
+
+// namedCookie is the cookie of pk's Fast Open option when the script
+// names it (TFO_COOKIE, see namedCookies), computed for a SYN from src to
+// dst as the kernel does; nil when pk names none.
+func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
+	for _, o := range pk.Options {
+		if key, ok := namedCookies[o.Raw]; ok && o.Kind == OptFO {
+			return fastOpenCookie(key, src, dst)
+		}
+	}
+	return nil
 }
 
 // expectTemplate is what an outbound packet line checks: flags, the
