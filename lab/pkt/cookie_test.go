@@ -230,4 +230,3 @@ func synAckCookie(frame []byte, port uint16) ([]byte, bool) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
