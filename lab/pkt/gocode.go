@@ -314,7 +314,12 @@ func (g *gen) body() {
 			st = prev + t.At
 		}
 		g.settle(st, false)
-		g.p("\n// line %d: %s\n", line, Format(e))
+		// A command of several lines is commented line by line.
+		text := strings.Split(Format(e), "\n")
+		for i := range text {
+			text[i] = strings.TrimSpace(text[i])
+		}
+		g.p("\n// line %d: %s\n", line, strings.Join(text, "\n// "))
 		switch e := e.(type) {
 		case *Packet:
 			if !g.conn {

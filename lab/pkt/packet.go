@@ -70,6 +70,27 @@ func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
 	return nil
 }
 
+// outboundCookie is the Fast Open cookie an outbound line wants, in hex
+// or named; nil when it names none (a request, or no option). A named
+// one is the cookie of the SYN: the script's (src to dst) for the
+// kernel's SYN/ACK, the kernel's (dst to src) for its SYN.
+func outboundCookie(pk *Packet, src, dst netip.Addr) []byte {
+	if pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK) {
+		src, dst = dst, src
+	}
+	if c := namedCookie(pk, src, dst); c != nil {
+		return c
+	}
+	for _, o := range pk.Options {
+		if o.Kind == OptFO {
+			if b, err := hex.DecodeString(o.Raw); err == nil && len(b) > 0 {
+				return b
+			}
+		}
+	}
+	return nil
+}
+
 // expectTemplate is what an outbound packet line checks: flags, the
 // sequence range, ack and win when written, and the options' kinds and
 // values, except the TS values, which the kernel's clock sets (presence
@@ -103,7 +124,7 @@ func expectTemplate(pk *Packet) scripted.TCP {
 			want.Options.SACK = sackBlocks(o.Values)
 			named |= scripted.OptSACK
 		case OptFO:
-			// Present; its cookie is the kernel's, not checked.
+			// Present; its cookie is checked after (outboundCookie).
 			named |= scripted.OptFastOpen
 		}
 	}

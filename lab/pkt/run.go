@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -517,6 +518,9 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		}
 		if err != nil {
 			return 0, r.fail(line, "outbound packet: expected %s\n%v", e.text(), err)
+		}
+		if c := outboundCookie(e, r.peer.Addr(), r.peer.KernelAddr()); c != nil && !bytes.Equal(got.FastOpenCookie, c) {
+			return 0, r.fail(line, "outbound packet: expected %s\nFast Open cookie %x, want %x", e.text(), got.FastOpenCookie, c)
 		}
 		r.step(line, e, st, got.At, "matched")
 		r.lastOut = got.At.Sub(r.start)
