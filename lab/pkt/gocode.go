@@ -135,6 +135,9 @@ func goRefuseScript(s *Script) (int, string) {
 				if o.Kind == OptMD5 {
 					return e.Line, "the md5 option is not written as Go yet"
 				}
+				if o.Kind == OptFO && o.Exp && e.Dir == Inbound {
+					return e.Line, "the experimental Fast Open option (FOEXP) is not written as Go yet"
+				}
 			}
 		}
 	}
@@ -332,7 +335,7 @@ func (g *gen) body() {
 			}
 			if e.Dir == Inbound {
 				sleep(st)
-				g.p("conn.Send(t, %s)\n", goTCP(sendTemplate(e)))
+				g.p("conn.Send(t, %s)\n", goTCP(sendTemplate(e, nil)))
 				break
 			}
 			want := goTCP(expectTemplate(e))

@@ -15,8 +15,8 @@ const allOptions = scripted.OptMSS | scripted.OptWindowScale | scripted.OptSACKP
 // are laid out as Linux lays them out (package scripted builds them), not
 // in the line's order of nop and eol; a TS ecr is the line's only on a
 // SYN, and otherwise echoes the kernel's last TSval, as packetdrill maps
-// it.
-func sendTemplate(pk *Packet) scripted.TCP {
+// it. cookie is the cookie of a Fast Open option by name (namedCookie).
+func sendTemplate(pk *Packet, cookie []byte) scripted.TCP {
 	seg := scripted.TCP{
 		Flags:   pk.Flags,
 		Seq:     scripted.Uint32(pk.Seq),
@@ -47,12 +47,18 @@ func sendTemplate(pk *Packet) scripted.TCP {
 			b, _ := hex.DecodeString(o.Raw)
 			seg.Options.Raw = append(seg.Options.Raw, scripted.RawOption{Kind: 19, Data: b})
 		case OptFO:
-			// check lets through a cookie in hex, named (see
+			// check lets through a cookie in hex, named (cookie, see
 			// namedCookie) or none (a request).
-			seg.Options.FastOpen, _ = hex.DecodeString(o.Raw)
-			if seg.Options.FastOpen == nil {
-				seg.Options.FastOpen = []byte{}
+			c, err := hex.DecodeString(o.Raw)
+			if err != nil {
+				c = cookie
 			}
+			if o.Exp {
+				// FOEXP: kind 254, the magic 0xF989, the cookie.
+				seg.Options.Raw = append(seg.Options.Raw, scripted.RawOption{Kind: 254, Data: append([]byte{0xf9, 0x89}, c...)})
+				break
+			}
+			seg.Options.FastOpen = append([]byte{}, c...)
 		}
 	}
 	return seg

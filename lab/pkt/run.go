@@ -467,10 +467,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			if r.conn == nil || r.fresh && e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK) {
 				r.conn, r.fresh = r.peer.Dial(Port), false
 			}
-			seg := sendTemplate(e)
-			if c := namedCookie(e, r.peer.Addr(), r.peer.KernelAddr()); c != nil {
-				seg.Options.FastOpen = c
-			}
+			seg := sendTemplate(e, namedCookie(e, r.peer.Addr(), r.peer.KernelAddr()))
 			// packetdrill's sequence numbers: a SYN's is the script's
 			// initial one, the others count from it.
 			if e.Flags.Has(capture.SYN) {
