@@ -188,6 +188,9 @@ type TCPOption struct {
 	Kind   OptionKind
 	Values []uint32
 	Raw    string
+	// Exp is FOEXP: the Fast Open option in its experimental form
+	// (kind 254 with the magic 0xF989) rather than kind 34.
+	Exp bool
 }
 
 // Syscall is a system call line: name(args) = result, with an errno and

@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestCheck(t *testing.T) {
 		{"urg", "0 < .U 1:2(1) ack 1 urg 1", 1, "urgent pointer"},
 		{"blocking packet", "0...1 > . 1:1(0) ack 1", 1, "a packet cannot block"},
 		{"inbound range", "0~1 < . 1:1(0) ack 1", 1, "range (~) is for outbound"},
-		{"fast open cookie by name", "0 < S 0:0(0) win 1 <FO TFO_COOKIE>", 1, "TCP option FO TFO_COOKIE: the script sends a cookie written in hex"},
+		{"fast open cookie by an unknown name", "0 < S 0:0(0) win 1 <FO MY_COOKIE>", 1, "TCP option FO MY_COOKIE: the script sends a cookie written in hex"},
 		{"experimental", "0 < S 0:0(0) win 1 <exp 1234>", 1, "TCP option exp 1234"},
 		{"unknown call", "0 sendmmsg(3, ..., 1, 0) = 1", 1, "system call sendmmsg"},
 		{"call range", "0~1 close(3) = 0", 1, "not a range"},
@@ -118,8 +119,46 @@ func TestTemplates(t *testing.T) {
 		{"0 < . 1:1(0) ack 1 win 257 <sack 1001:2001>", "ACK seq=1 ack=1 win=257 len=0 <sack 1001:2001>"},
 	}
 	for _, tt := range send {
-		if got := sendTemplate(parse(tt.line)).String(); got != tt.want {
+		if got := sendTemplate(parse(tt.line), nil).String(); got != tt.want {
 			t.Errorf("send %q:\ngot  %s\nwant %s", tt.line, got, tt.want)
+		}
+	}
+}
+
+// TestFastOpenSent: an inbound Fast Open option is sent as kind 34 (FO)
+// or, FOEXP, as kind 254 with the magic 0xF989, with its cookie in hex,
+// by name (the cookie given) or none (a request).
+func TestFastOpenSent(t *testing.T) {
+	named := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	tests := []struct {
+		line     string
+		fastOpen string // hex of Options.FastOpen; "nil" when not sent as kind 34
+		raw      string // hex of the raw option's kind and data, if any
+	}{
+		{"0 < S 0:0(0) win 100 <FO abcd,nop,nop>", "abcd", ""},
+		{"0 < S 0:0(0) win 100 <FO,nop,nop>", "", ""},
+		{"0 < S 0:0(0) win 100 <FO TFO_COOKIE,nop,nop>", "0102030405060708", ""},
+		{"0 < S 0:0(0) win 100 <FOEXP abcd,nop,nop>", "nil", "fef989abcd"},
+		{"0 < S 0:0(0) win 100 <FOEXP>", "nil", "fef989"},
+		{"0 < S 0:0(0) win 100 <FOEXP TFO_COOKIE>", "nil", "fef9890102030405060708"},
+		{"0 < S 0:0(0) win 100 <mss 1000>", "nil", ""},
+	}
+	for _, tt := range tests {
+		s, err := Parse("t.pkt", []byte(tt.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg := sendTemplate(s.Events[0].(*Packet), named)
+		fo := "nil"
+		if seg.Options.FastOpen != nil {
+			fo = hex.EncodeToString(seg.Options.FastOpen)
+		}
+		raw := ""
+		for _, r := range seg.Options.Raw {
+			raw += hex.EncodeToString(append([]byte{r.Kind}, r.Data...))
+		}
+		if fo != tt.fastOpen || raw != tt.raw {
+			t.Errorf("%q: FastOpen %s, raw %q; want %s, %q", tt.line, fo, raw, tt.fastOpen, tt.raw)
 		}
 	}
 }

@@ -98,6 +98,9 @@ func (o TCPOption) String() string {
 	case OptOther:
 		return o.Raw
 	case OptFO, OptExp, OptMD5:
+		if o.Exp {
+			return strings.TrimSpace("FOEXP " + o.Raw)
+		}
 		return strings.TrimSpace(o.Kind.String() + " " + o.Raw)
 	}
 	return o.Kind.String()

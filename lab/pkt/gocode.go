@@ -32,6 +32,12 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 		switch e := e.(type) {
 		case *Python:
 			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, e.Line)
+		case *Packet:
+			for _, o := range e.Options {
+				if _, named := namedCookies[o.Raw]; named && o.Kind == OptFO && e.Dir == Inbound {
+					return nil, fmt.Errorf("%s:%d: cannot write as Go: the Fast Open cookie %s is computed from the run's addresses, which the scenario does not know when written: write the cookie in hex", s.Path, e.Line, o.Raw)
+				}
+			}
 		case *Syscall:
 			if why := goRefuse(e); why != "" {
 				return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, e.Line, why)
@@ -128,6 +134,9 @@ func goRefuseScript(s *Script) (int, string) {
 			for _, o := range e.Options {
 				if o.Kind == OptMD5 {
 					return e.Line, "the md5 option is not written as Go yet"
+				}
+				if o.Kind == OptFO && o.Exp && e.Dir == Inbound {
+					return e.Line, "the experimental Fast Open option (FOEXP) is not written as Go yet"
 				}
 			}
 		}
@@ -311,7 +320,12 @@ func (g *gen) body() {
 		// took the data before the poll saw it.
 		_, isCall := e.(*Syscall)
 		g.settle(st, isCall)
-		g.p("\n// line %d: %s\n", line, Format(e))
+		// A command of several lines is commented line by line.
+		text := strings.Split(Format(e), "\n")
+		for i := range text {
+			text[i] = strings.TrimSpace(text[i])
+		}
+		g.p("\n// line %d: %s\n", line, strings.Join(text, "\n// "))
 		switch e := e.(type) {
 		case *Packet:
 			if !g.conn {
@@ -324,7 +338,7 @@ func (g *gen) body() {
 			}
 			if e.Dir == Inbound {
 				sleep(st)
-				g.p("conn.Send(t, %s)\n", goTCP(sendTemplate(e)))
+				g.p("conn.Send(t, %s)\n", goTCP(sendTemplate(e, nil)))
 				break
 			}
 			want := goTCP(expectTemplate(e))

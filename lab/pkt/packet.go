@@ -2,6 +2,8 @@ package pkt
 
 import (
 	"encoding/hex"
+	"net/netip"
+
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/scripted"
 )
@@ -13,8 +15,8 @@ const allOptions = scripted.OptMSS | scripted.OptWindowScale | scripted.OptSACKP
 // are laid out as Linux lays them out (package scripted builds them), not
 // in the line's order of nop and eol; a TS ecr is the line's only on a
 // SYN, and otherwise echoes the kernel's last TSval, as packetdrill maps
-// it.
-func sendTemplate(pk *Packet) scripted.TCP {
+// it. cookie is the cookie of a Fast Open option by name (namedCookie).
+func sendTemplate(pk *Packet, cookie []byte) scripted.TCP {
 	seg := scripted.TCP{
 		Flags:   pk.Flags,
 		Seq:     scripted.Uint32(pk.Seq),
@@ -45,14 +47,54 @@ func sendTemplate(pk *Packet) scripted.TCP {
 			b, _ := hex.DecodeString(o.Raw)
 			seg.Options.Raw = append(seg.Options.Raw, scripted.RawOption{Kind: 19, Data: b})
 		case OptFO:
-			// check lets through a cookie in hex or none (a request).
-			seg.Options.FastOpen, _ = hex.DecodeString(o.Raw)
-			if seg.Options.FastOpen == nil {
-				seg.Options.FastOpen = []byte{}
+			// check lets through a cookie in hex, named (cookie, see
+			// namedCookie) or none (a request).
+			c, err := hex.DecodeString(o.Raw)
+			if err != nil {
+				c = cookie
 			}
+			if o.Exp {
+				// FOEXP: kind 254, the magic 0xF989, the cookie.
+				seg.Options.Raw = append(seg.Options.Raw, scripted.RawOption{Kind: 254, Data: append([]byte{0xf9, 0x89}, c...)})
+				break
+			}
+			seg.Options.FastOpen = append([]byte{}, c...)
 		}
 	}
 	return seg
+}
+
+// namedCookie is the cookie of pk's Fast Open option when the script
+// names it (TFO_COOKIE, see namedCookies), computed for a SYN from src to
+// dst as the kernel does; nil when pk names none.
+func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
+	for _, o := range pk.Options {
+		if key, ok := namedCookies[o.Raw]; ok && o.Kind == OptFO {
+			return fastOpenCookie(key, src, dst)
+		}
+	}
+	return nil
+}
+
+// outboundCookie is the Fast Open cookie an outbound line wants, in hex
+// or named; nil when it names none (a request, or no option). A named
+// one is the cookie of the SYN: the script's (src to dst) for the
+// kernel's SYN/ACK, the kernel's (dst to src) for its SYN.
+func outboundCookie(pk *Packet, src, dst netip.Addr) []byte {
+	if pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK) {
+		src, dst = dst, src
+	}
+	if c := namedCookie(pk, src, dst); c != nil {
+		return c
+	}
+	for _, o := range pk.Options {
+		if o.Kind == OptFO {
+			if b, err := hex.DecodeString(o.Raw); err == nil && len(b) > 0 {
+				return b
+			}
+		}
+	}
+	return nil
 }
 
 // expectTemplate is what an outbound packet line checks: flags, the
@@ -88,7 +130,7 @@ func expectTemplate(pk *Packet) scripted.TCP {
 			want.Options.SACK = sackBlocks(o.Values)
 			named |= scripted.OptSACK
 		case OptFO:
-			// Present; its cookie is the kernel's, not checked.
+			// Present; its cookie is checked after (outboundCookie).
 			named |= scripted.OptFastOpen
 		}
 	}

@@ -620,7 +620,7 @@ func (p *parser) option1() (TCPOption, error) {
 	p.advance(end)
 	switch name {
 	case "FO", "FOEXP":
-		return TCPOption{Kind: OptFO, Raw: raw}, nil
+		return TCPOption{Kind: OptFO, Raw: raw, Exp: name == "FOEXP"}, nil
 	case "exp", "EXP":
 		return TCPOption{Kind: OptExp, Raw: raw}, nil
 	case "md5":

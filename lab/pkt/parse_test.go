@@ -33,6 +33,8 @@ func TestParseEvents(t *testing.T) {
 		{"no options", "+0 > . 1:1(0) ack 1001 <>", []string{"+0 > . 1:1(0) ack 1001 <>"}},
 		{"fast open", "0 < S 0:10(10) win 1000 <mss 1460,FO abcd1234,nop,nop>",
 			[]string{"0 < S 0:10(10) win 1000 <mss 1460,FO abcd1234,nop,nop>"}},
+		{"fast open, experimental", "0 < S 0:10(10) win 1000 <mss 1460,FOEXP abcd1234,nop,nop>",
+			[]string{"0 < S 0:10(10) win 1000 <mss 1460,FOEXP abcd1234,nop,nop>"}},
 		{"experimental option", "0 > S 0:0(0) <exp 0xf989 0x1234>", []string{"0 > S 0:0(0) <exp 0xf989 0x1234>"}},
 		{"data", "+.1 < P. 1:1001(1000) ack 1 win 257", []string{"+0.1 < P. 1:1001(1000) ack 1 win 257"}},
 		{"urgent", "+0 < P.U 1:2(1) ack 1 urg 1 win 257", []string{"+0 < P.U 1:2(1) ack 1 win 257 urg 1"}},

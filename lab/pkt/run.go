@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -466,7 +467,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			if r.conn == nil || r.fresh && e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK) {
 				r.conn, r.fresh = r.peer.Dial(Port), false
 			}
-			seg := sendTemplate(e)
+			seg := sendTemplate(e, namedCookie(e, r.peer.Addr(), r.peer.KernelAddr()))
 			// packetdrill's sequence numbers: a SYN's is the script's
 			// initial one, the others count from it.
 			if e.Flags.Has(capture.SYN) {
@@ -514,6 +515,9 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		}
 		if err != nil {
 			return 0, r.fail(line, "outbound packet: expected %s\n%v", e.text(), err)
+		}
+		if c := outboundCookie(e, r.peer.Addr(), r.peer.KernelAddr()); c != nil && !bytes.Equal(got.FastOpenCookie, c) {
+			return 0, r.fail(line, "outbound packet: expected %s\nFast Open cookie %x, want %x", e.text(), got.FastOpenCookie, c)
 		}
 		r.step(line, e, st, got.At, "matched")
 		r.lastOut = got.At.Sub(r.start)

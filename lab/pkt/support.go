@@ -180,8 +180,9 @@ func check(s *Script) *Unsupported {
 			for _, o := range e.Options {
 				switch o.Kind {
 				case OptFO:
-					if _, err := hex.DecodeString(o.Raw); err != nil && e.Dir == Inbound {
-						return un("TCP option %s: the script sends a cookie written in hex (FO abcd1234) or none (FO); %s is packetdrill's, computed from its key", o, o.Raw)
+					_, named := namedCookies[o.Raw]
+					if _, err := hex.DecodeString(o.Raw); err != nil && !named && e.Dir == Inbound {
+						return un("TCP option %s: the script sends a cookie written in hex (FO abcd1234), named (TFO_COOKIE, TFO_COOKIE_ZERO) or none (FO)", o)
 					}
 				case OptMD5:
 					if b, err := hex.DecodeString(o.Raw); err != nil || len(b) != 16 || e.Dir != Inbound {

@@ -463,6 +463,10 @@ type Segment struct {
 	Window   uint16
 	Options  capture.Options // SACK blocks relative to the script's sequence
 	Payload  []byte
+	// FastOpenCookie is the cookie of the segment's Fast Open option
+	// (kind 34, or 254 with the magic 0xF989); nil when it has none or
+	// asks for one.
+	FastOpenCookie []byte
 }
 
 // relative returns f, a segment of the connection, with its sequence
@@ -480,6 +484,7 @@ func (c *Conn) relative(f frame) Segment {
 		b := &got.Options.SACK[i]
 		b.Left, b.Right = b.Left-c.iss, b.Right-c.iss
 	}
+	got.FastOpenCookie = fastOpenCookie(f.data)
 	if s.Len > 0 && s.Len <= len(f.data) {
 		got.Payload = f.data[len(f.data)-s.Len:]
 	}
