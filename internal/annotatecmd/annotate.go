@@ -354,16 +354,10 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 		toFile = make(chan *batch, 3)
 		go func() {
 			defer close(fileDone)
-			var comment []byte
 			for b := range toFile {
 				for i := range b.pkts {
-					p := &b.pkts[i]
 					if fileErr == nil {
-						comment = comment[:0]
-						if p.TCP {
-							comment = capture.AppendComment(comment, p)
-						}
-						fileErr = w.WritePacketComment(p.Info, p.Data, comment)
+						fileErr = w.WriteAnnotated(&b.pkts[i])
 					}
 				}
 				pl.done(b)
