@@ -265,13 +265,12 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	var summaries summaryStore
 	defer summaries.close()
 	keepSummaries := !*asJSON || *summary
-	// A line is kept until the end: one allocation each, of the size of
-	// most (text about 450 bytes, JSON about 750).
+	// A line is kept until the end, formatted into the store's arena.
 	summaryLine := func(s *capture.ConnSummary) []byte {
 		if *asJSON {
-			return capture.AppendSummaryJSON(make([]byte, 0, 768), s)
+			return capture.AppendSummaryJSON(summaries.room(), s)
 		}
-		return append(capture.AppendSummary(make([]byte, 0, 512), s), '\n')
+		return append(capture.AppendSummary(summaries.room(), s), '\n')
 	}
 	var spillErr error
 	var pl *pipeline
