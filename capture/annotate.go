@@ -233,6 +233,14 @@ func (s *ConnSummary) Count(l Label) int { return int(s.Counts[l]) }
 // Conns returns the summaries of all connections seen so far (with
 // EvictClosed, of those not yet forgotten), by stream.
 func (a *Annotator) Conns() []ConnSummary {
+	out := make([]ConnSummary, 0, a.Held())
+	a.EachConn(func(s *ConnSummary) { out = append(out, *s) })
+	return out
+}
+
+// EachConn calls fn with the summary of each connection Conns returns, in
+// the same order, without making the list; fn must not keep the pointer.
+func (a *Annotator) EachConn(fn func(*ConnSummary)) {
 	// Sorted as pointers: a summary is too big to move about.
 	held := make([]*conn, 0, len(a.conns)+len(a.replaced))
 	for _, c := range a.conns {
@@ -240,11 +248,11 @@ func (a *Annotator) Conns() []ConnSummary {
 	}
 	held = append(held, a.replaced...)
 	slices.SortFunc(held, func(x, y *conn) int { return x.stream - y.stream })
-	out := make([]ConnSummary, len(held))
-	for i, c := range held {
-		out[i] = c.summary()
+	s := new(ConnSummary) // one for all: fn does not keep it
+	for _, c := range held {
+		*s = c.summary()
+		fn(s)
 	}
-	return out
 }
 
 // Held returns how many connections the Annotator holds: all seen, or with

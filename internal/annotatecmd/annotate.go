@@ -421,13 +421,13 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	}
 	if keepSummaries {
 		// The connections still held, after those forgotten.
-		for _, c := range a.Conns() {
+		a.EachConn(func(c *capture.ConnSummary) {
 			if !selecting || shown.has(c.Stream) {
-				if serr := summaries.add(c.Stream, summaryLine(&c)); serr != nil && err == nil {
+				if serr := summaries.add(c.Stream, summaryLine(c)); serr != nil && err == nil {
 					err = serr
 				}
 			}
-		}
+		})
 	}
 	if points := src.Interfaces(); err == nil && *iface >= len(points) {
 		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", cli.ErrUsage, *iface, in, len(points)-1, pointNames(points))
