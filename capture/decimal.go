@@ -69,6 +69,9 @@ func extend(dst []byte, n int) ([]byte, []byte) {
 
 // appendUint appends v in decimal, as strconv.AppendUint(dst, v, 10).
 func appendUint(dst []byte, v uint64) []byte {
+	if v <= 1<<32-1 {
+		return appendPad32(dst, uint32(v), 0, true)
+	}
 	dst, b := extend(dst, decimalLen(v))
 	putDecimal(b, v)
 	return dst
