@@ -293,10 +293,12 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
 		var source capture.Source = src
 		if lv == nil {
-			// A file's reading is a third stage.
-			pf := newPrefetch(src)
+			// A file's reading, and decoding, is a third stage; the
+			// frames of one interface are decoded by the walk, after
+			// the others are left out.
+			pf := newPrefetch(src, *iface < 0)
 			defer pf.close()
-			source = pf
+			source = pf.source()
 		}
 		if *iface >= 0 {
 			source = capture.OnInterface(source, *iface)
