@@ -157,8 +157,11 @@ func (s *summaryStore) writeTo(w io.Writer) error {
 		return nil
 	}
 	h := &lineHeap{}
+	// Reads of 64 KiB, fewer system calls, while the runs are few; the
+	// buffers of many runs take no more than a run's bytes together.
+	size := min(max(runBytes/len(s.runs), 4<<10), 64<<10)
 	for _, r := range s.runs {
-		rd := &runReader{r: bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.n), 1<<12)}
+		rd := &runReader{r: bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.n), size)}
 		if err := rd.next(); err != nil {
 			return err
 		}
