@@ -136,22 +136,39 @@ const eightSpaces = 0x2020202020202020
 
 // appendPad32 appends v in at least width characters, at most 16, padded
 // with spaces on the right when left is set (fmt's %-Nd), else on the
-// left (%Nd): the common case of appendPadInt, written in place over
-// spaces laid down two words at a time.
+// left (%Nd): the common case of appendPadInt. The digits go right to
+// left into the middle of 32 bytes of spaces, and the 16 from where the
+// field starts are copied whole.
 func appendPad32(dst []byte, v uint32, width int, left bool) []byte {
-	n := decimalLen32(v)
-	w := max(n, width)
+	var tmp [32]byte
+	le.PutUint64(tmp[0:], eightSpaces)
+	le.PutUint64(tmp[8:], eightSpaces)
+	le.PutUint64(tmp[16:], eightSpaces)
+	le.PutUint64(tmp[24:], eightSpaces)
+	i := 16
+	for v >= 100 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		tmp[i], tmp[i+1] = digitPairs[r], digitPairs[r+1]
+		v = q
+	}
+	if v >= 10 {
+		i -= 2
+		tmp[i], tmp[i+1] = digitPairs[v*2], digitPairs[v*2+1]
+	} else {
+		i--
+		tmp[i] = byte('0' + v)
+	}
+	w := max(16-i, width)
+	from := i // left-aligned: the digits, then spaces
+	if !left {
+		from = 16 - w // right-aligned: spaces, then the digits
+	}
 	l := len(dst)
 	if cap(dst)-l < 16 {
 		dst = append(dst[:cap(dst)], make([]byte, l+16-cap(dst))...)
 	}
-	b := dst[l : l+16]
-	le.PutUint64(b[0:8], eightSpaces)
-	le.PutUint64(b[8:16], eightSpaces)
-	off := 0
-	if !left {
-		off = w - n
-	}
-	putDecimal32(b[off:off+n], v)
+	*(*[16]byte)(dst[l : l+16]) = *(*[16]byte)(tmp[from : from+16])
 	return dst[:l+w]
 }
