@@ -48,11 +48,11 @@ func AppendLine(dst []byte, p *Packet, start time.Time) []byte {
 func AppendJSON(dst []byte, p *Packet, start time.Time) []byte {
 	s, a := &p.Segment, &p.Annotation
 	dst = append(dst, `{"frame":`...)
-	dst = strconv.AppendInt(dst, int64(s.Frame), 10)
+	dst = appendPadInt(dst, int64(s.Frame), 0, true)
 	dst = append(dst, `,"time":`...)
 	dst = appendJSONFloat(dst, s.Time.Sub(start).Seconds())
 	dst = append(dst, `,"stream":`...)
-	dst = strconv.AppendInt(dst, int64(a.Stream), 10)
+	dst = appendPadInt(dst, int64(a.Stream), 0, true)
 	dst = append(dst, `,"dir":"`...)
 	dst = append(dst, a.Dir.String()...)
 	dst = append(dst, `","src":"`...)
@@ -107,11 +107,11 @@ func AppendJSON(dst []byte, p *Packet, start time.Time) []byte {
 	o := &s.Options
 	if o.MSS != 0 {
 		dst = append(dst, `,"mss":`...)
-		dst = strconv.AppendUint(dst, uint64(o.MSS), 10)
+		dst = appendUint(dst, uint64(o.MSS))
 	}
 	if o.WindowScale >= 0 {
 		dst = append(dst, `,"wscale":`...)
-		dst = strconv.AppendInt(dst, int64(o.WindowScale), 10)
+		dst = appendInt(dst, int64(o.WindowScale))
 	}
 	if o.SACKPermitted {
 		dst = append(dst, `,"sack_perm":true`...)
@@ -124,18 +124,18 @@ func AppendJSON(dst []byte, p *Packet, start time.Time) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, '[')
-			dst = strconv.AppendUint(dst, uint64(b.Left-base), 10)
+			dst = appendUint(dst, uint64(b.Left-base))
 			dst = append(dst, ',')
-			dst = strconv.AppendUint(dst, uint64(b.Right-base), 10)
+			dst = appendUint(dst, uint64(b.Right-base))
 			dst = append(dst, ']')
 		}
 		dst = append(dst, ']')
 	}
 	if o.HasTimestamps {
 		dst = append(dst, `,"tsval":`...)
-		dst = strconv.AppendUint(dst, uint64(o.TSVal), 10)
+		dst = appendUint(dst, uint64(o.TSVal))
 		dst = append(dst, `,"tsecr":`...)
-		dst = strconv.AppendUint(dst, uint64(o.TSEcr), 10)
+		dst = appendUint(dst, uint64(o.TSEcr))
 	}
 	return append(dst, "}\n"...)
 }
@@ -176,17 +176,31 @@ func (s Labels) AppendText(dst []byte) []byte {
 // appendPadInt appends v in at least width characters, padded with spaces
 // on the right when left is set (fmt's %-Nd), else on the left (%Nd).
 func appendPadInt(dst []byte, v int64, width int, left bool) []byte {
-	if left {
-		n := len(dst)
-		dst = strconv.AppendInt(dst, v, 10)
-		return pad(dst, n, width)
+	if v >= 0 && v <= math.MaxUint32 && width <= 16 {
+		return appendPad32(dst, uint32(v), width, left)
 	}
-	var tmp [20]byte
-	b := strconv.AppendInt(tmp[:0], v, 10)
-	for i := len(b); i < width; i++ {
-		dst = append(dst, ' ')
+	u, sign := uint64(v), 0
+	if v < 0 {
+		u, sign = -u, 1
 	}
-	return append(dst, b...)
+	n := sign + decimalLen(u)
+	padding := max(width-n, 0)
+	dst, b := extend(dst, n+padding)
+	if !left {
+		for i := range padding {
+			b[i] = ' '
+		}
+		b = b[padding:]
+	} else {
+		for i := n; i < len(b); i++ {
+			b[i] = ' '
+		}
+	}
+	if sign == 1 {
+		b[0] = '-'
+	}
+	putDecimal(b[sign:n], u)
+	return dst
 }
 
 // appendPadFloat appends v with six decimals, right-aligned in width
@@ -209,28 +223,45 @@ func appendPadSeconds(dst []byte, d time.Duration, width int) []byte {
 	if d%time.Microsecond != 0 || d <= -limit || d >= limit {
 		return appendPadFloat(dst, d.Seconds(), width)
 	}
-	var tmp [32]byte
-	b := tmp[:0]
-	us := int64(d / time.Microsecond)
+	us, sign := int64(d/time.Microsecond), 0
 	if us < 0 {
-		b, us = append(b, '-'), -us
+		us, sign = -us, 1
 	}
-	b = strconv.AppendInt(b, us/1e6, 10)
-	frac := us % 1e6
-	b = append(b, '.', byte('0'+frac/1e5), byte('0'+frac/1e4%10), byte('0'+frac/1e3%10),
-		byte('0'+frac/100%10), byte('0'+frac/10%10), byte('0'+frac%10))
-	for i := len(b); i < width; i++ {
-		dst = append(dst, ' ')
+	// Below the limit: at most a sign, six digits, a point and six
+	// decimals, in place over spaces as appendPad32 writes.
+	secs, frac := uint32(us/1e6), uint64(us%1e6)
+	n := sign + decimalLen32(secs) + 7
+	w := max(n, width)
+	l := len(dst)
+	if cap(dst)-l < 16+width {
+		dst = append(dst[:cap(dst)], make([]byte, l+16+width-cap(dst))...)
 	}
-	return append(dst, b...)
+	b := dst[l : l+w]
+	for i := range w - n {
+		b[i] = ' '
+	}
+	b = b[w-n:]
+	if sign == 1 {
+		b[0] = '-'
+	}
+	putDecimal32(b[sign:n-7], secs)
+	b[n-7] = '.'
+	putDecimal6(b[n-6:], frac)
+	return dst[:l+w]
+}
+
+// putDecimal6 writes v, below a million, in the six bytes of b with
+// leading zeros.
+func putDecimal6(b []byte, v uint64) {
+	hi, mid, lo := v/10000*2, v/100%100*2, v%100*2
+	b[0], b[1] = digitPairs[hi], digitPairs[hi+1]
+	b[2], b[3] = digitPairs[mid], digitPairs[mid+1]
+	b[4], b[5] = digitPairs[lo], digitPairs[lo+1]
 }
 
 // pad appends spaces until what was appended since n is width long.
 func pad(dst []byte, n, width int) []byte {
-	for len(dst)-n < width {
-		dst = append(dst, ' ')
-	}
-	return dst
+	return appendSpaces(dst, width-(len(dst)-n))
 }
 
 // appendJSONFloat appends v as encoding/json writes a float64: the
@@ -263,7 +294,7 @@ func appendJSONFloat(dst []byte, v float64) []byte {
 func AppendComment(dst []byte, p *Packet) []byte {
 	s, a := &p.Segment, &p.Annotation
 	dst = append(dst, "tcplab: stream "...)
-	dst = strconv.AppendInt(dst, int64(a.Stream), 10)
+	dst = appendPadInt(dst, int64(a.Stream), 0, true)
 	dst = append(dst, ' ')
 	dst = append(dst, a.Dir.String()...)
 	dst = append(dst, ' ')
@@ -323,7 +354,10 @@ func appendJSONField(dst []byte, v uint64, known bool) []byte {
 	if !known {
 		return append(dst, "null"...)
 	}
-	return strconv.AppendUint(dst, v, 10)
+	if v <= math.MaxUint32 {
+		return appendPad32(dst, uint32(v), 0, true)
+	}
+	return appendUint(dst, v)
 }
 
 // appendWindow appends the window as the text formats show it: the bytes;
@@ -334,7 +368,7 @@ func appendWindow(dst []byte, a *Annotation) []byte {
 	case WindowUnknown:
 		return append(dst, '?')
 	case WindowUnscaled:
-		return append(strconv.AppendInt(dst, int64(a.Win), 10), '?')
+		return append(appendPadInt(dst, int64(a.Win), 0, true), '?')
 	}
-	return strconv.AppendInt(dst, int64(a.Win), 10)
+	return appendPadInt(dst, int64(a.Win), 0, true)
 }

@@ -1,8 +1,10 @@
 package capture
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -201,4 +203,49 @@ func BenchmarkAnnotateOnly(b *testing.B) {
 		}
 	}
 	reportRate(b, len(segs), &before)
+}
+
+// BenchmarkAppend formats annotated segments as annotate's forms write
+// them: the text line, the JSON object, and the pcapng comment of -o, on
+// the first segments of the benchmark capture.
+func BenchmarkAppend(b *testing.B) {
+	f, err := Open(benchCaptureFile(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pkts []Packet
+	_, err = Walk(f, NewAnnotator(), func(p *Packet) error {
+		if len(pkts) == 20000 {
+			return io.EOF
+		}
+		if p.TCP {
+			pkts = append(pkts, *p)
+		}
+		return nil
+	})
+	f.Close()
+	if !errors.Is(err, io.EOF) {
+		b.Fatal(err)
+	}
+	start := pkts[0].Segment.Time
+	buf := make([]byte, 0, 1<<20)
+	for _, form := range []struct {
+		name string
+		f    func([]byte, *Packet) []byte
+	}{
+		{"line", func(b []byte, p *Packet) []byte { return AppendLine(b, p, start) }},
+		{"json", func(b []byte, p *Packet) []byte { return AppendJSON(b, p, start) }},
+		{"comment", AppendComment},
+	} {
+		b.Run(form.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = buf[:0]
+				for i := range pkts {
+					buf = form.f(buf, &pkts[i])
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/pkt")
+		})
+	}
 }

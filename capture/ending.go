@@ -2,7 +2,6 @@ package capture
 
 import (
 	"fmt"
-	"strconv"
 )
 
 // Ending is how a connection ended, as the wire shows it: who sent the
@@ -97,13 +96,13 @@ func (r ResetSent) String() string { return string(r.appendTo(nil)) }
 func (r ResetSent) appendTo(dst []byte) []byte {
 	if r.Peer == SynSent && r.By == ServerToClient {
 		dst = append(dst, "refused: the server answered the client's SYN with a RST (frame "...)
-		dst = strconv.AppendInt(dst, int64(r.Frame), 10)
+		dst = appendInt(dst, int64(r.Frame))
 		return append(dst, ')')
 	}
 	dst = append(dst, "reset by the "...)
 	dst = append(dst, Side(r.By)...)
 	dst = append(dst, " (frame "...)
-	dst = strconv.AppendInt(dst, int64(r.Frame), 10)
+	dst = appendInt(dst, int64(r.Frame))
 	dst = append(dst, ')')
 	if r.State != Unknown {
 		dst = append(dst, " in "...)
@@ -295,7 +294,7 @@ func (e *Ending) appendTo(dst []byte) []byte {
 			dst = append(dst, r.String()...)
 			if e.NIgnored > 1 {
 				dst = append(dst, " ("...)
-				dst = strconv.AppendInt(dst, int64(e.NIgnored), 10)
+				dst = appendInt(dst, int64(e.NIgnored))
 				dst = append(dst, " RSTs ignored in all)"...)
 			}
 		}
@@ -308,7 +307,7 @@ func (e *Ending) appendTo(dst []byte) []byte {
 		return dst
 	}
 	side := func(s string, d Dir) { dst = append(append(dst, s...), Side(d)...) }
-	num := func(s string, v int) { dst = strconv.AppendInt(append(dst, s...), int64(v), 10) }
+	num := func(s string, v int) { dst = appendInt(append(dst, s...), int64(v)) }
 	first, second := e.First, 1-e.First
 	switch e.Closer() {
 	case Simultaneous:

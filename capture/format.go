@@ -2,7 +2,6 @@ package capture
 
 import (
 	"net/netip"
-	"strconv"
 	"time"
 )
 
@@ -28,7 +27,7 @@ func Summary(c *ConnSummary) string { return string(AppendSummary(nil, c)) }
 // AppendSummary appends Summary's line to dst and returns it.
 func AppendSummary(dst []byte, c *ConnSummary) []byte {
 	dst = append(dst, "stream "...)
-	dst = strconv.AppendInt(dst, int64(c.Stream), 10)
+	dst = appendInt(dst, int64(c.Stream))
 	if c.Resumed {
 		dst = append(dst, " (resumed: its late segments, after it was forgotten)"...)
 	}
@@ -37,7 +36,7 @@ func AppendSummary(dst []byte, c *ConnSummary) []byte {
 	dst = append(dst, " (client) <-> "...)
 	dst = appendAddrPort(dst, c.Server)
 	dst = append(dst, " (server): "...)
-	dst = strconv.AppendInt(dst, int64(c.Segments), 10)
+	dst = appendInt(dst, int64(c.Segments))
 	dst = append(dst, " segments, history "...)
 	dst = append(dst, c.History...)
 	dst = append(dst, ", "...)
@@ -59,12 +58,12 @@ func AppendSummary(dst []byte, c *ConnSummary) []byte {
 			}
 			dst = append(dst, labelNames[l]...)
 			dst = append(dst, '=')
-			dst = strconv.AppendInt(dst, int64(c.Counts[l]), 10)
+			dst = appendInt(dst, int64(c.Counts[l]))
 		}
 	}
 	if c.Cut > 0 {
 		dst = append(dst, "; "...)
-		dst = strconv.AppendInt(dst, int64(c.Cut), 10)
+		dst = appendInt(dst, int64(c.Cut))
 		dst = append(dst, " with the TCP header cut (not analysed)"...)
 	}
 	return dst

@@ -220,7 +220,7 @@ func AppendSummaryJSON(dst []byte, s *ConnSummary) []byte {
 	e := &s.Ending
 	var tmp [64]byte
 	dst = append(dst, `{"stream":`...)
-	dst = strconv.AppendInt(dst, int64(s.Stream), 10)
+	dst = appendInt(dst, int64(s.Stream))
 	if s.Resumed {
 		dst = append(dst, `,"resumed":true`...)
 	}
@@ -241,7 +241,7 @@ func AppendSummaryJSON(dst []byte, s *ConnSummary) []byte {
 		{`,"server_retransmitted_bytes":`, s.Retransmitted[1]},
 	} {
 		dst = append(dst, f.name...)
-		dst = strconv.AppendInt(dst, f.v, 10)
+		dst = appendInt(dst, f.v)
 	}
 	dst = append(dst, `,"first_rtt":`...)
 	if s.FirstRTT > 0 {
@@ -250,7 +250,7 @@ func AppendSummaryJSON(dst []byte, s *ConnSummary) []byte {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"completeness":`...)
-	dst = strconv.AppendInt(dst, int64(s.Completeness), 10)
+	dst = appendInt(dst, int64(s.Completeness))
 	dst = append(dst, `,"completeness_flags":`...)
 	dst = appendJSONString(dst, s.Completeness.appendTo(tmp[:0]))
 	dst = append(dst, `,"conn_state":`...)
@@ -310,10 +310,10 @@ func AppendSummaryJSON(dst []byte, s *ConnSummary) []byte {
 		}
 		dst = appendJSONString(dst, labelNames[l])
 		dst = append(dst, ':')
-		dst = strconv.AppendInt(dst, int64(s.Counts[l]), 10)
+		dst = appendInt(dst, int64(s.Counts[l]))
 	}
 	dst = append(dst, `},"header_cut":`...)
-	dst = strconv.AppendInt(dst, int64(s.Cut), 10)
+	dst = appendInt(dst, int64(s.Cut))
 	return append(dst, "}\n"...)
 }
 
@@ -385,7 +385,7 @@ func appendVerdict(dst []byte, s *ConnSummary) []byte {
 	dst = append(dst, "conn_state "...)
 	dst = append(dst, s.ConnState().String()...)
 	dst = append(dst, ", completeness "...)
-	dst = strconv.AppendInt(dst, int64(s.Completeness), 10)
+	dst = appendInt(dst, int64(s.Completeness))
 	dst = append(dst, " ("...)
 	dst = s.Completeness.appendTo(dst)
 	dst = append(dst, ')')
@@ -397,13 +397,13 @@ func appendVerdict(dst []byte, s *ConnSummary) []byte {
 		}
 		dst = append(dst, Side(d)...)
 		dst = append(dst, ' ')
-		dst = strconv.AppendInt(dst, int64(s.DirSegments[d]), 10)
+		dst = appendInt(dst, int64(s.DirSegments[d]))
 		dst = append(dst, " segments "...)
-		dst = strconv.AppendInt(dst, s.Bytes[d], 10)
+		dst = appendInt(dst, s.Bytes[d])
 		dst = append(dst, " bytes"...)
 		if s.Retransmitted[d] > 0 {
 			dst = append(dst, " ("...)
-			dst = strconv.AppendInt(dst, s.Retransmitted[d], 10)
+			dst = appendInt(dst, s.Retransmitted[d])
 			dst = append(dst, " retransmitted)"...)
 		}
 	}

@@ -38,6 +38,27 @@ type Counts struct {
 	Fragments int
 }
 
+// DecodedSource is a Source that decodes its frames as it reads them, in
+// order, with a Decoder of its own for its link type (DecodeAhead): a
+// reader in a goroutine of its own, so that decoding is a stage apart
+// from annotating. Walk takes each frame's decoding from it.
+type DecodedSource interface {
+	Source
+	// ReadDecoded is ReadPacketData with what DecodeAhead said of the
+	// frame: whether it holds a TCP segment (then put in seg) and, if
+	// not, whether it held an IP fragment.
+	ReadDecoded(seg *Segment) (data []byte, ci gopacket.CaptureInfo, tcp, fragment bool, err error)
+}
+
+// DecodeAhead decodes a frame as Walk does, for a DecodedSource: tcp
+// says seg holds its TCP segment; without one, fragment says the frame
+// held an IP fragment (one that completed no datagram, or could not be
+// reassembled).
+func (d *Decoder) DecodeAhead(data []byte, ci gopacket.CaptureInfo, seg *Segment) (tcp, fragment bool) {
+	tcp = d.DecodeFrame(data, ci, seg)
+	return tcp, !tcp && d.fragment
+}
+
 // Walk reads every frame of src in order, decodes it, annotates its TCP
 // segment with a, and calls fn with it. It returns at the end of src (a nil
 // error), at the first read error, or when fn returns an error; on a live
@@ -50,8 +71,19 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 		return n, err
 	}
 	var p Packet
+	ahead, decoded := src.(DecodedSource)
 	for {
-		data, ci, err := src.ReadPacketData()
+		var (
+			data     []byte
+			ci       gopacket.CaptureInfo
+			err      error
+			fragment bool
+		)
+		if decoded {
+			data, ci, p.TCP, fragment, err = ahead.ReadDecoded(&p.Segment)
+		} else {
+			data, ci, err = src.ReadPacketData()
+		}
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF):
@@ -63,7 +95,9 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 		}
 		n.Frames++
 		p.Info, p.Data = ci, data
-		p.TCP = dec.DecodeFrame(data, ci, &p.Segment)
+		if !decoded {
+			p.TCP, fragment = dec.DecodeAhead(data, ci, &p.Segment)
+		}
 		if p.TCP {
 			n.TCP++
 			p.Segment.Frame, p.Segment.Time = n.Frames, ci.Timestamp
@@ -73,7 +107,7 @@ func Walk(src Source, a *Annotator, fn func(*Packet) error) (Counts, error) {
 			p.Annotation = a.Annotate(&p.Segment)
 		} else {
 			n.Skipped++
-			if dec.fragment {
+			if fragment {
 				n.Fragments++
 			}
 		}

@@ -178,6 +178,66 @@ func (w *Writer) write(ci gopacket.CaptureInfo, data []byte, s string, c []byte)
 	return nil
 }
 
+// WriteAnnotated writes p's frame with Comment(p) as its comment when p
+// is a TCP segment, and none otherwise, as WritePacketComment would: the
+// comment is formatted straight into the block in the buffer, which is
+// then written in one piece.
+func (w *Writer) WriteAnnotated(p *Packet) error {
+	data := p.Data
+	if len(data) > writeSnaplen {
+		data = data[:writeSnaplen]
+	}
+	// Room for the block with a comment of any usual length; a longer
+	// one grows the slice, and Write copies it.
+	if need := 32 + len(data) + 3 + 512; w.w.Available() < need && w.w.Buffered() > 0 {
+		if err := w.w.Flush(); err != nil {
+			return fmt.Errorf("write packet: %w", err)
+		}
+	}
+	orig := p.Info.Length
+	if orig < len(data) {
+		orig = len(data)
+	}
+	ts := uint64(p.Info.Timestamp.UnixNano())
+	iface := uint32(0)
+	if i := p.Info.InterfaceIndex; i > 0 && i < w.points {
+		iface = uint32(i)
+	}
+	b := w.w.AvailableBuffer()
+	b = le.AppendUint32(b, blockEPB)
+	b = le.AppendUint32(b, 0) // the total length, once known
+	b = le.AppendUint32(b, iface)
+	b = le.AppendUint32(b, uint32(ts>>32))
+	b = le.AppendUint32(b, uint32(ts))
+	b = le.AppendUint32(b, uint32(len(data)))
+	b = le.AppendUint32(b, uint32(orig))
+	b = append(b, data...)
+	b = append(b, zeros[:pad4(len(data))]...)
+	if p.TCP {
+		at := len(b)
+		b = append(b, 0, 0, 0, 0) // the option's code and length
+		b = AppendComment(b, p)
+		nc := len(b) - at - 4
+		if nc > math.MaxUint16 {
+			return fmt.Errorf("write packet: comment of %d bytes is too long for pcapng", nc)
+		}
+		le.PutUint16(b[at:], optComment)
+		le.PutUint16(b[at+2:], uint16(nc))
+		b = append(b, zeros[:pad4(nc)]...)
+		b = append(b, zeros[:4]...) // opt_endofopt
+	}
+	total := uint32(len(b) + 4)
+	le.PutUint32(b[4:], total)
+	b = le.AppendUint32(b, total)
+	if _, err := w.w.Write(b); err != nil {
+		return fmt.Errorf("write packet: %w", err)
+	}
+	if w.FlushEach {
+		return w.Flush()
+	}
+	return nil
+}
+
 // Flush writes buffered packets to the underlying writer.
 func (w *Writer) Flush() error {
 	return w.w.Flush()

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -125,5 +126,69 @@ func TestWriterLayout(t *testing.T) {
 	}
 	if _, _, err := r.ReadPacketData(); err != io.EOF {
 		t.Fatalf("after the last packet: %v, want io.EOF", err)
+	}
+}
+
+// TestWriteAnnotated: WriteAnnotated writes the bytes WritePacketComment
+// writes with AppendComment's comment (none for a frame without TCP), for
+// frames of every length modulo 4, empty, larger than the writer's buffer
+// and beyond the snap length, on both interfaces of a two-point file.
+func TestWriteAnnotated(t *testing.T) {
+	pkts := randomPackets(3000)
+	for i := range pkts {
+		p := &pkts[i]
+		n := i % 200
+		switch i % 500 {
+		case 7:
+			n = 300 << 10 // beyond the buffer and the snap length
+		case 8:
+			n = 0
+		}
+		p.Data = bytes.Repeat([]byte{byte(i)}, n)
+		p.Info = gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, int64(i)*1001), CaptureLength: n, Length: n + i%3, InterfaceIndex: i % 3}
+		p.TCP = i%5 != 0
+	}
+	points := []Point{{Name: "a", Link: layers.LinkTypeEthernet}, {Name: "b", Link: layers.LinkTypeEthernet}}
+	var got, want bytes.Buffer
+	gw, err := NewWriterPoints(&got, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ww, err := NewWriterPoints(&want, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comment []byte
+	for i := range pkts {
+		p := &pkts[i]
+		if err := gw.WriteAnnotated(p); err != nil {
+			t.Fatal(err)
+		}
+		comment = comment[:0]
+		if p.TCP {
+			comment = AppendComment(comment, p)
+		}
+		if err := ww.WritePacketComment(p.Info, p.Data, comment); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			// Compare as it goes, so that a difference is found near its packet.
+			if err := errors.Join(gw.Flush(), ww.Flush()); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("after packet %d: WriteAnnotated wrote other bytes than WritePacketComment", i)
+			}
+		}
+	}
+	if err := errors.Join(gw.Flush(), ww.Flush()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		n := 0
+		for n < min(got.Len(), want.Len()) && got.Bytes()[n] == want.Bytes()[n] {
+			n++
+		}
+		t.Fatalf("WriteAnnotated wrote %d bytes, WritePacketComment %d; first difference at byte %d", got.Len(), want.Len(), n)
 	}
 }

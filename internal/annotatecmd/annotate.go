@@ -265,13 +265,12 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	var summaries summaryStore
 	defer summaries.close()
 	keepSummaries := !*asJSON || *summary
-	// A line is kept until the end: one allocation each, of the size of
-	// most (text about 450 bytes, JSON about 750).
+	// A line is kept until the end, formatted into the store's arena.
 	summaryLine := func(s *capture.ConnSummary) []byte {
 		if *asJSON {
-			return capture.AppendSummaryJSON(make([]byte, 0, 768), s)
+			return capture.AppendSummaryJSON(summaries.room(), s)
 		}
-		return append(capture.AppendSummary(make([]byte, 0, 512), s), '\n')
+		return append(capture.AppendSummary(summaries.room(), s), '\n')
 	}
 	var spillErr error
 	var pl *pipeline
@@ -294,10 +293,12 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	pl.run(func(emit func(*capture.Packet)) (capture.Counts, error) {
 		var source capture.Source = src
 		if lv == nil {
-			// A file's reading is a third stage.
-			pf := newPrefetch(src)
+			// A file's reading, and decoding, is a third stage; the
+			// frames of one interface are decoded by the walk, after
+			// the others are left out.
+			pf := newPrefetch(src, *iface < 0)
 			defer pf.close()
-			source = pf
+			source = pf.source()
 		}
 		if *iface >= 0 {
 			source = capture.OnInterface(source, *iface)
@@ -354,16 +355,10 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 		toFile = make(chan *batch, 3)
 		go func() {
 			defer close(fileDone)
-			var comment []byte
 			for b := range toFile {
 				for i := range b.pkts {
-					p := &b.pkts[i]
 					if fileErr == nil {
-						comment = comment[:0]
-						if p.TCP {
-							comment = capture.AppendComment(comment, p)
-						}
-						fileErr = w.WritePacketComment(p.Info, p.Data, comment)
+						fileErr = w.WriteAnnotated(&b.pkts[i])
 					}
 				}
 				pl.done(b)
@@ -428,13 +423,13 @@ func annotate(in, expr string, rest []string, f *flags, stdout io.Writer) error 
 	}
 	if keepSummaries {
 		// The connections still held, after those forgotten.
-		for _, c := range a.Conns() {
+		a.EachConn(func(c *capture.ConnSummary) {
 			if !selecting || shown.has(c.Stream) {
-				if serr := summaries.add(c.Stream, summaryLine(&c)); serr != nil && err == nil {
+				if serr := summaries.add(c.Stream, summaryLine(c)); serr != nil && err == nil {
 					err = serr
 				}
 			}
-		}
+		})
 	}
 	if points := src.Interfaces(); err == nil && *iface >= len(points) {
 		err = fmt.Errorf("%w: -interface %d: %s has interfaces 0 to %d (%s)", cli.ErrUsage, *iface, in, len(points)-1, pointNames(points))

@@ -131,52 +131,69 @@ func TestMemoryBoundedEveryForm(t *testing.T) {
 
 // TestSummaryStoreSpills: past runBytes the store spills sorted runs and
 // merges them with what it holds, in stream order and, for one stream,
-// in the order added.
+// in the order added; every line whole, whether it was a slice of its own
+// or formatted into the store's arena (room), which a spill reuses.
 func TestSummaryStoreSpills(t *testing.T) {
-	var s summaryStore
-	line := bytes.Repeat([]byte("x"), 1000)
-	const streams = 20_000 // about 21 MB of lines: several runs
-	// Streams added out of order: odd ones late, and stream 7 twice.
-	for i := 0; i < streams; i += 2 {
-		if err := s.add(i, append(strconv.AppendInt(nil, int64(i), 10), append(append([]byte(" "), line...), '\n')...)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := streams - 1; i > 0; i -= 2 {
-		if err := s.add(i, append(strconv.AppendInt(nil, int64(i), 10), " first\n"...)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.add(7, []byte("7 second\n")); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.runs) < 2 {
-		t.Fatalf("%d runs spilled, want several", len(s.runs))
-	}
-	var out bytes.Buffer
-	if err := s.writeTo(&out); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(nil, 1<<20)
-	want := 0
-	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		n, _ := strconv.Atoi(string(f[0]))
-		if want == 8 && n == 7 && string(f[1]) == "second" {
-			continue
-		}
-		if n != want {
-			t.Fatalf("line for stream %d, want %d", n, want)
-		}
-		if n == 7 {
-			if string(f[1]) != "first" {
-				t.Fatalf("stream 7's lines out of order")
+	for _, tc := range []struct {
+		name string
+		room bool
+	}{{"own slices", false}, {"arena", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s summaryStore
+			buf := func() []byte {
+				if tc.room {
+					return s.room()
+				}
+				return nil
 			}
-		}
-		want++
-	}
-	if want != streams {
-		t.Errorf("%d streams written, want %d", want, streams)
+			line := bytes.Repeat([]byte("x"), 1000)
+			const streams = 20_000 // about 21 MB of lines: several runs
+			// Streams added out of order: odd ones late, and stream 7 twice.
+			for i := 0; i < streams; i += 2 {
+				if err := s.add(i, append(append(append(strconv.AppendInt(buf(), int64(i), 10), ' '), line...), '\n')); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := streams - 1; i > 0; i -= 2 {
+				if err := s.add(i, append(strconv.AppendInt(buf(), int64(i), 10), " first\n"...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.add(7, append(buf(), "7 second\n"...)); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.runs) < 2 {
+				t.Fatalf("%d runs spilled, want several", len(s.runs))
+			}
+			var out bytes.Buffer
+			if err := s.writeTo(&out); err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(&out)
+			sc.Buffer(nil, 1<<20)
+			want := 0
+			for sc.Scan() {
+				f := bytes.Fields(sc.Bytes())
+				n, _ := strconv.Atoi(string(f[0]))
+				if want == 8 && n == 7 && string(f[1]) == "second" {
+					continue
+				}
+				if n != want {
+					t.Fatalf("line for stream %d, want %d", n, want)
+				}
+				if n == 7 {
+					if string(f[1]) != "first" {
+						t.Fatalf("stream 7's lines out of order")
+					}
+				}
+				if len(f) != 2 || n%2 == 0 && !bytes.Equal(f[1], line) || n%2 == 1 && string(f[1]) != "first" {
+					t.Fatalf("line for stream %d damaged: %.60q", n, sc.Bytes())
+				}
+				want++
+			}
+			if want != streams {
+				t.Errorf("%d streams written, want %d", want, streams)
+			}
+		})
 	}
 }

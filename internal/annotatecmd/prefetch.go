@@ -24,6 +24,7 @@ const (
 // the second read after it.
 type prefetch struct {
 	link    layers.LinkType
+	dec     *capture.Decoder // with decode: frames are decoded as read
 	full    chan *frameBatch
 	free    chan *frameBatch
 	stop    chan struct{}
@@ -41,12 +42,31 @@ type frameBatch struct {
 	ends  []int
 	bytes []byte
 	err   error
+	// With decoding, each frame's: its segment when it holds TCP, and
+	// what it is (decodedTCP, decodedFragment).
+	segs  []capture.Segment
+	kinds []uint8
 }
 
-// newPrefetch starts reading src; close stops it.
-func newPrefetch(src capture.Source) *prefetch {
+// What a decoded frame is.
+const (
+	decodedTCP      = 1 << iota // its segment is in segs
+	decodedFragment             // without TCP: it held an IP fragment
+)
+
+// newPrefetch starts reading src; close stops it. With decode, it also
+// decodes each frame as capture.Walk would (capture.DecodedSource), when
+// it knows the link type (else Walk says it does not): decoding is then
+// part of the reading stage, not of the annotating one. Decode only a
+// source whose every frame goes to the walk, in order.
+func newPrefetch(src capture.Source, decode bool) *prefetch {
 	p := &prefetch{link: src.LinkType(), full: make(chan *frameBatch, 2), free: make(chan *frameBatch, 4),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	if decode {
+		if dec, err := capture.NewDecoder(src.LinkType()); err == nil {
+			p.dec = dec
+		}
+	}
 	for range 4 {
 		p.free <- &frameBatch{}
 	}
@@ -65,6 +85,7 @@ func (p *prefetch) read(src capture.Source) {
 			return
 		}
 		b.infos, b.ends, b.bytes, b.err = b.infos[:0], b.ends[:0], b.bytes[:0], nil
+		b.segs, b.kinds = b.segs[:0], b.kinds[:0]
 		for len(b.infos) < prefetchFrames && len(b.bytes) < prefetchBytes {
 			data, ci, err := src.ReadPacketData()
 			if err != nil {
@@ -74,6 +95,17 @@ func (p *prefetch) read(src capture.Source) {
 			b.bytes = append(b.bytes, data...)
 			b.infos = append(b.infos, ci)
 			b.ends = append(b.ends, len(b.bytes))
+			if p.dec != nil {
+				b.segs = append(b.segs, capture.Segment{})
+				tcp, fragment := p.dec.DecodeAhead(data, ci, &b.segs[len(b.segs)-1])
+				var kind uint8
+				if tcp {
+					kind = decodedTCP
+				} else if fragment {
+					kind = decodedFragment
+				}
+				b.kinds = append(b.kinds, kind)
+			}
 		}
 		select {
 		case p.full <- b:
@@ -92,10 +124,46 @@ func (p *prefetch) LinkType() layers.LinkType { return p.link }
 // ReadPacketData returns the next frame, or the error that ended the
 // source after the frames before it.
 func (p *prefetch) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	b, i, err := p.next()
+	if err != nil {
+		return nil, gopacket.CaptureInfo{}, err
+	}
+	return frameData(b, i), b.infos[i], nil
+}
+
+// source returns the prefetch as the walk reads it: a
+// capture.DecodedSource when it decodes.
+func (p *prefetch) source() capture.Source {
+	if p.dec != nil {
+		return decodingPrefetch{p}
+	}
+	return p
+}
+
+// decodingPrefetch is a prefetch that decodes, as a
+// capture.DecodedSource.
+type decodingPrefetch struct{ *prefetch }
+
+// ReadDecoded is ReadPacketData with the frame's decoding (see
+// capture.DecodedSource).
+func (p decodingPrefetch) ReadDecoded(seg *capture.Segment) (data []byte, ci gopacket.CaptureInfo, tcp, fragment bool, err error) {
+	b, i, err := p.next()
+	if err != nil {
+		return nil, ci, false, false, err
+	}
+	kind := b.kinds[i]
+	if kind&decodedTCP != 0 {
+		*seg = b.segs[i]
+	}
+	return frameData(b, i), b.infos[i], kind&decodedTCP != 0, kind&decodedFragment != 0, nil
+}
+
+// next returns the batch and index of the next frame.
+func (p *prefetch) next() (*frameBatch, int, error) {
 	for p.cur == nil || p.i == len(p.cur.infos) {
 		if p.cur != nil {
 			if p.cur.err != nil {
-				return nil, gopacket.CaptureInfo{}, p.cur.err
+				return nil, 0, p.cur.err
 			}
 			// The frame last returned is in cur: keep cur until the
 			// next batch's first frame is read, give back the one before.
@@ -106,13 +174,17 @@ func (p *prefetch) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 		}
 		p.cur, p.i = <-p.full, 0
 	}
-	b, i := p.cur, p.i
 	p.i++
+	return p.cur, p.i - 1, nil
+}
+
+// frameData returns the bytes of frame i of b.
+func frameData(b *frameBatch, i int) []byte {
 	from := 0
 	if i > 0 {
 		from = b.ends[i-1]
 	}
-	return b.bytes[from:b.ends[i]:b.ends[i]], b.infos[i], nil
+	return b.bytes[from:b.ends[i]:b.ends[i]]
 }
 
 // close stops the reading and waits for it to end; the source may then

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -51,7 +53,7 @@ func TestPrefetch(t *testing.T) {
 		{3, damaged},
 	} {
 		t.Run(fmt.Sprintf("%d-%v", tc.frames, tc.end), func(t *testing.T) {
-			p := newPrefetch(&numbered{n: tc.frames, end: tc.end})
+			p := newPrefetch(&numbered{n: tc.frames, end: tc.end}, false)
 			defer p.close()
 			var last []byte
 			for i := 1; i <= tc.frames; i++ {
@@ -77,7 +79,7 @@ func TestPrefetch(t *testing.T) {
 // TestPrefetchClosedEarly: a walk that stops early (a usage error midway)
 // closes its prefetch, whose reading goroutine then ends.
 func TestPrefetchClosedEarly(t *testing.T) {
-	p := newPrefetch(&numbered{n: 10 * prefetchFrames, end: io.EOF})
+	p := newPrefetch(&numbered{n: 10 * prefetchFrames, end: io.EOF}, true)
 	if _, _, err := p.ReadPacketData(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,5 +89,76 @@ func TestPrefetchClosedEarly(t *testing.T) {
 	case <-done:
 	case <-time.After(time.Minute):
 		t.Fatal("close did not end the reading")
+	}
+}
+
+// walkAll walks src and returns its counts and every packet, its bytes
+// its own, or the error that ended it.
+func walkAll(src capture.Source) (capture.Counts, []capture.Packet, error) {
+	var pkts []capture.Packet
+	n, err := capture.Walk(src, capture.NewAnnotator(), func(p *capture.Packet) error {
+		q := p.Keep()
+		if !q.TCP {
+			// What a frame without TCP leaves in Segment is the
+			// decoder's business: nothing reads it.
+			q.Segment = capture.Segment{}
+		}
+		pkts = append(pkts, q)
+		return nil
+	})
+	return n, pkts, err
+}
+
+// TestPrefetchDecodes: a walk over a prefetch that decodes (a
+// capture.DecodedSource) gets from every fixture the packets, counts
+// (fragments included) and error that a walk over the file decoding
+// itself gets: tunnels, fragments, cut headers, link types, a file
+// damaged midway; and a prefetch asked not to decode is no
+// DecodedSource.
+func TestPrefetchDecodes(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "capture", "testdata", "*.pcap*"))
+	if err != nil || len(files) < 40 {
+		t.Fatalf("%d fixtures: %v", len(files), err)
+	}
+	fragments := 0
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := capture.Open(path)
+			if err != nil {
+				return // not a capture (empty.pcap, notcapture.pcap): nothing to walk
+			}
+			wantN, want, wantErr := walkAll(f)
+			f.Close()
+			if f, err = capture.Open(path); err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			pf := newPrefetch(f, true)
+			defer pf.close()
+			src := pf.source()
+			if _, ok := src.(capture.DecodedSource); !ok {
+				if _, err := capture.NewDecoder(f.LinkType()); err == nil {
+					t.Fatalf("the prefetch of a %v capture does not decode", f.LinkType())
+				}
+			}
+			n, got, err := walkAll(src)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || n != wantN {
+				t.Fatalf("walk over the prefetch: %+v, %v; want %+v, %v", n, err, wantN, wantErr)
+			}
+			for i := range want {
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Fatalf("frame %d: %+v\nwant %+v", i+1, got[i], want[i])
+				}
+			}
+			fragments += n.Fragments
+		})
+	}
+	if fragments == 0 {
+		t.Error("no fixture held a fragment that completed no datagram: the fragment count went untested")
+	}
+	plain := newPrefetch(&numbered{end: io.EOF}, false)
+	defer plain.close()
+	if _, ok := plain.source().(capture.DecodedSource); ok {
+		t.Error("a prefetch asked not to decode is a DecodedSource")
 	}
 }

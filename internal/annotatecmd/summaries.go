@@ -43,13 +43,46 @@ type summaryStore struct {
 	w       *bufio.Writer
 	runs    []run
 	noSpill bool // the temporary file could not be made
+	// arenas hold the lines formatted with room, one after the other;
+	// arenas[cur] is being filled. A spill writes their lines out, and
+	// they are filled again from the start: the pages of lines held are
+	// reused rather than left to the collector.
+	arenas [][]byte
+	cur    int
+}
+
+// arenaSize is the size of one of summaryStore's arenas.
+const arenaSize = 256 << 10
+
+// room returns the free end of the store's arena, at least a long line's
+// worth: a line appended to it and then added costs no allocation of its
+// own.
+func (s *summaryStore) room() []byte {
+	if len(s.arenas) == 0 || cap(s.arenas[s.cur])-len(s.arenas[s.cur]) < 2048 {
+		if len(s.arenas) > 0 && s.cur+1 < len(s.arenas) {
+			s.cur++
+		} else {
+			s.arenas = append(s.arenas, make([]byte, 0, arenaSize))
+			s.cur = len(s.arenas) - 1
+		}
+	}
+	a := s.arenas[s.cur]
+	return a[len(a):]
 }
 
 // run is a sorted run of lines in the temporary file.
 type run struct{ off, n int64 }
 
-// add keeps the summary line of stream.
+// add keeps the summary line of stream: appended to room, or a slice of
+// its own.
 func (s *summaryStore) add(stream int, line []byte) error {
+	if len(s.arenas) > 0 {
+		a := &s.arenas[s.cur]
+		if n := len(*a); len(line) > 0 && n < cap(*a) && &line[0] == &(*a)[:n+1][n] {
+			*a = (*a)[:n+len(line)]
+			line = line[:len(line):len(line)]
+		}
+	}
 	s.pending = append(s.pending, summaryLine{stream: stream, seq: s.seq, line: line})
 	s.seq++
 	s.size += len(line) + 64
@@ -103,6 +136,10 @@ func (s *summaryStore) spill() error {
 	s.runs = append(s.runs, run{off: off, n: n})
 	clear(s.pending)
 	s.pending, s.size = s.pending[:0], 0
+	for i := range s.arenas {
+		s.arenas[i] = s.arenas[i][:0]
+	}
+	s.cur = 0
 	return nil
 }
 
@@ -120,8 +157,11 @@ func (s *summaryStore) writeTo(w io.Writer) error {
 		return nil
 	}
 	h := &lineHeap{}
+	// Reads of 64 KiB, fewer system calls, while the runs are few; the
+	// buffers of many runs take no more than a run's bytes together.
+	size := min(max(runBytes/len(s.runs), 4<<10), 64<<10)
 	for _, r := range s.runs {
-		rd := &runReader{r: bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.n), 1<<12)}
+		rd := &runReader{r: bufio.NewReaderSize(io.NewSectionReader(s.file, r.off, r.n), size)}
 		if err := rd.next(); err != nil {
 			return err
 		}
@@ -189,7 +229,8 @@ func (rd *runReader) next() error {
 	if err1 != nil || err2 != nil || n > 1<<20 {
 		return fmt.Errorf("read spilled summaries: a record is damaged")
 	}
-	line := make([]byte, n)
+	// The line before is written out by now: its bytes are reused.
+	line := slices.Grow(rd.cur.line[:0], int(n))[:n]
 	if _, err := io.ReadFull(rd.r, line); err != nil {
 		return fmt.Errorf("read spilled summaries: %w", err)
 	}
