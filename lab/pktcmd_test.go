@@ -40,7 +40,7 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "--ip_version=ipv4,ipv4", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version lists ipv4 twice"},
 		{[]string{"pkt", "-go", "--ip_version=ipv4,ipv6", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-go writes one family: give --ip_version one of ipv4, ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
-		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:5: cannot write as Go: TCP option FO"},
+		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:6: cannot write as Go: TCP option FO MY_COOKIE"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
 	}
 	for _, tt := range tests {
@@ -74,7 +74,7 @@ func TestPktRun(t *testing.T) {
 		"3 scripts, 1 failed, 1 skipped",
 		"pkt/testdata/fail/errno.pkt:8: +0 accept(3, ..., ...) = 4",
 		"pkt/testdata/fail/errno.pkt:8: accept: expected result 4 but got -1 EAGAIN",
-		"pkt/testdata/skip/fastopen.pkt:5: TCP option FO TFO_COOKIE: the script sends a cookie written in hex",
+		"pkt/testdata/skip/fastopen.pkt:6: TCP option FO MY_COOKIE: the script sends a cookie written in hex",
 		"(timing tolerance 25ms: tcplab's floor, wider than packetdrill's default --tolerance_usecs (4ms))",
 	} {
 		// The table's columns are as wide as its widest cell.
@@ -89,7 +89,7 @@ func TestPktRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`tests="3" failures="1" errors="0" skipped="1"`, `<skipped message="pkt/testdata/skip/fastopen.pkt:5:`, `<failure message="pkt/testdata/fail/errno.pkt:8: accept: expected result 4`} {
+	for _, w := range []string{`tests="3" failures="1" errors="0" skipped="1"`, `<skipped message="pkt/testdata/skip/fastopen.pkt:6:`, `<failure message="pkt/testdata/fail/errno.pkt:8: accept: expected result 4`} {
 		if !strings.Contains(string(x), w) {
 			t.Errorf("junit lacks %q:\n%s", w, x)
 		}
