@@ -53,9 +53,9 @@ type kernelAccount struct {
 	// frame order, for result.json.
 	events     map[int][]report.KernelEvent
 	alone, all []report.KernelEvent
-	// untied are the retransmissions and resets that no frame matches:
-	// an attempt that sent nothing (its error as Reason), or a segment
-	// the capture lacks.
+	// untied are the state changes, retransmissions and resets that no
+	// frame matches: an attempt that sent nothing (its error as Reason),
+	// or a segment the capture lacks.
 	untied     []report.KernelEvent
 	lost       uint64
 	raw        []ktrace.Event
@@ -304,6 +304,11 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 				ke := kernelEvent(e, server, start)
 				a.alone = append(a.alone, ke)
 				a.all = append(a.all, ke)
+			}
+		case ktrace.StateChange:
+			// A listener's own changes belong to no segment.
+			if e.OldState != capture.Listen && e.NewState != capture.Listen || e.OldState == capture.Listen && e.NewState == capture.SynReceived {
+				a.untied = append(a.untied, kernelEvent(e, server, start))
 			}
 		case ktrace.Retransmit, ktrace.RetransmitSYNACK, ktrace.ResetSent, ktrace.ResetReceived:
 			ke := kernelEvent(e, server, start)

@@ -86,8 +86,8 @@ type Result struct {
 	// clock, each with the frame it belongs to (0: a drop of a packet the
 	// capture did not see), in frame order.
 	KernelEvents []KernelEvent `json:"kernel_events,omitempty"`
-	// KernelUntied are the kernel's retransmissions and resets that no
-	// frame of the capture matches: a retransmission the kernel attempted
+	// KernelUntied are the kernel's state changes (but a listener's own),
+	// retransmissions and resets that no frame of the capture matches: a retransmission the kernel attempted
 	// and did not send (Reason is its error, such as EBUSY: the original
 	// was still queued on the host), or a segment the capture lacks.
 	KernelUntied []KernelEvent `json:"kernel_untied,omitempty"`
