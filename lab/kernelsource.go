@@ -307,7 +307,8 @@ func joinKernel(events []ktrace.Event, pkts []capture.Packet, server netip.AddrP
 			}
 		case ktrace.StateChange:
 			// A listener's own changes belong to no segment.
-			if e.OldState != capture.Listen && e.NewState != capture.Listen || e.OldState == capture.Listen && e.NewState == capture.SynReceived {
+			listener := e.OldState == capture.Closed && e.NewState == capture.Listen || e.OldState == capture.Listen && e.NewState == capture.Closed
+			if !listener {
 				a.untied = append(a.untied, kernelEvent(e, server, start))
 			}
 		case ktrace.Retransmit, ktrace.RetransmitSYNACK, ktrace.ResetSent, ktrace.ResetReceived:

@@ -87,12 +87,15 @@ func TestJoinKernel(t *testing.T) {
 		ktrace.Event{Time: kvAt(241), Kind: ktrace.Drop, Src: kvServer, Dst: kvClient, HaveSeq: true, Flags: capture.FIN | capture.ACK, Seq: 501, Ack: 112, Reason: "QUEUE_PURGE"},
 		// The server's FIN, answered by the client's time-wait socket.
 		ktrace.Event{Time: kvAt(240).Add(time.Microsecond), Kind: ktrace.Drop, Src: kvServer, Dst: kvClient, HaveSeq: true, Flags: capture.FIN | capture.ACK, Seq: 501, Ack: 112, Reason: "NOT_SPECIFIED"},
+		// The listener's own changes, which no segment makes.
+		ktrace.Event{Time: kvAt(0), Kind: ktrace.StateChange, Src: kvServer, Cookie: 5, OldState: capture.Closed, NewState: capture.Listen},
+		ktrace.Event{Time: kvAt(400), Kind: ktrace.StateChange, Src: kvServer, Cookie: 5, OldState: capture.Listen, NewState: capture.Closed},
 		// An RTO's attempt that sent nothing: the original was still queued.
 		ktrace.Event{Time: kvAt(210), Kind: ktrace.Retransmit, Src: kvClient, Dst: kvServer, Cookie: 7, HaveSeq: true, Flags: capture.PSH | capture.ACK, Seq: 101, End: 111, Cause: ktrace.CauseRTO, Err: syscall.EBUSY},
 	)
 	a := joinKernel(events, pkts, kvServer)
 	if len(a.untied) != 1 || a.untied[0].Reason != "EBUSY" || a.untied[0].Kind != report.KernelRetransmit || a.untied[0].Side != report.SideClient {
-		t.Errorf("untied: %+v; want the client's attempt that sent nothing, EBUSY", a.untied)
+		t.Errorf("untied: %+v; want the client's attempt that sent nothing, EBUSY, and not the listener's own changes", a.untied)
 	}
 	var got []string
 	for j := range pkts {
