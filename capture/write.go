@@ -133,15 +133,6 @@ func (w *Writer) write(ci gopacket.CaptureInfo, data []byte, s string, c []byte)
 		opts = 4 + nc + pad4(nc) + 4
 	}
 	total := 28 + len(data) + pad4(len(data)) + opts + 4
-	orig := ci.Length
-	if orig < len(data) {
-		orig = len(data)
-	}
-	ts := uint64(ci.Timestamp.UnixNano())
-	iface := uint32(0)
-	if ci.InterfaceIndex > 0 && ci.InterfaceIndex < w.points {
-		iface = uint32(ci.InterfaceIndex)
-	}
 	if w.w.Available() < total {
 		if err := w.w.Flush(); err != nil {
 			return fmt.Errorf("write packet: %w", err)
@@ -150,16 +141,7 @@ func (w *Writer) write(ci gopacket.CaptureInfo, data []byte, s string, c []byte)
 	// The whole block is built in the buffer's free space and handed over
 	// in one Write, which then copies nothing; a block larger than the
 	// buffer is built in a slice of its own.
-	b := w.w.AvailableBuffer()
-	b = le.AppendUint32(b, blockEPB)
-	b = le.AppendUint32(b, uint32(total))
-	b = le.AppendUint32(b, iface)
-	b = le.AppendUint32(b, uint32(ts>>32))
-	b = le.AppendUint32(b, uint32(ts))
-	b = le.AppendUint32(b, uint32(len(data)))
-	b = le.AppendUint32(b, uint32(orig))
-	b = append(b, data...)
-	b = append(b, zeros[:pad4(len(data))]...)
+	b := w.appendEPB(w.w.AvailableBuffer(), uint32(total), ci, data)
 	if nc > 0 {
 		b = le.AppendUint16(b, optComment)
 		b = le.AppendUint16(b, uint16(nc))
@@ -194,25 +176,7 @@ func (w *Writer) WriteAnnotated(p *Packet) error {
 			return fmt.Errorf("write packet: %w", err)
 		}
 	}
-	orig := p.Info.Length
-	if orig < len(data) {
-		orig = len(data)
-	}
-	ts := uint64(p.Info.Timestamp.UnixNano())
-	iface := uint32(0)
-	if i := p.Info.InterfaceIndex; i > 0 && i < w.points {
-		iface = uint32(i)
-	}
-	b := w.w.AvailableBuffer()
-	b = le.AppendUint32(b, blockEPB)
-	b = le.AppendUint32(b, 0) // the total length, once known
-	b = le.AppendUint32(b, iface)
-	b = le.AppendUint32(b, uint32(ts>>32))
-	b = le.AppendUint32(b, uint32(ts))
-	b = le.AppendUint32(b, uint32(len(data)))
-	b = le.AppendUint32(b, uint32(orig))
-	b = append(b, data...)
-	b = append(b, zeros[:pad4(len(data))]...)
+	b := w.appendEPB(w.w.AvailableBuffer(), 0, p.Info, data) // the total length, once known
 	if p.TCP {
 		at := len(b)
 		b = append(b, 0, 0, 0, 0) // the option's code and length
@@ -236,6 +200,28 @@ func (w *Writer) WriteAnnotated(p *Packet) error {
 		return w.Flush()
 	}
 	return nil
+}
+
+// appendEPB appends an Enhanced Packet Block's head, of total length
+// total, and data (already cut to the snap length) with its padding: the
+// interface ci names (0 for one the file lacks), its time stamp, and its
+// original length, never less than the data's.
+func (w *Writer) appendEPB(b []byte, total uint32, ci gopacket.CaptureInfo, data []byte) []byte {
+	orig := max(ci.Length, len(data))
+	ts := uint64(ci.Timestamp.UnixNano())
+	iface := uint32(0)
+	if ci.InterfaceIndex > 0 && ci.InterfaceIndex < w.points {
+		iface = uint32(ci.InterfaceIndex)
+	}
+	b = le.AppendUint32(b, blockEPB)
+	b = le.AppendUint32(b, total)
+	b = le.AppendUint32(b, iface)
+	b = le.AppendUint32(b, uint32(ts>>32))
+	b = le.AppendUint32(b, uint32(ts))
+	b = le.AppendUint32(b, uint32(len(data)))
+	b = le.AppendUint32(b, uint32(orig))
+	b = append(b, data...)
+	return append(b, zeros[:pad4(len(data))]...)
 }
 
 // Flush writes buffered packets to the underlying writer.
