@@ -61,7 +61,7 @@ func serverClosesFirst() *lab.Scenario {
 
 // testOnly lists the scenarios that only the tests run.
 func testOnly() []*lab.Scenario {
-	scs := []*lab.Scenario{serverClosesFirst(), hang()}
+	scs := []*lab.Scenario{serverClosesFirst(), hang(), offloadLostSYN()}
 	for _, c := range endingCases() {
 		if strings.HasPrefix(c.sc.Name, "ending-") {
 			scs = append(scs, c.sc)
