@@ -154,15 +154,17 @@ func offloadStepsWith(handshake func(stream int) []expect.Step) []expect.Step {
 }
 
 // offloadHandshake is the handshake of connection stream, with the resends
-// TCP makes when a handshake segment is lost. A connection starts right
-// after its SetOffload, and changing a veth's GRO tears down or builds its
-// NAPI context and waits for RCU grace periods: under CPU load `make
-// test` once saw the change take 12.6 s and the server's first SYN/ACK
-// leave only with the client's SYN resent 1 s later (both SYN/ACKs
-// together). The lab does not promise that a device being reconfigured
-// loses nothing; TCP promises that the SYN is resent until answered, and
-// the duplicate SYN/ACK is acknowledged again. Neither resend is what the
-// scenario shows, so they are allowed, not required.
+// TCP makes when a handshake segment is held or lost. A connection starts
+// right after its SetOffload, and changing a veth's GRO tears down or
+// builds its NAPI context, waiting for RCU grace periods: under CPU load
+// `make test` once saw the change take 12.6 s, then the second
+// connection's SYN (frame 29) answered only when the client resent it
+// 1.04 s later, by two SYN/ACKs at the same microsecond (frames 30-32):
+// the first SYN had waited in the kernel until the resend came. The lab
+// does not promise that a device being reconfigured delays nothing; TCP
+// promises that the SYN is resent until answered, and that a resent
+// SYN/ACK is acknowledged again. Neither resend is what the scenario
+// shows, so they are allowed, not required.
 func offloadHandshake(stream int) []expect.Step {
 	hs := expect.Handshake()
 	resent := func(s expect.Step) expect.Step {
