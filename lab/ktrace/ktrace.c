@@ -83,8 +83,11 @@ volatile const __u32 netns_count;
 /* A global of its type puts struct event in the BTF, for bpf2go -type. */
 const struct event *unused_event __attribute__((unused));
 
-/* lost counts events that found the ring buffer full. */
+/* lost counts events that found the ring buffer full; submitted, those
+ * handed to user space, which compares it with the records it read, so
+ * that an event lost between the two is counted too. */
 __u64 lost;
+__u64 submitted;
 
 /* traced: the namespace is one of those to report. netns_count is a
  * constant, so the verifier sees the loop's true bound. */
@@ -119,6 +122,7 @@ static __always_inline void submit(struct event *e)
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= RINGBUF_SIZE / 4)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
+	__sync_fetch_and_add(&submitted, 1);
 }
 
 /* reserve takes a zeroed event from the ring buffer, or counts it lost. */

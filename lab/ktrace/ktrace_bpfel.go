@@ -87,6 +87,7 @@ const (
 	ktraceVarNetnsCount            = "netns_count"
 	ktraceVarNetnsInums            = "netns_inums"
 	ktraceVarPendingCount          = "pending_count"
+	ktraceVarSubmitted             = "submitted"
 	ktraceVarUnusedEvent           = "unused_event"
 )
 
@@ -175,6 +176,7 @@ type ktraceVariableSpecs struct {
 	NetnsCount   *ebpf.VariableSpec `ebpf:"netns_count"`
 	NetnsInums   *ebpf.VariableSpec `ebpf:"netns_inums"`
 	PendingCount *ebpf.VariableSpec `ebpf:"pending_count"`
+	Submitted    *ebpf.VariableSpec `ebpf:"submitted"`
 	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
@@ -223,6 +225,7 @@ type ktraceVariables struct {
 	NetnsCount   *ebpf.Variable `ebpf:"netns_count"`
 	NetnsInums   *ebpf.Variable `ebpf:"netns_inums"`
 	PendingCount *ebpf.Variable `ebpf:"pending_count"`
+	Submitted    *ebpf.Variable `ebpf:"submitted"`
 	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
 }
 

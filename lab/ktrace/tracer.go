@@ -142,6 +142,10 @@ type Tracer struct {
 	lastLost  uint64         // the variable's last value, once they are
 	abandoned uint64         // events nobody received after Close
 	missed    uint64         // programs skipped on recursion, once they are closed
+	// records counts the records read from the ring buffer, and undelivered
+	// the events the programs submitted beyond them, once they are closed.
+	records     uint64
+	undelivered uint64
 }
 
 // Open loads the BPF programs, attaches them and starts reading their
@@ -283,6 +287,9 @@ func (t *Tracer) read(offset time.Duration, n *names, latency time.Duration) {
 			// other error ends reading too.
 			return
 		}
+		t.mu.Lock()
+		t.records++
+		t.mu.Unlock()
 		var e Event
 		if decode(rec.RawSample, offset, n, &e) != nil {
 			continue
@@ -315,8 +322,9 @@ func (t *Tracer) read(offset time.Duration, n *names, latency time.Duration) {
 func (t *Tracer) Events() <-chan Event { return t.events }
 
 // Lost returns how many events were lost: found the ring buffer full,
-// not received within a second after Close, or never made because the
-// kernel skipped a program that was already running on the CPU.
+// submitted to it and never read from it (counted once Close has drained
+// it), not received within a second after Close, or never made because
+// the kernel skipped a program that was already running on the CPU.
 func (t *Tracer) Lost() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -328,7 +336,17 @@ func (t *Tracer) Lost() uint64 {
 	if t.coll != nil && t.lost != nil {
 		missed = t.recursionMisses()
 	}
-	return n + t.abandoned + missed
+	return n + t.abandoned + missed + t.undelivered
+}
+
+// undelivered returns how many of the events the programs submitted to
+// the ring buffer never came out of it: read of submitted, all of them
+// once the reader has drained the buffer after Close.
+func undelivered(submitted, read uint64) uint64 {
+	if submitted <= read {
+		return 0
+	}
+	return submitted - read
 }
 
 // Skipped returns the optional tracepoints and functions this kernel
@@ -472,6 +490,10 @@ func (t *Tracer) release() {
 	if t.lost != nil {
 		t.lost.Get(&t.lastLost)
 		t.lost = nil
+		var submitted uint64
+		if v := t.coll.Variables[ktraceVarSubmitted]; v != nil && v.Get(&submitted) == nil {
+			t.undelivered = undelivered(submitted, t.records)
+		}
 	}
 	t.missed = t.recursionMisses()
 	t.mu.Unlock()
