@@ -34,6 +34,9 @@ type Env struct {
 	client   *netns.Host
 	clientIP net.IP
 	offload  func(on bool) error
+	// clock is the run's time for the conversation, which SetOffload
+	// moves later by the time the kernel took.
+	clock *conversationClock
 	// The scripted peer of a scripted topology, whether it is the
 	// server, and what its calls' Fatalf recorded.
 	peer       *scripted.Peer
@@ -43,12 +46,22 @@ type Env struct {
 
 // SetOffload turns the LAN's segmentation and receive offloads (TSO, GSO,
 // GRO) on or off at both hosts, for the connections made after it. It
-// fails on a scenario that runs on no LAN.
+// fails on a scenario that runs on no LAN. The time the kernel takes is
+// not the conversation's: the run's timeout moves later by it, and a
+// change slower than a second is recorded.
 func (e *Env) SetOffload(on bool) error {
 	if e.offload == nil {
 		return errors.New("offloads: the scenario runs on no LAN")
 	}
-	return e.offload(on)
+	start := time.Now()
+	err := e.offload(on)
+	took := time.Since(start)
+	e.clock.extend(took)
+	if took > time.Second {
+		e.Record(e.Text("offloads %s: the kernel took %.1fs to reconfigure the devices, not counted in the run's time", "卸载%s: 内核用了%.1f秒重新配置设备, 不计入运行时间"),
+			map[bool]string{true: e.Text("on", "开启"), false: e.Text("off", "关闭")}[on], took.Seconds())
+	}
+	return err
 }
 
 func newEnv(addr string, opt Options, progress func(string)) *Env {

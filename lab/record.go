@@ -186,10 +186,10 @@ func record(parent context.Context, sc *Scenario, opt Options, dir *safefile.Dir
 	if sc.Wait != nil {
 		timeout += sc.Wait(opt)
 	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
+	ctx, cancel, clock := withConversationTimeout(parent, timeout)
 	defer cancel()
 	env := newEnv(addr, opt, progress)
-	env.client, env.clientIP, env.offload = nw.client, nw.clientIP, nw.setOffload
+	env.client, env.clientIP, env.offload, env.clock = nw.client, nw.clientIP, nw.setOffload, clock
 	env.peer, env.peerServes = nw.peer, sc.Topology == ScriptedServer
 	var peersErr error
 	// peers is the scenario whose Server and Client run: sc's own, or a
