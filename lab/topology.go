@@ -111,6 +111,10 @@ func (n *network) name() string {
 const (
 	lanInterface  = "eth0"
 	pathInterface = "tun0"
+	// pathVethInterface is the path's device at each host when the user
+	// may not make TUN devices: an Ethernet device, the near end of a
+	// veth pair whose far end the delay line reads.
+	pathVethInterface = "eth0"
 )
 
 // newNetwork builds the topology of sc in the calling process's namespace,
@@ -203,20 +207,27 @@ func newNetwork(ctx context.Context, sc *Scenario, opt Options, addr, filter str
 			}
 		}
 	}
-	line, err := path.StartLine(ctx, path.LineConfig{
+	iface := pathInterface
+	cfg := path.LineConfig{
 		Path: p, Seed: n.seed, Tap: n.router.add,
-		Client: path.Endpoint{NetNS: client.File(), Name: pathInterface, Addrs: clientAddrs},
-		Server: path.Endpoint{Name: pathInterface, Addrs: serverAddrs},
-	})
+		Client: path.Endpoint{NetNS: client.File(), Name: iface, Addrs: clientAddrs},
+		Server: path.Endpoint{Name: iface, Addrs: serverAddrs},
+	}
+	line, err := path.StartLine(ctx, cfg)
+	if errors.Is(err, fs.ErrPermission) {
+		// /dev/net/tun is root's on this machine, even in the user's
+		// own namespaces: the line joins the hosts through veth pairs
+		// and packet sockets instead, which a user namespace allows.
+		iface = pathVethInterface
+		cfg.Veth, cfg.Client.Name, cfg.Server.Name = true, iface, iface
+		line, err = path.StartLine(ctx, cfg)
+	}
 	if err != nil {
 		client.Close()
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, nil, fmt.Errorf("start the delay line: %w; it makes TUN devices, which needs root (sudo), since /dev/net/tun is root's even in a user namespace", err)
-		}
 		return nil, nil, fmt.Errorf("start the delay line: %w", err)
 	}
-	n.iface, n.filter, n.captureHost = pathInterface, "tcp", client
-	n.others = []point{{"server " + pathInterface, nil, pathInterface}}
+	n.iface, n.filter, n.captureHost = iface, "tcp", client
+	n.others = []point{{"server " + iface, nil, iface}}
 	return n, func() { line.Close(); client.Close() }, nil
 }
 

@@ -98,6 +98,9 @@ const (
 	ethtoolSTSO = 0x1f // TCP segmentation offload
 	ethtoolSGSO = 0x24 // generic segmentation offload
 	ethtoolSGRO = 0x2c // generic receive offload
+	// ethtoolSTXCSUM is transmit checksum offload: off, the kernel
+	// computes a segment's checksum before the device gets it.
+	ethtoolSTXCSUM = 0x17
 )
 
 // ethtoolValue is struct ethtool_value.
@@ -116,6 +119,19 @@ type ifreqData struct {
 // thread's namespace (use Host.Do for another's), on or off, as `ethtool
 // -K name tso off gso off gro off` does.
 func SetOffloads(name string, on bool) error {
+	return ethtool(name, on, ethtoolCmd{ethtoolSTSO, "tso"}, ethtoolCmd{ethtoolSGSO, "gso"}, ethtoolCmd{ethtoolSGRO, "gro"})
+}
+
+// ethtoolCmd is an ethtool command that sets one offload, with its name
+// for errors.
+type ethtoolCmd struct {
+	cmd  uint32
+	name string
+}
+
+// ethtool sets each offload of cmds on interface name on or off, in
+// order, in the calling thread's namespace.
+func ethtool(name string, on bool, cmds ...ethtoolCmd) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("netns: socket for ethtool: %w", err)
@@ -125,10 +141,7 @@ func SetOffloads(name string, on bool) error {
 	if on {
 		data = 1
 	}
-	for _, c := range []struct {
-		cmd  uint32
-		name string
-	}{{ethtoolSTSO, "tso"}, {ethtoolSGSO, "gso"}, {ethtoolSGRO, "gro"}} {
+	for _, c := range cmds {
 		v := ethtoolValue{cmd: c.cmd, data: data}
 		var req ifreqData
 		copy(req.name[:], name)

@@ -39,6 +39,12 @@ type LineConfig struct {
 	// MTU is the MTU of both devices, and the size of each of the line's
 	// 2*(Limit+2) packet buffers. Zero means DefaultMTU.
 	MTU int
+	// Veth joins each end to the line through a veth pair and a packet
+	// socket (netns.OpenIPLink) instead of a TUN device, for a user who
+	// may not open /dev/net/tun: the far ends are in a namespace the line
+	// makes for them, and each end's device is an Ethernet device that
+	// resolves no neighbours.
+	Veth bool
 	// Tap, if not nil, sees every packet the line reads, as a capture at
 	// the router would: when it came, from which side, and what the line
 	// decided. It runs on the reading goroutine, so it must be quick, and
@@ -61,7 +67,8 @@ type TapEvent struct {
 // to the other when their time comes. See the package documentation for
 // what it does to each packet.
 type Line struct {
-	client, server *os.File
+	client, server device
+	far            *netns.Host // the far ends' namespace, with Veth
 	dirs           [2]*lane
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
@@ -78,8 +85,8 @@ type Line struct {
 type lane struct {
 	mu    sync.Mutex
 	d     *direction
-	from  *os.File
-	to    *os.File
+	from  device
+	to    device
 	timer *os.File // a timerfd the writer waits on, armed at the next departure
 	armed int64    // when timer fires (0: disarmed), guarded by mu
 	err   error    // the reader's error, if it stopped on one
@@ -123,13 +130,33 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	if err := cfg.Path.Check(); err != nil {
 		return nil, fmt.Errorf("delay line: %w", err)
 	}
-	client, err := OpenTUN(cfg.Client, cfg.MTU)
+	var far *netns.Host
+	open := func(ep Endpoint, side string) (device, error) {
+		if far == nil {
+			return OpenTUN(ep, cfg.MTU)
+		}
+		return netns.OpenIPLink(ep.NetNS, ep.Name, ep.Addrs, cfg.MTU, far.File(), side)
+	}
+	if cfg.Veth {
+		var err error
+		if far, err = newFarHost(); err != nil {
+			return nil, err
+		}
+	}
+	closeFar := func() {
+		if far != nil {
+			far.Close()
+		}
+	}
+	client, err := open(cfg.Client, "client")
 	if err != nil {
+		closeFar()
 		return nil, fmt.Errorf("delay line: client side: %w", err)
 	}
-	server, err := OpenTUN(cfg.Server, cfg.MTU)
+	server, err := open(cfg.Server, "server")
 	if err != nil {
 		client.Close()
+		closeFar()
 		return nil, fmt.Errorf("delay line: server side: %w", err)
 	}
 	var timers [2]*os.File
@@ -138,6 +165,7 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 		if err != nil {
 			client.Close()
 			server.Close()
+			closeFar()
 			if i == 1 {
 				timers[0].Close()
 			}
@@ -145,7 +173,7 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 		}
 		timers[i] = os.NewFile(uintptr(fd), "timerfd")
 	}
-	l := &Line{client: client, server: server, done: make(chan struct{})}
+	l := &Line{client: client, server: server, far: far, done: make(chan struct{})}
 	l.Priority = netns.RaisePriority()
 	ctx, l.cancel = context.WithCancel(ctx)
 	dirs := directions(cfg)
@@ -161,7 +189,7 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	go func() {
 		defer l.wg.Done()
 		<-ctx.Done()
-		for _, f := range []*os.File{client, server, timers[0], timers[1]} {
+		for _, f := range []device{client, server, timers[0], timers[1]} {
 			f.SetReadDeadline(time.Unix(1, 0))
 		}
 	}()
@@ -182,6 +210,9 @@ func (l *Line) Close() error {
 		<-l.done
 		errs := []error{l.dirs[0].err, l.dirs[0].werr, l.dirs[1].err, l.dirs[1].werr, l.client.Close(), l.server.Close(),
 			l.dirs[0].timer.Close(), l.dirs[1].timer.Close()}
+		if l.far != nil {
+			errs = append(errs, l.far.Close())
+		}
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -84,9 +85,10 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 
 // TestLineDelay: real kernel traffic takes at least the configured delay
 // each way, and a TCP handshake (connect(), SYN to SYN/ACK) at least the
-// round trip. Lower bounds are exact: the line never sends a packet
-// early. Upper bounds are loose, because the scheduler of a busy 2-core
-// machine may run the line's writer late.
+// round trip, through TUN devices and through veth pairs (Veth, for a user
+// who may not open /dev/net/tun). Lower bounds are exact: the line never
+// sends a packet early. Upper bounds are loose, because the scheduler of
+// a busy 2-core machine may run the line's writer late.
 func TestLineDelay(t *testing.T) {
 	if !inNamespace(t) {
 		return
@@ -94,17 +96,19 @@ func TestLineDelay(t *testing.T) {
 	tests := []struct {
 		path     string
 		c2s, s2c time.Duration
+		veth     bool
 	}{
-		{"delay=20ms", 20 * time.Millisecond, 20 * time.Millisecond},
-		{"c2s:delay=30ms,s2c:delay=5ms", 30 * time.Millisecond, 5 * time.Millisecond},
+		{"delay=20ms", 20 * time.Millisecond, 20 * time.Millisecond, false},
+		{"c2s:delay=30ms,s2c:delay=5ms", 30 * time.Millisecond, 5 * time.Millisecond, false},
+		{"c2s:delay=30ms,s2c:delay=5ms", 30 * time.Millisecond, 5 * time.Millisecond, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.path, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/veth=%v", tt.path, tt.veth), func(t *testing.T) {
 			p, err := Parse(tt.path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := startLab(t, p, 1, 0)
+			l := startLabOn(t, p, 1, 0, tt.veth)
 			ln := l.listenTCP(t, 8000)
 			rtt := tt.c2s + tt.s2c
 			for i := range 3 {

@@ -2,12 +2,14 @@ package path
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/internal/testenv"
@@ -58,15 +60,36 @@ type lab struct {
 // ends, and Close must succeed.
 func startLab(tb testing.TB, p Path, seed uint64, limit int) *lab {
 	tb.Helper()
-	needTUN(tb)
+	return startLabOn(tb, p, seed, limit, false)
+}
+
+// startLabOn is startLab, with veth pairs and packet sockets in place of
+// TUN devices when veth is set (LineConfig.Veth).
+func startLabOn(tb testing.TB, p Path, seed uint64, limit int, veth bool) *lab {
+	tb.Helper()
+	if !veth {
+		needTUN(tb)
+	}
 	l := &lab{client: testenv.NewNetNS(tb), server: testenv.NewNetNS(tb)}
 	line, err := StartLine(context.Background(), LineConfig{
-		Path: p, Seed: seed, Limit: limit,
+		Path: p, Seed: seed, Limit: limit, Veth: veth,
 		Client: Endpoint{NetNS: l.client, Name: "tcplab0", Addrs: []netip.Prefix{clientAddr}},
 		Server: Endpoint{NetNS: l.server, Name: "tcplab0", Addrs: []netip.Prefix{serverAddr}},
 	})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	want := map[bool]string{false: "tuntap", true: "veth"}[veth]
+	for _, ns := range []*os.File{l.client, l.server} {
+		if err := netns.Enter(ns, func() error {
+			link, err := netlink.LinkByName("tcplab0")
+			if err == nil && link.Type() != want {
+				err = fmt.Errorf("the line's device is a %s, want a %s", link.Type(), want)
+			}
+			return err
+		}); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	// Raising the priority is best effort (a container's root may lack
 	// CAP_SYS_NICE) and netns tests it; the bounds below hold without it

@@ -1,14 +1,19 @@
 package path
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/tcplab/tcplab/lab/netns"
 )
 
-// Endpoint is one end of a [Line]: a TUN device the line creates in a
-// network namespace, with its addresses.
+// Endpoint is one end of a [Line]: a device the line creates in a network
+// namespace (a TUN device, or the near end of a veth pair with
+// LineConfig.Veth), with its addresses.
 type Endpoint struct {
 	// NetNS is an open handle on the network namespace to create the
 	// device in (a file such as /proc/PID/ns/net or
@@ -35,4 +40,30 @@ func OpenTUN(ep Endpoint, mtu int) (*os.File, error) {
 // current thread's namespace and brings it up (netns.SetUp).
 func configure(ep Endpoint, mtu int) error {
 	return netns.SetUp(ep.Name, ep.Addrs, mtu)
+}
+
+// device is what a Line reads packets from and writes them to: a TUN
+// device's file or a netns.IPLink.
+type device interface {
+	Read([]byte) (int, error)
+	Write([]byte) (int, error)
+	SetReadDeadline(time.Time) error
+	Close() error
+	Name() string
+}
+
+// newFarHost makes the namespace of a Veth line's far ends, with IPv6 off
+// so that they send nothing of their own into the line.
+func newFarHost() (*netns.Host, error) {
+	far, err := netns.NewHost("delay line")
+	if err != nil {
+		return nil, fmt.Errorf("delay line: %w", err)
+	}
+	if err := far.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0o644)
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		far.Close()
+		return nil, fmt.Errorf("delay line: turn IPv6 off for the far ends: %w", err)
+	}
+	return far, nil
 }
