@@ -86,6 +86,11 @@ func TestCheckExpect(t *testing.T) {
 		// its window update, and a retransmission fails it.
 		{"testdata/lan-no-zero-window.pcapng", []string{"-scenario", "lan"}, true, []string{"the lan sequence matches (16 steps)"}},
 		{"testdata/lan-no-zero-window.pcapng", []string{"-scenario", "walkthrough"}, false, []string{"walkthrough step"}},
+		// A loopback run whose server acknowledged 18 ms late, on a busy
+		// machine: the client's tail-loss probe resent the end of its
+		// last segment (soak round 11 beside a test run).
+		{"testdata/walkthrough-tail-loss-probe.pcapng", []string{"-scenario", "walkthrough"}, true, []string{"the walkthrough sequence matches (15 steps)"}},
+		{"testdata/walkthrough-tail-loss-probe.pcapng", []string{"-expect", "no-retransmission"}, false, []string{"retransmitted segment(s)"}},
 		// Someone else's programs: the fixture's request is 312 bytes, not the blog post's 417.
 		{"../capture/testdata/keepalive.pcap", []string{"-scenario", "keepalive"}, true, []string{"the keepalive sequence matches"}},
 		{capture("go", "handshake"), []string{"-expect", "no-rst", "-port", "9"}, false, []string{"no connection on port 9; the capture has: stream 0"}},

@@ -99,6 +99,18 @@ func walkthroughFlow(opt lab.Options, resends bool) []expect.Step {
 	}
 	serverAck := expect.S2C(ack).Length(0)
 	flow := expect.Either(data, dataPush, serverAck)
+	if !resends {
+		// The server's ACK may come later than the client's loss probe
+		// timer (2 RTTs, at least 10 ms) when the machine is busy: the
+		// client then resends its last segment's tail, which the server
+		// drops as old data. When a receiver acknowledges is the
+		// scheduler's to say, not TCP's (1 soak round in about 400 beside
+		// a full test run).
+		probe := expect.Either(expect.C2S(ack), expect.C2S(pshAck)).With(capture.Retransmission).Explain(
+			"A tail-loss probe: the server's ACK came later than the client's probe timer, so the client's kernel sent the end of its last segment again, and the server's dropped it as data it had.",
+			"尾部丢失探测: 服务端的ACK来得比客户端的探测定时器晚, 客户端内核重发了最后一段的末尾, 服务端把它当作已收到的数据丢弃")
+		flow = expect.Either(data, dataPush, probe, serverAck)
+	}
 	window := [][]expect.Step{expect.Seq(
 		flow.AnyNumber(),
 		expect.S2C(ack).Length(0).With(capture.ZeroWindow).Explain(
