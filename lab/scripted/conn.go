@@ -134,7 +134,13 @@ func (c *Conn) send(step int, seg TCP) error {
 		src: c.AddrPort(), dst: c.KernelAddrPort(), flags: seg.Flags,
 		seq: c.iss + c.sndNxt, window: DefaultWindow, payload: seg.Payload,
 		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen, raw: seg.Options.Raw,
-		identifier: c.p.ipID,
+		identifier: c.p.ipID, ae: seg.AE,
+	}
+	if seg.ECN != nil {
+		w.ecn = *seg.ECN
+	}
+	if seg.Options.AccECN != nil {
+		w.raw = append([]RawOption{seg.Options.AccECN.raw()}, w.raw...)
 	}
 	c.p.ipID++
 	rel := c.sndNxt
@@ -467,6 +473,11 @@ type Segment struct {
 	// (kind 34, or 254 with the magic 0xF989); nil when it has none or
 	// asks for one.
 	FastOpenCookie []byte
+	// ECN is the IP header's ECN field, AE the AccECN flag, and AccECN
+	// the AccECN option (nil when absent).
+	ECN    ECN
+	AE     bool
+	AccECN *AccECN
 }
 
 // relative returns f, a segment of the connection, with its sequence
@@ -485,6 +496,7 @@ func (c *Conn) relative(f frame) Segment {
 		b.Left, b.Right = b.Left-c.iss, b.Right-c.iss
 	}
 	got.FastOpenCookie = fastOpenCookie(f.data)
+	got.ECN, got.AE, got.AccECN = ecnOf(f.data)
 	if s.Len > 0 && s.Len <= len(f.data) {
 		got.Payload = f.data[len(f.data)-s.Len:]
 	}
