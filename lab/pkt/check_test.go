@@ -23,7 +23,9 @@ func TestCheck(t *testing.T) {
 		{"bad tolerance", "--tolerance_usecs=x\n0 close(3) = 0", 1, "want a number of microseconds"},
 		{"unknown ip version", "--ip_version=ipv7\n0 close(3) = 0", 1, "want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{"udp", "0 close(3) = 0\n0 < udp (10)", 2, "udp packets are not scripted"},
-		{"ecn", "0 < [ce] . 1:1(0) ack 1", 1, "ECN codepoints ([ce])"},
+		{"ecn", "0 < [ce] . 1:1(0) ack 1\n0 > [ect01] . 1:1(0) ack 1", 0, ""},
+		{"accecn", "0 < [ect0] SEWA 0:0(0) win 1 <ECN e0b 1 ceb 0 e1b 1>\n0 > [ect0] SWA. 0:0(0) ack 1 <ECN e1b 1 ceb 0 e0b 1>", 0, ""},
+		{"inbound ect01", "0 < [ect01] . 1:1(0) ack 1", 1, "[ect01] names two codepoints"},
 		{"urg", "0 < .U 1:2(1) ack 1 urg 1", 1, "urgent pointer"},
 		{"blocking packet", "0...1 > . 1:1(0) ack 1", 1, "a packet cannot block"},
 		{"inbound range", "0~1 < . 1:1(0) ack 1", 1, "range (~) is for outbound"},
@@ -104,6 +106,8 @@ func TestTemplates(t *testing.T) {
 		{"0 > . 1:1(0) ack 1 <nop,nop,TS val 1 ecr 2>", "ACK seq=1 ack=1 len=0 <present TS,absent mss,wscale,sackOK,sack,FO>"},
 		{"0 > S. 0:0(0) ack 1 win 100 <mss 1460,FO abcd,nop,nop>", "SYN,ACK seq=0 ack=1 win=100 len=0 <mss 1460,present FO,absent wscale,sackOK,TS,sack>"},
 		{"0 > . 1:1(0) ack 1 <nop,nop,sack 1001:2001>", "ACK seq=1 ack=1 len=0 <sack 1001:2001,absent mss,wscale,sackOK,TS,FO>"},
+		{"0 > [ect01] WA. 1:1(0) ack 1 <ECN e1b 1 ceb 1000 e0b 1,nop>", "[ect01] CWR,ACK,AE seq=1 ack=1 len=0 <ECN e1b 1 ceb 1000 e0b 1,absent mss,wscale,sackOK,TS,sack,FO>"},
+		{"0 > [noecn] . 1:1(0) ack 1 <...>", "[noecn] ACK seq=1 ack=1 len=0"},
 	}
 	for _, tt := range tests {
 		if got := expectTemplate(parse(tt.line)).String(); got != tt.want {
@@ -117,6 +121,9 @@ func TestTemplates(t *testing.T) {
 		// After the SYN the TS ecr echoes the kernel's clock, not the line's.
 		{"0 < . 1:1001(1000) ack 1 <nop,nop,TS val 8 ecr 5>", "ACK seq=1 ack=1 len=1000 <TS val 8 ecr *>"},
 		{"0 < . 1:1(0) ack 1 win 257 <sack 1001:2001>", "ACK seq=1 ack=1 win=257 len=0 <sack 1001:2001>"},
+		{"0 < [ce] EA. 1:1(0) ack 1 win 257 <ECN e0b 1 ceb 0 e1b 1,nop>", "[ce] ECE,ACK,AE seq=1 ack=1 win=257 len=0 <ECN e0b 1 ceb 0 e1b 1>"},
+		// [noecn] sends what no bracket does: Not-ECT.
+		{"0 < [noecn] . 1:1(0) ack 1 win 257", "ACK seq=1 ack=1 win=257 len=0"},
 	}
 	for _, tt := range send {
 		if got := sendTemplate(parse(tt.line), nil).String(); got != tt.want {

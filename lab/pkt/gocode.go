@@ -824,6 +824,12 @@ func goTCP(seg scripted.TCP) string {
 		}
 		parts = append(parts, "Flags: "+strings.Join(fs, "|"))
 	}
+	if seg.AE {
+		parts = append(parts, "AE: true")
+	}
+	if seg.ECN != nil {
+		parts = append(parts, "ECN: scripted.ECNPtr(scripted."+goECNNames[*seg.ECN]+")")
+	}
 	if seg.Seq != nil {
 		parts = append(parts, fmt.Sprintf("Seq: scripted.Uint32(%d)", *seg.Seq))
 	}
@@ -844,6 +850,9 @@ func goTCP(seg scripted.TCP) string {
 	}
 	return "scripted.TCP{" + strings.Join(parts, ", ") + "}"
 }
+
+// goECNNames are scripted's names of the ECN codepoints, by value.
+var goECNNames = map[scripted.ECN]string{scripted.NotECT: "NotECT", scripted.ECT1: "ECT1", scripted.ECT0: "ECT0", scripted.CE: "CE", scripted.ECT01: "ECT01"}
 
 var goOptionNames = []string{"scripted.OptMSS", "scripted.OptWindowScale", "scripted.OptSACKPermitted", "scripted.OptTimestamps", "scripted.OptSACK", "scripted.OptFastOpen"}
 
@@ -883,6 +892,13 @@ func goOptions(o scripted.Options) string {
 	}
 	if o.FastOpen != nil {
 		parts = append(parts, fmt.Sprintf("FastOpen: %#v", o.FastOpen))
+	}
+	if o.AccECN != nil {
+		cs := make([]string, len(o.AccECN.Counters))
+		for i, c := range o.AccECN.Counters {
+			cs[i] = fmt.Sprint(c)
+		}
+		parts = append(parts, fmt.Sprintf("AccECN: &scripted.AccECN{Order: %d, Counters: []uint32{%s}}", o.AccECN.Order, strings.Join(cs, ", ")))
 	}
 	if o.Present != 0 {
 		parts = append(parts, "Present: "+goOptionSet(o.Present))

@@ -70,6 +70,13 @@ func TestParseEvents(t *testing.T) {
 			[]string{`+0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, "", 0) = -1 (Invalid Argument)`}},
 		{"no flags at all", "+.01 < - 1:1001(1000) win 20000", []string{"+0.01 < - 1:1001(1000) win 20000"}},
 		{"accecn flag", "0 < [ect0] SEWA 0:0(0) win 32792", []string{"0 < [ect0] SEWA 0:0(0) win 32792"}},
+		{"ecn codepoints", "0 < [ce] EAP. 1:1001(1000) ack 1\n+0 > [ect01] W. 1:1(0) ack 1001\n+0 > [noecn] . 1:1(0) ack 1",
+			[]string{"0 < [ce] P.EA 1:1001(1000) ack 1", "+0 > [ect01] .W 1:1(0) ack 1001", "+0 > [noecn] . 1:1(0) ack 1"}},
+		{"accecn option of order 1", "+.002 > SW. 0:0(0) ack 1 <mss 1460,ECN e1b 1 ceb 0 e0b 1,nop,nop,nop,sackOK,nop,wscale 8>",
+			[]string{"+0.002 > S.W 0:0(0) ack 1 <mss 1460,ECN e1b 1 ceb 0 e0b 1,nop,nop,nop,sackOK,nop,wscale 8>"}},
+		{"accecn option of order 0, two counters", "0 < . 1:1(0) ack 1 <ECN e0b 16777215 ceb 0,nop>", []string{"0 < . 1:1(0) ack 1 <ECN e0b 16777215 ceb 0,nop>"}},
+		{"accecn option without counters", "0 < . 1:1(0) ack 1 <ECN>", []string{"0 < . 1:1(0) ack 1 <ECN>"}},
+		{"blocking span with blanks", "+.002 ... 0.004 connect(4, ..., ...) = 0", []string{"+0.002...0.004 connect(4, ..., ...) = 0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +165,10 @@ func TestParseErrors(t *testing.T) {
 		{"two untimed commands first", "`a`\n`b`\n0 close(3) = 0", "t.pkt:2: a second untimed command before the first event"},
 		{"event after the cleanup", "0 close(3) = 0\n`a`\n+0 close(4) = 0", "t.pkt:3: \"+0 close(4) = 0\" after the script's cleanup command (line 2)"},
 		{"bad ecn", "0 < [ect2] S 0:0(0)", "t.pkt:1: unknown ECN codepoint [ect2]"},
+		{"accecn counters out of order", "0 < . 1:1(0) ack 1 <ECN e0b 1 e1b 1>", "t.pkt:1: option ECN: want the counter ceb"},
+		{"accecn counter unknown", "0 < . 1:1(0) ack 1 <ECN x 1>", "t.pkt:1: option ECN: want the counter e0b"},
+		{"accecn four counters", "0 < . 1:1(0) ack 1 <ECN e1b 1 ceb 0 e0b 1 e1b 1>", "t.pkt:1: option ECN has three counters at most"},
+		{"accecn counter too large", "0 < . 1:1(0) ack 1 <ECN e1b 16777216>", "t.pkt:1: the counter e1b 16777216 is out of range"},
 		{"unclosed string", "0 open(\"x) = 3", "t.pkt:1: string never closed"},
 		{"bad argument", "0 close(#) = 0", "t.pkt:1: want an argument"},
 		{"bad option line", "--=1\n", "t.pkt:1: want an option such as"},

@@ -71,10 +71,14 @@ const (
 var accECNNames = [2][3]string{{"e0b", "ceb", "e1b"}, {"e1b", "ceb", "e0b"}}
 
 // String writes the option as the kernel's selftests do, such as
-// "ECN e1b 1 ceb 0 e0b 1", or "ECN0" and "ECN1" without counters.
+// "ECN e1b 1 ceb 0 e0b 1"; without counters, "ECN" for kind 172 and
+// "ECN (kind 174)" for the other.
 func (a *AccECN) String() string {
-	if len(a.Counters) == 0 {
-		return fmt.Sprintf("ECN%d", a.Order)
+	switch {
+	case len(a.Counters) == 0 && a.Order == 1:
+		return "ECN (kind 174)"
+	case len(a.Counters) == 0:
+		return "ECN"
 	}
 	parts := []string{"ECN"}
 	for i, c := range a.Counters {
