@@ -108,6 +108,8 @@ func TestTemplates(t *testing.T) {
 		{"0 > . 1:1(0) ack 1 <nop,nop,sack 1001:2001>", "ACK seq=1 ack=1 len=0 <sack 1001:2001,absent mss,wscale,sackOK,TS,FO>"},
 		{"0 > [ect01] WA. 1:1(0) ack 1 <ECN e1b 1 ceb 1000 e0b 1,nop>", "[ect01] CWR,ACK,AE seq=1 ack=1 len=0 <ECN e1b 1 ceb 1000 e0b 1,absent mss,wscale,sackOK,TS,sack,FO>"},
 		{"0 > [noecn] . 1:1(0) ack 1 <...>", "[noecn] ACK seq=1 ack=1 len=0"},
+		// An ack without the ACK flag is not checked.
+		{"0 > R 2:2(0) ack 7 <...>", "RST seq=2 len=0"},
 	}
 	for _, tt := range tests {
 		if got := expectTemplate(parse(tt.line)).String(); got != tt.want {
@@ -122,6 +124,8 @@ func TestTemplates(t *testing.T) {
 		{"0 < . 1:1001(1000) ack 1 <nop,nop,TS val 8 ecr 5>", "ACK seq=1 ack=1 len=1000 <TS val 8 ecr *>"},
 		{"0 < . 1:1(0) ack 1 win 257 <sack 1001:2001>", "ACK seq=1 ack=1 win=257 len=0 <sack 1001:2001>"},
 		{"0 < [ce] EA. 1:1(0) ack 1 win 257 <ECN e0b 1 ceb 0 e1b 1,nop>", "[ce] ECE,ACK,AE seq=1 ack=1 win=257 len=0 <ECN e0b 1 ceb 0 e1b 1>"},
+		// An ack without the ACK flag is sent all the same.
+		{"0 < R 1:1(0) ack 1461 win 0", "RST seq=1 ack=1461 win=0 len=0"},
 		// [noecn] sends what no bracket does: Not-ECT.
 		{"0 < [noecn] . 1:1(0) ack 1 win 257", "ACK seq=1 ack=1 win=257 len=0"},
 	}

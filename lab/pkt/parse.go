@@ -490,9 +490,6 @@ func (p *parser) packet(b Base) (Event, error) {
 				return nil, err
 			}
 		default:
-			if pk.Ack != nil && !pk.Flags.Has(capture.ACK) {
-				return nil, p.fail("ack %d on a packet without the ACK flag (.)", *pk.Ack)
-			}
 			return pk, nil
 		}
 	}
