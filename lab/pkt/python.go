@@ -41,8 +41,14 @@ func tcpInfo(fd int) (map[string]uint64, error) {
 	return vars, nil
 }
 
-// tcpiOpts names the bits of tcpi_options (linux/tcp.h).
-const tcpiOpts = `TCPI_OPT_TIMESTAMPS = 1
+// tcpiOpts names the bits of tcpi_options and the values of
+// tcpi_ca_state (linux/tcp.h), as packetdrill's blocks know them.
+const tcpiOpts = `TCP_CA_Open = 0
+TCP_CA_Disorder = 1
+TCP_CA_CWR = 2
+TCP_CA_Recovery = 3
+TCP_CA_Loss = 4
+TCPI_OPT_TIMESTAMPS = 1
 TCPI_OPT_SACK = 2
 TCPI_OPT_WSCALE = 4
 TCPI_OPT_ECN = 8

@@ -335,6 +335,7 @@ func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (S
 	var parts, seen []frame
 	payload := slices.Clone(got.Payload)
 	last := len(got.Payload)
+	firstSeg, lastSeg := got, got
 	// The parts come in one burst, or nearly (packetdrill waits for
 	// them as for any packet): a second more for each.
 	for len(payload) < n {
@@ -347,7 +348,12 @@ func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (S
 			break
 		}
 		g := c.relative(f)
-		follows := g.Seq == got.Seq+uint32(len(payload)) && g.Flags&^PSH == got.Flags&^PSH && g.Ack == got.Ack
+		// As packetdrill compares two parts: all of the header but
+		// FIN, PSH and CWR (which the kernel's GSO puts on one part
+		// only), and the length.
+		loose := FIN | PSH | CWR
+		follows := g.Seq == firstSeg.Seq+uint32(len(payload)) && g.Flags&^loose == lastSeg.Flags&^loose && g.AE == lastSeg.AE &&
+			g.Ack == lastSeg.Ack && g.Window == lastSeg.Window
 		// As packetdrill: every part but the last as long as the one
 		// before; a last one past n is taken, and the length fails.
 		if !follows || len(g.Payload) == 0 || len(payload)+len(g.Payload) < n && len(g.Payload) != last {
@@ -356,9 +362,15 @@ func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (S
 		}
 		parts = append(parts, f)
 		payload = append(payload, g.Payload...)
-		got.Flags |= g.Flags
+		lastSeg = g
 		last = len(g.Payload)
 	}
+	// packetdrill's joined segment: the last part's header (its flags,
+	// window, options, ECN field) with the first's sequence number and
+	// CWR flag, and every part's payload.
+	got = lastSeg
+	got.At, got.Seq = firstSeg.At, firstSeg.Seq
+	got.Flags = lastSeg.Flags&^CWR | firstSeg.Flags&CWR
 	got.Payload = payload
 	return got, parts, seen
 }
