@@ -173,3 +173,34 @@ func TestFastOpenSent(t *testing.T) {
 		}
 	}
 }
+
+// TestSpanEnd: a relative event's span ends counting from the event
+// before, as its start does (packetdrill's times); an absolute one's
+// absolute end is itself, and a relative end after an absolute start
+// counts from the start.
+func TestSpanEnd(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		line string
+		st   time.Duration // the event's script time
+		want time.Duration
+	}{
+		{"+.1...0.2 read(4, ..., 1) = 1", 500 * ms, 600 * ms},
+		{"+0...0.1 read(4, ..., 1) = 1", 400 * ms, 500 * ms},
+		{"+.01...+.011 connect(3, ..., ...) = 0", 10 * ms, 11 * ms},
+		{"1...1.5 read(4, ..., 1) = 1", 1000 * ms, 1500 * ms},
+		{"1...+.5 read(4, ..., 1) = 1", 1000 * ms, 1500 * ms},
+		{"+0~+.04 > . 1:1(0) ack 1", 300 * ms, 340 * ms},
+		{"+.02~+.04 > . 1:1(0) ack 1", 320 * ms, 340 * ms},
+	}
+	for _, tt := range tests {
+		s, err := Parse("t.pkt", []byte(tt.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, tm := s.Events[0].Pos()
+		if got := spanEnd(tm, tt.st); got != tt.want {
+			t.Errorf("%q at %v: ends at %v, want %v", tt.line, tt.st, got, tt.want)
+		}
+	}
+}

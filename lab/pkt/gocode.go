@@ -346,10 +346,7 @@ func (g *gen) body() {
 			case t.Kind == AnyTime:
 				g.p("conn.Expect(t, %s, 10*time.Second)\n", want)
 			case t.Span == Range:
-				end := t.End
-				if t.Kind != Absolute || t.EndKind != Absolute {
-					end = st + t.End
-				}
+				end := spanEnd(t, st)
 				g.p("conn.Expect(t, %s, %s)\n", want, goDuration(end-slept+g.tol))
 			case g.lastPkt:
 				g.p("conn.ExpectAt(t, %s, %s)\n", want, goDuration(st-prev))
@@ -445,10 +442,7 @@ func (g *gen) call(sc *Syscall, t Time, st time.Duration) {
 	line, _ := sc.Pos()
 	code := g.callCode(sc)
 	if t.Span == Blocking {
-		end := t.End
-		if t.Kind != Absolute || t.EndKind != Absolute {
-			end = st + t.End
-		}
+		end := spanEnd(t, st)
 		g.blocks = true
 		g.blocked = append(g.blocked, &blockedCall{sc: sc, begin: st, end: end})
 		// The call waits in the kernel before the script goes on

@@ -334,7 +334,9 @@ func (p *parser) time() (Time, error) {
 	if t.EndKind == AnyTime {
 		return t, p.fail("a time span cannot end at *")
 	}
-	if t.EndKind == Absolute && t.Kind == Absolute && t.End < t.At {
+	// A relative event's end counts from the event before, as its start
+	// does (spanEnd).
+	if (t.Kind == Relative || t.EndKind == Absolute && t.Kind == Absolute) && t.End < t.At {
 		return t, p.fail("time span %v ends before it starts", t)
 	}
 	return t, nil

@@ -159,6 +159,7 @@ func TestParseErrors(t *testing.T) {
 		{"unclosed comment", "0 close(3) = 0\n/* oops", "t.pkt:2: comment /* never closed"},
 		{"late option", "0 close(3) = 0\n--mtu=1000", "t.pkt:2: option \"--mtu=1000\" after the first event"},
 		{"span backwards", "0.2...0.1 read(3, ..., 1) = 1", "t.pkt:1: time span 0.2...0.1 ends before it starts"},
+		{"relative span backwards", "+0.2...0.1 read(3, ..., 1) = 1", "t.pkt:1: time span +0.2...0.1 ends before it starts"},
 		{"span from any", "*~1 close(3) = 0", "t.pkt:1: a time span cannot start at *"},
 		{"unknown event", "0 ? hello", "t.pkt:1: want a packet"},
 		{"two untimed commands first", "`a`\n`b`\n0 close(3) = 0", "t.pkt:2: a second untimed command before the first event"},

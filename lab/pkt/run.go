@@ -426,6 +426,22 @@ func due(e Event, prev, lastOut time.Duration, afterOut bool) time.Duration {
 	return prev
 }
 
+// spanEnd is the script time at which the span of t, an event due at
+// script time st, ends. As packetdrill adjusts an event's times, a
+// relative event's end counts from the same time as its start (the
+// event before), written with "+" or not: "+.1...0.2" ends 0.2 after
+// the event before, 0.1 after its own start. An absolute end is itself;
+// a relative end after an absolute start counts from the start.
+func spanEnd(t Time, st time.Duration) time.Duration {
+	switch {
+	case t.Kind == Relative:
+		return st - t.At + t.End
+	case t.EndKind == Absolute:
+		return t.End
+	}
+	return st + t.End
+}
+
 // wait sleeps until script time st, when the script acts. When this
 // process comes late to it (a CPU shared with other work), the script's
 // clock waits for it: later events, and the kernel's answers, are timed
@@ -504,10 +520,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		case t.Kind == AnyTime:
 			got, err = r.conn.TryExpect(want, r.cfg.Timeout)
 		case t.Span == Range:
-			end := t.End
-			if t.Kind != Absolute || t.EndKind != Absolute {
-				end = st + t.End
-			}
+			end := spanEnd(t, st)
 			mid := (st + end) / 2
 			got, err = r.conn.TryExpectDue(want, r.start.Add(mid), mid-prev, (end-st)/2+r.tol.Of(0))
 		default:
@@ -576,10 +589,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			done <- d
 		}()
 		if t.Span == Blocking {
-			end := t.End
-			if t.Kind != Absolute || t.EndKind != Absolute {
-				end = st + t.End
-			}
+			end := spanEnd(t, st)
 			r.blocked = append(r.blocked, &blockedCall{sc: e, begin: st, end: end, done: done})
 			r.step(line, e, st, at, "started")
 			return st, nil
