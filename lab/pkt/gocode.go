@@ -128,7 +128,7 @@ func goRefuseScript(s *Script) (int, string) {
 				}
 			}
 		case *Packet:
-			if e.Dir == Inbound && e.Flags.Has(capture.SYN) && e.Seq != 0 {
+			if e.Flags.Has(capture.SYN) && e.Seq != 0 {
 				return e.Line, "a SYN's sequence number other than 0 is not written as Go yet"
 			}
 			for _, o := range e.Options {
