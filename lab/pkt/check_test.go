@@ -204,3 +204,32 @@ func TestSpanEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestRenumberShadows: a descriptor renumbered onto a script number
+// still in use takes it, as packetdrill finds the newest first; the old
+// one stays among those closed at the end. An unknown one is refused.
+func TestRenumberShadows(t *testing.T) {
+	f := &fdTable{byScript: map[int]int{}}
+	f.add(10) // script 3
+	f.add(11) // script 4
+	f.add(12) // script 5, to become 4
+	if !f.renumber(5, 4) {
+		t.Fatal("renumber(5, 4) refused a number in use")
+	}
+	if got := f.real(4); got != 12 {
+		t.Errorf("script 4 is real %d, want 12", got)
+	}
+	if got := f.real(5); got != -1 {
+		t.Errorf("script 5 is still real %d", got)
+	}
+	all := map[int]bool{}
+	for _, r := range f.all() {
+		all[r] = true
+	}
+	if !all[10] || !all[11] || !all[12] || len(all) != 3 {
+		t.Errorf("all() = %v, want 10, 11 and 12", f.all())
+	}
+	if f.renumber(9, 3) {
+		t.Error("renumber of an unknown descriptor succeeded")
+	}
+}
