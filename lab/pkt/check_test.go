@@ -233,3 +233,20 @@ func TestRenumberShadows(t *testing.T) {
 		t.Error("renumber of an unknown descriptor succeeded")
 	}
 }
+
+// TestAsOf: a block's tcpi_last_* values read late are taken back to its
+// time, never below zero; the other values are left as read.
+func TestAsOf(t *testing.T) {
+	vars := map[string]uint64{"tcpi_last_data_recv": 1060, "tcpi_last_ack_recv": 20, "tcpi_rtt": 5000}
+	asOf(vars, 50*time.Millisecond+700*time.Microsecond)
+	want := map[string]uint64{"tcpi_last_data_recv": 1010, "tcpi_last_ack_recv": 0, "tcpi_rtt": 5000}
+	for k, v := range want {
+		if vars[k] != v {
+			t.Errorf("%s = %d, want %d", k, vars[k], v)
+		}
+	}
+	asOf(vars, -time.Millisecond)
+	if vars["tcpi_last_data_recv"] != 1010 {
+		t.Errorf("early read changed tcpi_last_data_recv to %d", vars["tcpi_last_data_recv"])
+	}
+}

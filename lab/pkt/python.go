@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,4 +104,22 @@ func dedent(code string) string {
 		}
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// sinceFields are the tcpi_* values that count milliseconds up to the
+// moment TCP_INFO is read.
+var sinceFields = []string{"tcpi_last_data_sent", "tcpi_last_ack_sent", "tcpi_last_data_recv", "tcpi_last_ack_recv"}
+
+// asOf turns the values of vars read late after a block's time into
+// their values at that time: the milliseconds since an event, which grew
+// while this process waited for a CPU, less the lateness (never below
+// zero). The script's clock is the lab's, which waits for the lab (see
+// runner.wait): a block read late asks what it would have read on time.
+func asOf(vars map[string]uint64, late time.Duration) {
+	ms := uint64(max(late, 0) / time.Millisecond)
+	for _, f := range sinceFields {
+		if v, ok := vars[f]; ok {
+			vars[f] = v - min(v, ms)
+		}
+	}
 }

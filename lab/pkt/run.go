@@ -548,6 +548,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		}
 		return st, nil
 	case *Python:
+		due := r.start.Add(st)
 		r.wait(st)
 		fd := r.call.files.underTest()
 		if fd < 0 {
@@ -557,6 +558,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		if err != nil {
 			return 0, r.fail(line, "%v", err)
 		}
+		asOf(vars, time.Since(due))
 		r.snippets = append(r.snippets, &snippet{py: e, vars: vars})
 		r.step(line, e, st, time.Now(), "read tcpi_*")
 		return st, nil
