@@ -134,10 +134,14 @@ type Packet struct {
 	Base
 	Dir      Direction
 	Protocol string // "tcp"; "udp" or "icmp" are parsed only to be skipped
-	ECN      string // "ect0", "ect1", "ce", "noecn" or empty
-	Flags    capture.Flags
+	// ECN is the IP header's ECN field as packetdrill writes it in
+	// brackets: "noecn", "ect0", "ect1", "ce" or "ect01" (either ECT,
+	// outbound only); empty when the line gives none, which sends
+	// Not-ECT and checks nothing.
+	ECN   string
+	Flags capture.Flags
 	// AE is the flag "A", AccECN's (RFC 9768) bit beside the eight
-	// flags, parsed only to be reported as skipped.
+	// flags.
 	AE  bool
 	Seq uint32 // the range's start
 	End uint32 // the range's end
@@ -168,9 +172,14 @@ const (
 	OptExp // an experimental option, kind 253 or 254
 	OptMD5
 	OptOther
+	// OptAccECN is the AccECN option (RFC 9768) as the kernel's
+	// selftests write it: "ECN e1b 1 ceb 0 e0b 1", its counters named in
+	// their order on the wire (Values), the first name telling the
+	// order (e0b: kind 172, e1b: kind 174; AccECN1 is set for 174).
+	OptAccECN
 )
 
-var optionKindNames = [...]string{"nop", "eol", "mss", "wscale", "sackOK", "sack", "TS", "FO", "exp", "md5", "other"}
+var optionKindNames = [...]string{"nop", "eol", "mss", "wscale", "sackOK", "sack", "TS", "FO", "exp", "md5", "other", "ECN"}
 
 // String names the kind as a script does.
 func (k OptionKind) String() string {
@@ -191,6 +200,8 @@ type TCPOption struct {
 	// Exp is FOEXP: the Fast Open option in its experimental form
 	// (kind 254 with the magic 0xF989) rather than kind 34.
 	Exp bool
+	// AccECN1 is an AccECN option of order 1 (kind 174, e1b first).
+	AccECN1 bool
 }
 
 // Syscall is a system call line: name(args) = result, with an errno and

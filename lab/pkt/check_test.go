@@ -23,7 +23,9 @@ func TestCheck(t *testing.T) {
 		{"bad tolerance", "--tolerance_usecs=x\n0 close(3) = 0", 1, "want a number of microseconds"},
 		{"unknown ip version", "--ip_version=ipv7\n0 close(3) = 0", 1, "want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{"udp", "0 close(3) = 0\n0 < udp (10)", 2, "udp packets are not scripted"},
-		{"ecn", "0 < [ce] . 1:1(0) ack 1", 1, "ECN codepoints ([ce])"},
+		{"ecn", "0 < [ce] . 1:1(0) ack 1\n0 > [ect01] . 1:1(0) ack 1", 0, ""},
+		{"accecn", "0 < [ect0] SEWA 0:0(0) win 1 <ECN e0b 1 ceb 0 e1b 1>\n0 > [ect0] SWA. 0:0(0) ack 1 <ECN e1b 1 ceb 0 e0b 1>", 0, ""},
+		{"inbound ect01", "0 < [ect01] . 1:1(0) ack 1", 1, "[ect01] names two codepoints"},
 		{"urg", "0 < .U 1:2(1) ack 1 urg 1", 1, "urgent pointer"},
 		{"blocking packet", "0...1 > . 1:1(0) ack 1", 1, "a packet cannot block"},
 		{"inbound range", "0~1 < . 1:1(0) ack 1", 1, "range (~) is for outbound"},
@@ -104,6 +106,10 @@ func TestTemplates(t *testing.T) {
 		{"0 > . 1:1(0) ack 1 <nop,nop,TS val 1 ecr 2>", "ACK seq=1 ack=1 len=0 <present TS,absent mss,wscale,sackOK,sack,FO>"},
 		{"0 > S. 0:0(0) ack 1 win 100 <mss 1460,FO abcd,nop,nop>", "SYN,ACK seq=0 ack=1 win=100 len=0 <mss 1460,present FO,absent wscale,sackOK,TS,sack>"},
 		{"0 > . 1:1(0) ack 1 <nop,nop,sack 1001:2001>", "ACK seq=1 ack=1 len=0 <sack 1001:2001,absent mss,wscale,sackOK,TS,FO>"},
+		{"0 > [ect01] WA. 1:1(0) ack 1 <ECN e1b 1 ceb 1000 e0b 1,nop>", "[ect01] CWR,ACK,AE seq=1 ack=1 len=0 <ECN e1b 1 ceb 1000 e0b 1,absent mss,wscale,sackOK,TS,sack,FO>"},
+		{"0 > [noecn] . 1:1(0) ack 1 <...>", "[noecn] ACK seq=1 ack=1 len=0"},
+		// An ack without the ACK flag is not checked.
+		{"0 > R 2:2(0) ack 7 <...>", "RST seq=2 len=0"},
 	}
 	for _, tt := range tests {
 		if got := expectTemplate(parse(tt.line)).String(); got != tt.want {
@@ -117,6 +123,11 @@ func TestTemplates(t *testing.T) {
 		// After the SYN the TS ecr echoes the kernel's clock, not the line's.
 		{"0 < . 1:1001(1000) ack 1 <nop,nop,TS val 8 ecr 5>", "ACK seq=1 ack=1 len=1000 <TS val 8 ecr *>"},
 		{"0 < . 1:1(0) ack 1 win 257 <sack 1001:2001>", "ACK seq=1 ack=1 win=257 len=0 <sack 1001:2001>"},
+		{"0 < [ce] EA. 1:1(0) ack 1 win 257 <ECN e0b 1 ceb 0 e1b 1,nop>", "[ce] ECE,ACK,AE seq=1 ack=1 win=257 len=0 <ECN e0b 1 ceb 0 e1b 1>"},
+		// An ack without the ACK flag is sent all the same.
+		{"0 < R 1:1(0) ack 1461 win 0", "RST seq=1 ack=1461 win=0 len=0"},
+		// [noecn] sends what no bracket does: Not-ECT.
+		{"0 < [noecn] . 1:1(0) ack 1 win 257", "ACK seq=1 ack=1 win=257 len=0"},
 	}
 	for _, tt := range send {
 		if got := sendTemplate(parse(tt.line), nil).String(); got != tt.want {
@@ -160,5 +171,82 @@ func TestFastOpenSent(t *testing.T) {
 		if fo != tt.fastOpen || raw != tt.raw {
 			t.Errorf("%q: FastOpen %s, raw %q; want %s, %q", tt.line, fo, raw, tt.fastOpen, tt.raw)
 		}
+	}
+}
+
+// TestSpanEnd: a relative event's span ends counting from the event
+// before, as its start does (packetdrill's times); an absolute one's
+// absolute end is itself, and a relative end after an absolute start
+// counts from the start.
+func TestSpanEnd(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		line string
+		st   time.Duration // the event's script time
+		want time.Duration
+	}{
+		{"+.1...0.2 read(4, ..., 1) = 1", 500 * ms, 600 * ms},
+		{"+0...0.1 read(4, ..., 1) = 1", 400 * ms, 500 * ms},
+		{"+.01...+.011 connect(3, ..., ...) = 0", 10 * ms, 11 * ms},
+		{"1...1.5 read(4, ..., 1) = 1", 1000 * ms, 1500 * ms},
+		{"1...+.5 read(4, ..., 1) = 1", 1000 * ms, 1500 * ms},
+		{"+0~+.04 > . 1:1(0) ack 1", 300 * ms, 340 * ms},
+		{"+.02~+.04 > . 1:1(0) ack 1", 320 * ms, 340 * ms},
+	}
+	for _, tt := range tests {
+		s, err := Parse("t.pkt", []byte(tt.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, tm := s.Events[0].Pos()
+		if got := spanEnd(tm, tt.st); got != tt.want {
+			t.Errorf("%q at %v: ends at %v, want %v", tt.line, tt.st, got, tt.want)
+		}
+	}
+}
+
+// TestRenumberShadows: a descriptor renumbered onto a script number
+// still in use takes it, as packetdrill finds the newest first; the old
+// one stays among those closed at the end. An unknown one is refused.
+func TestRenumberShadows(t *testing.T) {
+	f := &fdTable{byScript: map[int]int{}}
+	f.add(10) // script 3
+	f.add(11) // script 4
+	f.add(12) // script 5, to become 4
+	if !f.renumber(5, 4) {
+		t.Fatal("renumber(5, 4) refused a number in use")
+	}
+	if got := f.real(4); got != 12 {
+		t.Errorf("script 4 is real %d, want 12", got)
+	}
+	if got := f.real(5); got != -1 {
+		t.Errorf("script 5 is still real %d", got)
+	}
+	all := map[int]bool{}
+	for _, r := range f.all() {
+		all[r] = true
+	}
+	if !all[10] || !all[11] || !all[12] || len(all) != 3 {
+		t.Errorf("all() = %v, want 10, 11 and 12", f.all())
+	}
+	if f.renumber(9, 3) {
+		t.Error("renumber of an unknown descriptor succeeded")
+	}
+}
+
+// TestAsOf: a block's tcpi_last_* values read late are taken back to its
+// time, never below zero; the other values are left as read.
+func TestAsOf(t *testing.T) {
+	vars := map[string]uint64{"tcpi_last_data_recv": 1060, "tcpi_last_ack_recv": 20, "tcpi_rtt": 5000}
+	asOf(vars, 50*time.Millisecond+700*time.Microsecond)
+	want := map[string]uint64{"tcpi_last_data_recv": 1010, "tcpi_last_ack_recv": 0, "tcpi_rtt": 5000}
+	for k, v := range want {
+		if vars[k] != v {
+			t.Errorf("%s = %d, want %d", k, vars[k], v)
+		}
+	}
+	asOf(vars, -time.Millisecond)
+	if vars["tcpi_last_data_recv"] != 1010 {
+		t.Errorf("early read changed tcpi_last_data_recv to %d", vars["tcpi_last_data_recv"])
 	}
 }

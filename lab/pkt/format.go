@@ -97,6 +97,8 @@ func (o TCPOption) String() string {
 		return s
 	case OptOther:
 		return o.Raw
+	case OptAccECN:
+		return o.accECN().String()
 	case OptFO, OptExp, OptMD5:
 		if o.Exp {
 			return strings.TrimSpace("FOEXP " + o.Raw)

@@ -128,7 +128,7 @@ func goRefuseScript(s *Script) (int, string) {
 				}
 			}
 		case *Packet:
-			if e.Dir == Inbound && e.Flags.Has(capture.SYN) && e.Seq != 0 {
+			if e.Flags.Has(capture.SYN) && e.Seq != 0 {
 				return e.Line, "a SYN's sequence number other than 0 is not written as Go yet"
 			}
 			for _, o := range e.Options {
@@ -346,10 +346,7 @@ func (g *gen) body() {
 			case t.Kind == AnyTime:
 				g.p("conn.Expect(t, %s, 10*time.Second)\n", want)
 			case t.Span == Range:
-				end := t.End
-				if t.Kind != Absolute || t.EndKind != Absolute {
-					end = st + t.End
-				}
+				end := spanEnd(t, st)
 				g.p("conn.Expect(t, %s, %s)\n", want, goDuration(end-slept+g.tol))
 			case g.lastPkt:
 				g.p("conn.ExpectAt(t, %s, %s)\n", want, goDuration(st-prev))
@@ -445,10 +442,7 @@ func (g *gen) call(sc *Syscall, t Time, st time.Duration) {
 	line, _ := sc.Pos()
 	code := g.callCode(sc)
 	if t.Span == Blocking {
-		end := t.End
-		if t.Kind != Absolute || t.EndKind != Absolute {
-			end = st + t.End
-		}
+		end := spanEnd(t, st)
 		g.blocks = true
 		g.blocked = append(g.blocked, &blockedCall{sc: sc, begin: st, end: end})
 		// The call waits in the kernel before the script goes on
@@ -824,6 +818,12 @@ func goTCP(seg scripted.TCP) string {
 		}
 		parts = append(parts, "Flags: "+strings.Join(fs, "|"))
 	}
+	if seg.AE {
+		parts = append(parts, "AE: true")
+	}
+	if seg.ECN != nil {
+		parts = append(parts, "ECN: scripted.ECNPtr(scripted."+goECNNames[*seg.ECN]+")")
+	}
 	if seg.Seq != nil {
 		parts = append(parts, fmt.Sprintf("Seq: scripted.Uint32(%d)", *seg.Seq))
 	}
@@ -844,6 +844,9 @@ func goTCP(seg scripted.TCP) string {
 	}
 	return "scripted.TCP{" + strings.Join(parts, ", ") + "}"
 }
+
+// goECNNames are scripted's names of the ECN codepoints, by value.
+var goECNNames = map[scripted.ECN]string{scripted.NotECT: "NotECT", scripted.ECT1: "ECT1", scripted.ECT0: "ECT0", scripted.CE: "CE", scripted.ECT01: "ECT01"}
 
 var goOptionNames = []string{"scripted.OptMSS", "scripted.OptWindowScale", "scripted.OptSACKPermitted", "scripted.OptTimestamps", "scripted.OptSACK", "scripted.OptFastOpen"}
 
@@ -883,6 +886,13 @@ func goOptions(o scripted.Options) string {
 	}
 	if o.FastOpen != nil {
 		parts = append(parts, fmt.Sprintf("FastOpen: %#v", o.FastOpen))
+	}
+	if o.AccECN != nil {
+		cs := make([]string, len(o.AccECN.Counters))
+		for i, c := range o.AccECN.Counters {
+			cs[i] = fmt.Sprint(c)
+		}
+		parts = append(parts, fmt.Sprintf("AccECN: &scripted.AccECN{Order: %d, Counters: []uint32{%s}}", o.AccECN.Order, strings.Join(cs, ", ")))
 	}
 	if o.Present != 0 {
 		parts = append(parts, "Present: "+goOptionSet(o.Present))

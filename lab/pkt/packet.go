@@ -23,11 +23,19 @@ func sendTemplate(pk *Packet, cookie []byte) scripted.TCP {
 		Payload: make([]byte, pk.Len),
 		Window:  pk.Win,
 	}
-	if pk.Flags.Has(capture.ACK) && pk.Ack != nil {
+	// An ack without the ACK flag (the selftests' "< R 1:1(0) ack 1461")
+	// is written in the header all the same, as packetdrill writes it.
+	if pk.Ack != nil {
 		seg.Ack = scripted.Uint32(*pk.Ack)
+	}
+	seg.AE = pk.AE
+	if e, ok := ecnCodepoints[pk.ECN]; ok && e != scripted.NotECT {
+		seg.ECN = scripted.ECNPtr(e)
 	}
 	for _, o := range pk.Options {
 		switch o.Kind {
+		case OptAccECN:
+			seg.Options.AccECN = o.accECN()
 		case OptMSS:
 			seg.Options.MSS = scripted.Uint16(uint16(o.Values[0]))
 		case OptWScale:
@@ -106,8 +114,15 @@ func expectTemplate(pk *Packet) scripted.TCP {
 		Flags:  pk.Flags,
 		Seq:    scripted.Uint32(pk.Seq),
 		Len:    scripted.Int(pk.Len),
-		Ack:    pk.Ack,
 		Window: pk.Win,
+		AE:     pk.AE,
+	}
+	// Without the ACK flag the field means nothing: it is not checked.
+	if pk.Flags.Has(capture.ACK) {
+		want.Ack = pk.Ack
+	}
+	if e, ok := ecnCodepoints[pk.ECN]; ok {
+		want.ECN = scripted.ECNPtr(e)
 	}
 	if pk.AnyOptions {
 		return want
@@ -132,6 +147,10 @@ func expectTemplate(pk *Packet) scripted.TCP {
 		case OptFO:
 			// Present; its cookie is checked after (outboundCookie).
 			named |= scripted.OptFastOpen
+		case OptAccECN:
+			// Its absence, when the line names none, is checked
+			// after (unnamedAccECN).
+			want.Options.AccECN = o.accECN()
 		}
 	}
 	want.Options.Present = named & (scripted.OptTimestamps | scripted.OptFastOpen)
@@ -145,4 +164,41 @@ func sackBlocks(v []uint32) []scripted.SACKBlock {
 		out = append(out, scripted.SACKBlock{Left: v[i], Right: v[i+1]})
 	}
 	return out
+}
+
+// accECNNames are the AccECN option's counters in each order, as the
+// kernel's selftests name them.
+var accECNNames = [2][3]string{{"e0b", "ceb", "e1b"}, {"e1b", "ceb", "e0b"}}
+
+// order is an AccECN option's order: 1 for kind 174, 0 for 172.
+func (o TCPOption) order() uint8 {
+	if o.AccECN1 {
+		return 1
+	}
+	return 0
+}
+
+// accECN is the AccECN option o in package scripted's form.
+func (o TCPOption) accECN() *scripted.AccECN {
+	return &scripted.AccECN{Order: o.order(), Counters: append([]uint32{}, o.Values...)}
+}
+
+// ecnCodepoints are the ECN field's names in brackets.
+var ecnCodepoints = map[string]scripted.ECN{
+	"noecn": scripted.NotECT, "ect0": scripted.ECT0, "ect1": scripted.ECT1, "ce": scripted.CE, "ect01": scripted.ECT01,
+}
+
+// unnamedAccECN reports whether got carries an AccECN option that the
+// outbound line pk does not name (nor allow with <...>): packetdrill
+// compares every option.
+func unnamedAccECN(pk *Packet, got scripted.Segment) bool {
+	if pk.AnyOptions || got.AccECN == nil {
+		return false
+	}
+	for _, o := range pk.Options {
+		if o.Kind == OptAccECN {
+			return false
+		}
+	}
+	return true
 }

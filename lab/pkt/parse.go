@@ -310,14 +310,19 @@ func (p *parser) time() (Time, error) {
 	if t.Kind, t.At, err = p.oneTime(); err != nil {
 		return t, err
 	}
+	// packetdrill's lexer takes blanks around "...": "+.002 ... 0.004".
+	save := p.pos
+	p.inlineSpace()
 	switch {
 	case p.has("..."):
 		t.Span = Blocking
 		p.advance(3)
+		p.inlineSpace()
 	case p.peek() == '~':
 		t.Span = Range
 		p.advance(1)
 	default:
+		p.pos = save
 		return t, nil
 	}
 	if t.Kind == AnyTime {
@@ -329,7 +334,9 @@ func (p *parser) time() (Time, error) {
 	if t.EndKind == AnyTime {
 		return t, p.fail("a time span cannot end at *")
 	}
-	if t.EndKind == Absolute && t.Kind == Absolute && t.End < t.At {
+	// A relative event's end counts from the event before, as its start
+	// does (spanEnd).
+	if (t.Kind == Relative || t.EndKind == Absolute && t.Kind == Absolute) && t.End < t.At {
 		return t, p.fail("time span %v ends before it starts", t)
 	}
 	return t, nil
@@ -485,15 +492,13 @@ func (p *parser) packet(b Base) (Event, error) {
 				return nil, err
 			}
 		default:
-			if pk.Ack != nil && !pk.Flags.Has(capture.ACK) {
-				return nil, p.fail("ack %d on a packet without the ACK flag (.)", *pk.Ack)
-			}
 			return pk, nil
 		}
 	}
 }
 
-// ecn reads an optional "[ect0]", "[ect1]", "[ce]" or "[noecn]".
+// ecn reads an optional "[ect0]", "[ect1]", "[ce]", "[noecn]" or
+// "[ect01]".
 func (p *parser) ecn(pk *Packet) error {
 	p.inlineSpace()
 	if p.peek() != '[' {
@@ -507,7 +512,7 @@ func (p *parser) ecn(pk *Packet) error {
 	switch w {
 	case "ect0", "ect1", "ce", "noecn", "ect01":
 	default:
-		return p.fail("unknown ECN codepoint [%s]: want [noecn], [ect0], [ect1] or [ce]", w)
+		return p.fail("unknown ECN codepoint [%s]: want [noecn], [ect0], [ect1], [ce] or [ect01]", w)
 	}
 	pk.ECN = w
 	if err := p.lit("]"); err != nil {
@@ -608,8 +613,10 @@ func (p *parser) option1() (TCPOption, error) {
 			return o, p.fail("sack without blocks: write sack 1001:2001")
 		}
 		return o, nil
+	case "ECN":
+		return p.accECN()
 	case "":
-		return TCPOption{}, p.fail("want a TCP option (mss, wscale, sackOK, sack, TS, nop, eol, FO, ...), got %s", p.near())
+		return TCPOption{}, p.fail("want a TCP option (mss, wscale, sackOK, sack, TS, nop, eol, FO, ECN, ...), got %s", p.near())
 	}
 	// The rest of the option is raw text up to "," or ">".
 	end := strings.IndexAny(p.src[p.pos:], ",>\n")
@@ -627,6 +634,38 @@ func (p *parser) option1() (TCPOption, error) {
 		return TCPOption{Kind: OptMD5, Raw: raw}, nil
 	}
 	return TCPOption{Kind: OptOther, Raw: strings.TrimSpace(name + " " + raw)}, nil
+}
+
+// accECN reads an AccECN option after its name "ECN": up to three
+// counters, each a name and a number of 24 bits, in the order of one of
+// the option's two kinds (e0b ceb e1b, or e1b ceb e0b).
+func (p *parser) accECN() (TCPOption, error) {
+	o := TCPOption{Kind: OptAccECN, Values: []uint32{}}
+	for {
+		p.inlineSpace()
+		if p.peek() == ',' || p.peek() == '>' {
+			return o, nil
+		}
+		if len(o.Values) == 3 {
+			return o, p.fail("option ECN has three counters at most, got %s", p.near())
+		}
+		start := p.pos
+		for !p.eof() && (isLetter(p.peek()) || isDigit(p.peek())) {
+			p.pos++
+		}
+		name := p.src[start:p.pos]
+		if len(o.Values) == 0 {
+			o.AccECN1 = name == "e1b"
+		}
+		if want := accECNNames[o.order()][len(o.Values)]; name != want {
+			return o, p.fail("option ECN: want the counter %s (the order is e0b ceb e1b, or e1b ceb e0b), got %s", want, p.near())
+		}
+		v, err := p.uint("the counter "+name, 1<<24-1)
+		if err != nil {
+			return o, err
+		}
+		o.Values = append(o.Values, uint32(v))
+	}
 }
 
 func (p *parser) syscall(b Base) (Event, error) {

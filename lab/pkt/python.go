@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,8 +42,14 @@ func tcpInfo(fd int) (map[string]uint64, error) {
 	return vars, nil
 }
 
-// tcpiOpts names the bits of tcpi_options (linux/tcp.h).
-const tcpiOpts = `TCPI_OPT_TIMESTAMPS = 1
+// tcpiOpts names the bits of tcpi_options and the values of
+// tcpi_ca_state (linux/tcp.h), as packetdrill's blocks know them.
+const tcpiOpts = `TCP_CA_Open = 0
+TCP_CA_Disorder = 1
+TCP_CA_CWR = 2
+TCP_CA_Recovery = 3
+TCP_CA_Loss = 4
+TCPI_OPT_TIMESTAMPS = 1
 TCPI_OPT_SACK = 2
 TCPI_OPT_WSCALE = 4
 TCPI_OPT_ECN = 8
@@ -97,4 +104,22 @@ func dedent(code string) string {
 		}
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// sinceFields are the tcpi_* values that count milliseconds up to the
+// moment TCP_INFO is read.
+var sinceFields = []string{"tcpi_last_data_sent", "tcpi_last_ack_sent", "tcpi_last_data_recv", "tcpi_last_ack_recv"}
+
+// asOf turns the values of vars read late after a block's time into
+// their values at that time: the milliseconds since an event, which grew
+// while this process waited for a CPU, less the lateness (never below
+// zero). The script's clock is the lab's, which waits for the lab (see
+// runner.wait): a block read late asks what it would have read on time.
+func asOf(vars map[string]uint64, late time.Duration) {
+	ms := uint64(max(late, 0) / time.Millisecond)
+	for _, f := range sinceFields {
+		if v, ok := vars[f]; ok {
+			vars[f] = v - min(v, ms)
+		}
+	}
 }

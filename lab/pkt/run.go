@@ -426,6 +426,22 @@ func due(e Event, prev, lastOut time.Duration, afterOut bool) time.Duration {
 	return prev
 }
 
+// spanEnd is the script time at which the span of t, an event due at
+// script time st, ends. As packetdrill adjusts an event's times, a
+// relative event's end counts from the same time as its start (the
+// event before), written with "+" or not: "+.1...0.2" ends 0.2 after
+// the event before, 0.1 after its own start. An absolute end is itself;
+// a relative end after an absolute start counts from the start.
+func spanEnd(t Time, st time.Duration) time.Duration {
+	switch {
+	case t.Kind == Relative:
+		return st - t.At + t.End
+	case t.EndKind == Absolute:
+		return t.End
+	}
+	return st + t.End
+}
+
 // wait sleeps until script time st, when the script acts. When this
 // process comes late to it (a CPU shared with other work), the script's
 // clock waits for it: later events, and the kernel's answers, are timed
@@ -489,6 +505,12 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			r.conn, r.fresh = r.peer.Listen(Port), false
 		}
 		want := expectTemplate(e)
+		if e.Flags.Has(capture.SYN) && e.Seq != 0 {
+			// packetdrill takes the kernel's SYN's sequence number
+			// in the script as the script's name of its initial one
+			// ("> S. 1234:1234(0)"): any will do.
+			want.Seq = nil
+		}
 		if !e.Flags.Has(capture.SYN) {
 			if want.Ack != nil {
 				want.Ack = scripted.Uint32(*want.Ack + r.isn)
@@ -504,10 +526,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		case t.Kind == AnyTime:
 			got, err = r.conn.TryExpect(want, r.cfg.Timeout)
 		case t.Span == Range:
-			end := t.End
-			if t.Kind != Absolute || t.EndKind != Absolute {
-				end = st + t.End
-			}
+			end := spanEnd(t, st)
 			mid := (st + end) / 2
 			got, err = r.conn.TryExpectDue(want, r.start.Add(mid), mid-prev, (end-st)/2+r.tol.Of(0))
 		default:
@@ -515,6 +534,9 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		}
 		if err != nil {
 			return 0, r.fail(line, "outbound packet: expected %s\n%v", e.text(), err)
+		}
+		if unnamedAccECN(e, got) {
+			return 0, r.fail(line, "outbound packet: expected %s\nAccECN option <%v>, want none", e.text(), got.AccECN)
 		}
 		if c := outboundCookie(e, r.peer.Addr(), r.peer.KernelAddr()); c != nil && !bytes.Equal(got.FastOpenCookie, c) {
 			return 0, r.fail(line, "outbound packet: expected %s\nFast Open cookie %x, want %x", e.text(), got.FastOpenCookie, c)
@@ -526,6 +548,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		}
 		return st, nil
 	case *Python:
+		due := r.start.Add(st)
 		r.wait(st)
 		fd := r.call.files.underTest()
 		if fd < 0 {
@@ -535,6 +558,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		if err != nil {
 			return 0, r.fail(line, "%v", err)
 		}
+		asOf(vars, time.Since(due))
 		r.snippets = append(r.snippets, &snippet{py: e, vars: vars})
 		r.step(line, e, st, time.Now(), "read tcpi_*")
 		return st, nil
@@ -573,10 +597,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			done <- d
 		}()
 		if t.Span == Blocking {
-			end := t.End
-			if t.Kind != Absolute || t.EndKind != Absolute {
-				end = st + t.End
-			}
+			end := spanEnd(t, st)
 			r.blocked = append(r.blocked, &blockedCall{sc: e, begin: st, end: end, done: done})
 			r.step(line, e, st, at, "started")
 			return st, nil

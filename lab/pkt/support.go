@@ -162,11 +162,8 @@ func check(s *Script) *Unsupported {
 			if e.Protocol != "tcp" {
 				return un("%s packets are not scripted (TCP only)", e.Protocol)
 			}
-			if e.ECN != "" && e.ECN != "noecn" {
-				return un("ECN codepoints ([%s]) are not scripted: the peer sends and checks no IP ECN bits", e.ECN)
-			}
-			if e.AE {
-				return un("the AE flag (AccECN, RFC 9768) is not scripted: the peer's segments carry the eight flags only")
+			if e.ECN == "ect01" && e.Dir == Inbound {
+				return un("[ect01] names two codepoints, for the kernel's packets: the script sends one ([ect0] or [ect1])")
 			}
 			if e.Urg != nil {
 				return un("the urgent pointer (urg) is not scripted")

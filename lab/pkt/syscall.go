@@ -442,6 +442,9 @@ type fdTable struct {
 	mu       sync.Mutex
 	byScript map[int]int
 	last     int // the script's descriptor made last: the socket under test
+	// shadowed are real descriptors still open whose script number a
+	// later one took (renumber): closed at the end with the others.
+	shadowed []int
 }
 
 func (t *fdTable) add(real int) int {
@@ -491,13 +494,18 @@ func (t *fdTable) real(n int) int {
 // renumber gives the script's descriptor from the number to instead, as
 // packetdrill maps a script's descriptor to the real one by the result
 // the script wrote ("socket(...) = 4" names the socket 4 whatever the
-// kernel returned); false when to is taken or from unknown.
+// kernel returned). A number still in use goes to the new descriptor,
+// as packetdrill finds the newest of a script's descriptors first: the
+// old one is shadowed, open until the end. False when from is unknown.
 func (t *fdTable) renumber(from, to int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r, ok := t.byScript[from]
-	if _, used := t.byScript[to]; !ok || used || to < 0 {
+	if !ok || to < 0 {
 		return false
+	}
+	if old, used := t.byScript[to]; used {
+		t.shadowed = append(t.shadowed, old)
 	}
 	delete(t.byScript, from)
 	t.byScript[to] = r
@@ -517,7 +525,7 @@ func (t *fdTable) remove(n int) {
 func (t *fdTable) all() []int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []int
+	out := append([]int{}, t.shadowed...)
 	for _, r := range t.byScript {
 		out = append(out, r)
 	}

@@ -27,6 +27,8 @@ type wire struct {
 	sack       []SACKBlock // absolute
 	fastOpen   []byte      // the Fast Open option's cookie, when not nil
 	raw        []RawOption // sent as given, last
+	ecn        ECN         // the IP header's ECN field
+	ae         bool        // AccECN's flag
 	payload    []byte
 	identifier uint16
 }
@@ -46,18 +48,21 @@ func (w *wire) frame() ([]byte, error) {
 	if n > 40 {
 		return nil, fmt.Errorf("build segment %v > %v: %d bytes of options, TCP allows 40: send fewer SACK blocks", w.src, w.dst, n)
 	}
+	if w.ecn > CE {
+		return nil, fmt.Errorf("build segment %v > %v: %v is not one codepoint to send: send ect0 or ect1", w.src, w.dst, w.ecn)
+	}
 	var ip interface {
 		gopacket.NetworkLayer
 		gopacket.SerializableLayer
 	}
 	if v4 {
 		ip = &layers.IPv4{
-			Version: 4, TTL: 64, Id: w.identifier, Flags: layers.IPv4DontFragment,
+			Version: 4, TOS: uint8(w.ecn), TTL: 64, Id: w.identifier, Flags: layers.IPv4DontFragment,
 			Protocol: layers.IPProtocolTCP, SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
 		}
 	} else {
 		ip = &layers.IPv6{
-			Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
+			Version: 6, TrafficClass: uint8(w.ecn), HopLimit: 64, NextHeader: layers.IPProtocolTCP,
 			SrcIP: w.src.Addr().AsSlice(), DstIP: w.dst.Addr().AsSlice(),
 		}
 	}
@@ -65,7 +70,7 @@ func (w *wire) frame() ([]byte, error) {
 		SrcPort: layers.TCPPort(w.src.Port()), DstPort: layers.TCPPort(w.dst.Port()),
 		Seq: w.seq, Ack: w.ack, Window: w.window, Options: opts,
 		FIN: w.flags.Has(FIN), SYN: w.flags.Has(SYN), RST: w.flags.Has(RST), PSH: w.flags.Has(PSH),
-		ACK: w.flags.Has(ACK), URG: w.flags.Has(URG), ECE: w.flags.Has(ECE), CWR: w.flags.Has(CWR),
+		ACK: w.flags.Has(ACK), URG: w.flags.Has(URG), ECE: w.flags.Has(ECE), CWR: w.flags.Has(CWR), NS: w.ae,
 	}
 	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
 		return nil, fmt.Errorf("build segment: %w", err)

@@ -134,7 +134,13 @@ func (c *Conn) send(step int, seg TCP) error {
 		src: c.AddrPort(), dst: c.KernelAddrPort(), flags: seg.Flags,
 		seq: c.iss + c.sndNxt, window: DefaultWindow, payload: seg.Payload,
 		mss: seg.Options.MSS, wscale: seg.Options.WindowScale, sackOK: seg.Options.SACKPermitted, fastOpen: seg.Options.FastOpen, raw: seg.Options.Raw,
-		identifier: c.p.ipID,
+		identifier: c.p.ipID, ae: seg.AE,
+	}
+	if seg.ECN != nil {
+		w.ecn = *seg.ECN
+	}
+	if seg.Options.AccECN != nil {
+		w.raw = append([]RawOption{seg.Options.AccECN.raw()}, w.raw...)
 	}
 	c.p.ipID++
 	rel := c.sndNxt
@@ -329,6 +335,7 @@ func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (S
 	var parts, seen []frame
 	payload := slices.Clone(got.Payload)
 	last := len(got.Payload)
+	firstSeg, lastSeg := got, got
 	// The parts come in one burst, or nearly (packetdrill waits for
 	// them as for any packet): a second more for each.
 	for len(payload) < n {
@@ -341,7 +348,12 @@ func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (S
 			break
 		}
 		g := c.relative(f)
-		follows := g.Seq == got.Seq+uint32(len(payload)) && g.Flags&^PSH == got.Flags&^PSH && g.Ack == got.Ack
+		// As packetdrill compares two parts: all of the header but
+		// FIN, PSH and CWR (which the kernel's GSO puts on one part
+		// only), and the length.
+		loose := FIN | PSH | CWR
+		follows := g.Seq == firstSeg.Seq+uint32(len(payload)) && g.Flags&^loose == lastSeg.Flags&^loose && g.AE == lastSeg.AE &&
+			g.Ack == lastSeg.Ack && g.Window == lastSeg.Window
 		// As packetdrill: every part but the last as long as the one
 		// before; a last one past n is taken, and the length fails.
 		if !follows || len(g.Payload) == 0 || len(payload)+len(g.Payload) < n && len(g.Payload) != last {
@@ -350,9 +362,15 @@ func (c *Conn) aggregate(first frame, got Segment, n int, deadline time.Time) (S
 		}
 		parts = append(parts, f)
 		payload = append(payload, g.Payload...)
-		got.Flags |= g.Flags
+		lastSeg = g
 		last = len(g.Payload)
 	}
+	// packetdrill's joined segment: the last part's header (its flags,
+	// window, options, ECN field) with the first's sequence number and
+	// CWR flag, and every part's payload.
+	got = lastSeg
+	got.At, got.Seq = firstSeg.At, firstSeg.Seq
+	got.Flags = lastSeg.Flags&^CWR | firstSeg.Flags&CWR
 	got.Payload = payload
 	return got, parts, seen
 }
@@ -467,6 +485,11 @@ type Segment struct {
 	// (kind 34, or 254 with the magic 0xF989); nil when it has none or
 	// asks for one.
 	FastOpenCookie []byte
+	// ECN is the IP header's ECN field, AE the AccECN flag, and AccECN
+	// the AccECN option (nil when absent).
+	ECN    ECN
+	AE     bool
+	AccECN *AccECN
 }
 
 // relative returns f, a segment of the connection, with its sequence
@@ -485,6 +508,7 @@ func (c *Conn) relative(f frame) Segment {
 		b.Left, b.Right = b.Left-c.iss, b.Right-c.iss
 	}
 	got.FastOpenCookie = fastOpenCookie(f.data)
+	got.ECN, got.AE, got.AccECN = ecnOf(f.data)
 	if s.Len > 0 && s.Len <= len(f.data) {
 		got.Payload = f.data[len(f.data)-s.Len:]
 	}

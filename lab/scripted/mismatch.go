@@ -59,6 +59,12 @@ func diff(want TCP, got Segment) []Row {
 	if want.Flags != 0 && want.Flags != got.Flags {
 		add("flags", got.Flags, want.Flags)
 	}
+	if want.Flags != 0 && want.AE != got.AE {
+		add("AE flag", got.AE, want.AE)
+	}
+	if want.ECN != nil && !want.ECN.matches(got.ECN) {
+		add("ECN field", got.ECN, *want.ECN)
+	}
 	if want.Seq != nil && *want.Seq != got.Seq {
 		add("seq", got.Seq, *want.Seq)
 	}
@@ -82,6 +88,9 @@ func diffOptions(want Options, got Segment) []Row {
 	var rows []Row
 	o := got.Options
 	kinds := has(o)
+	if got.AccECN != nil {
+		kinds |= OptAccECN
+	}
 	add := func(field string, g, w any) { rows = append(rows, Row{field, fmt.Sprint(g), fmt.Sprint(w)}) }
 	absent := func(k OptionSet, g any) {
 		if kinds&k == 0 {
@@ -119,6 +128,13 @@ func diffOptions(want Options, got Segment) []Row {
 			add("sack", sackString(g), sackString(want.SACK))
 		}
 	}
+	if want.AccECN != nil && !want.AccECN.equal(got.AccECN) {
+		g := "absent"
+		if got.AccECN != nil {
+			g = got.AccECN.String()
+		}
+		add("AccECN", g, want.AccECN.String())
+	}
 	if miss := want.Present &^ kinds; miss != 0 {
 		add("options", kinds, "with "+miss.String())
 	}
@@ -141,7 +157,23 @@ func (c *Conn) line(f frame) string {
 		return fmt.Sprintf("%s %v > %v %v seq=%d ack=%d win=%d len=%d (another connection)", at, s.Src, s.Dst, s.Flags, s.Seq, s.Ack, s.Window, s.Len)
 	}
 	g := c.relative(f)
-	return fmt.Sprintf("%s %v > %v %s", at, s.Src, s.Dst, segmentString(g.Flags, g.Seq, g.Ack, g.Window, len(g.Payload), g.Options))
+	return fmt.Sprintf("%s %v > %v %s%s", at, s.Src, s.Dst, segmentString(g.Flags, g.Seq, g.Ack, g.Window, len(g.Payload), g.Options), ecnString(g))
+}
+
+// ecnString is what line adds for a segment's ECN field, AE flag and
+// AccECN option, each when set: " [ect0] AE <ECN e1b 1 ceb 0 e0b 1>".
+func ecnString(g Segment) string {
+	var b strings.Builder
+	if g.ECN != NotECT {
+		fmt.Fprintf(&b, " [%v]", g.ECN)
+	}
+	if g.AE {
+		b.WriteString(" AE")
+	}
+	if g.AccECN != nil {
+		fmt.Fprintf(&b, " <%v>", g.AccECN)
+	}
+	return b.String()
 }
 
 func (c *Conn) lines(fs []frame) []string {

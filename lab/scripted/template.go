@@ -44,6 +44,12 @@ type TCP struct {
 	// Len, on expect, is the payload length the segment must have; send
 	// uses Payload's.
 	Len *int
+	// ECN is the IP header's ECN field: sent as given (nil sends
+	// Not-ECT); on expect, nil does not check it.
+	ECN *ECN
+	// AE is AccECN's flag (RFC 9768), the header's bit before CWR: sent
+	// as given; on expect, checked with the flags (when Flags is not 0).
+	AE bool
 }
 
 // Options are the TCP options of a template. A field that is nil (or
@@ -74,6 +80,10 @@ type Options struct {
 	// NOPs to a 32-bit word), such as an MD5 signature option (kind 19)
 	// with the bytes a script writes; expect does not check them.
 	Raw []RawOption
+	// AccECN, when not nil, sends the AccECN option (RFC 9768, kind 172
+	// or 174) after the others; on expect, the segment's must equal it:
+	// its order and every counter.
+	AccECN *AccECN
 }
 
 // RawOption is a TCP option as bytes: its kind and its data (the length
@@ -98,9 +108,10 @@ const (
 	OptTimestamps
 	OptSACK
 	OptFastOpen
+	OptAccECN
 )
 
-var optionNames = [...]string{"mss", "wscale", "sackOK", "TS", "sack", "FO"}
+var optionNames = [...]string{"mss", "wscale", "sackOK", "TS", "sack", "FO", "AccECN"}
 
 // String lists the kinds as packetdrill names them, such as "mss,TS".
 func (s OptionSet) String() string {
@@ -157,9 +168,15 @@ func Int(v int) *int { return &v }
 // sets, "*" for what it leaves to the connection or does not check.
 func (t TCP) String() string {
 	var b strings.Builder
-	if t.Flags == 0 {
+	if t.ECN != nil {
+		fmt.Fprintf(&b, "[%v] ", *t.ECN)
+	}
+	switch {
+	case t.Flags == 0:
 		b.WriteString("*")
-	} else {
+	case t.AE:
+		b.WriteString(t.Flags.String() + ",AE")
+	default:
 		b.WriteString(t.Flags.String())
 	}
 	opt := func(name string, p *uint32) {
@@ -201,6 +218,9 @@ func (o Options) String() string {
 	}
 	if o.SACK != nil {
 		parts = append(parts, "sack "+sackString(o.SACK))
+	}
+	if o.AccECN != nil {
+		parts = append(parts, o.AccECN.String())
 	}
 	if o.Present != 0 {
 		parts = append(parts, "present "+o.Present.String())
