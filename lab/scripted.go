@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/report"
@@ -25,8 +22,9 @@ import (
 // 192.168.0.101, the script's 192.168.0.2, as in the blog post; the lab
 // captures the device (raw IP), so the capture, its labels, the
 // walkthrough, the ladder and result.json come as for any scenario, each
-// frame the script sent marked "scripted" with its step. A TUN device
-// needs root (sudo): /dev/net/tun is root's even in a user namespace.
+// frame the script sent marked "scripted" with its step. Where
+// /dev/net/tun is root's (even in a user namespace) and the run is not
+// root's, a veth pair stands in for the TUN device (scripted.Open).
 const (
 	// Scripted makes the script the client: the kernel's server listens
 	// on Env.Addr (192.168.0.101:PORT), and the Client side plays the
@@ -57,9 +55,7 @@ func newScriptedNetwork(sc *Scenario, opt Options, addr string) (*network, func(
 	log := &scriptLog{sent: map[string][]string{}}
 	p, err := scripted.Open(scripted.Config{Name: scriptedInterface, Log: log.add})
 	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, nil, fmt.Errorf("%w; a scripted peer stands behind a TUN device, which needs root (sudo), since /dev/net/tun is root's even in a user namespace", err)
-		}
+
 		return nil, nil, err
 	}
 	server := p.KernelAddr()
@@ -103,10 +99,11 @@ func (n *network) markScripted(pkts []capture.Packet) {
 	defer n.script.mu.Unlock()
 	for i := range pkts {
 		p := &pkts[i]
-		steps := n.script.sent[string(p.Data)]
+		data := p.Data[min(n.peer.LinkHeaderLen(), len(p.Data)):]
+		steps := n.script.sent[string(data)]
 		switch {
 		case len(steps) > 0:
-			n.script.sent[string(p.Data)] = steps[1:]
+			n.script.sent[string(data)] = steps[1:]
 			p.Info.AncillaryData = append(p.Info.AncillaryData, report.Scripted(steps[0]))
 		case p.TCP && p.Segment.Src.Addr() == n.peer.Addr():
 			// Nothing but the script speaks for its address.
@@ -173,31 +170,18 @@ func (e *Env) takeFatal() error {
 	return errors.New(strings.Join(msgs, "\n"))
 }
 
-// canScript reports whether this process may make the TUN device a
-// scripted peer stands behind, and says why not.
-func canScript() error {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open /dev/net/tun: %w", err)
-	}
-	unix.Close(fd)
-	return nil
-}
-
 // leaveOutScripted returns the scenarios of list that can run here, with
 // opt and noSandbox (-no-sandbox): those with a scripted side only when
-// this process may make TUN devices (as root) and the run asks nothing a
-// scripted peer cannot do. It tells w of each it leaves out. A run of
-// every scenario (tcplab run, make lab) thus runs without root, without
-// them.
+// the run asks nothing a scripted peer cannot do. It tells w of each it
+// leaves out. Without root they run too: where /dev/net/tun is root's,
+// the peer stands behind a veth pair in the scenario's own namespace.
 func leaveOutScripted(list []*Scenario, opt Options, noSandbox bool, w io.Writer) []*Scenario {
-	return leaveOut(list, scriptedReason(opt, noSandbox, canScript), w)
+	return leaveOut(list, scriptedReason(opt, noSandbox), w)
 }
 
 // scriptedReason says why a run with opt and noSandbox cannot have a
-// scripted side, asking can whether a TUN device can be made; nil when
-// it can.
-func scriptedReason(opt Options, noSandbox bool, can func() error) error {
+// scripted side; nil when it can.
+func scriptedReason(opt Options, noSandbox bool) error {
 	switch {
 	case opt.IPv6:
 		return errors.New("a scripted peer speaks IPv4 only (-6)")
@@ -205,9 +189,6 @@ func scriptedReason(opt Options, noSandbox bool, can func() error) error {
 		return errors.New("a scripted peer takes no -path")
 	case noSandbox:
 		return errors.New("a scripted peer needs the scenario's own namespace (-no-sandbox)")
-	}
-	if err := can(); err != nil {
-		return fmt.Errorf("a scripted peer needs root for its TUN device (%v); run it with sudo", err)
 	}
 	return nil
 }

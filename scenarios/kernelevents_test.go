@@ -141,9 +141,10 @@ func TestKernelEventsUnprivileged(t *testing.T) {
 		testenv.NetNS(t)
 		var progress bytes.Buffer
 		out := t.TempDir()
-		// SimClose and RTO run across the delay line: through veth pairs
-		// where /dev/net/tun is root's.
-		results, err := lab.Run(context.Background(), []*lab.Scenario{Handshake(), HalfClose(), RcvBuf(), SimClose(), RTO()}, lab.Config{Out: out, Progress: &progress})
+		// SimClose and RTO run across the delay line, RSTChallenge with
+		// a scripted peer: through veth pairs where /dev/net/tun is
+		// root's.
+		results, err := lab.Run(context.Background(), []*lab.Scenario{Handshake(), HalfClose(), RcvBuf(), SimClose(), RTO(), RSTChallenge()}, lab.Config{Out: out, Progress: &progress})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +31,9 @@ type IPLink struct {
 	// from the far end, EtherType set per packet.
 	hdr [14]byte
 	in  [14]byte // a read frame's header
+	// closed is set by Close, so that a Read or Write on the closed
+	// socket says os.ErrClosed, as a file's does.
+	closed atomic.Bool
 }
 
 // OpenIPLink makes the device name in the namespace ns (nil: the calling
@@ -147,7 +152,7 @@ func (l *IPLink) Read(b []byte) (int, error) {
 			err = rerr
 		}
 		if err != nil {
-			return 0, err
+			return 0, l.wrap(err)
 		}
 		if n <= len(l.in) {
 			continue
@@ -182,7 +187,7 @@ func (l *IPLink) Write(b []byte) (int, error) {
 		err = werr
 	}
 	if err != nil {
-		return 0, err
+		return 0, l.wrap(err)
 	}
 	return len(b), nil
 }
@@ -192,4 +197,32 @@ func (l *IPLink) SetReadDeadline(t time.Time) error { return l.f.SetReadDeadline
 
 // Close closes the packet socket; the devices go with the far end's
 // namespace.
-func (l *IPLink) Close() error { return l.f.Close() }
+func (l *IPLink) Close() error {
+	l.closed.Store(true)
+	return l.f.Close()
+}
+
+// wrap returns os.ErrClosed for an error of the closed socket.
+func (l *IPLink) wrap(err error) error {
+	if l.closed.Load() {
+		return fmt.Errorf("ip link %s: %w", l.name, os.ErrClosed)
+	}
+	return err
+}
+
+// NewQuietHost is NewHost for the far ends of IPLinks: its devices get no
+// IPv6, so that they send nothing of their own (router solicitations,
+// multicast reports) to the namespaces they serve.
+func NewQuietHost(name string) (*Host, error) {
+	h, err := NewHost(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0o644)
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		h.Close()
+		return nil, fmt.Errorf("netns: host %s: turn IPv6 off: %w", name, err)
+	}
+	return h, nil
+}

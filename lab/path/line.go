@@ -139,8 +139,8 @@ func StartLine(ctx context.Context, cfg LineConfig) (*Line, error) {
 	}
 	if cfg.Veth {
 		var err error
-		if far, err = newFarHost(); err != nil {
-			return nil, err
+		if far, err = netns.NewQuietHost("delay line"); err != nil {
+			return nil, fmt.Errorf("delay line: %w", err)
 		}
 	}
 	closeFar := func() {

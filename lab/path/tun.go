@@ -1,9 +1,6 @@
 package path
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
 	"net/netip"
 	"os"
 	"time"
@@ -50,20 +47,4 @@ type device interface {
 	SetReadDeadline(time.Time) error
 	Close() error
 	Name() string
-}
-
-// newFarHost makes the namespace of a Veth line's far ends, with IPv6 off
-// so that they send nothing of their own into the line.
-func newFarHost() (*netns.Host, error) {
-	far, err := netns.NewHost("delay line")
-	if err != nil {
-		return nil, fmt.Errorf("delay line: %w", err)
-	}
-	if err := far.Do(func() error {
-		return os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0o644)
-	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		far.Close()
-		return nil, fmt.Errorf("delay line: turn IPv6 off for the far ends: %w", err)
-	}
-	return far, nil
 }

@@ -80,7 +80,18 @@ func TestHandshakeClient(t *testing.T) {
 	if !inNamespace(t) {
 		return
 	}
-	p := start(t)
+	for _, veth := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tun", true: "veth"}[veth], func(t *testing.T) { handshakeClient(t, veth) })
+	}
+}
+
+// handshakeClient is TestHandshakeClient's script, on a peer behind a TUN
+// device or a veth pair.
+func handshakeClient(t *testing.T, veth bool) {
+	p := startWith(t, scripted.Config{Veth: veth})
+	if got, want := p.LinkHeaderLen(), map[bool]int{false: 0, true: 14}[veth]; got != want {
+		t.Errorf("link header %d bytes, want %d", got, want)
+	}
 	conn := p.Listen(80)
 	type dialed struct {
 		c   *net.TCPConn

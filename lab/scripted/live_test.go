@@ -33,7 +33,16 @@ const serverPort = 8000
 // addresses, commented as scripted or expected, in step order.
 func start(t *testing.T) *scripted.Peer {
 	t.Helper()
-	needTUN(t)
+	return startWith(t, scripted.Config{})
+}
+
+// startWith is start with cfg (but its Pcap): with cfg.Veth the peer
+// stands behind a veth pair, as it does without root here.
+func startWith(t *testing.T, cfg scripted.Config) *scripted.Peer {
+	t.Helper()
+	if !cfg.Veth {
+		needTUN(t)
+	}
 	dir := os.Getenv("TCPLAB_ARTIFACTS")
 	if dir == "" {
 		dir = t.TempDir()
@@ -43,7 +52,8 @@ func start(t *testing.T) *scripted.Peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := scripted.Open(scripted.Config{Pcap: f})
+	cfg.Pcap = f
+	p, err := scripted.Open(cfg)
 	if err != nil {
 		f.Close()
 		t.Fatal(err)

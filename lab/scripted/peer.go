@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"slices"
@@ -46,6 +47,12 @@ type Config struct {
 	// kernel leaves such segments' checksums to the device; the peer
 	// completes them, so that the capture's checksums are right.
 	Offload bool
+	// Veth stands the peer behind the near end of a veth pair, whose far
+	// end it reads and writes in a namespace of its own
+	// (netns.OpenIPLink), in place of a TUN device: what Open does by
+	// itself where this process may not open /dev/net/tun (root's on
+	// some machines, even in a user namespace). Not with Offload.
+	Veth bool
 	// GSOSize, with Offload, marks each TCP segment the script sends as
 	// GSO of this segment size (virtio_net_hdr gso_type TCPV4 or TCPV6,
 	// gso_size), as packetdrill's --mss writes them: a segment longer
@@ -87,8 +94,11 @@ const (
 // written into the device. Its methods are for one goroutine, the
 // script's.
 type Peer struct {
-	cfg   Config
-	tun   *os.File
+	cfg Config
+	// tun is the device's file, or, where /dev/net/tun is root's, the
+	// far end of a veth pair (netns.IPLink) in the namespace far.
+	tun   ipDevice
+	far   *netns.Host
 	tap   *os.File // the device's outgoing frames, kernel-timestamped
 	inbox chan frame
 	// stamps are the kernel's times of taking the script's frames in,
@@ -158,17 +168,18 @@ func Open(cfg Config) (*Peer, error) {
 	if !cfg.Kernel.Contains(cfg.Addr) || cfg.Kernel.Addr() == cfg.Addr {
 		return nil, fmt.Errorf("scripted peer: %v is not another address of %v: give the kernel a prefix that covers the peer's address", cfg.Addr, cfg.Kernel)
 	}
-	tun, err := netns.OpenTUNWith(cfg.NetNS, cfg.Name, []netip.Prefix{cfg.Kernel}, cfg.MTU, netns.TUNOptions{Offload: cfg.Offload})
+	tun, far, err := openDevice(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("scripted peer: %w", err)
 	}
 	tap, err := openTap(cfg.NetNS, cfg.Name)
 	if err != nil {
 		tun.Close()
+		closeHost(far)
 		return nil, fmt.Errorf("scripted peer: %w", err)
 	}
 	p := &Peer{
-		cfg: cfg, tun: tun, tap: tap, inbox: make(chan frame, 1024), stamps: make(chan stamp, 1024),
+		cfg: cfg, tun: tun, far: far, tap: tap, inbox: make(chan frame, 1024), stamps: make(chan stamp, 1024),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		start: time.Now(), nextPort: 40000, ipID: 1,
 	}
@@ -177,6 +188,7 @@ func Open(cfg Config) (*Peer, error) {
 		if err != nil {
 			tun.Close()
 			tap.Close()
+			closeHost(far)
 			return nil, fmt.Errorf("scripted peer: %w", err)
 		}
 		w.FlushEach = true
@@ -185,6 +197,62 @@ func Open(cfg Config) (*Peer, error) {
 	go p.drain()
 	go p.read()
 	return p, nil
+}
+
+// ipDevice is where the peer writes the script's packets and reads the
+// kernel's: a TUN device's file or a netns.IPLink.
+type ipDevice interface {
+	Read([]byte) (int, error)
+	Write([]byte) (int, error)
+	Close() error
+}
+
+// openDevice makes the peer's device: a TUN device, or, where this
+// process may not open /dev/net/tun (root's on some machines, even in a
+// user namespace) and the script wants no offloads, the near end of a
+// veth pair whose far end, in a namespace of the peer's own, it reads and
+// writes (netns.OpenIPLink).
+func openDevice(cfg Config) (ipDevice, *netns.Host, error) {
+	if cfg.Veth && cfg.Offload {
+		return nil, nil, errors.New("a veth pair takes no offloads: Veth and Offload exclude each other")
+	}
+	var err error
+	if !cfg.Veth {
+		var tun *os.File
+		tun, err = netns.OpenTUNWith(cfg.NetNS, cfg.Name, []netip.Prefix{cfg.Kernel}, cfg.MTU, netns.TUNOptions{Offload: cfg.Offload})
+		switch {
+		case err == nil:
+			return tun, nil, nil
+		case !errors.Is(err, fs.ErrPermission) || cfg.Offload:
+			return nil, nil, err
+		}
+	}
+	far, ferr := netns.NewQuietHost("scripted peer")
+	if ferr != nil {
+		return nil, nil, errors.Join(err, ferr)
+	}
+	link, lerr := netns.OpenIPLink(cfg.NetNS, cfg.Name, []netip.Prefix{cfg.Kernel}, cfg.MTU, far.File(), "script")
+	if lerr != nil {
+		far.Close()
+		return nil, nil, errors.Join(err, lerr)
+	}
+	return link, far, nil
+}
+
+func closeHost(h *netns.Host) {
+	if h != nil {
+		h.Close()
+	}
+}
+
+// LinkHeaderLen is how many bytes come before the IP header in a frame
+// captured on the peer's device: 0 on a TUN device, 14 on the veth that
+// stands in for it without root.
+func (p *Peer) LinkHeaderLen() int {
+	if p.far != nil {
+		return 14
+	}
+	return 0
 }
 
 // Addr returns the script's address.
@@ -391,6 +459,9 @@ func (p *Peer) record(at time.Time, b []byte, comment string) {
 func (p *Peer) Close() error {
 	close(p.stop)
 	cerr := errors.Join(p.tap.Close(), p.tun.Close())
+	if p.far != nil {
+		cerr = errors.Join(cerr, p.far.Close())
+	}
 	<-p.done
 	for _, f := range p.pending {
 		p.record(f.at, f.data, "unexpected: taken by no expectation")
