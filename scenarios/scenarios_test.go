@@ -78,7 +78,15 @@ func TestScenarios(t *testing.T) {
 
 // sameStory lists the scenarios whose check rightly passes another's
 // capture, each with the reason.
-var sameStory = map[[2]string]bool{}
+var sameStory = map[[2]string]bool{
+	// lan is the walkthrough's conversation across two hosts, and what
+	// TCP allows the LAN (a segment resent, a window that never went to
+	// zero) it allows on loopback too, where a busy machine has shown
+	// both: what tells the two apart is the network, which a check of
+	// the segments does not see. lan's own check still fails the
+	// walkthrough's capture (its segments are cut at the LAN's MSS).
+	{"walkthrough", "lan"}: true,
+}
 
 // checkArtifacts reads back a scenario's capture: every TCP packet is there
 // and carries its comment.
