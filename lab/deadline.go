@@ -9,9 +9,9 @@ import (
 // conversationClock is the time a run gives its conversation, which the
 // kernel's own slow work moves later: reconfiguring a device (a veth's
 // GRO change tears down its NAPI context and waits for RCU grace periods)
-// took 12.6 s on a loaded machine, and a soak round once spent the whole
-// 15 s there before the client could connect. That time is the kernel's,
-// not the conversation's.
+// took 12.6 s on a loaded machine, and a soak round once ran out of its
+// 15 s after setting the offloads and before a SYN left. That time is the
+// kernel's, not the conversation's.
 type conversationClock struct {
 	mu       sync.Mutex
 	timer    *time.Timer
