@@ -206,8 +206,7 @@ func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccou
 			own = append(own, e)
 		}
 	}
-	a := joinKernel(own, pkts, k.server)
-	a.lost = k.lost
+	a := tracedAccount(own, k.lost, pkts, k.server)
 	if !k.follow {
 		return a
 	}
@@ -219,6 +218,17 @@ func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccou
 		a.paths = pathTimelines(k.events, pkts, pathFrames(pkts, k.frames), start)
 		a.pathNotes = pathWarnings(pkts, k.frames)
 	}
+	return a
+}
+
+// tracedAccount is the account of a traced run: its events joined to
+// pkts (joinKernel), with lost counted by the tracer. Events lost where
+// no counter saw them show as breaks in a socket's chain of state changes
+// (ktrace.Gaps): they count as lost too, so that the run leaves the
+// kernel's account unjudged rather than contradicted by its own gap.
+func tracedAccount(events []ktrace.Event, lost uint64, pkts []capture.Packet, server netip.AddrPort) *kernelAccount {
+	a := joinKernel(events, pkts, server)
+	a.lost = lost + uint64(ktrace.Gaps(events))
 	return a
 }
 
