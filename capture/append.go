@@ -244,7 +244,7 @@ func appendPadSeconds(dst []byte, d time.Duration, width int) []byte {
 	if sign == 1 {
 		b[0] = '-'
 	}
-	putDecimal32(b[sign:n-7], secs)
+	putDecimal(b[sign:n-7], secs)
 	b[n-7] = '.'
 	putDecimal6(b[n-6:], frac)
 	return dst[:l+w]

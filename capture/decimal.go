@@ -40,8 +40,9 @@ func decimalLen(v uint64) int {
 }
 
 // putDecimal writes v's digits into b, which is exactly decimalLen(v)
-// long.
-func putDecimal(b []byte, v uint64) {
+// (decimalLen32(v) for a uint32) long. Each width is its own instance:
+// a uint32's divisions stay 32-bit.
+func putDecimal[T uint32 | uint64](b []byte, v T) {
 	i := len(b)
 	for v >= 100 {
 		q := v / 100
@@ -111,24 +112,6 @@ func decimalLen32(v uint32) int {
 		t++
 	}
 	return max(t, 1)
-}
-
-// putDecimal32 writes v's digits into b, which is exactly
-// decimalLen32(v) long.
-func putDecimal32(b []byte, v uint32) {
-	i := len(b)
-	for v >= 100 {
-		q := v / 100
-		r := (v - q*100) * 2
-		i -= 2
-		b[i], b[i+1] = digitPairs[r], digitPairs[r+1]
-		v = q
-	}
-	if v >= 10 {
-		b[i-2], b[i-1] = digitPairs[v*2], digitPairs[v*2+1]
-		return
-	}
-	b[i-1] = byte('0' + v)
 }
 
 // eightSpaces is eight spaces as a little-endian word.
