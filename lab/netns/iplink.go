@@ -91,14 +91,52 @@ func OpenIPLink(ns *os.File, name string, addrs []netip.Prefix, mtu int, farNS *
 		if err := ethtool(name, false, ethtoolCmd{ethtoolSTSO, "tso"}, ethtoolCmd{ethtoolSGSO, "gso"}, ethtoolCmd{ethtoolSGRO, "gro"}, ethtoolCmd{ethtoolSTXCSUM, "tx-checksum"}); err != nil {
 			return err
 		}
-		return SetUp(name, addrs, mtu)
+		if err := SetUp(name, addrs, mtu); err != nil {
+			return err
+		}
+		return waitActive(name)
 	})
+	if err == nil {
+		err = Enter(farNS, func() error { return waitActive(far) })
+	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("ip link %s: %w", name, err)
 	}
 	l.name = name
 	return l, nil
+}
+
+// activeWithin is how long waitActive waits for a device.
+const activeWithin = 5 * time.Second
+
+// waitActive waits until the device name (in the thread's namespace)
+// can send: its carrier is on and the kernel has given it its queueing
+// discipline. Until then, which the kernel's link watch does in its own
+// time after the pair comes up (tens of ms on a loaded machine), the
+// device has the "noop" discipline, which drops every frame sent: the
+// first SYN would be lost.
+func waitActive(name string) error {
+	deadline := time.Now().Add(activeWithin)
+	for {
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", name, err)
+		}
+		qs, err := netlink.QdiscList(link)
+		if err != nil {
+			return fmt.Errorf("%s: queueing disciplines: %w", name, err)
+		}
+		// The kernel lists no "noop" (it is built in): a discipline
+		// listed is the one it gave the device.
+		if link.Attrs().OperState == netlink.OperUp && len(qs) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not ready to send after %v (state %v, %d queueing disciplines)", name, activeWithin, link.Attrs().OperState, len(qs))
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // openPacket opens a non-blocking packet socket on the device index,

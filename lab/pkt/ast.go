@@ -133,7 +133,9 @@ func (d Direction) String() string {
 type Packet struct {
 	Base
 	Dir      Direction
-	Protocol string // "tcp"; "udp" or "icmp" are parsed only to be skipped
+	Protocol string // "tcp" or "icmp"; "udp", "gre" and "mpls" are parsed only to be skipped
+	// ICMP is the message of an "icmp" line.
+	ICMP *ICMPMessage
 	// ECN is the IP header's ECN field as packetdrill writes it in
 	// brackets: "noecn", "ect0", "ect1", "ce" or "ect01" (either ECT,
 	// outbound only); empty when the line gives none, which sends
@@ -154,6 +156,23 @@ type Packet struct {
 	Options []TCPOption
 	// AnyOptions is "<...>": any options will do.
 	AnyOptions bool
+}
+
+// ICMPMessage is an ICMP line's message, as packetdrill writes it:
+// "< icmp unreachable frag_needed mtu 1200 [1:1461(1460)]".
+type ICMPMessage struct {
+	// Type and Code are named as packetdrill names them ("unreachable",
+	// "frag_needed", "packet_too_big", or "type_N" and "code_N"); Code
+	// is empty when the line gives none (code 0).
+	Type, Code string
+	MTU        *uint32
+	ID         *uint16
+	// Quoted is what the message quotes: "tcp" (the kernel's segment
+	// Seq:End(Len), its sequence numbers the kernel's, relative), "udp"
+	// or "raw" (Len bytes), or "" for nothing.
+	Quoted   string
+	Seq, End uint32
+	Len      int
 }
 
 // OptionKind is a TCP option's kind as a script names it.

@@ -39,6 +39,13 @@ func TestCheck(t *testing.T) {
 		{"too few arguments", "0 close() = 0", 1, "close takes 1 arguments, not 0"},
 		{"too many arguments", "0 listen(3, 1, 2) = 0", 1, "listen takes 2 arguments, not 3"},
 		{"fcntl with a value", "0 fcntl(3, F_SETFL, O_NONBLOCK) = 0", 0, ""},
+		{"icmp", "0 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]\n0 < icmp packet_too_big mtu 1280 [1:1441(1440)]\n0 < icmp type_11 code_0", 0, ""},
+		{"icmp from the kernel", "0 > icmp unreachable port_unreachable [1:1(0)]", 1, "the kernel's ICMP messages are not checked yet"},
+		{"icmp quoting udp", "0 < icmp unreachable port_unreachable [udp (10)]", 1, "quoting udp is not scripted"},
+		{"icmp echo id", "0 < icmp echo_request id 3", 1, "echo id"},
+		{"icmp ecn", "0 < [ce] icmp unreachable", 1, "ECN field [ce]"},
+		{"icmp range", "0~1 < icmp unreachable", 1, "sent at one time"},
+		{"icmp unknown type", "0 < icmp unreachble", 1, "ICMP has no type \"unreachble\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,5 +255,53 @@ func TestAsOf(t *testing.T) {
 	asOf(vars, -time.Millisecond)
 	if vars["tcpi_last_data_recv"] != 1010 {
 		t.Errorf("early read changed tcpi_last_data_recv to %d", vars["tcpi_last_data_recv"])
+	}
+}
+
+// TestICMPOf: an ICMP line's names become the numbers of its family's
+// protocol, as packetdrill's tables give them; what packetdrill refuses
+// is refused with the reason.
+func TestICMPOf(t *testing.T) {
+	u32 := func(v uint32) *uint32 { return &v }
+	tests := []struct {
+		name      string
+		m         ICMPMessage
+		v6        bool
+		typ, code uint8
+		mtu       uint32
+		err       string
+	}{
+		{"frag needed", ICMPMessage{Type: "unreachable", Code: "frag_needed", MTU: u32(1200), Quoted: "tcp", Seq: 1, End: 1461, Len: 1460}, false, 3, 4, 1200, ""},
+		{"port unreachable", ICMPMessage{Type: "unreachable", Code: "port_unreachable"}, false, 3, 3, 0, ""},
+		{"v6 port unreachable", ICMPMessage{Type: "unreachable", Code: "port_unreachable"}, true, 1, 4, 0, ""},
+		{"packet too big", ICMPMessage{Type: "packet_too_big", MTU: u32(1280)}, true, 2, 0, 1280, ""},
+		{"v6 MTU over 16 bits", ICMPMessage{Type: "packet_too_big", MTU: u32(70000)}, true, 2, 0, 70000, ""},
+		{"numbered", ICMPMessage{Type: "type_11", Code: "code_1"}, false, 11, 1, 0, ""},
+		{"no code", ICMPMessage{Type: "time_exceeded"}, false, 11, 0, 0, ""},
+		{"v6 time exceeded", ICMPMessage{Type: "time_exceeded", Code: "exceeded_frag_time"}, true, 3, 1, 0, ""},
+		{"v4 has no packet too big", ICMPMessage{Type: "packet_too_big"}, false, 0, 0, 0, `ICMP has no type "packet_too_big"`},
+		{"unknown code", ICMPMessage{Type: "unreachable", Code: "frag_neded"}, false, 0, 0, 0, `has no code "frag_neded"`},
+		{"code of a type without names", ICMPMessage{Type: "source_quench", Code: "x"}, false, 0, 0, 0, "has no named codes"},
+		{"number out of range", ICMPMessage{Type: "type_256"}, false, 0, 0, 0, `no type "type_256"`},
+		{"v4 MTU on another code", ICMPMessage{Type: "unreachable", Code: "port_unreachable", MTU: u32(1200)}, false, 0, 0, 0, "Fragmentation Needed's"},
+		{"v4 MTU over 16 bits", ICMPMessage{Type: "unreachable", Code: "frag_needed", MTU: u32(70000)}, false, 0, 0, 0, "16 bits"},
+		{"v6 MTU on another type", ICMPMessage{Type: "unreachable", MTU: u32(1280)}, true, 0, 0, 0, "Packet Too Big's"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := icmpOf(&tt.m, tt.v6)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("icmpOf = %+v, %v; want an error that says %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Type != tt.typ || got.Code != tt.code || got.MTU != tt.mtu || got.Seq != tt.m.Seq || got.Len != tt.m.Len {
+				t.Errorf("icmpOf = %+v, want type %d code %d mtu %d seq %d len %d", got, tt.typ, tt.code, tt.mtu, tt.m.Seq, tt.m.Len)
+			}
+		})
 	}
 }

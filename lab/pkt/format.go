@@ -44,6 +44,25 @@ func flagText(f capture.Flags) string {
 func (pk *Packet) text() string {
 	var b strings.Builder
 	b.WriteString(pk.Dir.String())
+	if m := pk.ICMP; m != nil {
+		fmt.Fprintf(&b, " icmp %s", m.Type)
+		if m.Code != "" {
+			fmt.Fprintf(&b, " %s", m.Code)
+		}
+		if m.MTU != nil {
+			fmt.Fprintf(&b, " mtu %d", *m.MTU)
+		}
+		if m.ID != nil {
+			fmt.Fprintf(&b, " id %d", *m.ID)
+		}
+		switch m.Quoted {
+		case "tcp":
+			fmt.Fprintf(&b, " [%d:%d(%d)]", m.Seq, m.End, m.Len)
+		case "udp", "raw":
+			fmt.Fprintf(&b, " [%s (%d)]", m.Quoted, m.Len)
+		}
+		return b.String()
+	}
 	if pk.Protocol != "tcp" {
 		fmt.Fprintf(&b, " %s", pk.Protocol)
 		return b.String()

@@ -117,6 +117,7 @@ func goRefuseScript(s *Script) (int, string) {
 	}
 	r := &runner{}
 	conns := 0
+	seenPacket := false
 	for _, e := range s.Events {
 		switch e := e.(type) {
 		case *Syscall:
@@ -128,6 +129,17 @@ func goRefuseScript(s *Script) (int, string) {
 				}
 			}
 		case *Packet:
+			if e.ICMP != nil {
+				set, _ := settings(s)
+				if _, err := icmpOf(e.ICMP, set.IPv6); err != nil {
+					return e.Line, err.Error()
+				}
+				if conns == 0 && !seenPacket {
+					return e.Line, "an ICMP message before any segment quotes no connection"
+				}
+				continue
+			}
+			seenPacket = true
 			if e.Flags.Has(capture.SYN) && e.Seq != 0 {
 				return e.Line, "a SYN's sequence number other than 0 is not written as Go yet"
 			}
@@ -328,6 +340,14 @@ func (g *gen) body() {
 		g.p("\n// line %d: %s\n", line, strings.Join(text, "\n// "))
 		switch e := e.(type) {
 		case *Packet:
+			if e.ICMP != nil {
+				// goRefuseScript let through only names of the
+				// script's family, after a connection.
+				m, _ := icmpOf(e.ICMP, g.v6)
+				sleep(st)
+				g.p("conn.SendICMP(t, %s)\n", goICMP(m))
+				break
+			}
 			if !g.conn {
 				if e.Dir == Inbound {
 					g.p("conn := p.Dial(%d)\n", Port)
@@ -805,6 +825,24 @@ func goDuration(d time.Duration) string {
 
 // goFlagNames are scripted's names of the flags, in packetdrill's order.
 var goFlagNames = []string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+
+// goICMP writes m as a scripted.ICMP literal.
+func goICMP(m scripted.ICMP) string {
+	f := []string{fmt.Sprintf("Type: %d", m.Type)}
+	if m.Code != 0 {
+		f = append(f, fmt.Sprintf("Code: %d", m.Code))
+	}
+	if m.MTU != 0 {
+		f = append(f, fmt.Sprintf("MTU: %d", m.MTU))
+	}
+	if m.Seq != 0 {
+		f = append(f, fmt.Sprintf("Seq: %d", m.Seq))
+	}
+	if m.Len != 0 {
+		f = append(f, fmt.Sprintf("Len: %d", m.Len))
+	}
+	return "scripted.ICMP{" + strings.Join(f, ", ") + "}"
+}
 
 // goTCP writes a template as a scripted.TCP literal.
 func goTCP(seg scripted.TCP) string {

@@ -394,10 +394,33 @@ func (p *parser) packet(b Base) (Event, error) {
 		pk.Dir = Outbound
 	}
 	p.advance(1)
+	p.inlineSpace()
+	var quoted *ICMPMessage
+	if p.has("[") && p.pos+1 < len(p.src) && isDigit(p.src[p.pos+1]) {
+		// packetdrill's older order: the quoted segment before "icmp".
+		quoted = &ICMPMessage{}
+		if err := p.quoted(quoted); err != nil {
+			return nil, err
+		}
+		p.inlineSpace()
+		if !p.has("icmp") {
+			return nil, p.fail("a quoted segment [...] is an ICMP message's: want icmp after it, got %s", p.near())
+		}
+	}
 	if err := p.ecn(pk); err != nil {
 		return nil, err
 	}
-	for _, proto := range []string{"udp", "icmp", "gre", "mpls"} {
+	if p.has("icmp ") || p.has("icmp\t") {
+		p.advance(4)
+		pk.Protocol = "icmp"
+		m, err := p.icmp(quoted)
+		if err != nil {
+			return nil, err
+		}
+		pk.ICMP = m
+		return pk, nil
+	}
+	for _, proto := range []string{"udp", "gre", "mpls"} {
 		if p.has(proto) {
 			// Parsed only to be reported as skipped: keep the rest of
 			// the line.
@@ -495,6 +518,110 @@ func (p *parser) packet(b Base) (Event, error) {
 			return pk, nil
 		}
 	}
+}
+
+// icmp reads an ICMP message after "icmp": its type, code, "mtu N",
+// "id N" and the quoted segment ("[1:1461(1460)]", "[udp (100)]" or
+// "[raw (100)]"), unless quoted already holds it (the older order).
+func (p *parser) icmp(quoted *ICMPMessage) (*ICMPMessage, error) {
+	m := &ICMPMessage{}
+	if quoted != nil {
+		*m = *quoted
+	}
+	p.inlineSpace()
+	t, err := p.ident()
+	if err != nil {
+		return nil, p.fail("want the ICMP message's type (unreachable, packet_too_big, time_exceeded, type_N...), got %s", p.near())
+	}
+	m.Type = t
+	for {
+		p.inlineSpace()
+		switch {
+		case p.has("mtu ") || p.has("mtu\t"):
+			p.advance(3)
+			v, err := p.uint("the MTU", 1<<32-1)
+			if err != nil {
+				return nil, err
+			}
+			m.MTU = ptr(uint32(v))
+		case p.has("id ") || p.has("id\t"):
+			p.advance(2)
+			v, err := p.uint("the echo id", 1<<16-1)
+			if err != nil {
+				return nil, err
+			}
+			m.ID = ptr(uint16(v))
+		case p.peek() == '[':
+			if m.Quoted != "" {
+				return nil, p.fail("an ICMP message quotes one segment: a second [...]")
+			}
+			if err := p.quoted(m); err != nil {
+				return nil, err
+			}
+		case isLetter(p.peek()) && m.Code == "" && m.MTU == nil && m.ID == nil && m.Quoted == "":
+			c, err := p.ident()
+			if err != nil {
+				return nil, err
+			}
+			m.Code = c
+		case p.eof() || p.peek() == '\n' || p.has("//") || p.has("/*"):
+			return m, nil
+		default:
+			return nil, p.fail("want the ICMP message's code, mtu N, id N or [quoted segment], got %s", p.near())
+		}
+	}
+}
+
+// quoted reads what an ICMP message quotes, in brackets: a TCP sequence
+// range "[1:1461(1460)]", "[udp (N)]" or "[raw (N)]".
+func (p *parser) quoted(m *ICMPMessage) error {
+	if err := p.lit("["); err != nil {
+		return err
+	}
+	p.inlineSpace()
+	for _, proto := range []string{"udp", "raw"} {
+		if p.has(proto) {
+			p.advance(len(proto))
+			if err := p.lit("("); err != nil {
+				return err
+			}
+			n, err := p.uint("the quoted length", 1<<16-1)
+			if err != nil {
+				return err
+			}
+			m.Quoted, m.Len = proto, int(n)
+			if err := p.lit(")"); err != nil {
+				return err
+			}
+			return p.lit("]")
+		}
+	}
+	seq, err := p.uint("the quoted segment's sequence number", 1<<32-1)
+	if err != nil {
+		return err
+	}
+	if err := p.lit(":"); err != nil {
+		return err
+	}
+	end, err := p.uint("the quoted segment's end", 1<<32-1)
+	if err != nil {
+		return err
+	}
+	if err := p.lit("("); err != nil {
+		return err
+	}
+	n, err := p.uint("the quoted segment's length", 1<<16-1)
+	if err != nil {
+		return err
+	}
+	if uint32(end-seq) != uint32(n) {
+		return p.fail("quoted sequence range %d:%d is %d bytes but its length says %d", seq, end, uint32(end-seq), n)
+	}
+	m.Quoted, m.Seq, m.End, m.Len = "tcp", uint32(seq), uint32(end), int(n)
+	if err := p.lit(")"); err != nil {
+		return err
+	}
+	return p.lit("]")
 }
 
 // ecn reads an optional "[ect0]", "[ect1]", "[ce]", "[noecn]" or

@@ -41,6 +41,10 @@ func TestParseEvents(t *testing.T) {
 		{"ecn", "0 < [ect0] SEW 0:0(0) win 100", []string{"0 < [ect0] SEW 0:0(0) win 100"}},
 		{"large seq", "0 < . 4294967295:4294967295(0) ack 1", []string{"0 < . 4294967295:4294967295(0) ack 1"}},
 		{"udp is kept", "0 < udp (1000)", []string{"0 < udp"}},
+		{"icmp", "+.01 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]", []string{"+0.01 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]"}},
+		{"icmp, quoted first", "0 < [1:1441(1440)] icmp packet_too_big mtu 1280", []string{"0 < icmp packet_too_big mtu 1280 [1:1441(1440)]"}},
+		{"icmp quoting udp", "0 < icmp unreachable port_unreachable [udp (100)]", []string{"0 < icmp unreachable port_unreachable [udp (100)]"}},
+		{"icmp numbered, id, comment", "0 > icmp type_3 code_4 id 7 // x\n+0 close(3) = 0", []string{"0 > icmp type_3 code_4 id 7", "+0 close(3) = 0"}},
 		{"errno", "+0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)",
 			[]string{"+0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)"}},
 		{"errno without text", "+0 read(4, ..., 10) = -1 EAGAIN", []string{"+0 read(4, ..., 10) = -1 EAGAIN"}},
@@ -172,6 +176,14 @@ func TestParseErrors(t *testing.T) {
 		{"unclosed string", "0 open(\"x) = 3", "t.pkt:1: string never closed"},
 		{"bad argument", "0 close(#) = 0", "t.pkt:1: want an argument"},
 		{"bad option line", "--=1\n", "t.pkt:1: want an option such as"},
+		{"icmp quoted length disagrees", "0 < icmp unreachable [1:1461(100)]", "t.pkt:1: quoted sequence range 1:1461 is 1460 bytes but its length says 100"},
+		{"icmp without type", "0 < icmp 5", "t.pkt:1: want the ICMP message's type"},
+		{"icmp junk", "0 < icmp unreachable frag_needed mtu 1200 ack 1", "t.pkt:1: want the ICMP message's code, mtu N"},
+		{"icmp code after mtu", "0 < icmp unreachable mtu 1200 frag_needed", "t.pkt:1: want the ICMP message's code, mtu N"},
+		{"quoted without icmp", "0 < [1:2(1)] S 0:0(0)", "t.pkt:1: a quoted segment [...] is an ICMP message's: want icmp"},
+		{"two quoted", "0 < [1:2(1)] icmp unreachable [1:2(1)]", "t.pkt:1: an ICMP message quotes one segment"},
+		{"icmp mtu too big", "0 < icmp unreachable mtu 4294967296", "t.pkt:1: the MTU 4294967296 is out of range"},
+		{"icmp quoted udp unclosed", "0 < icmp unreachable [udp (100)", "t.pkt:1: want \"]\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -478,6 +478,23 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 	line, _ = e.Pos()
 	switch e := e.(type) {
 	case *Packet:
+		if e.ICMP != nil {
+			r.wait(st)
+			m, err := icmpOf(e.ICMP, r.call.v6)
+			if err != nil {
+				return 0, r.fail(line, "inbound ICMP message: %v", err)
+			}
+			if r.conn == nil {
+				return 0, r.fail(line, "inbound ICMP message: it quotes a segment of a connection, and there is none yet")
+			}
+			at, err := r.conn.TrySendICMP(m)
+			if err != nil {
+				return 0, r.fail(line, "inbound ICMP message: %v", err)
+			}
+			r.actedAt(st, at)
+			r.step(line, e, st, at, "sent")
+			return st, nil
+		}
 		if e.Dir == Inbound {
 			r.wait(st)
 			if r.conn == nil || r.fresh && e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK) {

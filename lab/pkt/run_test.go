@@ -109,9 +109,10 @@ func firstLine(t *testing.T, name string) string {
 // comment.
 var stepRE = regexp.MustCompile(`^(scripted|expected): step (\d+): `)
 
-// checkComments reads the pcapng back: every frame is a TCP segment
-// whose comment names the line of a packet event that way, but for the
-// sockets' teardown after the last event, which no line takes.
+// checkComments reads the pcapng back: every frame is a TCP segment (or
+// the script's ICMP message) whose comment names the line of a packet
+// event that way, but for the sockets' teardown after the last event,
+// which no line takes.
 func checkComments(t *testing.T, name string, s *Script) {
 	t.Helper()
 	packets := map[int]Direction{}
@@ -144,8 +145,8 @@ func checkComments(t *testing.T, name string, s *Script) {
 		}
 		n++
 		var seg capture.Segment
-		if !dec.Decode(data, &seg) {
-			t.Errorf("frame %d is not a TCP segment", n)
+		if !dec.Decode(data, &seg) && !icmpFrame(data) {
+			t.Errorf("frame %d is neither a TCP segment nor an ICMP message", n)
 		}
 		c := strings.Join(opts.Comments, "; ")
 		if c == "unexpected: taken by no expectation" {
@@ -171,6 +172,17 @@ func checkComments(t *testing.T, name string, s *Script) {
 	if n-teardown-parts != len(packets) {
 		t.Errorf("%d frames in the pcapng (%d of the teardown, %d parts of a line's), want one for each of the %d packet lines", n, teardown, parts, len(packets))
 	}
+}
+
+// icmpFrame reports whether IP frame b carries ICMP or ICMPv6.
+func icmpFrame(b []byte) bool {
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		return b[9] == 1
+	case len(b) >= 40 && b[0]>>4 == 6:
+		return b[6] == 58
+	}
+	return false
 }
 
 // TestActedAtMovesTheClockForLateActs: an event that reached the kernel

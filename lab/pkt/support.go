@@ -159,8 +159,28 @@ func check(s *Script) *Unsupported {
 		}
 		switch e := e.(type) {
 		case *Packet:
+			if m := e.ICMP; m != nil {
+				switch {
+				case e.Dir == Outbound:
+					return un("the kernel's ICMP messages are not checked yet: the script sends them (<)")
+				case m.Quoted == "udp" || m.Quoted == "raw":
+					return un("an ICMP message quoting %s is not scripted: it quotes the kernel's TCP segment ([1:1461(1460)])", m.Quoted)
+				case m.ID != nil:
+					return un("an ICMP echo id is for ICMP sockets, which are not scripted")
+				case e.ECN != "":
+					return un("an ICMP message's ECN field [%s] is not scripted", e.ECN)
+				case t.Span != NoSpan:
+					return un("an ICMP message is sent at one time, neither a range (~) nor blocking (...)")
+				}
+				if _, err4 := icmpOf(m, false); err4 != nil {
+					if _, err6 := icmpOf(m, true); err6 != nil {
+						return un("%v", err4)
+					}
+				}
+				continue
+			}
 			if e.Protocol != "tcp" {
-				return un("%s packets are not scripted (TCP only)", e.Protocol)
+				return un("%s packets are not scripted (TCP and ICMP only)", e.Protocol)
 			}
 			if e.ECN == "ect01" && e.Dir == Inbound {
 				return un("[ect01] names two codepoints, for the kernel's packets: the script sends one ([ect0] or [ect1])")

@@ -117,15 +117,8 @@ func (c *Conn) Send(t TB, seg TCP) {
 }
 
 func (c *Conn) send(step int, seg TCP) error {
-	if err := c.p.err(); err != nil {
+	if err := c.clear(step, seg.String()); err != nil {
 		return err
-	}
-	c.p.settle()
-	if c.p.cfg.Queue {
-		// Leave the kernel's segments for the next expectation.
-	} else if f, seen, ok := c.take(time.Now()); ok {
-		c.p.record(f.at, f.data, fmt.Sprintf("unexpected: before step %d", step))
-		return &Mismatch{Step: step, Want: "nothing before the script sends " + seg.String(), Got: c.line(f), Seen: c.lines(append(seen, f))}
 	}
 	if c.remote == 0 {
 		return errors.New("the kernel's port is not known yet: expect its SYN first")
