@@ -2,13 +2,21 @@ package scenarios
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
 )
 
 // TestBulkCapturesEverything sends 1 GiB at full speed and checks the
@@ -71,4 +79,128 @@ func TestBulkCapturesEverything(t *testing.T) {
 	if maxAck != 1+total {
 		t.Errorf("the server acknowledged up to byte %d, want %d", maxAck-1, total)
 	}
+}
+
+// TestBulkLateDuplicate checks bulk's close on soak round 152's ending
+// (load average 25 to 30): after the last ACK, the client's tail-loss
+// probe of data the server had acknowledged, and the closed server's
+// RST. Bulk's close accepts it; the plain close does not; the same
+// segment moved to end past the FIN (a retransmission, but of data the
+// server never acknowledged all of: not spurious) fails, and so does the
+// segment as new data after the FIN.
+func TestBulkLateDuplicate(t *testing.T) {
+	const fixture = "testdata/bulk-late-duplicate.pcapng"
+	// Frame 2 is the client's FIN, frame 5 the late duplicate.
+	fin := frameSeq(t, fixture, 2)
+	tests := []struct {
+		name string
+		file string
+		late bool
+		pass bool
+	}{
+		{"bulk's close", fixture, true, true},
+		{"the plain close", fixture, false, false},
+		// 50 ms later: a retransmission, not out of order (Wireshark
+		// calls a segment out of order within 3 ms of the last).
+		{"a resend the server had not all acknowledged", withSeq(t, fixture, 5, fin-400, 50*time.Millisecond), true, false},
+		{"new data after the FIN", withSeq(t, fixture, 5, fin+1, 0), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			steps := append([]expect.Step{expect.C2S(ack).Length(0)}, expect.ClientCloses()...)
+			if tt.late {
+				steps = append(steps, lateDuplicate())
+			}
+			sc := &lab.Scenario{Name: "bulk-close", Steps: func(lab.Options) []expect.Step { return steps }}
+			v, err := lab.CheckFile(tt.file, sc, lab.Options{}, expect.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Pass != tt.pass {
+				t.Fatalf("pass = %v, want %v; mismatches: %+v", v.Pass, tt.pass, v.Mismatches)
+			}
+		})
+	}
+}
+
+// tcpAt returns the offset of the TCP header in a frame of the fixture's
+// link type (Linux loopback: a 14-byte Ethernet header, then IPv4).
+func tcpAt(t *testing.T, b []byte) int {
+	t.Helper()
+	if len(b) < 34 || b[14]>>4 != 4 {
+		t.Fatalf("frame of %d bytes is not IPv4 over Ethernet", len(b))
+	}
+	return 14 + int(b[14]&0x0f)*4
+}
+
+// frameSeq is frame n's TCP sequence number.
+func frameSeq(t *testing.T, name string, n int) uint32 {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; ; i++ {
+		b, _, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatalf("frame %d: %v", n, err)
+		}
+		if i == n {
+			return binary.BigEndian.Uint32(b[tcpAt(t, b)+4:])
+		}
+	}
+}
+
+// withSeq writes a copy of the capture whose frame n has sequence number
+// seq, and it and the frames after it come later by d; it returns the
+// copy's name.
+func withSeq(t *testing.T, name string, n int, seq uint32, d time.Duration) string {
+	t.Helper()
+	in, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewNgReader(in, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outName := filepath.Join(t.TempDir(), fmt.Sprintf("seq-%d.pcapng", seq))
+	out, err := os.Create(outName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := pcapgo.NewNgWriter(out, r.LinkType())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; ; i++ {
+		b, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == n {
+			b = append([]byte(nil), b...)
+			binary.BigEndian.PutUint32(b[tcpAt(t, b)+4:], seq)
+		}
+		if i >= n {
+			ci.Timestamp = ci.Timestamp.Add(d)
+		}
+		if err := w.WritePacket(ci, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return outName
 }
