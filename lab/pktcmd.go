@@ -29,8 +29,8 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "out/pkt", "write each script's artifacts under `DIR`/SCRIPT")
 	parallel := fs.Int("parallel", 1, "run at most `N` scripts at once, each in a network namespace of its own (0: all)")
 	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`, one testcase per script (and per family of -ip_version's list)")
-	floor := fs.Duration("floor", 25*time.Millisecond, "the least timing tolerance, wider than a script's --tolerance_usecs on a loaded machine; 0: packetdrill's rule exactly")
-	tolMode := fs.String("tolerance", "floor", "the timing rule: floor (the script's tolerance, at least -floor), packetdrill (the script's exactly),\nor auto (the script's widened by the scheduling noise measured before each script, which the summary says)")
+	floor := fs.Duration("floor", 25*time.Millisecond, "with -tolerance floor (which giving -floor implies), the least timing tolerance, wider than a script's\n--tolerance_usecs on a loaded machine; 0: packetdrill's rule exactly")
+	tolMode := fs.String("tolerance", "packetdrill", "the timing rule: packetdrill (the script's exactly, as packetdrill times it), auto (the script's widened\nby the scheduling noise measured before each script, which the summary says: for a busy machine),\nor floor (the script's, at least -floor)")
 	// packetdrill's own flags, --name=value, over the scripts' headers
 	// as in packetdrill.
 	pdFlags := []struct{ name, usage string }{
@@ -147,6 +147,18 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	cfg := pkt.Config{Floor: *floor}
 	if *floor == 0 {
 		cfg.Floor = -1
+	}
+	// -floor alone asks for the floor's rule.
+	floorSet, modeSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		floorSet = floorSet || f.Name == "floor"
+		modeSet = modeSet || f.Name == "tolerance"
+	})
+	if floorSet && !modeSet {
+		*tolMode = "floor"
+	}
+	if floorSet && *tolMode != "floor" {
+		return fmt.Errorf("%w: -floor goes with -tolerance floor, not %s", ErrUsage, *tolMode)
 	}
 	switch *tolMode {
 	case "floor":

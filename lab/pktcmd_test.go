@@ -34,6 +34,7 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-parallel", "-1", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-parallel -1"},
 		{[]string{"pkt", "-junit", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitUsage, "is a directory"},
 		{[]string{"pkt", "-tolerance", "wide", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-tolerance wide: use floor, packetdrill or auto"},
+		{[]string{"pkt", "-tolerance", "auto", "-floor", "10ms", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-floor goes with -tolerance floor, not auto"},
 		{[]string{"pkt", "--mtu=5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--mtu=5: want an MTU from 576 to 65535"},
 		{[]string{"pkt", "--ip_version=ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{[]string{"pkt", "--ip_version=ipv4,ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
@@ -52,7 +53,8 @@ func TestPktUsage(t *testing.T) {
 	}
 }
 
-// TestPktRun (with a timing tolerance for a shared machine, -floor) runs a passing, a failing and a skipped script at once and
+// TestPktRun (with a timing tolerance for a shared machine, -tolerance
+// floor) runs a passing, a failing and a skipped script at once and
 // checks the exit status, the summary, packetdrill's report of the
 // failure, the JUnit report and each script's artifacts.
 func TestPktRun(t *testing.T) {
@@ -64,7 +66,7 @@ func TestPktRun(t *testing.T) {
 	out := t.TempDir()
 	junit := filepath.Join(out, "junit.xml")
 	var stdout, stderr bytes.Buffer
-	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit,
+	code := lab.Command("tcplab", []string{"pkt", "-out", out, "-parallel", "3", "-junit", junit, "-tolerance", "floor",
 		pktdata + "server_basic.pkt", pktdata + "fail/errno.pkt", pktdata + "skip/fastopen.pkt"}, &stdout, &stderr, nil)
 	if code != lab.ExitFail {
 		t.Errorf("exit %d, want %d", code, lab.ExitFail)
@@ -111,8 +113,16 @@ func TestPktRun(t *testing.T) {
 	}
 	stdout.Reset()
 	stderr.Reset()
-	if code := lab.Command("tcplab", []string{"pkt", "-out", out, pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
+	if code := lab.Command("tcplab", []string{"pkt", "-out", out, "-floor", "25ms", pktdata + "server_basic.pkt", pktdata + "client_basic.pkt"}, &stdout, &stderr, nil); code != lab.ExitPass {
 		t.Errorf("passing scripts: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	// By default the timing rule is packetdrill's: the script's own 4 ms
+	// (errno.pkt sets none, and fails on a result, not on time).
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"pkt", "-out", out, pktdata + "fail/errno.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitFail || !regexp.MustCompile(`errno.pkt +FAIL +\S+ +4ms `).MatchString(stdout.String()) || !strings.Contains(stdout.String(), "(timing tolerance 4ms: packetdrill's") {
+		t.Errorf("default timing rule: exit %d, want %d and packetdrill's 4 ms\n%s%s", code, lab.ExitFail, stdout.String(), stderr.String())
 	}
 	// packetdrill's flags on the command line overwrite the script's
 	// header, as in packetdrill.
