@@ -384,3 +384,33 @@ func TestSameErrno(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureNoiseRestoresNice: MeasureNoise samples at nice 0 too, the
+// priority of the kernel's softirq thread, and gives the thread its
+// raised priority back: a thread left at nice 0 would serve the script's
+// later calls at the priority of the busy loops beside it.
+func TestMeasureNoiseRestoresNice(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setpriority(unix.PRIO_PROCESS, tid, 20-prio)
+	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, -5); err != nil {
+		testenv.SkipOrFail(t, "cannot raise a thread's priority: "+err.Error(), "run as root")
+		return
+	}
+	// A nil Host runs the measurement on this thread.
+	if _, err := MeasureNoise(nil, 5); err != nil {
+		t.Fatal(err)
+	}
+	got, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nice := 20 - got; nice != -5 {
+		t.Errorf("nice %d after MeasureNoise, want the thread's -5 back", nice)
+	}
+}
