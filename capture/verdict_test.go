@@ -1,8 +1,6 @@
 package capture
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -26,23 +24,31 @@ type tsharkConn struct {
 	rtt           time.Duration
 }
 
+// connFields are the fields tsharkConns sums, in the order connsOf reads
+// them.
+var connFields = []string{"frame.number", "tcp.stream", "tcp.completeness", "tcp.len", "tcp.analysis.retransmission",
+	"tcp.analysis.initial_rtt", "tcp.flags.syn", "tcp.flags.ack"}
+
 // tsharkConns runs tshark on path and sums its view of each connection,
 // numbered as tcplab numbers them, each frame's direction taken from dirs.
 func tsharkConns(t *testing.T, path string, dirs map[int]Dir) map[int]*tsharkConn {
 	t.Helper()
-	out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", path, "-2", "-Y", "tcp && !icmp && !icmpv6", "-T", "fields", "-E", "occurrence=f",
-		"-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.completeness", "-e", "tcp.len", "-e", "tcp.analysis.retransmission",
-		"-e", "tcp.analysis.initial_rtt", "-e", "tcp.flags.syn", "-e", "tcp.flags.ack").Output()
+	rows, err := tsharkRows(testenv.Tool(t, "tshark"), path, "tcp && !icmp && !icmpv6", connFields)
 	if err != nil {
-		t.Fatalf("tshark %s: %v", path, err)
+		t.Fatal(err)
 	}
+	return connsOf(t, rows, dirs)
+}
+
+// connsOf is tsharkConns of the rows of tshark's TCP frames but those
+// quoted in ICMP errors, each row the connFields.
+func connsOf(t *testing.T, rows [][]string, dirs map[int]Dir) map[int]*tsharkConn {
+	t.Helper()
 	conns := map[int]*tsharkConn{}
 	renumber := map[int]int{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), "\t")
-		if len(f) < 8 {
-			t.Fatalf("tshark line %q", sc.Text())
+	for _, f := range rows {
+		if len(f) < len(connFields) {
+			t.Fatalf("tshark row %q: want %d columns", f, len(connFields))
 		}
 		frame, _ := strconv.Atoi(f[0])
 		ws, _ := strconv.Atoi(f[1])
@@ -94,7 +100,7 @@ func TestVerdictMatchesTshark(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			ws := tsharkConns(t, path, dirs)
+			ws := fixtureConns(t, path, dirs)
 			mine := a.Conns()
 			if len(mine) != len(ws) {
 				t.Fatalf("%d connections, tshark %d", len(mine), len(ws))
