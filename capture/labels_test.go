@@ -41,18 +41,11 @@ var wiresharkLabels = func() []Label {
 // frame number. A field tshark does not show reads as 0.
 func tsharkView(t *testing.T, path string) map[int]wiresharkView {
 	t.Helper()
-	return tsharkViewNoStream(t, path, 0)
-}
-
-// tsharkViewNoStream is tsharkView, but the stream of a frame that tshark
-// gives none (a TCP header cut before its ports) is noStream.
-func tsharkViewNoStream(t *testing.T, path string, noStream int) map[int]wiresharkView {
-	t.Helper()
 	rows, err := tsharkRows(testenv.Tool(t, "tshark"), path, "tcp", viewFields())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return viewsOf(t, rows, noStream)
+	return viewsOf(t, rows)
 }
 
 // viewFields are the fields of tsharkView's view, in the order viewsOf
@@ -98,8 +91,8 @@ func tsharkRows(tshark, path, filter string, fields []string) ([][]string, error
 }
 
 // viewsOf reads tsharkView's view of each frame from rows whose first
-// columns are viewFields'; the stream of a frame without one is noStream.
-func viewsOf(t *testing.T, rows [][]string, noStream int) map[int]wiresharkView {
+// columns are viewFields'.
+func viewsOf(t *testing.T, rows [][]string) map[int]wiresharkView {
 	t.Helper()
 	num := func(s string) int {
 		n, _ := strconv.ParseInt(s, 10, 64) // empty (a field tshark does not show) is 0
@@ -110,11 +103,7 @@ func viewsOf(t *testing.T, rows [][]string, noStream int) map[int]wiresharkView 
 		if len(cols) < 6+len(wiresharkLabels) {
 			t.Fatalf("tshark row %q: want %d columns", cols, 6+len(wiresharkLabels))
 		}
-		stream := noStream
-		if cols[1] != "" {
-			stream = num(cols[1])
-		}
-		v := wiresharkView{stream: stream, seq: uint32(num(cols[2])), ack: uint32(num(cols[3])), len: num(cols[4]), win: num(cols[5])}
+		v := wiresharkView{stream: num(cols[1]), seq: uint32(num(cols[2])), ack: uint32(num(cols[3])), len: num(cols[4]), win: num(cols[5])}
 		for i, l := range wiresharkLabels {
 			if cols[6+i] != "" {
 				v.labels = v.labels.With(l)

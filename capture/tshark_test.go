@@ -119,7 +119,7 @@ func tsharkSegments(t *testing.T, path string) map[int]wiresharkView {
 			rows = append(rows, row)
 		}
 	}
-	views := viewsOf(t, rows, 0)
+	views := viewsOf(t, rows)
 	frames := slices.Sorted(maps.Keys(views))
 	renumber := map[int]int{}
 	for _, f := range frames {

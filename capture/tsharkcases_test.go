@@ -5,11 +5,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tcplab/tcplab/internal/testenv"
 )
 
 // viewCase is the frames of one test case, for tsharkViews.
@@ -23,6 +26,33 @@ type viewCase struct {
 // alone: frames numbered from 1 within the case, streams from 0. tshark
 // starts in a good fraction of a second, so a table of cases read in one
 // run costs one start instead of one each.
+func tsharkViews(t *testing.T, cases []viewCase) []map[int]wiresharkView {
+	t.Helper()
+	rows := tsharkCaseRows(t, cases, "tcp", viewFields())
+	out := make([]map[int]wiresharkView, len(cases))
+	for i := range cases {
+		out[i] = viewsOf(t, rows[i])
+	}
+	return out
+}
+
+// tsharkCaseConns is tsharkConns of each case, all read in one run of
+// tshark (see tsharkCaseRows).
+func tsharkCaseConns(t *testing.T, cases []viewCase, dirs map[int]Dir) []map[int]*tsharkConn {
+	t.Helper()
+	rows := tsharkCaseRows(t, cases, "tcp && !icmp && !icmpv6", connFields)
+	out := make([]map[int]*tsharkConn, len(cases))
+	for i := range cases {
+		out[i] = connsOf(t, rows[i], dirs)
+	}
+	return out
+}
+
+// tsharkCaseRows runs tshark once on the frames of all the cases and
+// returns each case's rows as tsharkRows gives them of a file that holds
+// that case alone. fields must begin with frame.number and tcp.stream: in
+// a case's rows the frame number counts from 1 within the case, and the
+// stream from 0 (a frame without one keeps it empty).
 //
 // The cases follow one another in one file: a pcap when they share a link
 // type, else a pcapng with an interface for each link type. Each case
@@ -31,8 +61,11 @@ type viewCase struct {
 // share a connection: give each its own endpoints (caseEndpoints). A tshark
 // stream that two cases share, or a case whose streams do not all come
 // after the previous cases', fails the test.
-func tsharkViews(t *testing.T, cases []viewCase) []map[int]wiresharkView {
+func tsharkCaseRows(t *testing.T, cases []viewCase, filter string, fields []string) [][][]string {
 	t.Helper()
+	if len(fields) < 2 || fields[0] != "frame.number" || fields[1] != "tcp.stream" {
+		t.Fatalf("tsharkCaseRows: fields %q do not begin with frame.number and tcp.stream", fields)
+	}
 	var (
 		all   []capturedFrame
 		lts   []layers.LinkType // each frame's
@@ -74,39 +107,49 @@ func tsharkViews(t *testing.T, cases []viewCase) []map[int]wiresharkView {
 		path = filepath.Join(dir, "cases.pcapng")
 		writePcapngLinks(t, path, lts, ifaces, all)
 	}
-	views := tsharkViewNoStream(t, path, -1)
-	out := make([]map[int]wiresharkView, len(cases))
-	prevMax := -1
-	for i := range cases {
-		out[i] = make(map[int]wiresharkView)
-		lo, hi := -1, -1
-		for f := start[i] + 1; f <= start[i+1]; f++ {
-			v, ok := views[f]
-			if !ok {
-				continue
-			}
-			out[i][f-start[i]] = v
-			if v.stream < 0 {
-				continue
-			}
-			if lo < 0 || v.stream < lo {
-				lo = v.stream
-			}
-			hi = max(hi, v.stream)
-		}
+	rows, err := tsharkRows(testenv.Tool(t, "tshark"), path, filter, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][][]string, len(cases))
+	k, lo, hi, prevMax := 0, -1, -1, -1
+	// rebase ends case k: its streams count from 0.
+	rebase := func() {
 		if lo >= 0 && lo <= prevMax {
-			t.Fatalf("tshark case %d: stream %d is also in an earlier case: give each case endpoints of its own", i, lo)
+			t.Fatalf("tshark case %d: stream %d is also in an earlier case: give each case endpoints of its own", k, lo)
 		}
-		for f, v := range out[i] {
-			if v.stream < 0 {
-				v.stream = 0 // as tsharkView reads a field tshark does not show
-			} else {
-				v.stream -= lo
+		for _, row := range out[k] {
+			if row[1] != "" {
+				s, _ := strconv.Atoi(row[1])
+				row[1] = strconv.Itoa(s - lo)
 			}
-			out[i][f] = v
 		}
 		prevMax = max(prevMax, hi)
+		lo, hi = -1, -1
 	}
+	for _, row := range rows {
+		frame, err := strconv.Atoi(row[0])
+		if err != nil || frame < 1 || frame > len(all) {
+			t.Fatalf("tshark %s: frame number %q", path, row[0])
+		}
+		for frame > start[k+1] {
+			rebase()
+			k++
+		}
+		row[0] = strconv.Itoa(frame - start[k])
+		if row[1] != "" {
+			s, err := strconv.Atoi(row[1])
+			if err != nil {
+				t.Fatalf("tshark %s: frame %d: stream %q", path, frame, row[1])
+			}
+			if lo < 0 || s < lo {
+				lo = s
+			}
+			hi = max(hi, s)
+		}
+		out[k] = append(out[k], row)
+	}
+	rebase()
 	return out
 }
 
