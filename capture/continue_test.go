@@ -101,12 +101,20 @@ func TestContinuation(t *testing.T) {
 		streams: []int{0, 0, 0, 0, 0, 0, 0, 0, 0},
 		resumed: 1,
 	}}
-	for _, tc := range tests {
+	cases := make([]viewCase, len(tests))
+	for k, tc := range tests {
+		c := conv{steps: tc.steps}
+		c.client, c.server = caseEndpoints(t, false, k)
+		cases[k] = viewCase{c.link.linkType(), c.frames(t, 0)}
+	}
+	// tshark reads each case once; both annotations are compared with
+	// its view.
+	ws := tsharkViews(t, cases)
+	for k, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := conv{steps: tc.steps}
-			frames := c.frames(t, 0)
-			kept, _ := walkFrames(t, c.link.linkType(), frames)
-			evicting, sums := walkEvicting(t, c.link.linkType(), frames)
+			c := cases[k]
+			kept, _ := walkFrames(t, c.lt, c.frames)
+			evicting, sums := walkEvicting(t, c.lt, c.frames)
 			for i, got := range [][]annotated{kept, evicting} {
 				if len(got) != len(tc.streams) {
 					t.Fatalf("%d segments, want %d", len(got), len(tc.streams))
@@ -120,7 +128,7 @@ func TestContinuation(t *testing.T) {
 						t.Errorf("evicting=%v: frame %d labels [%v], reused-ports %v", i == 1, g.seg.Frame, g.ann.Labels, reused)
 					}
 				}
-				crossCheck(t, c.link.linkType(), frames, got)
+				crossCheckViews(t, ws[k], got, nil)
 			}
 			resumed := 0
 			for _, s := range sums {

@@ -192,26 +192,34 @@ func TestDecodeLinkCases(t *testing.T) {
 // segment in the same frames, of the same length.
 func TestDecodeLinksLikeTshark(t *testing.T) {
 	testenv.Tool(t, "tshark")
+	// One file holds every case, a link type's cases together (a pcapng
+	// with an interface for each link type), so tshark starts once.
 	byLink := map[layers.LinkType][]tsharkCase{}
 	for _, c := range tsharkCases(t) {
 		byLink[c.lt] = append(byLink[c.lt], c)
 	}
-	for lt, cs := range byLink {
-		frames := make([]capturedFrame, len(cs))
-		for i, c := range cs {
-			frames[i] = c.frame()
+	var (
+		cases  []tsharkCase
+		lts    []layers.LinkType
+		frames []capturedFrame
+	)
+	for _, lt := range slices.Sorted(maps.Keys(byLink)) {
+		for _, c := range byLink[lt] {
+			cases = append(cases, c)
+			lts = append(lts, lt)
+			frames = append(frames, c.frame())
 		}
-		path := filepath.Join(t.TempDir(), "cases.pcap")
-		writePcap(t, path, lt, false, frames)
-		ws := tsharkLens(t, path)
-		for i, c := range cs {
-			want, ok := ws[i+1]
-			if !ok {
-				want = -1
-			}
-			if got := decodeLen(t, lt, frames[i]); got != want {
-				t.Errorf("%s: tcplab: segment of length %d, tshark %d (-1: none)", c.name, got, want)
-			}
+	}
+	path := filepath.Join(t.TempDir(), "cases.pcapng")
+	writePcapngLinks(t, path, lts, linkIndexes(lts), frames)
+	ws := tsharkLens(t, path)
+	for i, c := range cases {
+		want, ok := ws[i+1]
+		if !ok {
+			want = -1
+		}
+		if got := decodeLen(t, c.lt, frames[i]); got != want {
+			t.Errorf("%s: tcplab: segment of length %d, tshark %d (-1: none)", c.name, got, want)
 		}
 	}
 }

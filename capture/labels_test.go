@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,32 +38,70 @@ var wiresharkLabels = func() []Label {
 }()
 
 // tsharkView runs tshark on path and returns its view of each TCP frame, by
-// frame number.
+// frame number. A field tshark does not show reads as 0.
 func tsharkView(t *testing.T, path string) map[int]wiresharkView {
 	t.Helper()
-	tshark := testenv.Tool(t, "tshark")
-	args := []string{"-r", path, "-2", "-Y", "tcp", "-T", "fields", "-E", "occurrence=f",
-		"-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.seq", "-e", "tcp.ack", "-e", "tcp.len", "-e", "tcp.window_size"}
+	rows, err := tsharkRows(testenv.Tool(t, "tshark"), path, "tcp", viewFields())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return viewsOf(t, rows)
+}
+
+// viewFields are the fields of tsharkView's view, in the order viewsOf
+// reads them.
+func viewFields() []string {
+	fields := []string{"frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.len", "tcp.window_size"}
 	for _, l := range wiresharkLabels {
-		args = append(args, "-e", l.WiresharkField())
+		fields = append(fields, l.WiresharkField())
+	}
+	return fields
+}
+
+// tsharkRows runs tshark's two-pass analysis on path and returns, for
+// each frame that matches the display filter, the first occurrence of
+// each field (empty where the frame has none), a row of columns a frame.
+// A field may be asked for once: tshark shows one asked for twice in the
+// last of its columns only.
+func tsharkRows(tshark, path, filter string, fields []string) ([][]string, error) {
+	args := []string{"-r", path, "-2", "-Y", filter, "-T", "fields", "-E", "occurrence=f"}
+	for i, f := range fields {
+		if slices.Contains(fields[:i], f) {
+			return nil, fmt.Errorf("tshark %s: field %s asked for twice", path, f)
+		}
+		args = append(args, "-e", f)
 	}
 	cmd := exec.Command(tshark, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("tshark %s: %v: %s", path, err, stderr.String())
+		return nil, fmt.Errorf("tshark %s: %v: %s", path, err, stderr.String())
 	}
+	var rows [][]string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "\t")
+		if len(cols) != len(fields) {
+			return nil, fmt.Errorf("tshark %s: line %q: %d columns, want %d", path, sc.Text(), len(cols), len(fields))
+		}
+		rows = append(rows, cols)
+	}
+	return rows, sc.Err()
+}
+
+// viewsOf reads tsharkView's view of each frame from rows whose first
+// columns are viewFields'.
+func viewsOf(t *testing.T, rows [][]string) map[int]wiresharkView {
+	t.Helper()
 	num := func(s string) int {
 		n, _ := strconv.ParseInt(s, 10, 64) // empty (a field tshark does not show) is 0
 		return int(n)
 	}
 	views := make(map[int]wiresharkView)
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
+	for _, cols := range rows {
 		if len(cols) < 6+len(wiresharkLabels) {
-			t.Fatalf("tshark line %q: want %d columns", sc.Text(), 6+len(wiresharkLabels))
+			t.Fatalf("tshark row %q: want %d columns", cols, 6+len(wiresharkLabels))
 		}
 		v := wiresharkView{stream: num(cols[1]), seq: uint32(num(cols[2])), ack: uint32(num(cols[3])), len: num(cols[4]), win: num(cols[5])}
 		for i, l := range wiresharkLabels {
@@ -89,9 +127,17 @@ func crossCheck(t *testing.T, lt layers.LinkType, frames []capturedFrame, got []
 // disagree in a way known(tcplab, tshark) accepts only counts as known.
 func crossCheckExcept(t *testing.T, lt layers.LinkType, frames []capturedFrame, got []annotated, known func(mine, ws wiresharkView) bool) (nknown int) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "case.pcap")
-	writePcap(t, path, lt, false, frames)
-	ws := tsharkView(t, path)
+	return crossCheckViews(t, tsharkViews(t, []viewCase{{lt, frames}})[0], got, known)
+}
+
+// crossCheckViews is crossCheckExcept against ws, tshark's view of the
+// frames (tsharkViews), read before; nil where tshark is not installed,
+// which skips the test (fails it in CI) as testenv.Tool does.
+func crossCheckViews(t *testing.T, ws map[int]wiresharkView, got []annotated, known func(mine, ws wiresharkView) bool) (nknown int) {
+	t.Helper()
+	if ws == nil {
+		testenv.Tool(t, "tshark")
+	}
 	if len(ws) != len(got) {
 		t.Errorf("tshark saw %d TCP frames, tcplab %d", len(ws), len(got))
 	}
@@ -340,16 +386,24 @@ func TestLabels(t *testing.T) {
 		steps: []step{data(1, 100, 0), ack(101, 509, 0), data(101, 100, 0)},
 		want:  0,
 	}}
-	for _, tc := range tests {
+	convs := make([]conv, len(tests))
+	cases := make([]viewCase, len(tests))
+	for i, tc := range tests {
+		c := conv{steps: append(handshake(), tc.steps...)}
+		c.client, c.server = caseEndpoints(t, false, i)
+		convs[i], cases[i] = c, viewCase{c.link.linkType(), c.frames(t, 0)}
+	}
+	ws := tsharkViews(t, cases)
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := conv{steps: append(handshake(), tc.steps...)}
+			c := convs[i]
 			got, _ := c.annotate(t)
 			last := got[len(got)-1]
 			if last.ann.Labels != tc.want {
 				t.Errorf("last segment (%s %s seq=%d len=%d): labels [%v], want [%v]",
 					last.ann.Dir, last.seg.Flags, last.ann.RelSeq, last.seg.Len, last.ann.Labels, tc.want)
 			}
-			crossCheck(t, c.link.linkType(), c.frames(t, 0), got)
+			crossCheckViews(t, ws[i], got, nil)
 		})
 	}
 }
@@ -364,7 +418,7 @@ func TestHeaderCut(t *testing.T) {
 		step{cs, PSH | ACK, 101, 1, 100, 502, nil, 0},
 		step{sc, ACK, 1, 201, 0, 509, nil, 0},
 	)}
-	for _, tc := range []struct {
+	tests := []struct {
 		tcpBytes         int
 		wantSeq, wantAck uint32
 		wantFlags        Flags
@@ -374,12 +428,21 @@ func TestHeaderCut(t *testing.T) {
 		{tcpBytes: 10, wantSeq: 1, wantWindow: WindowUnknown},
 		{tcpBytes: 14, wantSeq: 1, wantAck: 101, wantFlags: ACK, wantWindow: WindowUnknown},
 		{tcpBytes: 16, wantSeq: 1, wantAck: 101, wantFlags: ACK, wantWindow: WindowScaled},
-	} {
+	}
+	cases := make([]viewCase, len(tests))
+	for i, tc := range tests {
+		c := c
+		c.client, c.server = caseEndpoints(t, false, i)
+		frames := c.frames(t, 0)
+		cut := &frames[4]
+		cut.data = cut.data[:14+20+tc.tcpBytes] // Ethernet, IPv4, part of TCP
+		cut.ci.CaptureLength = len(cut.data)
+		cases[i] = viewCase{c.link.linkType(), frames}
+	}
+	ws := tsharkViews(t, cases)
+	for i, tc := range tests {
 		t.Run(strconv.Itoa(tc.tcpBytes), func(t *testing.T) {
-			frames := c.frames(t, 0)
-			cut := &frames[4]
-			cut.data = cut.data[:14+20+tc.tcpBytes] // Ethernet, IPv4, part of TCP
-			cut.ci.CaptureLength = len(cut.data)
+			frames := cases[i].frames
 			got, a := walkFrames(t, c.link.linkType(), frames)
 			if len(got) != 7 {
 				t.Fatalf("got %d TCP segments, want 7", len(got))
@@ -407,7 +470,7 @@ func TestHeaderCut(t *testing.T) {
 			if n := a.Conns()[0].Cut; n != 1 {
 				t.Errorf("connection counts %d segments with the header cut, want 1", n)
 			}
-			crossCheck(t, c.link.linkType(), frames, got)
+			crossCheckViews(t, ws[i], got, nil)
 		})
 	}
 }
@@ -426,15 +489,23 @@ func TestRelativeNumbersAndWindow(t *testing.T) {
 		{"both-scale", []layers.TCPOption{optMSS(1460), optNOP(), optWScale(9)}, []int{64240, 65160, 502 << 7, 509 << 9, 502 << 7, 509 << 9}},
 		{"server-no-scale", []layers.TCPOption{optMSS(1460)}, []int{64240, 65160, 502, 509, 502, 509}},
 	}
-	for _, tc := range tests {
+	convs := make([]conv, len(tests))
+	cases := make([]viewCase, len(tests))
+	for i, tc := range tests {
+		c := conv{steps: append(srvSYN,
+			step{sc, SYN | ACK, 0, 1, 0, 65160, tc.synack, time.Millisecond},
+			step{cs, ACK, 1, 1, 0, 502, nil, 0},
+			step{sc, PSH | ACK, 1, 1, 300, 509, nil, 0},
+			step{cs, PSH | ACK, 1, 301, 50, 502, nil, 0},
+			step{sc, ACK, 301, 51, 0, 509, nil, 0},
+		)}
+		c.client, c.server = caseEndpoints(t, false, i)
+		convs[i], cases[i] = c, viewCase{c.link.linkType(), c.frames(t, 0)}
+	}
+	ws := tsharkViews(t, cases)
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := conv{steps: append(srvSYN,
-				step{sc, SYN | ACK, 0, 1, 0, 65160, tc.synack, time.Millisecond},
-				step{cs, ACK, 1, 1, 0, 502, nil, 0},
-				step{sc, PSH | ACK, 1, 1, 300, 509, nil, 0},
-				step{cs, PSH | ACK, 1, 301, 50, 502, nil, 0},
-				step{sc, ACK, 301, 51, 0, 509, nil, 0},
-			)}
+			c := convs[i]
 			got, _ := c.annotate(t)
 			for i, g := range got {
 				st := c.steps[i]
@@ -447,7 +518,7 @@ func TestRelativeNumbersAndWindow(t *testing.T) {
 						i, g.ann.Dir, g.ann.RelSeq, g.ann.RelAck, g.ann.Win, g.ann.Stream, st.dir, st.seq, wantAck, tc.wantWin[i])
 				}
 			}
-			crossCheck(t, c.link.linkType(), c.frames(t, 0), got)
+			crossCheckViews(t, ws[i], got, nil)
 		})
 	}
 }
@@ -578,9 +649,17 @@ func TestStates(t *testing.T) {
 		states:  []want{{SynSent, Listen}, {Established, SynReceived}, {Established, Established}},
 		history: "ShA", ending: "not closed: no FIN or RST by the end of the capture",
 	}}
-	for _, tc := range tests {
+	convs := make([]conv, len(tests))
+	cases := make([]viewCase, len(tests))
+	for i, tc := range tests {
+		c := conv{steps: tc.steps}
+		c.client, c.server = caseEndpoints(t, false, i)
+		convs[i], cases[i] = c, viewCase{c.link.linkType(), c.frames(t, 0)}
+	}
+	ws := tsharkViews(t, cases)
+	for k, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := conv{steps: tc.steps}
+			c := convs[k]
 			got, a := c.annotate(t)
 			for i, g := range got {
 				w := tc.states[i]
@@ -596,7 +675,7 @@ func TestStates(t *testing.T) {
 				t.Errorf("summary: %s\nwant history %s, ending %q (closer %v), final %v/%v, %d segments",
 					Summary(&s), tc.history, tc.ending, tc.closer, last.client, last.server, len(tc.steps))
 			}
-			crossCheck(t, c.link.linkType(), c.frames(t, 0), got)
+			crossCheckViews(t, ws[k], got, nil)
 		})
 	}
 }
@@ -682,23 +761,32 @@ func TestLabelsOtherLinks(t *testing.T) {
 	)
 	want := []Labels{0, 0, 0, 0, labelsOf(LostSegment), 0, labelsOf(DupACK), labelsOf(DupACK),
 		labelsOf(FastRetransmission, Retransmission), labelsOf(ZeroWindow)}
+	var (
+		convs []conv
+		cases []viewCase
+	)
 	for l := link(0); l < numLinks; l++ {
 		for _, v6 := range []bool{false, true} {
 			if !l.carries(v6) {
 				continue
 			}
-			t.Run(fmt.Sprintf("%v/v6=%v", l, v6), func(t *testing.T) {
-				c := conv{link: l, steps: steps, ip: ipHeaders{v4Options: true, v6Ext: true}}
-				c.client, c.server = endpoints(v6)
-				got, _ := c.annotate(t)
-				for i, g := range got {
-					if g.ann.Labels != want[i] {
-						t.Errorf("step %d: labels [%v], want [%v]", i, g.ann.Labels, want[i])
-					}
-				}
-				crossCheck(t, l.linkType(), c.frames(t, 0), got)
-			})
+			c := conv{link: l, steps: steps, ip: ipHeaders{v4Options: true, v6Ext: true}}
+			c.client, c.server = caseEndpoints(t, v6, len(convs))
+			convs = append(convs, c)
+			cases = append(cases, viewCase{l.linkType(), c.frames(t, 0)})
 		}
+	}
+	ws := tsharkViews(t, cases)
+	for k, c := range convs {
+		t.Run(fmt.Sprintf("%v/v6=%v", c.link, c.client.Addr().Is6()), func(t *testing.T) {
+			got, _ := c.annotate(t)
+			for i, g := range got {
+				if g.ann.Labels != want[i] {
+					t.Errorf("step %d: labels [%v], want [%v]", i, g.ann.Labels, want[i])
+				}
+			}
+			crossCheckViews(t, ws[k], got, nil)
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,18 +20,106 @@ import (
 	"github.com/tcplab/tcplab/internal/testenv"
 )
 
-// tsharkSegments returns tshark's view of the TCP segments of path: every
-// frame tshark shows a TCP header in, except those where the header is
-// quoted in an ICMP error. tshark does not analyse those, and tcplab does
-// not take them for segments; but tshark gives the connection of a quoted
-// header a stream number, so the streams are numbered again here in the
-// order they first appear in the frames kept, as tcplab numbers them.
+// fixtureTshark is tshark's reading of each capture fixture, one run a
+// fixture in a run of the tests: TestLabelsMatchWireshark and
+// TestVerdictMatchesTshark both compare every fixture with tshark, and
+// tshark takes longer to start than to read a fixture, so one run gives
+// the fields of both (fixtureFields).
+var fixtureTshark struct {
+	mu   sync.Mutex
+	runs map[string]*fixtureRun
+}
+
+// fixtureRun is tshark's run on one fixture.
+type fixtureRun struct {
+	once sync.Once
+	rows [][]string
+	err  error
+}
+
+// fixtureFields are the fields of tshark's run on a fixture: viewFields,
+// then whether an ICMP or ICMPv6 error quotes the frame's TCP header
+// (fixtureQuoted), then those of connFields not among them yet (tshark
+// shows a field asked for twice in its last column only, the first one
+// empty).
+func fixtureFields() []string {
+	fields := append(viewFields(), "icmp", "icmpv6")
+	for _, f := range connFields {
+		if !slices.Contains(fields, f) {
+			fields = append(fields, f)
+		}
+	}
+	return fields
+}
+
+// fixtureRows returns tshark's rows of fixtureFields on every TCP frame of
+// the fixture at path, from its one run on it (see fixtureTshark).
+func fixtureRows(t *testing.T, path string) [][]string {
+	t.Helper()
+	tshark := testenv.Tool(t, "tshark")
+	fixtureTshark.mu.Lock()
+	if fixtureTshark.runs == nil {
+		fixtureTshark.runs = map[string]*fixtureRun{}
+	}
+	r := fixtureTshark.runs[path]
+	if r == nil {
+		r = new(fixtureRun)
+		fixtureTshark.runs[path] = r
+	}
+	fixtureTshark.mu.Unlock()
+	r.once.Do(func() { r.rows, r.err = tsharkRows(tshark, path, "tcp", fixtureFields()) })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.rows
+}
+
+// fixtureQuoted reports whether an ICMP or ICMPv6 error quotes the TCP
+// header of the frame of a fixture row.
+func fixtureQuoted(row []string) bool {
+	n := len(viewFields())
+	return row[n] != "" || row[n+1] != ""
+}
+
+// fixtureConns is tsharkConns of the fixture at path, read from its rows:
+// those of TCP headers that no ICMP error quotes.
+func fixtureConns(t *testing.T, path string, dirs map[int]Dir) map[int]*tsharkConn {
+	t.Helper()
+	fields := fixtureFields()
+	cols := make([]int, len(connFields))
+	for i, f := range connFields {
+		cols[i] = slices.Index(fields, f)
+	}
+	var rows [][]string
+	for _, row := range fixtureRows(t, path) {
+		if fixtureQuoted(row) {
+			continue
+		}
+		conn := make([]string, len(cols))
+		for i, c := range cols {
+			conn[i] = row[c]
+		}
+		rows = append(rows, conn)
+	}
+	return connsOf(t, rows, dirs)
+}
+
+// tsharkSegments returns tshark's view of the TCP segments of the fixture
+// at path: every frame tshark shows a TCP header in, except those where
+// the header is quoted in an ICMP error. tshark does not analyse those, and
+// tcplab does not take them for segments; but tshark gives the connection
+// of a quoted header a stream number, so the streams are numbered again
+// here in the order they first appear in the frames kept, as tcplab
+// numbers them.
 func tsharkSegments(t *testing.T, path string) map[int]wiresharkView {
 	t.Helper()
-	views := tsharkView(t, path)
-	for _, frame := range tsharkFrames(t, path, "icmp || icmpv6") {
-		delete(views, frame)
+	var rows [][]string
+	for _, row := range fixtureRows(t, path) {
+		if !fixtureQuoted(row) {
+			rows = append(rows, row)
+		}
 	}
+	views := viewsOf(t, rows)
 	frames := slices.Sorted(maps.Keys(views))
 	renumber := map[int]int{}
 	for _, f := range frames {
@@ -213,23 +302,32 @@ func labelSteps() ([]step, []Labels) {
 func TestLabelsEncapsulated(t *testing.T) {
 	testenv.Tool(t, "tshark")
 	steps, want := labelSteps()
+	var (
+		convs []conv
+		cases []viewCase
+	)
 	for i, e := range testEncaps() {
 		for _, v6 := range []bool{false, true} {
 			for _, l := range linksFor(t, e, v6, i) {
-				t.Run(fmt.Sprintf("%v/%v/v6=%v", e, l, v6), func(t *testing.T) {
-					t.Parallel()
-					c := conv{link: l, encap: e, steps: steps, ip: ipHeaders{v4Options: true, v6Ext: true}}
-					c.client, c.server = endpoints(v6)
-					got, _ := c.annotate(t)
-					for i, g := range got {
-						if g.ann.Labels != want[i] {
-							t.Errorf("step %d: labels [%v], want [%v]", i, g.ann.Labels, want[i])
-						}
-					}
-					crossCheck(t, l.linkType(), c.frames(t, 0), got)
-				})
+				c := conv{link: l, encap: e, steps: steps, ip: ipHeaders{v4Options: true, v6Ext: true}}
+				c.client, c.server = caseEndpoints(t, v6, len(convs))
+				convs = append(convs, c)
+				cases = append(cases, viewCase{l.linkType(), c.frames(t, 0)})
 			}
 		}
+	}
+	ws := tsharkViews(t, cases)
+	for k, c := range convs {
+		t.Run(fmt.Sprintf("%v/%v/v6=%v", c.encap, c.link, c.client.Addr().Is6()), func(t *testing.T) {
+			t.Parallel()
+			got, _ := c.annotate(t)
+			for i, g := range got {
+				if g.ann.Labels != want[i] {
+					t.Errorf("step %d: labels [%v], want [%v]", i, g.ann.Labels, want[i])
+				}
+			}
+			crossCheckViews(t, ws[k], got, nil)
+		})
 	}
 }
 

@@ -1,8 +1,6 @@
 package capture
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -26,23 +24,31 @@ type tsharkConn struct {
 	rtt           time.Duration
 }
 
+// connFields are the fields tsharkConns sums, in the order connsOf reads
+// them.
+var connFields = []string{"frame.number", "tcp.stream", "tcp.completeness", "tcp.len", "tcp.analysis.retransmission",
+	"tcp.analysis.initial_rtt", "tcp.flags.syn", "tcp.flags.ack"}
+
 // tsharkConns runs tshark on path and sums its view of each connection,
 // numbered as tcplab numbers them, each frame's direction taken from dirs.
 func tsharkConns(t *testing.T, path string, dirs map[int]Dir) map[int]*tsharkConn {
 	t.Helper()
-	out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", path, "-2", "-Y", "tcp && !icmp && !icmpv6", "-T", "fields", "-E", "occurrence=f",
-		"-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.completeness", "-e", "tcp.len", "-e", "tcp.analysis.retransmission",
-		"-e", "tcp.analysis.initial_rtt", "-e", "tcp.flags.syn", "-e", "tcp.flags.ack").Output()
+	rows, err := tsharkRows(testenv.Tool(t, "tshark"), path, "tcp && !icmp && !icmpv6", connFields)
 	if err != nil {
-		t.Fatalf("tshark %s: %v", path, err)
+		t.Fatal(err)
 	}
+	return connsOf(t, rows, dirs)
+}
+
+// connsOf is tsharkConns of the rows of tshark's TCP frames but those
+// quoted in ICMP errors, each row the connFields.
+func connsOf(t *testing.T, rows [][]string, dirs map[int]Dir) map[int]*tsharkConn {
+	t.Helper()
 	conns := map[int]*tsharkConn{}
 	renumber := map[int]int{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), "\t")
-		if len(f) < 8 {
-			t.Fatalf("tshark line %q", sc.Text())
+	for _, f := range rows {
+		if len(f) < len(connFields) {
+			t.Fatalf("tshark row %q: want %d columns", f, len(connFields))
 		}
 		frame, _ := strconv.Atoi(f[0])
 		ws, _ := strconv.Atoi(f[1])
@@ -94,7 +100,7 @@ func TestVerdictMatchesTshark(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			ws := tsharkConns(t, path, dirs)
+			ws := fixtureConns(t, path, dirs)
 			mine := a.Conns()
 			if len(mine) != len(ws) {
 				t.Fatalf("%d connections, tshark %d", len(mine), len(ws))
@@ -157,11 +163,20 @@ func TestVerdict(t *testing.T) {
 		{"REJ-both-reset-no-data", append(handshake(), step{cs, RST, 1, 0, 0, 0, nil, 0}, step{sc, RST, 1, 0, 0, 0, nil, 0}), StateREJ, "ShARr",
 			CompleteSYN | CompleteSYNACK | CompleteACK | CompleteRST, true},
 	}
-	for _, tc := range tests {
+	cases := make([]viewCase, len(tests))
+	for k, tc := range tests {
+		c := conv{steps: tc.steps}
+		c.client, c.server = caseEndpoints(t, false, k)
+		cases[k] = viewCase{c.link.linkType(), c.frames(t, 0)}
+	}
+	// tshark, where installed, reads every case in one run.
+	var ws []map[int]*tsharkConn
+	if _, err := exec.LookPath("tshark"); err == nil {
+		ws = tsharkCaseConns(t, cases, map[int]Dir{})
+	}
+	for k, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := conv{steps: tc.steps}
-			frames := c.frames(t, 0)
-			_, a := walkFrames(t, c.link.linkType(), frames)
+			_, a := walkFrames(t, cases[k].lt, cases[k].frames)
 			conns := a.Conns()
 			if len(conns) != 1 {
 				t.Fatalf("%d connections, want 1", len(conns))
@@ -187,11 +202,8 @@ func TestVerdict(t *testing.T) {
 			if !strings.Contains(Summary(&s), "conn_state "+tc.state.String()+",") {
 				t.Errorf("summary %q does not say conn_state %s", Summary(&s), tc.state)
 			}
-			if _, err := exec.LookPath("tshark"); err == nil && tc.synFirst {
-				path := filepath.Join(t.TempDir(), "v.pcap")
-				writePcap(t, path, c.link.linkType(), false, frames)
-				ws := tsharkConns(t, path, map[int]Dir{})
-				if w := ws[0]; w.completeness != int(tc.completeness) {
+			if ws != nil && tc.synFirst {
+				if w := ws[k][0]; w.completeness != int(tc.completeness) {
 					t.Errorf("tshark's completeness %d, want %d", w.completeness, tc.completeness)
 				}
 			}

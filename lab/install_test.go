@@ -1,10 +1,13 @@
 package lab_test
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tcplab/tcplab/internal/readme"
@@ -37,7 +40,7 @@ func TestInstallSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	home := t.TempDir()
+	home := installHome(t, repo)
 	if err := os.MkdirAll(filepath.Join(home, "src"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -91,4 +94,39 @@ func TestInstallSteps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// installHome returns an empty home directory for TestInstallSteps, and
+// removes it when the test ends. Its path is the same in every run from
+// the repository at repo (under the temporary directory, named by a hash
+// of repo), because the go command's build cache keys a package on its
+// directory: in a new directory each time, the clone's packages would be
+// compiled again, in the same one the previous run's compilation serves.
+// A lock on a file beside it, held until the test ends, keeps two runs
+// from sharing it at once.
+func installHome(t *testing.T, repo string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(repo))
+	home := filepath.Join(os.TempDir(), fmt.Sprintf("tcplab-install-%d-%x", os.Getuid(), sum[:6]))
+	lock, err := os.OpenFile(home+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		t.Fatalf("lock %s: %v", lock.Name(), err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(home); err != nil {
+			t.Error(err)
+		}
+		lock.Close() // releases the lock
+	})
+	if err := os.RemoveAll(home); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return home
 }

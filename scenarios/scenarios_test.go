@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,9 +46,10 @@ func TestScenarios(t *testing.T) {
 			if r.Drops != 0 {
 				t.Errorf("%d kernel drops", r.Drops)
 			}
-			checkArtifacts(t, filepath.Join(out, r.Scenario), r.Segments)
+			ws := readWithTshark(t, filepath.Join(out, r.Scenario, report.CaptureFile))
+			checkArtifacts(t, filepath.Join(out, r.Scenario), r.Segments, ws)
 			checkKernelAccount(t, filepath.Join(out, r.Scenario), &r)
-			sameAsWireshark(t, filepath.Join(out, r.Scenario, report.CaptureFile))
+			sameAsWireshark(t, ws)
 			// tcplab check gives the run's verdict on its capture.
 			var stdout, stderr bytes.Buffer
 			capFile := filepath.Join(out, r.Scenario, report.CaptureFile)
@@ -89,8 +89,9 @@ var sameStory = map[[2]string]bool{
 }
 
 // checkArtifacts reads back a scenario's capture: every TCP packet is there
-// and carries its comment.
-func checkArtifacts(t *testing.T, dir string, segments int) {
+// and carries its comment, in tcplab's reading and in tshark's (ws, of
+// readWithTshark).
+func checkArtifacts(t *testing.T, dir string, segments int, ws *tsharkReading) {
 	t.Helper()
 	for _, f := range []string{"capture.pcapng", "walkthrough.md", "result.json"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -110,18 +111,12 @@ func checkArtifacts(t *testing.T, dir string, segments int) {
 		t.Errorf("capture.pcapng has %d TCP segments, result says %d", n.TCP, segments)
 	}
 	// Wireshark reads the file and finds a comment on every packet.
-	out, err := exec.Command(testenv.Tool(t, "tshark"), "-r", filepath.Join(dir, "capture.pcapng"),
-		"-T", "fields", "-e", "frame.number", "-e", "frame.comment").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
+	if len(ws.frames) != n.Frames {
+		t.Errorf("tshark read %d frames, tcplab wrote %d", len(ws.frames), n.Frames)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != n.Frames {
-		t.Errorf("tshark read %d frames, tcplab wrote %d", len(lines), n.Frames)
-	}
-	for _, l := range lines {
-		if !strings.Contains(l, "\ttcplab: ") {
-			t.Errorf("frame without a tcplab comment: %q", l)
+	for _, cols := range ws.frames {
+		if !strings.HasPrefix(cols[1], "tcplab: ") {
+			t.Errorf("frame without a tcplab comment: %q", cols[0]+"\t"+cols[1])
 		}
 	}
 }

@@ -57,8 +57,8 @@ func TestScriptedScenarios(t *testing.T) {
 					t.Fatalf("scenario failed:\n%s", r.Failure())
 				}
 				dir := filepath.Join(out, r.Scenario)
-				checkArtifacts(t, dir, r.Segments)
 				capFile := filepath.Join(dir, report.CaptureFile)
+				checkArtifacts(t, dir, r.Segments, readWithTshark(t, capFile))
 				scripted := checkScriptedComments(t, capFile)
 				md, err := os.ReadFile(filepath.Join(dir, report.WalkthroughFile))
 				if err != nil {
