@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,28 +125,48 @@ func TestBulkLateDuplicate(t *testing.T) {
 	}
 }
 
-// tcpAt returns the offset of the TCP header in a frame of the fixture's
-// link type (Linux loopback: a 14-byte Ethernet header, then IPv4).
+// tcpAt returns the offset of the TCP header in a frame of the fixtures'
+// link types: raw IPv4 (the delay line's devices), or Linux loopback's
+// 14-byte Ethernet header (its zero MAC address first) and IPv4.
 func tcpAt(t *testing.T, b []byte) int {
 	t.Helper()
-	if len(b) < 34 || b[14]>>4 != 4 {
-		t.Fatalf("frame of %d bytes is not IPv4 over Ethernet", len(b))
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		return int(b[0]&0x0f) * 4
+	case len(b) >= 34 && b[14]>>4 == 4:
+		return 14 + int(b[14]&0x0f)*4
 	}
-	return 14 + int(b[14]&0x0f)*4
+	t.Fatalf("frame of %d bytes is neither IPv4 nor IPv4 over Ethernet", len(b))
+	return 0
 }
 
-// frameSeq is frame n's TCP sequence number.
-func frameSeq(t *testing.T, name string, n int) uint32 {
+// openNg reads the pcapng file name, gzipped when it ends in .gz.
+func openNg(t *testing.T, name string) *pcapgo.NgReader {
 	t.Helper()
 	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	t.Cleanup(func() { f.Close() })
+	var in io.Reader = f
+	if strings.HasSuffix(name, ".gz") {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in = z
+	}
+	r, err := pcapgo.NewNgReader(in, pcapgo.DefaultNgReaderOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// frameSeq is frame n's TCP sequence number.
+func frameSeq(t *testing.T, name string, n int) uint32 {
+	t.Helper()
+	r := openNg(t, name)
 	for i := 1; ; i++ {
 		b, _, err := r.ReadPacketData()
 		if err != nil {
@@ -161,15 +183,7 @@ func frameSeq(t *testing.T, name string, n int) uint32 {
 // copy's name.
 func withSeq(t *testing.T, name string, n int, seq uint32, d time.Duration) string {
 	t.Helper()
-	in, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	r, err := pcapgo.NewNgReader(in, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openNg(t, name)
 	outName := filepath.Join(t.TempDir(), fmt.Sprintf("seq-%d.pcapng", seq))
 	out, err := os.Create(outName)
 	if err != nil {
@@ -203,4 +217,34 @@ func withSeq(t *testing.T, name string, n int, seq uint32, d time.Duration) stri
 		t.Fatal(err)
 	}
 	return outName
+}
+
+// TestRTTSlowSecondAnswer checks rtt on soak round 481 (load 15 to 20):
+// the server's application took 1.17 s to begin the second answer, past
+// its keep-alive idle time, and its kernel probed the connection (frame
+// 12, one below its next byte) and the client answered. TCP sends such a
+// probe on any connection idle that long: rtt accepts it. Moved to the
+// server's next byte, frame 12 is a duplicate ACK, no probe, and fails.
+func TestRTTSlowSecondAnswer(t *testing.T) {
+	const fixture = "testdata/rtt-late-answer.pcapng.gz"
+	next := frameSeq(t, fixture, 11)
+	tests := []struct {
+		name string
+		file string
+		pass bool
+	}{
+		{"a probe while the server is slow", fixture, true},
+		{"a duplicate ACK instead", withSeq(t, fixture, 12, next, 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := lab.CheckFile(tt.file, RTT(), lab.Options{}, expect.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Pass != tt.pass {
+				t.Fatalf("pass = %v, want %v; mismatches: %+v", v.Pass, tt.pass, v.Mismatches)
+			}
+		})
+	}
 }

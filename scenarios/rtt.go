@@ -357,6 +357,19 @@ func rttSteps(opt lab.Options) []expect.Step {
 		acking(expect.S2C(ack), 1+2*req, opt).Length(0).Optional().Explain(
 			"The server's kernel acknowledges the second request before its application has begun to answer.",
 			"服务端内核在应用开始响应之前先确认第二个请求"),
+		// The server answers the second request at once, but a busy
+		// machine can hold its application past the keep-alive idle time
+		// (soak round 481: 1.17 s, load 15-20), and then its kernel
+		// probes, as it must on any connection idle that long (RFC 1122
+		// 4.2.3.6 leaves the interval to the host; Linux's is the
+		// socket's). The probe is one below the server's next byte.
+		expect.OneOf(expect.Seq(
+			at(expect.S2C(ack), resp, opt).Length(0).With(capture.KeepAlive).Explain(
+				fmt.Sprintf("The server's application has not begun to answer for its keep-alive idle time (%v), which a busy machine can make it take: its kernel probes the idle connection again.", opt.Idle()),
+				fmt.Sprintf("服务端的应用在keep-alive空闲时间 (%v) 内还没开始响应 (繁忙的机器会让它这么慢): 内核再次探测这个空闲的连接", opt.Idle())),
+			expect.C2S(ack).Length(0).With(capture.KeepAliveACK).Explain(
+				"The client's kernel answers the probe.", "客户端回应探测包"),
+		)).Times(0, 2).Explain("Keep-alive probes while the server is slow to answer the second request, if it is.", "如果服务端迟迟不响应第二个请求, 会有keep-alive探测"),
 		expect.Either(
 			at(expect.S2C(ack), 1+resp, opt).WithData().Checking(firstBulk),
 			at(expect.S2C(pshAck), 1+resp, opt).WithData().Checking(firstBulk),
