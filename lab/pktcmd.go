@@ -215,7 +215,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\n%d %s, %d failed, %d skipped, %.2fs wall time\n", len(results), noun, failed, skipped, time.Since(start).Seconds())
 	if cfg.Auto {
-		fmt.Fprintln(stdout, "-tolerance auto: each script's tolerance is its own widened by the latest of 100 timer wake-ups of 1 ms measured in its namespace before it played (noise)")
+		fmt.Fprintln(stdout, "-tolerance auto: each script's tolerance is its own widened by the latest timer wake-up of 1 ms measured in its namespace before it played, at tcplab's priority and at nice 0 (noise)")
 	}
 	for _, r := range results {
 		if r.Status == pkt.Passed {

@@ -245,8 +245,8 @@ func autoTolerance(s *Script, set Settings, noise time.Duration) (time.Duration,
 	case ok:
 		why = "the script's --tolerance_usecs"
 	}
-	return set.Tolerance + noise, fmt.Sprintf("-tolerance auto: %s (%v) widened by %v, the latest of %d timer wake-ups measured in the script's namespace",
-		why, set.Tolerance, noise, noiseSamples)
+	return set.Tolerance + noise, fmt.Sprintf("-tolerance auto: %s (%v) widened by %v, the latest of %d timer wake-ups at tcplab's priority and %d at nice 0 measured in the script's namespace",
+		why, set.Tolerance, noise, noiseSamples, noiseSamples)
 }
 
 // MeasureNoise sleeps n times for a millisecond on a thread in host's
