@@ -248,3 +248,34 @@ func TestRTTSlowSecondAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestHandshakeLateACK checks the close on soak round 875 of handshake:
+// the server's ACK of the client's FIN, built before its own FIN, reached
+// the wire after the last ACK (frame 7, with the sequence number its FIN
+// took: a keep-alive to Wireshark); the client in TIME_WAIT answered it
+// and the closed server sent a RST. TCP does not order the two segments;
+// the close accepts it. The same ACK at the server's next sequence
+// number is no such ACK and fails.
+func TestHandshakeLateACK(t *testing.T) {
+	const fixture = "testdata/handshake-late-ack.pcapng"
+	next := frameSeq(t, fixture, 5) + 1 // past the server's FIN
+	tests := []struct {
+		name string
+		file string
+		pass bool
+	}{
+		{"the server's ACK after its FIN", fixture, true},
+		{"an ACK at the next sequence number", withSeq(t, fixture, 7, next, 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := lab.CheckFile(tt.file, Handshake(), lab.Options{}, expect.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Pass != tt.pass {
+				t.Fatalf("pass = %v, want %v; mismatches: %+v", v.Pass, tt.pass, v.Mismatches)
+			}
+		})
+	}
+}
