@@ -103,9 +103,7 @@ func TestContinuation(t *testing.T) {
 	}}
 	cases := make([]viewCase, len(tests))
 	for k, tc := range tests {
-		c := conv{steps: tc.steps}
-		c.client, c.server = caseEndpoints(t, false, k)
-		cases[k] = viewCase{c.link.linkType(), c.frames(t, 0)}
+		_, cases[k] = stepCase(t, tc.steps, k)
 	}
 	// tshark reads each case once; both annotations are compared with
 	// its view.

@@ -652,9 +652,7 @@ func TestStates(t *testing.T) {
 	convs := make([]conv, len(tests))
 	cases := make([]viewCase, len(tests))
 	for i, tc := range tests {
-		c := conv{steps: tc.steps}
-		c.client, c.server = caseEndpoints(t, false, i)
-		convs[i], cases[i] = c, viewCase{c.link.linkType(), c.frames(t, 0)}
+		convs[i], cases[i] = stepCase(t, tc.steps, i)
 	}
 	ws := tsharkViews(t, cases)
 	for k, tc := range tests {

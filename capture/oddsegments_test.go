@@ -83,9 +83,7 @@ func TestOddSegments(t *testing.T) {
 	}
 	cases := make([]viewCase, len(tests))
 	for k, tc := range tests {
-		c := conv{steps: tc.steps}
-		c.client, c.server = caseEndpoints(t, false, k)
-		cases[k] = viewCase{c.link.linkType(), c.frames(t, 0)}
+		_, cases[k] = stepCase(t, tc.steps, k)
 	}
 	ws := tsharkViews(t, cases)
 	for k, tc := range tests {

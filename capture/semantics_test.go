@@ -143,13 +143,10 @@ func TestSemantics(t *testing.T) {
 	}}
 	cases := make([]viewCase, len(tests))
 	for k, tc := range tests {
-		c := conv{steps: tc.steps}
-		c.client, c.server = caseEndpoints(t, false, k)
-		frames := c.frames(t, 0)
+		_, cases[k] = stepCase(t, tc.steps, k)
 		if tc.edit != nil {
-			tc.edit(frames)
+			tc.edit(cases[k].frames)
 		}
-		cases[k] = viewCase{c.link.linkType(), frames}
 	}
 	ws := tsharkViews(t, cases)
 	for k, tc := range tests {

@@ -211,6 +211,16 @@ func writePcapngLinks(t *testing.T, path string, lts []layers.LinkType, ifaces m
 	}
 }
 
+// stepCase is the k-th case of a table tshark reads in one file: the
+// conversation of steps at that case's own endpoints (caseEndpoints),
+// and its frames.
+func stepCase(tb testing.TB, steps []step, k int) (conv, viewCase) {
+	tb.Helper()
+	c := conv{steps: steps}
+	c.client, c.server = caseEndpoints(tb, false, k)
+	return c, viewCase{c.link.linkType(), c.frames(tb, 0)}
+}
+
 // caseEndpoints returns the endpoints of the k-th case of a table whose
 // cases tshark reads in one file (tsharkViews): the server's are the
 // default, the client's address is the k-th of its own range (10.128.0.0/16

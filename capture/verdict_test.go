@@ -165,9 +165,7 @@ func TestVerdict(t *testing.T) {
 	}
 	cases := make([]viewCase, len(tests))
 	for k, tc := range tests {
-		c := conv{steps: tc.steps}
-		c.client, c.server = caseEndpoints(t, false, k)
-		cases[k] = viewCase{c.link.linkType(), c.frames(t, 0)}
+		_, cases[k] = stepCase(t, tc.steps, k)
 	}
 	// tshark, where installed, reads every case in one run.
 	var ws []map[int]*tsharkConn
