@@ -83,7 +83,10 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var opts []pkt.Option
+	floorSet, modeSet := false, false
 	fs.Visit(func(f *flag.Flag) {
+		floorSet = floorSet || f.Name == "floor"
+		modeSet = modeSet || f.Name == "tolerance"
 		for _, p := range pdFlags {
 			if p.name == f.Name {
 				opts = append(opts, pkt.Option{Name: f.Name, Value: f.Value.String()})
@@ -149,11 +152,6 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		cfg.Floor = -1
 	}
 	// -floor alone asks for the floor's rule.
-	floorSet, modeSet := false, false
-	fs.Visit(func(f *flag.Flag) {
-		floorSet = floorSet || f.Name == "floor"
-		modeSet = modeSet || f.Name == "tolerance"
-	})
 	if floorSet && !modeSet {
 		*tolMode = "floor"
 	}

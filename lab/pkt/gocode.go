@@ -118,6 +118,7 @@ func goRefuseScript(s *Script) (int, string) {
 	r := &runner{}
 	conns := 0
 	seenPacket := false
+	set, _ := settings(s)
 	for _, e := range s.Events {
 		switch e := e.(type) {
 		case *Syscall:
@@ -130,7 +131,6 @@ func goRefuseScript(s *Script) (int, string) {
 			}
 		case *Packet:
 			if e.ICMP != nil {
-				set, _ := settings(s)
 				if _, err := icmpOf(e.ICMP, set.IPv6); err != nil {
 					return e.Line, err.Error()
 				}

@@ -72,11 +72,11 @@ func icmpOf(m *ICMPMessage, v6 bool) (scripted.ICMP, error) {
 	out.Type, out.Code = typ, code
 	if m.MTU != nil {
 		switch {
-		case !v6 && (typ != 3 || code != 4):
+		case !v6 && (typ != scripted.ICMPv4Unreachable || code != scripted.ICMPv4FragNeeded):
 			return out, fmt.Errorf("an ICMP MTU is Fragmentation Needed's (unreachable frag_needed), not type %d code %d's", typ, code)
 		case !v6 && *m.MTU > 0xffff:
 			return out, fmt.Errorf("ICMP MTU %d does not fit its 16 bits", *m.MTU)
-		case v6 && (typ != 2 || code != 0):
+		case v6 && (typ != scripted.ICMPv6PacketTooBig || code != 0):
 			return out, fmt.Errorf("an ICMPv6 MTU is Packet Too Big's (packet_too_big), not type %d code %d's", typ, code)
 		}
 		out.MTU = *m.MTU

@@ -460,30 +460,9 @@ func (p *parser) packet(b Base) (Event, error) {
 	if err := p.ecn(pk); err != nil {
 		return nil, err
 	}
-	seq, err := p.uint("the sequence range's start", 1<<32-1)
-	if err != nil {
+	var err error
+	if pk.Seq, pk.End, pk.Len, err = p.seqRange("", 1<<16); err != nil {
 		return nil, err
-	}
-	if err := p.lit(":"); err != nil {
-		return nil, err
-	}
-	end, err := p.uint("the sequence range's end", 1<<32-1)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.lit("("); err != nil {
-		return nil, err
-	}
-	n, err := p.uint("the payload length", 1<<16)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.lit(")"); err != nil {
-		return nil, err
-	}
-	pk.Seq, pk.End, pk.Len = uint32(seq), uint32(end), int(n)
-	if uint32(end-seq) != uint32(n) {
-		return nil, p.fail("sequence range %d:%d is %d bytes but its length says %d", seq, end, uint32(end-seq), n)
 	}
 	for {
 		p.inlineSpace()
@@ -596,32 +575,43 @@ func (p *parser) quoted(m *ICMPMessage) error {
 			return p.lit("]")
 		}
 	}
-	seq, err := p.uint("the quoted segment's sequence number", 1<<32-1)
-	if err != nil {
+	var err error
+	if m.Seq, m.End, m.Len, err = p.seqRange("quoted ", 1<<16-1); err != nil {
 		return err
+	}
+	m.Quoted = "tcp"
+	return p.lit("]")
+}
+
+// seqRange reads a sequence range "start:end(length)", the length at
+// most maxLen and equal to end - start; what prefixes the range's name
+// in errors ("quoted " for an ICMP message's).
+func (p *parser) seqRange(what string, maxLen uint64) (seq, end uint32, n int, err error) {
+	s, err := p.uint("the "+what+"sequence range's start", 1<<32-1)
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	if err := p.lit(":"); err != nil {
-		return err
+		return 0, 0, 0, err
 	}
-	end, err := p.uint("the quoted segment's end", 1<<32-1)
+	e, err := p.uint("the "+what+"sequence range's end", 1<<32-1)
 	if err != nil {
-		return err
+		return 0, 0, 0, err
 	}
 	if err := p.lit("("); err != nil {
-		return err
+		return 0, 0, 0, err
 	}
-	n, err := p.uint("the quoted segment's length", 1<<16-1)
+	l, err := p.uint("the "+what+"payload length", maxLen)
 	if err != nil {
-		return err
+		return 0, 0, 0, err
 	}
-	if uint32(end-seq) != uint32(n) {
-		return p.fail("quoted sequence range %d:%d is %d bytes but its length says %d", seq, end, uint32(end-seq), n)
-	}
-	m.Quoted, m.Seq, m.End, m.Len = "tcp", uint32(seq), uint32(end), int(n)
 	if err := p.lit(")"); err != nil {
-		return err
+		return 0, 0, 0, err
 	}
-	return p.lit("]")
+	if uint32(e-s) != uint32(l) {
+		return 0, 0, 0, p.fail("%ssequence range %d:%d is %d bytes but its length says %d", what, s, e, uint32(e-s), l)
+	}
+	return uint32(s), uint32(e), int(l), nil
 }
 
 // ecn reads an optional "[ect0]", "[ect1]", "[ce]", "[noecn]" or
