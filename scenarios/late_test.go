@@ -1,0 +1,209 @@
+package scenarios
+
+import (
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tcplab/tcplab/lab"
+	"github.com/tcplab/tcplab/lab/expect"
+)
+
+// The tests of this file judge captures of soak rounds whose segments
+// came in an order TCP allows and a scenario did not, and the same
+// captures rewritten into orders it must still refuse.
+
+// judge checks the capture file against sc's expected sequence and fails
+// unless its verdict is pass.
+func judge(t *testing.T, file string, sc *lab.Scenario, pass bool) {
+	t.Helper()
+	v, err := lab.CheckFile(file, sc, lab.Options{}, expect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Pass != pass {
+		t.Fatalf("%s: pass = %v, want %v; mismatches: %+v", file, v.Pass, pass, v.Mismatches)
+	}
+}
+
+// TestBulkLateDuplicate checks bulk's close on soak round 152's ending
+// (load average 25 to 30): after the last ACK, the client's tail-loss
+// probe of data the server had acknowledged, and the closed server's
+// RST. Bulk's close accepts it; the plain close does not; the same
+// segment moved to end past the FIN (a retransmission, but of data the
+// server never acknowledged all of: not spurious) fails, and so does the
+// segment as new data after the FIN.
+func TestBulkLateDuplicate(t *testing.T) {
+	const fixture = "testdata/bulk-late-duplicate.pcapng"
+	// Frame 2 is the client's FIN, frame 5 the late duplicate.
+	fin := frameSeq(t, fixture, 2)
+	tests := []struct {
+		name string
+		file string
+		late bool
+		pass bool
+	}{
+		{"bulk's close", fixture, true, true},
+		{"the plain close", fixture, false, false},
+		// 50 ms later: a retransmission, not out of order (Wireshark
+		// calls a segment out of order within 3 ms of the last).
+		{"a resend the server had not all acknowledged", withSeq(t, fixture, 5, fin-400, 50*time.Millisecond), true, false},
+		{"new data after the FIN", withSeq(t, fixture, 5, fin+1, 0), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			steps := append([]expect.Step{expect.C2S(ack).Length(0)}, expect.ClientCloses()...)
+			if tt.late {
+				steps = append(steps, lateDuplicate())
+			}
+			judge(t, tt.file, &lab.Scenario{Name: "bulk-close", Steps: func(lab.Options) []expect.Step { return steps }}, tt.pass)
+		})
+	}
+}
+
+// tcpAt returns the offset of the TCP header in a frame of the fixtures'
+// link types: raw IPv4 (the delay line's devices), or Linux loopback's
+// 14-byte Ethernet header (its zero MAC address first) and IPv4.
+func tcpAt(t *testing.T, b []byte) int {
+	t.Helper()
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		return int(b[0]&0x0f) * 4
+	case len(b) >= 34 && b[14]>>4 == 4:
+		return 14 + int(b[14]&0x0f)*4
+	}
+	t.Fatalf("frame of %d bytes is neither IPv4 nor IPv4 over Ethernet", len(b))
+	return 0
+}
+
+// openNg reads the pcapng file name, gzipped when it ends in .gz.
+func openNg(t *testing.T, name string) *pcapgo.NgReader {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	var in io.Reader = f
+	if strings.HasSuffix(name, ".gz") {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in = z
+	}
+	r, err := pcapgo.NewNgReader(in, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// frameSeq is frame n's TCP sequence number.
+func frameSeq(t *testing.T, name string, n int) uint32 {
+	t.Helper()
+	r := openNg(t, name)
+	for i := 1; ; i++ {
+		b, _, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatalf("frame %d: %v", n, err)
+		}
+		if i == n {
+			return binary.BigEndian.Uint32(b[tcpAt(t, b)+4:])
+		}
+	}
+}
+
+// withSeq writes a copy of the capture whose frame n has sequence number
+// seq, and it and the frames after it come later by d; it returns the
+// copy's name.
+func withSeq(t *testing.T, name string, n int, seq uint32, d time.Duration) string {
+	t.Helper()
+	r := openNg(t, name)
+	outName := filepath.Join(t.TempDir(), fmt.Sprintf("seq-%d.pcapng", seq))
+	out, err := os.Create(outName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := pcapgo.NewNgWriter(out, r.LinkType())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; ; i++ {
+		b, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == n {
+			b = append([]byte(nil), b...)
+			binary.BigEndian.PutUint32(b[tcpAt(t, b)+4:], seq)
+		}
+		if i >= n {
+			ci.Timestamp = ci.Timestamp.Add(d)
+		}
+		if err := w.WritePacket(ci, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return outName
+}
+
+// TestRTTSlowSecondAnswer checks rtt on soak round 481 (load 15 to 20):
+// the server's application took 1.17 s to begin the second answer, past
+// its keep-alive idle time, and its kernel probed the connection (frame
+// 12, one below its next byte) and the client answered. TCP sends such a
+// probe on any connection idle that long: rtt accepts it. Moved to the
+// server's next byte, frame 12 is a duplicate ACK, no probe, and fails.
+func TestRTTSlowSecondAnswer(t *testing.T) {
+	const fixture = "testdata/rtt-late-answer.pcapng.gz"
+	next := frameSeq(t, fixture, 11)
+	tests := []struct {
+		name string
+		file string
+		pass bool
+	}{
+		{"a probe while the server is slow", fixture, true},
+		{"a duplicate ACK instead", withSeq(t, fixture, 12, next, 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { judge(t, tt.file, RTT(), tt.pass) })
+	}
+}
+
+// TestHandshakeLateACK checks the close on soak round 875 of handshake:
+// the server's ACK of the client's FIN, built before its own FIN, reached
+// the wire after the last ACK (frame 7, with the sequence number its FIN
+// took: a keep-alive to Wireshark); the client in TIME_WAIT answered it
+// and the closed server sent a RST. TCP does not order the two segments;
+// the close accepts it. The same ACK at the server's next sequence
+// number is no such ACK and fails.
+func TestHandshakeLateACK(t *testing.T) {
+	const fixture = "testdata/handshake-late-ack.pcapng"
+	next := frameSeq(t, fixture, 5) + 1 // past the server's FIN
+	tests := []struct {
+		name string
+		file string
+		pass bool
+	}{
+		{"the server's ACK after its FIN", fixture, true},
+		{"an ACK at the next sequence number", withSeq(t, fixture, 7, next, 0), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { judge(t, tt.file, Handshake(), tt.pass) })
+	}
+}
