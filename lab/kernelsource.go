@@ -224,11 +224,13 @@ func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccou
 // tracedAccount is the account of a traced run: its events joined to
 // pkts (joinKernel), with lost counted by the tracer. Events lost where
 // no counter saw them show as breaks in a socket's chain of state changes
-// (ktrace.Gaps): they count as lost too, so that the run leaves the
-// kernel's account unjudged rather than contradicted by its own gap.
+// (ktrace.Gaps) and as resends on the wire that the account does not
+// tell of (ktrace.SilentResends): they count as lost too, so that the run
+// leaves the kernel's account unjudged rather than contradicted by its
+// own gap.
 func tracedAccount(events []ktrace.Event, lost uint64, pkts []capture.Packet, server netip.AddrPort) *kernelAccount {
 	a := joinKernel(events, pkts, server)
-	a.lost = lost + uint64(ktrace.Gaps(events))
+	a.lost = lost + uint64(ktrace.Gaps(events)) + uint64(ktrace.SilentResends(events, pkts))
 	return a
 }
 

@@ -311,3 +311,25 @@ func TestTracedAccountGap(t *testing.T) {
 		t.Errorf("the gap, counted lost: %v; want the kernel unjudged", err)
 	}
 }
+
+// TestTracedAccountSilentResend: a copy on the wire beyond the resends
+// the account tells of (soak: an RTO into a zero window and its drop both
+// missing) counts as lost, and leaves the kernel unjudged; the copies
+// all told count nothing.
+func TestTracedAccountSilentResend(t *testing.T) {
+	pkts := kvConn()
+	if a := tracedAccount(kvEvents(), 0, pkts, kvServer); a.lost != 0 {
+		t.Errorf("every resend told: %d lost, want none", a.lost)
+	}
+	again := pkts[4]
+	again.Segment.Frame, again.Segment.Time = 11, kvAt(225)
+	again.Info.Timestamp = again.Segment.Time
+	pkts = slices.Insert(pkts, 5, again)
+	a := tracedAccount(kvEvents(), 0, pkts, kvServer)
+	if a.lost != 1 {
+		t.Errorf("a resend untold: %d lost, want 1", a.lost)
+	}
+	if err := a.judge(&report.Result{}, pkts, false); err != nil {
+		t.Errorf("a resend untold, counted lost: %v; want the kernel unjudged", err)
+	}
+}

@@ -201,7 +201,10 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		if r.Tolerance > 0 {
 			tol = r.Tolerance.String()
 		}
-		if r.Noise > 0 {
+		switch {
+		case r.Widened > 0:
+			tol += " (noise +" + r.Noise.String() + ", during +" + r.Widened.Round(time.Microsecond).String() + ")"
+		case r.Noise > 0:
 			tol += " (noise +" + r.Noise.String() + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.label, r.Status, r.Duration.Seconds(), tol, r.dir)
@@ -213,7 +216,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\n%d %s, %d failed, %d skipped, %.2fs wall time\n", len(results), noun, failed, skipped, time.Since(start).Seconds())
 	if cfg.Auto {
-		fmt.Fprintln(stdout, "-tolerance auto: each script's tolerance is its own widened by the latest timer wake-up of 1 ms measured in its namespace before it played, at tcplab's priority and at nice 0 (noise)")
+		fmt.Fprintln(stdout, "-tolerance auto: each script's tolerance is its own widened by the latest timer wake-up of 1 ms measured in its namespace before it played, at tcplab's priority and at nice 0 (noise); an event later than that, while a thread at nice 0 waited as long for a CPU, is allowed that much more (during: the most any event was)")
 	}
 	for _, r := range results {
 		if r.Status == pkt.Passed {
@@ -367,9 +370,10 @@ func pktJSON(r *pkt.Result) any {
 		Tolerance float64 `json:"tolerance_s,omitempty"`
 		Why       string  `json:"tolerance_from,omitempty"`
 		Noise     float64 `json:"noise_s,omitempty"`
+		Widened   float64 `json:"widened_by_noise_s,omitempty"`
 		Seconds   float64 `json:"seconds"`
 		Steps     []step  `json:"steps"`
-	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Noise.Seconds(), r.Duration.Seconds(), steps}
+	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Noise.Seconds(), r.Widened.Seconds(), r.Duration.Seconds(), steps}
 }
 
 // pktJUnit is the JUnit report of a pkt run: one testcase per script,

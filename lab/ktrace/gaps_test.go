@@ -1,6 +1,8 @@
 package ktrace
 
 import (
+	"net/netip"
+	"syscall"
 	"testing"
 
 	"github.com/tcplab/tcplab/capture"
@@ -69,6 +71,49 @@ func TestGaps(t *testing.T) {
 	} {
 		if got := Gaps(tc.events); got != tc.want {
 			t.Errorf("%s: %d gaps, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSilentResends: a copy on the wire beyond the resends the events
+// tell of, in a direction they tell of resends, counts as lost; a copy
+// told, a piece resent, bare ACKs, another capture point's copy and a
+// direction of which the events tell no resend at all count nothing.
+func TestSilentResends(t *testing.T) {
+	c, s := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:8000")
+	seg := func(src, dst netip.AddrPort, f capture.Flags, seq uint32, n, point int) capture.Packet {
+		p := capture.Packet{TCP: true, Segment: capture.Segment{Src: src, Dst: dst, Flags: f, Seq: seq, Len: n}}
+		p.Info.InterfaceIndex = point
+		return p
+	}
+	resent := func(seq uint32) Event {
+		return Event{Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Seq: seq, End: seq + 100}
+	}
+	const ack, syn = capture.ACK, capture.SYN
+	data := seg(c, s, ack, 1, 100, 0)
+	zeroWindow := []capture.Packet{data, seg(s, c, ack, 1, 0, 0), data, seg(s, c, ack, 1, 0, 0), data, data}
+	tests := []struct {
+		name   string
+		events []Event
+		pkts   []capture.Packet
+		want   int
+	}{
+		{"no copy", nil, []capture.Packet{data, seg(c, s, ack, 101, 100, 0)}, 0},
+		{"each copy told", []Event{resent(1), resent(1), resent(1)}, zeroWindow, 0},
+		{"one of three untold", []Event{resent(1), resent(1)}, zeroWindow, 1},
+		{"none told: no tracing of resends to judge", nil, zeroWindow, 0},
+		{"an attempt that sent nothing tells no copy", []Event{resent(1), {Kind: Retransmit, Src: c, Dst: s, Err: syscall.EBUSY}}, []capture.Packet{data, data, data}, 1},
+		{"bare ACKs repeat", []Event{resent(1)}, []capture.Packet{seg(s, c, ack, 1, 0, 0), seg(s, c, ack, 1, 0, 0), data, data}, 0},
+		{"two segments' worth resent at once, two frames", []Event{{Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Seq: 1, End: 201}},
+			[]capture.Packet{data, seg(c, s, ack, 101, 100, 0), data, seg(c, s, ack, 101, 100, 0)}, 0},
+		{"a piece resent", []Event{{Kind: Retransmit, Src: c, Dst: s, HaveSeq: true, Seq: 51, End: 101}}, []capture.Packet{data, seg(c, s, ack, 51, 50, 0)}, 0},
+		{"another capture point's copy", []Event{resent(1)}, []capture.Packet{data, seg(c, s, ack, 1, 100, 1), data, seg(c, s, ack, 1, 100, 1)}, 0},
+		{"a SYN resent untold", []Event{resent(1)}, []capture.Packet{data, data, seg(c, s, syn, 0, 0, 0), seg(c, s, syn, 0, 0, 0)}, 1},
+		{"the other direction's resends", []Event{resent(1)}, []capture.Packet{data, data, seg(s, c, ack, 1, 10, 0), seg(s, c, ack, 1, 10, 0)}, 0},
+	}
+	for _, tt := range tests {
+		if got := SilentResends(tt.events, tt.pkts); got != tt.want {
+			t.Errorf("%s: %d silent, want %d", tt.name, got, tt.want)
 		}
 	}
 }

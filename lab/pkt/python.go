@@ -42,6 +42,26 @@ func tcpInfo(fd int) (map[string]uint64, error) {
 	return vars, nil
 }
 
+// tcpInfoAt reads the socket's tcpi_* values as tcpInfo does, and
+// when: no earlier than the time it returns, no later than a fifth of a
+// millisecond after. A read that took longer (the thread waited for a
+// CPU around it) is made again, up to five times: a block's since-fields
+// are taken back to their due time from this time (asOf), which a late
+// clock reading would take back too far.
+func tcpInfoAt(fd int) (map[string]uint64, time.Time, error) {
+	for try := 1; ; try++ {
+		before := time.Now()
+		vars, err := tcpInfo(fd)
+		if err != nil || time.Since(before) <= readBracket || try == 5 {
+			return vars, before, err
+		}
+	}
+}
+
+// readBracket is how long a TCP_INFO read may take for its time to be
+// taken as known.
+const readBracket = 200 * time.Microsecond
+
 // tcpiOpts names the bits of tcpi_options and the values of
 // tcpi_ca_state (linux/tcp.h), as packetdrill's blocks know them.
 const tcpiOpts = `TCP_CA_Open = 0

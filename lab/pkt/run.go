@@ -91,6 +91,11 @@ type Result struct {
 	// Noise is the worst timer wake-up lateness measured before the
 	// script played, with Config.Auto; zero otherwise.
 	Noise time.Duration
+	// Widened is, with Config.Auto, the most that the noise measured
+	// while the script played added to an event's tolerance: an event
+	// that came later than Tolerance allows, while the machine kept a
+	// thread at nice 0 waiting at least that long.
+	Widened time.Duration
 	// Steps are the events played, in order.
 	Steps    []Step
 	Duration time.Duration
@@ -165,6 +170,12 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	if set.IPv6 {
 		pcfg.Kernel, pcfg.Addr = addrs6()
 	}
+	var meter *noiseMeter
+	if cfg.Auto {
+		meter = startNoiseMeter()
+		defer meter.Stop()
+		pcfg.Noise = meter.Late
+	}
 	peer, err := scripted.Open(pcfg)
 	if err != nil {
 		res.Status, res.Reason = Failed, err.Error()
@@ -186,7 +197,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
 		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
-		host: host, python: python,
+		host: host, python: python, meter: meter,
 	}
 	if err := r.initScripts(set.InitScripts); err != nil {
 		res.Status, res.Reason = Failed, err.Error()
@@ -204,6 +215,9 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		if err := r.shell(s.Cleanup); err != nil && res.Status == Passed {
 			res.Status, res.Line, res.Reason = Failed, s.Cleanup.Line, err.Error()
 		}
+	}
+	for _, t := range peer.Timings() {
+		res.Widened = max(res.Widened, t.Noise)
 	}
 	if err := peer.Close(); err != nil && res.Status == Passed {
 		res.Status, res.Reason = Failed, err.Error()
@@ -323,6 +337,7 @@ type runner struct {
 	conn  *scripted.Conn
 	call  *caller
 	host  *netns.Host
+	meter *noiseMeter // nil without Config.Auto
 	tol   scripted.Tolerance
 	start time.Time
 	// lastOut is when the last kernel's packet matched came, from start.
@@ -592,11 +607,11 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		if fd < 0 {
 			return 0, r.fail(line, "no socket for the block's tcpi_* values: open one first")
 		}
-		vars, err := tcpInfo(fd)
+		vars, at, err := tcpInfoAt(fd)
 		if err != nil {
 			return 0, r.fail(line, "%v", err)
 		}
-		asOf(vars, time.Since(due))
+		asOf(vars, at.Sub(due))
 		r.snippets = append(r.snippets, &snippet{py: e, vars: vars})
 		r.step(line, e, st, time.Now(), "read tcpi_*")
 		return st, nil
@@ -677,8 +692,16 @@ func (r *runner) settle(st time.Duration, inclusive bool) error {
 		due := r.start.Add(b.end)
 		select {
 		case d := <-b.done:
-			if off := d.ready().Sub(due); off.Abs() > tol {
-				return r.fail(line, "%s returned at %v, expected at %v ± %v", b.sc.Name, d.ready().Sub(r.start).Round(time.Millisecond), b.end, tol)
+			off := d.ready().Sub(due)
+			var noise time.Duration
+			if off > tol && r.meter != nil {
+				noise = r.meter.Late(due.Add(-tol), d.ready())
+			}
+			if off < -tol || off > tol+noise {
+				return r.fail(line, "%s returned at %v, expected at %v ± %v%s", b.sc.Name, d.ready().Sub(r.start).Round(time.Millisecond), b.end, tol, noiseNote(r.meter, due.Add(-tol), d.ready()))
+			}
+			if off > tol {
+				r.res.Widened = max(r.res.Widened, noise)
 			}
 			if err := r.check(b.sc, d); err != nil {
 				return err

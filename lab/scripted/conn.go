@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tcplab/tcplab/capture"
@@ -275,7 +276,23 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 		wantLine += fmt.Sprintf(" at +%v ± %v", due.after, due.tol)
 	}
 	f, seen, ok := c.take(deadline)
+	// A due segment not come by its deadline is waited for as long as
+	// the machine's noise since it was due allows, which grows while
+	// the machine stays busy.
+	for !ok && due != nil && c.p.cfg.Noise != nil {
+		later := due.at.Add(due.tol + c.p.cfg.Noise(due.at.Add(-due.tol), time.Now()))
+		if !later.After(deadline) {
+			break
+		}
+		deadline = later
+		var more []frame
+		f, more, ok = c.take(deadline)
+		seen = append(seen, more...)
+	}
 	if !ok {
+		if due != nil && c.p.cfg.Noise != nil {
+			wantLine += fmt.Sprintf(" (noise +%v)", c.p.cfg.Noise(due.at.Add(-due.tol), time.Now()).Round(time.Microsecond))
+		}
 		return Segment{}, &Mismatch{Step: step, Want: wantLine, Seen: c.lines(seen)}
 	}
 	got := c.relative(f)
@@ -289,9 +306,22 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 	if due == nil && f.at.After(deadline) {
 		rows = append(rows, Row{Field: "time", Got: fmt.Sprintf("%v late", f.at.Sub(deadline).Round(time.Millisecond)), Want: "by the timeout"})
 	}
+	var noise time.Duration
 	if due != nil {
-		if off := f.at.Sub(due.at); off.Abs() > due.tol {
-			rows = append(rows, Row{Field: "time", Got: fmt.Sprintf("+%v", f.at.Sub(due.at.Add(-due.after)).Round(time.Millisecond)), Want: fmt.Sprintf("+%v ± %v", due.after, due.tol)})
+		off := f.at.Sub(due.at)
+		if off > due.tol && c.p.cfg.Noise != nil {
+			noise = c.p.cfg.Noise(due.at.Add(-due.tol), f.at)
+		}
+		if off < -due.tol || off > due.tol+noise {
+			want := fmt.Sprintf("+%v ± %v", due.after, due.tol)
+			if noise > 0 {
+				want += fmt.Sprintf(" (late by noise +%v)", noise.Round(time.Microsecond))
+			}
+			got := fmt.Sprintf("%v", f.at.Sub(due.at.Add(-due.after)).Round(time.Millisecond))
+			if !strings.HasPrefix(got, "-") {
+				got = "+" + got
+			}
+			rows = append(rows, Row{Field: "time", Got: got, Want: want})
 		}
 	}
 	if len(rows) > 0 {
@@ -306,7 +336,7 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 		c.p.record(g.at, g.data, fmt.Sprintf("expected: step %d: %s (part %d of %d)", step, wantLine, i+2, len(parts)+1))
 	}
 	if due != nil {
-		c.p.timed(Timing{Step: step, Due: due.after, Offset: f.at.Sub(due.at), Tolerance: due.tol})
+		c.p.timed(Timing{Step: step, Due: due.after, Offset: f.at.Sub(due.at), Tolerance: due.tol + noise, Noise: noise})
 	}
 	c.advance(f, got)
 	c.lastAt = f.at

@@ -39,6 +39,13 @@ type Config struct {
 	MTU int
 	// Tolerance of timed expectations.
 	Tolerance Tolerance
+	// Noise, when not nil, returns how late the machine's scheduling
+	// ran at worst between two times (a thread's wake-ups, measured
+	// while the script plays): a due segment that comes later than
+	// Tolerance allows is accepted, and waited for, that much later
+	// still, as the kernel's timers ran that much late too. Segments
+	// early, and late beyond the noise, still fail.
+	Noise func(from, to time.Time) time.Duration
 	// Offload makes the device take the kernel's TSO/GSO segments
 	// whole, as packetdrill's tun0 does (netns.TUNOptions.Offload): a
 	// write of several MSS leaves the kernel as one segment of that
@@ -491,6 +498,10 @@ type Timing struct {
 	Due       time.Duration // after the previous event
 	Offset    time.Duration // the segment's time less its due time: late is positive
 	Tolerance time.Duration
+	// Noise is how much of Tolerance the measured noise added
+	// (Config.Noise): zero when the segment came within the tolerance
+	// it was given.
+	Noise time.Duration
 }
 
 // Timings returns how each timed expectation met so far was met, in

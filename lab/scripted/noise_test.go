@@ -1,0 +1,86 @@
+package scripted_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/lab/scripted"
+)
+
+// TestNoiseWidensLateOnly: with Config.Noise a due segment that comes
+// later than its tolerance passes when the machine's measured noise
+// covers the lateness, and fails when it does not, or when there is no
+// measure; an early segment fails whatever the noise. The SYN/ACK comes
+// at once; the test declares it due 100 ms before (late) or after
+// (early) the SYN.
+func TestNoiseWidensLateOnly(t *testing.T) {
+	if !inNamespace(t) {
+		return
+	}
+	needTUN(t)
+	const tol = 4 * time.Millisecond
+	synack := scripted.TCP{Flags: scripted.SYN | scripted.ACK, Ack: scripted.Uint32(1)}
+	tests := []struct {
+		name  string
+		noise func(from, to time.Time) time.Duration
+		due   time.Duration // from the SYN
+		pass  bool
+		want  string // in the report of a failure
+	}{
+		{name: "late, no measure", due: -100 * time.Millisecond},
+		{name: "late beyond the noise", noise: fixedNoise(30 * time.Millisecond), due: -100 * time.Millisecond, want: "noise +30ms"},
+		{name: "late within the noise", noise: fixedNoise(200 * time.Millisecond), due: -100 * time.Millisecond, pass: true},
+		{name: "early, whatever the noise", noise: fixedNoise(time.Second), due: 100 * time.Millisecond, want: "± 4ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked [][2]time.Time
+			cfg := scripted.Config{}
+			if tt.noise != nil {
+				cfg.Noise = func(from, to time.Time) time.Duration {
+					asked = append(asked, [2]time.Time{from, to})
+					return tt.noise(from, to)
+				}
+			}
+			p, err := scripted.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			listen(t, p)
+			conn := p.Dial(serverPort)
+			sent, err := conn.TrySend(scripted.TCP{Flags: scripted.SYN})
+			if err != nil {
+				t.Fatal(err)
+			}
+			due := sent.Add(tt.due)
+			_, err = conn.TryExpectDue(synack, due, 0, tol)
+			switch {
+			case tt.pass && err != nil:
+				t.Fatalf("a segment late within the noise failed: %v", err)
+			case !tt.pass && err == nil:
+				t.Fatalf("passed; want a failure")
+			case !tt.pass:
+				t.Logf("report:\n%v", err)
+				if tt.want != "" && !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("report lacks %q:\n%v", tt.want, err)
+				}
+				return
+			}
+			tm := p.Timings()
+			if len(tm) != 1 || tm[0].Noise != 200*time.Millisecond || tm[0].Tolerance != tol+200*time.Millisecond {
+				t.Errorf("timings %+v, want one widened by the noise: Noise 200ms, Tolerance 204ms", tm)
+			}
+			// The noise asked about starts where the segment became
+			// late, the earliest time it was due.
+			if len(asked) == 0 || !asked[0][0].Equal(due.Add(-tol)) {
+				t.Errorf("noise asked for %v, want from %v", asked, due.Add(-tol))
+			}
+		})
+	}
+}
+
+func fixedNoise(d time.Duration) func(from, to time.Time) time.Duration {
+	return func(time.Time, time.Time) time.Duration { return d }
+}
