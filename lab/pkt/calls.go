@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -118,7 +119,7 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			return outcome{}, ok, err
 		}
 		if sc.Name == "sendmsg" {
-			got, err := unix.SendmsgN(fd, make([]byte, m.size), nil, nil, int(n(2)))
+			got, err := unix.SendmsgBuffers(fd, m.buffers(), nil, nil, int(n(2)))
 			if err != nil {
 				out, err = errnoOutcome(err)
 				return out, ok, err
@@ -139,7 +140,7 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			out.mismatch = fmt.Sprintf("msg_flags are %#x, expected %#x", flags, *m.flags)
 		}
 		if out.mismatch == "" {
-			out.mismatch = m.checkControl(oob[:oobn])
+			out.mismatch = m.checkControl(oob[:oobn], c.v6 || c.mapped)
 		}
 		return out, ok, nil
 	case "splice":
@@ -187,13 +188,100 @@ type msg struct {
 	cmsgs []cmsgWant
 }
 
-// cmsgWant is {cmsg_level=L, cmsg_type=T, cmsg_data=V}.
-type cmsgWant struct{ level, typ, data int64 }
+// iovGap keeps a message's buffers apart in memory, as a C program's
+// separate allocations are: with MSG_ZEROCOPY the kernel pins each
+// buffer's pages and joins buffers that touch into one fragment.
+const iovGap = 64
 
-// checkControl compares the control messages received (oob) with the
-// script's: each must come, its data the script's int. It returns what
-// differs, or "".
-func (m msg) checkControl(oob []byte) string {
+// buffers returns msg_iov's buffers, each of its own length, none
+// touching the next.
+func (m msg) buffers() [][]byte {
+	mem := make([]byte, m.size+iovGap*len(m.iovs))
+	bufs := make([][]byte, len(m.iovs))
+	off := 0
+	for i, l := range m.iovs {
+		bufs[i] = mem[off : off+l : off+l]
+		off += l + iovGap
+	}
+	return bufs
+}
+
+// cmsgWant is {cmsg_level=L, cmsg_type=T, cmsg_data=V}, V an int or a
+// struct sock_extended_err ({ee_errno=E, ee_origin=O, ...}) whose named
+// fields are compared.
+type cmsgWant struct {
+	level, typ, data int64
+	// ipLevel and recvErr: the script wrote packetdrill's CMSG_LEVEL_IP
+	// or CMSG_TYPE_RECVERR, which name the socket family's level and
+	// type (SOL_IP and IP_RECVERR, or SOL_IPV6 and IPV6_RECVERR).
+	ipLevel, recvErr bool
+	ee               map[string]int64 // V's fields, when V is a struct
+}
+
+// extErrFields are the fields of a struct sock_extended_err
+// (linux/errqueue.h), by their byte offset and size.
+var extErrFields = map[string]struct{ off, size int }{
+	"ee_errno": {0, 4}, "ee_origin": {4, 1}, "ee_type": {5, 1}, "ee_code": {6, 1},
+	"ee_pad": {7, 1}, "ee_info": {8, 4}, "ee_data": {12, 4},
+}
+
+// resolve returns the level and type the control message has on a
+// socket of family inet6 (AF_INET6) or not.
+func (w *cmsgWant) resolve(inet6 bool) (level, typ int64) {
+	level, typ = w.level, w.typ
+	if w.ipLevel {
+		level = unix.SOL_IP
+		if inet6 {
+			level = unix.SOL_IPV6
+		}
+	}
+	if w.recvErr {
+		typ = unix.IP_RECVERR
+		if inet6 {
+			typ = unix.IPV6_RECVERR
+		}
+	}
+	return level, typ
+}
+
+// checkData compares one control message's data with the script's.
+func (w *cmsgWant) checkData(level, typ int64, data []byte) string {
+	if w.ee == nil {
+		if len(data) < 4 {
+			return fmt.Sprintf("msg_control: level %d type %d carries %d bytes, expected an int", level, typ, len(data))
+		}
+		if v := int64(int32(binary.NativeEndian.Uint32(data))); v != w.data {
+			return fmt.Sprintf("msg_control: level %d type %d carries %d, expected %d", level, typ, v, w.data)
+		}
+		return ""
+	}
+	if len(data) < 16 {
+		return fmt.Sprintf("msg_control: level %d type %d carries %d bytes, expected a struct sock_extended_err (16)", level, typ, len(data))
+	}
+	names := make([]string, 0, len(w.ee))
+	for n := range w.ee {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		f := extErrFields[n]
+		var v int64
+		if f.size == 4 {
+			v = int64(binary.NativeEndian.Uint32(data[f.off:]))
+		} else {
+			v = int64(data[f.off])
+		}
+		if v != w.ee[n] {
+			return fmt.Sprintf("msg_control: level %d type %d: %s is %d, expected %d", level, typ, n, v, w.ee[n])
+		}
+	}
+	return ""
+}
+
+// checkControl compares the control messages received (oob) on a socket
+// of family inet6 or not with the script's: each must come, with the
+// script's data. It returns what differs, or "".
+func (m msg) checkControl(oob []byte, inet6 bool) string {
 	if len(m.cmsgs) == 0 {
 		return ""
 	}
@@ -202,21 +290,19 @@ func (m msg) checkControl(oob []byte) string {
 		return fmt.Sprintf("msg_control: %v", err)
 	}
 	for _, w := range m.cmsgs {
+		level, typ := w.resolve(inet6)
 		found := false
 		for _, g := range got {
-			if int64(g.Header.Level) != w.level || int64(g.Header.Type) != w.typ {
+			if int64(g.Header.Level) != level || int64(g.Header.Type) != typ {
 				continue
 			}
 			found = true
-			if len(g.Data) < 4 {
-				return fmt.Sprintf("msg_control: level %d type %d carries %d bytes, expected an int", w.level, w.typ, len(g.Data))
-			}
-			if v := int64(int32(binary.NativeEndian.Uint32(g.Data))); v != w.data {
-				return fmt.Sprintf("msg_control: level %d type %d carries %d, expected %d", w.level, w.typ, v, w.data)
+			if d := w.checkData(level, typ, g.Data); d != "" {
+				return d
 			}
 		}
 		if !found {
-			return fmt.Sprintf("msg_control: no message of level %d type %d, expected one carrying %d", w.level, w.typ, w.data)
+			return fmt.Sprintf("msg_control: no message of level %d type %d", level, typ)
 		}
 	}
 	return ""
@@ -281,7 +367,7 @@ func msgOf(sc *Syscall) (msg, error) {
 }
 
 // cmsgOf reads one control message {cmsg_level=L, cmsg_type=T,
-// cmsg_data=V} whose data is an int.
+// cmsg_data=V} whose data is an int or a struct sock_extended_err.
 func cmsgOf(e Expr) (cmsgWant, error) {
 	var c cmsgWant
 	st, ok := e.(*Struct)
@@ -289,9 +375,31 @@ func cmsgOf(e Expr) (cmsgWant, error) {
 		return c, fmt.Errorf("want {cmsg_level=L, cmsg_type=T, cmsg_data=V}, got %v", e)
 	}
 	for _, f := range st.Fields {
+		switch {
+		case f.Name == "cmsg_level" && f.Value == Name("CMSG_LEVEL_IP"):
+			c.ipLevel = true
+			continue
+		case f.Name == "cmsg_type" && f.Value == Name("CMSG_TYPE_RECVERR"):
+			c.recvErr = true
+			continue
+		}
+		if d, ok := f.Value.(*Struct); ok && f.Name == "cmsg_data" {
+			c.ee = map[string]int64{}
+			for _, ef := range d.Fields {
+				if _, known := extErrFields[ef.Name]; !known {
+					return c, fmt.Errorf("cmsg_data: a struct sock_extended_err has no field %s (a struct played is one: ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data)", ef.Name)
+				}
+				v, err := eval(ef.Value)
+				if err != nil {
+					return c, fmt.Errorf("cmsg_data: %s: %w", ef.Name, err)
+				}
+				c.ee[ef.Name] = v
+			}
+			continue
+		}
 		v, err := eval(f.Value)
 		if err != nil {
-			return c, fmt.Errorf("%s: %w (an int is played)", f.Name, err)
+			return c, fmt.Errorf("%s: %w (an int, or a struct sock_extended_err for cmsg_data, is played)", f.Name, err)
 		}
 		switch f.Name {
 		case "cmsg_level":

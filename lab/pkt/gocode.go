@@ -614,7 +614,15 @@ func (g *gen) moreCode(sc *Syscall, fd func() string, arg func(int) string) stri
 		}
 		iov := "[][]byte{" + strings.Join(bufs, ", ") + "}"
 		if sc.Name == "sendmsg" {
-			return fmt.Sprintf("\tn, err = unix.SendmsgBuffers(%s, %s, nil, nil, %s)\n", fd(), iov, arg(2))
+			// The buffers apart in memory, as Run sends them
+			// (msg.buffers): MSG_ZEROCOPY makes each a fragment.
+			var parts []string
+			off := 0
+			for _, l := range m.iovs {
+				parts = append(parts, fmt.Sprintf("mem[%d:%d:%d]", off, off+l, off+l))
+				off += l + iovGap
+			}
+			return fmt.Sprintf("\t{\n\t\tmem := make([]byte, %d)\n\t\tn, err = unix.SendmsgBuffers(%s, [][]byte{%s}, nil, nil, %s)\n\t}\n", off, fd(), strings.Join(parts, ", "), arg(2))
 		}
 		code := fmt.Sprintf("\tflags := 0\n\tn, _, flags, _, err = unix.RecvmsgBuffers(%s, %s, nil, %s)\n", fd(), iov, arg(2))
 		if m.flags != nil {

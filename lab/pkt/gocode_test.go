@@ -28,6 +28,8 @@ var goRefused = map[string]string{
 	"testdata/runonly/fastopen_cookie.pkt":  "fastopen_cookie.pkt:15: cannot write as Go: the Fast Open cookie TFO_COOKIE is computed from the run's addresses, which the scenario does not know when written: write the cookie in hex",
 	"testdata/runonly/fastopen_cookie6.pkt": "fastopen_cookie6.pkt:11: cannot write as Go: the Fast Open cookie TFO_COOKIE is computed from the run's addresses, which the scenario does not know when written: write the cookie in hex",
 	"testdata/runonly/conns.pkt":            "conns.pkt:27: cannot write as Go: several connections (a second listen or connect) are not written as Go yet",
+	"testdata/runonly/zerocopy.pkt":         "zerocopy.pkt:23: cannot write as Go: recvmsg's control messages are not written as Go yet",
+	"testdata/runonly/zerocopy6.pkt":        "zerocopy6.pkt:20: cannot write as Go: recvmsg's control messages are not written as Go yet",
 }
 
 // passing are the scripts of testdata that pass and Go writes: those of

@@ -120,6 +120,10 @@ func settings(s *Script) (Settings, *Unsupported) {
 			set.MSS = n
 		case "strict_segments":
 			set.StrictSegments = true
+		case "send_omit_free":
+			// packetdrill's: a zerocopy send's buffer is not reused
+			// while the kernel may still read it. Each send here writes
+			// from a buffer of its own, never reused.
 		default:
 			return lacks("not supported by tcplab pkt")
 		}

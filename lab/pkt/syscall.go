@@ -14,6 +14,12 @@ import (
 // and the kernel's connect goes to the script's.
 const Port = 8080
 
+// linux/errqueue.h's zerocopy origin and code, which package unix lacks.
+const (
+	soEEOriginZerocopy     = 5
+	soEECodeZerocopyCopied = 1
+)
+
 // symbols are the names a script's arguments may use.
 var symbols = map[string]int64{
 	"AF_INET": unix.AF_INET, "AF_INET6": unix.AF_INET6, "PF_INET": unix.AF_INET,
@@ -25,7 +31,14 @@ var symbols = map[string]int64{
 	"SO_ERROR": unix.SO_ERROR, "NULL": 0,
 	"SIOCINQ": unix.SIOCINQ, "SIOCOUTQ": unix.SIOCOUTQ, "SIOCOUTQNSD": unix.SIOCOUTQNSD,
 	"MSG_EOR": unix.MSG_EOR, "MSG_FASTOPEN": unix.MSG_FASTOPEN, "MSG_ERRQUEUE": unix.MSG_ERRQUEUE, "MSG_TRUNC": unix.MSG_TRUNC,
-	"MSG_ZEROCOPY":  unix.MSG_ZEROCOPY,
+	"MSG_ZEROCOPY": unix.MSG_ZEROCOPY, "SO_ZEROCOPY": unix.SO_ZEROCOPY, "SO_MARK": unix.SO_MARK, "SO_TIMESTAMPING": unix.SO_TIMESTAMPING, "SCM_TIMESTAMPING": unix.SCM_TIMESTAMPING,
+	// A struct sock_extended_err's origins and codes (linux/errqueue.h),
+	// and the levels and types of its control message.
+	"SO_EE_ORIGIN_NONE": unix.SO_EE_ORIGIN_NONE, "SO_EE_ORIGIN_LOCAL": unix.SO_EE_ORIGIN_LOCAL,
+	"SO_EE_ORIGIN_ICMP": unix.SO_EE_ORIGIN_ICMP, "SO_EE_ORIGIN_ICMP6": unix.SO_EE_ORIGIN_ICMP6,
+	"SO_EE_ORIGIN_TIMESTAMPING": unix.SO_EE_ORIGIN_TIMESTAMPING, "SO_EE_ORIGIN_ZEROCOPY": soEEOriginZerocopy,
+	"SO_EE_CODE_ZEROCOPY_COPIED": soEECodeZerocopyCopied,
+	"SOL_IPV6":                   unix.SOL_IPV6, "IP_RECVERR": unix.IP_RECVERR, "IPV6_RECVERR": unix.IPV6_RECVERR,
 	"EPOLL_CTL_ADD": unix.EPOLL_CTL_ADD, "EPOLL_CTL_MOD": unix.EPOLL_CTL_MOD, "EPOLL_CTL_DEL": unix.EPOLL_CTL_DEL,
 	"EPOLLIN": unix.EPOLLIN, "EPOLLOUT": unix.EPOLLOUT, "EPOLLERR": unix.EPOLLERR, "EPOLLHUP": unix.EPOLLHUP,
 	"EPOLLRDHUP": unix.EPOLLRDHUP, "EPOLLET": unix.EPOLLET, "EPOLLONESHOT": unix.EPOLLONESHOT, "EPOLLEXCLUSIVE": unix.EPOLLEXCLUSIVE,

@@ -261,6 +261,11 @@ func (c *Conn) ExpectNone(t TB, d time.Duration) {
 
 // due is when a timed expectation's segment must come: at, give or take
 // tol.
+// maxNoise bounds how much longer a due segment is waited for because
+// the machine was busy (Config.Noise): a machine that stalls longer has
+// failed the script.
+const maxNoise = 10 * time.Second
+
 type due struct {
 	at    time.Time
 	after time.Duration
@@ -280,7 +285,7 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 	// the machine's noise since it was due allows, which grows while
 	// the machine stays busy.
 	for !ok && due != nil && c.p.cfg.Noise != nil {
-		later := due.at.Add(due.tol + c.p.cfg.Noise(due.at.Add(-due.tol), time.Now()))
+		later := due.at.Add(due.tol + min(c.p.cfg.Noise(due.at.Add(-due.tol), time.Now()), maxNoise))
 		if !later.After(deadline) {
 			break
 		}
