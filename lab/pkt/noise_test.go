@@ -67,8 +67,9 @@ func TestNoiseMeterLate(t *testing.T) {
 }
 
 // TestNoiseMeterMeasures: a meter running while real-time threads hold
-// every CPU for 60 ms measures its thread woken that much later, and a
-// quiet span before it as quiet.
+// every CPU for 60 ms measures its thread woken that much later (a span
+// measured quiet is TestNoiseMeterLate's: on a loaded machine no span is
+// reliably quiet).
 func TestNoiseMeterMeasures(t *testing.T) {
 	m := startNoiseMeter()
 	defer m.Stop()
@@ -103,8 +104,5 @@ func TestNoiseMeterMeasures(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if got := m.Late(begin, end); got < hold/3 {
 		t.Errorf("Late over %v of held CPUs = %v, want at least %v", hold, got, hold/3)
-	}
-	if got := m.Late(begin.Add(-15*time.Millisecond), begin.Add(-5*time.Millisecond)); got > hold/3 {
-		t.Errorf("Late before the CPUs were held = %v, want under %v", got, hold/3)
 	}
 }
