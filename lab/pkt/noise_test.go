@@ -3,6 +3,7 @@ package pkt
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,19 +68,24 @@ func TestNoiseMeterLate(t *testing.T) {
 }
 
 // TestNoiseMeterMeasures: a meter running while real-time threads hold
-// every CPU for 60 ms measures its thread woken that much later (a span
+// every CPU for 30 ms measures its thread woken that much later (a span
 // measured quiet is TestNoiseMeterLate's: on a loaded machine no span is
 // reliably quiet).
 func TestNoiseMeterMeasures(t *testing.T) {
 	m := startNoiseMeter()
 	defer m.Stop()
 	time.Sleep(20 * time.Millisecond)
-	const hold = 60 * time.Millisecond
-	begin := time.Now()
-	end := begin.Add(hold)
+	const hold = 30 * time.Millisecond
+	cpus := runtime.NumCPU()
+	// Each thread holds its CPU until every one holds one, and then for
+	// hold: the span where no other thread can run. A thread that never
+	// gets to run ends them all after a second.
+	var running atomic.Int32
+	var allAt atomic.Int64
+	giveUp := time.Now().Add(time.Second)
 	var wg sync.WaitGroup
-	errs := make(chan error, runtime.NumCPU())
-	for range runtime.NumCPU() {
+	errs := make(chan error, cpus)
+	for range cpus {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -91,7 +97,14 @@ func TestNoiseMeterMeasures(t *testing.T) {
 				errs <- err
 				return
 			}
-			for time.Now().Before(end) {
+			if running.Add(1) == int32(cpus) {
+				allAt.Store(time.Now().UnixNano())
+			}
+			for {
+				now := time.Now()
+				if a := allAt.Load(); a != 0 && now.UnixNano() > a+int64(hold) || now.After(giveUp) {
+					return
+				}
 			}
 		}()
 	}
@@ -101,8 +114,12 @@ func TestNoiseMeterMeasures(t *testing.T) {
 		testenv.SkipOrFail(t, "cannot run a real-time thread: "+err.Error(), "run as root")
 		return
 	}
+	if allAt.Load() == 0 {
+		t.Fatalf("the %d real-time threads never ran at once", cpus)
+	}
+	begin := time.Unix(0, allAt.Load())
 	time.Sleep(10 * time.Millisecond)
-	if got := m.Late(begin, end); got < hold/3 {
-		t.Errorf("Late over %v of held CPUs = %v, want at least %v", hold, got, hold/3)
+	if got := m.Late(begin, begin.Add(hold)); got < hold/2 {
+		t.Errorf("Late over %v of held CPUs = %v, want at least %v", hold, got, hold/2)
 	}
 }
