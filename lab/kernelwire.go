@@ -3,6 +3,8 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/tcplab/tcplab/capture"
@@ -40,6 +42,12 @@ const (
 	// a resend that quick and a reordered segment look alike on the
 	// wire, so the label is not wrong, only less than the kernel knows.
 	RetransmitOutOfOrder
+	// LabelOnFirstCopy: the wire labels a segment a retransmission that
+	// carries bytes no segment before it carried, and its sender's
+	// kernel sent nothing again: segments reordered on their way to the
+	// capture (two CPUs transmitting), which TCP allows, and which
+	// Wireshark's rule labels so when the later one fills the hole.
+	LabelOnFirstCopy
 	numContradictions
 )
 
@@ -53,6 +61,8 @@ func (c Contradiction) String() string {
 		return fmt.Sprintf("frame %d: the %s's kernel sent it again, but the wire does not label it a retransmission", c.Frame, c.Side)
 	case RetransmitOutOfOrder:
 		return fmt.Sprintf("frame %d: the %s's kernel sent it again (a fast retransmit the wire labels out-of-order, as Wireshark does)", c.Frame, c.Side)
+	case LabelOnFirstCopy:
+		return fmt.Sprintf("frame %d: the wire labels it a retransmission, but it is the first to carry its bytes and the %s's kernel sent nothing again (reordered before the capture)", c.Frame, c.Side)
 	case StateNeverEntered:
 		return fmt.Sprintf("frame %d: the wire puts the %s in %s, a state its socket never entered", c.Frame, c.Side, c.State)
 	}
@@ -97,6 +107,7 @@ func contradictions(pkts []capture.Packet, a *kernelAccount) []Contradiction {
 		}
 	}
 	reported := map[end]map[capture.State]bool{}
+	first := firstCopies(pkts)
 	for j := range pkts {
 		p := &pkts[j]
 		if !p.TCP {
@@ -115,6 +126,8 @@ func contradictions(pkts []capture.Packet, a *kernelAccount) []Contradiction {
 		}
 		_, traced := sockets[end{p.Annotation.Stream, sender}]
 		switch {
+		case labelled && !sentAgain && traced && !resent(a.raw, &p.Segment) && first[j]:
+			out = append(out, Contradiction{Frame: p.Segment.Frame, What: LabelOnFirstCopy, Side: sender})
 		case labelled && !sentAgain && traced && !resent(a.raw, &p.Segment):
 			out = append(out, Contradiction{Frame: p.Segment.Frame, What: LabelNotRetransmitted, Side: sender})
 		case sentAgain && !labelled && p.Annotation.Labels.Has(capture.OutOfOrder):
@@ -158,6 +171,54 @@ func resent(events []ktrace.Event, s *capture.Segment) bool {
 	return false
 }
 
+// firstCopies reports, by index of pkts, whether each segment is the
+// first on the wire to carry any of its bytes (or its SYN or FIN), in
+// its connection's direction: a segment sent again repeats bytes that
+// an earlier one carried; one that merely came late does not.
+func firstCopies(pkts []capture.Packet) []bool {
+	type key struct {
+		stream int
+		dir    capture.Dir
+	}
+	// Each direction's bytes seen, as sorted, disjoint spans counted
+	// from its first sequence number.
+	type span struct{ from, to int64 }
+	base := map[key]uint32{}
+	spans := map[key][]span{}
+	out := make([]bool, len(pkts))
+	for j := range pkts {
+		p := &pkts[j]
+		n := int64(p.Segment.Len)
+		if p.Segment.Flags.Has(capture.SYN) {
+			n++
+		}
+		if p.Segment.Flags.Has(capture.FIN) {
+			n++
+		}
+		if !p.TCP || n == 0 {
+			continue
+		}
+		k := key{p.Annotation.Stream, p.Annotation.Dir}
+		b, ok := base[k]
+		if !ok {
+			b, base[k] = p.Segment.Seq, p.Segment.Seq
+		}
+		from := int64(int32(p.Segment.Seq - b))
+		to := from + n
+		s := spans[k]
+		i := sort.Search(len(s), func(i int) bool { return s[i].to > from })
+		out[j] = i == len(s) || s[i].from >= to
+		lo := sort.Search(len(s), func(i int) bool { return s[i].to >= from })
+		hi := lo
+		for hi < len(s) && s[hi].from <= to {
+			from, to = min(from, s[hi].from), max(to, s[hi].to)
+			hi++
+		}
+		spans[k] = slices.Replace(s, lo, hi, span{from, to})
+	}
+	return out
+}
+
 // checkedState reports whether the wire's claim of st can be checked
 // against a connection's socket: not the states of no socket (CLOSED,
 // and the unknown before any segment), nor LISTEN, which is the
@@ -168,7 +229,7 @@ func checkedState(st capture.State) bool {
 
 // warnedContradictions are the contradictions that are recorded in
 // result.json (kernel_warnings) without failing the run.
-var warnedContradictions = [numContradictions]bool{RetransmitOutOfOrder: true}
+var warnedContradictions = [numContradictions]bool{RetransmitOutOfOrder: true, LabelOnFirstCopy: true}
 
 // judge checks the wire's analysis of pkts against the kernel's own
 // account, when the run traced the kernel and lost none of its events:

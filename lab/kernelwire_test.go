@@ -198,6 +198,13 @@ func TestContradictions(t *testing.T) {
 			return e
 		}, fail: true,
 			want: []string{"frame 5: the wire labels it a retransmission, but the client's kernel sent nothing again"}},
+		{name: "a late first copy the wire labels a retransmission", edit: func(p []capture.Packet, e []ktrace.Event) []ktrace.Event {
+			// Frame 5 carries new bytes (111 to 121), captured after
+			// the FIN's place: reordered, not sent again.
+			p[4].Segment.Seq = 111
+			return slices.DeleteFunc(e, func(e ktrace.Event) bool { return e.Kind == ktrace.Retransmit })
+		},
+			want: []string{"frame 5: the wire labels it a retransmission, but it is the first to carry its bytes and the client's kernel sent nothing again (reordered before the capture)"}},
 		{name: "a resend the wire did not label", edit: withLabels(4), fail: true,
 			want: []string{"frame 5: the client's kernel sent it again, but the wire does not label it a retransmission"}},
 		{name: "a resend the wire labels out-of-order", edit: withLabels(4, capture.OutOfOrder),
@@ -331,5 +338,38 @@ func TestTracedAccountSilentResend(t *testing.T) {
 	}
 	if err := a.judge(&report.Result{}, pkts, false); err != nil {
 		t.Errorf("a resend untold, counted lost: %v; want the kernel unjudged", err)
+	}
+}
+
+// TestFirstCopies: a segment is a first copy unless an earlier one of its
+// direction carried any of its bytes, however late it comes; its SYN and
+// FIN count as bytes; each direction and stream is its own.
+func TestFirstCopies(t *testing.T) {
+	seg := func(stream int, dir capture.Dir, f capture.Flags, seq uint32, n int) capture.Packet {
+		return capture.Packet{TCP: true, Segment: capture.Segment{Flags: f, Seq: seq, Len: n},
+			Annotation: capture.Annotation{Stream: stream, Dir: dir}}
+	}
+	c2s, s2c := capture.ClientToServer, capture.ServerToClient
+	const syn, ack, fin = capture.SYN, capture.ACK, capture.FIN
+	top := uint32(1<<32 - 100) // sequence numbers that wrap
+	pkts := []capture.Packet{
+		seg(0, c2s, syn, top, 0),        // first
+		seg(0, c2s, ack, top+1, 0),      // no bytes: not judged
+		seg(0, c2s, ack, top+1+200, 50), // first, past a hole, across the wrap
+		seg(0, c2s, ack, top+1, 100),    // first: fills the hole, late
+		seg(0, c2s, ack, top+1, 100),    // a copy
+		seg(0, c2s, ack, top+51, 100),   // a piece of what came: a copy
+		seg(0, c2s, ack, top+101, 100),  // half new, half seen: a copy
+		seg(0, s2c, ack, top+1, 100),    // the other direction: first
+		seg(1, c2s, ack, top+1, 100),    // another stream: first
+		seg(0, c2s, fin, top+251, 0),    // the FIN: first
+		seg(0, c2s, fin, top+251, 0),    // the FIN again: a copy
+	}
+	want := []bool{true, false, true, true, false, false, false, true, true, true, false}
+	got := firstCopies(pkts)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("segment %d: first copy %v, want %v", i, got[i], want[i])
+		}
 	}
 }
