@@ -106,6 +106,14 @@ func (m *noiseMeter) Late(from, to time.Time) time.Duration {
 	return worst
 }
 
+// noise is Late as scripted.Config.Noise takes it: nil for no meter.
+func (m *noiseMeter) noise() func(from, to time.Time) time.Duration {
+	if m == nil {
+		return nil
+	}
+	return m.Late
+}
+
 // Stop ends the measure; Late still answers for what was measured.
 func (m *noiseMeter) Stop() {
 	close(m.stop)

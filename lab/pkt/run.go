@@ -174,7 +174,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	if cfg.Auto {
 		meter = startNoiseMeter()
 		defer meter.Stop()
-		pcfg.Noise = meter.Late
+		pcfg.Noise = meter.noise()
 	}
 	peer, err := scripted.Open(pcfg)
 	if err != nil {
@@ -692,17 +692,11 @@ func (r *runner) settle(st time.Duration, inclusive bool) error {
 		due := r.start.Add(b.end)
 		select {
 		case d := <-b.done:
-			off := d.ready().Sub(due)
-			var noise time.Duration
-			if off > tol && r.meter != nil {
-				noise = r.meter.Late(due.Add(-tol), d.ready())
-			}
-			if off < -tol || off > tol+noise {
+			in, noise := scripted.Within(d.ready(), due, tol, r.meter.noise())
+			if !in {
 				return r.fail(line, "%s returned at %v, expected at %v ± %v%s", b.sc.Name, d.ready().Sub(r.start).Round(time.Millisecond), b.end, tol, noiseNote(r.meter, due.Add(-tol), d.ready()))
 			}
-			if off > tol {
-				r.res.Widened = max(r.res.Widened, noise)
-			}
+			r.res.Widened = max(r.res.Widened, noise)
 			if err := r.check(b.sc, d); err != nil {
 				return err
 			}

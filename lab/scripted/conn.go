@@ -259,13 +259,13 @@ func (c *Conn) ExpectNone(t TB, d time.Duration) {
 	}
 }
 
-// due is when a timed expectation's segment must come: at, give or take
-// tol.
 // maxNoise bounds how much longer a due segment is waited for because
 // the machine was busy (Config.Noise): a machine that stalls longer has
 // failed the script.
 const maxNoise = 10 * time.Second
 
+// due is when a timed expectation's segment must come: at, give or take
+// tol.
 type due struct {
 	at    time.Time
 	after time.Duration
@@ -313,11 +313,8 @@ func (c *Conn) expect(step int, want TCP, deadline time.Time, due *due) (Segment
 	}
 	var noise time.Duration
 	if due != nil {
-		off := f.at.Sub(due.at)
-		if off > due.tol && c.p.cfg.Noise != nil {
-			noise = c.p.cfg.Noise(due.at.Add(-due.tol), f.at)
-		}
-		if off < -due.tol || off > due.tol+noise {
+		var in bool
+		if in, noise = Within(f.at, due.at, due.tol, c.p.cfg.Noise); !in {
 			want := fmt.Sprintf("+%v ± %v", due.after, due.tol)
 			if noise > 0 {
 				want += fmt.Sprintf(" (late by noise +%v)", noise.Round(time.Microsecond))

@@ -86,3 +86,40 @@ func TestNoiseWidensLateOnly(t *testing.T) {
 func fixedNoise(d time.Duration) func(from, to time.Time) time.Duration {
 	return func(time.Time, time.Time) time.Duration { return d }
 }
+
+// TestWithin: on time and within tol passes without widening; late
+// beyond tol passes only with noise that covers it, asked from the
+// earliest due time to the arrival; early never passes.
+func TestWithin(t *testing.T) {
+	due := time.Unix(100, 0)
+	const tol = 4 * time.Millisecond
+	ms := func(n int) time.Time { return due.Add(time.Duration(n) * time.Millisecond) }
+	var asked [2]time.Time
+	noise := func(d time.Duration) func(from, to time.Time) time.Duration {
+		return func(from, to time.Time) time.Duration { asked = [2]time.Time{from, to}; return d }
+	}
+	tests := []struct {
+		name    string
+		at      time.Time
+		noise   func(from, to time.Time) time.Duration
+		in      bool
+		widened time.Duration
+	}{
+		{"on time", ms(0), noise(time.Second), true, 0},
+		{"late within tol", ms(4), noise(time.Second), true, 0},
+		{"late, no measure", ms(10), nil, false, 0},
+		{"late, noise short", ms(10), noise(5 * time.Millisecond), false, 5 * time.Millisecond},
+		{"late, noise enough", ms(10), noise(6 * time.Millisecond), true, 6 * time.Millisecond},
+		{"early", ms(-5), noise(time.Second), false, 0},
+	}
+	for _, tt := range tests {
+		asked = [2]time.Time{}
+		in, widened := scripted.Within(tt.at, due, tol, tt.noise)
+		if in != tt.in || widened != tt.widened {
+			t.Errorf("%s: Within = %v, %v; want %v, %v", tt.name, in, widened, tt.in, tt.widened)
+		}
+		if widened > 0 && (!asked[0].Equal(ms(-4)) || !asked[1].Equal(tt.at)) {
+			t.Errorf("%s: noise asked from %v to %v, want from the earliest due time to the arrival", tt.name, asked[0], asked[1])
+		}
+	}
+}

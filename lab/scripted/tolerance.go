@@ -32,3 +32,19 @@ func (t Tolerance) Of(gap time.Duration) time.Duration {
 	}
 	return max(abs, time.Duration(rel*float64(gap.Abs())))
 }
+
+// Within judges an event that came at at, due at due give or take tol,
+// on a machine whose scheduling ran late by noise between two times (nil:
+// not measured, see Config.Noise): an event late by more than tol is
+// within when that noise, from the earliest it was due to its arrival,
+// covers the rest; an early one never is. It returns whether the event
+// is within, and the noise that widened tol for a late one (0 for one on
+// time or early).
+func Within(at, due time.Time, tol time.Duration, noise func(from, to time.Time) time.Duration) (bool, time.Duration) {
+	off := at.Sub(due)
+	var widened time.Duration
+	if off > tol && noise != nil {
+		widened = noise(due.Add(-tol), at)
+	}
+	return off >= -tol && off <= tol+widened, widened
+}
