@@ -126,10 +126,12 @@ func contradictions(pkts []capture.Packet, a *kernelAccount) []Contradiction {
 		}
 		_, traced := sockets[end{p.Annotation.Stream, sender}]
 		switch {
-		case labelled && !sentAgain && traced && !resent(a.raw, &p.Segment) && first[j]:
-			out = append(out, Contradiction{Frame: p.Segment.Frame, What: LabelOnFirstCopy, Side: sender})
 		case labelled && !sentAgain && traced && !resent(a.raw, &p.Segment):
-			out = append(out, Contradiction{Frame: p.Segment.Frame, What: LabelNotRetransmitted, Side: sender})
+			what := LabelNotRetransmitted
+			if first[j] {
+				what = LabelOnFirstCopy
+			}
+			out = append(out, Contradiction{Frame: p.Segment.Frame, What: what, Side: sender})
 		case sentAgain && !labelled && p.Annotation.Labels.Has(capture.OutOfOrder):
 			out = append(out, Contradiction{Frame: p.Segment.Frame, What: RetransmitOutOfOrder, Side: sender})
 		case sentAgain && !labelled:
