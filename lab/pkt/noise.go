@@ -33,8 +33,11 @@ type noiseMeter struct {
 	// asleep is when the sleep in progress should end (Unix
 	// nanoseconds), or 0: a sleep overdue now is noise not yet kept.
 	asleep atomic.Int64
-	stop   chan struct{}
-	done   chan struct{}
+	// sleep sleeps noisePeriod on the meter's thread (nanosleep; a test
+	// gives one that sleeps longer).
+	sleep func()
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // wakeUp is a sleep that should have ended at due and ended at woke.
@@ -42,7 +45,9 @@ type wakeUp struct{ due, woke time.Time }
 
 // startNoiseMeter starts measuring; stop ends it.
 func startNoiseMeter() *noiseMeter {
-	m := &noiseMeter{stop: make(chan struct{}), done: make(chan struct{})}
+	ts := unix.NsecToTimespec(int64(noisePeriod))
+	m := &noiseMeter{stop: make(chan struct{}), done: make(chan struct{}),
+		sleep: func() { _ = unix.Nanosleep(&ts, nil) }} // EINTR: a short sleep, no noise
 	go m.run()
 	return m
 }
@@ -58,7 +63,6 @@ func (m *noiseMeter) run() {
 	if prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil && 20-prio < 0 {
 		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
 	}
-	ts := unix.NsecToTimespec(int64(noisePeriod))
 	for {
 		select {
 		case <-m.stop:
@@ -67,7 +71,7 @@ func (m *noiseMeter) run() {
 		}
 		due := time.Now().Add(noisePeriod)
 		m.asleep.Store(due.UnixNano())
-		_ = unix.Nanosleep(&ts, nil) // EINTR: a short sleep, no noise
+		m.sleep()
 		woke := time.Now()
 		m.asleep.Store(0)
 		if woke.Sub(due) > noiseQuiet {
