@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tcplab/tcplab/lab"
@@ -205,5 +206,92 @@ func TestHandshakeLateACK(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { judge(t, tt.file, Handshake(), tt.pass) })
+	}
+}
+
+// reordered writes a copy of the capture with its frames in order, a
+// list of frame numbers (the frames left out are dropped); the k-th frame
+// written keeps the k-th frame's timestamp, so time still runs forward.
+// It returns the copy's name.
+func reordered(t *testing.T, name string, order ...int) string {
+	t.Helper()
+	r := openNg(t, name)
+	var frames [][]byte
+	var infos []gopacket.CaptureInfo
+	for {
+		b, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, append([]byte(nil), b...))
+		infos = append(infos, ci)
+	}
+	outName := filepath.Join(t.TempDir(), "reordered.pcapng")
+	out, err := os.Create(outName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := pcapgo.NewNgWriter(out, r.LinkType())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, n := range order {
+		ci := infos[n-1]
+		ci.Timestamp = infos[k].Timestamp
+		if err := w.WritePacket(ci, frames[n-1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return outName
+}
+
+// TestHalfCloseLateACK checks halfclose's ending as CI saw it once: the
+// server wrote its answer and closed at once, its FIN left before the
+// client's stack had run, and the client then acknowledged the answer
+// (ack 521) and the FIN (ack 522) each in turn, so the ACK of the answer
+// came after the FIN. TCP does not order the two; halfclose accepts it.
+// The fixture is the README's run (frame 8 the answer, 9 its ACK, 10 the
+// server's FIN, 11 the last ACK) with frames moved; an ACK of the answer
+// after the last ACK still fails, as does a last ACK that acknowledges
+// only the answer. check's steps for anyone's peers accept the late ACK
+// too.
+func TestHalfCloseLateACK(t *testing.T) {
+	const fixture = "testdata/readme-halfclose.pcapng"
+	tests := []struct {
+		name string
+		file string
+		pass bool
+	}{
+		{"the README's run", fixture, true},
+		{"the ACK of the answer after the FIN", reordered(t, fixture, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9, 11), true},
+		{"the ACK of the answer after the last ACK", reordered(t, fixture, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 9), false},
+		{"no ACK of the FIN", reordered(t, fixture, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9), false},
+	}
+	for _, tt := range tests {
+		// Run's steps for its own peers, and check's for a capture of
+		// anyone's where it passes: those take no byte counts, so they
+		// cannot tell which ACK acknowledges what.
+		opts := []lab.Options{{}}
+		if tt.pass {
+			opts = append(opts, lab.Options{AnyPeers: true})
+		}
+		for _, opt := range opts {
+			t.Run(fmt.Sprintf("%s/any peers %v", tt.name, opt.AnyPeers), func(t *testing.T) {
+				v, err := lab.CheckFile(tt.file, HalfClose(), opt, expect.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Pass != tt.pass {
+					t.Fatalf("pass = %v, want %v; mismatches: %+v", v.Pass, tt.pass, v.Mismatches)
+				}
+			})
+		}
 	}
 }

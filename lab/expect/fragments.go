@@ -163,6 +163,14 @@ func lastACK(ack, fin, rst, stale Step) Step {
 	)
 }
 
+// lateDataACK is ServerCloses' optional ACK of the server's last data,
+// sent after the server's FIN had left.
+func lateDataACK() Step {
+	return C2S(ACK).Length(0).Optional().Explain(
+		"The client acknowledges the server's last data: the server's FIN had left before the client's stack ran, and it answers each segment in turn.",
+		"客户端确认服务端最后的数据: 服务端的fin在客户端协议栈处理之前就已经发出, 它逐个回答")
+}
+
 // clientFIN is the client's FIN of ClientCloses; the choice around it
 // explains it.
 func clientFIN() Step { return C2S(FIN | ACK) }
@@ -178,14 +186,20 @@ func ServerCloses() []Step {
 			"服务端调用close后, 给客户端发送fin包, 同时也会发送ack"),
 		// As in ClientCloses, the client's ACK of the FIN may ride on its
 		// own FIN when its application closes within the delayed-ACK time.
+		// A server that closes right after it writes may have sent its FIN
+		// before the client's stack ran: the client then acknowledges the
+		// data and the FIN each in turn, and the ACK of the data comes
+		// after the FIN. TCP does not order the two.
 		OneOf(
 			Seq(
+				lateDataACK(),
 				C2S(ACK).Length(0).Explain("The client's kernel acknowledges the FIN on its own: the application has not closed yet. The client is in CLOSE_WAIT, the server in FIN_WAIT_2.",
 					"客户端马上单独回一个ack, 它的应用还没有调用close"),
 				C2S(FIN|ACK).Length(0).Explain("The client's application sees EOF and closes: its FIN, which also carries an ACK. The client is in LAST_ACK.",
 					"客户端再发fin包, 这个包里也包含一个ack"),
 			),
 			Seq(
+				lateDataACK(),
 				C2S(FIN|ACK).Length(0).Explain("The client's application closed before its delayed ACK fired: one segment carries both the ACK of the server's FIN and the client's own FIN.",
 					"客户端的应用在延迟ack之前就关闭了, 所以ack和fin在同一个包里"),
 			),

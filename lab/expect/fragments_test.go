@@ -54,3 +54,32 @@ func TestLateLastACK(t *testing.T) {
 		})
 	}
 }
+
+// TestServerClosesLateDataACK holds ServerCloses' ACK of the server's last
+// data sent after the server's FIN (the server wrote 10 bytes and closed
+// before the client's stack ran), before the ACK of the FIN or the FIN
+// that carries it, and refuses two of them or one with data.
+func TestServerClosesLateDataACK(t *testing.T) {
+	fin := seg(toClient, FA, 11, 1, 0)
+	late := seg(toServer, A, 1, 11, 0)
+	last := seg(toClient, A, 12, 2, 0)
+	tests := []struct {
+		name string
+		seen []capture.Packet
+		pass bool
+	}{
+		{"ACK of the FIN, then FIN", []capture.Packet{fin, late, seg(toServer, A, 1, 12, 0), seg(toServer, FA, 1, 12, 0), last}, true},
+		{"FIN carrying the ACK", []capture.Packet{fin, late, seg(toServer, FA, 1, 12, 0), last}, true},
+		{"no late ACK", []capture.Packet{fin, seg(toServer, A, 1, 12, 0), seg(toServer, FA, 1, 12, 0), last}, true},
+		{"two late ACKs", []capture.Packet{fin, late, late, seg(toServer, A, 1, 12, 0), seg(toServer, FA, 1, 12, 0), last}, false},
+		{"a late segment with data", []capture.Packet{fin, seg(toServer, PA, 1, 11, 5), seg(toServer, FA, 6, 12, 0), seg(toClient, A, 12, 7, 0)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Match("close", ServerCloses(), numbered(append([]capture.Packet(nil), tt.seen...)), Options{})
+			if v.Pass != tt.pass {
+				t.Fatalf("pass = %v, want %v: %v", v.Pass, tt.pass, v.Mismatches)
+			}
+		})
+	}
+}
