@@ -210,9 +210,11 @@ func TestHandshakeLateACK(t *testing.T) {
 }
 
 // reordered writes a copy of the capture with its frames in order, a
-// list of frame numbers (the frames left out are dropped); the k-th frame
-// written keeps the k-th frame's timestamp, so time still runs forward.
-// It returns the copy's name.
+// list of frame numbers (the frames left out are dropped, a frame listed
+// twice is written twice); the k-th frame written keeps the k-th frame's
+// timestamp, so time still runs forward, and a frame written past the
+// last comes a microsecond after the one before it. It returns the
+// copy's name.
 func reordered(t *testing.T, name string, order ...int) string {
 	t.Helper()
 	r := openNg(t, name)
@@ -241,7 +243,8 @@ func reordered(t *testing.T, name string, order ...int) string {
 	}
 	for k, n := range order {
 		ci := infos[n-1]
-		ci.Timestamp = infos[k].Timestamp
+		last := len(infos) - 1
+		ci.Timestamp = infos[min(k, last)].Timestamp.Add(time.Duration(max(k-last, 0)) * time.Microsecond)
 		if err := w.WritePacket(ci, frames[n-1]); err != nil {
 			t.Fatal(err)
 		}
@@ -293,5 +296,37 @@ func TestHalfCloseLateACK(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOffloadLateServerACKs checks offload on soak round 402 (two busy
+// loops beside it): the server's one-byte answer (frame 307) overtook
+// its last pure ACKs on the way to the client, the client acknowledged it
+// (frame 308), and answered the first late ACK, below its window now,
+// with the same ACK again (frame 309, a duplicate ACK). Offload accepts
+// it; two such duplicates, more than one late ACK in 500 ms can draw
+// from the kernel, fail, and so does that ACK moved before the answer,
+// where it is no duplicate.
+func TestOffloadLateServerACKs(t *testing.T) {
+	const fixture = "testdata/offload-late-acks.pcapng.gz"
+	order := func(frames ...int) []int {
+		var o []int
+		for n := 1; n <= 312; n++ {
+			o = append(o, n)
+		}
+		return append(o[:306], frames...)
+	}
+	tests := []struct {
+		name string
+		file string
+		pass bool
+	}{
+		{"the soak round", fixture, true},
+		{"no duplicate", reordered(t, fixture, order(307, 308, 310, 311, 312)...), true},
+		{"two duplicates", reordered(t, fixture, order(307, 308, 309, 309, 310, 311, 312)...), false},
+		{"the duplicate before the answer", reordered(t, fixture, order(309, 307, 308, 310, 311, 312)...), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { judge(t, tt.file, Offload(), tt.pass) })
 	}
 }
