@@ -43,6 +43,12 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	for _, f := range pdFlags {
 		fs.String(f.name, "", f.usage)
 	}
+	// packetdrill's -D, in the order given, after the scripts' own
+	// --define lines, which they overwrite.
+	var defines []string
+	addDefine := func(v string) error { defines = append(defines, v); return nil }
+	fs.Func("D", "packetdrill's `-D NAME=VALUE`: in the scripts' system calls, the word NAME reads as VALUE (a symbol,\na number or a \"string\"), over a script's own --define=NAME=VALUE; give it once per name", addDefine)
+	fs.Func("define", "packetdrill's `--define NAME=VALUE`, the same as -D", addDefine)
 	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
 	help := cli.Help{
 		Usage: prog + " pkt [flags] FILE.pkt...",
@@ -93,6 +99,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	})
+	for _, d := range defines {
+		opts = append(opts, pkt.Option{Name: "define", Value: d})
+	}
 	// -ip_version given a list runs each script once per family, the
 	// family in each result's name.
 	families := []string{""}

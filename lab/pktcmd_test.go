@@ -43,6 +43,10 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:6: cannot write as Go: TCP option FO MY_COOKIE"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
+		{[]string{"pkt", "-D", "NOEQUALS", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--define=NOEQUALS: want NAME=VALUE"},
+		// packetdrill's -D names the cookie the script skips without it.
+		{[]string{"pkt", "-go", "-D", "MY_COOKIE=abcd1234", pktdata + "skip/fastopen.pkt"}, lab.ExitPass, "func TestFastopen(t *testing.T) {"},
+		{[]string{"pkt", "-go", "--define", "MY_COOKIE=abcd1234", pktdata + "skip/fastopen.pkt"}, lab.ExitPass, "func TestFastopen(t *testing.T) {"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

@@ -25,6 +25,9 @@ import (
 // tolerance's least absolute part, as Config.Floor (zero:
 // scripted.DefaultAbs); the script's wider --tolerance_usecs wins.
 func Go(s *Script, floor time.Duration) ([]byte, error) {
+	if set, u := settings(s); u == nil {
+		s = defined(s, set.Defines)
+	}
 	if u := check(s); u != nil {
 		return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, u.Line, u.Reason)
 	}

@@ -2,131 +2,14 @@ package pkt
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/tcplab/tcplab/lab/scripted"
 )
-
-// The noise meter's rhythm: it sleeps noisePeriod at a time, keeps the
-// wake-ups later than noiseQuiet (smaller lateness is far below any
-// script's tolerance), and at most noiseKeep of them, the newest.
-const (
-	noisePeriod = time.Millisecond
-	noiseQuiet  = 100 * time.Microsecond
-	noiseKeep   = 1 << 16
-)
-
-// noiseMeter measures the machine's scheduling noise while a script
-// plays (Config.Auto): a thread at nice 0, the priority of ksoftirqd,
-// which runs the kernel's timers when a busy machine defers them, sleeps
-// a millisecond at a time and keeps each wake-up that came late. An
-// event due while that thread waited for a CPU may come as late as it
-// did: the kernel's delayed ACK beside two busy loops came 4 to 5 ms
-// late, after a noise sample taken before the script had seen under a
-// millisecond.
-type noiseMeter struct {
-	mu   sync.Mutex
-	late []wakeUp // oldest first
-	// asleep is when the sleep in progress should end (Unix
-	// nanoseconds), or 0: a sleep overdue now is noise not yet kept.
-	asleep atomic.Int64
-	// sleep sleeps noisePeriod on the meter's thread (nanosleep; a test
-	// gives one that sleeps longer).
-	sleep func()
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-// wakeUp is a sleep that should have ended at due and ended at woke.
-type wakeUp struct{ due, woke time.Time }
-
-// startNoiseMeter starts measuring; stop ends it.
-func startNoiseMeter() *noiseMeter {
-	ts := unix.NsecToTimespec(int64(noisePeriod))
-	m := &noiseMeter{stop: make(chan struct{}), done: make(chan struct{}),
-		sleep: func() { _ = unix.Nanosleep(&ts, nil) }} // EINTR: a short sleep, no noise
-	go m.run()
-	return m
-}
-
-func (m *noiseMeter) run() {
-	defer close(m.done)
-	// The thread is never unlocked: it ends with this goroutine, and
-	// its priority with it.
-	runtime.LockOSThread()
-	// From tcplab's raised priority (netns.RaisePriority) down to nice
-	// 0; a process already below it stays where it is.
-	tid := unix.Gettid()
-	if prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil && 20-prio < 0 {
-		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
-	}
-	for {
-		select {
-		case <-m.stop:
-			return
-		default:
-		}
-		due := time.Now().Add(noisePeriod)
-		m.asleep.Store(due.UnixNano())
-		m.sleep()
-		woke := time.Now()
-		m.asleep.Store(0)
-		if woke.Sub(due) > noiseQuiet {
-			m.keep(wakeUp{due: due, woke: woke})
-		}
-	}
-}
-
-func (m *noiseMeter) keep(w wakeUp) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.late) == noiseKeep {
-		m.late = append(m.late[:0], m.late[noiseKeep/2:]...)
-	}
-	m.late = append(m.late, w)
-}
-
-// Late returns the lateness of the latest wake-up that was due before
-// to and came after from, counting the sleep in progress if it is
-// overdue: how late the machine let a thread at nice 0 run in that
-// span.
-func (m *noiseMeter) Late(from, to time.Time) time.Duration {
-	var worst time.Duration
-	if a := m.asleep.Load(); a != 0 {
-		if due, now := time.Unix(0, a), time.Now(); now.After(due) && due.Before(to) {
-			worst = now.Sub(due)
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i := len(m.late) - 1; i >= 0 && !m.late[i].woke.Before(from); i-- {
-		if w := m.late[i]; w.due.Before(to) {
-			worst = max(worst, w.woke.Sub(w.due))
-		}
-	}
-	return worst
-}
-
-// noise is Late as scripted.Config.Noise takes it: nil for no meter.
-func (m *noiseMeter) noise() func(from, to time.Time) time.Duration {
-	if m == nil {
-		return nil
-	}
-	return m.Late
-}
-
-// Stop ends the measure; Late still answers for what was measured.
-func (m *noiseMeter) Stop() {
-	close(m.stop)
-	<-m.done
-}
 
 // noiseNote says, for a failure's message, how late the machine ran
-// between from and to, when m measured it.
-func noiseNote(m *noiseMeter, from, to time.Time) string {
+// between from and to, when m (Config.Auto's) measured it.
+func noiseNote(m *scripted.NoiseMeter, from, to time.Time) string {
 	if m == nil {
 		return ""
 	}

@@ -126,6 +126,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	res := &Result{Path: s.Path}
 	set, u := settings(s)
 	if u == nil {
+		s = defined(s, set.Defines)
 		u = check(s)
 	}
 	if u != nil {
@@ -170,11 +171,11 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	if set.IPv6 {
 		pcfg.Kernel, pcfg.Addr = addrs6()
 	}
-	var meter *noiseMeter
+	var meter *scripted.NoiseMeter
 	if cfg.Auto {
-		meter = startNoiseMeter()
+		meter = scripted.StartNoiseMeter()
 		defer meter.Stop()
-		pcfg.Noise = meter.noise()
+		pcfg.Noise = meter.Noise()
 	}
 	peer, err := scripted.Open(pcfg)
 	if err != nil {
@@ -337,7 +338,7 @@ type runner struct {
 	conn  *scripted.Conn
 	call  *caller
 	host  *netns.Host
-	meter *noiseMeter // nil without Config.Auto
+	meter *scripted.NoiseMeter // nil without Config.Auto
 	tol   scripted.Tolerance
 	start time.Time
 	// lastOut is when the last kernel's packet matched came, from start.
@@ -692,7 +693,7 @@ func (r *runner) settle(st time.Duration, inclusive bool) error {
 		due := r.start.Add(b.end)
 		select {
 		case d := <-b.done:
-			in, noise := scripted.Within(d.ready(), due, tol, r.meter.noise())
+			in, noise := scripted.Within(d.ready(), due, tol, r.meter.Noise())
 			if !in {
 				return r.fail(line, "%s returned at %v, expected at %v ± %v%s", b.sc.Name, d.ready().Sub(r.start).Round(time.Millisecond), b.end, tol, noiseNote(r.meter, due.Add(-tol), d.ready()))
 			}

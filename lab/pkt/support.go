@@ -41,6 +41,9 @@ type Settings struct {
 	// MSS is --mss: the script's TCP segments go to the device marked as
 	// GSO of this size (scripted.Config.GSOSize); 0 marks none.
 	MSS int
+	// Defines are the definitions of --define (-D on the command line):
+	// NAME to VALUE, the last of a name winning.
+	Defines map[string]string
 }
 
 // CheckOptions checks the values of packetdrill's flags given on a
@@ -120,6 +123,18 @@ func settings(s *Script) (Settings, *Unsupported) {
 			set.MSS = n
 		case "strict_segments":
 			set.StrictSegments = true
+		case "define":
+			name, value, ok := define(o.Value)
+			if !ok {
+				return bad("want NAME=VALUE, such as CMSG_LEVEL_IP=SOL_IP")
+			}
+			if value[0] == '`' {
+				return lacks("a definition whose value is a `command` is not supported: define a name, a number or a \"string\"")
+			}
+			if set.Defines == nil {
+				set.Defines = map[string]string{}
+			}
+			set.Defines[name] = value
 		case "send_omit_free":
 			// packetdrill's: a zerocopy send's buffer is not reused
 			// while the kernel may still read it. Each send here writes

@@ -37,7 +37,7 @@ func openRecordedWith(t *testing.T, cfg scripted.Config) (*scripted.Peer, func()
 		t.Fatal(err)
 	}
 	cfg.Pcap = f
-	p, err := scripted.Open(cfg)
+	p, err := scripted.Open(measured(t, cfg))
 	if err != nil {
 		f.Close()
 		t.Fatal(err)

@@ -36,6 +36,21 @@ func start(t *testing.T) *scripted.Peer {
 	return startWith(t, scripted.Config{})
 }
 
+// measured is cfg with a noise meter of the test's (Config.Noise), unless
+// cfg has one: a timed expectation allows what the machine's load delays,
+// as tcplab pkt -tolerance auto does, for these tests run beside others
+// (make test runs packages at once; the soak adds two busy loops). A
+// kernel segment that is late without the machine being as late still
+// fails.
+func measured(t *testing.T, cfg scripted.Config) scripted.Config {
+	if cfg.Noise == nil {
+		m := scripted.StartNoiseMeter()
+		t.Cleanup(m.Stop)
+		cfg.Noise = m.Noise()
+	}
+	return cfg
+}
+
 // startWith is start with cfg (but its Pcap): with cfg.Veth the peer
 // stands behind a veth pair, as it does without root here.
 func startWith(t *testing.T, cfg scripted.Config) *scripted.Peer {
@@ -53,7 +68,7 @@ func startWith(t *testing.T, cfg scripted.Config) *scripted.Peer {
 		t.Fatal(err)
 	}
 	cfg.Pcap = f
-	p, err := scripted.Open(cfg)
+	p, err := scripted.Open(measured(t, cfg))
 	if err != nil {
 		f.Close()
 		t.Fatal(err)

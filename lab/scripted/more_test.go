@@ -373,7 +373,7 @@ func TestIPv6Handshake(t *testing.T) {
 		return
 	}
 	needTUN(t)
-	p, err := scripted.Open(scripted.Config{Kernel: netip.MustParsePrefix("fd00:7c::1/64"), Addr: netip.MustParseAddr("fd00:7c::2")})
+	p, err := scripted.Open(measured(t, scripted.Config{Kernel: netip.MustParsePrefix("fd00:7c::1/64"), Addr: netip.MustParseAddr("fd00:7c::2")}))
 	if err != nil {
 		t.Fatal(err)
 	}

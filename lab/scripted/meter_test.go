@@ -1,4 +1,4 @@
-package pkt
+package scripted
 
 import (
 	"testing"
@@ -11,7 +11,7 @@ import (
 func TestNoiseMeterLate(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	m := &noiseMeter{}
+	m := &NoiseMeter{}
 	m.keep(wakeUp{due: at(10), woke: at(15)}) // 5 ms late
 	m.keep(wakeUp{due: at(50), woke: at(52)}) // 2 ms late
 	tests := []struct {
@@ -64,7 +64,7 @@ func TestNoiseMeterLate(t *testing.T) {
 // came late, and Late finds them: a sleep that lasts 6 ms where 1 ms was
 // asked is a thread woken at least 5 ms late, whatever the machine does.
 func TestNoiseMeterMeasures(t *testing.T) {
-	m := &noiseMeter{stop: make(chan struct{}), done: make(chan struct{}),
+	m := &NoiseMeter{stop: make(chan struct{}), done: make(chan struct{}),
 		sleep: func() { time.Sleep(noisePeriod + 5*time.Millisecond) }}
 	begin := time.Now()
 	go m.run()
