@@ -155,7 +155,14 @@ func TestKernelEventsUnprivileged(t *testing.T) {
 			if len(r.KernelPaths) != 0 {
 				t.Errorf("%s: %d paths through the kernel without root", r.Scenario, len(r.KernelPaths))
 			}
-			if r.KernelSource != report.KernelSampled || len(r.Kernel) == 0 || len(r.KernelEvents) != 0 {
+			// rst-challenge's connection ends in its client's RST, which
+			// takes the server's socket out of inet_diag at once: a
+			// capture reader handed the whole exchange in one block after
+			// that (the ring's block timeout, a busy machine) samples
+			// nothing, as CI saw once. Its source must still be the
+			// samples', with no events.
+			resetEnds := r.Scenario == RSTChallenge().Name
+			if r.KernelSource != report.KernelSampled || len(r.Kernel) == 0 && !resetEnds || len(r.KernelEvents) != 0 {
 				t.Errorf("%s: kernel source %q, %d samples, %d events; want samples alone", r.Scenario, r.KernelSource, len(r.Kernel), len(r.KernelEvents))
 			}
 		}
