@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tcplab/tcplab/lab"
@@ -123,38 +124,45 @@ func frameSeq(t *testing.T, name string, n int) uint32 {
 	}
 }
 
-// withSeq writes a copy of the capture whose frame n has sequence number
-// seq, and it and the frames after it come later by d; it returns the
-// copy's name.
-func withSeq(t *testing.T, name string, n int, seq uint32, d time.Duration) string {
+// frame is one record of a capture: its bytes and its capture info.
+type frame struct {
+	data []byte
+	info gopacket.CaptureInfo
+}
+
+// readFrames reads every frame of the capture name, and its link type.
+func readFrames(t *testing.T, name string) ([]frame, layers.LinkType) {
 	t.Helper()
 	r := openNg(t, name)
-	outName := filepath.Join(t.TempDir(), fmt.Sprintf("seq-%d.pcapng", seq))
+	var frames []frame
+	for {
+		b, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			return frames, r.LinkType()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, frame{append([]byte(nil), b...), ci})
+	}
+}
+
+// writeFrames writes frames as a pcapng file of link type lt, base in the
+// test's temporary folder, and returns its name.
+func writeFrames(t *testing.T, base string, lt layers.LinkType, frames []frame) string {
+	t.Helper()
+	outName := filepath.Join(t.TempDir(), base)
 	out, err := os.Create(outName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	w, err := pcapgo.NewNgWriter(out, r.LinkType())
+	w, err := pcapgo.NewNgWriter(out, lt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; ; i++ {
-		b, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == n {
-			b = append([]byte(nil), b...)
-			binary.BigEndian.PutUint32(b[tcpAt(t, b)+4:], seq)
-		}
-		if i >= n {
-			ci.Timestamp = ci.Timestamp.Add(d)
-		}
-		if err := w.WritePacket(ci, b); err != nil {
+	for _, f := range frames {
+		if err := w.WritePacket(f.info, f.data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,6 +170,23 @@ func withSeq(t *testing.T, name string, n int, seq uint32, d time.Duration) stri
 		t.Fatal(err)
 	}
 	return outName
+}
+
+// withSeq writes a copy of the capture whose frame n has sequence number
+// seq, and it and the frames after it come later by d; it returns the
+// copy's name.
+func withSeq(t *testing.T, name string, n int, seq uint32, d time.Duration) string {
+	t.Helper()
+	frames, lt := readFrames(t, name)
+	for i := range frames {
+		if i+1 == n {
+			binary.BigEndian.PutUint32(frames[i].data[tcpAt(t, frames[i].data)+4:], seq)
+		}
+		if i+1 >= n {
+			frames[i].info.Timestamp = frames[i].info.Timestamp.Add(d)
+		}
+	}
+	return writeFrames(t, fmt.Sprintf("seq-%d.pcapng", seq), lt, frames)
 }
 
 // TestRTTSlowSecondAnswer checks rtt on soak round 481 (load 15 to 20):
@@ -217,42 +242,14 @@ func TestHandshakeLateACK(t *testing.T) {
 // copy's name.
 func reordered(t *testing.T, name string, order ...int) string {
 	t.Helper()
-	r := openNg(t, name)
-	var frames [][]byte
-	var infos []gopacket.CaptureInfo
-	for {
-		b, ci, err := r.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, append([]byte(nil), b...))
-		infos = append(infos, ci)
-	}
-	outName := filepath.Join(t.TempDir(), "reordered.pcapng")
-	out, err := os.Create(outName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	w, err := pcapgo.NewNgWriter(out, r.LinkType())
-	if err != nil {
-		t.Fatal(err)
-	}
+	frames, lt := readFrames(t, name)
+	last := len(frames) - 1
+	out := make([]frame, len(order))
 	for k, n := range order {
-		ci := infos[n-1]
-		last := len(infos) - 1
-		ci.Timestamp = infos[min(k, last)].Timestamp.Add(time.Duration(max(k-last, 0)) * time.Microsecond)
-		if err := w.WritePacket(ci, frames[n-1]); err != nil {
-			t.Fatal(err)
-		}
+		out[k] = frames[n-1]
+		out[k].info.Timestamp = frames[min(k, last)].info.Timestamp.Add(time.Duration(max(k-last, 0)) * time.Microsecond)
 	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return outName
+	return writeFrames(t, "reordered.pcapng", lt, out)
 }
 
 // TestHalfCloseLateACK checks halfclose's ending as CI saw it once: the
