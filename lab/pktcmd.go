@@ -39,6 +39,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		{"tolerance_percent", "packetdrill's `--tolerance_percent`: the tolerance as a share of the gap since the previous event (default 12.5)"},
 		{"mtu", "packetdrill's `--mtu`: the device's MTU (default 1500)"},
 		{"init_scripts", "packetdrill's `--init_scripts`: commands, comma-separated, run with /bin/sh in each script's namespace and folder before it plays"},
+		{"tcp_ts_tick_usecs", "packetdrill's `--tcp_ts_tick_usecs`: the microseconds of a tick of the kernel's TS val, whose TS values are then\nchecked against the script's, within the timing tolerance (default 0: not checked)"},
 	}
 	for _, f := range pdFlags {
 		fs.String(f.name, "", f.usage)

@@ -26,7 +26,6 @@ func TestCheck(t *testing.T) {
 		{"ecn", "0 < [ce] . 1:1(0) ack 1\n0 > [ect01] . 1:1(0) ack 1", 0, ""},
 		{"accecn", "0 < [ect0] SEWA 0:0(0) win 1 <ECN e0b 1 ceb 0 e1b 1>\n0 > [ect0] SWA. 0:0(0) ack 1 <ECN e1b 1 ceb 0 e0b 1>", 0, ""},
 		{"inbound ect01", "0 < [ect01] . 1:1(0) ack 1", 1, "[ect01] names two codepoints"},
-		{"urg", "0 < .U 1:2(1) ack 1 urg 1", 1, "urgent pointer"},
 		{"blocking packet", "0...1 > . 1:1(0) ack 1", 1, "a packet cannot block"},
 		{"inbound range", "0~1 < . 1:1(0) ack 1", 1, "range (~) is for outbound"},
 		{"fast open cookie by an unknown name", "0 < S 0:0(0) win 1 <FO MY_COOKIE>", 1, "TCP option FO MY_COOKIE: the script sends a cookie written in hex"},

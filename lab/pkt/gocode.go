@@ -114,6 +114,9 @@ func goRefuse(sc *Syscall) string {
 // others from it).
 func goRefuseScript(s *Script) (int, string) {
 	for _, o := range s.Options {
+		if o.Name == "tcp_ts_tick_usecs" && o.Value != "0" {
+			return o.Line, "--tcp_ts_tick_usecs (the kernel's TS values checked) is not written as Go yet"
+		}
 		if o.Name == "mss" {
 			return o.Line, "--mss is not written as Go yet"
 		}
@@ -881,6 +884,11 @@ func goTCP(seg scripted.TCP) string {
 	}
 	if seg.Window != nil {
 		parts = append(parts, fmt.Sprintf("Window: scripted.Uint16(%d)", *seg.Window))
+	}
+	// The urgent pointer a line writes; 0, which pkt checks on the
+	// kernel's packets, is not written.
+	if seg.Urgent != nil && *seg.Urgent != 0 {
+		parts = append(parts, fmt.Sprintf("Urgent: scripted.Uint16(%d)", *seg.Urgent))
 	}
 	if seg.Payload != nil {
 		parts = append(parts, fmt.Sprintf("Payload: make([]byte, %d)", len(seg.Payload)))

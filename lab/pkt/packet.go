@@ -29,6 +29,7 @@ func sendTemplate(pk *Packet, cookie []byte) scripted.TCP {
 		seg.Ack = scripted.Uint32(*pk.Ack)
 	}
 	seg.AE = pk.AE
+	seg.Urgent = pk.Urg
 	if e, ok := ecnCodepoints[pk.ECN]; ok && e != scripted.NotECT {
 		seg.ECN = scripted.ECNPtr(e)
 	}
@@ -106,7 +107,8 @@ func outboundCookie(pk *Packet, src, dst netip.Addr) []byte {
 }
 
 // expectTemplate is what an outbound packet line checks: flags, the
-// sequence range, ack and win when written, and the options' kinds and
+// sequence range, ack and win when written, the urgent pointer (0 when
+// not written, as packetdrill checks it), and the options' kinds and
 // values, except the TS values, which the kernel's clock sets (presence
 // is checked). A line without options wants none; <...> wants anything.
 func expectTemplate(pk *Packet) scripted.TCP {
@@ -116,6 +118,10 @@ func expectTemplate(pk *Packet) scripted.TCP {
 		Len:    scripted.Int(pk.Len),
 		Window: pk.Win,
 		AE:     pk.AE,
+		Urgent: scripted.Uint16(0),
+	}
+	if pk.Urg != nil {
+		want.Urgent = pk.Urg
 	}
 	// Without the ACK flag the field means nothing: it is not checked.
 	if pk.Flags.Has(capture.ACK) {

@@ -199,6 +199,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
 		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python, meter: meter,
+		ts: tsClock{tick: set.TSTick, tol: res.Tolerance},
 	}
 	if err := r.initScripts(set.InitScripts); err != nil {
 		res.Status, res.Reason = Failed, err.Error()
@@ -356,6 +357,8 @@ type runner struct {
 	// snippets are the %{ }% blocks, run when the script has passed.
 	snippets []*snippet
 	python   string
+	// ts checks the kernel's TS values under --tcp_ts_tick_usecs.
+	ts tsClock
 }
 
 // blockedCall is a call that blocks until its end time.
@@ -594,6 +597,9 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		}
 		if c := outboundCookie(e, r.peer.Addr(), r.peer.KernelAddr()); c != nil && !bytes.Equal(got.FastOpenCookie, c) {
 			return 0, r.fail(line, "outbound packet: expected %s\nFast Open cookie %x, want %x", e.text(), got.FastOpenCookie, c)
+		}
+		if msg := r.ts.check(r.conn, e, got); msg != "" {
+			return 0, r.fail(line, "outbound packet: expected %s\n%s", e.text(), msg)
 		}
 		r.step(line, e, st, got.At, "matched")
 		r.lastOut = got.At.Sub(r.start)

@@ -41,6 +41,10 @@ type Settings struct {
 	// MSS is --mss: the script's TCP segments go to the device marked as
 	// GSO of this size (scripted.Config.GSOSize); 0 marks none.
 	MSS int
+	// TSTick is --tcp_ts_tick_usecs: the time of one tick of the
+	// kernel's TS val, which the kernel's packets' TS values are then
+	// checked against (tsClock); 0 checks none.
+	TSTick time.Duration
 	// Defines are the definitions of --define (-D on the command line):
 	// NAME to VALUE, the last of a name winning.
 	Defines map[string]string
@@ -123,6 +127,12 @@ func settings(s *Script) (Settings, *Unsupported) {
 			set.MSS = n
 		case "strict_segments":
 			set.StrictSegments = true
+		case "tcp_ts_tick_usecs":
+			n, err := strconv.ParseUint(o.Value, 10, 32)
+			if err != nil || n > 1000000 {
+				return bad("want the microseconds of a TS val tick, 0 to 1000000")
+			}
+			set.TSTick = time.Duration(n) * time.Microsecond
 		case "define":
 			name, value, ok := define(o.Value)
 			if !ok {
@@ -203,9 +213,6 @@ func check(s *Script) *Unsupported {
 			}
 			if e.ECN == "ect01" && e.Dir == Inbound {
 				return un("[ect01] names two codepoints, for the kernel's packets: the script sends one ([ect0] or [ect1])")
-			}
-			if e.Urg != nil {
-				return un("the urgent pointer (urg) is not scripted")
 			}
 			if t.Span == Blocking {
 				return un("a packet cannot block (...): write a range with ~")

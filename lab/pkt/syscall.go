@@ -52,7 +52,7 @@ var symbols = map[string]int64{
 	"TCP_CM_INQ":   unix.TCP_INQ,
 	"TCP_FASTOPEN": unix.TCP_FASTOPEN, "TCP_FASTOPEN_KEY": unix.TCP_FASTOPEN_KEY, "TCP_FASTOPEN_CONNECT": unix.TCP_FASTOPEN_CONNECT,
 	"TCP_INQ": unix.TCP_INQ, "TCP_THIN_LINEAR_TIMEOUTS": unix.TCP_THIN_LINEAR_TIMEOUTS,
-	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL, "TCP_INFO": unix.TCP_INFO,
+	"IP_TOS": unix.IP_TOS, "IP_TTL": unix.IP_TTL, "IP_FREEBIND": unix.IP_FREEBIND, "TCP_INFO": unix.TCP_INFO,
 	// The states and congestion states of tcpi_state and tcpi_ca_state.
 	"TCP_ESTABLISHED": 1, "TCP_SYN_SENT": 2, "TCP_SYN_RECV": 3, "TCP_FIN_WAIT1": 4,
 	"TCP_FIN_WAIT2": 5, "TCP_TIME_WAIT": 6, "TCP_CLOSE": 7, "TCP_CLOSE_WAIT": 8,
@@ -62,7 +62,7 @@ var symbols = map[string]int64{
 	"F_GETFL": unix.F_GETFL, "F_SETFL": unix.F_SETFL,
 	"O_RDONLY": unix.O_RDONLY, "O_WRONLY": unix.O_WRONLY, "O_RDWR": unix.O_RDWR, "O_NONBLOCK": unix.O_NONBLOCK,
 	"MSG_DONTWAIT": unix.MSG_DONTWAIT, "MSG_PEEK": unix.MSG_PEEK, "MSG_MORE": unix.MSG_MORE,
-	"MSG_WAITALL": unix.MSG_WAITALL, "MSG_NOSIGNAL": unix.MSG_NOSIGNAL,
+	"MSG_WAITALL": unix.MSG_WAITALL, "MSG_NOSIGNAL": unix.MSG_NOSIGNAL, "MSG_OOB": unix.MSG_OOB,
 	"POLLIN": unix.POLLIN, "POLLOUT": unix.POLLOUT, "POLLERR": unix.POLLERR, "POLLHUP": unix.POLLHUP,
 	"POLLRDHUP": unix.POLLRDHUP, "POLLPRI": unix.POLLPRI,
 }

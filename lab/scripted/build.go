@@ -29,6 +29,7 @@ type wire struct {
 	raw        []RawOption // sent as given, last
 	ecn        ECN         // the IP header's ECN field
 	ae         bool        // AccECN's flag
+	urgent     uint16      // the urgent pointer field
 	payload    []byte
 	identifier uint16
 }
@@ -68,7 +69,7 @@ func (w *wire) frame() ([]byte, error) {
 	}
 	tcp := &layers.TCP{
 		SrcPort: layers.TCPPort(w.src.Port()), DstPort: layers.TCPPort(w.dst.Port()),
-		Seq: w.seq, Ack: w.ack, Window: w.window, Options: opts,
+		Seq: w.seq, Ack: w.ack, Window: w.window, Urgent: w.urgent, Options: opts,
 		FIN: w.flags.Has(FIN), SYN: w.flags.Has(SYN), RST: w.flags.Has(RST), PSH: w.flags.Has(PSH),
 		ACK: w.flags.Has(ACK), URG: w.flags.Has(URG), ECE: w.flags.Has(ECE), CWR: w.flags.Has(CWR), NS: w.ae,
 	}

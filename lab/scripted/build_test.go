@@ -24,6 +24,7 @@ func TestBuildDecode(t *testing.T) {
 		{"sackOK alone", wire{flags: SYN, sackOK: true}},
 		{"data with SACK", wire{flags: PSH | ACK, seq: 8, ack: 9, ts: true, sack: []SACKBlock{{Left: 10, Right: 20}, {Left: 30, Right: 40}}, payload: []byte("abc")}},
 		{"RST", wire{flags: RST, seq: 1 << 31}},
+		{"urgent", wire{flags: PSH | ACK | URG, seq: 8, ack: 9, urgent: 1, payload: []byte("a")}},
 	}
 	dec, err := capture.NewDecoder(layers.LinkTypeRaw)
 	if err != nil {
@@ -43,6 +44,9 @@ func TestBuildDecode(t *testing.T) {
 			}
 			if seg.Src != src || seg.Dst != dst || seg.Flags != w.flags || seg.Seq != w.seq || seg.Ack != w.ack || seg.Window != w.window || seg.Len != len(w.payload) {
 				t.Errorf("decoded %+v; built %+v", seg, w)
+			}
+			if got := urgentOf(b); got != w.urgent {
+				t.Errorf("urgent pointer %d; built %d", got, w.urgent)
 			}
 			if seg.Options != optionsOf(&w) {
 				t.Errorf("options decode as %+v; built %+v", seg.Options, optionsOf(&w))

@@ -154,6 +154,9 @@ func (c *Conn) send(step int, seg TCP) error {
 	if seg.Window != nil {
 		w.window = *seg.Window
 	}
+	if seg.Urgent != nil {
+		w.urgent = *seg.Urgent
+	}
 	o := seg.Options
 	if o.TSVal != nil || o.TSEcr != nil || (c.timestamps() && !seg.Flags.Has(RST)) {
 		w.ts, w.tsVal, w.tsEcr = true, c.tsNow(), c.tsRecent
@@ -515,6 +518,8 @@ type Segment struct {
 	ECN    ECN
 	AE     bool
 	AccECN *AccECN
+	// Urgent is the urgent pointer field.
+	Urgent uint16
 }
 
 // relative returns f, a segment of the connection, with its sequence
@@ -534,6 +539,7 @@ func (c *Conn) relative(f frame) Segment {
 	}
 	got.FastOpenCookie = fastOpenCookie(f.data)
 	got.ECN, got.AE, got.AccECN = ecnOf(f.data)
+	got.Urgent = urgentOf(f.data)
 	if s.Len > 0 && s.Len <= len(f.data) {
 		got.Payload = f.data[len(f.data)-s.Len:]
 	}

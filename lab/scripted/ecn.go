@@ -191,3 +191,13 @@ func ecnOf(pkt []byte) (ecn ECN, ae bool, acc *AccECN) {
 	})
 	return ecn, tcp[12]&1 != 0, acc
 }
+
+// urgentOf is the urgent pointer field of the TCP segment in the IP
+// packet pkt, or 0.
+func urgentOf(pkt []byte) uint16 {
+	tcp, _, ok := tcpHeader(pkt)
+	if !ok {
+		return 0
+	}
+	return binary.BigEndian.Uint16(tcp[18:20])
+}

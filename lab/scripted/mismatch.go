@@ -74,6 +74,9 @@ func diff(want TCP, got Segment) []Row {
 	if want.Window != nil && *want.Window != got.Window {
 		add("window", got.Window, *want.Window)
 	}
+	if want.Urgent != nil && *want.Urgent != got.Urgent {
+		add("urg", got.Urgent, *want.Urgent)
+	}
 	if want.Len != nil && *want.Len != len(got.Payload) {
 		add("len", len(got.Payload), *want.Len)
 	}

@@ -46,6 +46,8 @@ func TestDiff(t *testing.T) {
 		{"other payload", TCP{Payload: []byte("hellO")}, data, []string{"payload"}},
 		{"empty payload wanted", TCP{Payload: []byte{}}, data, []string{"payload"}},
 		{"length", TCP{Len: Int(0)}, data, []string{"len"}},
+		{"urgent pointer 0", TCP{Urgent: Uint16(0)}, data, nil},
+		{"urgent pointer differs", TCP{Urgent: Uint16(5)}, data, []string{"urg"}},
 		{"sack", TCP{Options: Options{SACK: []SACKBlock{{Left: 100, Right: 200}}}}, sacked, nil},
 		{"sack differs", TCP{Options: Options{SACK: []SACKBlock{{Left: 100, Right: 300}}}}, sacked, []string{"sack"}},
 		{"no sack wanted", TCP{Options: Options{SACK: []SACKBlock{}}}, sacked, []string{"sack"}},

@@ -50,6 +50,10 @@ type TCP struct {
 	// AE is AccECN's flag (RFC 9768), the header's bit before CWR: sent
 	// as given; on expect, checked with the flags (when Flags is not 0).
 	AE bool
+	// Urgent is the urgent pointer field (RFC 9293 3.1): sent as given
+	// (nil sends 0; Flags says whether URG is set); on expect, nil does
+	// not check it.
+	Urgent *uint16
 }
 
 // Options are the TCP options of a template. A field that is nil (or
@@ -188,6 +192,9 @@ func (t TCP) String() string {
 	opt("ack", t.Ack)
 	if t.Window != nil {
 		fmt.Fprintf(&b, " win=%d", *t.Window)
+	}
+	if t.Urgent != nil {
+		fmt.Fprintf(&b, " urg=%d", *t.Urgent)
 	}
 	switch {
 	case t.Payload != nil:
