@@ -39,6 +39,10 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		{"tolerance_percent", "packetdrill's `--tolerance_percent`: the tolerance as a share of the gap since the previous event (default 12.5)"},
 		{"mtu", "packetdrill's `--mtu`: the device's MTU (default 1500)"},
 		{"init_scripts", "packetdrill's `--init_scripts`: commands, comma-separated, run with /bin/sh in each script's namespace and folder before it plays"},
+		{"local_ip", "packetdrill's `--local_ip`: the kernel's address on the script's device (default 192.168.0.101/24, fd3d:fa7b:d17d::1/48)"},
+		{"remote_ip", "packetdrill's `--remote_ip`: the script's address (default 192.168.0.2, fd3d:fa7b:d17d::2), routed through\nthe device in the script's namespace when outside the kernel's prefix"},
+		{"netmask_ip", "packetdrill's `--netmask_ip`: the IPv4 netmask of --local_ip's prefix (default 255.255.0.0)"},
+		{"gateway_ip", "packetdrill's `--gateway_ip`: taken and checked; the script's address is routed through the device,\nwhich needs no gateway"},
 		{"tcp_ts_tick_usecs", "packetdrill's `--tcp_ts_tick_usecs`: the microseconds of a tick of the kernel's TS val, whose TS values are then\nchecked against the script's, within the timing tolerance (default 0: not checked)"},
 	}
 	for _, f := range pdFlags {

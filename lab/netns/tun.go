@@ -169,3 +169,22 @@ func untentative(link netlink.Link) error {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// AddRoute routes dst through the device name in the network namespace
+// ns (nil: the calling thread's), on its link (scope link, no gateway),
+// as packetdrill routes its remote prefix to tun0: for an address beyond
+// the device's own prefixes.
+func AddRoute(ns *os.File, name string, dst netip.Prefix) error {
+	return Enter(ns, func() error {
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("route %v: find %s: %w", dst, name, err)
+		}
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK,
+			Dst: &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())}}
+		if err := netlink.RouteAdd(r); err != nil {
+			return fmt.Errorf("route %v dev %s: %w", dst, name, err)
+		}
+		return nil
+	})
+}

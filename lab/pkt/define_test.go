@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -115,4 +116,55 @@ func TestDefineSettings(t *testing.T) {
 	if err := CheckOptions([]Option{{Name: "define", Value: "NOEQUALS"}}); err == nil {
 		t.Errorf("CheckOptions took -D NOEQUALS")
 	}
+}
+
+// TestAddressSettings: packetdrill's address flags, read as packetdrill
+// reads them (a remote prefix's length dropped, the netmask's length the
+// local prefix's, 16 without it, 48 for IPv6), checked against the
+// family once every option is read; wrong values are wrong options.
+func TestAddressSettings(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  []Option
+		local string // "" when not given
+		bits  int
+		rem   string
+		want  string // in a wrong option's reason
+	}{
+		{"kernel selftests' IPv4", []Option{{Name: "ip_version", Value: "ipv4"}, {Name: "local_ip", Value: "192.168.0.1"}, {Name: "gateway_ip", Value: "192.168.0.1"},
+			{Name: "netmask_ip", Value: "255.255.0.0"}, {Name: "remote_ip", Value: "192.0.2.1"}}, "192.168.0.1", 16, "192.0.2.1", ""},
+		{"kernel selftests' IPv6, the family after the addresses", []Option{{Name: "local_ip", Value: "fd3d:0a0b:17d6::1"}, {Name: "remote_ip", Value: "fd3d:fa7b:d17d::1"},
+			{Name: "ip_version", Value: "ipv6"}}, "fd3d:a0b:17d6::1", 48, "fd3d:fa7b:d17d::1", ""},
+		{"a remote prefix", []Option{{Name: "remote_ip", Value: "192.0.2.1/24"}}, "", 16, "192.0.2.1", ""},
+		{"a netmask", []Option{{Name: "local_ip", Value: "10.1.2.3"}, {Name: "netmask_ip", Value: "255.255.255.0"}}, "10.1.2.3", 24, "", ""},
+		{"no address", nil, "", 16, "", ""},
+		{"not an address", []Option{{Name: "local_ip", Value: "host"}}, "", 0, "", "--local_ip=host: want an IPv4 or IPv6 address"},
+		{"a gap in the netmask", []Option{{Name: "netmask_ip", Value: "255.0.255.0"}}, "", 0, "", "want an IPv4 netmask"},
+		{"IPv6 for IPv4", []Option{{Name: "remote_ip", Value: "fd00::2"}}, "", 0, "", "--remote_ip=fd00::2: want an IPv4 address, as --ip_version asks"},
+		{"IPv4 for IPv6", []Option{{Name: "ip_version", Value: "ipv6"}, {Name: "local_ip", Value: "10.0.0.1"}}, "", 0, "", "want an IPv6 address"},
+		{"the same address twice", []Option{{Name: "local_ip", Value: "10.0.0.1"}, {Name: "remote_ip", Value: "10.0.0.1"}}, "", 0, "", "both 10.0.0.1"},
+	}
+	for _, tt := range tests {
+		set, u := settings(&Script{Options: tt.opts})
+		if tt.want != "" {
+			if u == nil || !u.Bad || !strings.Contains(u.Reason, tt.want) {
+				t.Errorf("%s: %+v, want a wrong option saying %q", tt.name, u, tt.want)
+			}
+			continue
+		}
+		if u != nil {
+			t.Errorf("%s: %v", tt.name, u.Reason)
+			continue
+		}
+		if got := addrText(set.Local); got != tt.local || set.LocalBits != tt.bits || addrText(set.Remote) != tt.rem {
+			t.Errorf("%s: local %s/%d, remote %s; want %s/%d, %s", tt.name, got, set.LocalBits, addrText(set.Remote), tt.local, tt.bits, tt.rem)
+		}
+	}
+}
+
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }

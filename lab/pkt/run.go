@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,6 +171,13 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		Tolerance: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)}}
 	if set.IPv6 {
 		pcfg.Kernel, pcfg.Addr = addrs6()
+	}
+	// packetdrill's --local_ip and --remote_ip over the defaults.
+	if set.Local.IsValid() {
+		pcfg.Kernel = netip.PrefixFrom(set.Local, set.LocalBits)
+	}
+	if set.Remote.IsValid() {
+		pcfg.Addr = set.Remote
 	}
 	var meter *scripted.NoiseMeter
 	if cfg.Auto {

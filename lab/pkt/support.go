@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,6 +46,16 @@ type Settings struct {
 	// kernel's TS val, which the kernel's packets' TS values are then
 	// checked against (tsClock); 0 checks none.
 	TSTick time.Duration
+	// Local is --local_ip, the kernel's address on the device, with
+	// LocalBits its prefix's length (--netmask_ip's for IPv4, default
+	// 16 as packetdrill's 255.255.0.0; 48 for IPv6); Remote is
+	// --remote_ip, the script's address (a prefix's length, which
+	// packetdrill allows, is dropped); Gateway is --gateway_ip, checked
+	// to be an address of the family and otherwise unused: the device
+	// needs no gateway, the script's address is routed through it.
+	// Invalid when not given: the defaults (addrs6, scripted's) hold.
+	Local, Remote, Gateway netip.Addr
+	LocalBits              int
 	// Defines are the definitions of --define (-D on the command line):
 	// NAME to VALUE, the last of a name winning.
 	Defines map[string]string
@@ -75,6 +86,10 @@ const DefaultTolerance = 4 * time.Millisecond
 // runner does not know is unsupported: its line and why.
 func settings(s *Script) (Settings, *Unsupported) {
 	set := Settings{Tolerance: DefaultTolerance, TolerancePercent: 12.5, MTU: 1500}
+	netmask := -1
+	// addrs are the address options, checked against the family when
+	// every option is read (--ip_version may come after them).
+	var addrs []Option
 	for _, o := range s.Options {
 		bad := func(why string) (Settings, *Unsupported) {
 			return set, &Unsupported{Line: o.Line, Reason: fmt.Sprintf("--%s=%s: %s", o.Name, o.Value, why), Bad: true}
@@ -127,6 +142,37 @@ func settings(s *Script) (Settings, *Unsupported) {
 			set.MSS = n
 		case "strict_segments":
 			set.StrictSegments = true
+		case "local_ip", "remote_ip", "gateway_ip":
+			text := o.Value
+			if o.Name == "remote_ip" {
+				text, _, _ = strings.Cut(text, "/")
+			}
+			a, err := netip.ParseAddr(text)
+			if err != nil || a.Zone() != "" || a.Is4In6() || a.IsUnspecified() || a.IsMulticast() {
+				return bad("want an IPv4 or IPv6 address")
+			}
+			switch o.Name {
+			case "local_ip":
+				set.Local = a
+			case "remote_ip":
+				set.Remote = a
+			default:
+				set.Gateway = a
+			}
+			addrs = append(addrs, o)
+		case "netmask_ip":
+			m, err := netip.ParseAddr(o.Value)
+			bits := -1
+			if err == nil && m.Is4() {
+				v := binary.BigEndian.Uint32(m.AsSlice())
+				if ones := bits32(v); v == ^uint32(0)<<(32-ones) || ones == 0 && v == 0 {
+					bits = ones
+				}
+			}
+			if bits < 1 {
+				return bad("want an IPv4 netmask such as 255.255.0.0")
+			}
+			netmask = bits
 		case "tcp_ts_tick_usecs":
 			n, err := strconv.ParseUint(o.Value, 10, 32)
 			if err != nil || n > 1000000 {
@@ -153,7 +199,44 @@ func settings(s *Script) (Settings, *Unsupported) {
 			return lacks("not supported by tcplab pkt")
 		}
 	}
+	for _, o := range addrs {
+		var a netip.Addr
+		switch o.Name {
+		case "local_ip":
+			a = set.Local
+		case "remote_ip":
+			a = set.Remote
+		default:
+			a = set.Gateway
+		}
+		if a.Is6() != set.IPv6 {
+			family := "an IPv4 address"
+			if set.IPv6 {
+				family = "an IPv6 address"
+			}
+			return set, &Unsupported{Line: o.Line, Reason: fmt.Sprintf("--%s=%s: want %s, as --ip_version asks", o.Name, o.Value, family), Bad: true}
+		}
+	}
+	if set.Local.IsValid() && set.Local == set.Remote {
+		return set, &Unsupported{Line: addrs[0].Line, Reason: fmt.Sprintf("--local_ip and --remote_ip are both %v: give the script another address than the kernel's", set.Local), Bad: true}
+	}
+	set.LocalBits = 48
+	if !set.IPv6 {
+		set.LocalBits = 16
+		if netmask > 0 {
+			set.LocalBits = netmask
+		}
+	}
 	return set, nil
+}
+
+// bits32 counts the bits set in v.
+func bits32(v uint32) int {
+	n := 0
+	for ; v != 0; v &= v - 1 {
+		n++
+	}
+	return n
 }
 
 // Unsupported is a construct of a script that this runner cannot play:

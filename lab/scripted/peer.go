@@ -30,8 +30,11 @@ type Config struct {
 	NetNS *os.File
 	// Name is the TUN device's name (at most 15 bytes).
 	Name string
-	// Kernel is the kernel's address on the device; its prefix must
-	// cover Addr, which the kernel then reaches through the device.
+	// Kernel is the kernel's address on the device. The kernel reaches
+	// Addr through the device: on its prefix, or by a route to Addr
+	// alone that Open adds in the namespace when the prefix does not
+	// cover it (packetdrill's remote 192.0.2.1 beside a local
+	// 192.168.0.1/16).
 	Kernel netip.Prefix
 	// Addr is the script's address. No host owns it.
 	Addr netip.Addr
@@ -172,12 +175,19 @@ func Open(cfg Config) (*Peer, error) {
 	// The script answers the kernel's timers: CPU load must not delay it
 	// past them (best effort: root may, a container's root may not).
 	_ = netns.RaisePriority()
-	if !cfg.Kernel.Contains(cfg.Addr) || cfg.Kernel.Addr() == cfg.Addr {
-		return nil, fmt.Errorf("scripted peer: %v is not another address of %v: give the kernel a prefix that covers the peer's address", cfg.Addr, cfg.Kernel)
+	if cfg.Kernel.Addr() == cfg.Addr {
+		return nil, fmt.Errorf("scripted peer: %v is the kernel's own address: give the peer another", cfg.Addr)
 	}
 	tun, far, err := openDevice(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("scripted peer: %w", err)
+	}
+	if !cfg.Kernel.Contains(cfg.Addr) {
+		if err := netns.AddRoute(cfg.NetNS, cfg.Name, netip.PrefixFrom(cfg.Addr, cfg.Addr.BitLen())); err != nil {
+			tun.Close()
+			closeHost(far)
+			return nil, fmt.Errorf("scripted peer: %w", err)
+		}
 	}
 	tap, err := openTap(cfg.NetNS, cfg.Name)
 	if err != nil {
