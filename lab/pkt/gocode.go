@@ -85,6 +85,9 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 
 // goRefuse says why a call Run plays is not written as Go, or "".
 func goRefuse(sc *Syscall) string {
+	if nullBuffer(sc) {
+		return "a NULL buffer is not written as Go yet"
+	}
 	if sc.Name == "recvmsg" && len(sc.Args) > 1 {
 		if st, ok := sc.Args[1].(*Struct); ok {
 			for _, f := range st.Fields {
@@ -528,7 +531,7 @@ func (g *gen) callCode(sc *Syscall) string {
 		return fmt.Sprintf("\tfd%d, _, err = unix.Accept(%s)\n", v, fd())
 	case "read":
 		return fmt.Sprintf("\tn, err = unix.Read(%s, make([]byte, %s))\n", fd(), arg(2))
-	case "recv":
+	case "recv", "recvfrom":
 		return fmt.Sprintf("\tn, _, err = unix.Recvfrom(%s, make([]byte, %s), %s)\n", fd(), arg(2), arg(3))
 	case "write":
 		return fmt.Sprintf("\tn, err = unix.Write(%s, make([]byte, %s))\n", fd(), arg(2))

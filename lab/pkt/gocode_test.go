@@ -26,6 +26,7 @@ var goRefused = map[string]string{
 	"testdata/runonly/md5.pkt":              "md5.pkt:12: cannot write as Go: the md5 option is not written as Go yet",
 	"testdata/runonly/addrs.pkt":            "addrs.pkt:5: cannot write as Go: --local_ip is not written as Go yet: the test uses package scripted's addresses; convert the script without it",
 	"testdata/runonly/addrs6.pkt":           "addrs6.pkt:6: cannot write as Go: --local_ip is not written as Go yet: the test uses package scripted's addresses; convert the script without it",
+	"testdata/runonly/nullbuf.pkt":          "nullbuf.pkt:14: cannot write as Go: a NULL buffer is not written as Go yet",
 	"testdata/runonly/tstick.pkt":           "tstick.pkt:4: cannot write as Go: --tcp_ts_tick_usecs (the kernel's TS values checked) is not written as Go yet",
 	"testdata/runonly/inq.pkt":              "inq.pkt:15: cannot write as Go: recvmsg's control messages are not written as Go yet",
 	"testdata/runonly/fastopen_cookie.pkt":  "fastopen_cookie.pkt:15: cannot write as Go: the Fast Open cookie TFO_COOKIE is computed from the run's addresses, which the scenario does not know when written: write the cookie in hex",

@@ -253,7 +253,7 @@ type Unsupported struct {
 // of arguments it takes (fcntl: at least).
 var supportedCalls = map[string]int{
 	"socket": 3, "bind": 3, "listen": 2, "accept": 3, "connect": 3,
-	"read": 3, "write": 3, "send": 4, "recv": 4, "close": 1,
+	"read": 3, "write": 3, "send": 4, "recv": 4, "recvfrom": 6, "close": 1,
 	"shutdown": 2, "setsockopt": 5, "getsockopt": 5, "fcntl": 2, "poll": 3,
 	"ioctl": 3, "sendto": 6, "sendmsg": 3, "recvmsg": 3, "pipe": 1, "open": 2,
 	"splice": 6, "sendfile": 4, "epoll_create": 1, "epoll_ctl": 4, "epoll_wait": 4,
@@ -353,6 +353,9 @@ func checkCall(sc *Syscall) string {
 	}
 	if sc.Name == "sendto" && (sc.Args[4] != (Ellipsis{}) || sc.Args[5] != (Ellipsis{})) {
 		return "sendto to an address other than the connection's (...) is not supported yet"
+	}
+	if sc.Name == "recvfrom" && (sc.Args[4] != (Ellipsis{}) || sc.Args[5] != (Ellipsis{})) {
+		return "recvfrom from an address other than the connection's (...) is not supported yet"
 	}
 	if sc.Name == "sendmsg" || sc.Name == "recvmsg" {
 		st, ok := sc.Args[1].(*Struct)

@@ -229,7 +229,10 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 			return res(err)
 		}
 		return outcome{ret: int64(c.files.add(nfd))}, nil
-	case "read", "recv":
+	case "read", "recv", "recvfrom":
+		if nullBuffer(sc) {
+			return nullCall(sc, fd, n(2), n(3))
+		}
 		buf := make([]byte, n(2))
 		var got int
 		var err error
@@ -243,6 +246,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		}
 		return outcome{ret: int64(got)}, nil
 	case "write", "send":
+		if nullBuffer(sc) {
+			return nullCall(sc, fd, n(2), n(3))
+		}
 		buf := make([]byte, n(2))
 		var got int
 		var err error
@@ -385,7 +391,7 @@ func (c *caller) poll(sc *Syscall) (outcome, error) {
 // the call ignores (read's and write's second).
 func isBuffer(sc *Syscall, i int) bool {
 	switch sc.Name {
-	case "read", "write", "send", "recv", "sendto", "sendmsg", "recvmsg", "epoll_wait":
+	case "read", "write", "send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "epoll_wait":
 		return i == 1
 	case "sendfile":
 		return i == 2
@@ -543,4 +549,36 @@ func (t *fdTable) all() []int {
 		out = append(out, r)
 	}
 	return out
+}
+
+// nullBuffer reports whether the script passes NULL as the call's buffer
+// (its second argument): the call then gets a null pointer with its
+// length, and fails as the kernel decides (EFAULT).
+func nullBuffer(sc *Syscall) bool {
+	switch sc.Name {
+	case "read", "write", "send", "recv", "sendto", "recvfrom":
+		return len(sc.Args) > 1 && sc.Args[1] == Name("NULL")
+	}
+	return false
+}
+
+// nullCall makes the read, write, send, sendto, recv or recvfrom sc on fd
+// with a null buffer of n bytes and flags (read and write take none).
+func nullCall(sc *Syscall, fd int, n, flags int64) (outcome, error) {
+	var r uintptr
+	var e unix.Errno
+	switch sc.Name {
+	case "read":
+		r, _, e = unix.Syscall(unix.SYS_READ, uintptr(fd), 0, uintptr(n))
+	case "write":
+		r, _, e = unix.Syscall(unix.SYS_WRITE, uintptr(fd), 0, uintptr(n))
+	case "recv", "recvfrom":
+		r, _, e = unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, uintptr(n), uintptr(flags), 0, 0)
+	default: // send, sendto
+		r, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), 0, uintptr(n), uintptr(flags), 0, 0)
+	}
+	if e != 0 {
+		return errnoOutcome(e)
+	}
+	return outcome{ret: int64(r)}, nil
 }
