@@ -1,6 +1,7 @@
 package pkt
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -300,6 +301,50 @@ func TestICMPOf(t *testing.T) {
 			}
 			if got.Type != tt.typ || got.Code != tt.code || got.MTU != tt.mtu || got.Seq != tt.m.Seq || got.Len != tt.m.Len {
 				t.Errorf("icmpOf = %+v, want type %d code %d mtu %d seq %d len %d", got, tt.typ, tt.code, tt.mtu, tt.m.Seq, tt.m.Len)
+			}
+		})
+	}
+}
+
+// TestDecodeCCInfo: a TCP_CC_INFO answer is read as each struct of
+// packetdrill's that its size covers: BBR's 20 bytes also as DCTCP's and
+// Vegas's 16, those 16 not as BBR's, and none (cubic, reno) as nothing.
+func TestDecodeCCInfo(t *testing.T) {
+	le := func(words ...uint32) []byte {
+		b := make([]byte, 0, 4*len(words))
+		for _, w := range words {
+			b = binary.NativeEndian.AppendUint32(b, w)
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		b    []byte
+		want map[string]uint64
+		none []string
+	}{
+		{"bbr", le(7, 2, 300, 739, 512), map[string]uint64{
+			"bbr_bw_lo": 7, "bbr_bw_hi": 2, "bbr_bw": 2<<32 | 7, "bbr_min_rtt": 300,
+			"bbr_pacing_gain": 739, "bbr_cwnd_gain": 512, "tcpv_enabled": 7, "tcp_minrtt": 739,
+		}, nil},
+		{"vegas", le(1, 5, 120, 100), map[string]uint64{
+			"tcpv_enabled": 1, "tcpv_rttcnt": 5, "tcp_rtt": 120, "tcp_minrtt": 100, "dctcp_alpha": 5,
+		}, []string{"bbr_bw", "bbr_min_rtt"}},
+		{"cubic", nil, map[string]uint64{}, []string{"bbr_bw", "tcpv_enabled", "dctcp_enabled"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := map[string]uint64{}
+			decodeCCInfo(tt.b, vars)
+			for k, v := range tt.want {
+				if got, ok := vars[k]; !ok || got != v {
+					t.Errorf("%s = %d (set %v), want %d", k, got, ok, v)
+				}
+			}
+			for _, k := range tt.none {
+				if _, ok := vars[k]; ok {
+					t.Errorf("%s is set from %d bytes", k, len(tt.b))
+				}
 			}
 		})
 	}

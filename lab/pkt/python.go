@@ -1,12 +1,14 @@
 package pkt
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os/exec"
 	"reflect"
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +41,80 @@ func tcpInfo(fd int) (map[string]uint64, error) {
 			vars[name] = x.Uint()
 		}
 	}
+	if err := memInfo(fd, vars); err != nil {
+		return nil, err
+	}
+	ccInfo(fd, vars)
 	return vars, nil
+}
+
+// memInfoNames are SO_MEMINFO's values in the kernel's order
+// (linux/sock_diag.h), by the names packetdrill gives its blocks.
+var memInfoNames = []string{
+	"SK_MEMINFO_RMEM_ALLOC", "SK_MEMINFO_RCVBUF", "SK_MEMINFO_WMEM_ALLOC",
+	"SK_MEMINFO_SNDBUF", "SK_MEMINFO_FWD_ALLOC", "SK_MEMINFO_WMEM_QUEUED",
+	"SK_MEMINFO_OPTMEM", "SK_MEMINFO_BACKLOG", "SK_MEMINFO_DROPS",
+}
+
+// memInfo adds the socket's SO_MEMINFO values to vars, as packetdrill
+// reads them beside TCP_INFO for every block.
+func memInfo(fd int, vars map[string]uint64) error {
+	buf := make([]byte, 4*len(memInfoNames))
+	n, err := getsockoptBytes(fd, unix.SOL_SOCKET, unix.SO_MEMINFO, buf)
+	if err != nil {
+		return fmt.Errorf("getsockopt SO_MEMINFO: %w", err)
+	}
+	for i, name := range memInfoNames {
+		if 4*i+4 <= n {
+			vars[name] = uint64(binary.NativeEndian.Uint32(buf[4*i:]))
+		}
+	}
+	return nil
+}
+
+// ccInfo adds the congestion control's TCP_CC_INFO to vars, read as
+// each of the three structs packetdrill knows whose size the kernel's
+// answer covers: BBR's (bbr_bw_lo, bbr_bw_hi, bbr_bw made of the two,
+// bbr_min_rtt, bbr_pacing_gain, bbr_cwnd_gain), DCTCP's (dctcp_*) and
+// Vegas's (tcpv_enabled, tcpv_rttcnt, and tcp_rtt and tcp_minrtt, the
+// names packetdrill gives those two). An algorithm with no such struct
+// (cubic, reno) answers with none, and adds nothing.
+func ccInfo(fd int, vars map[string]uint64) {
+	buf := make([]byte, 20)
+	n, err := getsockoptBytes(fd, unix.SOL_TCP, unix.TCP_CC_INFO, buf)
+	if err == nil {
+		decodeCCInfo(buf[:n], vars)
+	}
+}
+
+// decodeCCInfo adds what a TCP_CC_INFO answer of len(b) bytes holds to
+// vars (see ccInfo).
+func decodeCCInfo(b []byte, vars map[string]uint64) {
+	u32 := func(off int) uint64 { return uint64(binary.NativeEndian.Uint32(b[off:])) }
+	if len(b) >= 20 {
+		vars["bbr_bw_lo"], vars["bbr_bw_hi"] = u32(0), u32(4)
+		vars["bbr_bw"] = u32(4)<<32 | u32(0)
+		vars["bbr_min_rtt"], vars["bbr_pacing_gain"], vars["bbr_cwnd_gain"] = u32(8), u32(12), u32(16)
+	}
+	if len(b) >= 16 {
+		vars["dctcp_enabled"] = uint64(binary.NativeEndian.Uint16(b[0:]))
+		vars["dctcp_ce_state"] = uint64(binary.NativeEndian.Uint16(b[2:]))
+		vars["dctcp_alpha"], vars["dctcp_ab_ecn"], vars["dctcp_ab_tot"] = u32(4), u32(8), u32(12)
+		vars["tcpv_enabled"], vars["tcpv_rttcnt"] = u32(0), u32(4)
+		vars["tcp_rtt"], vars["tcp_minrtt"] = u32(8), u32(12)
+	}
+}
+
+// getsockoptBytes reads an option of fd into buf and says how many
+// bytes the kernel wrote.
+func getsockoptBytes(fd, level, name int, buf []byte) (int, error) {
+	n := uint32(len(buf))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // tcpInfoAt reads the socket's tcpi_* values as tcpInfo does, and
@@ -62,14 +137,10 @@ func tcpInfoAt(fd int) (map[string]uint64, time.Time, error) {
 // taken as known.
 const readBracket = 200 * time.Microsecond
 
-// tcpiOpts names the bits of tcpi_options and the values of
-// tcpi_ca_state (linux/tcp.h), as packetdrill's blocks know them.
-const tcpiOpts = `TCP_CA_Open = 0
-TCP_CA_Disorder = 1
-TCP_CA_CWR = 2
-TCP_CA_Recovery = 3
-TCP_CA_Loss = 4
-TCPI_OPT_TIMESTAMPS = 1
+// tcpiOpts names the bits of tcpi_options (linux/tcp.h) as
+// packetdrill's blocks know them; the values of tcpi_state and
+// tcpi_ca_state come from the symbols of system calls (blockStates).
+const tcpiOpts = `TCPI_OPT_TIMESTAMPS = 1
 TCPI_OPT_SACK = 2
 TCPI_OPT_WSCALE = 4
 TCPI_OPT_ECN = 8
@@ -78,6 +149,14 @@ TCPI_OPT_SYN_DATA = 32
 TCPI_OPT_USEC_TS = 64
 TCPI_OPT_TFO_CHILD = 128
 `
+
+// blockStates are the names of tcpi_state's and tcpi_ca_state's values
+// that packetdrill defines for its blocks.
+var blockStates = []string{
+	"TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2",
+	"TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN", "TCP_CLOSING",
+	"TCP_CA_Open", "TCP_CA_Disorder", "TCP_CA_CWR", "TCP_CA_Recovery", "TCP_CA_Loss",
+}
 
 // run runs the block with python3, its tcpi_* values set first as
 // globals; a non-zero exit (a failed assert) is the script's failure.
@@ -91,6 +170,9 @@ func (s *snippet) run(python string) error {
 	// The tcpi_options bits of linux/tcp.h, which scripts test by name
 	// as packetdrill's blocks may.
 	b.WriteString(tcpiOpts)
+	for _, n := range blockStates {
+		fmt.Fprintf(&b, "%s = %d\n", n, symbols[n])
+	}
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s = %d\n", n, s.vars[n])
 	}

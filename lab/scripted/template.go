@@ -193,7 +193,10 @@ func (t TCP) String() string {
 	if t.Window != nil {
 		fmt.Fprintf(&b, " win=%d", *t.Window)
 	}
-	if t.Urgent != nil {
+	// A pointer of 0 is what every segment without URG carries: a
+	// template that checks it says nothing worth reading, and a
+	// mismatch shows it in its own row.
+	if t.Urgent != nil && *t.Urgent != 0 {
 		fmt.Fprintf(&b, " urg=%d", *t.Urgent)
 	}
 	switch {
