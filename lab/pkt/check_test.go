@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/lab/scripted"
+	"golang.org/x/sys/unix"
 )
 
 func TestCheck(t *testing.T) {
@@ -347,5 +348,25 @@ func TestDecodeCCInfo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeTCPInfo: the bit fields unix.TCPInfo leaves as padding are
+// read from the raw bytes, low bits first: the seventh byte holds both
+// window scales, the eighth the app-limited bit and Fast Open's failure.
+func TestDecodeTCPInfo(t *testing.T) {
+	ti := unix.TCPInfo{State: 1, Snd_mss: 1448}
+	raw := make([]byte, 104)
+	raw[6] = 10<<4 | 7
+	raw[7] = 2<<1 | 1
+	vars := decodeTCPInfo(&ti, raw)
+	want := map[string]uint64{
+		"tcpi_state": 1, "tcpi_snd_mss": 1448, "tcpi_snd_wscale": 7, "tcpi_rcv_wscale": 10,
+		"tcpi_delivery_rate_app_limited": 1, "tcpi_fastopen_client_fail": 2,
+	}
+	for k, v := range want {
+		if vars[k] != v {
+			t.Errorf("%s = %d, want %d", k, vars[k], v)
+		}
 	}
 }

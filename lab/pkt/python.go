@@ -22,12 +22,31 @@ type snippet struct {
 
 // tcpInfo reads TCP_INFO of fd as packetdrill names its fields for
 // python: tcpi_ and the kernel's field name (tcpi_rto, tcpi_snd_cwnd,
-// tcpi_unacked, ...), times in microseconds as the kernel gives them.
+// tcpi_unacked, ...), times in microseconds as the kernel gives them,
+// and the bit fields of its seventh and eighth bytes (decodeTCPInfo).
 func tcpInfo(fd int) (map[string]uint64, error) {
-	ti, err := unix.GetsockoptTCPInfo(fd, unix.SOL_TCP, unix.TCP_INFO)
-	if err != nil {
+	var ti unix.TCPInfo
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&ti)), unsafe.Sizeof(ti))
+	if _, err := getsockoptBytes(fd, unix.SOL_TCP, unix.TCP_INFO, buf); err != nil {
 		return nil, fmt.Errorf("getsockopt TCP_INFO: %w", err)
 	}
+	vars := decodeTCPInfo(&ti, buf)
+	if err := memInfo(fd, vars); err != nil {
+		return nil, err
+	}
+	ccInfo(fd, vars)
+	return vars, nil
+}
+
+// decodeTCPInfo names the fields of ti, whose bytes are raw, as tcpInfo
+// says. The kernel's struct has bit fields after tcpi_options that
+// unix.TCPInfo leaves as padding: tcpi_snd_wscale (the low four bits of
+// the seventh byte, as GCC lays bit fields out on little-endian
+// machines), tcpi_rcv_wscale (its high four), and in the eighth
+// tcpi_delivery_rate_app_limited (one bit) and
+// tcpi_fastopen_client_fail (two), packetdrill's blocks read the first
+// three.
+func decodeTCPInfo(ti *unix.TCPInfo, raw []byte) map[string]uint64 {
 	vars := map[string]uint64{}
 	v := reflect.ValueOf(*ti)
 	for i := range v.NumField() {
@@ -41,11 +60,11 @@ func tcpInfo(fd int) (map[string]uint64, error) {
 			vars[name] = x.Uint()
 		}
 	}
-	if err := memInfo(fd, vars); err != nil {
-		return nil, err
-	}
-	ccInfo(fd, vars)
-	return vars, nil
+	vars["tcpi_snd_wscale"] = uint64(raw[6] & 0x0f)
+	vars["tcpi_rcv_wscale"] = uint64(raw[6] >> 4)
+	vars["tcpi_delivery_rate_app_limited"] = uint64(raw[7] & 1)
+	vars["tcpi_fastopen_client_fail"] = uint64(raw[7] >> 1 & 3)
+	return vars
 }
 
 // memInfoNames are SO_MEMINFO's values in the kernel's order
@@ -176,7 +195,9 @@ func (s *snippet) run(python string) error {
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s = %d\n", n, s.vars[n])
 	}
-	b.WriteString(dedent(s.py.Code))
+	// A blank line after the block, as packetdrill writes one after each:
+	// a last line that ends in a backslash continues into it and ends.
+	b.WriteString(dedent(s.py.Code) + "\n")
 	cmd := exec.Command(python, "-")
 	cmd.Stdin = strings.NewReader(b.String())
 	out, err := cmd.CombinedOutput()
