@@ -20,6 +20,7 @@ import (
 	"github.com/tcplab/tcplab/internal/cli"
 	"github.com/tcplab/tcplab/lab/pkt"
 	"github.com/tcplab/tcplab/lab/report"
+	"github.com/tcplab/tcplab/lab/scripted"
 )
 
 // pktCommand implements "pkt": run packetdrill scripts against the real
@@ -178,6 +179,12 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		cfg.Floor = -1
 	case "auto":
 		cfg.Auto = true
+		// The kernel's tick, once for all the scripts.
+		tick, err := scripted.MeasureTick(8)
+		if err != nil {
+			return err
+		}
+		cfg.Tick = tick
 	default:
 		return fmt.Errorf("%w: -tolerance %s: use floor, packetdrill or auto", ErrUsage, *tolMode)
 	}
@@ -231,6 +238,10 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\n%d %s, %d failed, %d skipped, %.2fs wall time\n", len(results), noun, failed, skipped, time.Since(start).Seconds())
 	if cfg.Auto {
 		fmt.Fprintln(stdout, "-tolerance auto: each script's tolerance is its own widened by the latest timer wake-up of 1 ms measured in its namespace before it played, at tcplab's priority and at nice 0 (noise); an event later than that, while a thread at nice 0 waited as long for a CPU, is allowed that much more (during: the most any event was)")
+		if cfg.Tick > time.Millisecond {
+			fmt.Fprintf(stdout, "-tolerance auto: this kernel's tick is %v (%d Hz) where packetdrill's timings are a 1000 Hz kernel's, and its timer wheel may fire a timer that much later: each event is allowed as much more as the wheel adds to a timer as long as its gap since the event before (%v at 40 ms, %v at 300 ms)\n",
+				cfg.Tick, time.Second/cfg.Tick, scripted.TickLate(40*time.Millisecond, cfg.Tick), scripted.TickLate(300*time.Millisecond, cfg.Tick))
+		}
 	}
 	for _, r := range results {
 		if r.Status == pkt.Passed {

@@ -42,6 +42,10 @@ type Config struct {
 	// real timing change (a timer the script did not expect) still
 	// fails.
 	Auto bool
+	// Tick is the kernel's tick that Auto also widens by (see
+	// scripted.Tolerance's Tick); zero has Run measure it
+	// (scripted.MeasureTick) for each script.
+	Tick time.Duration
 	// Timeout bounds how long an event at "*" waits (default 10 s).
 	Timeout time.Duration
 }
@@ -97,6 +101,9 @@ type Result struct {
 	// that came later than Tolerance allows, while the machine kept a
 	// thread at nice 0 waiting at least that long.
 	Widened time.Duration
+	// Tick is, with Config.Auto, the kernel's tick the tolerance took
+	// into account (see Config.Tick); zero otherwise.
+	Tick time.Duration
 	// Steps are the events played, in order.
 	Steps    []Step
 	Duration time.Duration
@@ -199,12 +206,20 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 			res.Status, res.Reason = Failed, err.Error()
 			return res
 		}
-		res.Noise = noise
-		res.Tolerance, res.Why = autoTolerance(s, set, noise)
+		tick := cfg.Tick
+		if tick == 0 {
+			if tick, err = scripted.MeasureTick(tickSamples); err != nil {
+				peer.Close()
+				res.Status, res.Reason = Failed, err.Error()
+				return res
+			}
+		}
+		res.Noise, res.Tick = noise, tick
+		res.Tolerance, res.Why = autoTolerance(s, set, noise, tick)
 	}
 	r := &runner{
 		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
-		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9)},
+		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9), Tick: res.Tick},
 		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python, meter: meter,
 		ts: tsClock{tick: set.TSTick, tol: res.Tolerance},
@@ -259,9 +274,14 @@ func tolerance(s *Script, set Settings, floor time.Duration) (time.Duration, str
 // Config.Auto: about a tenth of a second.
 const noiseSamples = 100
 
+// tickSamples is how many waits scripted.MeasureTick takes when Run
+// measures the tick: 64 ms at 250 Hz.
+const tickSamples = 8
+
 // autoTolerance is the script's tolerance widened by the measured
-// noise, and why.
-func autoTolerance(s *Script, set Settings, noise time.Duration) (time.Duration, string) {
+// noise, and why; a kernel tick longer than a millisecond adds to each
+// event what scripted.TickLate says, which the reason tells.
+func autoTolerance(s *Script, set Settings, noise, tick time.Duration) (time.Duration, string) {
 	why := "packetdrill's default --tolerance_usecs"
 	switch l, ok := optionLine(s, "tolerance_usecs"); {
 	case ok && l == 0:
@@ -269,8 +289,13 @@ func autoTolerance(s *Script, set Settings, noise time.Duration) (time.Duration,
 	case ok:
 		why = "the script's --tolerance_usecs"
 	}
-	return set.Tolerance + noise, fmt.Sprintf("-tolerance auto: %s (%v) widened by %v, the latest of %d timer wake-ups at tcplab's priority and %d at nice 0 measured in the script's namespace",
+	why = fmt.Sprintf("-tolerance auto: %s (%v) widened by %v, the latest of %d timer wake-ups at tcplab's priority and %d at nice 0 measured in the script's namespace",
 		why, set.Tolerance, noise, noiseSamples, noiseSamples)
+	if tick > time.Millisecond {
+		why += fmt.Sprintf("; and by %v more for an event due 40 ms after the one before (%v for 300 ms), as this kernel's tick is %v (%d Hz) where packetdrill's timings are a 1000 Hz kernel's (its timer wheel fires that much later)",
+			scripted.TickLate(40*time.Millisecond, tick), scripted.TickLate(300*time.Millisecond, tick), tick, time.Second/tick)
+	}
+	return set.Tolerance + noise, why
 }
 
 // MeasureNoise sleeps n times for a millisecond on a thread in host's
@@ -593,7 +618,9 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		case t.Span == Range:
 			end := spanEnd(t, st)
 			mid := (st + end) / 2
-			got, err = r.conn.TryExpectDue(want, r.start.Add(mid), mid-prev, (end-st)/2+r.tol.Of(0))
+			// A range's tolerance is the absolute one, as packetdrill's,
+			// and what the kernel's tick adds to a timer that long.
+			got, err = r.conn.TryExpectDue(want, r.start.Add(mid), mid-prev, (end-st)/2+r.tol.Of(0)-r.tol.Late(0)+r.tol.Late(mid-prev))
 		default:
 			got, err = r.conn.TryExpectDue(want, r.start.Add(st), st-prev, r.tol.Of(st-prev))
 		}

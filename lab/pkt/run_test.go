@@ -260,7 +260,7 @@ func spinBesideABusyLoop() error {
 // its tolerance the script's widened by the measured noise; the same
 // script after a backtick command raises the namespace's minimum RTO to
 // 1 s fails at its first retransmission: the widening is the machine's
-// noise, not room for a timer that changed.
+// noise and its kernel's tick, not room for a timer that changed.
 func TestAutoToleranceFailsAChangedTimer(t *testing.T) {
 	if !testenv.InNamespace(t, time.Minute) {
 		return
@@ -289,6 +289,9 @@ func TestAutoToleranceFailsAChangedTimer(t *testing.T) {
 			t.Logf("tolerance %v (%s); %v at line %d: %s", res.Tolerance, res.Why, res.Status, res.Line, res.Reason)
 			if res.Noise <= 0 || res.Tolerance != DefaultTolerance+res.Noise || !strings.Contains(res.Why, "widened by "+res.Noise.String()) {
 				t.Errorf("tolerance %v, noise %v, why %q: want packetdrill's 4 ms widened by the noise, saying so", res.Tolerance, res.Noise, res.Why)
+			}
+			if res.Tick <= 0 || (res.Tick > time.Millisecond) != strings.Contains(res.Why, "this kernel's tick is "+res.Tick.String()) {
+				t.Errorf("tick %v, why %q: want the kernel's tick measured, and said when longer than 1 ms", res.Tick, res.Why)
 			}
 			if res.Status != c.want || res.Line != c.line {
 				t.Errorf("got %v at line %d, want %v at line %d", res.Status, res.Line, c.want, c.line)

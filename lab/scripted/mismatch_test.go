@@ -103,10 +103,82 @@ func TestTolerance(t *testing.T) {
 		{Tolerance{Abs: 4 * time.Millisecond}, 16 * time.Millisecond, 4 * time.Millisecond},
 		{Tolerance{Abs: 4 * time.Millisecond, Rel: 0.5}, 100 * time.Millisecond, 50 * time.Millisecond},
 		{Tolerance{}, -400 * time.Millisecond, 50 * time.Millisecond},
+		// A 250 Hz kernel's delayed ACK may come 6 ms later than a
+		// 1000 Hz one's; a 1000 Hz tick adds nothing.
+		{Tolerance{Abs: 4 * time.Millisecond, Rel: 1e-9, Tick: 4 * time.Millisecond}, 40 * time.Millisecond, 10 * time.Millisecond},
+		{Tolerance{Abs: 4 * time.Millisecond, Rel: 1e-9, Tick: time.Millisecond}, 40 * time.Millisecond, 4 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		if got := tt.tol.Of(tt.gap); got != tt.want {
 			t.Errorf("%+v.Of(%v) = %v, want %v", tt.tol, tt.gap, got, tt.want)
 		}
 	}
+}
+
+// TestTimerLate: the wheel's levels for a 250 Hz and a 1000 Hz kernel,
+// at their edges, and what the slower tick adds.
+func TestTimerLate(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		d, tick, late, extra time.Duration
+	}{
+		{0, 4 * ms, 8 * ms, 6 * ms},
+		{40 * ms, 4 * ms, 8 * ms, 6 * ms},         // a delayed ACK: 10 ticks, level 0
+		{248 * ms, 4 * ms, 8 * ms, 0},             // 62 ticks: still level 0 (248 at 1000 Hz: level 1)
+		{252 * ms, 4 * ms, 36 * ms, 27 * ms},      // 63 ticks: level 1, 8 ticks
+		{300 * ms, 4 * ms, 36 * ms, 27 * ms},      // a zero-window probe
+		{1000 * ms, 4 * ms, 36 * ms, 0},           // 1000 ticks at 1000 Hz is level 2 (64 ms)
+		{2016 * ms, 4 * ms, 260 * ms, 195 * ms},   // 504 ticks: level 2
+		{40 * ms, ms, 2 * ms, 0},                  // 1000 Hz against itself
+		{40 * ms, 10 * ms, 20 * ms, 18 * ms},      // 100 Hz
+		{40 * ms, 0, 0, 0},                        // no tick
+		{1 << 62, 4 * ms, 4*ms + (1<<24)*4*ms, 0}, // the wheel's last level bounds the loop
+	}
+	for _, tt := range tests {
+		if got := TimerLate(tt.d, tt.tick); got != tt.late {
+			t.Errorf("TimerLate(%v, %v) = %v, want %v", tt.d, tt.tick, got, tt.late)
+		}
+		if tt.tick == 0 {
+			continue
+		}
+		if got := TickLate(tt.d, tt.tick); got != tt.extra && tt.d < 1<<62 {
+			t.Errorf("TickLate(%v, %v) = %v, want %v", tt.d, tt.tick, got, tt.extra)
+		}
+	}
+}
+
+// TestSnapTick: a measured tick goes to the nearest rate Linux builds.
+func TestSnapTick(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct{ got, want time.Duration }{
+		{4 * ms, 4 * ms}, {5 * ms, 4 * ms}, {3400 * time.Microsecond, time.Second / 300},
+		{900 * time.Microsecond, ms}, {1500 * time.Microsecond, ms}, {9 * ms, 10 * ms}, {40 * ms, 10 * ms},
+	}
+	for _, tt := range tests {
+		if got := snapTick(tt.got); got != tt.want {
+			t.Errorf("snapTick(%v) = %v, want %v", tt.got, got, tt.want)
+		}
+	}
+}
+
+// TestMeasureTick: the kernel's tick is one Linux can be built with;
+// measured twice, it is the same.
+func TestMeasureTick(t *testing.T) {
+	a, err := MeasureTick(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := MeasureTick(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Errorf("tick measured %v then %v", a, b)
+	}
+	switch a {
+	case 10 * time.Millisecond, 4 * time.Millisecond, time.Second / 300, time.Millisecond:
+	default:
+		t.Errorf("tick %v is no CONFIG_HZ's", a)
+	}
+	t.Logf("tick %v (%d Hz)", a, time.Second/a)
 }
