@@ -88,6 +88,9 @@ func goRefuse(sc *Syscall) string {
 	if nullBuffer(sc) {
 		return "a NULL buffer is not written as Go yet"
 	}
+	if disconnect(sc) {
+		return "connect to AF_UNSPEC (a disconnect) is not written as Go yet"
+	}
 	if sc.Name == "recvmsg" && len(sc.Args) > 1 {
 		if st, ok := sc.Args[1].(*Struct); ok {
 			for _, f := range st.Fields {

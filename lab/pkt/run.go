@@ -784,6 +784,9 @@ func (r *runner) opens(sc *Syscall) {
 		return !was
 	}
 	switch {
+	case disconnect(sc):
+		// A socket disconnected connects again as a new one.
+		delete(r.connecting, fd())
 	case sc.Name == "listen",
 		sc.Name == "connect" && first(),
 		sc.Name == "sendto" && fastOpen(3) && first(),

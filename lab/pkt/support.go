@@ -333,13 +333,20 @@ func check(s *Script) *Unsupported {
 				return un("%s", u)
 			}
 			if e.Name == "bind" || e.Name == "connect" {
-				if len(e.Args) != 3 || e.Args[1] != (Ellipsis{}) {
+				if len(e.Args) != 3 || e.Args[1] != (Ellipsis{}) && !disconnect(e) {
 					return un("%s to an address other than the default (...) is not supported yet", e.Name)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// disconnect reports whether sc is connect(fd, AF_UNSPEC, ...), which
+// takes the socket back to CLOSE (tcp_disconnect: an RST to the peer
+// where the connection was synchronized) so that it may connect again.
+func disconnect(sc *Syscall) bool {
+	return sc.Name == "connect" && len(sc.Args) == 3 && sc.Args[1] == Name("AF_UNSPEC")
 }
 
 // checkCall says what of a call Run does not play, or "".

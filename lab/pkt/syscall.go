@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ const (
 
 // symbols are the names a script's arguments may use.
 var symbols = map[string]int64{
-	"AF_INET": unix.AF_INET, "AF_INET6": unix.AF_INET6, "PF_INET": unix.AF_INET,
+	"AF_INET": unix.AF_INET, "AF_INET6": unix.AF_INET6, "PF_INET": unix.AF_INET, "AF_UNSPEC": unix.AF_UNSPEC,
 	"SOCK_STREAM": unix.SOCK_STREAM, "SOCK_NONBLOCK": unix.SOCK_NONBLOCK, "SOCK_CLOEXEC": unix.SOCK_CLOEXEC,
 	"IPPROTO_TCP": unix.IPPROTO_TCP, "IPPROTO_IP": unix.IPPROTO_IP,
 	"SOL_SOCKET": unix.SOL_SOCKET, "SOL_TCP": unix.SOL_TCP, "SOL_IP": unix.SOL_IP,
@@ -224,6 +225,9 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 	case "bind":
 		return res(unix.Bind(fd, c.sockaddr(c.kernel)))
 	case "connect":
+		if disconnect(sc) {
+			return res(connectUnspec(fd))
+		}
 		return res(unix.Connect(fd, c.sockaddr(c.peer)))
 	case "listen":
 		return res(unix.Listen(fd, int(n(1))))
@@ -301,6 +305,17 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 		return out, err
 	}
 	return outcome{}, fmt.Errorf("system call %s is not supported yet", sc.Name)
+}
+
+// connectUnspec connects fd to an address of family AF_UNSPEC, which
+// disconnects it; unix.Connect takes no such address.
+func connectUnspec(fd int) error {
+	sa := unix.RawSockaddr{Family: unix.AF_UNSPEC}
+	_, _, errno := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // tcpInfo reads TCP_INFO and compares the fields the script names, such
