@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -134,7 +136,7 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 		if len(m.cmsgs) > 0 {
 			oob = make([]byte, 1024)
 		}
-		got, oobn, flags, _, err := unix.Recvmsg(fd, make([]byte, m.size), oob, int(n(2)))
+		got, oobn, flags, err := recvmsg(fd, make([]byte, m.size), oob, int(n(2)))
 		if err != nil {
 			out, err = errnoOutcome(err)
 			return out, ok, err
@@ -144,7 +146,7 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			out.mismatch = fmt.Sprintf("msg_flags are %#x, expected %#x", flags, *m.flags)
 		}
 		if out.mismatch == "" {
-			out.mismatch = m.checkControl(oob[:oobn], c.v6 || c.mapped)
+			out.mismatch = m.checkControl(oob[:oobn], c.v6 || c.mapped, c.stamps)
 		}
 		return out, ok, nil
 	case "splice":
@@ -180,6 +182,31 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 		return c.epollWait(sc, fd, n)
 	}
 	return outcome{}, false, nil
+}
+
+// recvmsg receives into p and oob as the system call does with a
+// message of one buffer: unix.Recvmsg reads a byte into a buffer of its
+// own where p is empty and oob is not, and a script's recvmsg of an
+// empty buffer from the error queue (SO_TIMESTAMPING's reports) returns
+// 0, the length of what it copied.
+func recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, err error) {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	var h unix.Msghdr
+	h.Iov = &iov
+	h.Iovlen = 1
+	if len(oob) > 0 {
+		h.Control = &oob[0]
+		h.SetControllen(len(oob))
+	}
+	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&h)), uintptr(flags))
+	if errno != 0 {
+		return 0, 0, 0, errno
+	}
+	return int(r), int(h.Controllen), int(h.Flags), nil
 }
 
 // msg is what a sendmsg's or recvmsg's struct msghdr says.
@@ -220,6 +247,19 @@ type cmsgWant struct {
 	// type (SOL_IP and IP_RECVERR, or SOL_IPV6 and IPV6_RECVERR).
 	ipLevel, recvErr bool
 	ee               map[string]int64 // V's fields, when V is a struct
+	// ts is V's {scm_sec=S, scm_nsec=N}, a struct scm_timestamping's
+	// first time (its software one) on the script's clock: the kernel's
+	// must be within the timing tolerance of it (0, 0: not compared).
+	ts *time.Duration
+}
+
+// stampCheck is what the control messages' times are compared against:
+// the wall-clock time of a script time (the kernel stamps with
+// CLOCK_REALTIME), and how far from it a stamp may be (packetdrill's
+// --tolerance_usecs, the absolute one).
+type stampCheck struct {
+	at  func(time.Duration) time.Time
+	tol time.Duration
 }
 
 // extErrFields are the fields of a struct sock_extended_err
@@ -249,7 +289,10 @@ func (w *cmsgWant) resolve(inet6 bool) (level, typ int64) {
 }
 
 // checkData compares one control message's data with the script's.
-func (w *cmsgWant) checkData(level, typ int64, data []byte) string {
+func (w *cmsgWant) checkData(level, typ int64, data []byte, sc stampCheck) string {
+	if w.ts != nil {
+		return w.checkStamp(level, typ, data, sc)
+	}
 	if w.ee == nil {
 		if len(data) < 4 {
 			return fmt.Sprintf("msg_control: level %d type %d carries %d bytes, expected an int", level, typ, len(data))
@@ -282,10 +325,36 @@ func (w *cmsgWant) checkData(level, typ int64, data []byte) string {
 	return ""
 }
 
+// checkStamp compares a struct scm_timestamping's first time, the
+// kernel's software stamp, with the script's, as packetdrill does: the
+// two may be apart by the absolute tolerance at most.
+func (w *cmsgWant) checkStamp(level, typ int64, data []byte, sc stampCheck) string {
+	if len(data) < 48 {
+		return fmt.Sprintf("msg_control: level %d type %d carries %d bytes, expected a struct scm_timestamping (48)", level, typ, len(data))
+	}
+	if *w.ts == 0 || sc.at == nil {
+		return ""
+	}
+	got := time.Unix(int64(binary.NativeEndian.Uint64(data)), int64(binary.NativeEndian.Uint64(data[8:])))
+	want := sc.at(*w.ts)
+	if d := got.Sub(want); d > sc.tol || d < -sc.tol {
+		return fmt.Sprintf("msg_control: level %d type %d: scm_timestamping's time is %s on the script's clock, expected %s ± %v",
+			level, typ, scriptTime(*w.ts+d), scriptTime(*w.ts), sc.tol)
+	}
+	return ""
+}
+
+// scriptTime writes a time on the script's clock as packetdrill's
+// scm_sec and scm_nsec would.
+func scriptTime(d time.Duration) string {
+	return fmt.Sprintf("%.6fs", d.Seconds())
+}
+
 // checkControl compares the control messages received (oob) on a socket
 // of family inet6 or not with the script's: each must come, with the
-// script's data. It returns what differs, or "".
-func (m msg) checkControl(oob []byte, inet6 bool) string {
+// script's data, stamps compared as sc says. It returns what differs, or
+// "".
+func (m msg) checkControl(oob []byte, inet6 bool, sc stampCheck) string {
 	if len(m.cmsgs) == 0 {
 		return ""
 	}
@@ -301,7 +370,7 @@ func (m msg) checkControl(oob []byte, inet6 bool) string {
 				continue
 			}
 			found = true
-			if d := w.checkData(level, typ, g.Data); d != "" {
+			if d := w.checkData(level, typ, g.Data, sc); d != "" {
 				return d
 			}
 		}
@@ -370,8 +439,18 @@ func msgOf(sc *Syscall) (msg, error) {
 	return m, nil
 }
 
+// isStamp reports whether d is a struct scm_timestamping as packetdrill
+// writes it: {scm_sec=S, scm_nsec=N}.
+func isStamp(d *Struct) bool {
+	if len(d.Fields) != 2 {
+		return false
+	}
+	return d.Fields[0].Name == "scm_sec" && d.Fields[1].Name == "scm_nsec"
+}
+
 // cmsgOf reads one control message {cmsg_level=L, cmsg_type=T,
-// cmsg_data=V} whose data is an int or a struct sock_extended_err.
+// cmsg_data=V} whose data is an int, a struct sock_extended_err or a
+// struct scm_timestamping's first time.
 func cmsgOf(e Expr) (cmsgWant, error) {
 	var c cmsgWant
 	st, ok := e.(*Struct)
@@ -385,6 +464,23 @@ func cmsgOf(e Expr) (cmsgWant, error) {
 			continue
 		case f.Name == "cmsg_type" && f.Value == Name("CMSG_TYPE_RECVERR"):
 			c.recvErr = true
+			continue
+		}
+		if d, ok := f.Value.(*Struct); ok && f.Name == "cmsg_data" && isStamp(d) {
+			var sec, nsec int64
+			for _, sf := range d.Fields {
+				v, err := eval(sf.Value)
+				if err != nil {
+					return c, fmt.Errorf("cmsg_data: %s: %w", sf.Name, err)
+				}
+				if sf.Name == "scm_sec" {
+					sec = v
+				} else {
+					nsec = v
+				}
+			}
+			ts := time.Duration(sec)*time.Second + time.Duration(nsec)
+			c.ts = &ts
 			continue
 		}
 		if d, ok := f.Value.(*Struct); ok && f.Name == "cmsg_data" {

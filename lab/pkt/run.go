@@ -375,6 +375,11 @@ type runner struct {
 	meter *scripted.NoiseMeter // nil without Config.Auto
 	tol   scripted.Tolerance
 	start time.Time
+	// origin is start as the script began, and shifts each move of it
+	// since (actedAt): together they place any script time on the wall
+	// clock as it was when the script reached that time (wallAt).
+	origin time.Time
+	shifts []shift
 	// lastOut is when the last kernel's packet matched came, from start.
 	lastOut time.Duration
 	// isn is the sequence number of the script's last SYN: packetdrill
@@ -428,8 +433,24 @@ func (r *runner) fail(line int, format string, args ...any) error {
 	return &failure{line: line, msg: fmt.Sprintf(format, args...)}
 }
 
+// shift is a move of the script's clock: by over, when it reached at.
+type shift struct{ at, over time.Duration }
+
+// wallAt is the wall-clock time at which the script's clock read st.
+func (r *runner) wallAt(st time.Duration) time.Time {
+	t := r.origin.Add(st)
+	for _, s := range r.shifts {
+		if s.at <= st {
+			t = t.Add(s.over)
+		}
+	}
+	return t
+}
+
 func (r *runner) play() {
 	r.start = time.Now()
+	r.origin = r.start
+	r.call.stamps = stampCheck{at: r.wallAt, tol: r.tol.Abs}
 	prev := time.Duration(0)
 	afterOut := false // the previous event was the kernel's packet
 	var err error
@@ -536,6 +557,7 @@ func (r *runner) wait(st time.Duration) {
 func (r *runner) actedAt(st time.Duration, at time.Time) {
 	if over := at.Sub(r.start.Add(st)); over > time.Millisecond {
 		r.start = r.start.Add(over)
+		r.shifts = append(r.shifts, shift{st, over})
 	}
 }
 

@@ -33,6 +33,14 @@ var symbols = map[string]int64{
 	"SIOCINQ": unix.SIOCINQ, "SIOCOUTQ": unix.SIOCOUTQ, "SIOCOUTQNSD": unix.SIOCOUTQNSD,
 	"MSG_EOR": unix.MSG_EOR, "MSG_FASTOPEN": unix.MSG_FASTOPEN, "MSG_ERRQUEUE": unix.MSG_ERRQUEUE, "MSG_TRUNC": unix.MSG_TRUNC,
 	"MSG_ZEROCOPY": unix.MSG_ZEROCOPY, "SO_ZEROCOPY": unix.SO_ZEROCOPY, "SO_MARK": unix.SO_MARK, "SO_TIMESTAMPING": unix.SO_TIMESTAMPING, "SCM_TIMESTAMPING": unix.SCM_TIMESTAMPING,
+	// SO_TIMESTAMPING's flags and the kinds of its reports (linux/net_tstamp.h).
+	"SOF_TIMESTAMPING_TX_HARDWARE": unix.SOF_TIMESTAMPING_TX_HARDWARE, "SOF_TIMESTAMPING_TX_SOFTWARE": unix.SOF_TIMESTAMPING_TX_SOFTWARE,
+	"SOF_TIMESTAMPING_RX_HARDWARE": unix.SOF_TIMESTAMPING_RX_HARDWARE, "SOF_TIMESTAMPING_RX_SOFTWARE": unix.SOF_TIMESTAMPING_RX_SOFTWARE,
+	"SOF_TIMESTAMPING_SOFTWARE": unix.SOF_TIMESTAMPING_SOFTWARE, "SOF_TIMESTAMPING_RAW_HARDWARE": unix.SOF_TIMESTAMPING_RAW_HARDWARE,
+	"SOF_TIMESTAMPING_OPT_ID": unix.SOF_TIMESTAMPING_OPT_ID, "SOF_TIMESTAMPING_TX_SCHED": unix.SOF_TIMESTAMPING_TX_SCHED,
+	"SOF_TIMESTAMPING_TX_ACK": unix.SOF_TIMESTAMPING_TX_ACK, "SOF_TIMESTAMPING_OPT_CMSG": unix.SOF_TIMESTAMPING_OPT_CMSG,
+	"SOF_TIMESTAMPING_OPT_TSONLY": unix.SOF_TIMESTAMPING_OPT_TSONLY, "SOF_TIMESTAMPING_OPT_STATS": unix.SOF_TIMESTAMPING_OPT_STATS,
+	"SCM_TSTAMP_SND": unix.SCM_TSTAMP_SND, "SCM_TSTAMP_SCHED": unix.SCM_TSTAMP_SCHED, "SCM_TSTAMP_ACK": unix.SCM_TSTAMP_ACK,
 	// A struct sock_extended_err's origins and codes (linux/errqueue.h),
 	// and the levels and types of its control message.
 	"SO_EE_ORIGIN_NONE": unix.SO_EE_ORIGIN_NONE, "SO_EE_ORIGIN_LOCAL": unix.SO_EE_ORIGIN_LOCAL,
@@ -72,6 +80,16 @@ var symbols = map[string]int64{
 	"POLLRDHUP": unix.POLLRDHUP, "POLLPRI": unix.POLLPRI,
 }
 
+// errnoValue is the errno named name (ENOMSG), or 0.
+func errnoValue(name string) unix.Errno {
+	for e := unix.Errno(1); e < 256; e++ {
+		if unix.ErrnoName(e) == name {
+			return e
+		}
+	}
+	return 0
+}
+
 // eval returns the value of an integer argument.
 func eval(e Expr) (int64, error) {
 	switch e := e.(type) {
@@ -80,6 +98,10 @@ func eval(e Expr) (int64, error) {
 	case Name:
 		v, ok := symbols[string(e)]
 		if !ok {
+			// An errno's name is its number too, as in ee_errno=ENOMSG.
+			if en := errnoValue(string(e)); en != 0 {
+				return int64(en), nil
+			}
 			return 0, fmt.Errorf("unknown name %s", e)
 		}
 		return v, nil
@@ -133,6 +155,8 @@ type caller struct {
 	kernel netip.Addr // the kernel's address, to bind
 	peer   netip.Addr // the script's, to connect to
 	files  *fdTable
+	// stamps places the kernel's time stamps on the script's clock.
+	stamps stampCheck
 }
 
 // sockaddr is a's address at packetdrill's port, IPv4 or mapped into
