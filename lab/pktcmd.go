@@ -56,6 +56,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	fs.Func("D", "packetdrill's `-D NAME=VALUE`: in the scripts' system calls, the word NAME reads as VALUE (a symbol,\na number or a \"string\"), over a script's own --define=NAME=VALUE; give it once per name", addDefine)
 	fs.Func("define", "packetdrill's `--define NAME=VALUE`, the same as -D", addDefine)
 	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
+	dryRun := fs.Bool("dry_run", false, "packetdrill's `--dry_run`: parse and check each script, and say whether tcplab plays it or\nskips it (the line and the reason), without running it; exit 0 when all parse")
 	help := cli.Help{
 		Usage: prog + " pkt [flags] FILE.pkt...",
 		About: "Run packetdrill scripts as packetdrill does on Linux: each in a network namespace of its own, the\n" +
@@ -187,6 +188,18 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		cfg.Tick = tick
 	default:
 		return fmt.Errorf("%w: -tolerance %s: use floor, packetdrill or auto", ErrUsage, *tolMode)
+	}
+	if *dryRun {
+		for i, s := range scripts {
+			verdict := "plays it"
+			if u := pkt.Check(s); u != nil {
+				verdict = fmt.Sprintf("skips it at line %d: %s", u.Line, u.Reason)
+			}
+			if _, err := fmt.Fprintf(stdout, "%s: parses; tcplab %s\n", labels[i], verdict); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if *toGo {
 		for _, s := range scripts {

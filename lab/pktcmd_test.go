@@ -41,6 +41,12 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "--ip_version=ipv4,ipv4", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version lists ipv4 twice"},
 		{[]string{"pkt", "-go", "--ip_version=ipv4,ipv6", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-go writes one family: give --ip_version one of ipv4, ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
+		// --dry_run parses and checks, runs nothing, and says which
+		// scripts tcplab plays; a script that does not parse is a usage
+		// error as in a run.
+		{[]string{"pkt", "--dry_run", "-out", "/nonexistent/dir", pktdata + "server_basic.pkt", pktdata + "skip/icmp_udp.pkt"}, lab.ExitPass, "server_basic.pkt: parses; tcplab plays it\n"},
+		{[]string{"pkt", "--dry_run", pktdata + "skip/icmp_udp.pkt"}, lab.ExitPass, "icmp_udp.pkt: parses; tcplab skips it at line "},
+		{[]string{"pkt", "--dry_run", bad}, lab.ExitUsage, bad + ":2: unknown flag 'X'"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:6: cannot write as Go: TCP option FO MY_COOKIE"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
 		{[]string{"pkt", "-D", "NOEQUALS", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--define=NOEQUALS: want NAME=VALUE"},

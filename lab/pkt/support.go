@@ -259,6 +259,11 @@ var supportedCalls = map[string]int{
 	"splice": 6, "sendfile": 4, "epoll_create": 1, "epoll_ctl": 4, "epoll_wait": 4,
 }
 
+// Check says what of s Run does not play, as the Unsupported that
+// skips it (the script's line and the reason), or nil when Run plays it
+// all. It runs nothing.
+func Check(s *Script) *Unsupported { return check(s) }
+
 // check finds the first construct of s that Run cannot play.
 func check(s *Script) *Unsupported {
 	if _, u := settings(s); u != nil {
