@@ -125,7 +125,13 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			return outcome{}, ok, err
 		}
 		if sc.Name == "sendmsg" {
-			got, err := unix.SendmsgBuffers(fd, m.buffers(), nil, nil, int(n(2)))
+			// With MSG_FASTOPEN, as sendto's, it connects to the
+			// script's address with the data in its SYN.
+			var to unix.Sockaddr
+			if n(2)&unix.MSG_FASTOPEN != 0 {
+				to = c.sockaddr(c.peer)
+			}
+			got, err := unix.SendmsgBuffers(fd, m.buffers(), nil, to, int(n(2)))
 			if err != nil {
 				out, err = errnoOutcome(err)
 				return out, ok, err

@@ -310,7 +310,8 @@ func (p *parser) time() (Time, error) {
 	if t.Kind, t.At, err = p.oneTime(); err != nil {
 		return t, err
 	}
-	// packetdrill's lexer takes blanks around "...": "+.002 ... 0.004".
+	// packetdrill's lexer takes blanks around "..." and "~": "+.002 ...
+	// 0.004", "+.02 ~ +1.1".
 	save := p.pos
 	p.inlineSpace()
 	switch {
@@ -321,6 +322,7 @@ func (p *parser) time() (Time, error) {
 	case p.peek() == '~':
 		t.Span = Range
 		p.advance(1)
+		p.inlineSpace()
 	default:
 		p.pos = save
 		return t, nil
@@ -448,6 +450,28 @@ func (p *parser) packet(b Base) (Event, error) {
 		pk.Flags |= f
 		p.pos++
 	}
+	if p.pos > start && !p.eof() && p.peek() >= '0' && p.peek() <= '7' {
+		// AccECN's ACE field as a digit after the flags (".5"): its
+		// bits are AE (4), CWR (2) and ECE (1).
+		ace := p.peek() - '0'
+		for _, b := range []struct {
+			bit  byte
+			flag byte
+		}{{4, 'A'}, {2, 'W'}, {1, 'E'}} {
+			if ace&b.bit == 0 {
+				continue
+			}
+			if b.flag == 'A' && pk.AE || b.flag != 'A' && pk.Flags&flagBits[b.flag] != 0 {
+				return nil, p.fail("ACE %c sets %c, which the flags %q already have", p.peek(), b.flag, p.src[start:p.pos])
+			}
+			if b.flag == 'A' {
+				pk.AE = true
+			} else {
+				pk.Flags |= flagBits[b.flag]
+			}
+		}
+		p.pos++
+	}
 	if p.pos == start && p.peek() == '-' {
 		// "-": a segment with no flags at all.
 		p.pos++
@@ -455,7 +479,7 @@ func (p *parser) packet(b Base) (Event, error) {
 		return nil, p.fail("want the packet's flags (S, ., P., F., R, ..., or - for none), got %s", p.near())
 	}
 	if !p.eof() && p.peek() != ' ' && p.peek() != '\t' && p.peek() != '[' {
-		return nil, p.fail("unknown flag %q: flags are F S R P . U E W A", p.peek())
+		return nil, p.fail("unknown flag %q: flags are F S R P . U E W A, and AccECN's ACE as a digit 0 to 7 after them", p.peek())
 	}
 	if err := p.ecn(pk); err != nil {
 		return nil, err

@@ -81,6 +81,8 @@ func TestParseEvents(t *testing.T) {
 		{"accecn option of order 0, two counters", "0 < . 1:1(0) ack 1 <ECN e0b 16777215 ceb 0,nop>", []string{"0 < . 1:1(0) ack 1 <ECN e0b 16777215 ceb 0,nop>"}},
 		{"accecn option without counters", "0 < . 1:1(0) ack 1 <ECN>", []string{"0 < . 1:1(0) ack 1 <ECN>"}},
 		{"blocking span with blanks", "+.002 ... 0.004 connect(4, ..., ...) = 0", []string{"+0.002...0.004 connect(4, ..., ...) = 0"}},
+		{"AccECN's ACE as a digit", "0 > [ect0] .5 1:1005(1004) ack 1\n0 < S.7 0:0(0) ack 1 win 1\n0 > .0 1:1(0) ack 1", []string{"0 > [ect0] .EA 1:1005(1004) ack 1", "0 < S.EWA 0:0(0) ack 1 win 1", "0 > . 1:1(0) ack 1"}},
+		{"range with blanks", "+.02 ~ +1.1 > S 0:0(0) <mss 1460>", []string{"+0.02~+1.1 > S 0:0(0) <mss 1460>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +153,8 @@ func TestParseErrors(t *testing.T) {
 		{"no time", "socket(..., SOCK_STREAM, IPPROTO_TCP) = 3", "t.pkt:1: want a time"},
 		{"no result", "0 close(3)\n+0 close(4) = 0", "t.pkt:2: want \"=\""},
 		{"bad flag", "0 < SX 0:0(0) win 100", "t.pkt:1: unknown flag 'X'"},
+		{"ACE over a flag", "0 > .E5 1:1(0) ack 1", "t.pkt:1: ACE 5 sets E, which the flags \".E\" already have"},
+		{"ACE of 8", "0 > .8 1:1(0) ack 1", "t.pkt:1: unknown flag '8'"},
 		{"no flags", "0 < 0:0(0) win 100", "t.pkt:1: want the packet's flags"},
 		{"length disagrees", "0 close(3) = 0\n0 < . 1:1001(100) ack 1", "t.pkt:2: sequence range 1:1001 is 1000 bytes but its length says 100"},
 		{"window too big", "0 < . 1:1(0) ack 1 win 70000", "t.pkt:1: the window 70000 is out of range"},
