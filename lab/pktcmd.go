@@ -44,6 +44,8 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		{"remote_ip", "packetdrill's `--remote_ip`: the script's address (default 192.168.0.2, fd3d:fa7b:d17d::2), routed through\nthe device in the script's namespace when outside the kernel's prefix"},
 		{"netmask_ip", "packetdrill's `--netmask_ip`: the IPv4 netmask of --local_ip's prefix (default 255.255.0.0)"},
 		{"gateway_ip", "packetdrill's `--gateway_ip`: taken and checked; the script's address is routed through the device,\nwhich needs no gateway"},
+		{"bind_port", "packetdrill's `--bind_port`: the port a socket bound to ... gets, the kernel's (default 8080)"},
+		{"connect_port", "packetdrill's `--connect_port`: the port a connect to ... goes to, the script's (default 8080)"},
 		{"tcp_ts_tick_usecs", "packetdrill's `--tcp_ts_tick_usecs`: the microseconds of a tick of the kernel's TS val, whose TS values are then\nchecked against the script's, within the timing tolerance (default 0: not checked)"},
 	}
 	for _, f := range pdFlags {

@@ -39,6 +39,8 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "--ip_version=ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{[]string{"pkt", "--ip_version=ipv4,ipv5", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version=ipv5: want ipv4, ipv4-mapped-ipv6 or ipv6"},
 		{[]string{"pkt", "--ip_version=ipv4,ipv4", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--ip_version lists ipv4 twice"},
+		{[]string{"pkt", "--bind_port=0", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--bind_port=0: want a port from 1 to 65535"},
+		{[]string{"pkt", "--connect_port=65536", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--connect_port=65536: want a port from 1 to 65535"},
 		{[]string{"pkt", "-go", "--ip_version=ipv4,ipv6", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-go writes one family: give --ip_version one of ipv4, ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
 		// --dry_run parses and checks, runs nothing, and says which

@@ -111,7 +111,7 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 		}
 		var to unix.Sockaddr
 		if n(3)&unix.MSG_FASTOPEN != 0 {
-			to = c.sockaddr(c.peer)
+			to = c.sockaddr(c.peer, c.connectPort)
 		}
 		got, err := unix.SendmsgN(fd, make([]byte, n(2)), nil, to, int(n(3)))
 		if err != nil {
@@ -129,7 +129,7 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			// script's address with the data in its SYN.
 			var to unix.Sockaddr
 			if n(2)&unix.MSG_FASTOPEN != 0 {
-				to = c.sockaddr(c.peer)
+				to = c.sockaddr(c.peer, c.connectPort)
 			}
 			got, err := unix.SendmsgBuffers(fd, m.buffers(), nil, to, int(n(2)))
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -128,6 +129,9 @@ func goRefuseScript(s *Script) (int, string) {
 		}
 		if o.Name == "mss" {
 			return o.Line, "--mss is not written as Go yet"
+		}
+		if (o.Name == "bind_port" || o.Name == "connect_port") && o.Value != strconv.Itoa(Port) {
+			return o.Line, "--" + o.Name + " is not written as Go yet: the test uses port " + strconv.Itoa(Port)
 		}
 	}
 	r := &runner{}

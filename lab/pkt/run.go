@@ -218,9 +218,10 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		res.Tolerance, res.Why = autoTolerance(s, set, noise, tick)
 	}
 	r := &runner{
-		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer,
-		tol:  scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9), Tick: res.Tick},
-		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(), files: &fdTable{byScript: map[int]int{}}},
+		ctx: ctx, s: s, cfg: cfg, res: res, peer: peer, set: set,
+		tol: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9), Tick: res.Tick},
+		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(),
+			bindPort: set.BindPort, connectPort: set.ConnectPort, files: &fdTable{byScript: map[int]int{}}},
 		host: host, python: python, meter: meter,
 		ts: tsClock{tick: set.TSTick, tol: res.Tolerance},
 	}
@@ -374,6 +375,7 @@ type runner struct {
 	host  *netns.Host
 	meter *scripted.NoiseMeter // nil without Config.Auto
 	tol   scripted.Tolerance
+	set   Settings
 	start time.Time
 	// origin is start as the script began, and shifts each move of it
 	// since (actedAt): together they place any script time on the wall
@@ -593,7 +595,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		if e.Dir == Inbound {
 			r.wait(st)
 			if r.conn == nil || r.fresh && e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK) {
-				r.conn, r.fresh = r.peer.Dial(Port), false
+				r.conn, r.fresh = r.peer.Dial(r.set.BindPort), false
 			}
 			seg := sendTemplate(e, namedCookie(e, r.peer.Addr(), r.peer.KernelAddr()))
 			// packetdrill's sequence numbers: a SYN's is the script's
@@ -614,7 +616,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			return st, nil
 		}
 		if r.conn == nil || r.fresh && e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK) {
-			r.conn, r.fresh = r.peer.Listen(Port), false
+			r.conn, r.fresh = r.peer.Listen(r.set.ConnectPort), false
 		}
 		want := expectTemplate(e)
 		if e.Flags.Has(capture.SYN) && e.Seq != 0 {

@@ -56,6 +56,11 @@ type Settings struct {
 	// Invalid when not given: the defaults (addrs6, scripted's) hold.
 	Local, Remote, Gateway netip.Addr
 	LocalBits              int
+	// BindPort is --bind_port, the port a socket bound to "..." gets
+	// (the kernel's, which the script's SYNs go to); ConnectPort is
+	// --connect_port, the port a connect to "..." goes to (the
+	// script's). packetdrill's default for both is Port.
+	BindPort, ConnectPort uint16
 	// Defines are the definitions of --define (-D on the command line):
 	// NAME to VALUE, the last of a name winning.
 	Defines map[string]string
@@ -85,7 +90,7 @@ const DefaultTolerance = 4 * time.Millisecond
 // settings reads the script's header over the defaults. An option this
 // runner does not know is unsupported: its line and why.
 func settings(s *Script) (Settings, *Unsupported) {
-	set := Settings{Tolerance: DefaultTolerance, TolerancePercent: 12.5, MTU: 1500}
+	set := Settings{Tolerance: DefaultTolerance, TolerancePercent: 12.5, MTU: 1500, BindPort: Port, ConnectPort: Port}
 	netmask := -1
 	// addrs are the address options, checked against the family when
 	// every option is read (--ip_version may come after them).
@@ -173,6 +178,16 @@ func settings(s *Script) (Settings, *Unsupported) {
 				return bad("want an IPv4 netmask such as 255.255.0.0")
 			}
 			netmask = bits
+		case "bind_port", "connect_port":
+			n, err := strconv.ParseUint(o.Value, 10, 16)
+			if err != nil || n == 0 {
+				return bad("want a port from 1 to 65535")
+			}
+			if o.Name == "bind_port" {
+				set.BindPort = uint16(n)
+			} else {
+				set.ConnectPort = uint16(n)
+			}
 		case "tcp_ts_tick_usecs":
 			n, err := strconv.ParseUint(o.Value, 10, 32)
 			if err != nil || n > 1000000 {

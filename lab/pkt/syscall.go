@@ -154,19 +154,21 @@ type caller struct {
 	v6     bool
 	kernel netip.Addr // the kernel's address, to bind
 	peer   netip.Addr // the script's, to connect to
-	files  *fdTable
+	// bindPort and connectPort are --bind_port's and --connect_port's
+	// ports: the kernel's, to bind, and the script's, to connect to.
+	bindPort, connectPort uint16
+	files                 *fdTable
 	// stamps places the kernel's time stamps on the script's clock.
 	stamps stampCheck
 }
 
-// sockaddr is a's address at packetdrill's port, IPv4 or mapped into
-// IPv6.
-func (c *caller) sockaddr(a netip.Addr) unix.Sockaddr {
+// sockaddr is a's address at port, IPv4 or mapped into IPv6.
+func (c *caller) sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
 	if c.mapped || c.v6 {
 		// As16 of an IPv4 address is it mapped into IPv6.
-		return &unix.SockaddrInet6{Port: Port, Addr: a.As16()}
+		return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
 	}
-	return &unix.SockaddrInet4{Port: Port, Addr: a.As4()}
+	return &unix.SockaddrInet4{Port: int(port), Addr: a.As4()}
 }
 
 // call makes sc's system call. err is for a call the runner cannot make
@@ -247,12 +249,12 @@ func (c *caller) call(sc *Syscall) (outcome, error) {
 	}
 	switch sc.Name {
 	case "bind":
-		return res(unix.Bind(fd, c.sockaddr(c.kernel)))
+		return res(unix.Bind(fd, c.sockaddr(c.kernel, c.bindPort)))
 	case "connect":
 		if disconnect(sc) {
 			return res(connectUnspec(fd))
 		}
-		return res(unix.Connect(fd, c.sockaddr(c.peer)))
+		return res(unix.Connect(fd, c.sockaddr(c.peer, c.connectPort)))
 	case "listen":
 		return res(unix.Listen(fd, int(n(1))))
 	case "accept":
