@@ -698,6 +698,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		r.opens(e)
 		at := time.Now()
 		done := make(chan callDone, 1)
+		began := make(chan time.Time, 1)
 		go func() {
 			// The call runs on a thread of its own in the script's
 			// namespace (where socket makes its sockets), so that the
@@ -706,6 +707,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			if err := r.host.Do(func() error {
 				w0 := runDelay()
 				d.began = time.Now()
+				began <- d.began
 				d.out, d.err = r.call.call(e)
 				d.at = time.Now()
 				d.waited = runDelay() - w0
@@ -716,6 +718,19 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 			done <- d
 		}()
 		if t.Span == Blocking {
+			// What the call does while it blocks (a connect's SYN) is
+			// timed from when its thread made it: a thread that got a
+			// CPU late is the lab's delay, which the script's clock
+			// waits for.
+			select {
+			case b := <-began:
+				r.actedAt(st, b)
+				at = b
+			case d := <-done:
+				// The thread never made the call (host.Do failed).
+				done <- d
+			case <-r.ctx.Done():
+			}
 			end := spanEnd(t, st)
 			r.blocked = append(r.blocked, &blockedCall{sc: e, begin: st, end: end, done: done})
 			r.step(line, e, st, at, "started")
