@@ -109,6 +109,16 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			out, err = nullCall(sc, fd, n(2), n(3))
 			return out, ok, err
 		}
+		if sc.Args[4] == Name("AF_UNSPEC") {
+			// An address of no family, which the kernel refuses as
+			// a Fast Open destination (EOPNOTSUPP).
+			got, err := sendtoUnspec(fd, make([]byte, n(2)), int(n(3)))
+			if err != nil {
+				out, err = errnoOutcome(err)
+				return out, ok, err
+			}
+			return outcome{ret: int64(got)}, ok, nil
+		}
 		var to unix.Sockaddr
 		if n(3)&unix.MSG_FASTOPEN != 0 {
 			to = c.sockaddr(c.peer, c.connectPort)
@@ -188,6 +198,22 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 		return c.epollWait(sc, fd, n)
 	}
 	return outcome{}, false, nil
+}
+
+// sendtoUnspec sends p to an address of family AF_UNSPEC, which
+// unix.Sendto cannot name.
+func sendtoUnspec(fd int, p []byte, flags int) (int, error) {
+	sa := unix.RawSockaddr{Family: unix.AF_UNSPEC}
+	var base unsafe.Pointer
+	if len(p) > 0 {
+		base = unsafe.Pointer(&p[0])
+	}
+	r, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(base), uintptr(len(p)), uintptr(flags),
+		uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
 
 // recvmsg receives into p and oob as the system call does with a

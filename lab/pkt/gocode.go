@@ -92,6 +92,9 @@ func goRefuse(sc *Syscall) string {
 	if disconnect(sc) {
 		return "connect to AF_UNSPEC (a disconnect) is not written as Go yet"
 	}
+	if sc.Name == "sendto" && len(sc.Args) > 4 && sc.Args[4] == Name("AF_UNSPEC") {
+		return "sendto to AF_UNSPEC is not written as Go yet"
+	}
 	if sc.Name == "recvmsg" && len(sc.Args) > 1 {
 		if st, ok := sc.Args[1].(*Struct); ok {
 			for _, f := range st.Fields {

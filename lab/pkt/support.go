@@ -379,8 +379,8 @@ func checkCall(sc *Syscall) string {
 			return sc.Name + " with MSG_FASTOPEN is not played yet (sendto's and sendmsg's are)"
 		}
 	}
-	if sc.Name == "sendto" && (sc.Args[4] != (Ellipsis{}) || sc.Args[5] != (Ellipsis{})) {
-		return "sendto to an address other than the connection's (...) is not supported yet"
+	if sc.Name == "sendto" && (sc.Args[4] != (Ellipsis{}) && sc.Args[4] != Name("AF_UNSPEC") || sc.Args[5] != (Ellipsis{})) {
+		return "sendto to an address other than the connection's (...) or AF_UNSPEC is not supported yet"
 	}
 	if sc.Name == "recvfrom" && (sc.Args[4] != (Ellipsis{}) || sc.Args[5] != (Ellipsis{})) {
 		return "recvfrom from an address other than the connection's (...) is not supported yet"
