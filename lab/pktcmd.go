@@ -196,6 +196,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			verdict := "plays it"
 			if u := pkt.Check(s); u != nil {
 				verdict = fmt.Sprintf("skips it at line %d: %s", u.Line, u.Reason)
+				if u.Bad {
+					verdict = fmt.Sprintf("fails it at line %d: %s", u.Line, u.Reason)
+				}
 			}
 			if _, err := fmt.Fprintf(stdout, "%s: parses; tcplab %s\n", labels[i], verdict); err != nil {
 				return err

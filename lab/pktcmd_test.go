@@ -49,6 +49,7 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "--dry_run", "-out", "/nonexistent/dir", pktdata + "server_basic.pkt", pktdata + "skip/icmp_udp.pkt"}, lab.ExitPass, "server_basic.pkt: parses; tcplab plays it\n"},
 		{[]string{"pkt", "--dry_run", pktdata + "skip/icmp_udp.pkt"}, lab.ExitPass, "icmp_udp.pkt: parses; tcplab skips it at line "},
 		{[]string{"pkt", "--dry_run", bad}, lab.ExitUsage, bad + ":2: unknown flag 'X'"},
+		{[]string{"pkt", "--dry_run", pktdata + "fail/badopt.pkt"}, lab.ExitPass, "badopt.pkt: parses; tcplab fails it at line 3: --mtu=5: want an MTU"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:6: cannot write as Go: TCP option FO MY_COOKIE"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
 		{[]string{"pkt", "-D", "NOEQUALS", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--define=NOEQUALS: want NAME=VALUE"},

@@ -138,7 +138,13 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		u = check(s)
 	}
 	if u != nil {
+		// A value that is wrong (an IPv4 --local_ip in a script run as
+		// IPv6) fails the script, as it fails under packetdrill: no
+		// runner could play it. A feature tcplab lacks skips it.
 		res.Status, res.Line, res.Reason = Skipped, u.Line, u.Reason
+		if u.Bad {
+			res.Status = Failed
+		}
 		res.Event = eventAt(s, u.Line)
 		return res
 	}
