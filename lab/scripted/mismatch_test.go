@@ -161,19 +161,14 @@ func TestSnapTick(t *testing.T) {
 	}
 }
 
-// TestMeasureTick: the kernel's tick is one Linux can be built with;
-// measured twice, it is the same.
+// TestMeasureTick: the kernel's tick is one Linux can be built with.
+// (Two measurements may differ on a loaded machine, where a thread can
+// wake late more often than not: MeasureTick's median is not asserted
+// stable.)
 func TestMeasureTick(t *testing.T) {
 	a, err := MeasureTick(8)
 	if err != nil {
 		t.Fatal(err)
-	}
-	b, err := MeasureTick(8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a != b {
-		t.Errorf("tick measured %v then %v", a, b)
 	}
 	switch a {
 	case 10 * time.Millisecond, 4 * time.Millisecond, time.Second / 300, time.Millisecond:
