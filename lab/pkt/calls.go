@@ -109,10 +109,8 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 			out, err = nullCall(sc, fd, n(2), n(3))
 			return out, ok, err
 		}
-		if sc.Args[4] == Name("AF_UNSPEC") {
-			// An address of no family, which the kernel refuses as
-			// a Fast Open destination (EOPNOTSUPP).
-			got, err := sendtoUnspec(fd, make([]byte, n(2)), int(n(3)))
+		if sendtoUnspec(sc) {
+			got, err := sendtoNoFamily(fd, make([]byte, n(2)), int(n(3)))
 			if err != nil {
 				out, err = errnoOutcome(err)
 				return out, ok, err
@@ -200,9 +198,9 @@ func (c *caller) more(sc *Syscall, fd int, n func(int) int64) (out outcome, ok b
 	return outcome{}, false, nil
 }
 
-// sendtoUnspec sends p to an address of family AF_UNSPEC, which
+// sendtoNoFamily sends p to an address of family AF_UNSPEC, which
 // unix.Sendto cannot name.
-func sendtoUnspec(fd int, p []byte, flags int) (int, error) {
+func sendtoNoFamily(fd int, p []byte, flags int) (int, error) {
 	sa := unix.RawSockaddr{Family: unix.AF_UNSPEC}
 	var base unsafe.Pointer
 	if len(p) > 0 {

@@ -92,7 +92,7 @@ func goRefuse(sc *Syscall) string {
 	if disconnect(sc) {
 		return "connect to AF_UNSPEC (a disconnect) is not written as Go yet"
 	}
-	if sc.Name == "sendto" && len(sc.Args) > 4 && sc.Args[4] == Name("AF_UNSPEC") {
+	if sendtoUnspec(sc) {
 		return "sendto to AF_UNSPEC is not written as Go yet"
 	}
 	if sc.Name == "recvmsg" && len(sc.Args) > 1 {

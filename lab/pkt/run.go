@@ -832,7 +832,7 @@ func (r *runner) opens(sc *Syscall) {
 	case disconnect(sc):
 		// A socket disconnected connects again as a new one.
 		delete(r.connecting, fd())
-	case sc.Name == "sendto" && len(sc.Args) > 4 && sc.Args[4] == Name("AF_UNSPEC"):
+	case sendtoUnspec(sc):
 		// An address of no family connects nothing.
 	case sc.Name == "listen",
 		sc.Name == "connect" && first(),
