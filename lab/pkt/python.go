@@ -30,12 +30,7 @@ func tcpInfo(fd int) (map[string]uint64, error) {
 	if _, err := getsockoptBytes(fd, unix.SOL_TCP, unix.TCP_INFO, buf); err != nil {
 		return nil, fmt.Errorf("getsockopt TCP_INFO: %w", err)
 	}
-	vars := decodeTCPInfo(&ti, buf)
-	if err := memInfo(fd, vars); err != nil {
-		return nil, err
-	}
-	ccInfo(fd, vars)
-	return vars, nil
+	return decodeTCPInfo(&ti, buf), nil
 }
 
 // decodeTCPInfo names the fields of ti, whose bytes are raw, as tcpInfo
@@ -141,12 +136,20 @@ func getsockoptBytes(fd, level, name int, buf []byte) (int, error) {
 // millisecond after. A read that took longer (the thread waited for a
 // CPU around it) is made again, up to five times: a block's since-fields
 // are taken back to their due time from this time (asOf), which a late
-// clock reading would take back too far.
+// clock reading would take back too far. The values a block also gets,
+// SO_MEMINFO's and TCP_CC_INFO's (memInfo, ccInfo), are read after,
+// outside that time: a getsockopt of TCP_INFO (tcpInfo alone) needs
+// neither.
 func tcpInfoAt(fd int) (map[string]uint64, time.Time, error) {
 	for try := 1; ; try++ {
 		before := time.Now()
 		vars, err := tcpInfo(fd)
 		if err != nil || time.Since(before) <= readBracket || try == 5 {
+			if err == nil {
+				if err = memInfo(fd, vars); err == nil {
+					ccInfo(fd, vars)
+				}
+			}
 			return vars, before, err
 		}
 	}
