@@ -182,12 +182,6 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		cfg.Floor = -1
 	case "auto":
 		cfg.Auto = true
-		// The kernel's tick, once for all the scripts.
-		tick, err := scripted.MeasureTick(8)
-		if err != nil {
-			return err
-		}
-		cfg.Tick = tick
 	default:
 		return fmt.Errorf("%w: -tolerance %s: use floor, packetdrill or auto", ErrUsage, *tolMode)
 	}
@@ -217,6 +211,15 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return nil
+	}
+	if cfg.Auto {
+		// The kernel's tick, once for all the scripts that run (-go
+		// and --dry_run, above, run none).
+		tick, err := scripted.MeasureTick(8)
+		if err != nil {
+			return err
+		}
+		cfg.Tick = tick
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("cannot write the artifacts: %w; choose a writable directory with -out DIR", err)
