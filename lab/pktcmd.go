@@ -212,15 +212,14 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	if cfg.Auto {
-		// The kernel's tick, once for all the scripts that run (-go
-		// and --dry_run, above, run none).
-		tick, err := scripted.MeasureTick(8)
-		if err != nil {
-			return err
-		}
-		cfg.Tick = tick
+	// The kernel's tick, once for all the scripts that run (-go and
+	// --dry_run, above, run none): each starts just after one, and
+	// -tolerance auto allows for it.
+	tick, err := scripted.MeasureTick(8)
+	if err != nil {
+		return err
 	}
+	cfg.Tick = tick
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("cannot write the artifacts: %w; choose a writable directory with -out DIR", err)
 	}
@@ -417,9 +416,10 @@ func pktJSON(r *pkt.Result) any {
 		Why       string  `json:"tolerance_from,omitempty"`
 		Noise     float64 `json:"noise_s,omitempty"`
 		Widened   float64 `json:"widened_by_noise_s,omitempty"`
+		AfterTick float64 `json:"started_after_tick_s,omitempty"`
 		Seconds   float64 `json:"seconds"`
 		Steps     []step  `json:"steps"`
-	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Noise.Seconds(), r.Widened.Seconds(), r.Duration.Seconds(), steps}
+	}{r.Path, r.Status.String(), r.Line, r.Event, r.Reason, r.Tolerance.Seconds(), r.Why, r.Noise.Seconds(), r.Widened.Seconds(), r.AfterTick.Seconds(), r.Duration.Seconds(), steps}
 }
 
 // pktJUnit is the JUnit report of a pkt run: one testcase per script,

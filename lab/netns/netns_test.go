@@ -58,6 +58,8 @@ func runChild(mode string) error {
 		return childLAN()
 	case "priority":
 		return childPriority()
+	case "thread":
+		return childThread()
 	case "pgroup":
 		// Start a helper in our process group, report its pid, wait to be killed.
 		sleep := exec.Command("sleep", "60")

@@ -42,8 +42,10 @@ type Config struct {
 	// real timing change (a timer the script did not expect) still
 	// fails.
 	Auto bool
-	// Tick is the kernel's tick that Auto also widens by (see
-	// scripted.Tolerance's Tick); zero has Run measure it
+	// Tick is the kernel's tick: each script starts 250 µs after one,
+	// as packetdrill's do, so that the kernel's timers land at the same
+	// point of it each run, and Auto also widens by it (see
+	// scripted.Tolerance's Tick). Zero has Run measure it
 	// (scripted.MeasureTick) for each script.
 	Tick time.Duration
 	// Timeout bounds how long an event at "*" waits (default 10 s).
@@ -104,6 +106,10 @@ type Result struct {
 	// Tick is, with Config.Auto, the kernel's tick the tolerance took
 	// into account (see Config.Tick); zero otherwise.
 	Tick time.Duration
+	// AfterTick is how long after one of the kernel's ticks the script
+	// started: packetdrill's 250 µs, unless this process came late to
+	// it; zero when the tick was not known.
+	AfterTick time.Duration
 	// Steps are the events played, in order.
 	Steps    []Step
 	Duration time.Duration
@@ -192,6 +198,12 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 	if set.Remote.IsValid() {
 		pcfg.Addr = set.Remote
 	}
+	thread, err := host.Thread()
+	if err != nil {
+		res.Status, res.Reason = Failed, err.Error()
+		return res
+	}
+	defer thread.Close()
 	var meter *scripted.NoiseMeter
 	if cfg.Auto {
 		meter = scripted.StartNoiseMeter()
@@ -203,6 +215,14 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		res.Status, res.Reason = Failed, err.Error()
 		return res
 	}
+	tick := cfg.Tick
+	if tick == 0 {
+		if tick, err = scripted.MeasureTick(tickSamples); err != nil {
+			peer.Close()
+			res.Status, res.Reason = Failed, err.Error()
+			return res
+		}
+	}
 	if cfg.Auto {
 		// Measured with the peer open: its threads run at the priority
 		// the script will.
@@ -212,14 +232,6 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 			res.Status, res.Reason = Failed, err.Error()
 			return res
 		}
-		tick := cfg.Tick
-		if tick == 0 {
-			if tick, err = scripted.MeasureTick(tickSamples); err != nil {
-				peer.Close()
-				res.Status, res.Reason = Failed, err.Error()
-				return res
-			}
-		}
 		res.Noise, res.Tick = noise, tick
 		res.Tolerance, res.Why = autoTolerance(s, set, noise, tick)
 	}
@@ -228,7 +240,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		tol: scripted.Tolerance{Abs: res.Tolerance, Rel: max(set.TolerancePercent/100, 1e-9), Tick: res.Tick},
 		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(),
 			bindPort: set.BindPort, connectPort: set.ConnectPort, files: &fdTable{byScript: map[int]int{}}},
-		host: host, python: python, meter: meter,
+		host: host, thread: thread, python: python, meter: meter, tick: tick,
 		ts: tsClock{tick: set.TSTick, tol: res.Tolerance},
 	}
 	if err := r.initScripts(set.InitScripts); err != nil {
@@ -241,6 +253,8 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		r.play()
 	}
 	r.cleanup()
+	// The thread's last function closes its file.
+	_ = thread.Go(r.threadDelay.close)
 	// The script's cleanup command runs whatever happened, as it
 	// restores what the script changed.
 	if s.Cleanup != nil {
@@ -280,6 +294,14 @@ func tolerance(s *Script, set Settings, floor time.Duration) (time.Duration, str
 // noiseSamples is how many timer wake-ups MeasureNoise takes for
 // Config.Auto: about a tenth of a second.
 const noiseSamples = 100
+
+// startAfterTick is how long after one of the kernel's ticks a script
+// starts: packetdrill's 250 µs (its schedule_start_time_usecs).
+const startAfterTick = 250 * time.Microsecond
+
+// warmUp is how long before the script's start its thread is woken:
+// longer than a wake-up takes, within the time it then polls.
+const warmUp = 100 * time.Microsecond
 
 // tickSamples is how many waits scripted.MeasureTick takes when Run
 // measures the tick: 64 ms at 250 Hz.
@@ -380,6 +402,13 @@ type runner struct {
 	call  *caller
 	host  *netns.Host
 	meter *scripted.NoiseMeter // nil without Config.Auto
+	// thread, in host's namespace, makes the calls that do not block;
+	// threadDelay is its run delay.
+	thread      *netns.Thread
+	threadDelay threadDelay
+	// tick is the kernel's tick (Config.Tick): the script starts
+	// startAfterTick after one.
+	tick  time.Duration
 	tol   scripted.Tolerance
 	set   Settings
 	start time.Time
@@ -456,7 +485,22 @@ func (r *runner) wallAt(st time.Duration) time.Time {
 }
 
 func (r *runner) play() {
+	// As packetdrill, a little after one of the kernel's ticks; the
+	// script's thread is woken warmUp before, so that it takes the
+	// first call without a wake-up's delay (it polls for netns.Spin).
+	if err := scripted.AwaitTick(r.tick, startAfterTick-warmUp); err != nil {
+		r.res.Status, r.res.Reason = Failed, err.Error()
+		return
+	}
+	_ = r.thread.Go(func() { r.threadDelay.read() })
+	for end := time.Now().Add(warmUp); time.Now().Before(end); {
+	}
 	r.start = time.Now()
+	if r.tick > 0 {
+		if now, err := scripted.Monotonic(); err == nil {
+			r.res.AfterTick = now % r.tick
+		}
+	}
 	r.origin = r.start
 	r.call.stamps = stampCheck{at: r.wallAt, tol: r.tol.Abs}
 	prev := time.Duration(0)
@@ -705,24 +749,32 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		at := time.Now()
 		done := make(chan callDone, 1)
 		began := make(chan time.Time, 1)
-		go func() {
-			// The call runs on a thread of its own in the script's
-			// namespace (where socket makes its sockets), so that the
-			// thread's run delay is the call's.
-			var d callDone
-			if err := r.host.Do(func() error {
-				w0 := runDelay()
-				d.began = time.Now()
-				began <- d.began
-				d.out, d.err = r.call.call(e)
-				d.at = time.Now()
-				d.waited = runDelay() - w0
-				return nil
-			}); err != nil {
-				d = callDone{err: err, began: at, at: time.Now()}
-			}
+		// The call runs on a thread in the script's namespace (where
+		// socket makes its sockets) that tells how long it waited for
+		// a CPU (delay), so that its run delay is the call's.
+		call := func(delay func() time.Duration) {
+			w0 := delay()
+			d := callDone{began: time.Now()}
+			began <- d.began
+			d.out, d.err = r.call.call(e)
+			d.at = time.Now()
+			d.waited = delay() - w0
 			done <- d
-		}()
+		}
+		failed := func(err error) { done <- callDone{err: err, began: at, at: time.Now()} }
+		if t.Span == Blocking {
+			// A call that blocks has a thread of its own, as in
+			// packetdrill.
+			go func() {
+				if err := r.host.Do(func() error { call(runDelay); return nil }); err != nil {
+					failed(err)
+				}
+			}()
+		} else if err := r.thread.Go(func() { call(r.threadDelay.read) }); err != nil {
+			// The others are made from the script's thread, in a few
+			// microseconds each.
+			failed(err)
+		}
 		if t.Span == Blocking {
 			// What the call does while it blocks (a connect's SYN) is
 			// timed from when its thread made it: a thread that got a
@@ -745,20 +797,23 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		// A call without "..." must return at once: within the
 		// tolerance of when it was made, even if the script was behind.
 		limit := r.tol.Of(0)
-		select {
-		case d := <-done:
-			if took := d.ready().Sub(d.began); took > limit {
-				return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, took.Round(time.Millisecond))
+		d, ok := netns.Poll(done)
+		if !ok {
+			select {
+			case d = <-done:
+			case <-time.After(time.Until(at.Add(limit + time.Second))):
+				return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
 			}
-			if err := r.check(e, d); err != nil {
-				return 0, err
-			}
-			// What the call did, it did when it was made.
-			r.actedAt(st, d.began)
-			r.step(line, e, st, d.at, "returned")
-		case <-time.After(time.Until(at.Add(limit + time.Second))):
-			return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
 		}
+		if took := d.ready().Sub(d.began); took > limit {
+			return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, took.Round(time.Millisecond))
+		}
+		if err := r.check(e, d); err != nil {
+			return 0, err
+		}
+		// What the call did, it did when it was made.
+		r.actedAt(st, d.began)
+		r.step(line, e, st, d.at, "returned")
 		return st, nil
 	}
 	return 0, r.fail(line, "event %T is not supported", e)
@@ -983,6 +1038,42 @@ func runDelay() time.Duration {
 	if err != nil {
 		return 0
 	}
+	return parseRunDelay(b)
+}
+
+// threadDelay is runDelay for the one thread that reads it, with the
+// file kept open: reading it again costs microseconds where opening it
+// costs tens.
+type threadDelay struct{ f *os.File }
+
+// read is runDelay for the calling thread, which must be the thread that
+// read it first (a locked one).
+func (t *threadDelay) read() time.Duration {
+	if t.f == nil {
+		f, err := os.Open("/proc/thread-self/schedstat")
+		if err != nil {
+			return 0
+		}
+		t.f = f
+	}
+	var b [128]byte
+	n, err := t.f.ReadAt(b[:], 0)
+	if n == 0 && err != nil {
+		return 0
+	}
+	return parseRunDelay(b[:n])
+}
+
+// close closes the file.
+func (t *threadDelay) close() {
+	if t.f != nil {
+		t.f.Close()
+	}
+}
+
+// parseRunDelay is the run delay of a schedstat file's content, its
+// second field, in nanoseconds.
+func parseRunDelay(b []byte) time.Duration {
 	f := strings.Fields(string(b))
 	if len(f) < 2 {
 		return 0

@@ -417,3 +417,33 @@ func TestMeasureNoiseRestoresNice(t *testing.T) {
 		t.Errorf("nice %d after MeasureNoise, want the thread's -5 back", nice)
 	}
 }
+
+// TestStartsAfterTick: a script starts 250 µs after one of the kernel's
+// ticks, as packetdrill's do (the tick measured, or Config.Tick: a
+// period AwaitTick aligns to whatever the kernel's), in most of a few
+// runs (a loaded machine may come late to one).
+func TestStartsAfterTick(t *testing.T) {
+	needTUN(t)
+	s, err := Parse("tick.pkt", []byte("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 close(3) = 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tick := range []time.Duration{0, 10 * time.Millisecond} {
+		const runs = 3
+		var phases []time.Duration
+		good := 0
+		for range runs {
+			res := Run(context.Background(), s, Config{Dir: t.TempDir(), Tick: tick})
+			if res.Status != Passed {
+				t.Fatalf("Config.Tick %v: %v at line %d: %s", tick, res.Status, res.Line, res.Reason)
+			}
+			phases = append(phases, res.AfterTick)
+			if res.AfterTick >= startAfterTick && res.AfterTick < startAfterTick+200*time.Microsecond {
+				good++
+			}
+		}
+		if good < runs-1 {
+			t.Errorf("Config.Tick %v: scripts started %v after a tick, want %v (+200µs) in %d of %d", tick, phases, startAfterTick, runs-1, runs)
+		}
+	}
+}

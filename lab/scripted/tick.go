@@ -64,3 +64,63 @@ func snapTick(tick time.Duration) time.Duration {
 	}
 	return best
 }
+
+// AwaitTick waits until offset after one of the kernel's ticks, tick
+// being its period (MeasureTick), and returns then. Linux keeps its
+// ticks on whole multiples of the period on CLOCK_MONOTONIC (since 5.10;
+// jiffies advance, and the timer wheel's timers fire, just after them),
+// so the wait needs no probing. packetdrill starts each script 250 µs
+// after a tick, so that the kernel's timers (a delayed ACK, a
+// retransmission: whole ticks from when they were set) land at the same
+// point of the script each run; starting at the same phase does that
+// for a script played here. A tick that is not positive waits for
+// nothing.
+func AwaitTick(tick, offset time.Duration) error {
+	if tick <= 0 {
+		return nil
+	}
+	for try := 0; ; try++ {
+		now, err := Monotonic()
+		if err != nil {
+			return fmt.Errorf("wait for the kernel's tick: %w", err)
+		}
+		// The first time from now that is offset past a tick.
+		target := now + (tick-((now-offset)%tick+tick)%tick)%tick
+		// Sleep most of the way, then spin on the clock for the rest.
+		if d := target - now - spinBefore; d > 0 {
+			time.Sleep(d)
+			if now, err = Monotonic(); err != nil {
+				return fmt.Errorf("wait for the kernel's tick: %w", err)
+			}
+			if now > target && try < awaitTries {
+				// The sleep ended past the time: aim at the next tick.
+				continue
+			}
+		}
+		for now < target {
+			if now, err = Monotonic(); err != nil {
+				return fmt.Errorf("wait for the kernel's tick: %w", err)
+			}
+		}
+		return nil
+	}
+}
+
+// spinBefore is how long before its time AwaitTick stops sleeping and
+// reads the clock until then: a sleep of a few milliseconds ended up to
+// 0.5 ms late on a quiet 2-core machine.
+const spinBefore = time.Millisecond
+
+// awaitTries is how many ticks AwaitTick aims at before it takes a
+// late wake-up as it is (a loaded machine).
+const awaitTries = 4
+
+// Monotonic reads CLOCK_MONOTONIC, the clock the kernel's ticks are
+// aligned on (Go's monotonic readings are relative to the process).
+func Monotonic() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, err
+	}
+	return time.Duration(ts.Nano()), nil
+}
