@@ -51,6 +51,14 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	for _, f := range pdFlags {
 		fs.String(f.name, "", f.usage)
 	}
+	// and the ones that take no value.
+	pdBools := []struct{ name, usage string }{
+		{"tcp_ts_ecr_scaled", "packetdrill's `--tcp_ts_ecr_scaled`: a TS ecr of the script's that echoes none of the kernel's TS values is\ntaken to the kernel's clock from the first it sent, as far from it as from the script's first"},
+		{"strict_segments", "packetdrill's `--strict_segments`: an expected packet must come as one segment, not as several that add up to it"},
+	}
+	for _, f := range pdBools {
+		fs.Bool(f.name, false, f.usage)
+	}
 	// packetdrill's -D, in the order given, after the scripts' own
 	// --define lines, which they overwrite.
 	var defines []string
@@ -105,6 +113,11 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		for _, p := range pdFlags {
 			if p.name == f.Name {
 				opts = append(opts, pkt.Option{Name: f.Name, Value: f.Value.String()})
+			}
+		}
+		for _, p := range pdBools {
+			if p.name == f.Name && f.Value.String() == "true" {
+				opts = append(opts, pkt.Option{Name: f.Name})
 			}
 		}
 	})

@@ -151,6 +151,37 @@ func TestPktRun(t *testing.T) {
 	if code != lab.ExitFail || !strings.Contains(stdout.String(), "expected value 10 but got 2") {
 		t.Errorf("--ip_version=ipv4 over the script's ipv6: exit %d, want %d and an AF_INET socket\n%s%s", code, lab.ExitFail, stdout.String(), stderr.String())
 	}
+	// packetdrill's flags without a value: aggregate.pkt's line takes
+	// the kernel's two segments, which --strict_segments refuses.
+	stdout.Reset()
+	stderr.Reset()
+	code = lab.Command("tcplab", []string{"pkt", "-out", out, "--strict_segments", pktdata + "aggregate.pkt"}, &stdout, &stderr, nil)
+	if code != lab.ExitFail || !regexp.MustCompile(`aggregate.pkt +FAIL `).MatchString(stdout.String()) {
+		t.Errorf("--strict_segments: exit %d, want %d, aggregate.pkt failed\n%s%s", code, lab.ExitFail, stdout.String(), stderr.String())
+	}
+	// runonly/ts_ecr_scaled.pkt without its header line passes: its
+	// SYN/ACK's ecr 105 is sent as the kernel's last TS val; with the
+	// flag it is 5 ticks later, which the kernel takes too. Its 90 in
+	// fail/ is 10 ticks before: refused only with the flag.
+	noScaled := filepath.Join(t.TempDir(), "noscaled.pkt")
+	src, err := os.ReadFile(pktdata + "fail/ts_ecr_scaled.pkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(noScaled, []byte(strings.Replace(string(src), "--tcp_ts_ecr_scaled\n", "\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{{nil, lab.ExitPass}, {[]string{"--tcp_ts_ecr_scaled"}, lab.ExitFail}} {
+		stdout.Reset()
+		stderr.Reset()
+		args := append(append([]string{"pkt", "-out", out}, c.args...), noScaled)
+		if code := lab.Command("tcplab", args, &stdout, &stderr, nil); code != c.want {
+			t.Errorf("%v on a SYN/ACK's ecr 10 ticks early: exit %d, want %d\n%s%s", c.args, code, c.want, stdout.String(), stderr.String())
+		}
+	}
 	// -tolerance auto says by how much it widened each script's.
 	stdout.Reset()
 	stderr.Reset()

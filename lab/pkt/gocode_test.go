@@ -38,6 +38,7 @@ var goRefused = map[string]string{
 	"testdata/runonly/fastopen_sendmsg.pkt": "fastopen_sendmsg.pkt:10: cannot write as Go: sendto to AF_UNSPEC is not written as Go yet",
 	"testdata/runonly/ports.pkt":            "ports.pkt:4: cannot write as Go: --bind_port is not written as Go yet: the test uses port 8080",
 	"testdata/runonly/disconnect.pkt":       "disconnect.pkt:16: cannot write as Go: connect to AF_UNSPEC (a disconnect) is not written as Go yet",
+	"testdata/runonly/ts_ecr_scaled.pkt":    "ts_ecr_scaled.pkt:6: cannot write as Go: --tcp_ts_ecr_scaled (a TS ecr taken to the kernel's clock) is not written as Go yet",
 }
 
 // passing are the scripts of testdata that pass and Go writes: those of

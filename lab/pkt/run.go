@@ -241,7 +241,7 @@ func Run(ctx context.Context, s *Script, cfg Config) *Result {
 		call: &caller{dir: cfg.Dir, mapped: set.Mapped, v6: set.IPv6, kernel: peer.KernelAddr(), peer: peer.Addr(),
 			bindPort: set.BindPort, connectPort: set.ConnectPort, files: &fdTable{byScript: map[int]int{}}},
 		host: host, thread: thread, python: python, meter: meter, tick: tick,
-		ts: tsClock{tick: set.TSTick, tol: res.Tolerance},
+		ts: tsClock{tick: set.TSTick, tol: res.Tolerance, scaled: set.TSEcrScaled},
 	}
 	if err := r.initScripts(set.InitScripts); err != nil {
 		res.Status, res.Reason = Failed, err.Error()
@@ -648,6 +648,13 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 				r.conn, r.fresh = r.peer.Dial(r.set.BindPort), false
 			}
 			seg := sendTemplate(e, namedCookie(e, r.peer.Addr(), r.peer.KernelAddr()))
+			// A TS ecr on the kernel's clock, as packetdrill maps it
+			// (a SYN's is the line's).
+			if ecr, ok := lineTSEcr(e); ok && !(e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK)) {
+				if v, ok := r.ts.ecr(r.conn, ecr); ok {
+					seg.Options.TSEcr = &v
+				}
+			}
 			// packetdrill's sequence numbers: a SYN's is the script's
 			// initial one, the others count from it.
 			if e.Flags.Has(capture.SYN) {

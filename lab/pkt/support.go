@@ -46,6 +46,10 @@ type Settings struct {
 	// kernel's TS val, which the kernel's packets' TS values are then
 	// checked against (tsClock); 0 checks none.
 	TSTick time.Duration
+	// TSEcrScaled is --tcp_ts_ecr_scaled: a TS ecr of the script's that
+	// echoes no TS val of the kernel's packets is taken to the kernel's
+	// clock from the first TS val it sent (tsClock.ecr).
+	TSEcrScaled bool
 	// Local is --local_ip, the kernel's address on the device, with
 	// LocalBits its prefix's length (--netmask_ip's for IPv4, default
 	// 16 as packetdrill's 255.255.0.0; 48 for IPv6); Remote is
@@ -194,6 +198,8 @@ func settings(s *Script) (Settings, *Unsupported) {
 				return bad("want the microseconds of a TS val tick, 0 to 1000000")
 			}
 			set.TSTick = time.Duration(n) * time.Microsecond
+		case "tcp_ts_ecr_scaled":
+			set.TSEcrScaled = true
 		case "define":
 			name, value, ok := define(o.Value)
 			if !ok {
