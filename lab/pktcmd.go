@@ -151,22 +151,27 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	if *toGo && len(families) > 1 {
 		return fmt.Errorf("%w: -go writes one family: give --ip_version one of %s", ErrUsage, strings.Join(families, ", "))
 	}
-	// Every script parses before any runs: a typo is a usage error.
+	// Every script is read before any runs: a missing one is a usage
+	// error. One that does not parse fails, as under packetdrill, and
+	// the others run all the same: its syntax error is its unparsed.
 	var scripts []*pkt.Script
 	var dirs, labels []string
+	var unparsed []*pkt.SyntaxError
 	scriptDirs := dirNames(*out, fs.Args())
 	for i, name := range fs.Args() {
 		s, err := pkt.ParseFile(name)
-		if errors.Is(err, pkt.ErrSyntax) {
-			return fmt.Errorf("%w: %w", ErrUsage, err)
-		}
-		if err != nil {
+		var serr *pkt.SyntaxError
+		switch {
+		case errors.As(err, &serr):
+			s = &pkt.Script{Path: name}
+		case err != nil:
 			return fmt.Errorf("%w: %w", ErrUsage, err)
 		}
 		// The command line's flags come after the script's header:
 		// packetdrill lets them overwrite it.
 		s.Options = append(s.Options, opts...)
 		for _, fam := range families {
+			unparsed = append(unparsed, serr)
 			if fam == "" {
 				scripts, dirs, labels = append(scripts, s), append(dirs, scriptDirs[i]), append(labels, s.Path)
 				continue
@@ -199,7 +204,15 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: -tolerance %s: use floor, packetdrill or auto", ErrUsage, *tolMode)
 	}
 	if *dryRun {
+		broken := 0
 		for i, s := range scripts {
+			if unparsed[i] != nil {
+				broken++
+				if _, err := fmt.Fprintf(stdout, "%s: does not parse: %v\n", labels[i], unparsed[i]); err != nil {
+					return err
+				}
+				continue
+			}
 			verdict := "plays it"
 			if u := pkt.Check(s); u != nil {
 				verdict = fmt.Sprintf("skips it at line %d: %s", u.Line, u.Reason)
@@ -211,10 +224,16 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if broken > 0 {
+			return fmt.Errorf("%w: %d of %d scripts do not parse", ErrFailed, broken, len(scripts))
+		}
 		return nil
 	}
 	if *toGo {
-		for _, s := range scripts {
+		for i, s := range scripts {
+			if unparsed[i] != nil {
+				return unparsed[i]
+			}
 			src, err := pkt.Go(s, cfg.Floor)
 			if err != nil {
 				return err
@@ -239,7 +258,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	results := runScripts(ctx, scripts, dirs, labels, cfg, *parallel, stderr)
+	results := runScripts(ctx, scripts, unparsed, dirs, labels, cfg, *parallel, stderr)
 	failed, skipped := 0, 0
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -338,8 +357,10 @@ type pktResult struct {
 }
 
 // runScripts runs the scripts, parallel at a time (0: all), and returns
-// their results in the scripts' order.
-func runScripts(ctx context.Context, scripts []*pkt.Script, dirs, labels []string, cfg pkt.Config, parallel int, progress io.Writer) []pktResult {
+// their results in the scripts' order; one that did not parse (its
+// unparsed is not nil) fails at the line of its syntax error, and runs
+// not.
+func runScripts(ctx context.Context, scripts []*pkt.Script, unparsed []*pkt.SyntaxError, dirs, labels []string, cfg pkt.Config, parallel int, progress io.Writer) []pktResult {
 	if parallel == 0 || parallel > len(scripts) {
 		parallel = len(scripts)
 	}
@@ -353,7 +374,12 @@ func runScripts(ctx context.Context, scripts []*pkt.Script, dirs, labels []strin
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := runScript(ctx, s, dirs[i], cfg)
+			var r pktResult
+			if e := unparsed[i]; e != nil {
+				r = pktResult{Result: &pkt.Result{Path: s.Path, Status: pkt.Failed, Line: e.Line, Reason: "the script does not parse: " + e.Msg}, dir: "-"}
+			} else {
+				r = runScript(ctx, s, dirs[i], cfg)
+			}
 			r.label = labels[i]
 			results[i] = r
 			mu.Lock()

@@ -29,7 +29,10 @@ func TestPktUsage(t *testing.T) {
 		want string // in stdout or stderr
 	}{
 		{[]string{"pkt"}, lab.ExitUsage, "pkt needs the scripts to run"},
-		{[]string{"pkt", bad}, lab.ExitUsage, bad + ":2: unknown flag 'X'"},
+		// A script that does not parse fails at its line, as under
+		// packetdrill, and the others run.
+		{[]string{"pkt", "-out", t.TempDir(), bad}, lab.ExitFail, bad + ":2: the script does not parse: unknown flag 'X'"},
+		{[]string{"pkt", "-out", t.TempDir(), bad, pktdata + "server_basic.pkt"}, lab.ExitFail, "1 failed, 0 skipped of 2 scripts"},
 		{[]string{"pkt", "no-such.pkt"}, lab.ExitUsage, "no-such.pkt"},
 		{[]string{"pkt", "-parallel", "-1", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-parallel -1"},
 		{[]string{"pkt", "-junit", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitUsage, "is a directory"},
@@ -44,11 +47,11 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-go", "--ip_version=ipv4,ipv6", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-go writes one family: give --ip_version one of ipv4, ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
 		// --dry_run parses and checks, runs nothing, and says which
-		// scripts tcplab plays; a script that does not parse is a usage
-		// error as in a run.
+		// scripts tcplab plays; a script that does not parse fails.
 		{[]string{"pkt", "--dry_run", "-out", "/nonexistent/dir", pktdata + "server_basic.pkt", pktdata + "skip/icmp_udp.pkt"}, lab.ExitPass, "server_basic.pkt: parses; tcplab plays it\n"},
 		{[]string{"pkt", "--dry_run", pktdata + "skip/icmp_udp.pkt"}, lab.ExitPass, "icmp_udp.pkt: parses; tcplab skips it at line "},
-		{[]string{"pkt", "--dry_run", bad}, lab.ExitUsage, bad + ":2: unknown flag 'X'"},
+		{[]string{"pkt", "--dry_run", bad, pktdata + "server_basic.pkt"}, lab.ExitFail, bad + ": does not parse: " + bad + ":2: unknown flag 'X'"},
+		{[]string{"pkt", "-go", bad}, lab.ExitFail, bad + ":2: unknown flag 'X'"},
 		{[]string{"pkt", "--dry_run", pktdata + "fail/badopt.pkt"}, lab.ExitPass, "badopt.pkt: parses; tcplab fails it at line 3: --mtu=5: want an MTU"},
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:6: cannot write as Go: TCP option FO MY_COOKIE"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
