@@ -53,23 +53,6 @@ func TestThreadOrder(t *testing.T) {
 	}
 }
 
-// TestPoll: a value already sent is received; none gives false after
-// Spin, not before.
-func TestPoll(t *testing.T) {
-	c := make(chan int, 1)
-	c <- 7
-	if v, ok := netns.Poll(c); !ok || v != 7 {
-		t.Errorf("Poll = %d, %v; want 7, true", v, ok)
-	}
-	start := time.Now()
-	if v, ok := netns.Poll(c); ok {
-		t.Errorf("Poll of an empty channel = %d, true", v)
-	}
-	if took := time.Since(start); took < netns.Spin {
-		t.Errorf("Poll gave up after %v, before Spin (%v)", took, netns.Spin)
-	}
-}
-
 // TestThreadNamespace: a Host's Thread runs in the host's namespace, one
 // thread for all it runs.
 func TestThreadNamespace(t *testing.T) {

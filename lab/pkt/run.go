@@ -299,10 +299,6 @@ const noiseSamples = 100
 // starts: packetdrill's 250 µs (its schedule_start_time_usecs).
 const startAfterTick = 250 * time.Microsecond
 
-// warmUp is how long before the script's start its thread is woken:
-// longer than a wake-up takes, within the time it then polls.
-const warmUp = 100 * time.Microsecond
-
 // tickSamples is how many waits scripted.MeasureTick takes when Run
 // measures the tick: 64 ms at 250 Hz.
 const tickSamples = 8
@@ -485,15 +481,13 @@ func (r *runner) wallAt(st time.Duration) time.Time {
 }
 
 func (r *runner) play() {
-	// As packetdrill, a little after one of the kernel's ticks; the
-	// script's thread is woken warmUp before, so that it takes the
-	// first call without a wake-up's delay (it polls for netns.Spin).
-	if err := scripted.AwaitTick(r.tick, startAfterTick-warmUp); err != nil {
+	// The script's thread opens its schedstat file before the script
+	// starts, not at its first call.
+	_ = r.thread.Go(func() { r.threadDelay.read() })
+	// As packetdrill, a little after one of the kernel's ticks.
+	if err := scripted.AwaitTick(r.tick, startAfterTick); err != nil {
 		r.res.Status, r.res.Reason = Failed, err.Error()
 		return
-	}
-	_ = r.thread.Go(func() { r.threadDelay.read() })
-	for end := time.Now().Add(warmUp); time.Now().Before(end); {
 	}
 	r.start = time.Now()
 	if r.tick > 0 {
@@ -804,13 +798,11 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		// A call without "..." must return at once: within the
 		// tolerance of when it was made, even if the script was behind.
 		limit := r.tol.Of(0)
-		d, ok := netns.Poll(done)
-		if !ok {
-			select {
-			case d = <-done:
-			case <-time.After(time.Until(at.Add(limit + time.Second))):
-				return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
-			}
+		var d callDone
+		select {
+		case d = <-done:
+		case <-time.After(time.Until(at.Add(limit + time.Second))):
+			return 0, r.fail(line, "%s still blocked %v after it was made: a call without ... must return at once (write 0...T for a call that blocks until T)", e.Name, limit)
 		}
 		if took := d.ready().Sub(d.began); took > limit {
 			return 0, r.fail(line, "%s returned %v after it was made: a call without ... must not block", e.Name, took.Round(time.Millisecond))
