@@ -413,6 +413,11 @@ type runner struct {
 	// clock as it was when the script reached that time (wallAt).
 	origin time.Time
 	shifts []shift
+	// reached is, for each script time an event was due at, how many
+	// shifts there were once the first such event had played: a later
+	// event at the same time (a call right after the packet whose
+	// stamp it reads) may move the clock again, after the first.
+	reached map[time.Duration]int
 	// lastOut is when the last kernel's packet matched came, from start.
 	lastOut time.Duration
 	// isn is the sequence number of the script's last SYN: packetdrill
@@ -469,10 +474,15 @@ func (r *runner) fail(line int, format string, args ...any) error {
 // shift is a move of the script's clock: by over, when it reached at.
 type shift struct{ at, over time.Duration }
 
-// wallAt is the wall-clock time at which the script's clock read st.
+// wallAt is the wall-clock time at which the script's clock read st:
+// when the first event due then played, if one did.
 func (r *runner) wallAt(st time.Duration) time.Time {
+	shifts := r.shifts
+	if n, ok := r.reached[st]; ok {
+		shifts = shifts[:n]
+	}
 	t := r.origin.Add(st)
-	for _, s := range r.shifts {
+	for _, s := range shifts {
 		if s.at <= st {
 			t = t.Add(s.over)
 		}
@@ -496,6 +506,7 @@ func (r *runner) play() {
 		}
 	}
 	r.origin = r.start
+	r.reached = map[time.Duration]int{}
 	r.call.stamps = stampCheck{at: r.wallAt, tol: r.tol.Abs}
 	prev := time.Duration(0)
 	afterOut := false // the previous event was the kernel's packet
@@ -520,6 +531,9 @@ func (r *runner) play() {
 		next, err = r.event(e, t, prev, st)
 		if err != nil {
 			break
+		}
+		if _, ok := r.reached[st]; !ok {
+			r.reached[st] = len(r.shifts)
 		}
 		prev = next
 	}

@@ -211,6 +211,34 @@ func TestActedAtMovesTheClockForLateActs(t *testing.T) {
 	}
 }
 
+// TestWallAt: a script time is placed on the wall clock as the script
+// reached it: with the moves of its clock before it, and with those at
+// the same time only up to the first event there (a call right after a
+// packet, late, moves the clock after the packet came, and a stamp of
+// the packet is still due when it came).
+func TestWallAt(t *testing.T) {
+	origin := time.Unix(1000, 0)
+	ms := time.Millisecond
+	// The packet at 30 ms came 2 ms late (a shift), the call after it
+	// 10 ms later than that (another, at the same script time); an
+	// event at 50 ms came 5 ms late.
+	r := &runner{origin: origin,
+		shifts:  []shift{{30 * ms, 2 * ms}, {30 * ms, 10 * ms}, {50 * ms, 5 * ms}},
+		reached: map[time.Duration]int{30 * ms: 1, 50 * ms: 3},
+	}
+	for _, c := range []struct{ st, want time.Duration }{
+		{10 * ms, 10 * ms},
+		{30 * ms, 32 * ms}, // the packet's time, not the call's
+		{40 * ms, 52 * ms}, // no event then: every move before it
+		{50 * ms, 67 * ms}, // 50 + 2 + 10 + 5
+		{60 * ms, 77 * ms},
+	} {
+		if got := r.wallAt(c.st).Sub(origin); got != c.want {
+			t.Errorf("wallAt(%v) = origin+%v, want origin+%v", c.st, got, c.want)
+		}
+	}
+}
+
 // TestRunDelayCountsWaitsForACPU: a thread that is kept from the CPU by
 // another runnable thread on the same CPU gains run delay; one alone
 // barely does.
