@@ -280,7 +280,11 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 		case r.Noise > 0:
 			tol += " (noise +" + r.Noise.String() + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.label, r.Status, r.Duration.Seconds(), tol, r.dir)
+		dir := r.dir
+		if dir == "" {
+			dir = "-" // a script that did not parse has none
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2fs\t%s\t%s\n", r.label, r.Status, r.Duration.Seconds(), tol, dir)
 	}
 	tw.Flush()
 	noun := "scripts"
@@ -352,7 +356,7 @@ func dirNames(out string, files []string) []string {
 // pktResult is a script's result and where its artifacts are.
 type pktResult struct {
 	*pkt.Result
-	dir   string
+	dir   string // empty for a script that did not parse: it has none
 	label string // the script's path, and its family when several run
 }
 
@@ -376,7 +380,7 @@ func runScripts(ctx context.Context, scripts []*pkt.Script, unparsed []*pkt.Synt
 			defer func() { <-sem }()
 			var r pktResult
 			if e := unparsed[i]; e != nil {
-				r = pktResult{Result: &pkt.Result{Path: s.Path, Status: pkt.Failed, Line: e.Line, Reason: "the script does not parse: " + e.Msg}, dir: "-"}
+				r = pktResult{Result: &pkt.Result{Path: s.Path, Status: pkt.Failed, Line: e.Line, Reason: "the script does not parse: " + e.Msg}}
 			} else {
 				r = runScript(ctx, s, dirs[i], cfg)
 			}
