@@ -122,7 +122,8 @@ Commands:
       [-out DIR] [-parallel N] [-junit FILE] [-floor D] [-tolerance floor|packetdrill|auto] [-go] [-dry_run]
       [-ip_version ipv4|ipv6|ipv4-mapped-ipv6[,...]] [-tolerance_usecs N] [-tolerance_percent P] [-mtu N]
       [-init_scripts FILE] [-tcp_ts_tick_usecs N] [-local_ip A] [-remote_ip A] [-netmask_ip M] [-gateway_ip A]
-      [-bind_port N] [-connect_port N] [-tcp_ts_ecr_scaled] [-strict_segments] [-D NAME=VALUE] [-define NAME=VALUE]
+      [-bind_port N] [-connect_port N] [-tcp_ts_ecr_scaled] [-strict_segments]
+      [-send_omit_free] [-D NAME=VALUE] [-define NAME=VALUE]
   %[1]s oracle [flags] [NAME...]                run scenarios across seeded path conditions as root: the wire's labels against the kernel's events
       [-out DIR] [-seeds N] [-conditions 'C1;C2'] [-parallel N] [-timeout D]
   %[1]s version [-m]                            print the version, the Go that built it and the commit

@@ -55,6 +55,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	pdBools := []struct{ name, usage string }{
 		{"tcp_ts_ecr_scaled", "packetdrill's `--tcp_ts_ecr_scaled`: a TS ecr of the script's that echoes none of the kernel's TS values is\ntaken to the kernel's clock from the first it sent, as far from it as from the script's first"},
 		{"strict_segments", "packetdrill's `--strict_segments`: an expected packet must come as one segment, not as several that add up to it"},
+		{"send_omit_free", "packetdrill's `--send_omit_free`, which its run_all.py passes: taken (each zerocopy send here writes from a buffer\nof its own, never reused)"},
 	}
 	for _, f := range pdBools {
 		fs.Bool(f.name, false, f.usage)

@@ -46,6 +46,8 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "--connect_port=65536", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--connect_port=65536: want a port from 1 to 65535"},
 		{[]string{"pkt", "-go", "--ip_version=ipv4,ipv6", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-go writes one family: give --ip_version one of ipv4, ipv6"},
 		{[]string{"pkt", "-go", pktdata + "server_basic.pkt"}, lab.ExitPass, "func TestServerBasic(t *testing.T) {"},
+		// packetdrill's run_all.py passes --send_omit_free to every script.
+		{[]string{"pkt", "--send_omit_free", "-out", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitPass, "1 script, 0 failed, 0 skipped"},
 		// --dry_run parses and checks, runs nothing, and says which
 		// scripts tcplab plays; a script that does not parse fails.
 		{[]string{"pkt", "--dry_run", "-out", "/nonexistent/dir", pktdata + "server_basic.pkt", pktdata + "skip/icmp_udp.pkt"}, lab.ExitPass, "server_basic.pkt: parses; tcplab plays it\n"},
