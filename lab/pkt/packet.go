@@ -15,7 +15,8 @@ const allOptions = scripted.OptMSS | scripted.OptWindowScale | scripted.OptSACKP
 // are laid out as Linux lays them out (package scripted builds them), not
 // in the line's order of nop and eol; a TS ecr is the line's only on a
 // SYN: otherwise the runner maps it to the kernel's clock (tsClock.ecr)
-// or the peer echoes the kernel's last TS val. cookie is the cookie of a Fast Open option by name (namedCookie).
+// or the peer echoes the kernel's last TS val. cookie is the cookie of a
+// Fast Open option by name (namedCookie).
 func sendTemplate(pk *Packet, cookie []byte) scripted.TCP {
 	seg := scripted.TCP{
 		Flags:   pk.Flags,

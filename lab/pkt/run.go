@@ -656,9 +656,9 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 				r.conn, r.fresh = r.peer.Dial(r.set.BindPort), false
 			}
 			seg := sendTemplate(e, namedCookie(e, r.peer.Addr(), r.peer.KernelAddr()))
-			// A TS ecr on the kernel's clock, as packetdrill maps it
-			// (a SYN's is the line's).
-			if ecr, ok := lineTSEcr(e); ok && !(e.Flags.Has(capture.SYN) && !e.Flags.Has(capture.ACK)) {
+			// A TS ecr that sendTemplate leaves to the peer (all but a
+			// SYN's) on the kernel's clock, as packetdrill maps it.
+			if _, ecr, ok := lineTS(e); ok && seg.Options.TSEcr == nil {
 				if v, ok := r.ts.ecr(r.conn, ecr); ok {
 					seg.Options.TSEcr = &v
 				}

@@ -32,7 +32,7 @@ func (c *tsClock) check(conn *scripted.Conn, pk *Packet, got scripted.Segment) s
 	if !got.Options.HasTimestamps {
 		return ""
 	}
-	script, ok := lineTSVal(pk)
+	script, _, ok := lineTS(pk)
 	if !ok {
 		return ""
 	}
@@ -79,22 +79,13 @@ func (c *tsClock) ecr(conn *scripted.Conn, ecr uint32) (uint32, bool) {
 	return 0, false
 }
 
-// lineTSEcr is the TS ecr a packet line writes.
-func lineTSEcr(pk *Packet) (uint32, bool) {
+// lineTS is the TS val and ecr a packet line writes, if it writes the
+// option.
+func lineTS(pk *Packet) (val, ecr uint32, ok bool) {
 	for _, o := range pk.Options {
 		if o.Kind == OptTS && len(o.Values) > 1 {
-			return o.Values[1], true
+			return o.Values[0], o.Values[1], true
 		}
 	}
-	return 0, false
-}
-
-// lineTSVal is the TS val a packet line writes.
-func lineTSVal(pk *Packet) (uint32, bool) {
-	for _, o := range pk.Options {
-		if o.Kind == OptTS && len(o.Values) > 0 {
-			return o.Values[0], true
-		}
-	}
-	return 0, false
+	return 0, 0, false
 }
