@@ -66,6 +66,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	addDefine := func(v string) error { defines = append(defines, v); return nil }
 	fs.Func("D", "packetdrill's `-D NAME=VALUE`: in the scripts' system calls, the word NAME reads as VALUE (a symbol,\na number or a \"string\"), over a script's own --define=NAME=VALUE; give it once per name", addDefine)
 	fs.Func("define", "packetdrill's `--define NAME=VALUE`, the same as -D", addDefine)
+	cpus := fs.String("cpus", "one", "the CPUs the scripts run on: one (the first this process may use, as packetdrill's single thread\nruns on one: a timer the kernel arms for the next tick then fires on it) or all")
 	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
 	dryRun := fs.Bool("dry_run", false, "packetdrill's `--dry_run`: parse and check each script, and say whether tcplab plays it or\nskips it (the line and the reason), without running it; exit 0 when all parse")
 	help := cli.Help{
@@ -94,6 +95,9 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	}
 	if *parallel < 0 {
 		return fmt.Errorf("%w: -parallel %d: use 0 (all at once) or a number of scripts at a time", ErrUsage, *parallel)
+	}
+	if *cpus != "one" && *cpus != "all" {
+		return fmt.Errorf("%w: -cpus %s: use one or all", ErrUsage, *cpus)
 	}
 	if *floor < 0 {
 		return fmt.Errorf("%w: -floor %v: use 0 (packetdrill's rule) or a positive duration", ErrUsage, *floor)
@@ -244,6 +248,15 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		return nil
+	}
+	// The scripts run on one CPU, as packetdrill's do (see
+	// scripted.OneCPU), and the tick is measured there.
+	if *cpus == "one" {
+		_, undo, err := scripted.OneCPU()
+		if err != nil {
+			return fmt.Errorf("%w; or give -cpus all", err)
+		}
+		defer undo()
 	}
 	// The kernel's tick, once for all the scripts that run (-go and
 	// --dry_run, above, run none): each starts just after one, and

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab"
+	"golang.org/x/sys/unix"
 )
 
 const pktdata = "pkt/testdata/"
@@ -35,6 +37,8 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-out", t.TempDir(), bad, pktdata + "server_basic.pkt"}, lab.ExitFail, "1 failed, 0 skipped of 2 scripts"},
 		{[]string{"pkt", "no-such.pkt"}, lab.ExitUsage, "no-such.pkt"},
 		{[]string{"pkt", "-parallel", "-1", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-parallel -1"},
+		{[]string{"pkt", "-cpus", "2", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-cpus 2: use one or all"},
+		{[]string{"pkt", "-cpus", "all", "-out", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitPass, "1 script, 0 failed, 0 skipped"},
 		{[]string{"pkt", "-junit", t.TempDir(), pktdata + "server_basic.pkt"}, lab.ExitUsage, "is a directory"},
 		{[]string{"pkt", "-tolerance", "wide", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-tolerance wide: use floor, packetdrill or auto"},
 		{[]string{"pkt", "-tolerance", "auto", "-floor", "10ms", pktdata + "server_basic.pkt"}, lab.ExitUsage, "-floor goes with -tolerance floor, not auto"},
@@ -62,11 +66,25 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-go", "-D", "MY_COOKIE=abcd1234", pktdata + "skip/fastopen.pkt"}, lab.ExitPass, "func TestFastopen(t *testing.T) {"},
 		{[]string{"pkt", "-go", "--define", "MY_COOKIE=abcd1234", pktdata + "skip/fastopen.pkt"}, lab.ExitPass, "func TestFastopen(t *testing.T) {"},
 	}
+	var cpus unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
 		code := lab.Command("tcplab", tt.args, &stdout, &stderr, nil)
 		if code != tt.code || !strings.Contains(stdout.String()+stderr.String(), tt.want) {
 			t.Errorf("tcplab %q: exit %d, want %d with %q:\n%s%s", tt.args, code, tt.code, tt.want, stdout.String(), stderr.String())
+		}
+		// pkt runs the scripts on one CPU and gives the process's
+		// threads theirs back.
+		if tids, err := os.ReadDir("/proc/self/task"); err == nil {
+			for _, e := range tids {
+				var s unix.CPUSet
+				if tid, err := strconv.Atoi(e.Name()); err == nil && unix.SchedGetaffinity(tid, &s) == nil && s != cpus {
+					t.Errorf("tcplab %q: thread %d may run on %d CPUs after it, want the %d it had", tt.args, tid, s.Count(), cpus.Count())
+				}
+			}
 		}
 	}
 }
