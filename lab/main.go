@@ -119,7 +119,7 @@ Commands:
   %[1]s check -expect PROPERTIES [flags] [-o FILE] -- COMMAND [ARG...]
                                                 run COMMAND on a private loopback, capture it, check its connections
   %[1]s pkt [flags] FILE.pkt...                 run packetdrill scripts against the real kernel, or print them as Go
-      [-out DIR] [-parallel N] [-junit FILE] [-floor D] [-tolerance floor|packetdrill|auto] [-go] [-dry_run]
+      [-out DIR] [-parallel N] [-cpus one|all] [-junit FILE] [-floor D] [-tolerance floor|packetdrill|auto] [-go] [-dry_run]
       [-ip_version ipv4|ipv6|ipv4-mapped-ipv6[,...]] [-tolerance_usecs N] [-tolerance_percent P] [-mtu N]
       [-init_scripts FILE] [-tcp_ts_tick_usecs N] [-local_ip A] [-remote_ip A] [-netmask_ip M] [-gateway_ip A]
       [-bind_port N] [-connect_port N] [-tcp_ts_ecr_scaled] [-strict_segments]

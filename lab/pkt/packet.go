@@ -87,24 +87,25 @@ func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
 }
 
 // outboundCookie is the Fast Open cookie an outbound line wants, in hex
-// or named; nil when it names none (a request, or no option). A named
+// or named, and whether it wants one: an empty cookie for an option
+// without one (a request, which packetdrill tells from an option with a
+// cookie by its length), none for a line without the option. A named
 // one is the cookie of the SYN: the script's (src to dst) for the
 // kernel's SYN/ACK, the kernel's (dst to src) for its SYN.
-func outboundCookie(pk *Packet, src, dst netip.Addr) []byte {
+func outboundCookie(pk *Packet, src, dst netip.Addr) ([]byte, bool) {
 	if pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK) {
 		src, dst = dst, src
 	}
 	if c := namedCookie(pk, src, dst); c != nil {
-		return c
+		return c, true
 	}
 	for _, o := range pk.Options {
 		if o.Kind == OptFO {
-			if b, err := hex.DecodeString(o.Raw); err == nil && len(b) > 0 {
-				return b
-			}
+			b, err := hex.DecodeString(o.Raw)
+			return b, err == nil
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // expectTemplate is what an outbound packet line checks: flags, the
@@ -208,4 +209,13 @@ func unnamedAccECN(pk *Packet, got scripted.Segment) bool {
 		}
 	}
 	return true
+}
+
+// cookieText is a Fast Open cookie as a report shows it: hex, or what an
+// option without one is.
+func cookieText(c []byte) string {
+	if len(c) == 0 {
+		return "none (a cookie request)"
+	}
+	return hex.EncodeToString(c)
 }
