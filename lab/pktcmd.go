@@ -64,7 +64,7 @@ func pktCommand(prog string, args []string, stdout, stderr io.Writer) error {
 	// --define lines, which they overwrite.
 	var defines []string
 	addDefine := func(v string) error { defines = append(defines, v); return nil }
-	fs.Func("D", "packetdrill's `-D NAME=VALUE`: in the scripts' system calls, the word NAME reads as VALUE (a symbol,\na number or a \"string\"), over a script's own --define=NAME=VALUE; give it once per name", addDefine)
+	fs.Func("D", "packetdrill's `-D NAME=VALUE`: in the scripts' system calls, Fast Open cookies and ICMP types and codes,\nthe word NAME reads as VALUE (a symbol, a number or a \"string\"), over a script's own --define=NAME=VALUE; give it once per name", addDefine)
 	fs.Func("define", "packetdrill's `--define NAME=VALUE`, the same as -D", addDefine)
 	cpus := fs.String("cpus", "one", "the CPUs the scripts run on: one (the first this process may use, as packetdrill's single thread\nruns on one: a timer the kernel arms for the next tick then fires on it) or all")
 	toGo := fs.Bool("go", false, "print each script as a Go test using package scripted instead of running it")
@@ -372,6 +372,7 @@ type pktResult struct {
 	*pkt.Result
 	dir   string // empty for a script that did not parse: it has none
 	label string // the script's path, and its family when several run
+	warn  string // what went wrong writing an artifact that the verdict does not count
 }
 
 // runScripts runs the scripts, parallel at a time (0: all), and returns
@@ -401,6 +402,9 @@ func runScripts(ctx context.Context, scripts []*pkt.Script, unparsed []*pkt.Synt
 			r.label = labels[i]
 			results[i] = r
 			mu.Lock()
+			if r.warn != "" {
+				fmt.Fprintf(progress, "%s: %s\n", s.Path, r.warn)
+			}
 			fmt.Fprintf(progress, "%s: %s (%.2fs)\n", r.label, r.Status, r.Duration.Seconds())
 			mu.Unlock()
 		}()
@@ -431,12 +435,14 @@ func runScript(ctx context.Context, s *pkt.Script, dir string, cfg pkt.Config) p
 		r.Status, r.Reason = pkt.Failed, fmt.Sprintf("write %s: %v", pcap, err)
 	}
 	res := pktResult{Result: r, dir: dir}
-	if r.Status == pkt.Skipped {
+	// A script skipped, or failed before it played (a wrong option, a
+	// bad name), has no capture: the file is empty.
+	if st, err := os.Stat(pcap); r.Status == pkt.Skipped || err == nil && st.Size() == 0 {
 		os.Remove(pcap)
 	} else {
 		// The walkthrough and the ladder are annotate's, of the capture.
 		if err := annotatecmd.Run("tcplab", []string{"-ladder", filepath.Join(dir, "ladder.svg"), "-walkthrough", filepath.Join(dir, "walkthrough.md"), pcap}, io.Discard); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: annotate %s: %v\n", s.Path, pcap, err)
+			res.warn = fmt.Sprintf("annotate %s: %v", pcap, err)
 		}
 	}
 	b, err := json.MarshalIndent(pktJSON(r), "", "  ")

@@ -62,6 +62,10 @@ func TestPktUsage(t *testing.T) {
 		{[]string{"pkt", "-go", pktdata + "skip/fastopen.pkt"}, lab.ExitFail, "fastopen.pkt:6: cannot write as Go: TCP option FO MY_COOKIE"},
 		{[]string{"pkt", "-h"}, lab.ExitPass, "usage: tcplab pkt [flags] FILE.pkt..."},
 		{[]string{"pkt", "-D", "NOEQUALS", pktdata + "server_basic.pkt"}, lab.ExitUsage, "--define=NOEQUALS: want NAME=VALUE"},
+		// -D names an ICMP code too (packetdrill's lexer reads any word);
+		// without it the script fails at the word, as under packetdrill.
+		{[]string{"pkt", "-out", t.TempDir(), pktdata + "fail/icmp_code.pkt"}, lab.ExitFail, `icmp_code.pkt:13: ICMP type unreachable has no code "CODE"`},
+		{[]string{"pkt", "-out", t.TempDir(), "-D", "CODE=port_unreachable", pktdata + "fail/icmp_code.pkt"}, lab.ExitPass, "1 script, 0 failed, 0 skipped"},
 		// packetdrill's -D names the cookie the script skips without it.
 		{[]string{"pkt", "-go", "-D", "MY_COOKIE=abcd1234", pktdata + "skip/fastopen.pkt"}, lab.ExitPass, "func TestFastopen(t *testing.T) {"},
 		{[]string{"pkt", "-go", "--define", "MY_COOKIE=abcd1234", pktdata + "skip/fastopen.pkt"}, lab.ExitPass, "func TestFastopen(t *testing.T) {"},

@@ -28,8 +28,8 @@ func define(text string) (name, value string, ok bool) {
 
 // defined returns s with each name in its system calls' arguments,
 // results and errnos that defs defines replaced by its value (see
-// defineValue), and each Fast Open cookie its packets name so
-// (definedCookies). s is not changed; with no definitions it is
+// defineValue), and each Fast Open cookie and ICMP type or code its
+// packets name so (definedCookies). s is not changed; with no definitions it is
 // returned.
 func defined(s *Script, defs map[string]string) *Script {
 	if len(defs) == 0 {
@@ -64,10 +64,29 @@ func defined(s *Script, defs map[string]string) *Script {
 }
 
 // definedCookies returns pk with each Fast Open cookie that defs
-// defines (FO MY_COOKIE) replaced by its value. TFO_COOKIE and
+// defines (FO MY_COOKIE) replaced by its value, and its ICMP type and
+// code when defs defines them (< icmp unreachable CODE, which
+// packetdrill's lexer reads as any other word). TFO_COOKIE and
 // TFO_COOKIE_ZERO stay names: a runner defines them for packetdrill's
 // addresses, and tcplab computes them for the run's (namedCookies).
 func definedCookies(pk *Packet, defs map[string]string) *Packet {
+	if m := pk.ICMP; m != nil {
+		typ, tok := defs[m.Type]
+		code, cok := defs[m.Code]
+		if !tok && !cok || m.Code == "" && !tok {
+			return pk
+		}
+		n := *m
+		if tok {
+			n.Type = typ
+		}
+		if cok && m.Code != "" {
+			n.Code = code
+		}
+		c := *pk
+		c.ICMP = &n
+		return &c
+	}
 	var opts []TCPOption
 	for i, o := range pk.Options {
 		v, ok := defs[o.Raw]

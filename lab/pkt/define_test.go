@@ -44,13 +44,15 @@ func TestDefined(t *testing.T) {
 +0 sendmsg(3, {msg_name(...)=..., msg_iov(1)=[{..., ONE}], msg_flags=0}, 0) = 1
 +0 < S 0:0(0) win 100 <FO MY_COOKIE,nop,nop>
 +0 < S 0:0(0) win 100 <FO TFO_COOKIE,nop,nop>
++0 < icmp unreachable CODE [1:1(0)]
++0 < icmp TYPE [1:1(0)]
 +0 close(UNDEFINED) = 0
 `
 	s, err := Parse("defines.pkt", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"OPT=SO_REUSEADDR", "ONE=1", "FLAG=0x4", `CC="reno"`, "ERR=ENOENT", "MY_COOKIE=abcd1234", "TFO_COOKIE=0011223344556677"} {
+	for _, d := range []string{"OPT=SO_REUSEADDR", "ONE=1", "FLAG=0x4", `CC="reno"`, "ERR=ENOENT", "MY_COOKIE=abcd1234", "TFO_COOKIE=0011223344556677", "CODE=port_unreachable", "TYPE=source_quench"} {
 		s.Options = append(s.Options, Option{Name: "define", Value: d})
 	}
 	before := events(s)
@@ -67,6 +69,8 @@ func TestDefined(t *testing.T) {
 		"+0 sendmsg(3, {msg_name=..., msg_iov(1)=[{..., 1}], msg_flags=0}, 0) = 1",
 		"+0 < S 0:0(0) win 100 <FO abcd1234,nop,nop>",
 		"+0 < S 0:0(0) win 100 <FO TFO_COOKIE,nop,nop>",
+		"+0 < icmp unreachable port_unreachable [1:1(0)]",
+		"+0 < icmp source_quench [1:1(0)]",
 		"+0 close(UNDEFINED) = 0",
 	}
 	for i := range want {

@@ -310,9 +310,13 @@ func check(s *Script) *Unsupported {
 				case t.Span != NoSpan:
 					return un("an ICMP message is sent at one time, neither a range (~) nor blocking (...)")
 				}
+				// A name that is neither family's is the script's
+				// error, which packetdrill fails ("bad ICMP code").
 				if _, err4 := icmpOf(m, false); err4 != nil {
 					if _, err6 := icmpOf(m, true); err6 != nil {
-						return un("%v", err4)
+						u := un("%v", err4)
+						u.Bad = true
+						return u
 					}
 				}
 				continue
