@@ -112,7 +112,7 @@ func TestTemplates(t *testing.T) {
 		{"0 > . 1:1(0) ack 1 <...>", "ACK seq=1 ack=1 len=0"},
 		{"0 > S. 0:0(0) ack 1 win 100 <mss 1460,nop,nop,sackOK,nop,wscale 7>", "SYN,ACK seq=0 ack=1 win=100 len=0 <mss 1460,sackOK,wscale 7,absent TS,sack,FO>"},
 		{"0 > . 1:1(0) ack 1 <nop,nop,TS val 1 ecr 2>", "ACK seq=1 ack=1 len=0 <present TS,absent mss,wscale,sackOK,sack,FO>"},
-		{"0 > S. 0:0(0) ack 1 win 100 <mss 1460,FO abcd,nop,nop>", "SYN,ACK seq=0 ack=1 win=100 len=0 <mss 1460,present FO,absent wscale,sackOK,TS,sack>"},
+		{"0 > S. 0:0(0) ack 1 win 100 <mss 1460,FO abcd,nop,nop>", "SYN,ACK seq=0 ack=1 win=100 len=0 <mss 1460,FO abcd,absent wscale,sackOK,TS,sack>"},
 		{"0 > . 1:1(0) ack 1 <nop,nop,sack 1001:2001>", "ACK seq=1 ack=1 len=0 <sack 1001:2001,absent mss,wscale,sackOK,TS,FO>"},
 		{"0 > [ect01] WA. 1:1(0) ack 1 <ECN e1b 1 ceb 1000 e0b 1,nop>", "[ect01] CWR,ACK,AE seq=1 ack=1 len=0 <ECN e1b 1 ceb 1000 e0b 1,absent mss,wscale,sackOK,TS,sack,FO>"},
 		{"0 > [noecn] . 1:1(0) ack 1 <...>", "[noecn] ACK seq=1 ack=1 len=0"},

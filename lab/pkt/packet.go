@@ -86,26 +86,16 @@ func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
 	return nil
 }
 
-// outboundCookie is the Fast Open cookie an outbound line wants, in hex
-// or named, and whether it wants one: an empty cookie for an option
-// without one (a request, which packetdrill tells from an option with a
-// cookie by its length), none for a line without the option. A named
-// one is the cookie of the SYN: the script's (src to dst) for the
-// kernel's SYN/ACK, the kernel's (dst to src) for its SYN.
-func outboundCookie(pk *Packet, src, dst netip.Addr) ([]byte, bool) {
+// outboundCookie is the Fast Open cookie an outbound line names
+// (TFO_COOKIE, see namedCookies), nil when it names none: the cookie of
+// the SYN, the script's (src to dst) for the kernel's SYN/ACK, the
+// kernel's (dst to src) for its SYN. One written in hex is the
+// template's (expectTemplate).
+func outboundCookie(pk *Packet, src, dst netip.Addr) []byte {
 	if pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK) {
 		src, dst = dst, src
 	}
-	if c := namedCookie(pk, src, dst); c != nil {
-		return c, true
-	}
-	for _, o := range pk.Options {
-		if o.Kind == OptFO {
-			b, err := hex.DecodeString(o.Raw)
-			return b, err == nil
-		}
-	}
-	return nil, false
+	return namedCookie(pk, src, dst)
 }
 
 // expectTemplate is what an outbound packet line checks: flags, the
@@ -153,8 +143,16 @@ func expectTemplate(pk *Packet) scripted.TCP {
 			want.Options.SACK = sackBlocks(o.Values)
 			named |= scripted.OptSACK
 		case OptFO:
-			// Present; its cookie is checked after (outboundCookie).
+			// Its cookie in hex, or none (a request, which packetdrill
+			// tells from a cookie by the option's length); a cookie
+			// the script names is computed for the run's addresses
+			// and checked after (outboundCookie).
 			named |= scripted.OptFastOpen
+			if _, ok := namedCookies[o.Raw]; !ok {
+				if b, err := hex.DecodeString(o.Raw); err == nil {
+					want.Options.FastOpen = append([]byte{}, b...)
+				}
+			}
 		case OptAccECN:
 			// Its absence, when the line names none, is checked
 			// after (unnamedAccECN).
@@ -162,6 +160,9 @@ func expectTemplate(pk *Packet) scripted.TCP {
 		}
 	}
 	want.Options.Present = named & (scripted.OptTimestamps | scripted.OptFastOpen)
+	if want.Options.FastOpen != nil {
+		want.Options.Present &^= scripted.OptFastOpen // the cookie wants it
+	}
 	want.Options.Absent = allOptions &^ named
 	return want
 }
@@ -209,13 +210,4 @@ func unnamedAccECN(pk *Packet, got scripted.Segment) bool {
 		}
 	}
 	return true
-}
-
-// cookieText is a Fast Open cookie as a report shows it: hex, or what an
-// option without one is.
-func cookieText(c []byte) string {
-	if len(c) == 0 {
-		return "none (a cookie request)"
-	}
-	return hex.EncodeToString(c)
 }

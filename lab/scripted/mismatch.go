@@ -2,6 +2,7 @@ package scripted
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -131,6 +132,12 @@ func diffOptions(want Options, got Segment) []Row {
 			add("sack", sackString(g), sackString(want.SACK))
 		}
 	}
+	if want.FastOpen != nil {
+		absent(OptFastOpen, "present")
+		if kinds&OptFastOpen != 0 && !bytes.Equal(got.FastOpenCookie, want.FastOpen) {
+			add("FO cookie", cookieString(got.FastOpenCookie), cookieString(want.FastOpen))
+		}
+	}
 	if want.AccECN != nil && !want.AccECN.equal(got.AccECN) {
 		g := "absent"
 		if got.AccECN != nil {
@@ -242,4 +249,13 @@ func segmentString(flags capture.Flags, seq, ack uint32, win uint16, n int, o ca
 		s += " <" + strings.Join(opts, ",") + ">"
 	}
 	return s
+}
+
+// cookieString is a Fast Open cookie as a mismatch row shows it: hex, or
+// "none (a request)".
+func cookieString(c []byte) string {
+	if len(c) == 0 {
+		return "none (a request)"
+	}
+	return hex.EncodeToString(c)
 }

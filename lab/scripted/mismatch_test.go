@@ -22,6 +22,10 @@ func TestDiff(t *testing.T) {
 	data := Segment{Flags: PSH | ACK, Seq: 1, Ack: 1, Window: 502, Payload: []byte("hello"), Options: capture.Options{WindowScale: -1}}
 	sacked := data
 	sacked.Options.NSACK, sacked.Options.SACK[0] = 1, SACKBlock{Left: 100, Right: 200}
+	cookie := synack()
+	cookie.Options.FastOpen, cookie.FastOpenCookie = capture.FastOpenCookie, []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	request := synack()
+	request.Options.FastOpen = capture.FastOpenRequest
 	tests := []struct {
 		name   string
 		want   TCP
@@ -51,6 +55,13 @@ func TestDiff(t *testing.T) {
 		{"sack", TCP{Options: Options{SACK: []SACKBlock{{Left: 100, Right: 200}}}}, sacked, nil},
 		{"sack differs", TCP{Options: Options{SACK: []SACKBlock{{Left: 100, Right: 300}}}}, sacked, []string{"sack"}},
 		{"no sack wanted", TCP{Options: Options{SACK: []SACKBlock{}}}, sacked, []string{"sack"}},
+		{"fast open cookie", TCP{Options: Options{FastOpen: []byte{1, 2, 3, 4, 5, 6, 7, 8}}}, cookie, nil},
+		{"fast open cookie differs", TCP{Options: Options{FastOpen: []byte{1, 2, 3, 4}}}, cookie, []string{"FO cookie"}},
+		{"fast open request, a cookie came", TCP{Options: Options{FastOpen: []byte{}}}, cookie, []string{"FO cookie"}},
+		{"fast open request", TCP{Options: Options{FastOpen: []byte{}}}, request, nil},
+		{"fast open cookie, a request came", TCP{Options: Options{FastOpen: []byte{1}}}, request, []string{"FO cookie"}},
+		{"fast open option, none came", TCP{Options: Options{FastOpen: []byte{}}}, synack(), []string{"FO"}},
+		{"fast open cookie not checked when nil", TCP{}, cookie, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package scripted
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -76,9 +77,10 @@ type Options struct {
 	// Absent names options an expected segment must not carry.
 	Absent OptionSet
 	// FastOpen, when not nil, sends the TCP Fast Open option (RFC 7413,
-	// kind 34) with this cookie; empty is a cookie request. An expected
-	// segment's Fast Open option is checked present or absent only
-	// (OptFastOpen), not its cookie.
+	// kind 34) with this cookie; empty is a cookie request. On expect, a
+	// non-nil FastOpen wants the segment's option (kind 34, or 254 with
+	// the experimental magic) with this cookie, empty a request; nil
+	// checks nothing of it but what Present and Absent name.
 	FastOpen []byte
 	// Raw are options sent as given after the others (each padded with
 	// NOPs to a 32-bit word), such as an MD5 signature option (kind 19)
@@ -228,6 +230,9 @@ func (o Options) String() string {
 	}
 	if o.SACK != nil {
 		parts = append(parts, "sack "+sackString(o.SACK))
+	}
+	if o.FastOpen != nil {
+		parts = append(parts, strings.TrimSpace("FO "+hex.EncodeToString(o.FastOpen)))
 	}
 	if o.AccECN != nil {
 		parts = append(parts, o.AccECN.String())
