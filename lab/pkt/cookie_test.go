@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcplab/tcplab/internal/testenv"
 	"github.com/tcplab/tcplab/lab/netns"
+	"github.com/tcplab/tcplab/lab/scripted"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +31,7 @@ func TestFastOpenCookiePublished(t *testing.T) {
 		{"TFO_COOKIE", "::ffff:192.0.2.1", "::ffff:192.168.0.1", "3021b9d889017eeb"},
 	}
 	for _, tt := range tests {
-		got := hex.EncodeToString(fastOpenCookie(namedCookies[tt.name], netip.MustParseAddr(tt.src), netip.MustParseAddr(tt.dst)))
+		got := hex.EncodeToString(namedKey(namedCookies[tt.name]).Cookie(netip.MustParseAddr(tt.src), netip.MustParseAddr(tt.dst)))
 		if got != tt.want {
 			t.Errorf("%s from %s to %s = %s, want %s", tt.name, tt.src, tt.dst, got, tt.want)
 		}
@@ -40,7 +41,7 @@ func TestFastOpenCookiePublished(t *testing.T) {
 // TestFastOpenCookieKernel: the cookie is the one the kernel gives. A
 // Fast Open server in a namespace of its own, with a key set by the
 // sysctl or by setsockopt, answers a client's cookie request on lo; the
-// cookie of its SYN/ACK, read off the wire, is fastOpenCookie's for the
+// cookie of its SYN/ACK, read off the wire, is FastOpenKey.Cookie's for the
 // key and addresses, IPv4 and IPv6.
 func TestFastOpenCookieKernel(t *testing.T) {
 	if !testenv.InNamespace(t, time.Minute) {
@@ -68,7 +69,7 @@ func TestFastOpenCookieKernel(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src, dst := netip.MustParseAddr(tt.src), netip.MustParseAddr(tt.dst)
-			var key fastOpenKey
+			var key scripted.FastOpenKey
 			if tt.sockopt != nil {
 				copy(key[:], tt.sockopt)
 			} else {
@@ -76,7 +77,7 @@ func TestFastOpenCookieKernel(t *testing.T) {
 				if _, err := fmt.Sscanf(tt.sysctl, "%x-%x-%x-%x", &w[0], &w[1], &w[2], &w[3]); err != nil {
 					t.Fatal(err)
 				}
-				key = keyFromWords(w)
+				key = namedKey(w)
 			}
 			var got []byte
 			err := host.Do(func() error {
@@ -87,8 +88,8 @@ func TestFastOpenCookieKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := fastOpenCookie(key, src, dst); hex.EncodeToString(got) != hex.EncodeToString(want) {
-				t.Errorf("the kernel's cookie from %s to %s is %x, fastOpenCookie's %x", src, dst, got, want)
+			if want := key.Cookie(src, dst); hex.EncodeToString(got) != hex.EncodeToString(want) {
+				t.Errorf("the kernel's cookie from %s to %s is %x, FastOpenKey.Cookie's %x", src, dst, got, want)
 			}
 		})
 	}

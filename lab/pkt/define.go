@@ -29,8 +29,8 @@ func define(text string) (name, value string, ok bool) {
 // defined returns s with each name in its system calls' arguments,
 // results and errnos that defs defines replaced by its value (see
 // defineValue), and each Fast Open cookie and ICMP type or code its
-// packets name so (definedCookies). s is not changed; with no definitions it is
-// returned.
+// packets name so (definedPacket). s is not changed; with no
+// definitions it is returned.
 func defined(s *Script, defs map[string]string) *Script {
 	if len(defs) == 0 {
 		return s
@@ -39,7 +39,7 @@ func defined(s *Script, defs map[string]string) *Script {
 	c.Events = make([]Event, len(s.Events))
 	for i, e := range s.Events {
 		if pk, ok := e.(*Packet); ok {
-			c.Events[i] = definedCookies(pk, defs)
+			c.Events[i] = definedPacket(pk, defs)
 			continue
 		}
 		sc, ok := e.(*Syscall)
@@ -63,25 +63,23 @@ func defined(s *Script, defs map[string]string) *Script {
 	return &c
 }
 
-// definedCookies returns pk with each Fast Open cookie that defs
-// defines (FO MY_COOKIE) replaced by its value, and its ICMP type and
-// code when defs defines them (< icmp unreachable CODE, which
-// packetdrill's lexer reads as any other word). TFO_COOKIE and
-// TFO_COOKIE_ZERO stay names: a runner defines them for packetdrill's
-// addresses, and tcplab computes them for the run's (namedCookies).
-func definedCookies(pk *Packet, defs map[string]string) *Packet {
+// definedPacket returns pk with its ICMP type and code, and each Fast
+// Open cookie (FO MY_COOKIE), replaced by the value defs gives, where it
+// gives one: packetdrill's lexer reads them as any other word.
+// TFO_COOKIE and TFO_COOKIE_ZERO stay names: a runner defines them for
+// packetdrill's addresses, and tcplab computes them for the run's
+// (namedCookies).
+func definedPacket(pk *Packet, defs map[string]string) *Packet {
 	if m := pk.ICMP; m != nil {
-		typ, tok := defs[m.Type]
-		code, cok := defs[m.Code]
-		if !tok && !cok || m.Code == "" && !tok {
-			return pk
-		}
 		n := *m
-		if tok {
-			n.Type = typ
+		if v, ok := defs[n.Type]; ok {
+			n.Type = v
 		}
-		if cok && m.Code != "" {
-			n.Code = code
+		if v, ok := defs[n.Code]; ok && n.Code != "" {
+			n.Code = v
+		}
+		if n == *m {
+			return pk
 		}
 		c := *pk
 		c.ICMP = &n

@@ -38,8 +38,8 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, e.Line)
 		case *Packet:
 			for _, o := range e.Options {
-				if _, named := namedCookies[o.Raw]; named && o.Kind == OptFO && e.Dir == Inbound {
-					return nil, fmt.Errorf("%s:%d: cannot write as Go: the Fast Open cookie %s is computed from the run's addresses, which the scenario does not know when written: write the cookie in hex", s.Path, e.Line, o.Raw)
+				if _, named := namedCookies[o.Raw]; named && o.Kind == OptFO && o.Exp {
+					return nil, fmt.Errorf("%s:%d: cannot write as Go: the experimental Fast Open option's cookie %s is not written as Go yet: write it in hex, or use FO", s.Path, e.Line, o.Raw)
 				}
 			}
 		case *Syscall:
@@ -381,12 +381,17 @@ func (g *gen) body() {
 				}
 				g.conn = true
 			}
+			cookie := goNamedCookie(e)
 			if e.Dir == Inbound {
 				sleep(st)
-				g.p("conn.Send(t, %s)\n", goTCP(sendTemplate(e, nil)))
+				g.p("conn.Send(t, %s)\n", goTCP(sendTemplate(e, nil), cookie))
 				break
 			}
-			want := goTCP(expectTemplate(e))
+			exp := expectTemplate(e)
+			if cookie != "" {
+				exp.Options.Present &^= scripted.OptFastOpen // the cookie wants it
+			}
+			want := goTCP(exp, cookie)
 			switch {
 			case t.Kind == AnyTime:
 				g.p("conn.Expect(t, %s, 10*time.Second)\n", want)
@@ -878,7 +883,32 @@ func goICMP(m scripted.ICMP) string {
 }
 
 // goTCP writes a template as a scripted.TCP literal.
-func goTCP(seg scripted.TCP) string {
+// goNamedCookie is the Go expression of the Fast Open cookie pk names
+// (TFO_COOKIE), computed when the test runs from the peer's addresses as
+// the runner computes it (the cookie of the SYN: its sender is the
+// client); "" when pk names none.
+func goNamedCookie(pk *Packet) string {
+	for _, o := range pk.Options {
+		w, ok := namedCookies[o.Raw]
+		if !ok || o.Kind != OptFO {
+			continue
+		}
+		key := "scripted.FastOpenKey{}"
+		if w != ([4]uint32{}) {
+			key = fmt.Sprintf("scripted.FastOpenKeyWords(%#08x, %#08x, %#08x, %#08x)", w[0], w[1], w[2], w[3])
+		}
+		client, server := "p.Addr()", "p.KernelAddr()"
+		if (pk.Dir == Outbound) == (pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK)) {
+			client, server = server, client
+		}
+		return fmt.Sprintf("%s.Cookie(%s, %s) /* %s */", key, client, server, o.Raw)
+	}
+	return ""
+}
+
+// goTCP is the Go of seg; cookie, when not "", is the expression of its
+// Fast Open cookie (goNamedCookie).
+func goTCP(seg scripted.TCP, cookie string) string {
 	var parts []string
 	if seg.Flags != 0 {
 		var fs []string
@@ -915,7 +945,7 @@ func goTCP(seg scripted.TCP) string {
 	if seg.Len != nil {
 		parts = append(parts, fmt.Sprintf("Len: scripted.Int(%d)", *seg.Len))
 	}
-	if o := goOptions(seg.Options); o != "" {
+	if o := goOptions(seg.Options, cookie); o != "" {
 		parts = append(parts, "Options: scripted.Options{"+o+"}")
 	}
 	return "scripted.TCP{" + strings.Join(parts, ", ") + "}"
@@ -936,7 +966,7 @@ func goOptionSet(s scripted.OptionSet) string {
 	return strings.Join(names, "|")
 }
 
-func goOptions(o scripted.Options) string {
+func goOptions(o scripted.Options, cookie string) string {
 	var parts []string
 	if o.MSS != nil {
 		parts = append(parts, fmt.Sprintf("MSS: scripted.Uint16(%d)", *o.MSS))
@@ -960,7 +990,10 @@ func goOptions(o scripted.Options) string {
 		}
 		parts = append(parts, "SACK: []scripted.SACKBlock{"+strings.Join(bs, ", ")+"}")
 	}
-	if o.FastOpen != nil {
+	switch {
+	case cookie != "":
+		parts = append(parts, "FastOpen: "+cookie)
+	case o.FastOpen != nil:
 		parts = append(parts, fmt.Sprintf("FastOpen: %#v", o.FastOpen))
 	}
 	if o.AccECN != nil {

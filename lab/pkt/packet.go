@@ -79,8 +79,8 @@ func sendTemplate(pk *Packet, cookie []byte) scripted.TCP {
 // dst as the kernel does; nil when pk names none.
 func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
 	for _, o := range pk.Options {
-		if key, ok := namedCookies[o.Raw]; ok && o.Kind == OptFO {
-			return fastOpenCookie(key, src, dst)
+		if w, ok := namedCookies[o.Raw]; ok && o.Kind == OptFO {
+			return namedKey(w).Cookie(src, dst)
 		}
 	}
 	return nil
