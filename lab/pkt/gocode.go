@@ -32,10 +32,14 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 	if u := check(s); u != nil {
 		return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, u.Line, u.Reason)
 	}
+	sockets := false
 	for _, e := range s.Events {
 		switch e := e.(type) {
 		case *Python:
-			return nil, fmt.Errorf("%s:%d: cannot write as Go: %%{ }%% blocks are not written as Go yet", s.Path, e.Line)
+			// Its values are the socket made last's.
+			if !sockets {
+				return nil, fmt.Errorf("%s:%d: cannot write as Go: a %%{ }%% block before the script makes a socket", s.Path, e.Line)
+			}
 		case *Packet:
 			for _, o := range e.Options {
 				if _, named := namedCookies[o.Raw]; named && o.Kind == OptFO && o.Exp {
@@ -43,6 +47,7 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 				}
 			}
 		case *Syscall:
+			sockets = sockets || e.Name == "socket" || e.Name == "accept"
 			if why := goRefuse(e); why != "" {
 				return nil, fmt.Errorf("%s:%d: cannot write as Go: %s", s.Path, e.Line, why)
 			}
@@ -70,7 +75,11 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 	if g.shell {
 		b.WriteString("\t\"os/exec\"\n")
 	}
-	b.WriteString("\t\"testing\"\n\t\"time\"\n\n\t\"golang.org/x/sys/unix\"\n\n\t\"github.com/tcplab/tcplab/lab/netns\"\n\t\"github.com/tcplab/tcplab/lab/scripted\"\n)\n\n")
+	b.WriteString("\t\"testing\"\n\t\"time\"\n\n\t\"golang.org/x/sys/unix\"\n\n\t\"github.com/tcplab/tcplab/lab/netns\"\n")
+	if len(g.pyBlocks) > 0 {
+		b.WriteString("\t\"github.com/tcplab/tcplab/lab/pkt\"\n")
+	}
+	b.WriteString("\t\"github.com/tcplab/tcplab/lab/scripted\"\n)\n\n")
 	name := testName(s.Path)
 	fmt.Fprintf(&b, "// %s plays %s. It needs root: it makes a network namespace and\n// a TUN device in it.\n", name, filepath.Base(s.Path))
 	fmt.Fprintf(&b, "func %s(t *testing.T) {\n", name)
@@ -222,6 +231,11 @@ type gen struct {
 	// blocked are the blocking calls not yet waited for.
 	blocked []*blockedCall
 	lastPkt bool // the previous event was a packet: scripted's anchor
+	// underTest is the Go variable of the socket made last, whose
+	// values a %{ }% block reads, as Run reads them.
+	underTest string
+	// pyBlocks are the lines of the %{ }% blocks written, run at the end.
+	pyBlocks []*Python
 }
 
 func (g *gen) p(format string, args ...any) { fmt.Fprintf(&g.out, format, args...) }
@@ -404,6 +418,10 @@ func (g *gen) body() {
 				g.p("conn.Expect(t, %s, %s)\n", want, goDuration(st-slept+g.tol))
 			}
 			slept = max(slept, st)
+		case *Python:
+			sleep(st)
+			g.p("vals%d, err := pkt.ReadBlockValues(%s)\nif err != nil {\n\tt.Fatalf(\"line %d: %%v\", err)\n}\n", line, g.underTest, line)
+			g.pyBlocks = append(g.pyBlocks, e)
 		case *Shell:
 			sleep(st)
 			g.shellCmd(line, e.Command)
@@ -418,6 +436,14 @@ func (g *gen) body() {
 		prev = st
 	}
 	g.settle(1<<62-1, true)
+	// The %{ }% blocks run at the end, as packetdrill runs them.
+	for _, py := range g.pyBlocks {
+		code := strconv.Quote(py.Code)
+		if !strings.Contains(py.Code, "`") {
+			code = "`" + py.Code + "`"
+		}
+		g.p("\n// line %d: the %%{ }%% block, with the values read then\nif err := pkt.RunBlock(%s, vals%d); err != nil {\n\tt.Errorf(\"line %d: %%v\", err)\n}\n", py.Line, code, py.Line, py.Line)
+	}
 	if sh := g.s.Cleanup; sh != nil {
 		g.p("\n// line %d: the script's cleanup command\n", sh.Line)
 		g.shellCmd(sh.Line, sh.Command)
@@ -531,6 +557,7 @@ func (g *gen) callCode(sc *Syscall) string {
 				dom = "unix.AF_INET6"
 			}
 		}
+		g.underTest = fmt.Sprintf("fd%d", v)
 		return fmt.Sprintf("\terr = h.Do(func() (err error) {\n\t\tfd%d, err = unix.Socket(%s, %s, %s)\n\t\treturn err\n\t})\n", v, dom, arg(1), arg(2))
 	case "bind":
 		g.bind = true
@@ -546,6 +573,7 @@ func (g *gen) callCode(sc *Syscall) string {
 			return fmt.Sprintf("\t_, _, err = unix.Accept(%s)\n", fd())
 		}
 		g.fds[v] = true
+		g.underTest = fmt.Sprintf("fd%d", v)
 		return fmt.Sprintf("\tfd%d, _, err = unix.Accept(%s)\n", v, fd())
 	case "read":
 		return fmt.Sprintf("\tn, err = unix.Read(%s, make([]byte, %s))\n", fd(), arg(2))

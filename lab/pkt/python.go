@@ -180,6 +180,31 @@ var blockStates = []string{
 	"TCP_CA_Open", "TCP_CA_Disorder", "TCP_CA_CWR", "TCP_CA_Recovery", "TCP_CA_Loss",
 }
 
+// BlockValues are the values a %{ }% block reads, by the names
+// packetdrill gives them: TCP_INFO's fields (tcpi_rto, tcpi_snd_cwnd,
+// ...), SO_MEMINFO's and TCP_CC_INFO's.
+type BlockValues map[string]uint64
+
+// ReadBlockValues reads from socket fd the values a %{ }% block at this
+// time reads (a Go test that -go wrote calls it where the script's block
+// is).
+func ReadBlockValues(fd int) (BlockValues, error) {
+	vars, _, err := tcpInfoAt(fd)
+	return vars, err
+}
+
+// RunBlock runs code, a %{ }% block, with python3 as packetdrill runs
+// it at the script's end: vals, the tcpi_options bits and the state
+// names set first as globals. A non-zero exit (a failed assert) is an
+// error that carries what python printed.
+func RunBlock(code string, vals BlockValues) error {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		return fmt.Errorf("%%{ }%% blocks need python3: %w", err)
+	}
+	return (&snippet{py: &Python{Code: code}, vars: vals}).run(python)
+}
+
 // run runs the block with python3, its tcpi_* values set first as
 // globals; a non-zero exit (a failed assert) is the script's failure.
 func (s *snippet) run(python string) error {
