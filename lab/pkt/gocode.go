@@ -334,6 +334,9 @@ func (g *gen) head() string {
 			names = append(names, fmt.Sprintf("fd%d", n))
 		}
 		fmt.Fprintf(&b, "var %s int\n", strings.Join(names, ", "))
+		// A script may make a descriptor it never names again (an
+		// accept whose socket only the packets use).
+		fmt.Fprintf(&b, "%s = %s\n", strings.TrimSuffix(strings.Repeat("_, ", len(names)), ", "), strings.Join(names, ", "))
 	}
 	return b.String()
 }
