@@ -73,7 +73,7 @@ func Go(s *Script, floor time.Duration) ([]byte, error) {
 		b.WriteString("\t\"net/netip\"\n")
 	}
 	if g.shell {
-		b.WriteString("\t\"os/exec\"\n")
+		b.WriteString("\t\"os\"\n\t\"os/exec\"\n")
 	}
 	b.WriteString("\t\"testing\"\n\t\"time\"\n\n\t\"golang.org/x/sys/unix\"\n\n\t\"github.com/tcplab/tcplab/lab/netns\"\n")
 	if len(g.pyBlocks) > 0 {
@@ -460,7 +460,9 @@ func (g *gen) shellCmd(line int, command string) {
 	g.shell = true
 	dir := filepath.Dir(g.s.Path)
 	g.p("// The command runs in the script's folder, as packetdrill runs it.\n")
-	g.p("if err := h.Do(func() error {\n\tcmd := exec.Command(\"/bin/sh\", \"-c\", %q)\n\tcmd.Dir = %q\n", command, dir)
+	// Helper scripts (set_sysctls.py) name their files after
+	// PACKETDRILL_PID, which packetdrill sets.
+	g.p("if err := h.Do(func() error {\n\tcmd := exec.Command(\"/bin/sh\", \"-c\", %q)\n\tcmd.Dir = %q\n\tcmd.Env = append(os.Environ(), fmt.Sprintf(\"PACKETDRILL_PID=%%d\", os.Getpid()))\n", command, dir)
 	where := fmt.Sprintf("line %d", line)
 	if line == 0 {
 		where = "--init_scripts"
