@@ -234,7 +234,7 @@ type gen struct {
 	// underTest is the Go variable of the socket made last, whose
 	// values a %{ }% block reads, as Run reads them.
 	underTest string
-	// pyBlocks are the lines of the %{ }% blocks written, run at the end.
+	// pyBlocks are the %{ }% blocks written so far, run at the end.
 	pyBlocks []*Python
 }
 
@@ -915,7 +915,6 @@ func goICMP(m scripted.ICMP) string {
 	return "scripted.ICMP{" + strings.Join(f, ", ") + "}"
 }
 
-// goTCP writes a template as a scripted.TCP literal.
 // goNamedCookie is the Go expression of the Fast Open cookie pk names
 // (TFO_COOKIE), computed when the test runs from the peer's addresses as
 // the runner computes it (the cookie of the SYN: its sender is the
@@ -939,8 +938,8 @@ func goNamedCookie(pk *Packet) string {
 	return ""
 }
 
-// goTCP is the Go of seg; cookie, when not "", is the expression of its
-// Fast Open cookie (goNamedCookie).
+// goTCP writes a template as a scripted.TCP literal; cookie, when not
+// "", is the expression of its Fast Open cookie (goNamedCookie).
 func goTCP(seg scripted.TCP, cookie string) string {
 	var parts []string
 	if seg.Flags != 0 {
