@@ -917,8 +917,7 @@ func goICMP(m scripted.ICMP) string {
 
 // goNamedCookie is the Go expression of the Fast Open cookie pk names
 // (TFO_COOKIE), computed when the test runs from the peer's addresses as
-// the runner computes it (the cookie of the SYN: its sender is the
-// client); "" when pk names none.
+// the runner computes it (namedCookie); "" when pk names none.
 func goNamedCookie(pk *Packet) string {
 	for _, o := range pk.Options {
 		w, ok := namedCookies[o.Raw]
@@ -929,11 +928,7 @@ func goNamedCookie(pk *Packet) string {
 		if w != ([4]uint32{}) {
 			key = fmt.Sprintf("scripted.FastOpenKeyWords(%#08x, %#08x, %#08x, %#08x)", w[0], w[1], w[2], w[3])
 		}
-		client, server := "p.Addr()", "p.KernelAddr()"
-		if (pk.Dir == Outbound) == (pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK)) {
-			client, server = server, client
-		}
-		return fmt.Sprintf("%s.Cookie(%s, %s) /* %s */", key, client, server, o.Raw)
+		return fmt.Sprintf("%s.Cookie(p.Addr(), p.KernelAddr()) /* %s */", key, o.Raw)
 	}
 	return ""
 }

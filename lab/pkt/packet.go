@@ -75,8 +75,10 @@ func sendTemplate(pk *Packet, cookie []byte) scripted.TCP {
 }
 
 // namedCookie is the cookie of pk's Fast Open option when the script
-// names it (TFO_COOKIE, see namedCookies), computed for a SYN from src to
-// dst as the kernel does; nil when pk names none.
+// names it (TFO_COOKIE, see namedCookies), computed as the kernel does
+// for a client at src connecting to dst (the script's address and the
+// kernel's: one value per run, whichever way the packet goes, as
+// packetdrill's runners define it); nil when pk names none.
 func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
 	for _, o := range pk.Options {
 		if w, ok := namedCookies[o.Raw]; ok && o.Kind == OptFO {
@@ -84,18 +86,6 @@ func namedCookie(pk *Packet, src, dst netip.Addr) []byte {
 		}
 	}
 	return nil
-}
-
-// outboundCookie is the Fast Open cookie an outbound line names
-// (TFO_COOKIE, see namedCookies), nil when it names none: the cookie of
-// the SYN, the script's (src to dst) for the kernel's SYN/ACK, the
-// kernel's (dst to src) for its SYN. One written in hex is the
-// template's (expectTemplate).
-func outboundCookie(pk *Packet, src, dst netip.Addr) []byte {
-	if pk.Flags.Has(capture.SYN) && !pk.Flags.Has(capture.ACK) {
-		src, dst = dst, src
-	}
-	return namedCookie(pk, src, dst)
 }
 
 // expectTemplate is what an outbound packet line checks: flags, the
@@ -146,7 +136,7 @@ func expectTemplate(pk *Packet) scripted.TCP {
 			// Its cookie in hex, or none (a request, which packetdrill
 			// tells from a cookie by the option's length); a cookie
 			// the script names is computed for the run's addresses
-			// and checked after (outboundCookie).
+			// and checked after (namedCookie).
 			named |= scripted.OptFastOpen
 			if _, ok := namedCookies[o.Raw]; !ok {
 				if b, err := hex.DecodeString(o.Raw); err == nil {

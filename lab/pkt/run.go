@@ -719,7 +719,7 @@ func (r *runner) event(e Event, t Time, prev, st time.Duration) (time.Duration, 
 		if unnamedAccECN(e, got) {
 			return 0, r.fail(line, "outbound packet: expected %s\nAccECN option <%v>, want none", e.text(), got.AccECN)
 		}
-		if c := outboundCookie(e, r.peer.Addr(), r.peer.KernelAddr()); c != nil && !bytes.Equal(got.FastOpenCookie, c) {
+		if c := namedCookie(e, r.peer.Addr(), r.peer.KernelAddr()); c != nil && !bytes.Equal(got.FastOpenCookie, c) {
 			return 0, r.fail(line, "outbound packet: expected %s\nFast Open cookie %x, want %x", e.text(), got.FastOpenCookie, c)
 		}
 		if msg := r.ts.check(r.conn, e, got); msg != "" {
