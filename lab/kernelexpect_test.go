@@ -24,7 +24,8 @@ func kvSteps(resent, ack expect.KernelCheck) []expect.Step {
 // TestJudgeSteps: the runner gives the judge the kernel's events of a
 // traced run, each at the segment's sender or receiver, with their
 // causes; a run that sampled, lost events, or saw no kernel leaves the
-// steps' kernel checks unjudged and says why.
+// steps' kernel checks unjudged and says why, and so does a run whose
+// events disagree with the steps when the kernel skipped its programs.
 func TestJudgeSteps(t *testing.T) {
 	pkts := kvConn()
 	traced := func() *kernelAccount { return joinKernel(kvEvents(), pkts, kvServer) }
@@ -48,6 +49,10 @@ func TestJudgeSteps(t *testing.T) {
 		{"not resent by the receiver", traced(), expect.Resent(expect.RTO), expect.Resent(), false, expect.Judged, 6},
 		{"sampled", &kernelAccount{source: report.KernelSampled, untraced: errors.New("no root")}, expect.Resent(expect.FastRetransmit), expect.NoDrop(), true, expect.KernelSampled, 0},
 		{"lost", func() *kernelAccount { a := traced(); a.lost = 3; return a }(), expect.Resent(expect.FastRetransmit), expect.NoDrop(), true, expect.KernelEventsLost, 0},
+		// During a blackout, events that disagree with the steps leave
+		// them unjudged; events that agree are judged.
+		{"blackout, disagreeing", func() *kernelAccount { a := traced(); a.blackouts = 2; return a }(), expect.Resent(expect.FastRetransmit), expect.NoDrop(), true, expect.KernelBlackout, 0},
+		{"blackout, agreeing", func() *kernelAccount { a := traced(); a.blackouts = 2; return a }(), expect.Resent(expect.RTO), expect.NoDrop(), true, expect.Judged, 0},
 		{"none", nil, expect.Resent(expect.FastRetransmit), expect.NoDrop(), true, expect.KernelNotObserved, 0},
 		{"none, with why", &kernelAccount{untraced: errors.New("bulk")}, expect.Resent(expect.FastRetransmit), expect.NoDrop(), true, expect.KernelNotObserved, 0},
 	}

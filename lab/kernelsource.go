@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"sort"
@@ -56,8 +57,12 @@ type kernelAccount struct {
 	// untied are the state changes, retransmissions and resets that no
 	// frame matches: an attempt that sent nothing (its error as Reason),
 	// or a segment the capture lacks.
-	untied     []report.KernelEvent
-	lost       uint64
+	untied []report.KernelEvent
+	lost   uint64
+	// blackouts are the times the kernel ran no BPF program for a traced
+	// tracepoint during the run (ktrace.Tracer.Blackouts): a disagreement
+	// with the account is then no evidence, for it may lack events.
+	blackouts  uint64
 	raw        []ktrace.Event
 	serverAddr netip.AddrPort
 	// paths are the timelines of the segments followed through the
@@ -122,6 +127,17 @@ type kernelTrace struct {
 	once   sync.Once
 	events []ktrace.Event
 	lost   uint64
+	// blackouts as the tracer counted them, once closed.
+	blackouts uint64
+	// spaces are the traced namespaces; retrans is how many segments
+	// their kernels counted as sent again (RetransSegs) from the tracer's
+	// start, until closed (retransErr: why not known).
+	spaces     []*os.File
+	retrans    uint64
+	retransErr error
+	// live are the sockets the namespaces had once the run was over
+	// (nil: not known).
+	live map[uint64]bool
 	// frames are the frames whose paths to show (-trace-path), none for
 	// the default ones; follow says whether the tracer follows segments.
 	frames []int
@@ -172,7 +188,9 @@ func openTrace(nw *network, opt Options) (*kernelTrace, error) {
 		return nil, err
 	}
 	k := &kernelTrace{tracer: tr, server: netip.AddrPortFrom(server.Addr().Unmap(), server.Port()), done: make(chan struct{}),
-		frames: opt.TracePath, follow: cfg.Follow > 0}
+		frames: opt.TracePath, follow: cfg.Follow > 0, spaces: hosts}
+	hosts = nil // the run's now: closed with the tracer
+	k.retrans, k.retransErr = k.countResends()
 	go func() {
 		defer close(k.done)
 		for e := range tr.Events() {
@@ -188,11 +206,47 @@ func openTrace(nw *network, opt Options) (*kernelTrace, error) {
 
 func (k *kernelTrace) seen(int, *capture.Packet) {}
 
+// countResends sums the traced namespaces' counts of segments sent
+// again.
+func (k *kernelTrace) countResends() (uint64, error) {
+	var n uint64
+	for _, f := range k.spaces {
+		c, err := retransSegs(f)
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	return n, nil
+}
+
 func (k *kernelTrace) close() {
 	k.once.Do(func() {
+		// Counted while the programs still run: a resend after this
+		// is told, not counted, and never reads as lost.
+		if k.retransErr == nil {
+			var end uint64
+			if end, k.retransErr = k.countResends(); k.retransErr == nil {
+				k.retrans = end - k.retrans
+			}
+		}
+		live := map[uint64]bool{}
+		for _, f := range k.spaces {
+			l, err := liveSockets(f)
+			if err != nil {
+				live = nil
+				break
+			}
+			maps.Copy(live, l)
+		}
+		k.live = live
+		for _, f := range k.spaces {
+			f.Close()
+		}
 		k.tracer.Close()
 		<-k.done
 		k.lost += k.tracer.Lost()
+		k.blackouts, _ = k.tracer.Blackouts()
 	})
 }
 
@@ -207,6 +261,13 @@ func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccou
 		}
 	}
 	a := tracedAccount(own, k.lost, pkts, k.server)
+	a.blackouts = k.blackouts
+	if k.retransErr == nil {
+		a.lost += silentCountedResends(k.retrans, own, pkts)
+	}
+	if k.live != nil {
+		a.lost += uint64(unfinishedSockets(own, k.live))
+	}
 	if !k.follow {
 		return a
 	}
@@ -222,7 +283,9 @@ func (k *kernelTrace) account(pkts []capture.Packet, _ expect.Lang) *kernelAccou
 }
 
 // tracedAccount is the account of a traced run: its events joined to
-// pkts (joinKernel), with lost counted by the tracer. Events lost where
+// pkts (joinKernel), with lost counted by the tracer (the run adds what
+// the kernel's counters and sockets show missing: silentCountedResends,
+// unfinishedSockets). Events lost where
 // no counter saw them show as breaks in a socket's chain of state changes
 // (ktrace.Gaps) and as resends on the wire that the account does not
 // tell of (ktrace.SilentResends): they count as lost too, so that the run

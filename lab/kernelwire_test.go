@@ -261,8 +261,9 @@ func TestContradictions(t *testing.T) {
 }
 
 // TestJudgeWhen: a run without the kernel's events, or with some of them
-// lost, is not judged on them; at full speed a retransmission label the
-// kernel denies is a warning.
+// lost, is not judged on them; at full speed, or when the kernel skipped
+// BPF programs during the run, a retransmission label the kernel denies
+// is a warning.
 func TestJudgeWhen(t *testing.T) {
 	pkts := kvConn()
 	events := slices.DeleteFunc(kvEvents(), func(e ktrace.Event) bool { return e.Kind == ktrace.Retransmit })
@@ -276,6 +277,9 @@ func TestJudgeWhen(t *testing.T) {
 		{name: "traced", fail: true},
 		{name: "at full speed", highRate: true, warnings: 1},
 		{name: "events lost", edit: func(a *kernelAccount) { a.lost = 1 }},
+		// The kernel skipped BPF programs during the run: the account may
+		// lack the resend, so the contradiction is a warning.
+		{name: "blackout", edit: func(a *kernelAccount) { a.blackouts = 3 }, warnings: 1},
 		{name: "sampled", edit: func(a *kernelAccount) { a.source = report.KernelSampled }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

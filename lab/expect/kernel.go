@@ -303,14 +303,21 @@ const (
 	KernelNotObserved
 	// StepsFailed: the segments did not match the steps.
 	StepsFailed
+	// KernelBlackout: the kernel's events did not meet what the steps
+	// require, but during the run the kernel ran no BPF program for some
+	// of the tracepoints it fired (BPF was busy on the CPU), so the events
+	// may lack what it did.
+	KernelBlackout
 	numUnjudged
 )
 
 var unjudgedTexts = [langs][numUnjudged]string{
 	English: {"", "the capture alone does not say what the kernel did", "the run sampled the sockets instead of tracing the kernel (that needs root)",
-		"the run lost some of the kernel's events", "the run did not observe the kernel", "the segments did not match the steps"},
+		"the run lost some of the kernel's events", "the run did not observe the kernel", "the segments did not match the steps",
+		"the kernel's events lacked what the steps require, but the kernel skipped the tracer's programs during the run (BPF was busy on a CPU), so events may be missing"},
 	Chinese: {"", "只有抓包, 不知道内核做了什么", "这次运行采样了socket, 没有跟踪内核 (跟踪需要root)",
-		"这次运行丢失了一些内核事件", "这次运行没有观察内核", "包没有匹配步骤"},
+		"这次运行丢失了一些内核事件", "这次运行没有观察内核", "包没有匹配步骤",
+		"内核事件缺少步骤要求的内容, 但运行期间内核跳过了跟踪程序 (某个CPU上BPF正忙), 事件可能不全"},
 }
 
 // String says why in English.

@@ -12,7 +12,9 @@
 // Config names (by the namespace's inode, a constant of the program, so
 // the lab never sees the host's traffic) and writes one record into a
 // ring buffer, ordered across CPUs; a record that finds the buffer full is
-// counted (Tracer.Lost), like a capture's drops. A goroutine decodes the
+// counted (Tracer.Lost), like a capture's drops; a tracepoint whose
+// programs the kernel skips because BPF is busy on the CPU is counted by
+// a sentinel program on it (Tracer.Blackouts). A goroutine decodes the
 // records into Events on the Tracer's channel, their boot-clock times
 // turned into wall-clock time by one offset measured at Open. Drop and
 // reset reasons are named from the running kernel's BTF (enum

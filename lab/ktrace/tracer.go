@@ -129,6 +129,11 @@ type Tracer struct {
 	skipped []string
 	// pathWhy says why the Tracer follows no segment though asked to.
 	pathWhy error
+	// sentinels count the blackouts (nil where they could not attach:
+	// sentinelWhy says why); blackouts is their count once closed.
+	sentinels   *sentinels
+	sentinelWhy error
+	blackouts   uint64
 
 	// pathLinks are the path's programs, attached; pathFull is when the
 	// reader saw the last segment it may follow taken (zero before).
@@ -259,6 +264,13 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 		t.links = append(t.links, l)
 	}
+	var tracepoints []string
+	for _, p := range programs {
+		if t.coll.Programs[p.name] != nil && !slices.Contains(tracepoints, p.tracepoint) {
+			tracepoints = append(tracepoints, p.tracepoint)
+		}
+	}
+	t.sentinels, t.sentinelWhy = openSentinels(tracepoints)
 	if len(paths) > 0 {
 		t.attachPath(cfg.Hosts)
 	}
@@ -338,6 +350,25 @@ func (t *Tracer) Lost() uint64 {
 	}
 	return n + t.abandoned + missed + t.undelivered
 }
+
+// Blackouts returns how many times, while the Tracer was open, the
+// kernel ran no BPF program for a tracepoint the events come from that
+// fired, on any socket of any namespace, because BPF was busy on that CPU
+// (blackout.go): some of those may be events of the Tracer's namespaces
+// that it never saw, which Lost cannot count. ok is false when the
+// Tracer cannot tell (BlackoutsUnknown says why).
+func (t *Tracer) Blackouts() (n uint64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sentinels == nil {
+		return t.blackouts, t.sentinelWhy == nil
+	}
+	return t.sentinels.count(), true
+}
+
+// BlackoutsUnknown says why the Tracer cannot count blackouts (nil when
+// it can).
+func (t *Tracer) BlackoutsUnknown() error { return t.sentinelWhy }
 
 // undelivered returns how many of the events the programs submitted to
 // the ring buffer never came out of it: read of submitted, all of them
@@ -473,6 +504,14 @@ func (t *Tracer) Close() error {
 		for _, l := range slices.Backward(t.links) {
 			errs = append(errs, l.Close())
 		}
+		t.mu.Lock()
+		if t.sentinels != nil {
+			// Counted once the programs are detached: no event after.
+			t.blackouts = t.sentinels.count()
+			t.sentinels.close()
+			t.sentinels = nil
+		}
+		t.mu.Unlock()
 		errs = append(errs, t.reader.Flush())
 		close(t.closing)
 	})
