@@ -2,6 +2,14 @@ package ktrace
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -25,6 +33,7 @@ import (
 type sentinels struct {
 	progs []*ebpf.Program
 	links []link.Link
+	fds   []int // perf events, where tracefs is not mounted
 }
 
 // tracepointGroups are the tracefs groups of the tracepoints of programs.
@@ -55,14 +64,86 @@ func openSentinels(tracepoints []string) (*sentinels, error) {
 			return nil, fmt.Errorf("sentinel: %w", err)
 		}
 		s.progs = append(s.progs, prog)
-		l, err := link.Tracepoint(group, tp, prog, nil)
-		if err != nil {
+		if err := s.attach(group, tp, prog); err != nil {
 			s.close()
 			return nil, fmt.Errorf("sentinel on %s:%s: %w", group, tp, err)
 		}
-		s.links = append(s.links, l)
 	}
 	return s, nil
+}
+
+// attach attaches prog to the tracepoint group:name, through tracefs
+// where it is mounted, else through a perf event of the tracepoint's id,
+// read from a tracefs mounted for the moment in a mount namespace of its
+// own (a machine whose init does not mount tracefs).
+func (s *sentinels) attach(group, name string, prog *ebpf.Program) error {
+	l, err := link.Tracepoint(group, name, prog, nil)
+	if err == nil {
+		s.links = append(s.links, l)
+		return nil
+	}
+	id, ierr := privateTracepointID(group, name)
+	if ierr != nil {
+		return fmt.Errorf("%w; %w", err, ierr)
+	}
+	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_TRACEPOINT, Config: id, Sample_type: unix.PERF_SAMPLE_RAW, Sample: 1, Wakeup: 1}
+	attr.Size = uint32(unsafe.Sizeof(attr))
+	fd, err := unix.PerfEventOpen(&attr, -1, 0, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("perf event of tracepoint %d: %w", id, err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_BPF, prog.FD()); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("attach to the perf event: %w", err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_ENABLE, 0); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("enable the perf event: %w", err)
+	}
+	s.fds = append(s.fds, fd)
+	return nil
+}
+
+// privateTracepointID reads the id of the tracepoint group:name from a
+// tracefs that a thread of its own mounts in a mount namespace of its
+// own: nothing changes for the rest of the machine, and the thread ends
+// with it.
+func privateTracepointID(group, name string) (uint64, error) {
+	type result struct {
+		id  uint64
+		err error
+	}
+	c := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread leaves the mount namespace by
+		// ending with the goroutine.
+		runtime.LockOSThread()
+		id, err := func() (uint64, error) {
+			if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+				return 0, fmt.Errorf("mount namespace: %w", err)
+			}
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return 0, fmt.Errorf("mount namespace: %w", err)
+			}
+			dir, err := os.MkdirTemp("", "ktrace-tracefs-")
+			if err != nil {
+				return 0, err
+			}
+			defer os.Remove(dir)
+			if err := unix.Mount("tracefs", dir, "tracefs", 0, ""); err != nil {
+				return 0, fmt.Errorf("mount tracefs: %w", err)
+			}
+			defer unix.Unmount(dir, unix.MNT_DETACH)
+			b, err := os.ReadFile(filepath.Join(dir, "events", group, name, "id"))
+			if err != nil {
+				return 0, err
+			}
+			return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		}()
+		c <- result{id, err}
+	}()
+	r := <-c
+	return r.id, r.err
 }
 
 // count returns the blackouts the sentinels have counted.
@@ -81,8 +162,11 @@ func (s *sentinels) close() {
 	for _, l := range s.links {
 		l.Close()
 	}
+	for _, fd := range s.fds {
+		unix.Close(fd)
+	}
 	for _, p := range s.progs {
 		p.Close()
 	}
-	s.links, s.progs = nil, nil
+	s.links, s.fds, s.progs = nil, nil, nil
 }

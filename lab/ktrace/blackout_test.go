@@ -3,6 +3,7 @@ package ktrace
 import (
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -129,4 +130,30 @@ func TestBlackouts(t *testing.T) {
 		t.Errorf("after Close: %d blackouts (known %v); want at least %d", after, ok, n)
 	}
 	t.Logf("%d blackouts", n)
+}
+
+// TestPrivateTracepointID reads a tracepoint's id from a tracefs of its
+// own, which leaves the machine's mounts as they were.
+func TestPrivateTracepointID(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "mounting tracefs needs root", "run as root")
+	}
+	before, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := privateTracepointID("sock", "inet_sock_set_state")
+	if err != nil || id == 0 {
+		t.Fatalf("id %d, %v; want an id", id, err)
+	}
+	if _, err := privateTracepointID("sock", "no_such_tracepoint"); err == nil {
+		t.Error("an id for a tracepoint that does not exist")
+	}
+	after, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Errorf("the mounts changed:\n%s\nthen\n%s", before, after)
+	}
 }
