@@ -66,19 +66,7 @@ func BenchmarkConnection(b *testing.B) {
 			defer ln.Close()
 			b.ResetTimer()
 			for b.Loop() {
-				s.doB(b, func() error {
-					c, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
-					if err != nil {
-						return err
-					}
-					srv, err := ln.AcceptTCP()
-					if err != nil {
-						return err
-					}
-					c.Close()
-					srv.Close()
-					return nil
-				})
+				s.doB(b, func() error { return connectOnce(ln) })
 			}
 			b.StopTimer()
 			if tr == nil {

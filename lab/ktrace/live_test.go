@@ -103,6 +103,21 @@ func openTracer(t *testing.T, inodes ...uint64) *Tracer {
 	return tr
 }
 
+// connectOnce opens a connection to ln and closes both of its ends.
+func connectOnce(ln *net.TCPListener) error {
+	c, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		return err
+	}
+	srv, err := ln.AcceptTCP()
+	if err != nil {
+		c.Close()
+		return err
+	}
+	c.Close()
+	return srv.Close()
+}
+
 // collect reads events until done says the events so far are enough, and
 // fails the test if that takes longer than timeout.
 func collect(t *testing.T, tr *Tracer, timeout time.Duration, done func([]Event) bool) []Event {
@@ -438,16 +453,9 @@ func TestLost(t *testing.T) {
 		}
 		defer ln.Close()
 		for i := 0; i < conns && tr.Lost() == 0 && time.Now().Before(deadline); i++ {
-			c, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
-			if err != nil {
+			if err := connectOnce(ln); err != nil {
 				return err
 			}
-			srv, err := ln.AcceptTCP()
-			if err != nil {
-				return err
-			}
-			c.Close()
-			srv.Close()
 		}
 		return nil
 	})
