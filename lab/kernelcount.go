@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/tcplab/tcplab/capture"
 	"github.com/tcplab/tcplab/lab/ktrace"
@@ -78,7 +79,10 @@ func silentCountedResends(counted uint64, events []ktrace.Event, pkts []capture.
 		switch {
 		case e.Kind == ktrace.RetransmitSYNACK:
 			told++
-		case e.Kind == ktrace.Retransmit && e.Err == 0:
+		case e.Kind == ktrace.Retransmit && e.Err != syscall.EBUSY:
+			// The kernel counts a resend before it transmits, so
+			// one the device refused (ENOBUFS) is counted too; one
+			// whose original was still queued (EBUSY) never was.
 			n := uint64(1)
 			if m := mss[[2]string{e.Src.String(), e.Dst.String()}]; m > 0 && e.HaveSeq {
 				n = max(1, (uint64(e.End-e.Seq)+uint64(m)-1)/uint64(m))

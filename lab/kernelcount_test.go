@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -70,7 +71,9 @@ func TestSilentCountedResends(t *testing.T) {
 		return ktrace.Event{Kind: ktrace.Retransmit, Src: from, Dst: to, HaveSeq: true, Seq: 1000, End: 1000 + n}
 	}
 	failed := resend(c, s, 100)
-	failed.Err = 16 // EBUSY: sent nothing
+	failed.Err = syscall.EBUSY // the original still queued: not counted
+	refused := resend(c, s, 100)
+	refused.Err = syscall.ENOBUFS // counted, then refused
 	for _, tc := range []struct {
 		name    string
 		counted uint64
@@ -86,6 +89,7 @@ func TestSilentCountedResends(t *testing.T) {
 		{name: "three MSS, counted four", counted: 4, events: []ktrace.Event{resend(c, s, 3*1420)}, pkts: handshake, want: 1},
 		{name: "a SYN-ACK", counted: 1, events: []ktrace.Event{{Kind: ktrace.RetransmitSYNACK, Src: s, Dst: c}}, pkts: handshake, want: 0},
 		{name: "an attempt that sent nothing", counted: 1, events: []ktrace.Event{failed}, pkts: handshake, want: 1},
+		{name: "a transmit the device refused", counted: 1, events: []ktrace.Event{refused}, pkts: handshake, want: 0},
 		{name: "no MSS seen: a byte each", counted: 50, events: []ktrace.Event{resend(c, s, 100)}, want: 0},
 		{name: "more told than counted", counted: 0, events: []ktrace.Event{resend(c, s, 100)}, pkts: handshake, want: 0},
 	} {
