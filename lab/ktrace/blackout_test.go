@@ -125,9 +125,9 @@ func TestBlackouts(t *testing.T) {
 	t.Logf("%d blackouts", n)
 }
 
-// TestPrivateTracepointID reads a tracepoint's id from a tracefs of its
+// TestPrivateTracepointIDs reads tracepoints' ids from a tracefs of its
 // own, which leaves the machine's mounts as they were.
-func TestPrivateTracepointID(t *testing.T) {
+func TestPrivateTracepointIDs(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.SkipOrFail(t, "mounting tracefs needs root", "run as root")
 	}
@@ -135,11 +135,12 @@ func TestPrivateTracepointID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := privateTracepointID("sock", "inet_sock_set_state")
-	if err != nil || id == 0 {
-		t.Fatalf("id %d, %v; want an id", id, err)
+	state, reset := tracepoint{"sock", "inet_sock_set_state"}, tracepoint{"tcp", "tcp_send_reset"}
+	ids, err := privateTracepointIDs([]tracepoint{state, reset})
+	if err != nil || ids[state] == 0 || ids[reset] == 0 || ids[state] == ids[reset] {
+		t.Fatalf("ids %v, %v; want two ids", ids, err)
 	}
-	if _, err := privateTracepointID("sock", "no_such_tracepoint"); err == nil {
+	if _, err := privateTracepointIDs([]tracepoint{state, {"sock", "no_such_tracepoint"}}); err == nil {
 		t.Error("an id for a tracepoint that does not exist")
 	}
 	after, err := os.ReadFile("/proc/self/mounts")

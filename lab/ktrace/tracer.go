@@ -82,19 +82,20 @@ func NetNSInode(f *os.File) (uint64, error) {
 // tracepoint's is kept.
 var programs = []struct {
 	name, tracepoint string
+	group            string // the tracepoint's tracefs group
 	optional         bool
 	args             int
 }{
-	{name: ktraceProgInetSockSetState, tracepoint: "inet_sock_set_state"},
-	{name: ktraceProgTcpRetransmitSkbErr, tracepoint: "tcp_retransmit_skb", args: 3},
-	{name: ktraceProgTcpRetransmitSkb, tracepoint: "tcp_retransmit_skb", args: 2},
-	{name: ktraceProgTcpRetransmitSynack, tracepoint: "tcp_retransmit_synack"},
-	{name: ktraceProgTcpCongStateSet, tracepoint: "tcp_cong_state_set", optional: true},
-	{name: ktraceProgTcpSendReset, tracepoint: "tcp_send_reset", args: 3},
-	{name: ktraceProgTcpSendResetNoreason, tracepoint: "tcp_send_reset", args: 2},
-	{name: ktraceProgTcpReceiveReset, tracepoint: "tcp_receive_reset"},
-	{name: ktraceProgKfreeSkbRxSk, tracepoint: "kfree_skb", args: 4},
-	{name: ktraceProgKfreeSkb, tracepoint: "kfree_skb", args: 3},
+	{name: ktraceProgInetSockSetState, tracepoint: "inet_sock_set_state", group: "sock"},
+	{name: ktraceProgTcpRetransmitSkbErr, tracepoint: "tcp_retransmit_skb", group: "tcp", args: 3},
+	{name: ktraceProgTcpRetransmitSkb, tracepoint: "tcp_retransmit_skb", group: "tcp", args: 2},
+	{name: ktraceProgTcpRetransmitSynack, tracepoint: "tcp_retransmit_synack", group: "tcp"},
+	{name: ktraceProgTcpCongStateSet, tracepoint: "tcp_cong_state_set", group: "tcp", optional: true},
+	{name: ktraceProgTcpSendReset, tracepoint: "tcp_send_reset", group: "tcp", args: 3},
+	{name: ktraceProgTcpSendResetNoreason, tracepoint: "tcp_send_reset", group: "tcp", args: 2},
+	{name: ktraceProgTcpReceiveReset, tracepoint: "tcp_receive_reset", group: "tcp"},
+	{name: ktraceProgKfreeSkbRxSk, tracepoint: "kfree_skb", group: "skb", args: 4},
+	{name: ktraceProgKfreeSkb, tracepoint: "kfree_skb", group: "skb", args: 3},
 }
 
 // tracepointArgs returns how many arguments the kernel's tracepoint
@@ -264,10 +265,10 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 		t.links = append(t.links, l)
 	}
-	var tracepoints []string
+	var tracepoints []tracepoint
 	for _, p := range programs {
-		if t.coll.Programs[p.name] != nil && !slices.Contains(tracepoints, p.tracepoint) {
-			tracepoints = append(tracepoints, p.tracepoint)
+		if tp := (tracepoint{p.group, p.tracepoint}); t.coll.Programs[p.name] != nil && !slices.Contains(tracepoints, tp) {
+			tracepoints = append(tracepoints, tp)
 		}
 	}
 	t.sentinels, t.sentinelWhy = openSentinels(tracepoints)
